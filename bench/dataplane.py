@@ -1,0 +1,104 @@
+"""iperf3 throughput of each addressing function against baselines measured in the same run.
+
+Baselines: the bare underlay between the same two hosts (veth through the physical-network
+bridge, and through the router), and a hand-configured kernel VXLAN between hosts a and c.
+Every figure is reported as a ratio to its baseline. Writes JSON to bench/results/.
+
+    .venv/bin/python bench/dataplane.py [--seconds 4] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tenet.lab.lab import Lab
+
+HERE = Path(__file__).parent
+HAND_VXLAN = ("10.255.0.1", "10.255.0.2")
+
+
+def iperf(lab: Lab, client: str, server: str, ip: str, seconds: float) -> float:
+    srv = lab.popen(server, "iperf3", "-s", "-1", "-B", ip, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if lab.exec(server, "ss", "-ltn", f"sport = :5201").stdout.count("LISTEN"):
+                break
+            time.sleep(0.05)
+        r = lab.exec(client, "iperf3", "-c", ip, "-t", str(seconds), "-J", timeout=seconds + 30)
+        data = json.loads(r.stdout)
+        if "error" in data:
+            raise RuntimeError(f"iperf3 {client}->{server}: {data['error']}")
+        return data["end"]["sum_received"]["bits_per_second"]
+    finally:
+        srv.wait(10)
+
+
+def hand_vxlan(lab: Lab) -> None:
+    """The baseline an operator would type by hand: one VXLAN device per host, no bridge."""
+    a, c = lab.intent.fabric.host("a"), lab.intent.fabric.host("c")
+    for host, local, remote, ip in (("a", a, c, HAND_VXLAN[0]), ("c", c, a, HAND_VXLAN[1])):
+        for argv in (
+            ["ip", "link", "add", "hvx0", "type", "vxlan", "id", "9999", "local", str(local.ip),
+             "remote", str(remote.ip), "dstport", "4789", "ttl", "16"],
+            ["ip", "link", "set", "hvx0", "mtu", "1500", "up"],
+            ["ip", "addr", "add", f"{ip}/24", "dev", "hvx0"],
+        ):
+            r = lab.exec(host, *argv)
+            if r.returncode:
+                raise RuntimeError(r.stderr)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=4)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    results: dict[str, list[float]] = {}
+    with Lab.load(HERE / "dataplane.yaml") as lab:
+        hand_vxlan(lab)
+        f = lab.intent.fabric
+        cases = {
+            "underlay_same_network": ("a", "b", str(f.host("b").ip)),
+            "underlay_routed": ("a", "c", str(f.host("c").ip)),
+            "hand_vxlan": ("a", "c", HAND_VXLAN[1]),
+            "no_modification": ("s1", "s2", "10.70.0.2"),
+            "translate_l2": ("s1", "t", "10.70.0.3"),
+            "encapsulate": ("s1", "u", "10.70.0.4"),
+        }
+        for _ in range(args.repeat):  # interleaved, so drift hits every case alike
+            for name, (cl, sv, ip) in cases.items():
+                results.setdefault(name, []).append(iperf(lab, cl, sv, ip, args.seconds))
+                print(f"{name:24s} {results[name][-1] / 1e9:7.2f} Gbit/s", file=sys.stderr)
+    med = {k: statistics.median(v) for k, v in results.items()}
+    ratios = {
+        "translate_l2 / underlay_same_network": med["translate_l2"] / med["underlay_same_network"],
+        "encapsulate / hand_vxlan": med["encapsulate"] / med["hand_vxlan"],
+        "encapsulate / underlay_routed": med["encapsulate"] / med["underlay_routed"],
+        "no_modification / underlay_same_network": med["no_modification"] / med["underlay_same_network"],
+    }
+    out = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python bench/dataplane.py " + " ".join(sys.argv[1:]),
+        "seconds": args.seconds,
+        "repeat": args.repeat,
+        "gbit_per_s_median": {k: round(v / 1e9, 3) for k, v in med.items()},
+        "gbit_per_s_all": {k: [round(x / 1e9, 3) for x in v] for k, v in results.items()},
+        "ratios": {k: round(v, 3) for k, v in ratios.items()},
+    }
+    dest = HERE / "results"
+    dest.mkdir(exist_ok=True)
+    path = dest / f"dataplane-{out['date'][:19].replace(':', '')}.json"
+    path.write_text(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2))
+    print(f"written to {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Desired kernel state of one host, derived from its tables alone. Pure."""
+from __future__ import annotations
+
+from tenet.agent import translation as tr
+from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, Vxlan, VxlanFdb
+from tenet.compute.tables import Function, HostTables
+
+FLOOD = "00:00:00:00:00:00"
+VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
+
+
+def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu: int) -> KernelState:
+    """What the kernel should hold. VM ports are created by the hypervisor, not by us: a port
+    the tables name but the kernel lacks is reported missing, never invented."""
+    links: set[Link] = set()
+    attachments: set[tuple[str, str]] = set()
+    bfdb: set[BridgeFdb] = set()
+    vfdb: set[VxlanFdb] = set()
+    missing: set[str] = set()
+    for t in tables.vns:
+        br, vx = tr.bridge_name(t.vnid), tr.vxlan_name(t.vnid)
+        links.add(Link(br, "bridge"))
+        links.add(
+            Link(
+                vx,
+                "vxlan",
+                master=br,
+                vxlan=Vxlan(t.vnid, tables.underlay_ip, t.group),
+                mtu=uplink_mtu - VXLAN_OVERHEAD,
+            )
+        )
+        for e in t.entries:
+            if e.function is Function.NO_MODIFICATION:
+                if e.port in present_ports:
+                    attachments.add((e.port, br))
+                else:
+                    missing.add(e.port)
+            elif e.function is Function.ENCAPSULATE:
+                bfdb.add(BridgeFdb(vx, e.destination))
+                vfdb.add(VxlanFdb(vx, e.destination, e.address))
+            elif e.function is Function.REPLICATE:
+                vfdb.update(VxlanFdb(vx, FLOOD, p) for p in e.peers)
+    text = tr.render(tables, present_ports)
+    return KernelState(
+        links=frozenset(links),
+        attachments=frozenset(attachments),
+        bridge_fdb=frozenset(bfdb),
+        vxlan_fdb=frozenset(vfdb),
+        nft_hash=tr.digest_of(text),
+        nft_text=text,
+        missing_ports=frozenset(missing),
+    )

@@ -1,0 +1,83 @@
+"""An in-memory kernel with the driver's protocol, for unit tests of reconciliation.
+
+It models what matters for convergence: deleting a link takes its veth peer, its FDB entries
+and its bridge memberships with it; adding what exists is a no-op.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tenet.agent import translation
+from tenet.agent.kernel.state import KernelState, Link
+from tenet.agent.reconcile import (
+    AddBridgeFdb,
+    AddLink,
+    AddVxlanFdb,
+    Attach,
+    DelBridgeFdb,
+    DelLink,
+    DelVxlanFdb,
+    Op,
+    SetRuleset,
+)
+
+
+class FakeKernel:
+    def __init__(self, ports: frozenset[str] = frozenset(), mtu: int = 1550) -> None:
+        self.state = KernelState.empty()
+        self._ports = set(ports)
+        self.mtu = mtu
+        self.applied: list[Op] = []
+
+    def ports(self) -> frozenset[str]:
+        return frozenset(self._ports)
+
+    def uplink_mtu(self, uplink: str) -> int:
+        return self.mtu
+
+    def observe(self) -> KernelState:
+        return self.state
+
+    def _links(self) -> dict[str, Link]:
+        return {l.name: l for l in self.state.links}
+
+    def apply(self, op: Op) -> None:
+        self.applied.append(op)
+        s = self.state
+        links = self._links()
+        if isinstance(op, AddLink):
+            new = [op.link]
+            if op.link.kind == "veth":
+                new.append(Link(op.link.peer, "veth", peer=op.link.name))
+            for l in new:
+                links.setdefault(l.name, l)
+            self.state = replace(s, links=frozenset(links.values()))
+        elif isinstance(op, DelLink):
+            gone = {op.name}
+            if op.name in links and links[op.name].kind == "veth":
+                gone.add(links[op.name].peer)
+            self.state = replace(
+                s,
+                links=frozenset(l for n, l in links.items() if n not in gone),
+                bridge_fdb=frozenset(e for e in s.bridge_fdb if e.port not in gone),
+                vxlan_fdb=frozenset(e for e in s.vxlan_fdb if e.dev not in gone),
+                attachments=frozenset(a for a in s.attachments if a[1] not in gone),
+            )
+        elif isinstance(op, Attach):
+            if op.port in self._ports:
+                rest = {a for a in s.attachments if a[0] != op.port}
+                if op.bridge:
+                    rest.add((op.port, op.bridge))
+                self.state = replace(s, attachments=frozenset(rest))
+        elif isinstance(op, AddBridgeFdb):
+            if op.entry.port in links:
+                self.state = replace(s, bridge_fdb=s.bridge_fdb | {op.entry})
+        elif isinstance(op, DelBridgeFdb):
+            self.state = replace(s, bridge_fdb=s.bridge_fdb - {op.entry})
+        elif isinstance(op, AddVxlanFdb):
+            if op.entry.dev in links:
+                self.state = replace(s, vxlan_fdb=s.vxlan_fdb | {op.entry})
+        elif isinstance(op, DelVxlanFdb):
+            self.state = replace(s, vxlan_fdb=s.vxlan_fdb - {op.entry})
+        elif isinstance(op, SetRuleset):
+            self.state = replace(s, nft_hash=translation.digest_of(op.text))

@@ -1,0 +1,204 @@
+"""Linux dataplane driver over one persistent pyroute2 socket in the agent's namespace.
+
+Observes only what the agent owns (links named tn*, their FDB entries, VM ports' bridge
+membership) and applies reconcile ops idempotently: adding what exists and deleting what is
+gone are no-ops, so a crash between two ops is repaired by the next pass.
+"""
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from tenet.agent.desired import FLOOD
+from tenet.agent.kernel import nftables
+from tenet.agent.kernel.state import OWN_PREFIX, BridgeFdb, KernelState, Link, Vxlan, VxlanFdb
+from tenet.agent.reconcile import (
+    AddBridgeFdb,
+    AddLink,
+    AddVxlanFdb,
+    Attach,
+    DelBridgeFdb,
+    DelLink,
+    DelVxlanFdb,
+    Op,
+    SetRuleset,
+)
+
+NTF_SELF = 0x02
+NTF_MASTER = 0x04
+NUD_NOARP = 0x40
+NUD_PERMANENT = 0x80
+VM_PORT_PREFIX = "tp"
+
+
+class LinuxKernel:
+    def __init__(self, uplink: str = "up0") -> None:
+        self.ipr = IPRoute()
+        self.uplink = uplink
+
+    def close(self) -> None:
+        self.ipr.close()
+
+    # -- observation -------------------------------------------------------------------
+    def _links(self) -> dict[int, dict]:
+        out = {}
+        for m in self.ipr.get_links():
+            info = m.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") if m.get("IFLA_LINKINFO") else None
+            out[m["index"]] = {
+                "name": m.get("IFLA_IFNAME"),
+                "kind": info or "",
+                "master": m.get("IFLA_MASTER") or 0,
+                "link": m.get("IFLA_LINK") or 0,
+                "mtu": m.get("IFLA_MTU"),
+                "msg": m,
+            }
+        return out
+
+    def ports(self) -> frozenset[str]:
+        return frozenset(l["name"] for l in self._links().values() if l["name"].startswith(VM_PORT_PREFIX))
+
+    def uplink_mtu(self, uplink: str) -> int:
+        idx = self.ipr.link_lookup(ifname=uplink)
+        return self._links()[idx[0]]["mtu"] if idx else 1500
+
+    def observe(self) -> KernelState:
+        links = self._links()
+        name = {i: l["name"] for i, l in links.items()}
+        own: set[Link] = set()
+        attachments: set[tuple[str, str]] = set()
+        for i, l in links.items():
+            n = l["name"]
+            master = name.get(l["master"], "")
+            if n.startswith(VM_PORT_PREFIX) and master.startswith(OWN_PREFIX):
+                attachments.add((n, master))
+            if not n.startswith(OWN_PREFIX):
+                continue
+            if l["kind"] == "vxlan":
+                data = dict(l["msg"].get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA")["attrs"])
+                vx = Vxlan(
+                    vni=data["IFLA_VXLAN_ID"],
+                    local=_addr(data.get("IFLA_VXLAN_LOCAL")),
+                    group=_addr(data.get("IFLA_VXLAN_GROUP")),
+                    port=data.get("IFLA_VXLAN_PORT", 4789),
+                    ttl=data.get("IFLA_VXLAN_TTL", 0),
+                )
+                own.add(Link(n, "vxlan", master=master, vxlan=vx, mtu=l["mtu"]))
+            elif l["kind"] == "veth":
+                own.add(Link(n, "veth", master=master, peer=name.get(l["link"], "")))
+            else:
+                own.add(Link(n, l["kind"], master=master))
+        bfdb: set[BridgeFdb] = set()
+        vfdb: set[VxlanFdb] = set()
+        groups = {l.name: l.vxlan.group for l in own if l.vxlan}
+        for f in self.ipr.fdb("dump"):
+            dev = name.get(f["ifindex"], "")
+            if not dev.startswith(OWN_PREFIX):
+                continue
+            mac = f.get("NDA_LLADDR")
+            dst = f.get("NDA_DST")
+            if f.get("NDA_MASTER") and f["state"] & NUD_NOARP and not f["state"] & NUD_PERMANENT:
+                bfdb.add(BridgeFdb(dev, mac))
+            elif dst and dev in groups and not (mac == FLOOD and dst == groups[dev]):
+                vfdb.add(VxlanFdb(dev, mac, dst))
+        return KernelState(
+            links=frozenset(own),
+            attachments=frozenset(attachments),
+            bridge_fdb=frozenset(bfdb),
+            vxlan_fdb=frozenset(vfdb),
+            nft_hash=nftables.observe_digest(),
+        )
+
+    # -- effects -----------------------------------------------------------------------
+    def _idx(self, name: str) -> int | None:
+        found = self.ipr.link_lookup(ifname=name)
+        return found[0] if found else None
+
+    def apply(self, op: Op) -> None:
+        try:
+            self._apply(op)
+        except NetlinkError as e:
+            if e.code not in (errno.EEXIST, errno.ENOENT, errno.ENODEV):
+                raise
+
+    def _apply(self, op: Op) -> None:
+        ipr = self.ipr
+        if isinstance(op, AddLink):
+            self._add_link(op.link)
+        elif isinstance(op, DelLink):
+            idx = self._idx(op.name)
+            if idx is not None:
+                ipr.link("del", index=idx)
+        elif isinstance(op, Attach):
+            idx = self._idx(op.port)
+            if idx is None:
+                return
+            master = self._idx(op.bridge) if op.bridge else 0
+            ipr.link("set", index=idx, master=master or 0, state="up")
+        elif isinstance(op, AddBridgeFdb):
+            idx = self._idx(op.entry.port)
+            if idx is not None:
+                ipr.fdb("replace", ifindex=idx, lladdr=op.entry.mac, flags=NTF_MASTER, state=NUD_NOARP)
+        elif isinstance(op, DelBridgeFdb):
+            idx = self._idx(op.entry.port)
+            if idx is not None:
+                ipr.fdb("del", ifindex=idx, lladdr=op.entry.mac, flags=NTF_MASTER)
+        elif isinstance(op, AddVxlanFdb):
+            idx = self._idx(op.entry.dev)
+            if idx is not None:
+                verb = "append" if op.entry.mac == FLOOD else "replace"
+                ipr.fdb(verb, ifindex=idx, lladdr=op.entry.mac, dst=op.entry.dst, flags=NTF_SELF, state=NUD_PERMANENT | NUD_NOARP)
+        elif isinstance(op, DelVxlanFdb):
+            idx = self._idx(op.entry.dev)
+            if idx is not None:
+                ipr.fdb("del", ifindex=idx, lladdr=op.entry.mac, dst=op.entry.dst, flags=NTF_SELF)
+        elif isinstance(op, SetRuleset):
+            nftables.apply(op.text)
+
+    def _add_link(self, l: Link) -> None:
+        ipr = self.ipr
+        if self._idx(l.name) is None:
+            if l.kind == "bridge":
+                ipr.link("add", ifname=l.name, kind="bridge", br_mcast_snooping=0)
+            elif l.kind == "vxlan":
+                assert l.vxlan is not None
+                up = self._idx(self.uplink)
+                kw = dict(vxlan_group=l.vxlan.group, vxlan_link=up) if l.vxlan.group else {}
+                ipr.link(
+                    "add",
+                    ifname=l.name,
+                    kind="vxlan",
+                    vxlan_id=l.vxlan.vni,
+                    vxlan_local=l.vxlan.local,
+                    vxlan_port=l.vxlan.port,
+                    vxlan_ttl=l.vxlan.ttl,
+                    vxlan_learning=0,
+                    **kw,
+                )
+            elif l.kind == "veth":
+                ipr.link("add", ifname=l.name, kind="veth", peer={"ifname": l.peer})
+        quiet_ipv6(l.name)
+        idx = self._idx(l.name)
+        kw = {"mtu": l.mtu} if l.mtu else {}
+        if l.master:
+            kw["master"] = self._idx(l.master)
+        ipr.link("set", index=idx, state="up", **kw)
+        if l.kind == "veth":
+            quiet_ipv6(l.peer)
+            ipr.link("set", index=self._idx(l.peer), state="up")
+            ipr.brport("set", index=idx, learning=0, unicast_flood=0, mcast_flood=0, bcast_flood=0)
+        elif l.kind == "vxlan":
+            ipr.brport("set", index=idx, learning=0)
+
+
+def quiet_ipv6(ifname: str) -> None:
+    """Our links carry tenant frames only: the host must not speak IPv6 (ND/MLD) into a VN."""
+    p = Path(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6")
+    if p.exists():
+        p.write_text("1")
+
+
+def _addr(value: str | None) -> str:
+    return "" if not value or value == "0.0.0.0" else value

@@ -1,0 +1,63 @@
+"""The slice of a host's kernel that the agent owns, as plain values.
+
+Desired state is computed from the tables; actual state is observed from the kernel; both
+have this shape, so reconciliation is a pure diff.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OWN_PREFIX = "tn"  # every link the agent creates starts with this; VM ports do not
+
+
+@dataclass(frozen=True)
+class Vxlan:
+    vni: int
+    local: str
+    group: str  # "" for unicast/replication
+    port: int = 4789
+    ttl: int = 16
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link the agent creates: a VN bridge, a VXLAN device, or one end of the translation veth."""
+
+    name: str
+    kind: str  # bridge | vxlan | veth
+    master: str = ""
+    peer: str = ""  # veth only: the other end's name
+    vxlan: Vxlan | None = None
+    mtu: int = 0  # 0 = kernel default
+
+
+@dataclass(frozen=True)
+class BridgeFdb:
+    """Static bridge entry: frames to `mac` leave by `port` (a VXLAN or translation port)."""
+
+    port: str
+    mac: str
+
+
+@dataclass(frozen=True)
+class VxlanFdb:
+    """VXLAN entry: frames to `mac` (00:00:00:00:00:00 = flood) go to underlay IP `dst`."""
+
+    dev: str
+    mac: str
+    dst: str
+
+
+@dataclass(frozen=True)
+class KernelState:
+    links: frozenset[Link]
+    attachments: frozenset[tuple[str, str]]  # (VM port, bridge)
+    bridge_fdb: frozenset[BridgeFdb]
+    vxlan_fdb: frozenset[VxlanFdb]
+    nft_hash: str  # digest of the translation ruleset; "" = no table
+    nft_text: str = ""  # the ruleset itself (desired side only)
+    missing_ports: frozenset[str] = frozenset()  # desired VM ports not present (yet)
+
+    @staticmethod
+    def empty() -> "KernelState":
+        return KernelState(frozenset(), frozenset(), frozenset(), frozenset(), "")

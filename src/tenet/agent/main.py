@@ -1,0 +1,82 @@
+"""The agent process (the NVE): one per host, inside the host's network namespace.
+
+Level-triggered: a store event or the resync timer only wakes it; every pass reads the whole
+desired state (its host's tables) and the whole actual state (the kernel) and converges.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+
+from tenet.agent.desired import desired_state
+from tenet.agent.kernel.netlink import LinuxKernel
+from tenet.agent.reconcile import Kernel, reconcile
+from tenet.compute.tables import from_json
+from tenet.store import keys
+from tenet.store.base import Store
+from tenet.store.open import open_store
+
+log = logging.getLogger("tenet.agent")
+
+
+def sync(store: Store, kernel: Kernel, host: str) -> dict:
+    """One pass. Without published tables the agent touches nothing (never delete blind)."""
+    kv = store.get(keys.tables(host))
+    if kv is None:
+        return {"generation": 0, "state": "waiting for tables"}
+    tables = from_json(kv.value)
+    desired = desired_state(tables, kernel.ports(), kernel.uplink_mtu(tables.uplink))
+    ops = reconcile(kernel, desired)
+    if ops:
+        log.info("generation %d: applied %d ops", tables.generation, len(ops))
+    return {
+        "generation": tables.generation,
+        "content_hash": tables.content_hash,
+        "missing_ports": sorted(desired.missing_ports),
+        "state": "converged" if not desired.missing_ports else "waiting for ports",
+    }
+
+
+def run(host: str, store_url: str, resync: float = 2.0) -> None:
+    store = open_store(store_url)
+    kernel = LinuxKernel()
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    rev = store.revision() + 1
+    last: dict | None = None
+    while not stopping:
+        try:
+            status = sync(store, kernel, host)
+        except Exception as e:  # report and retry next pass; the kernel keeps what it has
+            log.exception("reconcile failed")
+            status = {"generation": -1, "state": "error", "error": str(e)}
+        if status != last:
+            store.put(keys.status(host), json.dumps(status, sort_keys=True).encode())
+            last = status
+        events = store.watch(keys.tables(host), rev, timeout=resync)
+        if events:
+            rev = max(e.revision for e in events) + 1
+    kernel.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="tenet-agent")
+    p.add_argument("--host", required=True)
+    p.add_argument("--store", required=True)
+    p.add_argument("--resync", type=float, default=2.0)
+    a = p.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
+    run(a.host, a.store, a.resync)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Level-triggered reconciliation: observe everything, diff, apply ordered idempotent ops.
+
+Order matters for traffic: everything new is built and wired before anything old is removed,
+and the translation ruleset is swapped atomically in between. A restart with unchanged tables
+yields no ops at all, so it cannot disturb a packet.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Union
+
+from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, VxlanFdb
+
+
+@dataclass(frozen=True)
+class AddLink:
+    link: Link
+
+
+@dataclass(frozen=True)
+class DelLink:
+    name: str
+
+
+@dataclass(frozen=True)
+class Attach:
+    port: str
+    bridge: str  # "" = detach
+
+
+@dataclass(frozen=True)
+class AddBridgeFdb:
+    entry: BridgeFdb
+
+
+@dataclass(frozen=True)
+class DelBridgeFdb:
+    entry: BridgeFdb
+
+
+@dataclass(frozen=True)
+class AddVxlanFdb:
+    entry: VxlanFdb
+
+
+@dataclass(frozen=True)
+class DelVxlanFdb:
+    entry: VxlanFdb
+
+
+@dataclass(frozen=True)
+class SetRuleset:
+    text: str  # "" = remove the table
+
+
+Op = Union[AddLink, DelLink, Attach, AddBridgeFdb, DelBridgeFdb, AddVxlanFdb, DelVxlanFdb, SetRuleset]
+
+
+class Kernel(Protocol):
+    """What the reconciler needs from a dataplane driver (netlink+nft, or the in-memory fake)."""
+
+    def ports(self) -> frozenset[str]: ...
+    def uplink_mtu(self, uplink: str) -> int: ...
+    def observe(self) -> KernelState: ...
+    def apply(self, op: Op) -> None: ...
+
+
+def diff(desired: KernelState, actual: KernelState) -> list[Op]:
+    ops: list[Op] = []
+    want = {l.name: l for l in desired.links}
+    have = {l.name: l for l in actual.links}
+    changed = {n for n in want.keys() & have.keys() if want[n] != have[n]}
+    # A link whose fixed attributes differ (e.g. a VXLAN moved from group to replication)
+    # must be rebuilt; peers of a changed veth go with it.
+    for n in sorted(changed):
+        if want[n].kind == "bridge" and have[n].kind == "bridge":
+            continue
+        ops.append(DelLink(n))
+    rebuilt = {n for n in changed if not (want[n].kind == have[n].kind == "bridge")}
+    order = {"bridge": 0, "veth": 1, "vxlan": 2}
+    for l in sorted(desired.links, key=lambda l: (order[l.kind], l.name)):
+        if l.name in have and l.name not in rebuilt:
+            continue
+        if l.kind == "veth" and not l.master:
+            continue  # created together with its bridge-side peer
+        ops.append(AddLink(l))
+    have_attach = dict(actual.attachments)
+    for port, br in sorted(desired.attachments):
+        if have_attach.get(port) != br:
+            ops.append(Attach(port, br))
+    fresh = {n for n in want if n not in have} | rebuilt
+    for e in sorted(desired.bridge_fdb, key=lambda e: (e.port, e.mac)):
+        if e not in actual.bridge_fdb or e.port in fresh:
+            ops.append(AddBridgeFdb(e))
+    for e in sorted(desired.vxlan_fdb, key=lambda e: (e.dev, e.mac, e.dst)):
+        if e not in actual.vxlan_fdb or e.dev in fresh:
+            ops.append(AddVxlanFdb(e))
+    if desired.nft_hash != actual.nft_hash:
+        ops.append(SetRuleset(desired.nft_text))
+    for e in sorted(actual.bridge_fdb - desired.bridge_fdb, key=lambda e: (e.port, e.mac)):
+        if e.port in want and e.port not in rebuilt:
+            ops.append(DelBridgeFdb(e))
+    for e in sorted(actual.vxlan_fdb - desired.vxlan_fdb, key=lambda e: (e.dev, e.mac, e.dst)):
+        if e.dev in want and e.dev not in rebuilt:
+            ops.append(DelVxlanFdb(e))
+    wanted_ports = {p for p, _ in desired.attachments}
+    for port, br in sorted(actual.attachments):
+        if port not in wanted_ports:
+            ops.append(Attach(port, ""))
+    for l in sorted(actual.links, key=lambda l: (-order[l.kind], l.name)):
+        if l.name not in want:
+            ops.append(DelLink(l.name))
+    return ops
+
+
+def reconcile(kernel: Kernel, desired: KernelState) -> list[Op]:
+    """One pass: observe, diff, apply. Returns the ops applied (empty when converged)."""
+    ops = diff(desired, kernel.observe())
+    for op in ops:
+        kernel.apply(op)
+    return ops

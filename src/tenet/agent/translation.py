@@ -1,0 +1,95 @@
+"""L2 translation as an nftables netdev ruleset: rewriting and forwarding entirely in the kernel.
+
+Translated frames never touch the VN bridge; they go port to uplink and uplink to port:
+
+  out: VM port ingress, daddr is a translated peer -> saddr internal->external,
+       daddr internal->external, fwd to the uplink (anything else continues to the bridge)
+  in:  uplink ingress, daddr is a local external MAC -> that VN's chain: only known peers of the
+       same VN pass; saddr and daddr external->internal; fwd to the destination VM's port
+
+A frame whose addresses are not in its VN's maps is dropped, which is what isolates tenants
+that reuse MACs. Bypassing the bridge keeps the translated path as short as the underlay's
+plus the VM's own veth (docs/benchmarks.md). Pure: renders text; the nft driver applies it.
+"""
+from __future__ import annotations
+
+import hashlib
+
+from tenet.compute.tables import Function, HostTables, VnTable
+
+TABLE = "tenet"
+
+
+def bridge_name(vnid: int) -> str:
+    return f"tnb{vnid}"
+
+
+def vxlan_name(vnid: int) -> str:
+    return f"tnx{vnid}"
+
+
+def needs_translation(t: VnTable) -> bool:
+    return bool(t.rows(Function.TRANSLATE_L2))
+
+
+def _map(pairs: list[tuple[str, str]]) -> str:
+    return "{ " + ", ".join(f"{k} : {v}" for k, v in sorted(pairs)) + " }"
+
+
+def _set(items: list[str]) -> str:
+    return "{ " + ", ".join(sorted(items)) + " }"
+
+
+def render(tables: HostTables, present_ports: frozenset[str]) -> str:
+    """The whole `netdev tenet` table, or "" when nothing on this host is translated.
+
+    Only ports present in the kernel are named: nft refuses a hook on a missing device.
+    """
+    up = tables.uplink
+    dispatch: list[tuple[str, str]] = []
+    chains: list[str] = []
+    for t in tables.vns:
+        if not needs_translation(t):
+            continue
+        port_of = {e.destination: e.port for e in t.rows(Function.NO_MODIFICATION) if e.port in present_ports}
+        local_in = [(r.arrival, r.internal) for r in t.reverse if r.local and r.internal in port_of]
+        peer_in = [(r.arrival, r.internal) for r in t.reverse if r.internal and not r.local]
+        if not local_in:
+            continue
+        peer_out = [(e.destination, e.address) for e in t.rows(Function.TRANSLATE_L2)]
+        ports = sorted({port_of[i] for _, i in local_in})
+        deliver = [(i, f'"{p}"') for i, p in port_of.items()]
+        dispatch += [(ext, f"jump vn{t.vnid}_in") for ext, _ in local_in]
+        chains.append(
+            f"  chain vn{t.vnid}_in {{\n"
+            f"    ether saddr {_set([e for e, _ in peer_in])}"
+            f" ether saddr set ether saddr map {_map(peer_in)}"
+            f" ether daddr set ether daddr map {_map(local_in)}"
+            f" fwd to ether daddr map {_map(deliver)}\n"
+            f"    drop\n  }}\n"
+        )
+        devices = ", ".join(f'"{p}"' for p in ports)
+        chains.append(
+            f"  chain vn{t.vnid}_out {{\n"
+            f"    type filter hook ingress devices = {{ {devices} }} priority -100; policy accept;\n"
+            f"    ether daddr {_set([i for i, _ in peer_out])}"
+            f" ether saddr set ether saddr map {_map([(i, e) for e, i in local_in])}"
+            f" ether daddr set ether daddr map {_map(peer_out)} fwd to \"{up}\"\n"
+            f"  }}\n"
+        )
+    if not chains:
+        return ""
+    body = "".join(chains) + (
+        f"  chain uplink_in {{\n"
+        f"    type filter hook ingress device \"{up}\" priority -100; policy accept;\n"
+        f"    ether daddr vmap {_map(dispatch)}\n  }}\n"
+    )
+    digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+    return f"table netdev {TABLE} {{\n  comment \"{digest}\"\n{body}}}\n"
+
+
+def digest_of(text: str) -> str:
+    """The digest render() embedded as the table comment ("" for no table)."""
+    marker = 'comment "'
+    i = text.find(marker)
+    return text[i + len(marker) : text.index('"', i + len(marker))] if i >= 0 else ""

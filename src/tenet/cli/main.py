@@ -1,0 +1,141 @@
+"""The `tenet` command. No logic of its own: it parses, calls the library, prints."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tenet.compute.present import reverse_rows, rows
+from tenet.compute.tables import from_json, to_json
+from tenet.lab.lab import Lab, down
+from tenet.lab.netns import LabError
+from tenet.lab.record import Record, running_labs, start_time
+from tenet.model.errors import IntentError
+from tenet.store import keys
+from tenet.store.open import open_store
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="tenet: tenant virtual networks on the Linux kernel")
+lab_app = typer.Typer(no_args_is_help=True, help="Emulated datacenters on this machine")
+app.add_typer(lab_app, name="lab")
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def _lab_name(name: Optional[str]) -> str:
+    if name:
+        return name
+    labs = running_labs()
+    if len(labs) == 1:
+        return labs[0]
+    _fail("no lab is up" if not labs else f"several labs are up ({', '.join(labs)}): pass --lab NAME")
+    return ""
+
+
+@lab_app.command("up")
+def lab_up(file: str, timeout: float = typer.Option(60.0, help="seconds to wait for agents")) -> None:
+    """Build the datacenter FILE describes; return when every agent has installed its tables."""
+    try:
+        lab = Lab.load(file, progress=lambda m: err.print(f"[dim]•[/dim] {m}", highlight=False))
+        lab.up(timeout)
+    except (IntentError, LabError, OSError) as e:
+        _fail(str(e))
+    out.print(f"lab [bold]{lab.name}[/bold] is up ({len(lab.plan.nodes)} nodes)")
+
+
+@lab_app.command("down")
+def lab_down(name: Optional[str] = typer.Argument(None)) -> None:
+    """Remove exactly what `up` recorded."""
+    try:
+        down(Record.load(_lab_name(name)))
+    except (LookupError, LabError) as e:
+        _fail(str(e))
+    out.print("down")
+
+
+@lab_app.command("status")
+def lab_status(name: Optional[str] = typer.Argument(None)) -> None:
+    """Processes and agent convergence of a running lab."""
+    try:
+        rec = Record.load(_lab_name(name))
+    except LookupError as e:
+        _fail(str(e))
+    store = open_store(f"sqlite:///{rec.dir / 'store.db'}")
+    t = Table(title=f"lab {rec.name} ({rec.state}) — {rec.topology}")
+    for c in ("role", "node", "pid", "alive", "generation", "state"):
+        t.add_column(c)
+    for p in rec.processes:
+        gen = state = ""
+        if p.role == "agent":
+            s = store.get(keys.status(p.node))
+            if s:
+                st = json.loads(s.value)
+                gen, state = str(st.get("generation")), st.get("state", "")
+        alive = "yes" if start_time(p.pid) == p.start_time else "[red]no[/red]"
+        t.add_row(p.role, p.node, str(p.pid), alive, gen, state)
+    out.print(t)
+    out.print(f"{len(rec.namespaces)} namespaces")
+
+
+@lab_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def lab_exec(ctx: typer.Context, node: str, lab: Optional[str] = typer.Option(None, "--lab")) -> None:
+    """Run a command in a node's namespace: tenet lab exec NODE -- CMD..."""
+    import os
+
+    rec = Record.load(_lab_name(lab))
+    from tenet.lab.plan import netns_name
+
+    if not ctx.args:
+        _fail("no command given: tenet lab exec NODE -- CMD...")
+    os.execvp("ip", ["ip", "netns", "exec", netns_name(rec.name, node), *ctx.args])
+
+
+@app.command("tables")
+def tables(
+    host: str,
+    vn: Optional[str] = typer.Option(None, help="only this VN"),
+    as_json: bool = typer.Option(False, "--json"),
+    lab: Optional[str] = typer.Option(None, "--lab"),
+    store_url: Optional[str] = typer.Option(None, "--store"),
+) -> None:
+    """A host's addressing mode tables, as the seed's FIGS. 7A/7B."""
+    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    kv = open_store(url).get(keys.tables(host))
+    if kv is None:
+        _fail(f"no tables published for host {host!r}")
+    ht = from_json(kv.value)
+    vns = [t for t in ht.vns if vn is None or t.vn == vn]
+    if vn and not vns:
+        _fail(f"host {host} does not implement VN {vn!r} (it has: {', '.join(t.vn for t in ht.vns) or 'none'})")
+    if as_json:
+        sys.stdout.write(to_json(ht.__class__(ht.host, ht.underlay_ip, ht.uplink, tuple(vns), ht.generation, ht.content_hash)) + "\n")
+        return
+    print_tables(host, ht.generation, vns)
+
+
+def print_tables(host: str, generation: int, vns) -> None:
+    for t in vns:
+        table = Table(title=f"{host} · {t.vn} (VNI {t.vnid}) · generation {generation}")
+        for c in ("Destination", "Function", "Address to use"):
+            table.add_column(c)
+        for r in rows(t):
+            table.add_row(*r)
+        out.print(table)
+        rev = Table(title=f"{host} · {t.vn} reverse table")
+        rev.add_column("Arrival")
+        rev.add_column("Delivered as")
+        for r in reverse_rows(t):
+            rev.add_row(*r)
+        out.print(rev)
+
+
+if __name__ == "__main__":
+    app()

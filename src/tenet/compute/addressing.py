@@ -1,0 +1,102 @@
+"""Addressing mode tables: for each host and each VN on it, how to reach every destination.
+
+Pure: intent + endpoint locations + external MACs -> HostTables for every host. A host gets
+tables only for the VNs it implements (those with at least one local endpoint).
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+from tenet.compute.endpoints import Endpoint
+from tenet.compute.extmac import Key
+from tenet.compute.tables import (
+    BROADCAST,
+    Entry,
+    Function,
+    HostTables,
+    ReverseEntry,
+    VnTable,
+    to_json,
+)
+from tenet.model.fabric import Host
+from tenet.model.tenancy import Bum, Intent, VirtualNetwork
+
+UPLINK = "up0"
+
+
+def function_for(src: Host, dst: Host) -> Function:
+    """The seed's choice: same host, same physical network, or behind a router."""
+    if src.name == dst.name:
+        return Function.NO_MODIFICATION
+    if src.network == dst.network:
+        return Function.TRANSLATE_L2
+    return Function.ENCAPSULATE
+
+
+def vn_table(
+    intent: Intent,
+    vn: VirtualNetwork,
+    host: Host,
+    members: tuple[Endpoint, ...],
+    extmacs: Mapping[Key, str],
+) -> VnTable:
+    hosts = {h.name: h for h in intent.fabric.hosts}
+    entries: list[Entry] = [bum_entry(vn, host, members, hosts)]
+    reverse: list[ReverseEntry] = [ReverseEntry(arrival=f"vni {vn.vnid}", internal="", local=False)]
+    for ep in sorted(members, key=lambda e: (e.mac, e.vm, e.nic)):
+        peer = hosts[ep.host]
+        fn = function_for(host, peer)
+        if fn is Function.NO_MODIFICATION:
+            entries.append(Entry(ep.mac, fn, ep.mac, vm=ep.vm, port=ep.port))
+            if any(hosts[m.host].network == host.network and m.host != host.name for m in members):
+                reverse.append(ReverseEntry(extmacs[ep.key], ep.mac, local=True))
+        elif fn is Function.TRANSLATE_L2:
+            entries.append(Entry(ep.mac, fn, extmacs[ep.key], vm=ep.vm))
+            reverse.append(ReverseEntry(extmacs[ep.key], ep.mac, local=False))
+        else:
+            entries.append(Entry(ep.mac, fn, str(peer.ip), vm=ep.vm))
+    return VnTable(
+        vn=vn.name,
+        vnid=vn.vnid,
+        bum=vn.bum.value,
+        group=str(vn.group) if vn.bum is Bum.MULTICAST and vn.group else "",
+        entries=tuple(entries),
+        reverse=tuple(reverse),
+    )
+
+
+def bum_entry(
+    vn: VirtualNetwork, host: Host, members: tuple[Endpoint, ...], hosts: Mapping[str, Host]
+) -> Entry:
+    if vn.bum is Bum.MULTICAST:
+        return Entry(BROADCAST, Function.MULTICAST, str(vn.group))
+    peers = tuple(sorted({str(hosts[m.host].ip) for m in members if m.host != host.name}))
+    return Entry(BROADCAST, Function.REPLICATE, " ".join(peers), peers=peers)
+
+
+def compute_tables(
+    intent: Intent, endpoints: tuple[Endpoint, ...], extmacs: Mapping[Key, str]
+) -> dict[str, HostTables]:
+    """Tables for every host of the fabric (hosts with no VN get an empty, still-valid set)."""
+    by_vn: dict[str, list[Endpoint]] = {}
+    for ep in endpoints:
+        by_vn.setdefault(ep.vn, []).append(ep)
+    result: dict[str, HostTables] = {}
+    for host in intent.fabric.hosts:
+        vns = tuple(
+            vn_table(intent, vn, host, tuple(by_vn[vn.name]), extmacs)
+            for vn in intent.vns
+            if any(ep.host == host.name for ep in by_vn.get(vn.name, ()))
+        )
+        tables = HostTables(host=host.name, underlay_ip=str(host.ip), uplink=UPLINK, vns=vns)
+        result[host.name] = with_hash(tables)
+    return result
+
+
+def with_hash(tables: HostTables) -> HostTables:
+    """Stamp a digest of the content (generation excluded) so publishers skip no-op writes."""
+    from dataclasses import replace
+
+    body = to_json(replace(tables, generation=0, content_hash=""))
+    return replace(tables, content_hash=hashlib.sha256(body.encode()).hexdigest()[:16])

@@ -1,0 +1,39 @@
+"""Where each VM NIC is: the one input that changes when VMs join, leave or migrate."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tenet.model.tenancy import Intent, port_name
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    vn: str
+    vm: str
+    nic: int
+    mac: str  # internal MAC, unique within the VN only
+    ip: str  # "10.1.0.8/24" or ""
+    host: str
+    port: str  # host-side interface name
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """Identity for external-MAC allocation: stable while the VM keeps its NIC."""
+        return (self.vn, self.vm, self.nic)
+
+
+def declared_endpoints(intent: Intent) -> tuple[Endpoint, ...]:
+    """Endpoints the operator declared in the intent (dynamic ones are reported by agents)."""
+    return tuple(
+        Endpoint(
+            vn=nic.network,
+            vm=vm.name,
+            nic=i,
+            mac=nic.mac,
+            ip=str(nic.ip) if nic.ip else "",
+            host=vm.host,
+            port=port_name(vm.name, i),
+        )
+        for vm in intent.vms
+        for i, nic in enumerate(vm.nics)
+    )

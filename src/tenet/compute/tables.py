@@ -1,0 +1,103 @@
+"""The addressing mode table (seed 002, FIGS. 7A/7B) and its reverse, as published per host.
+
+A host's tables are full level state: the agent never needs an earlier version to apply one.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+BROADCAST = "broadcast"
+
+
+class Function(str, Enum):
+    """The four addressing functions of the seed design (BUM split by mode)."""
+
+    NO_MODIFICATION = "no modification"
+    TRANSLATE_L2 = "translate L2"
+    ENCAPSULATE = "encapsulate"
+    MULTICAST = "multicast"
+    REPLICATE = "replicate"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row: where a destination of the VN is and how to get a frame there.
+
+    `address` is what the seed's third column shows: the internal MAC (local), the external
+    MAC (translate), the peer's underlay IP (encapsulate), the group (multicast) or the
+    space-separated peer IPs (replicate).
+    """
+
+    destination: str  # internal MAC, or BROADCAST
+    function: Function
+    address: str
+    vm: str = ""
+    port: str = ""  # host-side interface of a local VM NIC
+    peers: tuple[str, ...] = ()  # underlay IPs for replication
+
+
+@dataclass(frozen=True)
+class ReverseEntry:
+    """Maps an arrival back to the VN: an external MAC (translated frames) or a VNI."""
+
+    arrival: str  # external MAC, or "vni <n>"
+    internal: str  # internal MAC; "" for a VNI row
+    local: bool  # the external MAC belongs to a VM on this host (a destination)
+
+
+@dataclass(frozen=True)
+class VnTable:
+    vn: str
+    vnid: int
+    bum: str
+    group: str  # "" unless bum is multicast
+    entries: tuple[Entry, ...]
+    reverse: tuple[ReverseEntry, ...]
+
+    def rows(self, function: Function) -> tuple[Entry, ...]:
+        return tuple(e for e in self.entries if e.function is function)
+
+
+@dataclass(frozen=True)
+class HostTables:
+    host: str
+    underlay_ip: str
+    uplink: str
+    vns: tuple[VnTable, ...]
+    generation: int = 0
+    content_hash: str = field(default="", compare=False)
+
+    def vn(self, name: str) -> VnTable | None:
+        return next((t for t in self.vns if t.vn == name), None)
+
+
+def to_json(tables: HostTables) -> str:
+    return json.dumps(asdict(tables), sort_keys=True)
+
+
+def from_json(text: str | bytes) -> HostTables:
+    d = json.loads(text)
+    vns = tuple(
+        VnTable(
+            vn=v["vn"],
+            vnid=v["vnid"],
+            bum=v["bum"],
+            group=v["group"],
+            entries=tuple(
+                Entry(**{**e, "function": Function(e["function"]), "peers": tuple(e["peers"])})
+                for e in v["entries"]
+            ),
+            reverse=tuple(ReverseEntry(**r) for r in v["reverse"]),
+        )
+        for v in d["vns"]
+    )
+    return HostTables(
+        host=d["host"],
+        underlay_ip=d["underlay_ip"],
+        uplink=d["uplink"],
+        vns=vns,
+        generation=d["generation"],
+        content_hash=d.get("content_hash", ""),
+    )

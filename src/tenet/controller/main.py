@@ -1,0 +1,51 @@
+"""The controller process: watch intent (and endpoints), republish on every change."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from tenet.controller.publish import publish
+from tenet.store import keys
+from tenet.store.open import open_store
+
+log = logging.getLogger("tenet.controller")
+WATCHED = (keys.intent(), keys.endpoints_prefix())
+
+
+def run(store_url: str, resync: float = 10.0) -> None:
+    store = open_store(store_url)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    rev = store.revision() + 1
+    while not stopping:
+        try:
+            tables = publish(store)
+            log.info("published %d hosts: %s", len(tables), {h: t.generation for h, t in tables.items()})
+        except Exception as e:  # a bad intent must not kill the controller; the last tables stay
+            log.error("recompute failed, keeping published tables: %s", e)
+        while not stopping:
+            events = store.watch("/tenet/", rev, timeout=min(resync, 1.0))
+            if events:
+                rev = max(e.revision for e in events) + 1
+            if any(e.key.startswith(WATCHED) for e in events):
+                break
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="tenet-controller")
+    p.add_argument("--store", required=True)
+    a = p.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run(a.store)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""One controller pass: read intent and allocations, compute, publish what changed.
+
+Tables are full state stamped with a generation that increases only when content changes,
+so agents can tell "nothing new" from "new" without deltas (Neutron l2pop's lesson).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from tenet.compute.addressing import compute_tables
+from tenet.compute.endpoints import Endpoint, declared_endpoints
+from tenet.compute.extmac import Key, allocate
+from tenet.compute.tables import HostTables, from_json, to_json
+from tenet.model.load import load_intent
+from tenet.model.tenancy import Intent
+from tenet.store import keys
+from tenet.store.base import Put, Store
+
+
+def read_intent(store: Store) -> Intent | None:
+    kv = store.get(keys.intent())
+    return load_intent(json.loads(kv.value)) if kv else None
+
+
+def read_extmacs(store: Store) -> dict[Key, str]:
+    out: dict[Key, str] = {}
+    for kv in store.range(keys.extmac_prefix()):
+        vn, vm, nic = kv.key[len(keys.extmac_prefix()) :].split("/")
+        out[(vn, vm, int(nic))] = kv.value.decode()
+    return out
+
+
+def endpoints_of(intent: Intent, store: Store) -> tuple[Endpoint, ...]:
+    """Declared endpoints; dynamically attached ones join them in a later issue."""
+    return declared_endpoints(intent)
+
+
+def publish(store: Store) -> dict[str, HostTables]:
+    """Recompute every host's tables; write only those whose content changed."""
+    intent = read_intent(store)
+    if intent is None:
+        return {}
+    endpoints = endpoints_of(intent, store)
+    existing = read_extmacs(store)
+    macs = allocate([ep.key for ep in endpoints], existing)
+    fresh = [Put(keys.extmac(vn, vm, nic), mac.encode()) for (vn, vm, nic), mac in macs.items() if (vn, vm, nic) not in existing]
+    if fresh:
+        store.txn([], fresh)
+    published: dict[str, HostTables] = {}
+    for host, tables in compute_tables(intent, endpoints, macs).items():
+        kv = store.get(keys.tables(host))
+        old = from_json(kv.value) if kv else None
+        if old and old.content_hash == tables.content_hash:
+            published[host] = old
+            continue
+        tables = replace(tables, generation=(old.generation + 1) if old else 1)
+        store.put(keys.tables(host), to_json(tables).encode())
+        published[host] = tables
+    return published

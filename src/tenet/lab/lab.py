@@ -1,0 +1,215 @@
+"""A whole emulated datacenter on one machine: `with Lab.load(path) as lab: lab.exec(...)`."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tenet.lab import netns
+from tenet.lab.netns import LabError
+from tenet.lab.plan import LabPlan, plan
+from tenet.lab.record import Proc, Record, start_time
+from tenet.model.load import intent_to_doc, load_file
+from tenet.model.tenancy import Intent
+from tenet.store import keys
+from tenet.store.open import open_store
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+class Lab:
+    def __init__(self, intent: Intent, topology: str, progress: Progress = _quiet) -> None:
+        self.intent = intent
+        self.plan: LabPlan = plan(intent)
+        self.topology = topology
+        self.progress = progress
+        self.record = Record(name=intent.name, topology=topology)
+
+    @classmethod
+    def load(cls, path: str | Path, progress: Progress = _quiet) -> "Lab":
+        """Validate the topology file; nothing is created until `up` (or `with`)."""
+        return cls(load_file(path), str(Path(path).resolve()), progress)
+
+    @property
+    def name(self) -> str:
+        return self.intent.name
+
+    @property
+    def store_url(self) -> str:
+        return f"sqlite:///{self.record.dir / 'store.db'}"
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def __enter__(self) -> "Lab":
+        self.up()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def up(self, timeout: float = 60.0) -> None:
+        """Build everything; on any failure remove what was built and re-raise."""
+        if (self.record.dir / "record.json").exists():
+            raise LabError(f"lab {self.name!r} is already up (tenet lab down {self.name})")
+        clash = [n.netns for n in self.plan.nodes if netns.exists(n.netns)]
+        if clash:
+            raise LabError(f"namespaces already exist, not ours to touch: {', '.join(clash)}")
+        self.record.save()
+        try:
+            self._build()
+            self._start()
+            self.wait_converged(timeout)
+            self.record.state = "up"
+            self.record.save()
+        except BaseException:
+            self.down()
+            raise
+
+    def _build(self) -> None:
+        p = self.plan
+        self.progress(f"creating {len(p.nodes)} namespaces")
+        for n in p.nodes:
+            self.record.namespaces.append(n.netns)
+            self.record.save()
+            netns.add(n.netns)
+        self.progress(f"wiring {len(p.veths)} links")
+        for v in p.veths:
+            netns.veth(v)
+        for c in p.commands:
+            netns.command(c)
+
+    def _spawn(self, role: str, node: str, argv: list[str], netns_name: str | None = None) -> Proc:
+        log = self.record.dir / f"{role}-{node}.log"
+        full = (["ip", "netns", "exec", netns_name] if netns_name else []) + argv
+        with open(log, "ab") as out:
+            p = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = Proc(role, node, p.pid, start_time(p.pid), str(log))
+        self.record.processes.append(proc)
+        self.record.save()
+        return proc
+
+    def _start(self) -> None:
+        store = open_store(self.store_url)
+        store.put(keys.intent(), json.dumps(intent_to_doc(self.intent)).encode())
+        store.close()
+        py = sys.executable
+        self.progress("starting controller")
+        self._spawn("controller", "controller", [py, "-m", "tenet.controller.main", "--store", self.store_url])
+        for r in self.plan.routers:
+            self._start_mrouter(r)
+        for h in self.intent.fabric.hosts:
+            self.progress(f"starting agent on {h.name}")
+            self._spawn("agent", h.name, [py, "-m", "tenet.agent.main", "--host", h.name, "--store", self.store_url], self.plan.node(h.name).netns)
+
+    def _start_mrouter(self, r) -> None:
+        conf = self.record.dir / f"smcroute-{r.name}.conf"
+        lines = [f"phyint {i} enable" for i in r.interfaces]
+        for i in r.interfaces:
+            outs = " ".join(o for o in r.interfaces if o != i)
+            lines += [f"mroute from {i} group {g} to {outs}" for g in r.groups]
+        conf.write_text("\n".join(lines) + "\n")
+        d = self.record.dir
+        self._spawn(
+            "mrouter",
+            r.name,
+            ["smcrouted", "-n", "-N", "-f", str(conf), "-u", str(d / f"smcroute-{r.name}.sock"), "-P", str(d / f"smcroute-{r.name}.pid"), "-l", "notice"],
+            r.netns,
+        )
+
+    def wait_converged(self, timeout: float = 60.0) -> None:
+        """Return when every agent reports the generation the controller published for it."""
+        store = open_store(self.store_url)
+        deadline = time.monotonic() + timeout
+        hosts = [h.name for h in self.intent.fabric.hosts]
+        try:
+            while True:
+                pending = [h for h in hosts if not self._converged(store, h)]
+                dead = [p for p in self.record.processes if start_time(p.pid) != p.start_time]
+                if dead:
+                    raise LabError(f"{dead[0].role} on {dead[0].node} exited; see {dead[0].log}")
+                if not pending:
+                    self.progress(f"all {len(hosts)} agents converged")
+                    return
+                if time.monotonic() > deadline:
+                    raise LabError(f"agents not converged after {timeout:.0f}s: {', '.join(pending)}")
+                time.sleep(0.05)
+        finally:
+            store.close()
+
+    @staticmethod
+    def _converged(store, host: str) -> bool:
+        t, s = store.get(keys.tables(host)), store.get(keys.status(host))
+        if t is None or s is None:
+            return False
+        status = json.loads(s.value)
+        return status.get("state") == "converged" and status.get("generation") == json.loads(t.value)["generation"]
+
+    def down(self) -> None:
+        """Remove exactly what was recorded: processes by PID, then namespaces by name."""
+        down(self.record)
+
+    # -- use ---------------------------------------------------------------------------
+    def netns(self, node: str) -> str:
+        return self.plan.node(node).netns
+
+    def exec(self, node: str, *argv: str, check: bool = False, timeout: float | None = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "netns", "exec", self.netns(node), *argv], capture_output=True, text=True, check=check, timeout=timeout)
+
+    def popen(self, node: str, *argv: str, **kw) -> subprocess.Popen:
+        return subprocess.Popen(["ip", "netns", "exec", self.netns(node), *argv], **kw)
+
+    def process(self, role: str, node: str) -> Proc:
+        return next(p for p in self.record.processes if p.role == role and p.node == node)
+
+    def restart_agent(self, host: str) -> Proc:
+        """Stop an agent by its recorded PID and start a new one (the kernel keeps its state)."""
+        old = self.process("agent", host)
+        _stop(old)
+        self.record.processes.remove(old)
+        return self._spawn("agent", host, [sys.executable, "-m", "tenet.agent.main", "--host", host, "--store", self.store_url], self.netns(host))
+
+
+def _stop(p: Proc, grace: float = 3.0) -> None:
+    if start_time(p.pid) != p.start_time:
+        return  # gone, or the PID now belongs to someone else
+    os.kill(p.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.waitpid(p.pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        if start_time(p.pid) != p.start_time:
+            return
+        time.sleep(0.02)
+    if start_time(p.pid) == p.start_time:
+        os.kill(p.pid, signal.SIGKILL)
+
+
+def down(record: Record) -> None:
+    errors = []
+    for p in reversed(record.processes):
+        try:
+            _stop(p)
+        except OSError as e:
+            errors.append(f"stopping {p.role} {p.node} (pid {p.pid}): {e}")
+    for ns in reversed(record.namespaces):
+        try:
+            netns.delete(ns)
+        except LabError as e:
+            errors.append(str(e))
+    if errors:
+        record.state = "down failed"
+        record.save()
+        raise LabError("; ".join(errors))
+    for f in sorted(record.dir.glob("*")):
+        f.unlink()
+    record.dir.rmdir()

@@ -1,0 +1,173 @@
+"""What a lab is made of, computed from the intent alone. Pure.
+
+Physical networks are bridges in namespaces of their own, routers and hosts are namespaces
+wired to them by veth, VMs are namespaces wired to their host. Nothing lives in, or is
+attached to, the root namespace. Every command the lab runs comes from this plan.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+
+from tenet.model.tenancy import Intent, port_name
+
+UNDERLAY_MTU = 1550  # VM frames of 1500 plus VXLAN's 50 bytes fit without fragmenting
+VM_MTU = 1500
+MCAST_RANGE = "239.0.0.0/8"  # default per-VN groups live here (tenancy.group_for)
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str  # as in the topology file
+    kind: str  # network | router | host | vm
+    netns: str
+
+
+@dataclass(frozen=True)
+class Veth:
+    """A veth pair created directly inside its two namespaces (never in the root namespace)."""
+
+    a_ns: str
+    a: str
+    b_ns: str
+    b: str
+    mtu: int
+    a_mac: str = ""
+
+
+@dataclass(frozen=True)
+class Command:
+    netns: str
+    argv: tuple[str, ...]  # an `ip` or `sysctl` invocation inside netns
+
+
+@dataclass(frozen=True)
+class Router:
+    name: str
+    netns: str
+    interfaces: tuple[str, ...]
+    groups: tuple[str, ...]  # multicast ranges forwarded between all interfaces
+
+
+@dataclass(frozen=True)
+class LabPlan:
+    name: str
+    nodes: tuple[Node, ...]
+    veths: tuple[Veth, ...]
+    commands: tuple[Command, ...]  # run in order after the veths exist
+    routers: tuple[Router, ...]
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(f"no node {name!r} in lab {self.name!r}")
+
+
+def netns_name(lab: str, node: str) -> str:
+    return f"tn-{lab}-{node}"
+
+
+def _next_hops(intent: Intent) -> dict[tuple[str, str], tuple[str, str]]:
+    """(from network, to network) -> (router, router address on the from network), by BFS."""
+    routers = intent.fabric.routers
+    result: dict[tuple[str, str], tuple[str, str]] = {}
+    for start in intent.fabric.networks:
+        seen = {start.name}
+        queue: deque[tuple[str, tuple[str, str] | None]] = deque([(start.name, None)])
+        while queue:
+            net, first = queue.popleft()
+            for r in routers:
+                if net not in r.networks:
+                    continue
+                hop = first or (r.name, str(r.address_on(net).ip))
+                for other in r.networks:
+                    if other not in seen:
+                        seen.add(other)
+                        result[(start.name, other)] = hop
+                        queue.append((other, hop))
+    return result
+
+
+def _routes(intent: Intent, ns: str, net: str, hops: dict, exclude: set[str]) -> list[Command]:
+    out = []
+    for pn in intent.fabric.networks:
+        if pn.name in exclude or (net, pn.name) not in hops:
+            continue
+        _, via = hops[(net, pn.name)]
+        out.append(Command(ns, ("ip", "route", "replace", str(pn.subnet), "via", via)))
+    return out
+
+
+def _quiet(ns: str, forward: bool = False) -> list[Command]:
+    cmds = [
+        Command(ns, ("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")),
+        Command(ns, ("sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")),
+        Command(ns, ("ip", "link", "set", "lo", "up")),
+    ]
+    if forward:
+        cmds += [
+            Command(ns, ("sysctl", "-qw", "net.ipv4.ip_forward=1")),
+            Command(ns, ("sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0")),
+            Command(ns, ("sysctl", "-qw", "net.ipv4.conf.default.rp_filter=0")),
+        ]
+    return cmds
+
+
+def plan(intent: Intent) -> LabPlan:
+    lab = intent.name
+    ns = lambda n: netns_name(lab, n)  # noqa: E731
+    f = intent.fabric
+    nodes = (
+        [Node(n.name, "network", ns(n.name)) for n in f.networks]
+        + [Node(r.name, "router", ns(r.name)) for r in f.routers]
+        + [Node(h.name, "host", ns(h.name)) for h in f.hosts]
+        + [Node(v.name, "vm", ns(v.name)) for v in intent.vms]
+    )
+    veths: list[Veth] = []
+    cmds: list[Command] = []
+    for n in nodes:
+        cmds += _quiet(n.netns, forward=n.kind == "router")
+    for n in f.networks:
+        cmds += [
+            Command(ns(n.name), ("ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")),
+            Command(ns(n.name), ("ip", "link", "set", "br0", "up")),
+        ]
+    hops = _next_hops(intent)
+    attach: list[Command] = []
+    groups = sorted({MCAST_RANGE} | {f"{v.group}/32" for v in intent.vns if v.group and v.group not in IPv4Network(MCAST_RANGE)})
+    routers: list[Router] = []
+    for ri, r in enumerate(f.routers):
+        ifaces = []
+        for pi, p in enumerate(r.ports):
+            dev, peer = f"u{pi}", f"r{ri}"
+            veths.append(Veth(ns(r.name), dev, ns(p.network), peer, UNDERLAY_MTU))
+            attach.append(Command(ns(p.network), ("ip", "link", "set", peer, "master", "br0", "up")))
+            cmds += [
+                Command(ns(r.name), ("ip", "addr", "add", str(p.address), "dev", dev)),
+                Command(ns(r.name), ("ip", "link", "set", dev, "up")),
+            ]
+            ifaces.append(dev)
+        for p in r.ports:
+            cmds += _routes(intent, ns(r.name), p.network, hops, set(r.networks))
+        routers.append(Router(r.name, ns(r.name), tuple(ifaces), tuple(groups)))
+    for hi, h in enumerate(f.hosts):
+        peer = f"h{hi}"
+        veths.append(Veth(ns(h.name), "up0", ns(h.network), peer, UNDERLAY_MTU))
+        attach.append(Command(ns(h.network), ("ip", "link", "set", peer, "master", "br0", "up")))
+        cmds += [
+            Command(ns(h.name), ("ip", "addr", "add", str(h.address), "dev", "up0")),
+            Command(ns(h.name), ("ip", "link", "set", "up0", "up")),
+        ]
+        cmds += _routes(intent, ns(h.name), h.network, hops, {h.network})
+    for vm in intent.vms:
+        for i, nic in enumerate(vm.nics):
+            dev, port = f"eth{i}", port_name(vm.name, i)
+            veths.append(Veth(ns(vm.name), dev, ns(vm.host), port, VM_MTU, a_mac=nic.mac))
+            cmds.append(Command(ns(vm.name), ("ip", "link", "set", dev, "up")))
+            if nic.ip:
+                cmds.append(Command(ns(vm.name), ("ip", "addr", "add", str(nic.ip), "dev", dev)))
+            cmds.append(Command(ns(vm.host), ("ip", "link", "set", port, "up")))
+    return LabPlan(lab, tuple(nodes), tuple(veths), tuple(cmds + attach), tuple(routers))
+

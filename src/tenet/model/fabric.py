@@ -1,0 +1,67 @@
+"""The physical side of a datacenter: L2 segments, routers between them, hosts on them.
+
+Pure values. Addresses are already allocated here: the loader (model/load.py) fills in
+whatever the operator left out, so everything downstream sees complete, validated intent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+
+
+@dataclass(frozen=True)
+class PhysicalNetwork:
+    """One L2 segment (a switch or VLAN) carrying one IPv4 subnet of the underlay."""
+
+    name: str
+    subnet: IPv4Network
+
+
+@dataclass(frozen=True)
+class RouterPort:
+    network: str
+    address: IPv4Interface
+
+
+@dataclass(frozen=True)
+class Router:
+    """Joins two or more physical networks; forwards unicast and the VNs' multicast groups."""
+
+    name: str
+    ports: tuple[RouterPort, ...]
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        return tuple(p.network for p in self.ports)
+
+    def address_on(self, network: str) -> IPv4Interface | None:
+        for p in self.ports:
+            if p.network == network:
+                return p.address
+        return None
+
+
+@dataclass(frozen=True)
+class Host:
+    """A hypervisor: one uplink on one physical network; runs one agent (the NVE)."""
+
+    name: str
+    network: str
+    address: IPv4Interface
+
+    @property
+    def ip(self) -> IPv4Address:
+        return self.address.ip
+
+
+@dataclass(frozen=True)
+class Fabric:
+    networks: tuple[PhysicalNetwork, ...]
+    routers: tuple[Router, ...]
+    hosts: tuple[Host, ...]
+
+    def network(self, name: str) -> PhysicalNetwork:
+        return next(n for n in self.networks if n.name == name)
+
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)

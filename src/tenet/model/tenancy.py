@@ -1,0 +1,69 @@
+"""The tenant side: virtual networks and the VMs attached to them.
+
+MACs and IPs are unique only within a VN: tenants may reuse them across VNs.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import Enum
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+
+
+class Bum(str, Enum):
+    """How broadcast, unknown unicast and multicast leave a host."""
+
+    MULTICAST = "multicast"
+    REPLICATE = "replicate"
+
+
+@dataclass(frozen=True)
+class VirtualNetwork:
+    name: str
+    vnid: int  # 24-bit; also the VXLAN VNI
+    tenant: str
+    subnet: IPv4Network | None
+    bum: Bum
+    group: IPv4Address | None  # the VN's multicast group when bum is MULTICAST
+
+
+@dataclass(frozen=True)
+class Nic:
+    network: str  # VN name
+    mac: str  # internal MAC, lower-case colon form
+    ip: IPv4Interface | None
+
+
+@dataclass(frozen=True)
+class Vm:
+    name: str
+    host: str
+    nics: tuple[Nic, ...]
+
+
+@dataclass(frozen=True)
+class Intent:
+    """Everything the operator declared, complete and validated."""
+
+    name: str
+    fabric: "Fabric"
+    tenants: tuple[str, ...]
+    vns: tuple[VirtualNetwork, ...]
+    vms: tuple[Vm, ...]
+
+    def vn(self, name: str) -> VirtualNetwork:
+        return next(v for v in self.vns if v.name == name)
+
+
+def port_name(vm: str, nic_index: int) -> str:
+    """Host-side interface name of a VM NIC: stable, unique per host, within IFNAMSIZ."""
+    digest = hashlib.sha1(f"{vm}/{nic_index}".encode()).hexdigest()[:10]
+    return f"tp{digest}"
+
+
+def group_for(vnid: int) -> IPv4Address:
+    """Default per-VN multicast group: the VN-ID fills the low 24 bits of 239.0.0.0/8."""
+    return IPv4Address((239 << 24) | (vnid & 0xFFFFFF))
+
+
+from tenet.model.fabric import Fabric  # noqa: E402  (type used in annotations above)

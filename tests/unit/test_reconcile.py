@@ -1,0 +1,102 @@
+"""Reconciliation against the in-memory kernel: converges, is idempotent, owns only its own."""
+from dataclasses import replace
+from pathlib import Path
+
+from tenet.agent.desired import desired_state
+from tenet.agent.kernel.fake import FakeKernel
+from tenet.agent.kernel.state import BridgeFdb, Link
+from tenet.agent.reconcile import DelLink, reconcile
+from tenet.agent.translation import render
+from tenet.compute.addressing import compute_tables
+from tenet.compute.endpoints import declared_endpoints
+from tenet.compute.extmac import allocate
+from tenet.model.load import load_file
+from tenet.model.tenancy import port_name
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "datacenter.yaml"
+
+
+def tables_for(doc_intent, host):
+    eps = declared_endpoints(doc_intent)
+    return compute_tables(doc_intent, eps, allocate([e.key for e in eps], {}))[host]
+
+
+def host2_kernel():
+    intent = load_file(EXAMPLE)
+    ports = frozenset(port_name(v, 0) for v in ("A", "B", "C", "D"))
+    return intent, FakeKernel(ports)
+
+
+def converge(kernel, tables):
+    desired = desired_state(tables, kernel.ports(), kernel.uplink_mtu("up0"))
+    ops = reconcile(kernel, desired)
+    return desired, ops
+
+
+def test_converges_and_second_pass_is_empty():
+    intent, k = host2_kernel()
+    t = tables_for(intent, "host2")
+    desired, ops = converge(k, t)
+    assert ops
+    assert k.observe().links == desired.links
+    assert k.observe().bridge_fdb == desired.bridge_fdb
+    assert k.observe().attachments == desired.attachments
+    assert k.observe().nft_hash == desired.nft_hash != ""
+    _, again = converge(k, t)
+    assert again == []
+
+
+def test_host2_dataplane_shape():
+    intent, k = host2_kernel()
+    desired, _ = converge(k, tables_for(intent, "host2"))
+    names = {l.name for l in desired.links}
+    assert {"tnb5002", "tnx5002", "tnb5005", "tnx5005"} == names
+    vx = next(l for l in desired.links if l.name == "tnx5005")
+    assert vx.vxlan.group == "239.0.19.141" and vx.mtu == 1500
+    j = next(e for e in desired.vxlan_fdb if e.dev == "tnx5002")
+    assert j.dst == str(intent.fabric.host("host1").ip)
+    assert BridgeFdb("tnx5002", j.mac) in desired.bridge_fdb
+
+
+def test_removes_only_what_it_no_longer_wants():
+    intent, k = host2_kernel()
+    t = tables_for(intent, "host2")
+    converge(k, t)
+    without_n5 = replace(t, vns=tuple(v for v in t.vns if v.vn != "N5"))
+    _, ops = converge(k, without_n5)
+    gone = {op.name for op in ops if isinstance(op, DelLink)}
+    assert {"tnb5005", "tnx5005"} <= gone and not any(n.endswith("5002") for n in gone)
+    assert all(br != "tnb5005" for _, br in k.observe().attachments)
+
+
+def test_missing_port_is_reported_not_invented():
+    intent = load_file(EXAMPLE)
+    k = FakeKernel(frozenset({port_name("A", 0)}))
+    desired, _ = converge(k, tables_for(intent, "host2"))
+    assert port_name("B", 0) in desired.missing_ports
+    assert (port_name("A", 0), "tnb5002") in k.observe().attachments
+
+
+def test_bum_mode_change_rebuilds_vxlan():
+    intent, k = host2_kernel()
+    t = tables_for(intent, "host2")
+    converge(k, t)
+    n5 = t.vn("N5")
+    t2 = replace(t, vns=tuple(replace(v, group="239.9.9.9") if v is n5 else v for v in t.vns))
+    _, ops = converge(k, t2)
+    assert DelLink("tnx5005") in ops
+    assert next(l for l in k.observe().links if l.name == "tnx5005").vxlan.group == "239.9.9.9"
+    assert converge(k, t2)[1] == []
+
+
+def test_ruleset_shape():
+    intent = load_file(EXAMPLE)
+    _, k = host2_kernel()
+    text = render(tables_for(intent, "host2"), k.ports())
+    c, e = port_name("C", 0), port_name("E", 0)
+    assert 'hook ingress device "up0"' in text and f'02:00:00:00:0c:0c : "{c}"' in text
+    assert f'devices = {{ "{port_name("A", 0)}", "{port_name("B", 0)}" }}' in text and 'fwd to "up0"' in text
+    assert e not in text  # E is on host4
+    assert render(tables_for(intent, "host2"), frozenset()) == ""  # no ports yet: nothing to hook
+    host1 = frozenset(port_name(v, 0) for v in ("H", "I", "J", "K"))
+    assert render(tables_for(intent, "host1"), host1).count("chain ") == 5  # N1, N4: in + out; uplink
