@@ -13,7 +13,7 @@ class Capture:
     def __init__(self, lab, node: str, iface: str, bpf: str = "") -> None:
         self.lab, self.node = lab, node
         self.file = Path(tempfile.mkstemp(suffix=".pcap", prefix="tenet-")[1])
-        argv = ["tcpdump", "-U", "-n", "-i", iface, "-w", str(self.file)] + ([bpf] if bpf else [])
+        argv = ["tcpdump", "-U", "--immediate-mode", "-Z", "root", "-n", "-i", iface, "-w", str(self.file)] + ([bpf] if bpf else [])
         self.proc = lab.popen(node, *argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def __enter__(self) -> "Capture":

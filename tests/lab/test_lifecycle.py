@@ -51,14 +51,14 @@ def test_two_labs_side_by_side_and_down_leaves_nothing(tmp_path):
 
 def test_broken_topology_names_the_path_and_creates_nothing(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(TINY.format(name="tbad", n=3, subnet="198.19.103.0/24").replace("10.93.0.2/24", "10.93.0.1/24")
+    bad.write_text(TINY.format(name="tbad", n=3, subnet="198.19.103.0/24").replace("{host: h2,", "{host: h9,")
                    .replace("{host: h1, network: v", '{host: h1, mac: "zz:00", network: v'))
     before = namespaces()
     with pytest.raises(IntentError) as e:
         Lab.load(bad)
     text = str(e.value)
     assert "vms.p" in text and "MAC" in text.upper()
-    assert "vms.q" in text  # every problem is reported, not just the first
+    assert "vms.q.host" in text  # every problem is reported, not just the first
     assert namespaces() == before
 
 

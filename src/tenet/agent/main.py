@@ -16,7 +16,7 @@ from tenet.agent.kernel.netlink import LinuxKernel
 from tenet.agent.reconcile import Kernel, reconcile
 from tenet.compute.tables import from_json
 from tenet.store import keys
-from tenet.store.base import Store
+from tenet.store.base import Compacted, Store
 from tenet.store.open import open_store
 
 log = logging.getLogger("tenet.agent")
@@ -62,7 +62,10 @@ def run(host: str, store_url: str, resync: float = 2.0) -> None:
         if status != last:
             store.put(keys.status(host), json.dumps(status, sort_keys=True).encode())
             last = status
-        events = store.watch(keys.tables(host), rev, timeout=resync)
+        try:
+            events = store.watch(keys.tables(host), rev, timeout=resync)
+        except Compacted:  # history gone: level-triggered, so just resync from now
+            rev, events = store.revision() + 1, []
         if events:
             rev = max(e.revision for e in events) + 1
     kernel.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import replace
 
 from tenet.compute.endpoints import Endpoint
 from tenet.compute.extmac import Key
@@ -44,7 +45,8 @@ def vn_table(
     hosts = {h.name: h for h in intent.fabric.hosts}
     entries: list[Entry] = [bum_entry(vn, host, members, hosts)]
     reverse: list[ReverseEntry] = [ReverseEntry(arrival=f"vni {vn.vnid}", internal="", local=False)]
-    for ep in sorted(members, key=lambda e: (e.mac, e.vm, e.nic)):
+    order = {Function.NO_MODIFICATION: 0, Function.TRANSLATE_L2: 1, Function.ENCAPSULATE: 2}
+    for ep in sorted(members, key=lambda e: (order[function_for(host, hosts[e.host])], e.vm, e.nic)):
         peer = hosts[ep.host]
         fn = function_for(host, peer)
         if fn is Function.NO_MODIFICATION:
@@ -96,7 +98,5 @@ def compute_tables(
 
 def with_hash(tables: HostTables) -> HostTables:
     """Stamp a digest of the content (generation excluded) so publishers skip no-op writes."""
-    from dataclasses import replace
-
     body = to_json(replace(tables, generation=0, content_hash=""))
     return replace(tables, content_hash=hashlib.sha256(body.encode()).hexdigest()[:16])

@@ -8,6 +8,7 @@ import sys
 
 from tenet.controller.publish import publish
 from tenet.store import keys
+from tenet.store.base import Compacted
 from tenet.store.open import open_store
 
 log = logging.getLogger("tenet.controller")
@@ -32,7 +33,11 @@ def run(store_url: str, resync: float = 10.0) -> None:
         except Exception as e:  # a bad intent must not kill the controller; the last tables stay
             log.error("recompute failed, keeping published tables: %s", e)
         while not stopping:
-            events = store.watch("/tenet/", rev, timeout=min(resync, 1.0))
+            try:
+                events = store.watch("/tenet/", rev, timeout=min(resync, 1.0))
+            except Compacted:
+                rev = store.revision() + 1
+                break
             if events:
                 rev = max(e.revision for e in events) + 1
             if any(e.key.startswith(WATCHED) for e in events):

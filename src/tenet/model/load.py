@@ -1,0 +1,424 @@
+"""Topology document (docs/topology.md) -> complete, validated Intent. Pure but for load_file.
+
+Every problem is collected with its path before anything is returned, so an operator fixes a
+file in one round; unknown keys are problems too, so typos never pass silently. What the
+operator left out (underlay addresses, VM MACs, multicast groups) is allocated
+deterministically here, so everything downstream sees complete intent.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address, ip_interface, ip_network
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tenet.model.errors import IntentError, Problem
+from tenet.model.fabric import Fabric, Host, PhysicalNetwork, Router, RouterPort
+from tenet.model.tenancy import Bum, Intent, Nic, VirtualNetwork, Vm, group_for
+
+LAB_SAFE = IPv4Network("198.18.0.0/15")
+MULTICAST = IPv4Network("224.0.0.0/4")
+LINK_LOCAL_MCAST = IPv4Network("224.0.0.0/24")
+LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,11}$")
+NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$")
+MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
+DEFAULT_TENANT = "default"
+FIRST_HOST = 10
+
+KEYS = {
+    "": {"name", "underlay", "hosts", "tenants", "networks", "vms"},
+    "underlay": {"networks", "routers"},
+    "network": {"subnet"},
+    "router": {"networks", "addresses"},
+    "host": {"network", "ip"},
+    "vn": {"vnid", "subnet", "bum", "group", "tenant"},
+    "vm": {"host", "nics", "network", "mac", "ip"},
+    "nic": {"network", "mac", "ip"},
+}
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.items.append(Problem(path, message))
+
+    def mapping(self, value: Any, path: str, kind: str) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.add(path, f"must be a mapping, not {type(value).__name__}")
+            return {}
+        for k in value:
+            if k not in KEYS[kind]:
+                self.add(f"{path}.{k}" if path else str(k), f"unknown key (expected one of: {', '.join(sorted(KEYS[kind]))})")
+        return value
+
+    def names(self, value: Any, path: str) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.add(path, f"must be a mapping of names, not {type(value).__name__}")
+            return {}
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or not NODE_NAME.match(k):
+                self.add(f"{path}.{k}", "name must match [A-Za-z0-9][A-Za-z0-9_-]{0,30}")
+                continue
+            out[k] = v
+        return out
+
+
+def _net(p: _Problems, value: Any, path: str) -> IPv4Network | None:
+    try:
+        n = ip_network(str(value), strict=True)
+        if n.version != 4:
+            raise ValueError
+        return n  # type: ignore[return-value]
+    except ValueError:
+        p.add(path, f"not an IPv4 subnet: {value!r}")
+        return None
+
+
+def _iface(p: _Problems, value: Any, path: str) -> IPv4Interface | None:
+    try:
+        i = ip_interface(str(value))
+        if i.version != 4:
+            raise ValueError
+        return i  # type: ignore[return-value]
+    except ValueError:
+        p.add(path, f"not an IPv4 address: {value!r}")
+        return None
+
+
+def _mac(p: _Problems, value: Any, path: str) -> str | None:
+    text = str(value).lower()
+    if not isinstance(value, str) or not MAC.match(text):
+        p.add(path, f"not a MAC address: {value!r}")
+        return None
+    mac = text.replace("-", ":")
+    if int(mac[:2], 16) & 1:
+        p.add(path, f"multicast MAC {mac} cannot be a NIC address")
+        return None
+    if mac == "00:00:00:00:00:00":
+        p.add(path, "all-zero MAC cannot be a NIC address")
+        return None
+    return mac
+
+
+def generated_mac(vm: str, index: int, salt: int = 0) -> str:
+    """Locally administered unicast, stable for a VM's NIC across runs."""
+    seed = f"{vm}/{index}" + (f"/{salt}" if salt else "")
+    digest = hashlib.sha1(seed.encode()).hexdigest()
+    return "02:" + ":".join(digest[i : i + 2] for i in range(0, 10, 2))
+
+
+def _underlay(p: _Problems, doc: dict) -> tuple[dict[str, PhysicalNetwork], list[Router], set[IPv4Address]]:
+    u = p.mapping(doc.get("underlay"), "underlay", "underlay")
+    networks: dict[str, PhysicalNetwork] = {}
+    for name, spec in p.names(u.get("networks"), "underlay.networks").items():
+        path = f"underlay.networks.{name}"
+        spec = p.mapping(spec, path, "network")
+        if "subnet" not in spec:
+            p.add(f"{path}.subnet", "required")
+            continue
+        subnet = _net(p, spec["subnet"], f"{path}.subnet")
+        if subnet is None:
+            continue
+        if not subnet.subnet_of(LAB_SAFE):
+            p.add(f"{path}.subnet", f"{subnet} is not inside {LAB_SAFE} (the underlay range)")
+            continue
+        for other in networks.values():
+            if subnet.overlaps(other.subnet):
+                p.add(f"{path}.subnet", f"{subnet} overlaps {other.name} ({other.subnet})")
+        networks[name] = PhysicalNetwork(name, subnet)
+    if not networks and "networks" not in u:
+        p.add("underlay.networks", "at least one physical network is required")
+    used: set[IPv4Address] = set()
+    routers: list[Router] = []
+    pending: list[tuple[str, str, str]] = []
+    explicit: dict[tuple[str, str], IPv4Interface] = {}
+    for name, spec in p.names(u.get("routers"), "underlay.routers").items():
+        path = f"underlay.routers.{name}"
+        spec = p.mapping(spec, path, "router")
+        nets = spec.get("networks")
+        if not isinstance(nets, list) or len(set(map(str, nets))) < 2:
+            p.add(f"{path}.networks", "a router joins two or more distinct physical networks")
+            continue
+        for i, n in enumerate(nets):
+            if n not in networks:
+                p.add(f"{path}.networks[{i}]", f"no physical network named {n!r}")
+        addrs = spec.get("addresses") or {}
+        if not isinstance(addrs, dict):
+            p.add(f"{path}.addresses", "must map network -> address")
+            addrs = {}
+        for n, a in addrs.items():
+            apath = f"{path}.addresses.{n}"
+            if n not in nets:
+                p.add(apath, f"router is not on {n!r}")
+                continue
+            ip = _iface(p, a, apath)
+            if ip and n in networks:
+                ip = IPv4Interface(f"{ip.ip}/{networks[n].subnet.prefixlen}")
+                if ip.ip not in networks[n].subnet:
+                    p.add(apath, f"{ip.ip} is not in {networks[n].subnet}")
+                elif ip.ip in used:
+                    p.add(apath, f"{ip.ip} is already used")
+                else:
+                    used.add(ip.ip)
+                    explicit[(name, n)] = ip
+        pending += [(name, str(n), path) for n in nets]
+    order = list(dict.fromkeys(r for r, _, _ in pending))
+    for rname in order:
+        ports = []
+        for r, n, _ in pending:
+            if r != rname or n not in networks:
+                continue
+            ip = explicit.get((r, n)) or _next_free(networks[n].subnet, used, first=1)
+            if ip is None:
+                p.add(f"underlay.routers.{r}", f"no free address left in {n}")
+                continue
+            ports.append(RouterPort(n, ip))
+        routers.append(Router(rname, tuple(ports)))
+    return networks, routers, used
+
+
+def _next_free(subnet: IPv4Network, used: set[IPv4Address], first: int) -> IPv4Interface | None:
+    for i, ip in enumerate(subnet.hosts(), start=1):
+        if i >= first and ip not in used:
+            used.add(ip)
+            return IPv4Interface(f"{ip}/{subnet.prefixlen}")
+    return None
+
+
+def _hosts(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: set[IPv4Address]) -> list[Host]:
+    specs = p.names(doc.get("hosts"), "hosts")
+    fixed: dict[str, IPv4Interface] = {}
+    for name, spec in specs.items():
+        spec = p.mapping(spec, f"hosts.{name}", "host")
+        net = spec.get("network")
+        if net not in networks:
+            p.add(f"hosts.{name}.network", f"no physical network named {net!r}" if net else "required")
+            continue
+        if "ip" in spec:
+            ip = _iface(p, spec["ip"], f"hosts.{name}.ip")
+            if ip is None:
+                continue
+            subnet = networks[net].subnet
+            if ip.ip not in subnet or ip.ip in (subnet.network_address, subnet.broadcast_address):
+                p.add(f"hosts.{name}.ip", f"{ip.ip} is not a host address of {net} ({subnet})")
+            elif ip.ip in used:
+                p.add(f"hosts.{name}.ip", f"{ip.ip} is already used")
+            else:
+                used.add(ip.ip)
+                fixed[name] = IPv4Interface(f"{ip.ip}/{subnet.prefixlen}")
+    hosts = []
+    for name, spec in specs.items():
+        if not isinstance(spec, dict) or spec.get("network") not in networks:
+            continue
+        ip = fixed.get(name)
+        if ip is None and "ip" in spec:
+            continue
+        ip = ip or _next_free(networks[spec["network"]].subnet, used, first=FIRST_HOST)
+        if ip is None:
+            p.add(f"hosts.{name}", f"no free address left in {spec['network']}")
+            continue
+        hosts.append(Host(name, spec["network"], ip))
+    return hosts
+
+
+def _vns(p: _Problems, doc: dict) -> tuple[list[VirtualNetwork], list[str]]:
+    tenants_doc = doc.get("tenants") or []
+    if not isinstance(tenants_doc, list) or not all(isinstance(t, str) for t in tenants_doc):
+        p.add("tenants", "must be a list of tenant names")
+        tenants_doc = []
+    tenants = list(dict.fromkeys(tenants_doc))
+    vns: list[VirtualNetwork] = []
+    by_vnid: dict[int, str] = {}
+    by_group: dict[IPv4Address, str] = {}
+    for name, spec in p.names(doc.get("networks"), "networks").items():
+        path = f"networks.{name}"
+        spec = p.mapping(spec, path, "vn")
+        vnid = spec.get("vnid")
+        if not isinstance(vnid, int) or isinstance(vnid, bool) or not 1 <= vnid <= 0xFFFFFF:
+            p.add(f"{path}.vnid", f"VN-ID must be an integer 1..16777215, not {vnid!r}")
+            continue
+        if vnid in by_vnid:
+            p.add(f"{path}.vnid", f"VN-ID {vnid} is already used by {by_vnid[vnid]}")
+            continue
+        by_vnid[vnid] = name
+        subnet = _net(p, spec["subnet"], f"{path}.subnet") if "subnet" in spec else None
+        try:
+            bum = Bum(spec.get("bum", "multicast"))
+        except ValueError:
+            p.add(f"{path}.bum", f"must be multicast or replicate, not {spec.get('bum')!r}")
+            continue
+        group = None
+        if bum is Bum.MULTICAST:
+            group = group_for(vnid)
+            if "group" in spec:
+                try:
+                    group = IPv4Address(str(spec["group"]))
+                except ValueError:
+                    p.add(f"{path}.group", f"not an IPv4 address: {spec['group']!r}")
+                    continue
+                if group not in MULTICAST or group in LINK_LOCAL_MCAST:
+                    p.add(f"{path}.group", f"{group} is not a routable multicast group")
+                    continue
+            if group in by_group:
+                p.add(f"{path}.group", f"group {group} is already used by {by_group[group]}")
+                continue
+            by_group[group] = name
+        tenant = spec.get("tenant", DEFAULT_TENANT)
+        if not isinstance(tenant, str) or not NODE_NAME.match(tenant):
+            p.add(f"{path}.tenant", f"not a tenant name: {tenant!r}")
+            continue
+        if tenant not in tenants:
+            tenants.append(tenant)
+        vns.append(VirtualNetwork(name, vnid, tenant, subnet, bum, group))
+    return vns, tenants
+
+
+def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str, VirtualNetwork]) -> Nic | None:
+    net = spec.get("network")
+    if net not in vns:
+        p.add(f"{path}.network", f"no virtual network named {net!r}" if net else "required")
+        return None
+    vn = vns[net]
+    mac = _mac(p, spec["mac"], f"{path}.mac") if "mac" in spec else generated_mac(vm, index)
+    ip = None
+    if spec.get("ip") is not None:
+        text = str(spec["ip"])
+        if "/" not in text and vn.subnet is not None:
+            text = f"{text}/{vn.subnet.prefixlen}"
+        ip = _iface(p, text, f"{path}.ip")
+        if ip is not None:
+            if "/" not in text:
+                p.add(f"{path}.ip", f"{text} needs a prefix length (VN {net} has no subnet)")
+                ip = None
+            elif vn.subnet is not None and (ip.network != vn.subnet):
+                p.add(f"{path}.ip", f"{ip} is not in VN {net}'s subnet {vn.subnet}")
+                ip = None
+    if mac is None:
+        return None
+    return Nic(net, mac, ip)
+
+
+def _vms(p: _Problems, doc: dict, hosts: set[str], vns: dict[str, VirtualNetwork]) -> list[Vm]:
+    vms: list[Vm] = []
+    macs: dict[tuple[str, str], str] = {}
+    ips: dict[tuple[str, IPv4Address], str] = {}
+    for name, spec in p.names(doc.get("vms"), "vms").items():
+        path = f"vms.{name}"
+        spec = p.mapping(spec, path, "vm")
+        if spec.get("host") not in hosts:
+            p.add(f"{path}.host", f"no host named {spec.get('host')!r}" if spec.get("host") else "required")
+        short = {k: spec[k] for k in ("network", "mac", "ip") if k in spec}
+        if short and "nics" in spec:
+            p.add(path, "give either nics or the one-NIC shorthand (network/mac/ip), not both")
+            continue
+        raw = [short] if short else spec.get("nics")
+        if not isinstance(raw, list):
+            p.add(f"{path}.nics", "required: a list of NICs (or network/ip at VM level)")
+            continue
+        nics: list[Nic] = []
+        for i, n in enumerate(raw):
+            npath = f"{path}.nics[{i}]" if not short else path
+            nspec = p.mapping(n, npath, "nic")
+            nic = _nic(p, nspec, npath, name, i, vns)
+            if nic is None:
+                continue
+            if any(x.network == nic.network for x in nics):
+                p.add(f"{npath}.network", f"{name} already has a NIC on {nic.network}")
+                continue
+            salt = 0
+            while "mac" not in nspec and (nic.network, nic.mac) in macs:
+                salt += 1
+                nic = Nic(nic.network, generated_mac(name, i, salt), nic.ip)
+            if (nic.network, nic.mac) in macs:
+                p.add(f"{npath}.mac", f"{nic.mac} is already used in {nic.network} by {macs[(nic.network, nic.mac)]}")
+                continue
+            if nic.ip is not None and (nic.network, nic.ip.ip) in ips:
+                p.add(f"{npath}.ip", f"{nic.ip.ip} is already used in {nic.network} by {ips[(nic.network, nic.ip.ip)]}")
+                continue
+            macs[(nic.network, nic.mac)] = npath
+            if nic.ip is not None:
+                ips[(nic.network, nic.ip.ip)] = npath
+            nics.append(nic)
+        if nics and spec.get("host") in hosts:
+            vms.append(Vm(name, spec["host"], tuple(nics)))
+    return vms
+
+
+def load_intent(doc: Any, source: str = "") -> Intent:
+    """Validate and complete a topology document; raise IntentError listing every problem."""
+    p = _Problems()
+    if not isinstance(doc, dict):
+        raise IntentError((Problem("", "a topology must be a mapping"),), source)
+    p.mapping(doc, "", "")
+    name = doc.get("name")
+    if not isinstance(name, str) or not LAB_NAME.match(name):
+        p.add("name", f"required: [a-z0-9][a-z0-9-]{{0,11}}, not {name!r}")
+    networks, routers, used = _underlay(p, doc)
+    hosts = _hosts(p, doc, networks, used)
+    vns, tenants = _vns(p, doc)
+    vms = _vms(p, doc, {h.name for h in hosts}, {v.name: v for v in vns})
+    kinds = {}
+    for kind, names in (("network", networks), ("router", [r.name for r in routers]), ("host", [h.name for h in hosts]), ("vm", [v.name for v in vms])):
+        for n in names:
+            if n in kinds:
+                p.add(n, f"name used by both a {kinds[n]} and a {kind} (node names share one namespace)")
+            kinds[n] = kind
+    if p.items:
+        raise IntentError(tuple(p.items), source)
+    fabric = Fabric(tuple(networks.values()), tuple(routers), tuple(hosts))
+    return Intent(str(name), fabric, tuple(tenants), tuple(vns), tuple(vms))
+
+
+def load_file(path: str | Path) -> Intent:
+    text = Path(path).read_text()
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise IntentError((Problem("", f"{where}not valid YAML ({getattr(e, 'problem', e)})"),), str(path)) from None
+    return load_intent(doc, str(path))
+
+
+def intent_to_doc(intent: Intent) -> dict:
+    """The canonical, fully allocated document: load_intent(intent_to_doc(i)) == i."""
+    f = intent.fabric
+    return {
+        "name": intent.name,
+        "underlay": {
+            "networks": {n.name: {"subnet": str(n.subnet)} for n in f.networks},
+            "routers": {
+                r.name: {"networks": list(r.networks), "addresses": {p.network: str(p.address.ip) for p in r.ports}}
+                for r in f.routers
+            },
+        },
+        "hosts": {h.name: {"network": h.network, "ip": str(h.ip)} for h in f.hosts},
+        "tenants": list(intent.tenants),
+        "networks": {
+            v.name: {
+                "vnid": v.vnid,
+                "tenant": v.tenant,
+                "bum": v.bum.value,
+                **({"subnet": str(v.subnet)} if v.subnet else {}),
+                **({"group": str(v.group)} if v.group else {}),
+            }
+            for v in intent.vns
+        },
+        "vms": {
+            vm.name: {
+                "host": vm.host,
+                "nics": [{"network": n.network, "mac": n.mac, **({"ip": str(n.ip)} if n.ip else {})} for n in vm.nics],
+            }
+            for vm in intent.vms
+        },
+    }

@@ -1,0 +1,76 @@
+"""The store contract, modelled on etcd v3 so that an etcd backend drops in unchanged.
+
+Keys are strings, values bytes; every mutation gets a store-wide revision; a transaction's
+ops share one revision; watch replays history from a revision, then waits.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, Union
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class Compacted(StoreError):
+    def __init__(self, revision: int) -> None:
+        super().__init__(f"revision {revision} has been compacted")
+        self.revision = revision
+
+
+@dataclass(frozen=True)
+class KeyValue:
+    key: str
+    value: bytes
+    mod_revision: int
+    create_revision: int
+    version: int
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: Literal["put", "delete"]
+    key: str
+    value: bytes | None
+    revision: int
+
+
+@dataclass(frozen=True)
+class Compare:
+    key: str
+    target: Literal["mod", "value", "version", "create"]
+    op: Literal["==", "!=", ">", "<"]
+    operand: int | bytes
+
+
+@dataclass(frozen=True)
+class Put:
+    key: str
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Delete:
+    key: str
+
+
+@dataclass(frozen=True)
+class DeletePrefix:
+    prefix: str
+
+
+Op = Union[Put, Delete, DeletePrefix]
+
+
+class Store(Protocol):
+    def get(self, key: str) -> KeyValue | None: ...
+    def range(self, prefix: str) -> list[KeyValue]: ...
+    def put(self, key: str, value: bytes) -> int: ...
+    def delete(self, key: str) -> int: ...
+    def txn(self, compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op] = ()) -> tuple[bool, int]: ...
+    def revision(self) -> int: ...
+    def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]: ...
+    def compact(self, revision: int) -> None: ...
+    def close(self) -> None: ...

@@ -1,0 +1,51 @@
+"""Key layout. The controller writes intent-derived keys; an agent reads only its host's.
+
+| key | writer | value |
+|---|---|---|
+| /tenet/intent | operator (lab, CLI) | the validated intent document (JSON) |
+| /tenet/alloc/extmac/<vn>/<vm>/<nic> | controller | external MAC of that NIC |
+| /tenet/hosts/<host>/tables | controller | the host's tables with a generation (JSON) |
+| /tenet/hosts/<host>/status | the host's agent | generation applied and state (JSON) |
+| /tenet/endpoints/<host>/<vn>/<mac> | the host's agent | a dynamically attached endpoint |
+"""
+from __future__ import annotations
+
+ROOT = "/tenet/"
+
+
+def _part(s: str) -> str:
+    if not s or "/" in s:
+        raise ValueError(f"invalid key component {s!r}")
+    return s
+
+
+def intent() -> str:
+    return ROOT + "intent"
+
+
+def host_prefix(host: str) -> str:
+    return f"{ROOT}hosts/{_part(host)}/"
+
+
+def tables(host: str) -> str:
+    return host_prefix(host) + "tables"
+
+
+def status(host: str) -> str:
+    return host_prefix(host) + "status"
+
+
+def extmac_prefix() -> str:
+    return ROOT + "alloc/extmac/"
+
+
+def extmac(vn: str, vm: str, nic: int) -> str:
+    return f"{extmac_prefix()}{_part(vn)}/{_part(vm)}/{int(nic)}"
+
+
+def endpoints_prefix() -> str:
+    return ROOT + "endpoints/"
+
+
+def endpoint(host: str, vn: str, mac: str) -> str:
+    return f"{endpoints_prefix()}{_part(host)}/{_part(vn)}/{_part(mac)}"

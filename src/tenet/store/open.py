@@ -1,0 +1,14 @@
+"""Pick a backend from a URL: sqlite:///path (embedded default) or etcd://host:port."""
+from __future__ import annotations
+
+from tenet.store.base import Store, StoreError
+
+
+def open_store(url: str) -> Store:
+    if url.startswith("sqlite:///"):
+        from tenet.store.sqlite import SqliteStore
+
+        return SqliteStore(url[len("sqlite://") :])
+    if url.startswith("etcd://"):
+        raise StoreError("etcd backend not available yet")
+    raise StoreError(f"unknown store URL {url!r} (expected sqlite:///path or etcd://host:port)")
