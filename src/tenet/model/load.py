@@ -349,7 +349,7 @@ def _vms(p: _Problems, doc: dict, hosts: set[str], vns: dict[str, VirtualNetwork
             if nic.ip is not None:
                 ips[(nic.network, nic.ip.ip)] = npath
             nics.append(nic)
-        if nics and spec.get("host") in hosts:
+        if spec.get("host") in hosts and (nics or not raw):  # `nics: []`: a VM not yet attached
             vms.append(Vm(name, spec["host"], tuple(nics)))
     return vms
 

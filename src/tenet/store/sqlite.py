@@ -113,6 +113,8 @@ class SqliteStore:
 
     def _op(self, cur: sqlite3.Cursor, op: Op, rev: int) -> bool:
         if isinstance(op, Put):
+            if not isinstance(op.value, bytes):
+                raise TypeError(f"value for {op.key} must be bytes, not {type(op.value).__name__}")
             cur.execute(
                 "INSERT INTO kv VALUES (?, ?, ?, ?, 1) ON CONFLICT(key) DO UPDATE SET value=excluded.value, mod_rev=excluded.mod_rev, version=version+1",
                 (op.key, op.value, rev, rev),

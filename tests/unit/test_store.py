@@ -1,0 +1,128 @@
+"""Store contract: etcd v3 semantics, run against every backend (SQLite now; etcd joins as a param)."""
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+
+import pytest
+
+from tenet.store import keys
+from tenet.store.base import Compacted, Compare, Delete, DeletePrefix, Put, StoreError
+from tenet.store.open import open_store
+
+
+@pytest.fixture(params=["sqlite"])
+def url(request, tmp_path):
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
+def store(url):
+    s = open_store(url)
+    yield s
+    s.close()
+
+
+def test_put_get_revisions_and_versions(store):
+    assert store.get("/a") is None and store.revision() == 0
+    r1 = store.put("/a", b"1")
+    r2 = store.put("/a", b"2")
+    kv = store.get("/a")
+    assert (r1, r2) == (1, 2)
+    assert (kv.value, kv.create_revision, kv.mod_revision, kv.version) == (b"2", 1, 2, 2)
+
+
+def test_range_is_by_prefix_and_sorted(store):
+    for k in ("/p/b", "/p/a", "/q/a", "/p"):
+        store.put(k, k.encode())
+    assert [kv.key for kv in store.range("/p/")] == ["/p/a", "/p/b"]
+
+
+def test_delete_is_idempotent(store):
+    store.put("/a", b"1")
+    r = store.delete("/a")
+    assert store.get("/a") is None
+    assert store.delete("/a") == r  # nothing deleted: no new revision
+
+
+def test_txn_is_atomic_with_one_revision(store):
+    store.put("/x", b"0")
+    ok, rev = store.txn([Compare("/x", "value", "==", b"0")], [Put("/x", b"1"), Put("/y", b"1")], [Put("/z", b"no")])
+    assert ok and store.get("/x").mod_revision == store.get("/y").mod_revision == rev
+    ok, _ = store.txn([Compare("/x", "value", "==", b"0")], [Put("/x", b"2")], [Put("/z", b"else")])
+    assert not ok and store.get("/x").value == b"1" and store.get("/z").value == b"else"
+    store.txn([], [DeletePrefix("/")])
+    assert store.range("/") == []
+
+
+def test_txn_rolls_back_on_error(store):
+    store.put("/x", b"0")
+    with pytest.raises(TypeError):
+        store.txn([], [Put("/x", b"1"), Put("/y", object())])  # second op cannot be stored
+    assert store.get("/x").value == b"0" and store.get("/y") is None
+
+
+def test_watch_replays_then_waits(url, store):
+    store.put("/w/a", b"1")
+    store.put("/other", b"x")
+    store.delete("/w/a")
+    events = store.watch("/w/", 1, timeout=0.1)
+    assert [(e.kind, e.key, e.revision) for e in events] == [("put", "/w/a", 1), ("delete", "/w/a", 3)]
+    t0 = time.monotonic()
+    assert store.watch("/w/", 4, timeout=0.2) == []
+    assert time.monotonic() - t0 >= 0.2
+
+    def later():
+        time.sleep(0.2)
+        other = open_store(url)
+        other.put("/w/b", b"2")
+        other.close()
+
+    threading.Thread(target=later).start()
+    events = store.watch("/w/", 4, timeout=5)
+    assert [(e.key, e.value) for e in events] == [("/w/b", b"2")]
+
+
+def test_compacted_history_is_reported(store):
+    for i in range(5):
+        store.put("/c", str(i).encode())
+    store.compact(4)
+    with pytest.raises(Compacted):
+        store.watch("/", 2, timeout=0)
+    assert [e.revision for e in store.watch("/", 4, timeout=0)] == [4, 5]
+
+
+def _increment(url: str, n: int) -> None:
+    s = open_store(url)
+    for _ in range(n):
+        while True:
+            kv = s.get("/counter")
+            cur = int(kv.value) if kv else 0
+            cmp = [Compare("/counter", "mod", "==", kv.mod_revision if kv else 0)]
+            if s.txn(cmp, [Put("/counter", str(cur + 1).encode())])[0]:
+                break
+        s.put(f"/seq/{multiprocessing.current_process().pid}/{_}", b"x")
+    s.close()
+
+
+def test_concurrent_processes_lose_nothing(url, store):
+    procs = [multiprocessing.Process(target=_increment, args=(url, 50)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    assert int(store.get("/counter").value) == 200
+    assert len(store.range("/seq/")) == 200
+    assert store.revision() == 400
+
+
+def test_keys_reject_bad_components():
+    assert keys.tables("host1") == "/tenet/hosts/host1/tables"
+    with pytest.raises(ValueError):
+        keys.tables("a/b")
+
+
+def test_unknown_url_is_a_clear_error():
+    with pytest.raises(StoreError, match="unknown store URL"):
+        open_store("redis://x")
