@@ -1,0 +1,151 @@
+"""Topology validation: every problem, with its path; allocation deterministic and complete."""
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Interface
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tenet.model.errors import IntentError
+from tenet.model.load import intent_to_doc, load_file, load_intent
+
+FIG3 = """
+name: fig3
+underlay:
+  networks:
+    pn1: {subnet: 198.18.1.0/24}
+    pn2: {subnet: 198.18.2.0/24}
+  routers:
+    r1: {networks: [pn1, pn2]}
+hosts:
+  host1: {network: pn2}
+  host2: {network: pn1}
+networks:
+  n1: {vnid: 5001, subnet: 10.1.0.0/24, bum: multicast}
+vms:
+  H: {host: host1, nics: [{network: n1, mac: "02:00:00:00:01:08", ip: 10.1.0.8/24}]}
+  I: {host: host2, network: n1, ip: 10.1.0.9/24}   # one-NIC shorthand
+"""
+
+
+def doc(**patch):
+    d = yaml.safe_load(FIG3)
+    for path, value in patch.items():
+        node = d
+        parts = path.split("__")
+        for p in parts[:-1]:
+            node = node[p]
+        if value is None:
+            del node[parts[-1]]
+        else:
+            node[parts[-1]] = value
+    return d
+
+
+def problems(d) -> list[str]:
+    with pytest.raises(IntentError) as e:
+        load_intent(d)
+    return [str(p) for p in e.value.problems]
+
+
+def test_issue_example_loads_with_allocations():
+    i = load_intent(doc())
+    assert i.fabric.routers[0].address_on("pn1") == IPv4Interface("198.18.1.1/24")
+    assert i.fabric.host("host1").address == IPv4Interface("198.18.2.10/24")
+    assert i.vn("n1").group == IPv4Address("239.0.19.137")
+    assert i.vms[1].nics[0].mac.startswith("02:") and str(i.vms[1].nics[0].ip) == "10.1.0.9/24"
+    assert i.tenants == ("default",)
+    assert load_intent(intent_to_doc(i)) == i
+    assert load_intent(doc()) == i  # deterministic
+
+
+@pytest.mark.parametrize(
+    "patch, expected",
+    [
+        ({"vms__H__nics": [{"network": "n1", "mac": "zz:00"}]}, "vms.H.nics[0].mac: not a MAC address"),
+        ({"vms__H__nics": [{"network": "n1", "mac": "01:00:5e:00:00:01"}]}, "vms.H.nics[0].mac: multicast MAC"),
+        ({"vms__H__nics": [{"network": "n9"}]}, "vms.H.nics[0].network: no virtual network named 'n9'"),
+        ({"vms__H__host": "host9"}, "vms.H.host: no host named 'host9'"),
+        ({"vms__I__ip": "10.2.0.9/24"}, "vms.I.ip: 10.2.0.9/24 is not in VN n1's subnet"),
+        ({"vms__I__mac": "02:00:00:00:01:08"}, "vms.I.mac: 02:00:00:00:01:08 is already used in n1 by vms.H.nics[0]"),
+        ({"vms__I__ip": "10.1.0.8/24"}, "vms.I.ip: 10.1.0.8 is already used in n1"),
+        ({"vms__I__nics": []}, "vms.I: give either nics or the one-NIC shorthand"),
+        ({"hosts__host1__network": "pn7"}, "hosts.host1.network: no physical network named 'pn7'"),
+        ({"hosts__host1__netwrk": "pn1"}, "hosts.host1.netwrk: unknown key"),
+        ({"hosts__host1__ip": "198.18.1.20"}, "hosts.host1.ip: 198.18.1.20 is not a host address of pn2"),
+        ({"underlay__networks__pn1": {"subnet": "10.0.0.0/24"}}, "underlay.networks.pn1.subnet: 10.0.0.0/24 is not inside 198.18.0.0/15"),
+        ({"underlay__networks__pn2": {"subnet": "198.18.1.0/25"}}, "underlay.networks.pn2.subnet: 198.18.1.0/25 overlaps pn1"),
+        ({"underlay__routers__r1": {"networks": ["pn1"]}}, "underlay.routers.r1.networks: a router joins two or more"),
+        ({"networks__n1__vnid": 1 << 24}, "networks.n1.vnid: VN-ID must be an integer 1..16777215"),
+        ({"networks__n1__bum": "flood"}, "networks.n1.bum: must be multicast or replicate"),
+        ({"networks__n1__group": "224.0.0.5"}, "networks.n1.group: 224.0.0.5 is not a routable multicast group"),
+        ({"name": "Bad Name"}, "name: required"),
+        ({"vms__host1": {"host": "host1", "nics": []}}, "host1: name used by both a host and a vm"),
+    ],
+)
+def test_each_rule_names_its_path(patch, expected):
+    assert any(p.startswith(expected) for p in problems(doc(**patch))), problems(doc(**patch))
+
+
+def test_vnid_and_group_clashes_name_both():
+    d = doc()
+    d["networks"]["n2"] = {"vnid": 5001}
+    assert "networks.n2.vnid: VN-ID 5001 is already used by n1" in problems(d)
+    d["networks"]["n2"] = {"vnid": 5002, "group": "239.0.19.137"}
+    assert "networks.n2.group: group 239.0.19.137 is already used by n1" in problems(d)
+
+
+def test_every_problem_is_reported_at_once():
+    d = doc(vms__H__host="nowhere", hosts__host2__network="pn9", networks__n1__vnid=0)
+    found = problems(d)
+    assert len(found) >= 3
+    assert {p.split(":")[0] for p in found} >= {"vms.H.host", "hosts.host2.network", "networks.n1.vnid"}
+
+
+def test_same_mac_and_ip_allowed_in_different_vns():
+    d = doc()
+    d["networks"]["n2"] = {"vnid": 5002, "subnet": "10.1.0.0/24"}
+    d["vms"]["X"] = {"host": "host2", "network": "n2", "mac": "02:00:00:00:01:08", "ip": "10.1.0.8/24"}
+    i = load_intent(d)
+    assert i.vms[0].nics[0].mac == i.vms[2].nics[0].mac
+
+
+def test_mac_forms_are_normalised():
+    d = doc(vms__H__nics=[{"network": "n1", "mac": "02-00-00-00-01-0A"}])
+    assert load_intent(d).vms[0].nics[0].mac == "02:00:00:00:01:0a"
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    f = tmp_path / "t.yaml"
+    f.write_text("name: x\nhosts: {a: [\n")
+    with pytest.raises(IntentError, match=r"(?s)t.yaml: .*line 3"):
+        load_file(f)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_garbage_raises_intent_error_only(value):
+    try:
+        load_intent(value)
+    except IntentError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["name", "underlay", "hosts", "networks", "vms", "tenants"]), json_values)
+def test_mutated_sections_raise_intent_error_only(section, value):
+    d = doc()
+    d[section] = value
+    try:
+        load_intent(d)
+    except IntentError:
+        pass
