@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from typing import Optional
 
 import typer
@@ -116,7 +117,7 @@ def tables(
     if vn and not vns:
         _fail(f"host {host} does not implement VN {vn!r} (it has: {', '.join(t.vn for t in ht.vns) or 'none'})")
     if as_json:
-        sys.stdout.write(to_json(ht.__class__(ht.host, ht.underlay_ip, ht.uplink, tuple(vns), ht.generation, ht.content_hash)) + "\n")
+        sys.stdout.write(to_json(replace(ht, vns=tuple(vns))) + "\n")
         return
     print_tables(host, ht.generation, vns)
 

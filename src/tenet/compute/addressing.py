@@ -17,6 +17,7 @@ from tenet.compute.tables import (
     Function,
     HostTables,
     ReverseEntry,
+    Servable,
     VnTable,
     to_json,
 )
@@ -91,7 +92,15 @@ def compute_tables(
             for vn in intent.vns
             if any(ep.host == host.name for ep in by_vn.get(vn.name, ()))
         )
-        tables = HostTables(host=host.name, underlay_ip=str(host.ip), uplink=UPLINK, vns=vns)
+        tables = HostTables(
+            host=host.name,
+            underlay_ip=str(host.ip),
+            uplink=UPLINK,
+            vns=vns,
+            serves=tuple(Servable(v.name, v.vnid) for v in intent.vns),
+            role=host.role,
+            capability=host.capability,
+        )
         result[host.name] = with_hash(tables)
     return result
 

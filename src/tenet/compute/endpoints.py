@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tenet.model.tenancy import Intent, port_name
+from tenet.model.tenancy import Intent, Join, port_name
 
 
 @dataclass(frozen=True)
@@ -36,4 +36,5 @@ def declared_endpoints(intent: Intent) -> tuple[Endpoint, ...]:
         )
         for vm in intent.vms
         for i, nic in enumerate(vm.nics)
+        if nic.join is Join.STATIC
     )

@@ -61,11 +61,22 @@ class VnTable:
 
 
 @dataclass(frozen=True)
+class Servable:
+    """A VN this NVE may offer to a discovering TES."""
+
+    vn: str
+    vnid: int
+
+
+@dataclass(frozen=True)
 class HostTables:
     host: str
     underlay_ip: str
     uplink: str
     vns: tuple[VnTable, ...]
+    serves: tuple[Servable, ...] = ()
+    role: str = "hypervisor"
+    capability: int = 0
     generation: int = 0
     content_hash: str = field(default="", compare=False)
 
@@ -98,6 +109,9 @@ def from_json(text: str | bytes) -> HostTables:
         underlay_ip=d["underlay_ip"],
         uplink=d["uplink"],
         vns=vns,
+        serves=tuple(Servable(**x) for x in d.get("serves", ())),
+        role=d.get("role", "hypervisor"),
+        capability=d.get("capability", 0),
         generation=d["generation"],
         content_hash=d.get("content_hash", ""),
     )

@@ -43,11 +43,14 @@ class Router:
 
 @dataclass(frozen=True)
 class Host:
-    """A hypervisor: one uplink on one physical network; runs one agent (the NVE)."""
+    """An NVE: one uplink on one physical network; runs one agent. Its role (hypervisor or
+    access switch) and capability are what a discovering TES selects by."""
 
     name: str
     network: str
     address: IPv4Interface
+    role: str = "hypervisor"  # hypervisor | access-switch | router
+    capability: int = 100
 
     @property
     def ip(self) -> IPv4Address:

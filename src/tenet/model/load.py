@@ -17,7 +17,7 @@ import yaml
 
 from tenet.model.errors import IntentError, Problem
 from tenet.model.fabric import Fabric, Host, PhysicalNetwork, Router, RouterPort
-from tenet.model.tenancy import Bum, Intent, Nic, VirtualNetwork, Vm, group_for
+from tenet.model.tenancy import AaaUser, Bum, Intent, Join, Nic, VirtualNetwork, Vm, group_for
 
 LAB_SAFE = IPv4Network("198.18.0.0/15")
 MULTICAST = IPv4Network("224.0.0.0/4")
@@ -25,18 +25,22 @@ LINK_LOCAL_MCAST = IPv4Network("224.0.0.0/24")
 LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,11}$")
 NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$")
 MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
+ROLES = ("hypervisor", "access-switch", "router")
+RATE = re.compile(r"^[1-9][0-9]*(k|m|g)?bit$")
 DEFAULT_TENANT = "default"
 FIRST_HOST = 10
 
 KEYS = {
-    "": {"name", "underlay", "hosts", "tenants", "networks", "vms"},
+    "": {"name", "underlay", "hosts", "tenants", "networks", "vms", "aaa"},
+    "aaa": {"users"},
+    "user": {"password", "network", "rate", "session_timeout"},
     "underlay": {"networks", "routers"},
     "network": {"subnet"},
     "router": {"networks", "addresses"},
-    "host": {"network", "ip"},
+    "host": {"network", "ip", "role", "capability"},
     "vn": {"vnid", "subnet", "bum", "group", "tenant"},
-    "vm": {"host", "nics", "network", "mac", "ip"},
-    "nic": {"network", "mac", "ip"},
+    "vm": {"host", "nics", "network", "mac", "ip", "join", "identity", "password"},
+    "nic": {"network", "mac", "ip", "join", "identity", "password"},
 }
 
 
@@ -227,7 +231,14 @@ def _hosts(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: 
         if ip is None:
             p.add(f"hosts.{name}", f"no free address left in {spec['network']}")
             continue
-        hosts.append(Host(name, spec["network"], ip))
+        role, cap = spec.get("role", "hypervisor"), spec.get("capability", 100)
+        if role not in ROLES:
+            p.add(f"hosts.{name}.role", f"must be one of {', '.join(ROLES)}, not {role!r}")
+            continue
+        if not isinstance(cap, int) or isinstance(cap, bool) or not 0 <= cap < 2**32:
+            p.add(f"hosts.{name}.capability", f"must be an integer 0..2^32-1, not {cap!r}")
+            continue
+        hosts.append(Host(name, spec["network"], ip, role, cap))
     return hosts
 
 
@@ -303,9 +314,21 @@ def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str
             elif vn.subnet is not None and (ip.network != vn.subnet):
                 p.add(f"{path}.ip", f"{ip} is not in VN {net}'s subnet {vn.subnet}")
                 ip = None
+    try:
+        join = Join(spec.get("join", "static"))
+    except ValueError:
+        p.add(f"{path}.join", f"must be static or discover, not {spec.get('join')!r}")
+        return None
+    identity, password = spec.get("identity", ""), spec.get("password", "")
+    if join is Join.DISCOVER and not (isinstance(identity, str) and identity and isinstance(password, str) and password):
+        p.add(path, "join: discover needs identity and password (the TES authenticates itself)")
+        return None
+    if join is Join.STATIC and (identity or password):
+        p.add(path, "identity/password only make sense with join: discover")
+        return None
     if mac is None:
         return None
-    return Nic(net, mac, ip)
+    return Nic(net, mac, ip, join, identity, password)
 
 
 def _vms(p: _Problems, doc: dict, hosts: set[str], vns: dict[str, VirtualNetwork]) -> list[Vm]:
@@ -317,7 +340,7 @@ def _vms(p: _Problems, doc: dict, hosts: set[str], vns: dict[str, VirtualNetwork
         spec = p.mapping(spec, path, "vm")
         if spec.get("host") not in hosts:
             p.add(f"{path}.host", f"no host named {spec.get('host')!r}" if spec.get("host") else "required")
-        short = {k: spec[k] for k in ("network", "mac", "ip") if k in spec}
+        short = {k: spec[k] for k in ("network", "mac", "ip", "join", "identity", "password") if k in spec}
         if short and "nics" in spec:
             p.add(path, "give either nics or the one-NIC shorthand (network/mac/ip), not both")
             continue
@@ -354,6 +377,32 @@ def _vms(p: _Problems, doc: dict, hosts: set[str], vns: dict[str, VirtualNetwork
     return vms
 
 
+def _aaa(p: _Problems, doc: dict, vns: set[str]) -> list[AaaUser]:
+    a = p.mapping(doc.get("aaa"), "aaa", "aaa")
+    users = []
+    for name, spec in p.names(a.get("users"), "aaa.users").items():
+        path = f"aaa.users.{name}"
+        spec = p.mapping(spec, path, "user")
+        password, net = spec.get("password"), spec.get("network")
+        rate, timeout = str(spec.get("rate", "")), spec.get("session_timeout", 0)
+        ok = True
+        if not isinstance(password, str) or not password:
+            p.add(f"{path}.password", "required")
+            ok = False
+        if net not in vns:
+            p.add(f"{path}.network", f"no virtual network named {net!r}" if net else "required")
+            ok = False
+        if rate and not RATE.match(rate):
+            p.add(f"{path}.rate", f"not a rate like 50mbit: {rate!r}")
+            ok = False
+        if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 0:
+            p.add(f"{path}.session_timeout", f"must be seconds >= 0, not {timeout!r}")
+            ok = False
+        if ok:
+            users.append(AaaUser(name, password, net, rate, timeout))
+    return users
+
+
 def load_intent(doc: Any, source: str = "") -> Intent:
     """Validate and complete a topology document; raise IntentError listing every problem."""
     p = _Problems()
@@ -367,6 +416,7 @@ def load_intent(doc: Any, source: str = "") -> Intent:
     hosts = _hosts(p, doc, networks, used)
     vns, tenants = _vns(p, doc)
     vms = _vms(p, doc, {h.name for h in hosts}, {v.name: v for v in vns})
+    users = _aaa(p, doc, {v.name for v in vns})
     kinds = {}
     for kind, names in (("network", networks), ("router", [r.name for r in routers]), ("host", [h.name for h in hosts]), ("vm", [v.name for v in vms])):
         for n in names:
@@ -376,7 +426,7 @@ def load_intent(doc: Any, source: str = "") -> Intent:
     if p.items:
         raise IntentError(tuple(p.items), source)
     fabric = Fabric(tuple(networks.values()), tuple(routers), tuple(hosts))
-    return Intent(str(name), fabric, tuple(tenants), tuple(vns), tuple(vms))
+    return Intent(str(name), fabric, tuple(tenants), tuple(vns), tuple(vms), tuple(users))
 
 
 def load_file(path: str | Path) -> Intent:
@@ -402,7 +452,10 @@ def intent_to_doc(intent: Intent) -> dict:
                 for r in f.routers
             },
         },
-        "hosts": {h.name: {"network": h.network, "ip": str(h.ip)} for h in f.hosts},
+        "hosts": {
+            h.name: {"network": h.network, "ip": str(h.ip), "role": h.role, "capability": h.capability}
+            for h in f.hosts
+        },
         "tenants": list(intent.tenants),
         "networks": {
             v.name: {
@@ -417,8 +470,31 @@ def intent_to_doc(intent: Intent) -> dict:
         "vms": {
             vm.name: {
                 "host": vm.host,
-                "nics": [{"network": n.network, "mac": n.mac, **({"ip": str(n.ip)} if n.ip else {})} for n in vm.nics],
+                "nics": [_nic_doc(n) for n in vm.nics],
             }
             for vm in intent.vms
         },
+        **(
+            {"aaa": {"users": {u.name: _user_doc(u) for u in intent.aaa}}}
+            if intent.aaa
+            else {}
+        ),
     }
+
+
+def _nic_doc(n: Nic) -> dict:
+    d: dict = {"network": n.network, "mac": n.mac}
+    if n.ip:
+        d["ip"] = str(n.ip)
+    if n.join is Join.DISCOVER:
+        d.update(join=n.join.value, identity=n.identity, password=n.password)
+    return d
+
+
+def _user_doc(u: AaaUser) -> dict:
+    d: dict = {"password": u.password, "network": u.network}
+    if u.rate:
+        d["rate"] = u.rate
+    if u.session_timeout:
+        d["session_timeout"] = u.session_timeout
+    return d

@@ -27,11 +27,21 @@ class VirtualNetwork:
     group: IPv4Address | None  # the VN's multicast group when bum is MULTICAST
 
 
+class Join(str, Enum):
+    """How a NIC gets onto its VN: declared to the controller, or by NVO3 auto-attachment."""
+
+    STATIC = "static"
+    DISCOVER = "discover"
+
+
 @dataclass(frozen=True)
 class Nic:
     network: str  # VN name
     mac: str  # internal MAC, lower-case colon form
     ip: IPv4Interface | None
+    join: Join = Join.STATIC
+    identity: str = ""  # credentials of a discovering TES (lab only: the TES holds them)
+    password: str = ""
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,17 @@ class Vm:
     name: str
     host: str
     nics: tuple[Nic, ...]
+
+
+@dataclass(frozen=True)
+class AaaUser:
+    """A RADIUS user the lab's FreeRADIUS knows: its Access-Accept carries the VN and limits."""
+
+    name: str
+    password: str
+    network: str  # VN name
+    rate: str = ""  # e.g. "50mbit"; "" = unlimited
+    session_timeout: int = 0  # seconds; 0 = none
 
 
 @dataclass(frozen=True)
@@ -50,6 +71,7 @@ class Intent:
     tenants: tuple[str, ...]
     vns: tuple[VirtualNetwork, ...]
     vms: tuple[Vm, ...]
+    aaa: tuple[AaaUser, ...] = ()
 
     def vn(self, name: str) -> VirtualNetwork:
         return next(v for v in self.vns if v.name == name)
