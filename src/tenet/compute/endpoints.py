@@ -38,3 +38,19 @@ def declared_endpoints(intent: Intent) -> tuple[Endpoint, ...]:
         for i, nic in enumerate(vm.nics)
         if nic.join is Join.STATIC
     )
+
+
+def dynamic_vm_name(mac: str) -> str:
+    """Name of an auto-attached TES in the tables: it has no declared VM name."""
+    return "tes-" + mac.replace(":", "")
+
+
+def reported_endpoints(intent: Intent, reports: list[dict]) -> tuple[Endpoint, ...]:
+    """Endpoints agents reported after admitting a TES; reports for unknown VNs are ignored
+    (the VN was removed from intent: the next agent pass will detach the port)."""
+    vns = {v.name for v in intent.vns}
+    return tuple(
+        Endpoint(vn=r["vn"], vm=dynamic_vm_name(r["mac"]), nic=0, mac=r["mac"], ip=r.get("ip", ""), host=r["host"], port=r["port"])
+        for r in reports
+        if r.get("vn") in vns
+    )

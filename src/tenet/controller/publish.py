@@ -9,7 +9,7 @@ import json
 from dataclasses import replace
 
 from tenet.compute.addressing import compute_tables
-from tenet.compute.endpoints import Endpoint, declared_endpoints
+from tenet.compute.endpoints import Endpoint, declared_endpoints, reported_endpoints
 from tenet.compute.extmac import Key, allocate
 from tenet.compute.tables import HostTables, from_json, to_json
 from tenet.model.load import load_intent
@@ -32,8 +32,9 @@ def read_extmacs(store: Store) -> dict[Key, str]:
 
 
 def endpoints_of(intent: Intent, store: Store) -> tuple[Endpoint, ...]:
-    """Declared endpoints; dynamically attached ones join them in a later issue."""
-    return declared_endpoints(intent)
+    """Declared endpoints plus those the agents admitted (NVO3 auto-attachment)."""
+    reports = [json.loads(kv.value) for kv in store.range(keys.endpoints_prefix())]
+    return declared_endpoints(intent) + reported_endpoints(intent, reports)
 
 
 def publish(store: Store) -> dict[str, HostTables]:

@@ -1,0 +1,74 @@
+"""What an Access-Accept provisions, read per RFC 3580 (pure).
+
+VN: Tunnel-Type = VLAN (13), Tunnel-Medium-Type = IEEE-802 (6), Tunnel-Private-Group-Id = a VN
+name, or a decimal VN-ID. Rate limit: WISPr-Bandwidth-Max-Down (vendor 14122, attribute 8,
+bits/s) — a widely deployed attribute rather than a private one. Session-Timeout triggers
+re-authentication; Filter-Id is passed through.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+VLAN = 13
+IEEE_802 = 6
+
+
+class ProvisioningError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Provisioning:
+    vn: str | None = None
+    vnid: int | None = None
+    vlan: int | None = None
+    rate_bps: int | None = None
+    cos: int | None = None
+    session_timeout: int | None = None
+    filter_id: str | None = None
+
+
+def _first(attrs: Mapping[str, list], name: str):
+    values = attrs.get(name) or []
+    v = values[0] if values else None
+    if isinstance(v, tuple):  # tagged attributes come as (tag, value)
+        v = v[1]
+    return v
+
+
+def _int(v) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        v = {"VLAN": VLAN, "IEEE-802": IEEE_802}.get(v, v)
+    return int(v)
+
+
+def from_attributes(attrs: Mapping[str, list]) -> Provisioning:
+    group = _first(attrs, "Tunnel-Private-Group-Id")
+    vn = vnid = vlan = None
+    if group is not None:
+        group = group.decode() if isinstance(group, bytes) else str(group)
+        if _int(_first(attrs, "Tunnel-Type")) != VLAN:
+            raise ProvisioningError(f"Tunnel-Private-Group-Id {group!r} without Tunnel-Type = VLAN (13)")
+        if _int(_first(attrs, "Tunnel-Medium-Type")) != IEEE_802:
+            raise ProvisioningError(f"Tunnel-Private-Group-Id {group!r} without Tunnel-Medium-Type = IEEE-802 (6)")
+        if group.isdigit():
+            vnid = int(group)
+            vlan = vnid if 1 <= vnid <= 4094 else None
+        else:
+            vn = group
+    timeout = _int(_first(attrs, "Session-Timeout"))
+    rate = _int(_first(attrs, "WISPr-Bandwidth-Max-Down"))
+    fid = _first(attrs, "Filter-Id")
+    return Provisioning(vn, vnid, vlan, rate or None, None, timeout or None, str(fid) if fid else None)
+
+
+def parse_rate(text: str) -> int:
+    """'50mbit' -> 50000000 (tc's units, decimal)."""
+    units = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9}
+    for suffix in ("kbit", "mbit", "gbit", "bit"):
+        if text.endswith(suffix) and text[: -len(suffix)].isdigit():
+            return int(text[: -len(suffix)]) * units[suffix]
+    raise ValueError(f"not a rate like 50mbit: {text!r}")

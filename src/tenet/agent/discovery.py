@@ -1,0 +1,158 @@
+"""Effects of NVO3 admission: the packet socket, RADIUS calls, endpoint reports.
+
+One AF_PACKET socket sees discovery and session frames on every VM port (a classic-BPF filter
+keeps everything else in the kernel). Replies and RADIUS answers feed the pure state machine
+in admission.py; Attach/Detach become endpoint keys in the store, from which the controller
+recomputes every host's tables — the agent then builds the VN instance like any other.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import queue
+import select
+import socket
+import struct
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+
+from tenet.aaa.provisioning import Provisioning
+from tenet.agent.admission import Action, AskRadius, Attach, Detach, Nve, RadiusAnswer, Send, Session
+from tenet.compute.tables import HostTables
+from tenet.store import keys
+from tenet.store.base import Store
+from tenet.wire.discovery import ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION, DecodeError, NveType, frame, unframe
+
+log = logging.getLogger("tenet.discovery")
+
+ETH_P_ALL = 0x0003
+SOL_SOCKET = 1
+SO_ATTACH_FILTER = 26
+PACKET_OUTGOING = 4
+# ldh [12]; jeq #0x88b5, accept; jeq #0x88b6, accept; ret #0; accept: ret #0x40000
+BPF = [
+    (0x28, 0, 0, 12),
+    (0x15, 2, 0, ETHERTYPE_DISCOVERY),
+    (0x15, 1, 0, ETHERTYPE_SESSION),
+    (0x06, 0, 0, 0),
+    (0x06, 0, 0, 0x40000),
+]
+PORT_PREFIX = "tp"
+NVE_TYPES = {"hypervisor": NveType.HYPERVISOR, "access-switch": NveType.ACCESS_SWITCH, "router": NveType.ROUTER}
+
+
+def packet_socket() -> socket.socket:
+    """ETH_P_ALL so frames are seen before a bridge port's rx handler takes them; the BPF
+    program (copied by the kernel at attach) passes only our two ethertypes."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    prog = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *ins) for ins in BPF))
+    sock.setsockopt(SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", len(BPF), ctypes.addressof(prog)))
+    return sock
+
+
+def _mac(b: bytes) -> str:
+    return ":".join(f"{x:02x}" for x in b)
+
+
+class Discovery:
+    """Runs admission for one host: a thread with a packet socket and a RADIUS worker pool."""
+
+    def __init__(self, store: Store, host: str, radius, nas_ip: str) -> None:
+        self.store = store
+        self.host = host
+        self.radius = radius  # tenet.aaa.radius.RadiusClient (or None: no AAA, offer nothing)
+        self.nve = Nve(host, NveType.HYPERVISOR, 0, nas_ip, {})
+        self.answers: queue.Queue = queue.Queue()
+        self.pool = ThreadPoolExecutor(4, thread_name_prefix="radius")
+        self.sock = packet_socket()
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self._restore()
+
+    # -- configuration from the tables (level: replaced wholesale on every pass) ---------
+    def configure(self, tables: HostTables, port_macs: dict[str, str]) -> None:
+        with self.lock:
+            self.nve.serves = tables.serves if self.radius else ()
+            self.nve.nve_type = NVE_TYPES.get(tables.role, NveType.HYPERVISOR)
+            self.nve.capability = tables.capability
+            self.nve.port_macs = {p: m for p, m in port_macs.items() if p.startswith(PORT_PREFIX)}
+
+    def _restore(self) -> None:
+        now = time.monotonic()
+        for kv in self.store.range(f"{keys.endpoints_prefix()}{self.host}/"):
+            r = json.loads(kv.value)
+            prov = Provisioning(**r["provisioning"]) if r.get("provisioning") else None
+            self.nve.restore(now, Session(r["session"], r["port"], r["mac"], r["vn"], r["vnid"], "attached", now,
+                                          identity=r.get("identity", ""), provisioning=prov))
+
+    # -- the loop ----------------------------------------------------------------------
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            ready, _, _ = select.select([self.sock], [], [], 0.1)
+            now = time.monotonic()
+            if ready:
+                self._receive(now)
+            while not self.answers.empty():
+                session, answer = self.answers.get_nowait()
+                with self.lock:
+                    actions = self.nve.on_radius(now, session, answer)
+                self._do(actions)
+            with self.lock:
+                actions = self.nve.tick(now)
+            self._do(actions)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _receive(self, now: float) -> None:
+        data, addr = self.sock.recvfrom(65535)
+        port, pkttype = addr[0], addr[2]
+        if pkttype == PACKET_OUTGOING or not port.startswith(PORT_PREFIX):
+            return
+        try:
+            _, src, _, msg = unframe(data)
+        except DecodeError as e:
+            log.warning("malformed frame on %s: %s", port, e)
+            return
+        with self.lock:
+            actions = self.nve.on_frame(now, port, src, msg)
+        self._do(actions)
+
+    def _do(self, actions: list[Action]) -> None:
+        for a in actions:
+            if isinstance(a, Send):
+                src = self.nve.port_macs.get(a.port)
+                if src:
+                    try:
+                        self.sock.sendto(frame(a.dst, src, a.msg), (a.port, 0))
+                    except OSError as e:
+                        log.warning("send on %s failed: %s", a.port, e)
+            elif isinstance(a, AskRadius):
+                self.pool.submit(self._ask, a)
+            elif isinstance(a, Attach):
+                self._report(a.session)
+            elif isinstance(a, Detach):
+                log.info("detach %s from %s: %s", a.session.tes_mac, a.session.vn, a.reason.name)
+                self.store.delete(keys.endpoint(self.host, a.session.vn, a.session.tes_mac))
+
+    def _ask(self, a: AskRadius) -> None:
+        try:
+            r = self.radius.exchange(a.identity, a.eap, a.state, a.tes_mac.replace(":", "-").upper(), a.port)
+            answer = RadiusAnswer(r.code, r.eap_message, r.state, r.provisioning)
+        except Exception as e:  # a dead or lying RADIUS server is a rejection with a reason
+            log.error("RADIUS for %s failed: %s", a.tes_mac, e)
+            answer = RadiusAnswer("error", error=f"RADIUS unavailable: {e}")
+        self.answers.put((a.session, answer))
+
+    def _report(self, s: Session) -> None:
+        log.info("attach %s to %s (session %08x)", s.tes_mac, s.vn, s.id)
+        value = {
+            "vn": s.vn, "vnid": s.vnid, "mac": s.tes_mac, "port": s.port, "host": self.host,
+            "session": s.id, "identity": s.identity,
+            "provisioning": asdict(s.provisioning) if s.provisioning else None,
+        }
+        self.store.put(keys.endpoint(self.host, s.vn, s.tes_mac), json.dumps(value, sort_keys=True).encode())
