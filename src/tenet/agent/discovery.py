@@ -7,50 +7,29 @@ recomputes every host's tables — the agent then builds the VN instance like an
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import queue
 import select
-import socket
-import struct
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import asdict
 
 from tenet.aaa.provisioning import Provisioning
+from tenet.aaa.radius import RadiusClient
 from tenet.agent.admission import Action, AskRadius, Attach, Detach, Nve, RadiusAnswer, Send, Session
 from tenet.compute.tables import HostTables
 from tenet.store import keys
 from tenet.store.base import Store
-from tenet.wire.discovery import ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION, DecodeError, NveType, frame, unframe
+from tenet.ethernet import PACKET_OUTGOING, packet_socket
+from tenet.wire.discovery import DecodeError, NveType, frame, unframe
 
 log = logging.getLogger("tenet.discovery")
 
-ETH_P_ALL = 0x0003
-SOL_SOCKET = 1
-SO_ATTACH_FILTER = 26
-PACKET_OUTGOING = 4
-# ldh [12]; jeq #0x88b5, accept; jeq #0x88b6, accept; ret #0; accept: ret #0x40000
-BPF = [
-    (0x28, 0, 0, 12),
-    (0x15, 2, 0, ETHERTYPE_DISCOVERY),
-    (0x15, 1, 0, ETHERTYPE_SESSION),
-    (0x06, 0, 0, 0),
-    (0x06, 0, 0, 0x40000),
-]
 PORT_PREFIX = "tp"
 NVE_TYPES = {"hypervisor": NveType.HYPERVISOR, "access-switch": NveType.ACCESS_SWITCH, "router": NveType.ROUTER}
-
-
-def packet_socket() -> socket.socket:
-    """ETH_P_ALL so frames are seen before a bridge port's rx handler takes them; the BPF
-    program (copied by the kernel at attach) passes only our two ethertypes."""
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    prog = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *ins) for ins in BPF))
-    sock.setsockopt(SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", len(BPF), ctypes.addressof(prog)))
-    return sock
 
 
 def _mac(b: bytes) -> str:
@@ -60,11 +39,12 @@ def _mac(b: bytes) -> str:
 class Discovery:
     """Runs admission for one host: a thread with a packet socket and a RADIUS worker pool."""
 
-    def __init__(self, store: Store, host: str, radius, nas_ip: str) -> None:
+    def __init__(self, store: Store, host: str, radius: Callable[[], RadiusClient] | None) -> None:
         self.store = store
         self.host = host
-        self.radius = radius  # tenet.aaa.radius.RadiusClient (or None: no AAA, offer nothing)
-        self.nve = Nve(host, NveType.HYPERVISOR, 0, nas_ip, {})
+        self.radius = radius  # makes a RadiusClient per worker (pyrad's is not thread-safe); None: no AAA
+        self.clients = threading.local()
+        self.nve = Nve(host, NveType.HYPERVISOR, 0, "0.0.0.0", {})
         self.answers: queue.Queue = queue.Queue()
         self.pool = ThreadPoolExecutor(4, thread_name_prefix="radius")
         self.sock = packet_socket()
@@ -78,6 +58,7 @@ class Discovery:
             self.nve.serves = tables.serves if self.radius else ()
             self.nve.nve_type = NVE_TYPES.get(tables.role, NveType.HYPERVISOR)
             self.nve.capability = tables.capability
+            self.nve.nve_ip = tables.underlay_ip
             self.nve.port_macs = {p: m for p, m in port_macs.items() if p.startswith(PORT_PREFIX)}
 
     def _restore(self) -> None:
@@ -141,7 +122,10 @@ class Discovery:
 
     def _ask(self, a: AskRadius) -> None:
         try:
-            r = self.radius.exchange(a.identity, a.eap, a.state, a.tes_mac.replace(":", "-").upper(), a.port)
+            client = getattr(self.clients, "client", None)
+            if client is None:
+                client = self.clients.client = self.radius()  # type: ignore[misc]
+            r = client.exchange(a.identity, a.eap, a.state, a.tes_mac.replace(":", "-").upper(), a.port)
             answer = RadiusAnswer(r.code, r.eap_message, r.state, r.provisioning)
         except Exception as e:  # a dead or lying RADIUS server is a rejection with a reason
             log.error("RADIUS for %s failed: %s", a.tes_mac, e)

@@ -10,8 +10,12 @@ import json
 import logging
 import signal
 import sys
+import threading
+from pathlib import Path
 
+from tenet.aaa.radius import RadiusClient
 from tenet.agent.desired import desired_state
+from tenet.agent.discovery import Discovery
 from tenet.agent.kernel.netlink import LinuxKernel
 from tenet.agent.reconcile import Kernel, reconcile
 from tenet.compute.tables import from_json
@@ -22,13 +26,16 @@ from tenet.store.open import open_store
 log = logging.getLogger("tenet.agent")
 
 
-def sync(store: Store, kernel: Kernel, host: str) -> dict:
+def sync(store: Store, kernel: Kernel, host: str, discovery: Discovery | None = None) -> dict:
     """One pass. Without published tables the agent touches nothing (never delete blind)."""
     kv = store.get(keys.tables(host))
     if kv is None:
         return {"generation": 0, "state": "waiting for tables"}
     tables = from_json(kv.value)
-    desired = desired_state(tables, kernel.ports(), kernel.uplink_mtu(tables.uplink))
+    ports = kernel.ports()
+    if discovery is not None:
+        discovery.configure(tables, kernel.port_macs())  # type: ignore[attr-defined]
+    desired = desired_state(tables, ports, kernel.uplink_mtu(tables.uplink))
     ops = reconcile(kernel, desired)
     if ops:
         log.info("generation %d: applied %d ops", tables.generation, len(ops))
@@ -40,9 +47,18 @@ def sync(store: Store, kernel: Kernel, host: str) -> dict:
     }
 
 
-def run(host: str, store_url: str, resync: float = 2.0) -> None:
+def start_discovery(store_url: str, host: str, radius: str, secret_file: str) -> Discovery:
+    ip, _, port = radius.partition(":")
+    secret = Path(secret_file).read_text().strip()
+    d = Discovery(open_store(store_url), host, lambda: RadiusClient(ip, secret, int(port or 1812), nas_identifier=host))
+    threading.Thread(target=d.run, name="discovery", daemon=True).start()
+    return d
+
+
+def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret_file: str = "") -> None:
     store = open_store(store_url)
     kernel = LinuxKernel()
+    discovery = start_discovery(store_url, host, radius, secret_file) if radius else None
     stopping = False
 
     def stop(*_: object) -> None:
@@ -55,7 +71,7 @@ def run(host: str, store_url: str, resync: float = 2.0) -> None:
     last: dict | None = None
     while not stopping:
         try:
-            status = sync(store, kernel, host)
+            status = sync(store, kernel, host, discovery)
         except Exception as e:  # report and retry next pass; the kernel keeps what it has
             log.exception("reconcile failed")
             status = {"generation": -1, "state": "error", "error": str(e)}
@@ -68,6 +84,8 @@ def run(host: str, store_url: str, resync: float = 2.0) -> None:
             rev, events = store.revision() + 1, []
         if events:
             rev = max(e.revision for e in events) + 1
+    if discovery is not None:
+        discovery.stop()
     kernel.close()
 
 
@@ -76,9 +94,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", required=True)
     p.add_argument("--store", required=True)
     p.add_argument("--resync", type=float, default=2.0)
+    p.add_argument("--radius", default="", help="IP:PORT of the RADIUS server; enables NVO3 admission")
+    p.add_argument("--secret-file", default="", help="file holding the RADIUS shared secret")
     a = p.parse_args(argv)
+    if a.radius and not a.secret_file:
+        p.error("--radius needs --secret-file")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
-    run(a.host, a.store, a.resync)
+    run(a.host, a.store, a.resync, a.radius, a.secret_file)
 
 
 if __name__ == "__main__":

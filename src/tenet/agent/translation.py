@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 
 from tenet.compute.tables import Function, HostTables, VnTable
+from tenet.wire.discovery import ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION
 
 TABLE = "tenet"
 
@@ -41,7 +42,7 @@ def _set(items: list[str]) -> str:
 
 
 def render(tables: HostTables, present_ports: frozenset[str]) -> str:
-    """The whole `netdev tenet` table, or "" when nothing on this host is translated.
+    """The whole `netdev tenet` table (translation and the admission gate), or "" if empty.
 
     Only ports present in the kernel are named: nft refuses a hook on a missing device.
     """
@@ -77,13 +78,27 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
             f" ether daddr set ether daddr map {_map(peer_out)} fwd to \"{up}\"\n"
             f"  }}\n"
         )
+    if dispatch:
+        chains.append(
+            f"  chain uplink_in {{\n"
+            f"    type filter hook ingress device \"{up}\" priority -100; policy accept;\n"
+            f"    ether daddr vmap {_map(dispatch)}\n  }}\n"
+        )
+    admitted = {e.port for t in tables.vns for e in t.rows(Function.NO_MODIFICATION)}
+    gated = sorted(present_ports - admitted)
+    if gated:
+        # A port nobody admitted (a TES before its Access-Accept, or after it left) passes
+        # discovery and session frames to the NVE's packet socket and nothing else.
+        devices = ", ".join(f'"{p}"' for p in gated)
+        chains.append(
+            f"  chain gate {{\n"
+            f"    type filter hook ingress devices = {{ {devices} }} priority -200; policy accept;\n"
+            f"    ether type {{ {ETHERTYPE_DISCOVERY:#06x}, {ETHERTYPE_SESSION:#06x} }} accept\n"
+            f"    counter drop\n  }}\n"
+        )
     if not chains:
         return ""
-    body = "".join(chains) + (
-        f"  chain uplink_in {{\n"
-        f"    type filter hook ingress device \"{up}\" priority -100; policy accept;\n"
-        f"    ether daddr vmap {_map(dispatch)}\n  }}\n"
-    )
+    body = "".join(chains)
     digest = hashlib.sha256(body.encode()).hexdigest()[:16]
     return f"table netdev {TABLE} {{\n  comment \"{digest}\"\n{body}}}\n"
 

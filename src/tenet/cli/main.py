@@ -19,7 +19,7 @@ from tenet.model.errors import IntentError
 from tenet.store import keys
 from tenet.store.open import open_store
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="tenet: tenant virtual networks on the Linux kernel")
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="tenet: tenant virtual networks on the Linux kernel")
 lab_app = typer.Typer(no_args_is_help=True, help="Emulated datacenters on this machine")
 app.add_typer(lab_app, name="lab")
 out = Console()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,16 +12,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tenet.aaa.config import render
+from tenet.aaa.server import FreeRadius
+from tenet.compute.tables import from_json
 from tenet.lab import netns
 from tenet.lab.netns import LabError
 from tenet.lab.plan import LabPlan, plan
 from tenet.lab.record import Proc, Record, start_time
 from tenet.model.load import intent_to_doc, load_file
-from tenet.model.tenancy import Intent
+from tenet.model.tenancy import Intent, Join
 from tenet.store import keys
 from tenet.store.open import open_store
 
 Progress = Callable[[str], None]
+RADIUS_PORT = 1812
+UNDERLAY = "198.18.0.0/15"  # RADIUS clients: the agents, from their underlay addresses
 
 
 def _quiet(_: str) -> None:
@@ -67,6 +74,7 @@ class Lab:
             self._build()
             self._start()
             self.wait_converged(timeout)
+            self.start_tes()
             self.record.state = "up"
             self.record.save()
         except BaseException:
@@ -105,9 +113,54 @@ class Lab:
         self._spawn("controller", "controller", [py, "-m", "tenet.controller.main", "--store", self.store_url])
         for r in self.plan.routers:
             self._start_mrouter(r)
+        if self.plan.aaa:
+            self._start_radius()
         for h in self.intent.fabric.hosts:
             self.progress(f"starting agent on {h.name}")
-            self._spawn("agent", h.name, [py, "-m", "tenet.agent.main", "--host", h.name, "--store", self.store_url], self.plan.node(h.name).netns)
+            self._spawn("agent", h.name, self._agent_argv(h.name), self.plan.node(h.name).netns)
+
+    def _agent_argv(self, host: str) -> list[str]:
+        argv = [sys.executable, "-m", "tenet.agent.main", "--host", host, "--store", self.store_url]
+        if self.plan.aaa:
+            argv += ["--radius", f"{self.plan.aaa.ip}:{RADIUS_PORT}", "--secret-file", str(self.record.dir / "radius.secret")]
+        return argv
+
+    def _start_radius(self) -> None:
+        """A real FreeRADIUS with a private config, reachable over the underlay."""
+        assert self.plan.aaa is not None
+        secret = secrets.token_hex(16)
+        (self.record.dir / "radius.secret").write_text(secret + "\n")
+        run_dir = self.record.dir / "radius"
+        server = FreeRadius(run_dir, render(self.intent.aaa, secret, self.plan.aaa.ip, RADIUS_PORT, [UNDERLAY], str(run_dir)))
+        server.write()
+        server.check()
+        self.progress(f"starting FreeRADIUS at {self.plan.aaa.ip}:{RADIUS_PORT}")
+        self._spawn("radius", "aaa", server.argv(), self.plan.aaa.netns)
+
+    def start_tes(self) -> None:
+        """Each NIC with `join: discover` runs tenet-tes in its VM: it attaches itself."""
+        for vm in self.intent.vms:
+            for i, nic in enumerate(vm.nics):
+                if nic.join is Join.DISCOVER:
+                    self.progress(f"starting tenet-tes in {vm.name} (eth{i}, VN {nic.network})")
+                    argv = [sys.executable, "-m", "tenet.tes.main", "--iface", f"eth{i}", "--vn", nic.network,
+                            "--identity", nic.identity, "--password", nic.password]
+                    self._spawn("tes", f"{vm.name}.eth{i}", argv, self.netns(vm.name))
+
+    def wait_attached(self, vm: str, nic: int = 0, timeout: float = 10.0) -> float:
+        """Seconds until the controller has published the VM's auto-attached NIC to its host."""
+        v = next(x for x in self.intent.vms if x.name == vm)
+        mac, start = v.nics[nic].mac, time.monotonic()
+        store = open_store(self.store_url)
+        try:
+            while time.monotonic() - start < timeout:
+                kv = store.get(keys.tables(v.host))
+                if kv and any(e.destination == mac for t in from_json(kv.value).vns for e in t.entries):
+                    return time.monotonic() - start
+                time.sleep(0.02)
+        finally:
+            store.close()
+        raise LabError(f"{vm} eth{nic} not attached after {timeout:.0f}s")
 
     def _start_mrouter(self, r) -> None:
         conf = self.record.dir / f"smcroute-{r.name}.conf"
@@ -169,12 +222,20 @@ class Lab:
     def process(self, role: str, node: str) -> Proc:
         return next(p for p in self.record.processes if p.role == role and p.node == node)
 
+    def stop_process(self, role: str, node: str, sig: int = signal.SIGTERM) -> None:
+        """Signal a recorded process (SIGKILL: it dies without a word, e.g. a crashed TES)."""
+        p = self.process(role, node)
+        if sig == signal.SIGTERM:
+            _stop(p)
+        elif start_time(p.pid) == p.start_time:
+            os.kill(p.pid, sig)
+
     def restart_agent(self, host: str) -> Proc:
         """Stop an agent by its recorded PID and start a new one (the kernel keeps its state)."""
         old = self.process("agent", host)
         _stop(old)
         self.record.processes.remove(old)
-        return self._spawn("agent", host, [sys.executable, "-m", "tenet.agent.main", "--host", host, "--store", self.store_url], self.netns(host))
+        return self._spawn("agent", host, self._agent_argv(host), self.netns(host))
 
 
 def _stop(p: Proc, grace: float = 3.0) -> None:
@@ -210,6 +271,4 @@ def down(record: Record) -> None:
         record.state = "down failed"
         record.save()
         raise LabError("; ".join(errors))
-    for f in sorted(record.dir.glob("*")):
-        f.unlink()
-    record.dir.rmdir()
+    shutil.rmtree(record.dir)  # the lab's own directory: store, logs, configs it wrote

@@ -14,7 +14,8 @@ from tenet.model.tenancy import Intent, port_name
 
 UNDERLAY_MTU = 1550  # VM frames of 1500 plus VXLAN's 50 bytes fit without fragmenting
 VM_MTU = 1500
-MCAST_RANGE = "239.0.0.0/8"  # default per-VN groups live here (tenancy.group_for)
+MCAST_RANGE = "239.0.0.0/8"
+AAA_NODE = "aaa"  # reserved node name when the topology declares AAA  # default per-VN groups live here (tenancy.group_for)
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,21 @@ class Router:
 
 
 @dataclass(frozen=True)
+class Aaa:
+    """Where the lab's FreeRADIUS listens: a node of its own on the first physical network."""
+
+    netns: str
+    ip: str
+
+
+@dataclass(frozen=True)
 class LabPlan:
     name: str
     nodes: tuple[Node, ...]
     veths: tuple[Veth, ...]
     commands: tuple[Command, ...]  # run in order after the veths exist
     routers: tuple[Router, ...]
+    aaa: Aaa | None = None
 
     def node(self, name: str) -> Node:
         for n in self.nodes:
@@ -161,6 +171,22 @@ def plan(intent: Intent) -> LabPlan:
             Command(ns(h.name), ("ip", "link", "set", "up0", "up")),
         ]
         cmds += _routes(intent, ns(h.name), h.network, hops, {h.network})
+    aaa = None
+    if intent.aaa:
+        pn = f.networks[0]
+        taken = {h.ip for h in f.hosts} | {p.address.ip for r in f.routers for p in r.ports}
+        ip = next(a for a in reversed(list(pn.subnet.hosts())) if a not in taken)
+        node = Node(AAA_NODE, "aaa", ns(AAA_NODE))
+        nodes.append(node)
+        cmds += _quiet(node.netns)
+        veths.append(Veth(node.netns, "up0", ns(pn.name), "aaa0", UNDERLAY_MTU))
+        attach.append(Command(ns(pn.name), ("ip", "link", "set", "aaa0", "master", "br0", "up")))
+        cmds += [
+            Command(node.netns, ("ip", "addr", "add", f"{ip}/{pn.subnet.prefixlen}", "dev", "up0")),
+            Command(node.netns, ("ip", "link", "set", "up0", "up")),
+        ]
+        cmds += _routes(intent, node.netns, pn.name, hops, {pn.name})
+        aaa = Aaa(node.netns, str(ip))
     for vm in intent.vms:
         for i, nic in enumerate(vm.nics):
             dev, port = f"eth{i}", port_name(vm.name, i)
@@ -169,5 +195,5 @@ def plan(intent: Intent) -> LabPlan:
             if nic.ip:
                 cmds.append(Command(ns(vm.name), ("ip", "addr", "add", str(nic.ip), "dev", dev)))
             cmds.append(Command(ns(vm.host), ("ip", "link", "set", port, "up")))
-    return LabPlan(lab, tuple(nodes), tuple(veths), tuple(cmds + attach), tuple(routers))
+    return LabPlan(lab, tuple(nodes), tuple(veths), tuple(cmds + attach), tuple(routers), aaa)
 

@@ -417,7 +417,7 @@ def load_intent(doc: Any, source: str = "") -> Intent:
     vns, tenants = _vns(p, doc)
     vms = _vms(p, doc, {h.name for h in hosts}, {v.name: v for v in vns})
     users = _aaa(p, doc, {v.name for v in vns})
-    kinds = {}
+    kinds = {"aaa": "reserved node (the lab's RADIUS server)"} if users else {}
     for kind, names in (("network", networks), ("router", [r.name for r in routers]), ("host", [h.name for h in hosts]), ("vm", [v.name for v in vms])):
         for n in names:
             if n in kinds:

@@ -58,7 +58,15 @@ class LinuxKernel:
         return out
 
     def ports(self) -> frozenset[str]:
-        return frozenset(l["name"] for l in self._links().values() if l["name"].startswith(VM_PORT_PREFIX))
+        return frozenset(self.port_macs())
+
+    def port_macs(self) -> dict[str, str]:
+        """VM ports (created by the hypervisor) and the NVE's MAC on each."""
+        return {
+            m.get("IFLA_IFNAME"): m.get("IFLA_ADDRESS")
+            for m in self.ipr.get_links()
+            if (m.get("IFLA_IFNAME") or "").startswith(VM_PORT_PREFIX)
+        }
 
     def uplink_mtu(self, uplink: str) -> int:
         idx = self.ipr.link_lookup(ifname=uplink)

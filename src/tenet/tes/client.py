@@ -1,0 +1,205 @@
+"""The tenant end system side of NVO3 auto-attachment (docs/protocol.md).
+
+A TES that knows only its VN (name and/or ID) and its credentials: discover, collect offers,
+select by policy, request, authenticate with EAP-MD5, keep alive, rediscover when its NVE
+stops answering, terminate on shutdown. Link I/O is injected (`Link`), so the whole exchange
+also runs against a fake in tests.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from tenet.wire import eap
+from tenet.wire.discovery import BROADCAST, Message, MsgType, NveType, Reason, ReasonCode, Tlv, TlvType
+
+log = logging.getLogger("tenet.tes")
+
+# default policy: access switch over hypervisor over router, then capability, then first answer
+TYPE_RANK = {NveType.ACCESS_SWITCH: 0, NveType.HYPERVISOR: 1, NveType.ROUTER: 2}
+
+
+@dataclass(frozen=True)
+class Offer:
+    nve_mac: str
+    nve_type: NveType
+    capability: int
+    vnid: int
+    order: int  # arrival order
+
+
+def default_policy(offers: list[Offer]) -> Offer:
+    return min(offers, key=lambda o: (TYPE_RANK.get(o.nve_type, 9), -o.capability, o.order))
+
+
+def first_answer(offers: list[Offer]) -> Offer:
+    return min(offers, key=lambda o: o.order)
+
+
+POLICIES: dict[str, Callable[[list[Offer]], Offer]] = {"default": default_policy, "first": first_answer}
+
+
+class Link(Protocol):
+    mac: str
+
+    def send(self, dst: str, msg: Message) -> None: ...
+    def recv(self, timeout: float) -> tuple[str, Message] | None: ...
+
+
+@dataclass
+class Config:
+    vn_name: str | None
+    vnid: int
+    identity: str
+    password: str
+    offer_window: float = 0.3
+    request_retries: int = 3
+    request_interval: float = 1.0
+    missed_acks: int = 3
+    fail_backoff: float = 5.0
+    policy: str = "default"
+
+
+@dataclass
+class Attachment:
+    nve_mac: str
+    session: int
+    vnid: int
+    hello_interval: float
+    provisioning: dict
+
+
+class AuthFailed(RuntimeError):
+    pass
+
+
+class Tes:
+    def __init__(self, link: Link, cfg: Config, clock: Callable[[], float] = time.monotonic) -> None:
+        self.link, self.cfg, self.clock = link, cfg, clock
+        self.attachment: Attachment | None = None
+
+    # -- discovery ---------------------------------------------------------------------
+    def _discover_tlvs(self, uniq: bytes) -> tuple[Tlv, ...]:
+        tlvs = [Tlv(TlvType.HOST_UNIQ, uniq), Tlv(TlvType.TES_MAC, self.link.mac)]
+        if self.cfg.vn_name:
+            tlvs.insert(0, Tlv(TlvType.VN_NAME, self.cfg.vn_name))
+        return tuple(tlvs)
+
+    def discover(self) -> list[Offer]:
+        uniq = os.urandom(8)
+        self.link.send(BROADCAST, Message(MsgType.DISCOVER, 0, self.cfg.vnid, self._discover_tlvs(uniq)))
+        offers: list[Offer] = []
+        deadline = self.clock() + self.cfg.offer_window
+        while (left := deadline - self.clock()) > 0:
+            got = self.link.recv(left)
+            if got is None:
+                break
+            src, msg = got
+            if msg.type is MsgType.OFFER and msg.get(TlvType.HOST_UNIQ) == uniq:
+                nve_type = msg.get(TlvType.NVE_TYPE) or NveType.HYPERVISOR
+                offers.append(Offer(str(msg.get(TlvType.NVE_MAC) or src), nve_type, int(msg.get(TlvType.NVE_CAPABILITY) or 0), msg.vnid, len(offers)))
+        return offers
+
+    def request(self, offer: Offer) -> tuple[int, Message | None]:
+        """REQUEST until CONFIRM; return the session id and any EAP request that came with it."""
+        uniq = os.urandom(8)
+        for _ in range(self.cfg.request_retries):
+            self.link.send(offer.nve_mac, Message(MsgType.REQUEST, 0, offer.vnid, self._discover_tlvs(uniq)))
+            deadline = self.clock() + self.cfg.request_interval
+            while (left := deadline - self.clock()) > 0:
+                got = self.link.recv(left)
+                if got is None:
+                    break
+                _, msg = got
+                if msg.type is MsgType.CONFIRM and msg.get(TlvType.HOST_UNIQ) == uniq:
+                    return msg.session_id, None
+        return 0, None
+
+    # -- authentication ----------------------------------------------------------------
+    def _answer_eap(self, nve: str, session: int, vnid: int, payload: bytes) -> None:
+        req = eap.decode(payload)
+        if req.code is not eap.EapCode.REQUEST:
+            return
+        if req.type == eap.TYPE_IDENTITY:
+            ans = eap.identity_response(req.identifier, self.cfg.identity)
+        elif req.type == eap.TYPE_MD5:
+            challenge, _ = eap.parse_md5(req)
+            ans = eap.md5_response(req.identifier, self.cfg.password.encode(), challenge)
+        else:
+            ans = eap.nak(req.identifier)
+        self.link.send(nve, Message(MsgType.EAP, session, vnid, (Tlv(TlvType.EAP_PAYLOAD, eap.encode(ans)),)))
+
+    def authenticate(self, offer: Offer, session: int, timeout: float = 10.0) -> Attachment:
+        deadline = self.clock() + timeout
+        while (left := deadline - self.clock()) > 0:
+            got = self.link.recv(left)
+            if got is None:
+                break
+            _, msg = got
+            if msg.session_id != session:
+                continue
+            if msg.type is MsgType.EAP and isinstance(msg.get(TlvType.EAP_PAYLOAD), bytes):
+                self._answer_eap(offer.nve_mac, session, msg.vnid or offer.vnid, msg.get(TlvType.EAP_PAYLOAD))  # type: ignore[arg-type]
+            elif msg.type is MsgType.AUTH_RESULT:
+                if msg.get(TlvType.AUTH_STATUS) != 0:
+                    reason = msg.get(TlvType.REASON)
+                    raise AuthFailed(reason.text if isinstance(reason, Reason) else "rejected")
+                prov = {t.name.lower(): msg.get(t) for t in (TlvType.VLAN, TlvType.QOS, TlvType.TES_IP, TlvType.SESSION_TIMEOUT, TlvType.FILTER_ID) if msg.get(t) is not None}
+                return Attachment(offer.nve_mac, session, msg.vnid, float(msg.get(TlvType.HELLO_INTERVAL) or 1), prov)
+            elif msg.type is MsgType.TERMINATE:
+                raise AuthFailed("NVE terminated the session")
+        raise AuthFailed("authentication timed out")
+
+    def attach(self) -> Attachment:
+        """Discover → select → request → authenticate, until attached (or AuthFailed)."""
+        while True:
+            offers = self.discover()
+            if not offers:
+                log.info("no offer for %s; discovering again", self.cfg.vn_name or self.cfg.vnid)
+                continue
+            offer = POLICIES[self.cfg.policy](offers)
+            session, _ = self.request(offer)
+            if not session:
+                continue
+            self.attachment = self.authenticate(offer, session)
+            log.info("attached to %s: session %08x, VN-ID %d", offer.nve_mac, session, self.attachment.vnid)
+            return self.attachment
+
+    # -- keepalive ---------------------------------------------------------------------
+    def keepalive(self, should_stop: Callable[[], bool]) -> str:
+        """HELLO every interval; answers re-authentication; returns why the session ended."""
+        a = self.attachment
+        assert a is not None
+        missed, next_hello = 0, self.clock()
+        while not should_stop():
+            now = self.clock()
+            if now >= next_hello:
+                if missed >= self.cfg.missed_acks:
+                    return "nve-silent"
+                self.link.send(a.nve_mac, Message(MsgType.HELLO, a.session, a.vnid))
+                missed += 1
+                next_hello = now + a.hello_interval
+            got = self.link.recv(max(0.0, min(next_hello - self.clock(), 0.2)))
+            if got is None:
+                continue
+            _, msg = got
+            if msg.session_id != a.session:
+                continue
+            if msg.type is MsgType.HELLO_ACK:
+                missed = 0
+            elif msg.type is MsgType.EAP and isinstance(msg.get(TlvType.EAP_PAYLOAD), bytes):
+                self._answer_eap(a.nve_mac, a.session, a.vnid, msg.get(TlvType.EAP_PAYLOAD))  # type: ignore[arg-type]
+            elif msg.type is MsgType.TERMINATE:
+                return "terminated"
+        return "stopped"
+
+    def terminate(self) -> None:
+        a = self.attachment
+        if a is not None:
+            reason = Tlv(TlvType.REASON, Reason(ReasonCode.SHUTDOWN, "TES shutting down"))
+            self.link.send(a.nve_mac, Message(MsgType.TERMINATE, a.session, a.vnid, (reason,)))
+            self.attachment = None
