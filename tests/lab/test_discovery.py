@@ -1,0 +1,115 @@
+"""NVO3 auto-attachment with a real FreeRADIUS, real frames and real namespaces."""
+from __future__ import annotations
+
+import json
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tenet.compute.tables import from_json
+from tenet.model.tenancy import port_name
+from tenet.store import keys
+from tenet.store.open import open_store
+from tenet.wire.discovery import Message, MsgType, Reason, ReasonCode, Tlv, TlvType, frame
+
+from capture import Capture
+from tenet.lab.lab import Lab
+
+TOPOLOGY = Path(__file__).with_name("discover.yaml")
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with Lab.load(TOPOLOGY) as lab:
+        lab.wait_attached("T", timeout=15)
+        lab.wait_attached("V", timeout=15)
+        yield lab
+
+
+def endpoints(lab):
+    s = open_store(lab.store_url)
+    try:
+        return {json.loads(kv.value)["mac"]: json.loads(kv.value) for kv in s.range(keys.endpoints_prefix())}
+    finally:
+        s.close()
+
+
+def mac(lab, vm):
+    return next(v for v in lab.intent.vms if v.name == vm).nics[0].mac
+
+
+def links(lab, node):
+    return lab.exec(node, "ip", "-br", "link").stdout
+
+
+def wait(pred, timeout=10.0, what=""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_tes_attaches_and_reaches_vms_on_other_hosts(lab):
+    assert lab.exec("T", "ping", "-c3", "-i0.2", "-W2", "10.60.0.1").returncode == 0  # S: across the router
+    assert lab.exec("T", "ping", "-c3", "-i0.2", "-W2", "10.60.0.2").returncode == 0  # S2: same network
+    ep = endpoints(lab)[mac(lab, "T")]
+    assert ep["vn"] == "n1" and ep["host"] == "h1" and ep["identity"] == "alice"
+    assert ep["provisioning"]["rate_bps"] == 50_000_000  # from the Access-Accept (WISPr-Bandwidth-Max-Down)
+    # nothing about T was declared: the controller learned it from the agent's report
+    assert all(n.join.value == "discover" for n in next(v for v in lab.intent.vms if v.name == "T").nics)
+
+
+def test_wrong_password_no_attachment_and_data_dropped(lab):
+    u = mac(lab, "U")
+    assert u not in endpoints(lab)
+    with Capture(lab, "S", "eth0", "icmp or arp") as cap:
+        r = lab.exec("U", "ping", "-c3", "-i0.2", "-W1", "10.60.0.1")
+    assert r.returncode != 0
+    assert cap.fields(f"eth.src == {u} || arp.src.proto_ipv4 == 10.60.0.11", "frame.number") == []
+    gate = lab.exec("h1", "nft", "list", "chain", "netdev", "tenet", "gate").stdout
+    assert re.search(r"counter packets [1-9]\d* ", gate), gate  # dropped in the kernel, at the port
+    assert "Login incorrect: [mallory]" in Path(lab.process("radius", "aaa").log).read_text()
+
+
+def test_forged_and_stale_session_ids_are_ignored(lab):
+    t = mac(lab, "T")
+    session = endpoints(lab)[t]["session"]
+    forged = Message(MsgType.TERMINATE, (session + 1) % 2**32 or 1, 6001, (Tlv(TlvType.REASON, Reason(ReasonCode.ADMIN, "forged")),))
+    wrong_src = Message(MsgType.TERMINATE, session, 6001, (Tlv(TlvType.REASON, Reason(ReasonCode.ADMIN, "spoofed")),))
+    script = (
+        "import sys; from tenet.ethernet import packet_socket; s = packet_socket(); s.bind(('eth0', 0)); "
+        "[s.send(bytes.fromhex(h)) for h in sys.argv[1:]]"
+    )
+    frames = [frame("ff:ff:ff:ff:ff:ff", t, forged).hex(),  # right MAC, unknown session id
+              frame("ff:ff:ff:ff:ff:ff", "02:66:66:66:66:66", wrong_src).hex()]  # right id, another MAC
+    r = lab.exec("T", sys.executable, "-c", script, *frames)
+    assert r.returncode == 0, r.stderr
+    time.sleep(1.5)
+    assert t in endpoints(lab)  # still attached
+    assert lab.exec("T", "ping", "-c2", "-i0.2", "-W2", "10.60.0.2").returncode == 0
+
+
+def test_terminate_removes_everything_including_the_last_vn_instance(lab):
+    assert "tnb6002" in links(lab, "h1")  # V is the only n2 endpoint on h1
+    lab.stop_process("tes", "V.eth0")  # SIGTERM: tenet-tes sends TERMINATE
+    wait(lambda: mac(lab, "V") not in endpoints(lab), 5, "V's endpoint removal")
+    wait(lambda: "tnb6002" not in links(lab, "h1") and "tnx6002" not in links(lab, "h1"), 5, "n2 instance removal on h1")
+    tables = from_json(open_store(lab.store_url).get(keys.tables("h1")).value)
+    assert tables.vn("n2") is None and tables.vn("n1") is not None
+
+
+def test_keepalive_expiry_detaches_a_silent_tes(lab):
+    t = mac(lab, "T")
+    lab.stop_process("tes", "T.eth0", signal.SIGKILL)  # dies without a word
+    t0 = time.monotonic()
+    wait(lambda: t not in endpoints(lab), 8, "keepalive expiry")
+    assert time.monotonic() - t0 >= 1.5  # not before hellos were actually missed
+    wait(lambda: lab.exec("S2", "ping", "-c1", "-W1", "10.60.0.10").returncode != 0, 5, "T unreachable")
+    gate = lab.exec("h1", "nft", "list", "chain", "netdev", "tenet", "gate").stdout
+    assert port_name("T", 0) in gate  # T's port is gated again
