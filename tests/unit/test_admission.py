@@ -1,0 +1,114 @@
+"""The NVE admission state machine, driven with explicit time: no sockets, no sleeping."""
+from __future__ import annotations
+
+import random
+
+from tenet.aaa.provisioning import Provisioning
+from tenet.agent.admission import AskRadius, Attach, Detach, Nve, RadiusAnswer, Send
+from tenet.compute.tables import Servable
+from tenet.tes.client import Offer, default_policy, first_answer
+from tenet.wire import eap
+from tenet.wire.discovery import Message, MsgType, NveType, ReasonCode, Tlv, TlvType
+
+TES = "02:00:00:00:00:aa"
+
+
+def nve():
+    return Nve("h1", NveType.HYPERVISOR, 100, "198.18.1.10", {"tp1": "02:00:00:00:00:01"},
+               (Servable("n1", 6001),), rng=random.Random(1))
+
+
+def sends(actions, kind):
+    return [a.msg for a in actions if isinstance(a, Send) and a.msg.type is kind]
+
+
+def attach(n, now=0.0, timeout=None):
+    acts = n.on_frame(now, "tp1", TES, Message(MsgType.REQUEST, 0, 0, (Tlv(TlvType.VN_NAME, "n1"),)))
+    sid = sends(acts, MsgType.CONFIRM)[0].session_id
+    ident = eap.encode(eap.identity_response(1, "alice"))
+    acts = n.on_frame(now, "tp1", TES, Message(MsgType.EAP, sid, 6001, (Tlv(TlvType.EAP_PAYLOAD, ident),)))
+    assert isinstance(acts[0], AskRadius) and acts[0].identity == "alice"
+    acts = n.on_radius(now, sid, RadiusAnswer("accept", b"\x03\x01\x00\x04", provisioning=Provisioning(vn="n1", session_timeout=timeout)))
+    return sid, acts
+
+
+def test_offers_only_vns_it_serves():
+    n = nve()
+    offer = n.on_frame(0, "tp1", TES, Message(MsgType.DISCOVER, 0, 0, (Tlv(TlvType.VN_NAME, "n1"), Tlv(TlvType.HOST_UNIQ, b"u"))))
+    assert sends(offer, MsgType.OFFER)[0].get(TlvType.HOST_UNIQ) == b"u"
+    assert sends(offer, MsgType.OFFER)[0].vnid == 6001
+    assert n.on_frame(0, "tp1", TES, Message(MsgType.DISCOVER, 0, 0, (Tlv(TlvType.VN_NAME, "other"),))) == []
+    assert n.on_frame(0, "tp1", TES, Message(MsgType.DISCOVER, 0, 6002)) == []
+    assert sends(n.on_frame(0, "tp1", TES, Message(MsgType.DISCOVER, 0, 6001)), MsgType.OFFER)
+
+
+def test_accept_attaches_with_provisioning():
+    sid, acts = attach(nve())
+    result = sends(acts, MsgType.AUTH_RESULT)[0]
+    assert result.get(TlvType.AUTH_STATUS) == 0 and result.session_id == sid
+    assert any(isinstance(a, Attach) and a.session.vn == "n1" for a in acts)
+
+
+def test_reject_never_attaches():
+    n = nve()
+    acts = n.on_frame(0, "tp1", TES, Message(MsgType.REQUEST, 0, 6001))
+    sid = sends(acts, MsgType.CONFIRM)[0].session_id
+    acts = n.on_radius(0.1, sid, RadiusAnswer("reject"))
+    assert sends(acts, MsgType.AUTH_RESULT)[0].get(TlvType.AUTH_STATUS) == 1
+    assert not any(isinstance(a, Attach) for a in acts)
+    assert n.on_frame(0.2, "tp1", TES, Message(MsgType.HELLO, sid, 6001)) == []  # not attached: no ack
+
+
+def test_radius_assigning_another_vn_is_refused():
+    n = nve()
+    sid = sends(n.on_frame(0, "tp1", TES, Message(MsgType.REQUEST, 0, 6001)), MsgType.CONFIRM)[0].session_id
+    acts = n.on_radius(0, sid, RadiusAnswer("accept", provisioning=Provisioning(vn="n9")))
+    assert sends(acts, MsgType.AUTH_RESULT)[0].get(TlvType.REASON).code is ReasonCode.VN_UNAVAILABLE
+
+
+def test_unknown_or_forged_session_frames_are_dropped():
+    n = nve()
+    sid, _ = attach(n)
+    assert n.on_frame(1, "tp1", TES, Message(MsgType.TERMINATE, sid + 1, 6001)) == []
+    assert n.on_frame(1, "tp1", "02:66:66:66:66:66", Message(MsgType.TERMINATE, sid, 6001)) == []
+    assert n.on_frame(1, "tp2", TES, Message(MsgType.TERMINATE, sid, 6001)) == []
+    assert n.dropped == 3 and sid in n.sessions
+
+
+def test_keepalive_timeout_after_three_missed_hellos():
+    n = nve()
+    sid, _ = attach(n, now=0.0)
+    assert sends(n.on_frame(1.0, "tp1", TES, Message(MsgType.HELLO, sid, 6001)), MsgType.HELLO_ACK)
+    assert n.tick(3.9) == []  # 2.9 s since the last hello
+    acts = n.tick(4.1)
+    assert any(isinstance(a, Detach) and a.reason is ReasonCode.KEEPALIVE_TIMEOUT for a in acts)
+    assert sends(acts, MsgType.TERMINATE) and sid not in n.sessions
+
+
+def test_terminate_detaches():
+    n = nve()
+    sid, _ = attach(n)
+    acts = n.on_frame(1, "tp1", TES, Message(MsgType.TERMINATE, sid, 6001))
+    assert [type(a) for a in acts] == [Detach] and not n.sessions
+
+
+def test_session_timeout_reauthenticates():
+    n = nve()
+    sid, _ = attach(n, now=0.0, timeout=30)
+    n.on_frame(29, "tp1", TES, Message(MsgType.HELLO, sid, 6001))
+    acts = n.tick(30.0)
+    req = sends(acts, MsgType.EAP)[0]
+    assert eap.decode(req.get(TlvType.EAP_PAYLOAD)).type == eap.TYPE_IDENTITY
+    ok = n.on_radius(30.1, sid, RadiusAnswer("accept", provisioning=Provisioning(vn="n1", session_timeout=30)))
+    assert sends(ok, MsgType.AUTH_RESULT) and not any(isinstance(a, Attach) for a in ok)  # already attached
+    n.on_frame(59.5, "tp1", TES, Message(MsgType.HELLO, sid, 6001))
+    assert sends(n.tick(60.1), MsgType.EAP)  # the next period is due: re-authenticate again
+    bad = n.on_radius(60.2, sid, RadiusAnswer("reject"))
+    assert any(isinstance(a, Detach) and a.reason is ReasonCode.REAUTH_FAILED for a in bad)
+
+
+def test_selection_policy():
+    offers = [Offer("a", NveType.HYPERVISOR, 500, 1, 0), Offer("b", NveType.ACCESS_SWITCH, 10, 1, 1),
+              Offer("c", NveType.ACCESS_SWITCH, 90, 1, 2), Offer("d", NveType.ACCESS_SWITCH, 90, 1, 3)]
+    assert default_policy(offers).nve_mac == "c"  # access switch, then capability, then first
+    assert first_answer(offers).nve_mac == "a"
