@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import select
 import threading
@@ -22,7 +23,7 @@ from tenet.aaa.radius import RadiusClient
 from tenet.agent.admission import Action, AskRadius, Attach, Detach, Nve, RadiusAnswer, Send, Session
 from tenet.compute.tables import HostTables
 from tenet.store import keys
-from tenet.store.base import Store
+from tenet.store.base import Delete, Put, Store
 from tenet.ethernet import PACKET_OUTGOING, packet_socket
 from tenet.wire.discovery import DecodeError, NveType, frame, unframe
 
@@ -49,6 +50,9 @@ class Discovery:
         self.pool = ThreadPoolExecutor(4, thread_name_prefix="radius")
         self.sock = packet_socket()
         self.stopping = threading.Event()
+        self.wake_r, self.wake_w = os.pipe()  # a RADIUS answer wakes the loop at once
+        self.reports: queue.Queue = queue.Queue()
+        threading.Thread(target=self._write_reports, name="reports", daemon=True).start()
         self.lock = threading.Lock()
         self._restore()
 
@@ -72,9 +76,11 @@ class Discovery:
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
         while not self.stopping.is_set():
-            ready, _, _ = select.select([self.sock], [], [], 0.1)
+            ready, _, _ = select.select([self.sock, self.wake_r], [], [], 0.1)
             now = time.monotonic()
-            if ready:
+            if self.wake_r in ready:
+                os.read(self.wake_r, 4096)
+            if self.sock in ready:
                 self._receive(now)
             while not self.answers.empty():
                 session, answer = self.answers.get_nowait()
@@ -115,10 +121,10 @@ class Discovery:
             elif isinstance(a, AskRadius):
                 self.pool.submit(self._ask, a)
             elif isinstance(a, Attach):
-                self._report(a.session)
+                self.reports.put(self._report(a.session))
             elif isinstance(a, Detach):
                 log.info("detach %s from %s: %s", a.session.tes_mac, a.session.vn, a.reason.name)
-                self.store.delete(keys.endpoint(self.host, a.session.vn, a.session.tes_mac))
+                self.reports.put(Delete(keys.endpoint(self.host, a.session.vn, a.session.tes_mac)))
 
     def _ask(self, a: AskRadius) -> None:
         try:
@@ -131,12 +137,27 @@ class Discovery:
             log.error("RADIUS for %s failed: %s", a.tes_mac, e)
             answer = RadiusAnswer("error", error=f"RADIUS unavailable: {e}")
         self.answers.put((a.session, answer))
+        os.write(self.wake_w, b"!")
 
-    def _report(self, s: Session) -> None:
+    def _write_reports(self) -> None:
+        """Endpoint changes leave in batches: one store transaction per burst, not per TES."""
+        while not self.stopping.is_set():
+            try:
+                ops = [self.reports.get(timeout=0.2)]
+            except queue.Empty:
+                continue
+            while True:
+                try:
+                    ops.append(self.reports.get_nowait())
+                except queue.Empty:
+                    break
+            self.store.txn([], ops)
+
+    def _report(self, s: Session) -> Put:
         log.info("attach %s to %s (session %08x)", s.tes_mac, s.vn, s.id)
         value = {
             "vn": s.vn, "vnid": s.vnid, "mac": s.tes_mac, "port": s.port, "host": self.host,
             "session": s.id, "identity": s.identity,
             "provisioning": asdict(s.provisioning) if s.provisioning else None,
         }
-        self.store.put(keys.endpoint(self.host, s.vn, s.tes_mac), json.dumps(value, sort_keys=True).encode())
+        return Put(keys.endpoint(self.host, s.vn, s.tes_mac), json.dumps(value, sort_keys=True).encode())

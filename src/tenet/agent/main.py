@@ -32,10 +32,10 @@ def sync(store: Store, kernel: Kernel, host: str, discovery: Discovery | None = 
     if kv is None:
         return {"generation": 0, "state": "waiting for tables"}
     tables = from_json(kv.value)
-    ports = kernel.ports()
+    macs = kernel.port_macs()
     if discovery is not None:
-        discovery.configure(tables, kernel.port_macs())  # type: ignore[attr-defined]
-    desired = desired_state(tables, ports, kernel.uplink_mtu(tables.uplink))
+        discovery.configure(tables, macs)
+    desired = desired_state(tables, frozenset(macs), kernel.uplink_mtu(tables.uplink))
     ops = reconcile(kernel, desired)
     if ops:
         log.info("generation %d: applied %d ops", tables.generation, len(ops))

@@ -18,9 +18,18 @@ from tenet.store import keys
 from tenet.store.base import Put, Store
 
 
+_parsed: dict[int, Intent] = {}
+
+
 def read_intent(store: Store) -> Intent | None:
+    """The intent, validated once per revision (endpoints churn far more often than intent)."""
     kv = store.get(keys.intent())
-    return load_intent(json.loads(kv.value)) if kv else None
+    if kv is None:
+        return None
+    if kv.mod_revision not in _parsed:
+        _parsed.clear()
+        _parsed[kv.mod_revision] = load_intent(json.loads(kv.value))
+    return _parsed[kv.mod_revision]
 
 
 def read_extmacs(store: Store) -> dict[Key, str]:

@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER);
 INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0);
 """
 HISTORY = 10000
-POLL = 0.02
+POLL = 0.005  # watch latency bound; one indexed query per poll
 
 
 def _prefix_bounds(prefix: str) -> tuple[str, str]:

@@ -56,7 +56,7 @@ class Config:
     vnid: int
     identity: str
     password: str
-    offer_window: float = 0.3
+    offer_window: float = 0.02  # offers from NVEs on the same L2 arrive within a millisecond
     request_retries: int = 3
     request_interval: float = 1.0
     missed_acks: int = 3
@@ -154,9 +154,9 @@ class Tes:
                 raise AuthFailed("NVE terminated the session")
         raise AuthFailed("authentication timed out")
 
-    def attach(self) -> Attachment:
-        """Discover → select → request → authenticate, until attached (or AuthFailed)."""
-        while True:
+    def attach(self, should_stop: Callable[[], bool] = lambda: False) -> Attachment | None:
+        """Discover → select → request → authenticate, until attached (AuthFailed; None if stopped)."""
+        while not should_stop():
             offers = self.discover()
             if not offers:
                 log.info("no offer for %s; discovering again", self.cfg.vn_name or self.cfg.vnid)
@@ -168,6 +168,7 @@ class Tes:
             self.attachment = self.authenticate(offer, session)
             log.info("attached to %s: session %08x, VN-ID %d", offer.nve_mac, session, self.attachment.vnid)
             return self.attachment
+        return None
 
     # -- keepalive ---------------------------------------------------------------------
     def keepalive(self, should_stop: Callable[[], bool]) -> str:

@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--identity", required=True)
     p.add_argument("--password", required=True)
     p.add_argument("--policy", choices=sorted(POLICIES), default="default")
-    p.add_argument("--offer-window", type=float, default=0.3)
+    p.add_argument("--offer-window", type=float, default=0.02, help="seconds to collect offers")
     a = p.parse_args(argv)
     if not a.vn and not a.vnid:
         p.error("give --vn and/or --vnid")
@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     tes = Tes(PacketLink(a.iface), Config(a.vn, a.vnid, a.identity, a.password, offer_window=a.offer_window, policy=a.policy))
     while not stopping:
         try:
-            tes.attach()
+            if tes.attach(lambda: stopping) is None:
+                break
         except AuthFailed as e:
             log.error("authentication failed: %s; retrying in %.0fs", e, tes.cfg.fail_backoff)
             deadline = time.monotonic() + tes.cfg.fail_backoff

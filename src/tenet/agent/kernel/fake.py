@@ -32,6 +32,9 @@ class FakeKernel:
     def ports(self) -> frozenset[str]:
         return frozenset(self._ports)
 
+    def port_macs(self) -> dict[str, str]:
+        return {p: "02:fe:00:00:00:%02x" % i for i, p in enumerate(sorted(self._ports))}
+
     def uplink_mtu(self, uplink: str) -> int:
         return self.mtu
 

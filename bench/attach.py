@@ -1,0 +1,120 @@
+"""Attach latency and admission rate through one NVE, against FreeRADIUS driven directly.
+
+    .venv/bin/python bench/attach.py [--rounds 200] [--seconds 10] [--workers 4]
+
+Latency: from DISCOVER sent to the first packet delivered to a VM of the same VN on another
+host (UDP, static ARP so that neighbour resolution is not counted), p50/p99 over `rounds`
+sequential attaches. Rate: `tes` virtual TESs (bench/attach_load.py) attach and terminate
+as fast as the NVE lets them for `seconds`; the ceiling is `workers` pyrad clients running
+EAP-MD5 logins straight at FreeRADIUS from the NVE's namespace, in the same run. Writes JSON to bench/results/.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tenet.lab.lab import Lab
+
+HERE = Path(__file__).parent
+SINK = r"""
+import json, signal, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 9999))
+first = {}
+signal.signal(signal.SIGTERM, lambda *a: (print(json.dumps(first)), sys.stdout.flush(), sys.exit(0)))
+print("ready", flush=True)
+while True:
+    data, addr = s.recvfrom(64)
+    now = time.monotonic()
+    rnd = data.split()[0].decode()
+    first.setdefault(rnd, now)
+    s.sendto(b"ack " + rnd.encode(), addr)
+"""
+CEILING = r"""
+import sys, threading, time
+from tenet.aaa.radius import RadiusClient
+ip, secret, workers, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+count = [0] * workers
+def work(i):
+    c = RadiusClient(ip, secret, 1812)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        assert c.eap_md5_login(f"u{i % 4}", f"p{i % 4}").code == "accept"
+        count[i] += 1
+ts = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(sum(count))
+"""
+
+
+def pct(values: list[float], p: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=200)
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--workers", type=int, default=4, help="pyrad threads for the direct ceiling")
+    ap.add_argument("--tes", type=int, default=32, help="concurrent virtual TESs for the rate")
+    a = ap.parse_args()
+    py = sys.executable
+    with Lab.load(HERE / "attach.yaml") as lab:
+        tess = [v for v in lab.intent.vms if v.name.startswith("a")][: a.workers]
+        for v in tess:
+            lab.wait_attached(v.name, timeout=20)
+            lab.stop_process("tes", f"{v.name}.eth0")  # the bench drives its own TES below
+        s = next(v for v in lab.intent.vms if v.name == "S")
+        for v in tess:
+            lab.exec(v.name, "ip", "neigh", "replace", str(s.nics[0].ip.ip), "lladdr", s.nics[0].mac, "dev", "eth0", "nud", "permanent", check=True)
+            lab.exec("S", "ip", "neigh", "replace", str(v.nics[0].ip.ip), "lladdr", v.nics[0].mac, "dev", "eth0", "nud", "permanent", check=True)
+        time.sleep(4)  # let the stopped TESs' endpoints go
+        sink = lab.popen("S", py, "-c", SINK, stdout=subprocess.PIPE, text=True)
+        assert sink.stdout.readline().strip() == "ready"
+        args = [lab.store_url, "h1", str(s.nics[0].ip.ip)]
+        r = lab.exec(tess[0].name, py, str(HERE / "attach_tes.py"), "latency", "u0", "p0", *args, str(a.rounds), timeout=600)
+        if r.returncode:
+            raise RuntimeError(r.stderr[-2000:])
+        driver = json.loads(r.stdout)
+        sink.terminate()
+        arrivals = json.loads(sink.communicate(timeout=10)[0])
+        latency = [arrivals[str(i)] - t0 for i, t0 in enumerate(driver["starts"]) if str(i) in arrivals]
+        # admission rate through the NVE under a bounded load: `tes` virtual TESs for `seconds`
+        r = lab.exec(tess[0].name, py, str(HERE / "attach_load.py"), str(a.tes), str(a.seconds), timeout=a.seconds + 60)
+        if r.returncode:
+            raise RuntimeError(r.stderr[-2000:])
+        admitted = int(r.stdout.strip())
+        secret = (lab.record.dir / "radius.secret").read_text().strip()
+        c = lab.exec("h1", py, "-c", CEILING, lab.plan.aaa.ip, secret, str(a.workers), str(a.seconds), timeout=a.seconds + 60)
+        if c.returncode:
+            raise RuntimeError(c.stderr[-2000:])
+        direct = int(c.stdout.strip())
+    ms = [x * 1000 for x in latency]
+    out = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python bench/attach.py " + " ".join(sys.argv[1:]),
+        "rounds": len(ms),
+        "attach_to_first_packet_ms": {"p50": round(pct(ms, 50), 1), "p99": round(pct(ms, 99), 1),
+                                      "mean": round(statistics.mean(ms), 1), "max": round(max(ms), 1)},
+        "discover_to_auth_result_ms_p50": round(pct([x * 1000 for x in driver["attached"]], 50), 1),
+        "admissions_per_s_through_nve": round(admitted / a.seconds, 1),
+        "direct_freeradius_eap_md5_per_s": round(direct / a.seconds, 1),
+        "ratio_nve_to_direct": round(admitted / direct, 3) if direct else None,
+        "virtual_tes": a.tes,
+        "pyrad_workers": a.workers,
+    }
+    dest = HERE / "results"
+    dest.mkdir(exist_ok=True)
+    (dest / f"attach-{out['date'][:19].replace(':', '')}.json").write_text(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
