@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -113,3 +114,16 @@ def test_keepalive_expiry_detaches_a_silent_tes(lab):
     wait(lambda: lab.exec("S2", "ping", "-c1", "-W1", "10.60.0.10").returncode != 0, 5, "T unreachable")
     gate = lab.exec("h1", "nft", "list", "chain", "netdev", "tenet", "gate").stdout
     assert port_name("T", 0) in gate  # T's port is gated again
+
+
+def test_wireshark_dissector_decodes_a_lab_capture(lab):
+    """U retries every 5 s; capture one whole (rejected) exchange on its port and decode it."""
+    lua = Path(__file__).parents[2] / "contrib" / "wireshark" / "tenet.lua"
+    with Capture(lab, "U", "eth0", "ether proto 0x88b5 or ether proto 0x88b6") as cap:
+        time.sleep(6.5)  # longer than the TES's 5 s back-off: at least one full attempt
+    r = subprocess.run(["tshark", "-X", f"lua_script:{lua}", "-r", str(cap.file), "-T", "fields",
+                        "-e", "tenet.type", "-e", "tenet.vn_name", "-e", "tenet.auth_status"],
+                       capture_output=True, text=True, timeout=60)
+    types = [line.split("\t")[0] for line in r.stdout.splitlines()]
+    assert "1" in types and "2" in types and "4" in types  # DISCOVER, OFFER, CONFIRM
+    assert any(line.split("\t")[0] == "6" and line.split("\t")[2] == "1" for line in r.stdout.splitlines())  # failure
