@@ -66,6 +66,14 @@ def test_tes_attaches_and_reaches_vms_on_other_hosts(lab):
     assert all(n.join.value == "discover" for n in next(v for v in lab.intent.vms if v.name == "T").nics)
 
 
+def test_tes_selects_the_access_switch_over_the_hypervisor(lab):
+    w = mac(lab, "W")
+    wait(lambda: w in endpoints(lab), 15, "W's attachment")
+    assert endpoints(lab)[w]["host"] == "h4"  # h1 (hypervisor, capability 100) offered too
+    assert "(access_switch, capability 10) among 2 offers" in Path(lab.process("tes", "W.eth0").log).read_text()
+    assert lab.exec("W", "ping", "-c2", "-i0.2", "-W2", "10.60.0.1").returncode == 0
+
+
 def test_wrong_password_no_attachment_and_data_dropped(lab):
     u = mac(lab, "U")
     assert u not in endpoints(lab)

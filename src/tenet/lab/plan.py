@@ -190,6 +190,23 @@ def plan(intent: Intent) -> LabPlan:
     for vm in intent.vms:
         for i, nic in enumerate(vm.nics):
             dev, port = f"eth{i}", port_name(vm.name, i)
+            if nic.nves:  # an access LAN: the VM and every NVE on one bridge of its own
+                lan = Node(f"{vm.name}-lan{i}", "lan", ns(f"{vm.name}-lan{i}"))
+                nodes.append(lan)
+                cmds += _quiet(lan.netns) + [
+                    Command(lan.netns, ("ip", "link", "add", "br0", "type", "bridge")),
+                    Command(lan.netns, ("ip", "link", "set", "br0", "up")),
+                ]
+                veths.append(Veth(ns(vm.name), dev, lan.netns, "vm", VM_MTU, a_mac=nic.mac))
+                attach.append(Command(lan.netns, ("ip", "link", "set", "vm", "master", "br0", "up")))
+                for k, h in enumerate((vm.host, *nic.nves)):
+                    veths.append(Veth(lan.netns, f"n{k}", ns(h), port, VM_MTU))
+                    attach.append(Command(lan.netns, ("ip", "link", "set", f"n{k}", "master", "br0", "up")))
+                    cmds.append(Command(ns(h), ("ip", "link", "set", port, "up")))
+                cmds.append(Command(ns(vm.name), ("ip", "link", "set", dev, "up")))
+                if nic.ip:
+                    cmds.append(Command(ns(vm.name), ("ip", "addr", "add", str(nic.ip), "dev", dev)))
+                continue
             veths.append(Veth(ns(vm.name), dev, ns(vm.host), port, VM_MTU, a_mac=nic.mac))
             cmds.append(Command(ns(vm.name), ("ip", "link", "set", dev, "up")))
             if nic.ip:

@@ -39,8 +39,8 @@ KEYS = {
     "router": {"networks", "addresses"},
     "host": {"network", "ip", "role", "capability"},
     "vn": {"vnid", "subnet", "bum", "group", "tenant"},
-    "vm": {"host", "nics", "network", "mac", "ip", "join", "identity", "password"},
-    "nic": {"network", "mac", "ip", "join", "identity", "password"},
+    "vm": {"host", "nics", "network", "mac", "ip", "join", "identity", "password", "nves"},
+    "nic": {"network", "mac", "ip", "join", "identity", "password", "nves"},
 }
 
 
@@ -326,9 +326,16 @@ def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str
     if join is Join.STATIC and (identity or password):
         p.add(path, "identity/password only make sense with join: discover")
         return None
+    nves = spec.get("nves", [])
+    if not isinstance(nves, list) or not all(isinstance(n, str) for n in nves):
+        p.add(f"{path}.nves", "must be a list of host names")
+        return None
+    if nves and join is not Join.DISCOVER:
+        p.add(f"{path}.nves", "only a discovering NIC can sit on a LAN with several NVEs")
+        return None
     if mac is None:
         return None
-    return Nic(net, mac, ip, join, identity, password)
+    return Nic(net, mac, ip, join, identity, password, tuple(nves))
 
 
 def _vms(p: _Problems, doc: dict, hosts: set[str], vns: dict[str, VirtualNetwork]) -> list[Vm]:
@@ -340,7 +347,7 @@ def _vms(p: _Problems, doc: dict, hosts: set[str], vns: dict[str, VirtualNetwork
         spec = p.mapping(spec, path, "vm")
         if spec.get("host") not in hosts:
             p.add(f"{path}.host", f"no host named {spec.get('host')!r}" if spec.get("host") else "required")
-        short = {k: spec[k] for k in ("network", "mac", "ip", "join", "identity", "password") if k in spec}
+        short = {k: spec[k] for k in ("network", "mac", "ip", "join", "identity", "password", "nves") if k in spec}
         if short and "nics" in spec:
             p.add(path, "give either nics or the one-NIC shorthand (network/mac/ip), not both")
             continue
@@ -372,6 +379,10 @@ def _vms(p: _Problems, doc: dict, hosts: set[str], vns: dict[str, VirtualNetwork
             if nic.ip is not None:
                 ips[(nic.network, nic.ip.ip)] = npath
             nics.append(nic)
+        for i, nic in enumerate(nics):
+            for j, h in enumerate(nic.nves):
+                if h not in hosts or h == spec.get("host"):
+                    p.add(f"{path}.nics[{i}].nves[{j}]", f"{h!r} is not another host")
         if spec.get("host") in hosts and (nics or not raw):  # `nics: []`: a VM not yet attached
             vms.append(Vm(name, spec["host"], tuple(nics)))
     return vms
@@ -488,6 +499,8 @@ def _nic_doc(n: Nic) -> dict:
         d["ip"] = str(n.ip)
     if n.join is Join.DISCOVER:
         d.update(join=n.join.value, identity=n.identity, password=n.password)
+    if n.nves:
+        d["nves"] = list(n.nves)
     return d
 
 

@@ -42,6 +42,7 @@ class Nic:
     join: Join = Join.STATIC
     identity: str = ""  # credentials of a discovering TES (lab only: the TES holds them)
     password: str = ""
+    nves: tuple[str, ...] = ()  # more NVEs on the TES's access LAN (the VM's host is always one)
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,8 @@ class Tes:
                 log.info("no offer for %s; discovering again", self.cfg.vn_name or self.cfg.vnid)
                 continue
             offer = POLICIES[self.cfg.policy](offers)
+            log.info("selected %s (%s, capability %d) among %d offers", offer.nve_mac, offer.nve_type.name.lower(),
+                     offer.capability, len(offers))
             session, _ = self.request(offer)
             if not session:
                 continue
