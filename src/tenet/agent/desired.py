@@ -18,6 +18,8 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
     vfdb: set[VxlanFdb] = set()
     missing: set[str] = set()
     for t in tables.vns:
+        if t.forwarding != "mac":
+            continue  # routed VNs: tables are computed, the kernel side is not built yet (status says so)
         br, vx = tr.bridge_name(t.vnid), tr.vxlan_name(t.vnid)
         links.add(Link(br, "bridge"))
         links.add(

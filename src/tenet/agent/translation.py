@@ -30,7 +30,7 @@ def vxlan_name(vnid: int) -> str:
 
 
 def needs_translation(t: VnTable) -> bool:
-    return bool(t.rows(Function.TRANSLATE_L2))
+    return t.forwarding == "mac" and bool(t.rows(Function.TRANSLATE_L2))
 
 
 def _map(pairs: list[tuple[str, str]]) -> str:
@@ -84,7 +84,7 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
             f"    type filter hook ingress device \"{up}\" priority -100; policy accept;\n"
             f"    ether daddr vmap {_map(dispatch)}\n  }}\n"
         )
-    admitted = {e.port for t in tables.vns for e in t.rows(Function.NO_MODIFICATION)}
+    admitted = {e.port for t in tables.vns if t.forwarding == "mac" for e in t.rows(Function.NO_MODIFICATION)}
     gated = sorted(present_ports - admitted)
     if gated:
         # A port nobody admitted (a TES before its Access-Accept, or after it left) passes

@@ -136,6 +136,13 @@ def print_tables(host: str, generation: int, vns) -> None:
         for r in reverse_rows(t):
             rev.add_row(*r)
         out.print(rev)
+        if t.routes:
+            rt = Table(title=f"{host} · {t.vn} routing table (IP-based VN, aggregated)")
+            for c in ("Prefix", "Function", "Address to use", "Port"):
+                rt.add_column(c)
+            for r in t.routes:
+                rt.add_row(r.prefix, r.function, r.address, r.port)
+            out.print(rt)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
+from ipaddress import IPv4Interface, IPv4Network
 
 from tenet.compute.endpoints import Endpoint
 from tenet.compute.extmac import Key
+from tenet.compute.routing import Route, aggregates
 from tenet.compute.tables import (
     BROADCAST,
     Entry,
@@ -66,7 +68,23 @@ def vn_table(
         group=str(vn.group) if vn.bum is Bum.MULTICAST and vn.group else "",
         entries=tuple(entries),
         reverse=tuple(reverse),
+        forwarding=vn.forwarding,
+        routes=routes_for(vn, host, members, hosts) if vn.forwarding == "ip" else (),
     )
+
+
+def routes_for(vn: VirtualNetwork, host: Host, members: tuple[Endpoint, ...], hosts: Mapping[str, Host]) -> tuple[Route, ...]:
+    """Host routes for local TESs, one aggregate set per remote NVE."""
+    assert vn.subnet is not None
+    with_ip = [m for m in members if m.ip]
+    ip = lambda m: IPv4Interface(m.ip).ip  # noqa: E731
+    out = [Route(f"{ip(m)}/32", "deliver", m.mac, m.port) for m in with_ip if m.host == host.name]
+    for peer in sorted({m.host for m in with_ip} - {host.name}):
+        own = [ip(m) for m in with_ip if m.host == peer]
+        others = [ip(m) for m in with_ip if m.host != peer]
+        fn = function_for(host, hosts[peer]).value
+        out += [Route(str(n), fn, str(hosts[peer].ip)) for n in aggregates(own, others, vn.subnet)]
+    return tuple(sorted(out, key=lambda r: (IPv4Network(r.prefix).network_address, r.prefix)))
 
 
 def bum_entry(

@@ -8,6 +8,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
+from tenet.compute.routing import Route
+
 BROADCAST = "broadcast"
 
 
@@ -55,6 +57,8 @@ class VnTable:
     group: str  # "" unless bum is multicast
     entries: tuple[Entry, ...]
     reverse: tuple[ReverseEntry, ...]
+    forwarding: str = "mac"
+    routes: tuple[Route, ...] = ()  # IP-based VNs: the per-VN routing table
 
     def rows(self, function: Function) -> tuple[Entry, ...]:
         return tuple(e for e in self.entries if e.function is function)
@@ -101,6 +105,8 @@ def from_json(text: str | bytes) -> HostTables:
                 for e in v["entries"]
             ),
             reverse=tuple(ReverseEntry(**r) for r in v["reverse"]),
+            forwarding=v.get("forwarding", "mac"),
+            routes=tuple(Route(**r) for r in v.get("routes", ())),
         )
         for v in d["vns"]
     )

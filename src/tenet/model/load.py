@@ -38,7 +38,7 @@ KEYS = {
     "network": {"subnet"},
     "router": {"networks", "addresses"},
     "host": {"network", "ip", "role", "capability"},
-    "vn": {"vnid", "subnet", "bum", "group", "tenant"},
+    "vn": {"vnid", "subnet", "bum", "group", "tenant", "forwarding"},
     "vm": {"host", "nics", "network", "mac", "ip", "join", "identity", "password", "nves"},
     "nic": {"network", "mac", "ip", "join", "identity", "password", "nves"},
 }
@@ -290,7 +290,14 @@ def _vns(p: _Problems, doc: dict) -> tuple[list[VirtualNetwork], list[str]]:
             continue
         if tenant not in tenants:
             tenants.append(tenant)
-        vns.append(VirtualNetwork(name, vnid, tenant, subnet, bum, group))
+        forwarding = spec.get("forwarding", "mac")
+        if forwarding not in ("mac", "ip"):
+            p.add(f"{path}.forwarding", f"must be mac or ip, not {forwarding!r}")
+            continue
+        if forwarding == "ip" and subnet is None:
+            p.add(f"{path}.forwarding", "an IP-based VN needs a subnet to route")
+            continue
+        vns.append(VirtualNetwork(name, vnid, tenant, subnet, bum, group, forwarding))
     return vns, tenants
 
 
@@ -473,6 +480,7 @@ def intent_to_doc(intent: Intent) -> dict:
                 "vnid": v.vnid,
                 "tenant": v.tenant,
                 "bum": v.bum.value,
+                **({"forwarding": v.forwarding} if v.forwarding != "mac" else {}),
                 **({"subnet": str(v.subnet)} if v.subnet else {}),
                 **({"group": str(v.group)} if v.group else {}),
             }

@@ -25,6 +25,7 @@ class VirtualNetwork:
     subnet: IPv4Network | None
     bum: Bum
     group: IPv4Address | None  # the VN's multicast group when bum is MULTICAST
+    forwarding: str = "mac"  # "mac" (bridged, default) or "ip" (routed, aggregated tables)
 
 
 class Join(str, Enum):
