@@ -157,7 +157,8 @@ class Nve:
             return []
         for old in [s for s in self.sessions.values() if s.port == port and s.tes_mac == src]:
             del self.sessions[old.id]  # the TES started over: its old session is gone
-        s = Session(self._new_id(), port, src, vn.vn, vn.vnid, "authenticating", now)
+        ip = msg.get(TlvType.TES_IP)
+        s = Session(self._new_id(), port, src, vn.vn, vn.vnid, "authenticating", now, tes_ip=str(ip) if ip else "")
         self.sessions[s.id] = s
         confirm = [Tlv(TlvType.VN_NAME, vn.vn), Tlv(TlvType.NVE_MAC, self.port_macs[port])]
         uniq = msg.get(TlvType.HOST_UNIQ)

@@ -18,8 +18,15 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
     vfdb: set[VxlanFdb] = set()
     missing: set[str] = set()
     for t in tables.vns:
-        if t.forwarding != "mac":
-            continue  # routed VNs: tables are computed, the kernel side is not built yet (status says so)
+        if t.forwarding == "ip":
+            vx = tr.vxlan_name(t.vnid)
+            links.add(Link(vx, "vxlan", vxlan=Vxlan(t.vnid, tables.underlay_ip, ""), mtu=uplink_mtu - VXLAN_OVERHEAD))
+            for r in t.routes:
+                if r.function == Function.ENCAPSULATE.value:
+                    vfdb.add(VxlanFdb(vx, r.mac, r.address))
+                elif r.port and r.port not in present_ports:
+                    missing.add(r.port)
+            continue
         br, vx = tr.bridge_name(t.vnid), tr.vxlan_name(t.vnid)
         links.add(Link(br, "bridge"))
         links.add(

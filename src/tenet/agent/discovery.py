@@ -71,7 +71,7 @@ class Discovery:
             r = json.loads(kv.value)
             prov = Provisioning(**r["provisioning"]) if r.get("provisioning") else None
             self.nve.restore(now, Session(r["session"], r["port"], r["mac"], r["vn"], r["vnid"], "attached", now,
-                                          identity=r.get("identity", ""), provisioning=prov))
+                                          identity=r.get("identity", ""), provisioning=prov, tes_ip=r.get("ip", "")))
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
@@ -157,7 +157,7 @@ class Discovery:
         log.info("attach %s to %s (session %08x)", s.tes_mac, s.vn, s.id)
         value = {
             "vn": s.vn, "vnid": s.vnid, "mac": s.tes_mac, "port": s.port, "host": self.host,
-            "session": s.id, "identity": s.identity,
+            "session": s.id, "identity": s.identity, "ip": s.tes_ip,
             "provisioning": asdict(s.provisioning) if s.provisioning else None,
         }
         return Put(keys.endpoint(self.host, s.vn, s.tes_mac), json.dumps(value, sort_keys=True).encode())

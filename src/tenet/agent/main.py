@@ -43,7 +43,6 @@ def sync(store: Store, kernel: Kernel, host: str, discovery: Discovery | None = 
         "generation": tables.generation,
         "content_hash": tables.content_hash,
         "missing_ports": sorted(desired.missing_ports),
-        "unprogrammed_vns": sorted(t.vn for t in tables.vns if t.forwarding != "mac"),
         "state": "converged" if not desired.missing_ports else "waiting for ports",
     }
 

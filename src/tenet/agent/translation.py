@@ -78,13 +78,17 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
             f" ether daddr set ether daddr map {_map(peer_out)} fwd to \"{up}\"\n"
             f"  }}\n"
         )
+    for t in tables.vns:
+        if t.forwarding == "ip":
+            chains += _routed(t, tables.uplink, present_ports, dispatch)
     if dispatch:
         chains.append(
             f"  chain uplink_in {{\n"
             f"    type filter hook ingress device \"{up}\" priority -100; policy accept;\n"
             f"    ether daddr vmap {_map(dispatch)}\n  }}\n"
         )
-    admitted = {e.port for t in tables.vns if t.forwarding == "mac" for e in t.rows(Function.NO_MODIFICATION)}
+    admitted = {e.port for t in tables.vns for e in t.rows(Function.NO_MODIFICATION)}
+    admitted |= {r.port for t in tables.vns for r in t.routes if r.port}
     gated = sorted(present_ports - admitted)
     if gated:
         # A port nobody admitted (a TES before its Access-Accept, or after it left) passes
@@ -101,6 +105,57 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
     body = "".join(chains)
     digest = hashlib.sha256(body.encode()).hexdigest()[:16]
     return f"table netdev {TABLE} {{\n  comment \"{digest}\"\n{body}}}\n"
+
+
+def _routed(t: VnTable, up: str, present: frozenset[str], dispatch: list[tuple[str, str]]) -> list[str]:
+    """A routed VN: the per-VN routing table as an nftables interval verdict map.
+
+    TESs send everything to the anycast gateway MAC; their port's hook looks the destination
+    up: a local host route rewrites to the TES's MAC and forwards to its port; an aggregate
+    rewrites to the owning NVE's router MAC and forwards to the uplink (same physical network)
+    or into the VN's VXLAN device. Arrivals from other NVEs carry our router MAC and take the
+    same host routes. No bridge, no ARP across NVEs, no VRF needed.
+    """
+    local = [r for r in t.routes if r.function == "deliver" and r.port in present]
+    if not local:
+        return []
+    gw_mac = t.gateway.split()[1]
+    v, vx = t.vnid, vxlan_name(t.vnid)
+    ip = lambda r: r.prefix.removesuffix("/32")  # noqa: E731
+    verdicts = [(ip(r), f"jump ipvn{v}_deliver") for r in local]
+    chains: list[str] = []
+    deliver = [(ip(r), f'"{r.port}"') for r in local]
+    chains.append(
+        f"  chain ipvn{v}_deliver {{\n"
+        f"    ether saddr set {gw_mac} ether daddr set ip daddr map {_map([(ip(r), r.address) for r in local])}"
+        f" fwd to ip daddr map {_map(deliver)}\n    drop\n  }}\n"
+    )
+    for mac in sorted({r.mac for r in t.routes if r.mac}):
+        via = next(r for r in t.routes if r.mac == mac)
+        dev = up if via.function == Function.TRANSLATE_L2.value else vx
+        name = f"ipvn{v}_to_{mac.replace(':', '')}"
+        chains.append(
+            f"  chain {name} {{\n"
+            f"    ether saddr set {t.router_mac} ether daddr set {mac} fwd to \"{dev}\"\n  }}\n"
+        )
+        verdicts += [(r.prefix, f"jump {name}") for r in t.routes if r.mac == mac]
+    ports = ", ".join(f'"{r.port}"' for r in sorted(local, key=lambda r: r.port))
+    chains.append(
+        f"  chain ipvn{v}_out {{\n"
+        f"    type filter hook ingress devices = {{ {ports} }} priority -100; policy drop;\n"
+        f"    ether daddr {gw_mac} ip daddr vmap {_map(verdicts)}\n  }}\n"
+    )
+    chains.append(
+        f"  chain ipvn{v}_in {{\n"
+        f"    ip daddr vmap {_map([(ip(r), f'jump ipvn{v}_deliver') for r in local])}\n    drop\n  }}\n"
+    )
+    chains.append(
+        f"  chain ipvn{v}_vxlan {{\n"
+        f"    type filter hook ingress device \"{vx}\" priority -100; policy drop;\n"
+        f"    ether daddr {t.router_mac} jump ipvn{v}_in\n  }}\n"
+    )
+    dispatch.append((t.router_mac, f"jump ipvn{v}_in"))
+    return chains
 
 
 def digest_of(text: str) -> str:

@@ -8,11 +8,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
-from ipaddress import IPv4Interface, IPv4Network
 
 from tenet.compute.endpoints import Endpoint
 from tenet.compute.extmac import Key
-from tenet.compute.routing import Route, aggregates
+from tenet.compute import routing
 from tenet.compute.tables import (
     BROADCAST,
     Entry,
@@ -46,6 +45,8 @@ def vn_table(
     extmacs: Mapping[Key, str],
 ) -> VnTable:
     hosts = {h.name: h for h in intent.fabric.hosts}
+    if vn.forwarding == "ip":
+        return routed_table(vn, host, members, hosts, extmacs)
     entries: list[Entry] = [bum_entry(vn, host, members, hosts)]
     reverse: list[ReverseEntry] = [ReverseEntry(arrival=f"vni {vn.vnid}", internal="", local=False)]
     order = {Function.NO_MODIFICATION: 0, Function.TRANSLATE_L2: 1, Function.ENCAPSULATE: 2}
@@ -68,23 +69,25 @@ def vn_table(
         group=str(vn.group) if vn.bum is Bum.MULTICAST and vn.group else "",
         entries=tuple(entries),
         reverse=tuple(reverse),
-        forwarding=vn.forwarding,
-        routes=routes_for(vn, host, members, hosts) if vn.forwarding == "ip" else (),
     )
 
 
-def routes_for(vn: VirtualNetwork, host: Host, members: tuple[Endpoint, ...], hosts: Mapping[str, Host]) -> tuple[Route, ...]:
-    """Host routes for local TESs, one aggregate set per remote NVE."""
-    assert vn.subnet is not None
-    with_ip = [m for m in members if m.ip]
-    ip = lambda m: IPv4Interface(m.ip).ip  # noqa: E731
-    out = [Route(f"{ip(m)}/32", "deliver", m.mac, m.port) for m in with_ip if m.host == host.name]
-    for peer in sorted({m.host for m in with_ip} - {host.name}):
-        own = [ip(m) for m in with_ip if m.host == peer]
-        others = [ip(m) for m in with_ip if m.host != peer]
-        fn = function_for(host, hosts[peer]).value
-        out += [Route(str(n), fn, str(hosts[peer].ip)) for n in aggregates(own, others, vn.subnet)]
-    return tuple(sorted(out, key=lambda r: (IPv4Network(r.prefix).network_address, r.prefix)))
+def routed_table(vn: VirtualNetwork, host: Host, members: tuple[Endpoint, ...], hosts: Mapping[str, Host],
+                 extmacs: Mapping[Key, str]) -> VnTable:
+    """An IP-based VN has no per-MAC rows: only its routing table, so that a TES covered by an
+    existing aggregate leaves every other NVE's tables byte-for-byte unchanged."""
+    return VnTable(
+        vn=vn.name,
+        vnid=vn.vnid,
+        bum="none",
+        group="",
+        entries=(),
+        reverse=(ReverseEntry(f"vni {vn.vnid}", "", False),),
+        forwarding="ip",
+        routes=routing.routes(vn, host, members, hosts, extmacs, function_for),
+        router_mac=extmacs[routing.router_key(vn.name, host.name)],
+        gateway=f"{routing.gateway_ip(vn)} {routing.gateway_mac(vn)}",
+    )
 
 
 def bum_entry(

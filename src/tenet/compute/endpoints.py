@@ -45,12 +45,20 @@ def dynamic_vm_name(mac: str) -> str:
     return "tes-" + mac.replace(":", "")
 
 
-def reported_endpoints(intent: Intent, reports: list[dict]) -> tuple[Endpoint, ...]:
-    """Endpoints agents reported after admitting a TES; reports for unknown VNs are ignored
-    (the VN was removed from intent: the next agent pass will detach the port)."""
+def reported_endpoints(intent: Intent, reports: list[dict], declared: tuple[Endpoint, ...] = ()) -> tuple[Endpoint, ...]:
+    """Endpoints agents reported after admitting a TES. Ignored: reports for VNs no longer in
+    the intent, and any whose MAC or IP another endpoint of the VN already holds (first wins),
+    so a TES can never take over a declared VM's address."""
     vns = {v.name for v in intent.vns}
-    return tuple(
-        Endpoint(vn=r["vn"], vm=dynamic_vm_name(r["mac"]), nic=0, mac=r["mac"], ip=r.get("ip", ""), host=r["host"], port=r["port"])
-        for r in reports
-        if r.get("vn") in vns
-    )
+    macs = {(e.vn, e.mac) for e in declared}
+    ips = {(e.vn, e.ip.split("/")[0]) for e in declared if e.ip}
+    out = []
+    for r in sorted(reports, key=lambda r: (r.get("session", 0), r.get("mac", ""))):
+        ip = r.get("ip", "")
+        if r.get("vn") not in vns or (r["vn"], r["mac"]) in macs or (ip and (r["vn"], ip.split("/")[0]) in ips):
+            continue
+        macs.add((r["vn"], r["mac"]))
+        if ip:
+            ips.add((r["vn"], ip.split("/")[0]))
+        out.append(Endpoint(vn=r["vn"], vm=dynamic_vm_name(r["mac"]), nic=0, mac=r["mac"], ip=ip, host=r["host"], port=r["port"]))
+    return tuple(out)

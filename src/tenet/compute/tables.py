@@ -59,6 +59,8 @@ class VnTable:
     reverse: tuple[ReverseEntry, ...]
     forwarding: str = "mac"
     routes: tuple[Route, ...] = ()  # IP-based VNs: the per-VN routing table
+    router_mac: str = ""  # IP-based VNs: this NVE's MAC toward other NVEs
+    gateway: str = ""  # IP-based VNs: "<anycast gateway IP> <MAC>"
 
     def rows(self, function: Function) -> tuple[Entry, ...]:
         return tuple(e for e in self.entries if e.function is function)
@@ -107,6 +109,8 @@ def from_json(text: str | bytes) -> HostTables:
             reverse=tuple(ReverseEntry(**r) for r in v["reverse"]),
             forwarding=v.get("forwarding", "mac"),
             routes=tuple(Route(**r) for r in v.get("routes", ())),
+            router_mac=v.get("router_mac", ""),
+            gateway=v.get("gateway", ""),
         )
         for v in d["vns"]
     )

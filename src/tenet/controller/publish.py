@@ -11,6 +11,7 @@ from dataclasses import replace
 from tenet.compute.addressing import compute_tables
 from tenet.compute.endpoints import Endpoint, declared_endpoints, reported_endpoints
 from tenet.compute.extmac import Key, allocate
+from tenet.compute.routing import router_keys
 from tenet.compute.tables import HostTables, from_json, to_json
 from tenet.model.load import load_intent
 from tenet.model.tenancy import Intent
@@ -43,7 +44,8 @@ def read_extmacs(store: Store) -> dict[Key, str]:
 def endpoints_of(intent: Intent, store: Store) -> tuple[Endpoint, ...]:
     """Declared endpoints plus those the agents admitted (NVO3 auto-attachment)."""
     reports = [json.loads(kv.value) for kv in store.range(keys.endpoints_prefix())]
-    return declared_endpoints(intent) + reported_endpoints(intent, reports)
+    declared = declared_endpoints(intent)
+    return declared + reported_endpoints(intent, reports, declared)
 
 
 def publish(store: Store) -> dict[str, HostTables]:
@@ -53,7 +55,7 @@ def publish(store: Store) -> dict[str, HostTables]:
         return {}
     endpoints = endpoints_of(intent, store)
     existing = read_extmacs(store)
-    macs = allocate([ep.key for ep in endpoints], existing)
+    macs = allocate([ep.key for ep in endpoints] + router_keys(intent.vns, endpoints), existing)
     fresh = [Put(keys.extmac(vn, vm, nic), mac.encode()) for (vn, vm, nic), mac in macs.items() if (vn, vm, nic) not in existing]
     if fresh:
         store.txn([], fresh)

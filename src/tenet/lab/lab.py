@@ -137,11 +137,15 @@ class Lab:
         self.progress(f"starting FreeRADIUS at {self.plan.aaa.ip}:{RADIUS_PORT}")
         self._spawn("radius", "aaa", server.argv(), self.plan.aaa.netns)
 
-    def start_tes(self) -> None:
-        """Each NIC with `join: discover` runs tenet-tes in its VM: it attaches itself."""
+    def start_tes(self, only: str | None = None) -> None:
+        """Each NIC with `join: discover` runs tenet-tes in its VM (or only in VM `only`): it
+        attaches itself. A TES recorded earlier is stopped (by its PID) and forgotten first."""
         for vm in self.intent.vms:
             for i, nic in enumerate(vm.nics):
-                if nic.join is Join.DISCOVER:
+                if nic.join is Join.DISCOVER and only in (None, vm.name):
+                    for old in [p for p in self.record.processes if p.role == "tes" and p.node == f"{vm.name}.eth{i}"]:
+                        _stop(old)
+                        self.record.processes.remove(old)
                     self.progress(f"starting tenet-tes in {vm.name} (eth{i}, VN {nic.network})")
                     argv = [sys.executable, "-m", "tenet.tes.main", "--iface", f"eth{i}", "--vn", nic.network,
                             "--identity", nic.identity, "--password", nic.password]
@@ -155,7 +159,8 @@ class Lab:
         try:
             while time.monotonic() - start < timeout:
                 kv = store.get(keys.tables(v.host))
-                if kv and any(e.destination == mac for t in from_json(kv.value).vns for e in t.entries):
+                if kv and any(e.destination == mac for t in from_json(kv.value).vns for e in t.entries) \
+                        or kv and any(r.address == mac for t in from_json(kv.value).vns for r in t.routes):
                     return time.monotonic() - start
                 time.sleep(0.02)
         finally:

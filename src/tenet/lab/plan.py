@@ -10,12 +10,13 @@ from collections import deque
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 
+from tenet.compute.routing import gateway_ip, gateway_mac
 from tenet.model.tenancy import Intent, port_name
 
 UNDERLAY_MTU = 1550  # VM frames of 1500 plus VXLAN's 50 bytes fit without fragmenting
 VM_MTU = 1500
 MCAST_RANGE = "239.0.0.0/8"
-AAA_NODE = "aaa"  # reserved node name when the topology declares AAA  # default per-VN groups live here (tenancy.group_for)
+AAA_NODE = "aaa"  # reserved node name when the topology declares AAA
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,23 @@ def _quiet(ns: str, forward: bool = False) -> list[Command]:
     return cmds
 
 
+def _nic_ip(intent: Intent, netns: str, dev: str, nic) -> list[Command]:
+    """Address a VM NIC. On a routed VN the VM sends everything to the anycast gateway, whose
+    MAC it is given (the NVE answers no ARP): a /32, a route to the gateway, the subnet via it."""
+    if nic.ip is None:
+        return []
+    vn = intent.vn(nic.network)
+    if vn.forwarding != "ip":
+        return [Command(netns, ("ip", "addr", "add", str(nic.ip), "dev", dev))]
+    gw, mac = str(gateway_ip(vn)), gateway_mac(vn)
+    return [
+        Command(netns, ("ip", "addr", "add", f"{nic.ip.ip}/32", "dev", dev)),
+        Command(netns, ("ip", "route", "add", gw, "dev", dev, "scope", "link")),
+        Command(netns, ("ip", "route", "add", str(vn.subnet), "via", gw, "dev", dev)),
+        Command(netns, ("ip", "neigh", "replace", gw, "lladdr", mac, "dev", dev, "nud", "permanent")),
+    ]
+
+
 def plan(intent: Intent) -> LabPlan:
     lab = intent.name
     ns = lambda n: netns_name(lab, n)  # noqa: E731
@@ -204,13 +222,11 @@ def plan(intent: Intent) -> LabPlan:
                     attach.append(Command(lan.netns, ("ip", "link", "set", f"n{k}", "master", "br0", "up")))
                     cmds.append(Command(ns(h), ("ip", "link", "set", port, "up")))
                 cmds.append(Command(ns(vm.name), ("ip", "link", "set", dev, "up")))
-                if nic.ip:
-                    cmds.append(Command(ns(vm.name), ("ip", "addr", "add", str(nic.ip), "dev", dev)))
+                cmds += _nic_ip(intent, ns(vm.name), dev, nic)
                 continue
             veths.append(Veth(ns(vm.name), dev, ns(vm.host), port, VM_MTU, a_mac=nic.mac))
             cmds.append(Command(ns(vm.name), ("ip", "link", "set", dev, "up")))
-            if nic.ip:
-                cmds.append(Command(ns(vm.name), ("ip", "addr", "add", str(nic.ip), "dev", dev)))
+            cmds += _nic_ip(intent, ns(vm.name), dev, nic)
             cmds.append(Command(ns(vm.host), ("ip", "link", "set", port, "up")))
     return LabPlan(lab, tuple(nodes), tuple(veths), tuple(cmds + attach), tuple(routers), aaa)
 

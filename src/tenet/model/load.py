@@ -321,6 +321,9 @@ def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str
             elif vn.subnet is not None and (ip.network != vn.subnet):
                 p.add(f"{path}.ip", f"{ip} is not in VN {net}'s subnet {vn.subnet}")
                 ip = None
+            elif vn.forwarding == "ip" and ip.ip == next(vn.subnet.hosts()):
+                p.add(f"{path}.ip", f"{ip.ip} is VN {net}'s gateway (a routed VN's first address)")
+                ip = None
     try:
         join = Join(spec.get("join", "static"))
     except ValueError:

@@ -45,6 +45,7 @@ POLICIES: dict[str, Callable[[list[Offer]], Offer]] = {"default": default_policy
 
 class Link(Protocol):
     mac: str
+    ip: str  # "10.1.0.9/24" or "": announced so that routed VNs can route to it
 
     def send(self, dst: str, msg: Message) -> None: ...
     def recv(self, timeout: float) -> tuple[str, Message] | None: ...
@@ -85,6 +86,8 @@ class Tes:
     # -- discovery ---------------------------------------------------------------------
     def _discover_tlvs(self, uniq: bytes) -> tuple[Tlv, ...]:
         tlvs = [Tlv(TlvType.HOST_UNIQ, uniq), Tlv(TlvType.TES_MAC, self.link.mac)]
+        if self.link.ip:
+            tlvs.append(Tlv(TlvType.TES_IP, self.link.ip))
         if self.cfg.vn_name:
             tlvs.insert(0, Tlv(TlvType.VN_NAME, self.cfg.vn_name))
         return tuple(tlvs)

@@ -1,8 +1,9 @@
 """The TES's Ethernet link: an AF_PACKET socket on one interface, tenet ethertypes only."""
 from __future__ import annotations
 
+import json
 import select
-import socket
+import subprocess
 from pathlib import Path
 
 from tenet.ethernet import PACKET_OUTGOING, packet_socket
@@ -16,6 +17,13 @@ class PacketLink:
         self.mac = Path(f"/sys/class/net/{ifname}/address").read_text().strip()
         self.sock = packet_socket()
         self.sock.bind((ifname, 0))
+
+    @property
+    def ip(self) -> str:
+        """The interface's IPv4 address with prefix, read fresh (it may be configured late)."""
+        out = subprocess.run(["ip", "-j", "-4", "addr", "show", "dev", self.ifname], capture_output=True, text=True).stdout
+        addrs = [a for link in json.loads(out or "[]") for a in link.get("addr_info", [])]
+        return f"{addrs[0]['local']}/{addrs[0]['prefixlen']}" if addrs else ""
 
     def send(self, dst: str, msg: Message) -> None:
         self.sock.sendto(frame(dst, self.mac, msg), (self.ifname, 0))

@@ -197,7 +197,7 @@ class LinuxKernel:
             quiet_ipv6(l.peer)
             ipr.link("set", index=self._idx(l.peer), state="up")
             ipr.brport("set", index=idx, learning=0, unicast_flood=0, mcast_flood=0, bcast_flood=0)
-        elif l.kind == "vxlan":
+        elif l.kind == "vxlan" and l.master:
             ipr.brport("set", index=idx, learning=0)
 
 

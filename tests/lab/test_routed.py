@@ -1,0 +1,89 @@
+"""IP-based (routed) VNs: per-VN routing tables with prefix aggregation, real packets."""
+from __future__ import annotations
+
+import time
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+import pytest
+
+from tenet.compute.tables import HostTables, from_json
+from tenet.store import keys
+from tenet.store.open import open_store
+
+from capture import Capture
+from tenet.lab.lab import Lab
+
+TOPOLOGY = Path(__file__).with_name("routed.yaml")
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with Lab.load(TOPOLOGY) as lab:
+        lab.wait_attached("t", timeout=15)
+        yield lab
+
+
+def tables(lab, host: str) -> HostTables:
+    s = open_store(lab.store_url)
+    try:
+        return from_json(s.get(keys.tables(host)).value)
+    finally:
+        s.close()
+
+
+def ping(lab, vm: str, ip: str) -> bool:
+    return lab.exec(vm, "ping", "-c2", "-i0.2", "-W1", ip).returncode == 0
+
+
+def mac(lab, vm: str) -> str:
+    return next(v for v in lab.intent.vms if v.name == vm).nics[0].mac
+
+
+def test_each_function_carries_routed_traffic(lab):
+    assert ping(lab, "a", "10.63.0.11")  # b: same NVE, delivered by a host route
+    with Capture(lab, "h2", "up0", "icmp") as cap:
+        assert ping(lab, "a", "10.63.0.100")  # c on h2: same physical network, translated, no UDP
+    macs = {row[0] for row in cap.fields("icmp.type == 8", "eth.dst")}
+    assert macs == {tables(lab, "h2").vn("r1").router_mac}  # h2's router MAC for r1, never c's own MAC
+    with Capture(lab, "h3", "up0", "udp port 4789") as cap:
+        assert ping(lab, "a", "10.63.0.200")  # d on h3: behind the router, VXLAN
+    inner = {(vni, dst.split(",")[-1]) for vni, dst in cap.fields("vxlan && icmp.type == 8", "vxlan.vni", "ip.dst")}
+    assert inner == {("7100", "10.63.0.200")}
+
+
+def test_same_addresses_in_another_routed_vn_stay_isolated(lab):
+    with Capture(lab, "b", "eth0", "icmp") as cap_b, Capture(lab, "d", "eth0", "icmp") as cap_d:
+        assert not ping(lab, "x", "10.63.0.11")  # r2 reuses 10.63.0.0/24; b is in r1
+        assert not ping(lab, "x", "10.63.0.200")  # d shares x's host, not its VN
+    assert cap_b.fields("icmp", "frame.number") == [] and cap_d.fields("icmp", "frame.number") == []
+    assert ping(lab, "a", "10.63.0.200")  # and r1 itself still works
+
+
+def test_attached_tes_is_routed_from_every_host(lab):
+    assert ping(lab, "t", "10.63.0.10")
+    assert ping(lab, "d", "10.63.0.12")  # from behind the router, through h3's aggregate toward h1
+    assert ping(lab, "c", "10.63.0.12")
+    own = [r for r in tables(lab, "h1").vn("r1").routes if r.prefix == "10.63.0.12/32"]
+    assert len(own) == 1 and own[0].function == "deliver" and own[0].address == mac(lab, "t")
+
+
+def test_tes_covered_by_an_aggregate_adds_no_remote_entry(lab):
+    lab.stop_process("tes", "t.eth0")  # TERMINATE: h1 withdraws t's host route
+    deadline = time.monotonic() + 10
+    while any(r.address == mac(lab, "t") for r in tables(lab, "h1").vn("r1").routes):
+        assert time.monotonic() < deadline, "t's route was not withdrawn"
+        time.sleep(0.05)
+    before = {h: tables(lab, h) for h in ("h2", "h3")}
+    covering = [r for r in before["h3"].vn("r1").routes if IPv4Address("10.63.0.12") in IPv4Network(r.prefix)]
+    h1_ip = tables(lab, "h1").underlay_ip.split("/")[0]
+    assert [(r.function, r.address) for r in covering] == [("encapsulate", h1_ip)]
+    assert IPv4Network(covering[0].prefix).prefixlen < 32  # an aggregate, not a host route
+
+    lab.start_tes("t")
+    lab.wait_attached("t", timeout=15)
+    assert ping(lab, "d", "10.63.0.12")
+    for h in ("h2", "h3"):
+        after = tables(lab, h)
+        assert after.generation == before[h].generation, f"{h} was republished for a covered TES"
+        assert after.vn("r1").routes == before[h].vn("r1").routes
