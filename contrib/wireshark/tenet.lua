@@ -13,6 +13,7 @@ local tlv_types = {
   [6] = "TES_IP", [7] = "VLAN", [8] = "QOS", [9] = "PUBLIC_KEY", [10] = "HOST_UNIQ",
   [11] = "REASON", [12] = "EAP_PAYLOAD", [13] = "AUTH_STATUS", [14] = "SESSION_TIMEOUT",
   [15] = "TES_MAC", [16] = "FILTER_ID", [17] = "HELLO_INTERVAL",
+  [18] = "ACCESS_TUNNEL",
 }
 local nve_types = { [1] = "hypervisor", [2] = "access switch", [3] = "router" }
 local reasons = {
@@ -47,6 +48,8 @@ local f = {
   tes_mac = ProtoField.ether("tenet.tes_mac", "TES MAC"),
   filter_id = ProtoField.string("tenet.filter_id", "Filter-Id"),
   hello = ProtoField.uint16("tenet.hello_interval", "Hello interval (s)", base.DEC),
+  tunnel_vni = ProtoField.uint32("tenet.tunnel.vni", "Access tunnel VNI", base.DEC),
+  tunnel_port = ProtoField.uint16("tenet.tunnel.port", "Access tunnel UDP port", base.DEC),
   raw = ProtoField.bytes("tenet.value", "Value"),
 }
 local list = {}
@@ -75,6 +78,7 @@ local function value(tree, t, buf, pinfo)
   elseif t == 14 and n == 4 then tree:add(f.timeout, buf)
   elseif t == 16 then tree:add(f.filter_id, buf)
   elseif t == 17 and n == 2 then tree:add(f.hello, buf)
+  elseif t == 18 and n == 6 then tree:add(f.tunnel_vni, buf(0, 4)); tree:add(f.tunnel_port, buf(4, 2))
   elseif n > 0 then tree:add(f.raw, buf)
   end
 end

@@ -26,8 +26,8 @@ class Capture:
         self.proc.terminate()
         self.proc.wait(5)
 
-    def fields(self, display_filter: str, *fields: str) -> list[list[str]]:
-        argv = ["tshark", "-r", str(self.file), "-Y", display_filter, "-T", "fields"]
+    def fields(self, display_filter: str, *fields: str, args: tuple[str, ...] = ()) -> list[list[str]]:
+        argv = ["tshark", *args, "-r", str(self.file), "-Y", display_filter, "-T", "fields"]
         for f in fields:
             argv += ["-e", f]
         r = subprocess.run(argv, capture_output=True, text=True, check=True)

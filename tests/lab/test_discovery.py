@@ -135,3 +135,54 @@ def test_wireshark_dissector_decodes_a_lab_capture(lab):
     types = [line.split("\t")[0] for line in r.stdout.splitlines()]
     assert "1" in types and "2" in types and "4" in types  # DISCOVER, OFFER, CONFIRM
     assert any(line.split("\t")[0] == "6" and line.split("\t")[2] == "1" for line in r.stdout.splitlines())  # failure
+
+
+# -- the L3 transport: physical servers on the underlay attach over UDP ---------------------
+LUA = Path(__file__).parents[2] / "contrib" / "wireshark" / "tenet.lua"
+
+
+def server(lab, name):
+    return next(s for s in lab.intent.servers if s.name == name)
+
+
+def test_server_behind_a_router_attaches_over_udp(lab):
+    s1 = server(lab, "s1")
+    wait(lambda: s1.nic.mac in endpoints(lab), 15, "s1's first attachment")
+    old = endpoints(lab)[s1.nic.mac]["session"]
+    with Capture(lab, "s1", "up0", "udp") as cap:
+        lab.start_tes("s1")  # a fresh TES: TERMINATE, then the whole exchange again, across the router
+        wait(lambda: endpoints(lab).get(s1.nic.mac, {}).get("session") not in (None, old), 15, "s1's new session")
+        lab.wait_attached("s1", timeout=10)
+        assert lab.exec("s1", "ping", "-c2", "-i0.2", "-W2", "10.60.0.1").returncode == 0  # S, on h3, via h1
+        assert lab.exec("s1", "ping", "-c2", "-i0.2", "-W2", "10.60.0.2").returncode == 0  # S2, on h2
+    ep = endpoints(lab)[s1.nic.mac]
+    assert ep["host"] == "h1" and ep["channel"] == f"udp:{s1.address.ip}:6768"
+    vni = ep["tunnel"]["vni"]
+    assert ep["tunnel"]["remote"] == str(s1.address.ip) and ep["port"] == f"tna{vni:06x}" and vni != 6001
+    msgs = cap.fields("tenet", "tenet.type", "tenet.tunnel.vni", "udp.dstport", args=("-X", f"lua_script:{LUA}"))
+    types = {m[0] for m in msgs}
+    assert {"1", "2", "3", "4", "5", "6"} <= types  # DISCOVER … AUTH_RESULT, all in UDP
+    assert [m[1] for m in msgs if m[0] == "6"][-1] == str(vni)  # AUTH_RESULT names the access tunnel
+    assert {m[2] for m in msgs if m[0] == "1"} == {"6767"}
+    data = cap.fields("vxlan && icmp.type == 8", "vxlan.vni", "ip.src", args=("-d", "udp.port==4790,vxlan"))
+    assert data and {(d[0], d[1].split(",")[-1]) for d in data} == {(str(vni), "10.60.0.30")}
+
+
+def test_server_on_a_shared_segment_discovers_by_broadcast(lab):
+    s2 = server(lab, "s2")
+    wait(lambda: s2.nic.mac in endpoints(lab), 15, "s2's attachment")
+    assert endpoints(lab)[s2.nic.mac]["host"] == "h4"  # the access switch, among h1, h2, h4 on pn1
+    assert "(access_switch, capability 10) among 3 offers" in Path(lab.process("tes", "s2").log).read_text()
+    assert lab.exec("s2", "ping", "-c2", "-i0.2", "-W2", "10.60.0.1").returncode == 0
+
+
+def test_server_terminate_removes_its_access_tunnel(lab):
+    s2 = server(lab, "s2")
+    wait(lambda: s2.nic.mac in endpoints(lab), 15, "s2's attachment")
+    tunnel = endpoints(lab)[s2.nic.mac]["port"]
+    assert tunnel in links(lab, "h4") and "tnt0" in links(lab, "s2")
+    lab.stop_process("tes", "s2")
+    wait(lambda: s2.nic.mac not in endpoints(lab), 5, "s2's endpoint removal")
+    wait(lambda: tunnel not in links(lab, "h4"), 5, "the access tunnel's removal on h4")
+    assert "tnt0" not in links(lab, "s2")
+    assert lab.exec("S", "ping", "-c1", "-W1", "10.60.0.31").returncode != 0

@@ -110,5 +110,28 @@ def test_session_timeout_reauthenticates():
 def test_selection_policy():
     offers = [Offer("a", NveType.HYPERVISOR, 500, 1, 0), Offer("b", NveType.ACCESS_SWITCH, 10, 1, 1),
               Offer("c", NveType.ACCESS_SWITCH, 90, 1, 2), Offer("d", NveType.ACCESS_SWITCH, 90, 1, 3)]
-    assert default_policy(offers).nve_mac == "c"  # access switch, then capability, then first
-    assert first_answer(offers).nve_mac == "a"
+    assert default_policy(offers).nve == "c"  # access switch, then capability, then first
+    assert first_answer(offers).nve == "a"
+
+
+def test_l3_transport_allocates_an_access_tunnel_per_session():
+    n = nve()
+    n.uplink_mac = "02:00:00:00:00:99"
+    chan = "udp:198.18.2.50:6768"
+    req = Message(MsgType.REQUEST, 0, 0, (Tlv(TlvType.VN_NAME, "n1"), Tlv(TlvType.TES_MAC, TES)))
+    offer = n.on_frame(0, chan, TES, Message(MsgType.DISCOVER, 0, 6001, (Tlv(TlvType.TES_MAC, TES),)))
+    assert sends(offer, MsgType.OFFER)[0].get(TlvType.NVE_MAC) == "02:00:00:00:00:99"
+    sid = sends(n.on_frame(0, chan, TES, req), MsgType.CONFIRM)[0].session_id
+    # session frames over UDP carry no MAC: the channel (TES IP and port) identifies the TES
+    assert isinstance(n.on_frame(0, chan, "", Message(MsgType.EAP, sid, 6001, (Tlv(TlvType.EAP_PAYLOAD, eap.encode(eap.identity_response(1, "alice"))),)))[0], AskRadius)
+    assert n.on_frame(0, "udp:198.18.2.66:6768", "", Message(MsgType.HELLO, sid, 6001)) == []  # another sender
+    acts = n.on_radius(0, sid, RadiusAnswer("accept", provisioning=Provisioning(vn="n1")))
+    tunnel = sends(acts, MsgType.AUTH_RESULT)[0].get(TlvType.ACCESS_TUNNEL)
+    att = next(a for a in acts if isinstance(a, Attach)).session
+    assert tunnel.vni == att.tunnel_vni and tunnel.port == 4790 and att.access_port == f"tna{tunnel.vni:06x}"
+    assert sends(n.on_frame(1, chan, "", Message(MsgType.HELLO, sid, 6001)), MsgType.HELLO_ACK)
+
+
+def test_l3_transport_is_off_without_an_uplink_mac():
+    n = nve()
+    assert n.on_frame(0, "udp:198.18.2.50:6768", TES, Message(MsgType.DISCOVER, 0, 6001)) == []

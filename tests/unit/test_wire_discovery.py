@@ -17,6 +17,7 @@ from tenet.wire.discovery import (
     ReasonCode,
     Tlv,
     TlvType,
+    AccessTunnel,
     decode,
     encode,
     frame,
@@ -48,6 +49,10 @@ GOLDEN = [
     (  # TERMINATE, reason keepalive-timeout "x"
         Message(MsgType.TERMINATE, 7, 5001, (Tlv(TlvType.REASON, Reason(ReasonCode.KEEPALIVE_TIMEOUT, "x")),)),
         "10 09 0012 00000007 001389 00" "000b 0002 0278",
+    ),
+    (  # AUTH_RESULT over the L3 transport: access tunnel VNI 0x1c36e0 on UDP 4790
+        Message(MsgType.AUTH_RESULT, 7, 5001, (Tlv(TlvType.AUTH_STATUS, 0), Tlv(TlvType.ACCESS_TUNNEL, AccessTunnel(0x1C36E0, 4790)))),
+        "10 06 001b 00000007 001389 00" "000d 0001 00" "0012 0006 001c36e0 12b6",
     ),
     (  # an unknown TLV (type 999) travels unchanged
         Message(MsgType.HELLO, 7, 5001, (Tlv(999, b"\x01\x02\x03"),)),
@@ -116,6 +121,7 @@ tlvs = st.one_of(
     st.builds(Tlv, st.just(TlvType.QOS), st.builds(Qos, st.integers(0, 2**64 - 1), st.integers(0, 7))),
     st.builds(Tlv, st.just(TlvType.HOST_UNIQ), st.binary(min_size=1, max_size=64)),
     st.builds(Tlv, st.just(TlvType.REASON), st.builds(Reason, st.sampled_from(list(ReasonCode)), st.text(max_size=10))),
+    st.builds(Tlv, st.just(TlvType.ACCESS_TUNNEL), st.builds(AccessTunnel, st.integers(1, 2**24 - 1), st.integers(1, 65535))),
     st.builds(Tlv, st.integers(100, 65535), st.binary(max_size=20)),
 )
 messages = st.builds(Message, st.sampled_from(list(MsgType)), st.integers(0, 2**32 - 1), st.integers(0, 2**24 - 1),

@@ -13,12 +13,29 @@ from typing import Union
 from tenet.aaa.provisioning import Provisioning
 from tenet.compute.tables import Servable
 from tenet.wire import eap
-from tenet.wire.discovery import Message, MsgType, NveType, Qos, Reason, ReasonCode, Tlv, TlvType
+from tenet.wire.discovery import (
+    ACCESS_TUNNEL_PORT, AccessTunnel, Message, MsgType, NveType, Qos, Reason, ReasonCode, Tlv, TlvType,
+)
 
 HELLO_INTERVAL = 1  # seconds, announced to the TES
 MISSED_HELLOS = 3
 AUTH_TIMEOUT = 10.0  # an unfinished EAP exchange is dropped after this
 REJECT_HOLD = 5.0  # a rejected session is remembered (and its data dropped) this long
+UDP = "udp:"  # channel prefix of the L3 transport: "udp:<TES IP>:<TES port>"
+
+
+def udp_channel(ip: str, port: int) -> str:
+    return f"{UDP}{ip}:{port}"
+
+
+def udp_address(channel: str) -> tuple[str, int]:
+    ip, port = channel[len(UDP):].rsplit(":", 1)
+    return ip, int(port)
+
+
+def tunnel_name(vni: int) -> str:
+    """The NVE-side device of an L3-attached TES (owned by the agent: starts with "tn")."""
+    return f"tna{vni:06x}"
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,12 @@ class Session:
     provisioning: Provisioning | None = None
     reauth_at: float | None = None
     tes_ip: str = ""
+    tunnel_vni: int = 0  # L3 transport only: the access tunnel allocated at REQUEST
+
+    @property
+    def access_port(self) -> str:
+        """Where the TES's data enters this NVE: its port (L2) or its access tunnel (L3)."""
+        return tunnel_name(self.tunnel_vni) if self.tunnel_vni else self.port
 
 
 @dataclass
@@ -90,6 +113,8 @@ class Nve:
     nve_ip: str
     port_macs: dict[str, str]  # port -> the NVE's MAC on that port (the TES talks to it)
     serves: tuple[Servable, ...] = ()
+    uplink_mac: str = ""  # L3 transport: the NVE answers from its uplink; "" = L3 transport off
+    tunnel_port: int = ACCESS_TUNNEL_PORT
     sessions: dict[int, Session] = field(default_factory=dict)
     dropped: int = 0  # session frames with an unknown or forged session id
     rng: random.Random = field(default_factory=random.Random)
@@ -101,6 +126,17 @@ class Nve:
                 if (not name or s.vn == name) and (not vnid or s.vnid == vnid):
                     return s
         return None
+
+    def _mac_on(self, port: str) -> str | None:
+        """The NVE's MAC toward a TES on this port or channel; None: we do not serve it."""
+        return (self.uplink_mac or None) if port.startswith(UDP) else self.port_macs.get(port)
+
+    def _new_tunnel(self) -> int:
+        taken = {s.tunnel_vni for s in self.sessions.values()}
+        while True:
+            vni = self.rng.randrange(1, 2**24)
+            if vni not in taken:
+                return vni
 
     def _new_id(self) -> int:
         while True:
@@ -122,7 +158,7 @@ class Nve:
         if msg.type is MsgType.REQUEST:
             return self._request(now, port, src, msg)
         s = self.sessions.get(msg.session_id)
-        if s is None or s.port != port or s.tes_mac != src:
+        if s is None or s.port != port or (src and s.tes_mac != src):  # L3: the channel identifies
             self.dropped += 1  # unknown, stale or forged session id: ignore, never answer
             return []
         if msg.type is MsgType.EAP and s.state in ("authenticating", "reauthenticating"):
@@ -136,14 +172,14 @@ class Nve:
         return []
 
     def _discover(self, port: str, src: str, msg: Message) -> list[Action]:
-        vn = self._vn(msg.get(TlvType.VN_NAME), msg.vnid)
-        if vn is None or port not in self.port_macs:
+        vn, mac = self._vn(msg.get(TlvType.VN_NAME), msg.vnid), self._mac_on(port)
+        if vn is None or mac is None or not src:
             return []  # we may not serve that VN here: stay silent, another NVE may
         tlvs = [
             Tlv(TlvType.VN_NAME, vn.vn),
             Tlv(TlvType.NVE_TYPE, self.nve_type),
             Tlv(TlvType.NVE_CAPABILITY, self.capability),
-            Tlv(TlvType.NVE_MAC, self.port_macs[port]),
+            Tlv(TlvType.NVE_MAC, mac),
             Tlv(TlvType.NVE_IP, self.nve_ip),
         ]
         uniq = msg.get(TlvType.HOST_UNIQ)
@@ -152,15 +188,17 @@ class Nve:
         return [self._reply(port, src, MsgType.OFFER, 0, vn.vnid, *tlvs)]
 
     def _request(self, now: float, port: str, src: str, msg: Message) -> list[Action]:
-        vn = self._vn(msg.get(TlvType.VN_NAME), msg.vnid)
-        if vn is None or port not in self.port_macs:
+        vn, mac = self._vn(msg.get(TlvType.VN_NAME), msg.vnid), self._mac_on(port)
+        if vn is None or mac is None or not src:
             return []
         for old in [s for s in self.sessions.values() if s.port == port and s.tes_mac == src]:
             del self.sessions[old.id]  # the TES started over: its old session is gone
         ip = msg.get(TlvType.TES_IP)
-        s = Session(self._new_id(), port, src, vn.vn, vn.vnid, "authenticating", now, tes_ip=str(ip) if ip else "")
+        tunnel = self._new_tunnel() if port.startswith(UDP) else 0
+        s = Session(self._new_id(), port, src, vn.vn, vn.vnid, "authenticating", now, tes_ip=str(ip) if ip else "",
+                    tunnel_vni=tunnel)
         self.sessions[s.id] = s
-        confirm = [Tlv(TlvType.VN_NAME, vn.vn), Tlv(TlvType.NVE_MAC, self.port_macs[port])]
+        confirm = [Tlv(TlvType.VN_NAME, vn.vn), Tlv(TlvType.NVE_MAC, mac)]
         uniq = msg.get(TlvType.HOST_UNIQ)
         if uniq is not None:
             confirm.append(Tlv(TlvType.HOST_UNIQ, uniq))
@@ -204,6 +242,8 @@ class Nve:
                 tlvs.append(Tlv(TlvType.SESSION_TIMEOUT, p.session_timeout))
             if p.filter_id:
                 tlvs.append(Tlv(TlvType.FILTER_ID, p.filter_id))
+            if s.tunnel_vni:
+                tlvs.append(Tlv(TlvType.ACCESS_TUNNEL, AccessTunnel(s.tunnel_vni, self.tunnel_port)))
             if answer.eap:
                 tlvs.append(Tlv(TlvType.EAP_PAYLOAD, answer.eap))
             result = self._reply(s.port, s.tes_mac, MsgType.AUTH_RESULT, s.id, s.vnid, *tlvs)

@@ -17,14 +17,20 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
     bfdb: set[BridgeFdb] = set()
     vfdb: set[VxlanFdb] = set()
     missing: set[str] = set()
+    tunnels = {tun.port for t in tables.vns for tun in t.tunnels}
     for t in tables.vns:
-        if t.forwarding == "ip":
+        routed = t.forwarding == "ip"
+        for tun in t.tunnels:  # an L3-attached TES's port: we create it, like the hypervisor a veth
+            links.add(Link(tun.port, "vxlan", master="" if routed else tr.bridge_name(t.vnid),
+                           vxlan=Vxlan(tun.vni, tables.underlay_ip, tun.remote, port=tun.udp_port),
+                           mtu=uplink_mtu - VXLAN_OVERHEAD))
+        if routed:
             vx = tr.vxlan_name(t.vnid)
             links.add(Link(vx, "vxlan", vxlan=Vxlan(t.vnid, tables.underlay_ip, ""), mtu=uplink_mtu - VXLAN_OVERHEAD))
             for r in t.routes:
                 if r.function == Function.ENCAPSULATE.value:
                     vfdb.add(VxlanFdb(vx, r.mac, r.address))
-                elif r.port and r.port not in present_ports:
+                elif r.port and r.port not in present_ports | tunnels:
                     missing.add(r.port)
             continue
         br, vx = tr.bridge_name(t.vnid), tr.vxlan_name(t.vnid)
@@ -40,7 +46,9 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
         )
         for e in t.entries:
             if e.function is Function.NO_MODIFICATION:
-                if e.port in present_ports:
+                if e.port in tunnels:
+                    bfdb.add(BridgeFdb(e.port, e.destination))  # learning is off on our VXLAN ports
+                elif e.port in present_ports:
                     attachments.add((e.port, br))
                 else:
                     missing.add(e.port)
@@ -49,7 +57,7 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
                 vfdb.add(VxlanFdb(vx, e.destination, e.address))
             elif e.function is Function.REPLICATE:
                 vfdb.update(VxlanFdb(vx, FLOOD, p) for p in e.peers)
-    text = tr.render(tables, present_ports)
+    text = tr.render(tables, present_ports | tunnels)
     return KernelState(
         links=frozenset(links),
         attachments=frozenset(attachments),

@@ -1,7 +1,7 @@
 """Effects of NVO3 admission: the packet socket, RADIUS calls, endpoint reports.
 
 One AF_PACKET socket sees discovery and session frames on every VM port (a classic-BPF filter
-keeps everything else in the kernel). Replies and RADIUS answers feed the pure state machine
+keeps everything else in the kernel); one UDP socket serves TESs behind an L3 hop. Replies and RADIUS answers feed the pure state machine
 in admission.py; Attach/Detach become endpoint keys in the store, from which the controller
 recomputes every host's tables — the agent then builds the VN instance like any other.
 """
@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import select
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,12 +21,16 @@ from dataclasses import asdict
 
 from tenet.aaa.provisioning import Provisioning
 from tenet.aaa.radius import RadiusClient
-from tenet.agent.admission import Action, AskRadius, Attach, Detach, Nve, RadiusAnswer, Send, Session
+from tenet.agent.admission import (
+    UDP, Action, AskRadius, Attach, Detach, Nve, RadiusAnswer, Send, Session, udp_address, udp_channel,
+)
 from tenet.compute.tables import HostTables
 from tenet.store import keys
 from tenet.store.base import Delete, Put, Store
 from tenet.ethernet import PACKET_OUTGOING, packet_socket
-from tenet.wire.discovery import DecodeError, NveType, frame, unframe
+from tenet.wire.discovery import (
+    ACCESS_TUNNEL_PORT, SERVER_PORT, DecodeError, MsgType, NveType, TlvType, decode, encode, frame, unframe,
+)
 
 log = logging.getLogger("tenet.discovery")
 
@@ -40,7 +45,8 @@ def _mac(b: bytes) -> str:
 class Discovery:
     """Runs admission for one host: a thread with a packet socket and a RADIUS worker pool."""
 
-    def __init__(self, store: Store, host: str, radius: Callable[[], RadiusClient] | None) -> None:
+    def __init__(self, store: Store, host: str, radius: Callable[[], RadiusClient] | None,
+                 udp_port: int = SERVER_PORT, tunnel_port: int = ACCESS_TUNNEL_PORT) -> None:
         self.store = store
         self.host = host
         self.radius = radius  # makes a RadiusClient per worker (pyrad's is not thread-safe); None: no AAA
@@ -49,6 +55,8 @@ class Discovery:
         self.answers: queue.Queue = queue.Queue()
         self.pool = ThreadPoolExecutor(4, thread_name_prefix="radius")
         self.sock = packet_socket()
+        self.udp = _udp_socket(udp_port) if udp_port else None
+        self.nve.tunnel_port = tunnel_port
         self.stopping = threading.Event()
         self.wake_r, self.wake_w = os.pipe()  # a RADIUS answer wakes the loop at once
         self.reports: queue.Queue = queue.Queue()
@@ -64,24 +72,29 @@ class Discovery:
             self.nve.capability = tables.capability
             self.nve.nve_ip = tables.underlay_ip
             self.nve.port_macs = {p: m for p, m in port_macs.items() if p.startswith(PORT_PREFIX)}
+            self.nve.uplink_mac = _uplink_mac(tables.uplink) if self.udp else ""
 
     def _restore(self) -> None:
         now = time.monotonic()
         for kv in self.store.range(f"{keys.endpoints_prefix()}{self.host}/"):
             r = json.loads(kv.value)
             prov = Provisioning(**r["provisioning"]) if r.get("provisioning") else None
-            self.nve.restore(now, Session(r["session"], r["port"], r["mac"], r["vn"], r["vnid"], "attached", now,
-                                          identity=r.get("identity", ""), provisioning=prov, tes_ip=r.get("ip", "")))
+            tunnel = r.get("tunnel") or {}
+            self.nve.restore(now, Session(r["session"], r.get("channel", r["port"]), r["mac"], r["vn"], r["vnid"],
+                                          "attached", now, identity=r.get("identity", ""), provisioning=prov,
+                                          tes_ip=r.get("ip", ""), tunnel_vni=tunnel.get("vni", 0)))
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
         while not self.stopping.is_set():
-            ready, _, _ = select.select([self.sock, self.wake_r], [], [], 0.1)
+            ready, _, _ = select.select([self.sock, self.wake_r] + ([self.udp] if self.udp else []), [], [], 0.1)
             now = time.monotonic()
             if self.wake_r in ready:
                 os.read(self.wake_r, 4096)
             if self.sock in ready:
                 self._receive(now)
+            if self.udp is not None and self.udp in ready:
+                self._receive_udp(now)
             while not self.answers.empty():
                 session, answer = self.answers.get_nowait()
                 with self.lock:
@@ -109,9 +122,30 @@ class Discovery:
             actions = self.nve.on_frame(now, port, src, msg)
         self._do(actions)
 
+    def _receive_udp(self, now: float) -> None:
+        """L3 transport: the same messages in UDP; the TES names its MAC in a TLV (no L2 header)."""
+        data, (ip, port) = self.udp.recvfrom(65535)  # type: ignore[union-attr]
+        try:
+            msg = decode(data)
+        except DecodeError as e:
+            log.warning("malformed datagram from %s:%d: %s", ip, port, e)
+            return
+        src = str(msg.get(TlvType.TES_MAC) or "")
+        if msg.type in (MsgType.DISCOVER, MsgType.REQUEST) and not src:
+            log.warning("%s from %s:%d without TES_MAC: ignored", msg.type.name, ip, port)
+            return
+        with self.lock:
+            actions = self.nve.on_frame(now, udp_channel(ip, port), src, msg)
+        self._do(actions)
+
     def _do(self, actions: list[Action]) -> None:
         for a in actions:
-            if isinstance(a, Send):
+            if isinstance(a, Send) and a.port.startswith(UDP):
+                try:
+                    self.udp.sendto(encode(a.msg), udp_address(a.port))  # type: ignore[union-attr]
+                except OSError as e:
+                    log.warning("send to %s failed: %s", a.port, e)
+            elif isinstance(a, Send):
                 src = self.nve.port_macs.get(a.port)
                 if src:
                     try:
@@ -156,8 +190,28 @@ class Discovery:
     def _report(self, s: Session) -> Put:
         log.info("attach %s to %s (session %08x)", s.tes_mac, s.vn, s.id)
         value = {
-            "vn": s.vn, "vnid": s.vnid, "mac": s.tes_mac, "port": s.port, "host": self.host,
+            "vn": s.vn, "vnid": s.vnid, "mac": s.tes_mac, "port": s.access_port, "host": self.host,
             "session": s.id, "identity": s.identity, "ip": s.tes_ip,
             "provisioning": asdict(s.provisioning) if s.provisioning else None,
         }
+        if s.tunnel_vni:
+            value["channel"] = s.port
+            value["tunnel"] = {"remote": udp_address(s.port)[0], "vni": s.tunnel_vni, "udp_port": self.nve.tunnel_port}
         return Put(keys.endpoint(self.host, s.vn, s.tes_mac), json.dumps(value, sort_keys=True).encode())
+
+
+def _udp_socket(port: int) -> socket.socket:
+    """DHCP-style server socket: unicast and broadcast DISCOVERs from TESs behind an L3 hop."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    s.bind(("0.0.0.0", port))
+    return s
+
+
+def _uplink_mac(ifname: str) -> str:
+    try:
+        with open(f"/sys/class/net/{ifname}/address") as f:
+            return f.read().strip()
+    except OSError:
+        return ""

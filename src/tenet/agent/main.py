@@ -16,6 +16,7 @@ from pathlib import Path
 from tenet.aaa.radius import RadiusClient
 from tenet.agent.desired import desired_state
 from tenet.agent.discovery import Discovery
+from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
 from tenet.agent.kernel.netlink import LinuxKernel
 from tenet.agent.reconcile import Kernel, reconcile
 from tenet.compute.tables import from_json
@@ -47,18 +48,21 @@ def sync(store: Store, kernel: Kernel, host: str, discovery: Discovery | None = 
     }
 
 
-def start_discovery(store_url: str, host: str, radius: str, secret_file: str) -> Discovery:
+def start_discovery(store_url: str, host: str, radius: str, secret_file: str, udp_port: int = SERVER_PORT,
+                    tunnel_port: int = ACCESS_TUNNEL_PORT) -> Discovery:
     ip, _, port = radius.partition(":")
     secret = Path(secret_file).read_text().strip()
-    d = Discovery(open_store(store_url), host, lambda: RadiusClient(ip, secret, int(port or 1812), nas_identifier=host))
+    d = Discovery(open_store(store_url), host, lambda: RadiusClient(ip, secret, int(port or 1812), nas_identifier=host),
+                  udp_port, tunnel_port)
     threading.Thread(target=d.run, name="discovery", daemon=True).start()
     return d
 
 
-def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret_file: str = "") -> None:
+def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret_file: str = "",
+        udp_port: int = SERVER_PORT, tunnel_port: int = ACCESS_TUNNEL_PORT) -> None:
     store = open_store(store_url)
     kernel = LinuxKernel()
-    discovery = start_discovery(store_url, host, radius, secret_file) if radius else None
+    discovery = start_discovery(store_url, host, radius, secret_file, udp_port, tunnel_port) if radius else None
     stopping = False
 
     def stop(*_: object) -> None:
@@ -96,11 +100,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--resync", type=float, default=2.0)
     p.add_argument("--radius", default="", help="IP:PORT of the RADIUS server; enables NVO3 admission")
     p.add_argument("--secret-file", default="", help="file holding the RADIUS shared secret")
+    p.add_argument("--udp-port", type=int, default=SERVER_PORT,
+                   help="L3 transport: UDP port for TESs behind an L3 hop (0: L2 only)")
+    p.add_argument("--tunnel-port", type=int, default=ACCESS_TUNNEL_PORT,
+                   help="L3 transport: UDP port of the VXLAN access tunnels to those TESs")
     a = p.parse_args(argv)
     if a.radius and not a.secret_file:
         p.error("--radius needs --secret-file")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
-    run(a.host, a.store, a.resync, a.radius, a.secret_file)
+    run(a.host, a.store, a.resync, a.radius, a.secret_file, a.udp_port, a.tunnel_port)
 
 
 if __name__ == "__main__":

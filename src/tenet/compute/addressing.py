@@ -45,8 +45,9 @@ def vn_table(
     extmacs: Mapping[Key, str],
 ) -> VnTable:
     hosts = {h.name: h for h in intent.fabric.hosts}
+    tunnels = tuple(sorted((m.tunnel for m in members if m.tunnel and m.host == host.name), key=lambda t: t.port))
     if vn.forwarding == "ip":
-        return routed_table(vn, host, members, hosts, extmacs)
+        return replace(routed_table(vn, host, members, hosts, extmacs), tunnels=tunnels)
     entries: list[Entry] = [bum_entry(vn, host, members, hosts)]
     reverse: list[ReverseEntry] = [ReverseEntry(arrival=f"vni {vn.vnid}", internal="", local=False)]
     order = {Function.NO_MODIFICATION: 0, Function.TRANSLATE_L2: 1, Function.ENCAPSULATE: 2}
@@ -69,6 +70,7 @@ def vn_table(
         group=str(vn.group) if vn.bum is Bum.MULTICAST and vn.group else "",
         entries=tuple(entries),
         reverse=tuple(reverse),
+        tunnels=tunnels,
     )
 
 

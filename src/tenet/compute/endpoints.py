@@ -7,6 +7,16 @@ from tenet.model.tenancy import Intent, Join, port_name
 
 
 @dataclass(frozen=True)
+class Tunnel:
+    """An L3-attached TES's port: a VXLAN device on its NVE toward the TES's own IP."""
+
+    port: str  # the device on the NVE, the endpoint's port
+    remote: str  # the TES's IP, where the NVE sends its frames
+    vni: int  # per-session access VNI (the VN's own VNI already names the VN's VXLAN device)
+    udp_port: int
+
+
+@dataclass(frozen=True)
 class Endpoint:
     vn: str
     vm: str
@@ -15,6 +25,7 @@ class Endpoint:
     ip: str  # "10.1.0.8/24" or ""
     host: str
     port: str  # host-side interface name
+    tunnel: Tunnel | None = None  # the TES attached over L3 (docs/protocol.md, L3 transport)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -60,5 +71,7 @@ def reported_endpoints(intent: Intent, reports: list[dict], declared: tuple[Endp
         macs.add((r["vn"], r["mac"]))
         if ip:
             ips.add((r["vn"], ip.split("/")[0]))
-        out.append(Endpoint(vn=r["vn"], vm=dynamic_vm_name(r["mac"]), nic=0, mac=r["mac"], ip=ip, host=r["host"], port=r["port"]))
+        tunnel = Tunnel(r["port"], **r["tunnel"]) if r.get("tunnel") else None
+        out.append(Endpoint(vn=r["vn"], vm=dynamic_vm_name(r["mac"]), nic=0, mac=r["mac"], ip=ip, host=r["host"],
+                            port=r["port"], tunnel=tunnel))
     return tuple(out)

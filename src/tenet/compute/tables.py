@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
+from tenet.compute.endpoints import Tunnel
 from tenet.compute.routing import Route
 
 BROADCAST = "broadcast"
@@ -60,6 +61,7 @@ class VnTable:
     forwarding: str = "mac"
     routes: tuple[Route, ...] = ()  # IP-based VNs: the per-VN routing table
     router_mac: str = ""  # IP-based VNs: this NVE's MAC toward other NVEs
+    tunnels: tuple[Tunnel, ...] = ()  # ports of local TESs attached over L3, which this NVE creates
     gateway: str = ""  # IP-based VNs: "<anycast gateway IP> <MAC>"
 
     def rows(self, function: Function) -> tuple[Entry, ...]:
@@ -111,6 +113,7 @@ def from_json(text: str | bytes) -> HostTables:
             routes=tuple(Route(**r) for r in v.get("routes", ())),
             router_mac=v.get("router_mac", ""),
             gateway=v.get("gateway", ""),
+            tunnels=tuple(Tunnel(**x) for x in v.get("tunnels", ())),
         )
         for v in d["vns"]
     )

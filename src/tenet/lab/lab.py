@@ -143,25 +143,44 @@ class Lab:
         for vm in self.intent.vms:
             for i, nic in enumerate(vm.nics):
                 if nic.join is Join.DISCOVER and only in (None, vm.name):
-                    for old in [p for p in self.record.processes if p.role == "tes" and p.node == f"{vm.name}.eth{i}"]:
-                        _stop(old)
-                        self.record.processes.remove(old)
+                    self._forget("tes", f"{vm.name}.eth{i}")
                     self.progress(f"starting tenet-tes in {vm.name} (eth{i}, VN {nic.network})")
                     argv = [sys.executable, "-m", "tenet.tes.main", "--iface", f"eth{i}", "--vn", nic.network,
                             "--identity", nic.identity, "--password", nic.password]
                     self._spawn("tes", f"{vm.name}.eth{i}", argv, self.netns(vm.name))
+        hosts = {h.name: h for h in self.intent.fabric.hosts}
+        for s in self.intent.servers:
+            if only not in (None, s.name):
+                continue
+            self._forget("tes", s.name)
+            self.progress(f"starting tenet-tes in server {s.name} (UDP, VN {s.nic.network})")
+            argv = [sys.executable, "-m", "tenet.tes.main", "--transport", "udp", "--iface", "up0",
+                    "--vn", s.nic.network, "--identity", s.nic.identity, "--password", s.nic.password,
+                    "--mac", s.nic.mac, *(["--ip", str(s.nic.ip)] if s.nic.ip else []),
+                    *[a for h in s.nic.nves for a in ("--nve", str(hosts[h].ip))]]
+            self._spawn("tes", s.name, argv, self.netns(s.name))
+
+    def _forget(self, role: str, node: str) -> None:
+        for old in [p for p in self.record.processes if p.role == role and p.node == node]:
+            _stop(old)
+            self.record.processes.remove(old)
 
     def wait_attached(self, vm: str, nic: int = 0, timeout: float = 10.0) -> float:
-        """Seconds until the controller has published the VM's auto-attached NIC to its host."""
-        v = next(x for x in self.intent.vms if x.name == vm)
-        mac, start = v.nics[nic].mac, time.monotonic()
+        """Seconds until the controller has published the auto-attached NIC of a VM (to its
+        host) or of a server (to whichever NVE admitted it) as a local destination."""
+        v = next((x for x in self.intent.vms if x.name == vm), None)
+        mac = v.nics[nic].mac if v else next(s.nic.mac for s in self.intent.servers if s.name == vm)
+        hosts = [v.host] if v else [h.name for h in self.intent.fabric.hosts]
+        start = time.monotonic()
         store = open_store(self.store_url)
         try:
             while time.monotonic() - start < timeout:
-                kv = store.get(keys.tables(v.host))
-                if kv and any(e.destination == mac for t in from_json(kv.value).vns for e in t.entries) \
-                        or kv and any(r.address == mac for t in from_json(kv.value).vns for r in t.routes):
-                    return time.monotonic() - start
+                for h in hosts:
+                    kv = store.get(keys.tables(h))
+                    vns = from_json(kv.value).vns if kv else ()
+                    if any(e.destination == mac and e.port for t in vns for e in t.entries) \
+                            or any(r.address == mac for t in vns for r in t.routes):
+                        return time.monotonic() - start
                 time.sleep(0.02)
         finally:
             store.close()

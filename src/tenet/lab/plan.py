@@ -152,6 +152,7 @@ def plan(intent: Intent) -> LabPlan:
         + [Node(r.name, "router", ns(r.name)) for r in f.routers]
         + [Node(h.name, "host", ns(h.name)) for h in f.hosts]
         + [Node(v.name, "vm", ns(v.name)) for v in intent.vms]
+        + [Node(s.name, "server", ns(s.name)) for s in intent.servers]
     )
     veths: list[Veth] = []
     cmds: list[Command] = []
@@ -180,19 +181,21 @@ def plan(intent: Intent) -> LabPlan:
         for p in r.ports:
             cmds += _routes(intent, ns(r.name), p.network, hops, set(r.networks))
         routers.append(Router(r.name, ns(r.name), tuple(ifaces), tuple(groups)))
-    for hi, h in enumerate(f.hosts):
-        peer = f"h{hi}"
-        veths.append(Veth(ns(h.name), "up0", ns(h.network), peer, UNDERLAY_MTU))
-        attach.append(Command(ns(h.network), ("ip", "link", "set", peer, "master", "br0", "up")))
+    on_underlay = [(f"h{i}", h.name, h.network, h.address) for i, h in enumerate(f.hosts)]
+    on_underlay += [(f"s{i}", s.name, s.uplink, s.address) for i, s in enumerate(intent.servers)]
+    for peer, name, pn_name, address in on_underlay:  # hosts, and servers behind L3 hops
+        veths.append(Veth(ns(name), "up0", ns(pn_name), peer, UNDERLAY_MTU))
+        attach.append(Command(ns(pn_name), ("ip", "link", "set", peer, "master", "br0", "up")))
         cmds += [
-            Command(ns(h.name), ("ip", "addr", "add", str(h.address), "dev", "up0")),
-            Command(ns(h.name), ("ip", "link", "set", "up0", "up")),
+            Command(ns(name), ("ip", "addr", "add", str(address), "dev", "up0")),
+            Command(ns(name), ("ip", "link", "set", "up0", "up")),
         ]
-        cmds += _routes(intent, ns(h.name), h.network, hops, {h.network})
+        cmds += _routes(intent, ns(name), pn_name, hops, {pn_name})
     aaa = None
     if intent.aaa:
         pn = f.networks[0]
         taken = {h.ip for h in f.hosts} | {p.address.ip for r in f.routers for p in r.ports}
+        taken |= {s.address.ip for s in intent.servers}
         ip = next(a for a in reversed(list(pn.subnet.hosts())) if a not in taken)
         node = Node(AAA_NODE, "aaa", ns(AAA_NODE))
         nodes.append(node)

@@ -17,7 +17,7 @@ import yaml
 
 from tenet.model.errors import IntentError, Problem
 from tenet.model.fabric import Fabric, Host, PhysicalNetwork, Router, RouterPort
-from tenet.model.tenancy import AaaUser, Bum, Intent, Join, Nic, VirtualNetwork, Vm, group_for
+from tenet.model.tenancy import AaaUser, Bum, Intent, Join, Nic, Server, VirtualNetwork, Vm, group_for
 
 LAB_SAFE = IPv4Network("198.18.0.0/15")
 MULTICAST = IPv4Network("224.0.0.0/4")
@@ -31,7 +31,8 @@ DEFAULT_TENANT = "default"
 FIRST_HOST = 10
 
 KEYS = {
-    "": {"name", "underlay", "hosts", "tenants", "networks", "vms", "aaa"},
+    "": {"name", "underlay", "hosts", "tenants", "networks", "vms", "aaa", "servers"},
+    "server": {"uplink", "address", "network", "mac", "ip", "identity", "password", "nves"},
     "aaa": {"users"},
     "user": {"password", "network", "rate", "session_timeout"},
     "underlay": {"networks", "routers"},
@@ -398,6 +399,50 @@ def _vms(p: _Problems, doc: dict, hosts: set[str], vns: dict[str, VirtualNetwork
     return vms
 
 
+def _servers(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: set[IPv4Address], hosts: set[str],
+             vns: dict[str, VirtualNetwork], vms: list[Vm]) -> list[Server]:
+    """Physical TESs behind an L3 hop; underlay addresses are allocated after the hosts'."""
+    servers: list[Server] = []
+    macs = {(n.network, n.mac) for vm in vms for n in vm.nics}
+    ips = {(n.network, n.ip.ip) for vm in vms for n in vm.nics if n.ip}
+    for name, spec in p.names(doc.get("servers"), "servers").items():
+        path = f"servers.{name}"
+        spec = p.mapping(spec, path, "server")
+        pn = networks.get(spec.get("uplink"))  # type: ignore[arg-type]
+        if pn is None:
+            p.add(f"{path}.uplink", f"no physical network named {spec.get('uplink')!r}" if spec.get("uplink") else "required")
+            continue
+        nic = _nic(p, {k: v for k, v in spec.items() if k not in ("uplink", "address")} | {"join": "discover"}, path, name, 0, vns)
+        if nic is None:
+            continue
+        bad = [h for h in nic.nves if h not in hosts]
+        if bad:
+            p.add(f"{path}.nves", f"no host named {bad[0]!r}")
+            continue
+        if (nic.network, nic.mac) in macs or (nic.ip and (nic.network, nic.ip.ip) in ips):
+            p.add(path, f"its MAC or IP is already used in {nic.network}")
+            continue
+        if "address" in spec:
+            ip = _iface(p, f"{spec['address']}/{pn.subnet.prefixlen}", f"{path}.address")
+            if ip is None:
+                continue
+            if ip.ip not in pn.subnet or ip.ip in used or ip.ip in (pn.subnet.network_address, pn.subnet.broadcast_address):
+                p.add(f"{path}.address", f"{ip.ip} is not a free host address of {pn.name} ({pn.subnet})")
+                continue
+            used.add(ip.ip)
+            address: IPv4Interface | None = ip
+        else:
+            address = _next_free(pn.subnet, used, first=FIRST_HOST)
+            if address is None:
+                p.add(path, f"no free address left in {pn.name}")
+                continue
+        macs.add((nic.network, nic.mac))
+        if nic.ip:
+            ips.add((nic.network, nic.ip.ip))
+        servers.append(Server(name, pn.name, address, nic))
+    return servers
+
+
 def _aaa(p: _Problems, doc: dict, vns: set[str]) -> list[AaaUser]:
     a = p.mapping(doc.get("aaa"), "aaa", "aaa")
     users = []
@@ -437,9 +482,10 @@ def load_intent(doc: Any, source: str = "") -> Intent:
     hosts = _hosts(p, doc, networks, used)
     vns, tenants = _vns(p, doc)
     vms = _vms(p, doc, {h.name for h in hosts}, {v.name: v for v in vns})
+    servers = _servers(p, doc, networks, used, {h.name for h in hosts}, {v.name: v for v in vns}, vms)
     users = _aaa(p, doc, {v.name for v in vns})
     kinds = {"aaa": "reserved node (the lab's RADIUS server)"} if users else {}
-    for kind, names in (("network", networks), ("router", [r.name for r in routers]), ("host", [h.name for h in hosts]), ("vm", [v.name for v in vms])):
+    for kind, names in (("network", networks), ("router", [r.name for r in routers]), ("host", [h.name for h in hosts]), ("vm", [v.name for v in vms]), ("server", [s.name for s in servers])):
         for n in names:
             if n in kinds:
                 p.add(n, f"name used by both a {kinds[n]} and a {kind} (node names share one namespace)")
@@ -447,7 +493,7 @@ def load_intent(doc: Any, source: str = "") -> Intent:
     if p.items:
         raise IntentError(tuple(p.items), source)
     fabric = Fabric(tuple(networks.values()), tuple(routers), tuple(hosts))
-    return Intent(str(name), fabric, tuple(tenants), tuple(vns), tuple(vms), tuple(users))
+    return Intent(str(name), fabric, tuple(tenants), tuple(vns), tuple(vms), tuple(users), tuple(servers))
 
 
 def load_file(path: str | Path) -> Intent:
@@ -501,7 +547,18 @@ def intent_to_doc(intent: Intent) -> dict:
             if intent.aaa
             else {}
         ),
+        **(
+            {"servers": {s.name: _server_doc(s) for s in intent.servers}}
+            if intent.servers
+            else {}
+        ),
     }
+
+
+def _server_doc(s: Server) -> dict:
+    d = {"uplink": s.uplink, "address": str(s.address.ip), **_nic_doc(s.nic)}
+    del d["join"]
+    return d
 
 
 def _nic_doc(n: Nic) -> dict:

@@ -54,6 +54,17 @@ class Vm:
 
 
 @dataclass(frozen=True)
+class Server:
+    """A physical TES behind an L3 hop: an underlay address on `uplink`, no NVE of its own. It
+    attaches its one NIC by NVO3 over UDP and reaches its NVE through a VXLAN access tunnel."""
+
+    name: str
+    uplink: str  # physical network
+    address: IPv4Interface  # underlay address
+    nic: Nic  # join: discover; `nves` are the NVEs it sends DISCOVER to (none: broadcast)
+
+
+@dataclass(frozen=True)
 class AaaUser:
     """A RADIUS user the lab's FreeRADIUS knows: its Access-Accept carries the VN and limits."""
 
@@ -74,6 +85,7 @@ class Intent:
     vns: tuple[VirtualNetwork, ...]
     vms: tuple[Vm, ...]
     aaa: tuple[AaaUser, ...] = ()
+    servers: tuple[Server, ...] = ()
 
     def vn(self, name: str) -> VirtualNetwork:
         return next(v for v in self.vns if v.name == name)

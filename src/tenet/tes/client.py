@@ -25,7 +25,7 @@ TYPE_RANK = {NveType.ACCESS_SWITCH: 0, NveType.HYPERVISOR: 1, NveType.ROUTER: 2}
 
 @dataclass(frozen=True)
 class Offer:
-    nve_mac: str
+    nve: str  # the NVE's link address: its MAC (L2 transport) or its IP (L3)
     nve_type: NveType
     capability: int
     vnid: int
@@ -49,6 +49,8 @@ class Link(Protocol):
 
     def send(self, dst: str, msg: Message) -> None: ...
     def recv(self, timeout: float) -> tuple[str, Message] | None: ...
+    def attached(self, nve: str, result: Message) -> None: ...  # apply what AUTH-RESULT gave
+    def detached(self) -> None: ...
 
 
 @dataclass
@@ -67,7 +69,7 @@ class Config:
 
 @dataclass
 class Attachment:
-    nve_mac: str
+    nve: str
     session: int
     vnid: int
     hello_interval: float
@@ -104,14 +106,14 @@ class Tes:
             src, msg = got
             if msg.type is MsgType.OFFER and msg.get(TlvType.HOST_UNIQ) == uniq:
                 nve_type = msg.get(TlvType.NVE_TYPE) or NveType.HYPERVISOR
-                offers.append(Offer(str(msg.get(TlvType.NVE_MAC) or src), nve_type, int(msg.get(TlvType.NVE_CAPABILITY) or 0), msg.vnid, len(offers)))
+                offers.append(Offer(src, nve_type, int(msg.get(TlvType.NVE_CAPABILITY) or 0), msg.vnid, len(offers)))
         return offers
 
     def request(self, offer: Offer) -> tuple[int, Message | None]:
         """REQUEST until CONFIRM; return the session id and any EAP request that came with it."""
         uniq = os.urandom(8)
         for _ in range(self.cfg.request_retries):
-            self.link.send(offer.nve_mac, Message(MsgType.REQUEST, 0, offer.vnid, self._discover_tlvs(uniq)))
+            self.link.send(offer.nve, Message(MsgType.REQUEST, 0, offer.vnid, self._discover_tlvs(uniq)))
             deadline = self.clock() + self.cfg.request_interval
             while (left := deadline - self.clock()) > 0:
                 got = self.link.recv(left)
@@ -146,13 +148,14 @@ class Tes:
             if msg.session_id != session:
                 continue
             if msg.type is MsgType.EAP and isinstance(msg.get(TlvType.EAP_PAYLOAD), bytes):
-                self._answer_eap(offer.nve_mac, session, msg.vnid or offer.vnid, msg.get(TlvType.EAP_PAYLOAD))  # type: ignore[arg-type]
+                self._answer_eap(offer.nve, session, msg.vnid or offer.vnid, msg.get(TlvType.EAP_PAYLOAD))  # type: ignore[arg-type]
             elif msg.type is MsgType.AUTH_RESULT:
                 if msg.get(TlvType.AUTH_STATUS) != 0:
                     reason = msg.get(TlvType.REASON)
                     raise AuthFailed(reason.text if isinstance(reason, Reason) else "rejected")
-                prov = {t.name.lower(): msg.get(t) for t in (TlvType.VLAN, TlvType.QOS, TlvType.TES_IP, TlvType.SESSION_TIMEOUT, TlvType.FILTER_ID) if msg.get(t) is not None}
-                return Attachment(offer.nve_mac, session, msg.vnid, float(msg.get(TlvType.HELLO_INTERVAL) or 1), prov)
+                prov = {t.name.lower(): msg.get(t) for t in (TlvType.VLAN, TlvType.QOS, TlvType.TES_IP, TlvType.SESSION_TIMEOUT, TlvType.FILTER_ID, TlvType.ACCESS_TUNNEL) if msg.get(t) is not None}
+                self.link.attached(offer.nve, msg)
+                return Attachment(offer.nve, session, msg.vnid, float(msg.get(TlvType.HELLO_INTERVAL) or 1), prov)
             elif msg.type is MsgType.TERMINATE:
                 raise AuthFailed("NVE terminated the session")
         raise AuthFailed("authentication timed out")
@@ -165,13 +168,13 @@ class Tes:
                 log.info("no offer for %s; discovering again", self.cfg.vn_name or self.cfg.vnid)
                 continue
             offer = POLICIES[self.cfg.policy](offers)
-            log.info("selected %s (%s, capability %d) among %d offers", offer.nve_mac, offer.nve_type.name.lower(),
+            log.info("selected %s (%s, capability %d) among %d offers", offer.nve, offer.nve_type.name.lower(),
                      offer.capability, len(offers))
             session, _ = self.request(offer)
             if not session:
                 continue
             self.attachment = self.authenticate(offer, session)
-            log.info("attached to %s: session %08x, VN-ID %d", offer.nve_mac, session, self.attachment.vnid)
+            log.info("attached to %s: session %08x, VN-ID %d", offer.nve, session, self.attachment.vnid)
             return self.attachment
         return None
 
@@ -185,8 +188,9 @@ class Tes:
             now = self.clock()
             if now >= next_hello:
                 if missed >= self.cfg.missed_acks:
+                    self.link.detached()
                     return "nve-silent"
-                self.link.send(a.nve_mac, Message(MsgType.HELLO, a.session, a.vnid))
+                self.link.send(a.nve, Message(MsgType.HELLO, a.session, a.vnid))
                 missed += 1
                 next_hello = now + a.hello_interval
             got = self.link.recv(max(0.0, min(next_hello - self.clock(), 0.2)))
@@ -198,8 +202,9 @@ class Tes:
             if msg.type is MsgType.HELLO_ACK:
                 missed = 0
             elif msg.type is MsgType.EAP and isinstance(msg.get(TlvType.EAP_PAYLOAD), bytes):
-                self._answer_eap(a.nve_mac, a.session, a.vnid, msg.get(TlvType.EAP_PAYLOAD))  # type: ignore[arg-type]
+                self._answer_eap(a.nve, a.session, a.vnid, msg.get(TlvType.EAP_PAYLOAD))  # type: ignore[arg-type]
             elif msg.type is MsgType.TERMINATE:
+                self.link.detached()
                 return "terminated"
         return "stopped"
 
@@ -207,5 +212,6 @@ class Tes:
         a = self.attachment
         if a is not None:
             reason = Tlv(TlvType.REASON, Reason(ReasonCode.SHUTDOWN, "TES shutting down"))
-            self.link.send(a.nve_mac, Message(MsgType.TERMINATE, a.session, a.vnid, (reason,)))
+            self.link.send(a.nve, Message(MsgType.TERMINATE, a.session, a.vnid, (reason,)))
             self.attachment = None
+            self.link.detached()

@@ -1,14 +1,31 @@
-"""The TES's Ethernet link: an AF_PACKET socket on one interface, tenet ethertypes only."""
+"""The TES's links to its NVE: L2 (an AF_PACKET socket, tenet EtherTypes only) and L3 (UDP,
+DHCP style, for a TES behind an L3 hop; its data then rides a VXLAN access tunnel)."""
 from __future__ import annotations
 
 import json
 import select
+import socket
 import subprocess
 from pathlib import Path
 
 from tenet.ethernet import PACKET_OUTGOING, packet_socket
-from tenet.wire.discovery import DecodeError, Message, frame, unframe
+from tenet.wire.discovery import (
+    BROADCAST, CLIENT_PORT, SERVER_PORT, AccessTunnel, DecodeError, Message, TlvType, decode, encode, frame, unframe,
+)
 
+TUNNEL_IFACE = "tnt0"
+TUNNEL_OVERHEAD = 50  # outer Ethernet + IPv4 + UDP + VXLAN
+
+
+def _ip(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *argv], capture_output=True, text=True)
+
+
+def iface_ip(ifname: str) -> str:
+    """The interface's IPv4 address with prefix, read fresh (it may be configured late)."""
+    out = _ip("-j", "-4", "addr", "show", "dev", ifname).stdout
+    addrs = [a for link in json.loads(out or "[]") for a in link.get("addr_info", [])]
+    return f"{addrs[0]['local']}/{addrs[0]['prefixlen']}" if addrs else ""
 
 
 class PacketLink:
@@ -20,10 +37,7 @@ class PacketLink:
 
     @property
     def ip(self) -> str:
-        """The interface's IPv4 address with prefix, read fresh (it may be configured late)."""
-        out = subprocess.run(["ip", "-j", "-4", "addr", "show", "dev", self.ifname], capture_output=True, text=True).stdout
-        addrs = [a for link in json.loads(out or "[]") for a in link.get("addr_info", [])]
-        return f"{addrs[0]['local']}/{addrs[0]['prefixlen']}" if addrs else ""
+        return iface_ip(self.ifname)
 
     def send(self, dst: str, msg: Message) -> None:
         self.sock.sendto(frame(dst, self.mac, msg), (self.ifname, 0))
@@ -43,5 +57,75 @@ class PacketLink:
             return None
         return src, msg
 
+    def attached(self, nve: str, result: Message) -> None:
+        """On L2 the TES's NIC already is its port: nothing to build."""
+
+    def detached(self) -> None:
+        pass
+
     def close(self) -> None:
+        self.sock.close()
+
+
+class UdpLink:
+    """L3 transport. DISCOVER goes to each configured NVE address (a TES behind a router cannot
+    broadcast to it: the addresses play the part of a DHCP relay's helper list) or, with none,
+    as a broadcast on the uplink's segment. After Accept the TES's frames travel in a VXLAN
+    access tunnel to its NVE (VNI and port from AUTH-RESULT's ACCESS_TUNNEL), on a device that
+    carries the TES's MAC and VN address."""
+
+    def __init__(self, uplink: str, mac: str, vn_ip: str, nves: list[str], server_port: int = SERVER_PORT,
+                 client_port: int = CLIENT_PORT, tunnel_iface: str = TUNNEL_IFACE) -> None:
+        self.uplink, self.mac, self.vn_ip, self.nves = uplink, mac, vn_ip, nves
+        self.server_port, self.tunnel_iface = server_port, tunnel_iface
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, uplink.encode())
+        self.sock.bind(("0.0.0.0", client_port))
+
+    @property
+    def ip(self) -> str:
+        return self.vn_ip  # announced in TES_IP: the address inside the VN, not the underlay one
+
+    def send(self, dst: str, msg: Message) -> None:
+        data = encode(msg)
+        for target in (self.nves or ["255.255.255.255"]) if dst == BROADCAST else [dst]:
+            self.sock.sendto(data, (target, self.server_port))
+
+    def recv(self, timeout: float) -> tuple[str, Message] | None:
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            return None
+        data, (src, _) = self.sock.recvfrom(65535)
+        try:
+            return src, decode(data)
+        except DecodeError:
+            return None
+
+    def attached(self, nve: str, result: Message) -> None:
+        tunnel = result.get(TlvType.ACCESS_TUNNEL)
+        if not isinstance(tunnel, AccessTunnel):
+            raise RuntimeError(f"NVE {nve} accepted us over L3 without an ACCESS_TUNNEL")
+        local = iface_ip(self.uplink).split("/")[0]
+        mtu = int(Path(f"/sys/class/net/{self.uplink}/mtu").read_text()) - TUNNEL_OVERHEAD
+        self.detached()  # level: rebuild from scratch, a re-attachment may bring another tunnel
+        steps = [
+            ("link", "add", self.tunnel_iface, "type", "vxlan", "id", str(tunnel.vni), "remote", nve, "local", local,
+             "dstport", str(tunnel.port), "dev", self.uplink, "nolearning"),
+            ("link", "set", self.tunnel_iface, "address", self.mac, "mtu", str(mtu)),
+            *([("addr", "add", self.vn_ip, "dev", self.tunnel_iface)] if self.vn_ip else []),
+            ("link", "set", self.tunnel_iface, "up"),
+        ]
+        for argv in steps:
+            r = _ip(*argv)
+            if r.returncode:
+                raise RuntimeError(f"ip {' '.join(argv)}: {r.stderr.strip()}")
+
+    def detached(self) -> None:
+        if Path(f"/sys/class/net/{self.tunnel_iface}").exists():
+            _ip("link", "del", self.tunnel_iface)
+
+    def close(self) -> None:
+        self.detached()
         self.sock.close()

@@ -8,14 +8,23 @@ import sys
 import time
 
 from tenet.tes.client import POLICIES, AuthFailed, Config, Tes
-from tenet.tes.link import PacketLink
+from tenet.tes.link import PacketLink, UdpLink
+from tenet.wire.discovery import CLIENT_PORT, SERVER_PORT
 
 log = logging.getLogger("tenet.tes")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tenet-tes", description="Attach this end system to its virtual network")
-    p.add_argument("--iface", default="eth0")
+    p.add_argument("--iface", default="eth0", help="the NIC (L2) or the uplink toward the NVEs (udp)")
+    p.add_argument("--transport", choices=("l2", "udp"), default="l2",
+                   help="l2: EtherTypes 0x88B5/0x88B6 on --iface; udp: behind an L3 hop (docs/protocol.md)")
+    p.add_argument("--nve", action="append", default=[],
+                   help="udp: an NVE address to send DISCOVER to (repeatable); none: broadcast on --iface")
+    p.add_argument("--mac", help="udp: the TES's MAC inside the VN (default: --iface's)")
+    p.add_argument("--ip", default="", help="udp: the TES's address inside the VN, e.g. 10.1.0.30/24")
+    p.add_argument("--server-port", type=int, default=SERVER_PORT)
+    p.add_argument("--client-port", type=int, default=CLIENT_PORT)
     p.add_argument("--vn", help="VN name")
     p.add_argument("--vnid", type=int, default=0)
     p.add_argument("--identity", required=True)
@@ -34,7 +43,12 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    tes = Tes(PacketLink(a.iface), Config(a.vn, a.vnid, a.identity, a.password, offer_window=a.offer_window, policy=a.policy))
+    if a.transport == "udp":
+        mac = a.mac or open(f"/sys/class/net/{a.iface}/address").read().strip()
+        link: PacketLink | UdpLink = UdpLink(a.iface, mac, a.ip, a.nve, a.server_port, a.client_port)
+    else:
+        link = PacketLink(a.iface)
+    tes = Tes(link, Config(a.vn, a.vnid, a.identity, a.password, offer_window=a.offer_window, policy=a.policy))
     while not stopping:
         try:
             if tes.attach(lambda: stopping) is None:
@@ -48,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         why = tes.keepalive(lambda: stopping)
         log.info("session ended: %s", why)
     tes.terminate()
+    link.close()
     return 0
 
 

@@ -20,6 +20,7 @@ ETHERTYPE_DISCOVERY = 0x88B5  # IEEE 802 Local Experimental EtherType 1
 ETHERTYPE_SESSION = 0x88B6  # IEEE 802 Local Experimental EtherType 2
 SERVER_PORT = 6767  # L3 variant, DHCP-style: NVEs listen here
 CLIENT_PORT = 6768  # ... and TESs here
+ACCESS_TUNNEL_PORT = 4790  # L3 variant: VXLAN between TES and NVE (not 4789: the VN's VNIs live there)
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 MIN_FRAME = 60
 
@@ -57,6 +58,7 @@ class TlvType(IntEnum):
     TES_MAC = 15
     FILTER_ID = 16
     HELLO_INTERVAL = 17
+    ACCESS_TUNNEL = 18
 
 
 class NveType(IntEnum):
@@ -80,6 +82,14 @@ class ReasonCode(IntEnum):
 class Qos:
     rate_bps: int  # 0 = no limit
     cos: int  # 0..7
+
+
+@dataclass(frozen=True)
+class AccessTunnel:
+    """L3 transport: the VXLAN tunnel that carries the TES's frames to its NVE after Accept."""
+
+    vni: int  # 1..2^24-1, allocated per session by the NVE (not the VN-ID: the VN's is in use)
+    port: int  # UDP destination port of the tunnel
 
 
 @dataclass(frozen=True)
@@ -203,6 +213,22 @@ def _qos_dec(b: bytes) -> Qos:
     return Qos(rate, cos)
 
 
+def _tunnel_enc(v: object) -> bytes:
+    t = v if isinstance(v, AccessTunnel) else AccessTunnel(*v)  # type: ignore[misc]
+    if not 1 <= t.vni < 2**24 or not 1 <= t.port < 2**16:
+        raise ValueError(f"bad access tunnel {t}")
+    return struct.pack("!IH", t.vni, t.port)
+
+
+def _tunnel_dec(b: bytes) -> AccessTunnel:
+    if len(b) != 6:
+        raise ValueError(f"length {len(b)}, expected 6")
+    vni, port = struct.unpack("!IH", b)
+    if not 1 <= vni < 2**24 or not port:
+        raise ValueError(f"VNI {vni} or port {port} out of range")
+    return AccessTunnel(vni, port)
+
+
 def _reason_enc(v: object) -> bytes:
     r = v if isinstance(v, Reason) else Reason(ReasonCode(v))  # type: ignore[arg-type]
     return bytes([int(r.code)]) + r.text.encode()
@@ -232,6 +258,7 @@ REGISTRY: dict[int, tuple[Callable, Callable]] = {
     TlvType.TES_MAC: (_mac_enc, _mac_dec),
     TlvType.FILTER_ID: _text(1, 255),
     TlvType.HELLO_INTERVAL: _uint(2, 1),
+    TlvType.ACCESS_TUNNEL: (_tunnel_enc, _tunnel_dec),
 }
 
 
