@@ -6,6 +6,7 @@ ignored, so a wrong shared secret ends as a timeout that says so).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,8 @@ class RadiusClient:
         self.nas_ip, self.nas_identifier = nas_ip, nas_identifier
 
     def _request(self, user_name: str, eap_message: bytes, state: bytes | None, calling: str, port_id: str):
-        req = self.client.CreateAuthPacket(code=packet.AccessRequest, User_Name=user_name)
+        # os.urandom: pyrad's default draws the 16-byte authenticator one byte per getrandom call
+        req = self.client.CreateAuthPacket(code=packet.AccessRequest, authenticator=os.urandom(16), User_Name=user_name)
         req.add_message_authenticator()
         for i in range(0, len(eap_message), EAP_CHUNK):
             req.AddAttribute("EAP-Message", eap_message[i : i + EAP_CHUNK])

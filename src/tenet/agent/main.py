@@ -16,6 +16,7 @@ from pathlib import Path
 from tenet.aaa.radius import RadiusClient
 from tenet.agent.desired import desired_state
 from tenet.agent.discovery import Discovery
+from tenet.pace import Pacer
 from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
 from tenet.agent.kernel.netlink import LinuxKernel
 from tenet.agent.reconcile import Kernel, reconcile
@@ -25,6 +26,7 @@ from tenet.store.base import Compacted, Store
 from tenet.store.open import open_store
 
 log = logging.getLogger("tenet.agent")
+PACE = 0.01  # under table churn, at most one reconcile per 10 ms (each applies the latest tables)
 
 
 def sync(store: Store, kernel: Kernel, host: str, discovery: Discovery | None = None) -> dict:
@@ -73,7 +75,9 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
     signal.signal(signal.SIGINT, stop)
     rev = store.revision() + 1
     last: dict | None = None
+    pacer = Pacer(PACE)
     while not stopping:
+        pacer.pace()
         try:
             status = sync(store, kernel, host, discovery)
         except Exception as e:  # report and retry next pass; the kernel keeps what it has
@@ -82,6 +86,7 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
         if status != last:
             store.put(keys.status(host), json.dumps(status, sort_keys=True).encode())
             last = status
+        pacer.done()
         try:
             events = store.watch(keys.tables(host), rev, timeout=resync)
         except Compacted:  # history gone: level-triggered, so just resync from now

@@ -7,12 +7,14 @@ import signal
 import sys
 
 from tenet.controller.publish import publish
+from tenet.pace import Pacer
 from tenet.store import keys
 from tenet.store.base import Compacted
 from tenet.store.open import open_store
 
 log = logging.getLogger("tenet.controller")
 WATCHED = (keys.intent(), keys.endpoints_prefix())
+PACE = 0.01  # under endpoint churn, at most one recompute per 10 ms (each sees all changes so far)
 
 
 def run(store_url: str, resync: float = 10.0) -> None:
@@ -26,12 +28,15 @@ def run(store_url: str, resync: float = 10.0) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     rev = store.revision() + 1
+    pacer = Pacer(PACE)
     while not stopping:
+        pacer.pace()
         try:
             tables = publish(store)
             log.info("published %d hosts: %s", len(tables), {h: t.generation for h, t in tables.items()})
         except Exception as e:  # a bad intent must not kill the controller; the last tables stay
             log.error("recompute failed, keeping published tables: %s", e)
+        pacer.done()
         while not stopping:
             try:
                 events = store.watch("/tenet/", rev, timeout=min(resync, 1.0))

@@ -1,7 +1,8 @@
 """The embedded store: one SQLite file shared by the controller and agents (WAL mode).
 
 A revision counter and an event log give etcd's semantics: every mutation is one SQLite
-transaction (BEGIN IMMEDIATE) that bumps the global revision; watch polls the log.
+transaction (BEGIN IMMEDIATE) that bumps the global revision; watch reads the log when the
+write-ahead log changes (inotify, store/changes.py), with a slow poll as the fallback.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tenet.store.changes import Changes
 from tenet.store.base import (
     Compacted,
     Compare,
@@ -30,7 +32,7 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER);
 INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0);
 """
 HISTORY = 10000
-POLL = 0.005  # watch latency bound; one indexed query per poll
+POLL = 0.05  # fallback only: a commit wakes watchers at once through inotify
 
 
 def _prefix_bounds(prefix: str) -> tuple[str, str]:
@@ -46,8 +48,10 @@ class SqliteStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+        self.changes = Changes(f"{path}-wal")
 
     def close(self) -> None:
+        self.changes.close()
         self.db.close()
 
     # -- reads -------------------------------------------------------------------------
@@ -145,6 +149,7 @@ class SqliteStore:
         lo, hi = _prefix_bounds(prefix)
         deadline = time.monotonic() + timeout
         while True:
+            armed = self.changes.arm()  # before reading: a commit after the read still wakes us
             with self.lock:
                 if start_revision < self._meta("compacted"):
                     raise Compacted(start_revision)
@@ -154,6 +159,10 @@ class SqliteStore:
                 ).fetchall()
             if rows:
                 return [Event(r[0], r[1], bytes(r[2]) if r[2] is not None else None, r[3]) for r in rows]
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return []
-            time.sleep(POLL)
+            if armed:
+                self.changes.wait(min(left, POLL))
+            else:
+                time.sleep(min(left, 0.005))

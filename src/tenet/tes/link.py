@@ -2,10 +2,12 @@
 DHCP style, for a TES behind an L3 hop; its data then rides a VXLAN access tunnel)."""
 from __future__ import annotations
 
-import json
+import fcntl
 import select
 import socket
+import struct
 import subprocess
+from ipaddress import IPv4Interface
 from pathlib import Path
 
 from tenet.ethernet import PACKET_OUTGOING, packet_socket
@@ -21,11 +23,20 @@ def _ip(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *argv], capture_output=True, text=True)
 
 
+SIOCGIFADDR, SIOCGIFNETMASK = 0x8915, 0x891B
+
+
 def iface_ip(ifname: str) -> str:
-    """The interface's IPv4 address with prefix, read fresh (it may be configured late)."""
-    out = _ip("-j", "-4", "addr", "show", "dev", ifname).stdout
-    addrs = [a for link in json.loads(out or "[]") for a in link.get("addr_info", [])]
-    return f"{addrs[0]['local']}/{addrs[0]['prefixlen']}" if addrs else ""
+    """The interface's IPv4 address with prefix, read fresh (it may be configured late) and
+    cheaply: two ioctls, no subprocess — it is read on every DISCOVER and REQUEST."""
+    req = struct.pack("256s", ifname.encode()[:15])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            addr = socket.inet_ntoa(fcntl.ioctl(s.fileno(), SIOCGIFADDR, req)[20:24])
+            mask = socket.inet_ntoa(fcntl.ioctl(s.fileno(), SIOCGIFNETMASK, req)[20:24])
+        except OSError:  # no IPv4 address (yet)
+            return ""
+    return str(IPv4Interface(f"{addr}/{mask}"))
 
 
 class PacketLink:

@@ -70,7 +70,7 @@ class LinuxKernel:
 
     def uplink_mtu(self, uplink: str) -> int:
         idx = self.ipr.link_lookup(ifname=uplink)
-        return self._links()[idx[0]]["mtu"] if idx else 1500
+        return self.ipr.get_links(idx[0])[0].get("IFLA_MTU") if idx else 1500  # one link, not a dump
 
     def observe(self) -> KernelState:
         links = self._links()
