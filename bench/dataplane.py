@@ -29,7 +29,7 @@ def iperf(lab: Lab, client: str, server: str, ip: str, seconds: float) -> float:
     srv = lab.popen(server, "iperf3", "-s", "-1", "-B", ip, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(50):
-            if lab.exec(server, "ss", "-ltn", f"sport = :5201").stdout.count("LISTEN"):
+            if lab.exec(server, "ss", "-ltn", "sport = :5201").stdout.count("LISTEN"):
                 break
             time.sleep(0.05)
         r = lab.exec(client, "iperf3", "-c", ip, "-t", str(seconds), "-J", timeout=seconds + 30)

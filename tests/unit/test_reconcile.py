@@ -4,7 +4,7 @@ from pathlib import Path
 
 from tenet.agent.desired import desired_state
 from tenet.agent.kernel.fake import FakeKernel
-from tenet.agent.kernel.state import BridgeFdb, Link
+from tenet.agent.kernel.state import BridgeFdb
 from tenet.agent.reconcile import DelLink, reconcile
 from tenet.agent.translation import render
 from tenet.compute.addressing import compute_tables

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tenet.store import keys
-from tenet.store.base import Compacted, Compare, Delete, DeletePrefix, Put, StoreError
+from tenet.store.base import Compacted, Compare, DeletePrefix, Put, StoreError
 from tenet.store.open import open_store
 
 

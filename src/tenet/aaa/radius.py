@@ -3,11 +3,17 @@
 Every request carries EAP-Message and Message-Authenticator; every reply must carry a valid
 Message-Authenticator and Response Authenticator (pyrad's enforce_ma: an invalid reply is
 ignored, so a wrong shared secret ends as a timeout that says so).
+
+Two drivers share the packets: `RadiusClient` blocks per exchange (tools, the benchmark's
+ceiling); `RadiusMux` keeps many exchanges in flight on one socket inside the NVE's event
+loop — no thread per request, no GIL hand-offs — matching replies by RADIUS identifier.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import socket
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyrad import packet
@@ -46,7 +52,7 @@ class RadiusClient:
                              retries=retries, timeout=timeout, enforce_ma=True)
         self.nas_ip, self.nas_identifier = nas_ip, nas_identifier
 
-    def _request(self, user_name: str, eap_message: bytes, state: bytes | None, calling: str, port_id: str):
+    def request(self, user_name: str, eap_message: bytes, state: bytes | None, calling: str, port_id: str):
         # os.urandom: pyrad's default draws the 16-byte authenticator one byte per getrandom call
         req = self.client.CreateAuthPacket(code=packet.AccessRequest, authenticator=os.urandom(16), User_Name=user_name)
         req.add_message_authenticator()
@@ -67,26 +73,12 @@ class RadiusClient:
     def exchange(self, user_name: str, eap_message: bytes, state: bytes | None = None,
                  calling_station_id: str = "", nas_port_id: str = "") -> RadiusReply:
         """Relay one EAP packet; return the server's verdict and its EAP answer."""
-        req = self._request(user_name, eap_message, state, calling_station_id, nas_port_id)
+        req = self.request(user_name, eap_message, state, calling_station_id, nas_port_id)
         try:
             reply = self.client.SendPacket(req)
         except Timeout:
-            raise RadiusTimeout(
-                f"no valid reply from RADIUS server {self.server}:{self.port} "
-                "(down, unreachable, or a wrong shared secret: replies failing the authenticator checks are dropped)"
-            ) from None
-        attrs = {k: reply[k] for k in reply.keys() if isinstance(k, str)}
-        message = b"".join(reply["EAP-Message"]) if "EAP-Message" in reply else None
-        st = reply["State"][0] if "State" in reply else None
-        if reply.code == packet.AccessChallenge:
-            return RadiusReply("challenge", message, st, attrs, None)
-        if reply.code == packet.AccessAccept:
-            try:
-                prov = from_attributes(attrs)
-            except ProvisioningError as e:
-                raise RadiusError(f"Access-Accept from {self.server} is unusable: {e}") from None
-            return RadiusReply("accept", message, st, attrs, prov)
-        return RadiusReply("reject", message, st, attrs, None)
+            raise RadiusTimeout(_no_reply(self.server, self.port)) from None
+        return _verdict(reply, self.server)
 
     def eap_md5_login(self, identity: str, password: str) -> RadiusReply:
         """A whole EAP-MD5 authentication as a supplicant would run it (the benchmark's ceiling)."""
@@ -102,3 +94,125 @@ class RadiusClient:
                 answer = eap.md5_response(req.identifier, password.encode(), challenge)
             reply = self.exchange(identity, eap.encode(answer), reply.state)
         return reply
+
+
+def _no_reply(server: str, port: int) -> str:
+    return (f"no valid reply from RADIUS server {server}:{port} "
+            "(down, unreachable, or a wrong shared secret: replies failing the authenticator checks are dropped)")
+
+
+def _verdict(reply, server: str) -> RadiusReply:
+    """An authenticated reply reduced to what the NVE acts on."""
+    attrs = {k: reply[k] for k in reply.keys() if isinstance(k, str)}
+    message = b"".join(reply["EAP-Message"]) if "EAP-Message" in reply else None
+    st = reply["State"][0] if "State" in reply else None
+    if reply.code == packet.AccessChallenge:
+        return RadiusReply("challenge", message, st, attrs, None)
+    if reply.code == packet.AccessAccept:
+        try:
+            prov = from_attributes(attrs)
+        except ProvisioningError as e:
+            raise RadiusError(f"Access-Accept from {server} is unusable: {e}") from None
+        return RadiusReply("accept", message, st, attrs, prov)
+    return RadiusReply("reject", message, st, attrs, None)
+
+
+@dataclass
+class _InFlight:
+    tag: object
+    packet: object
+    raw: bytes
+    deadline: float
+    tries: int = 1
+
+
+@dataclass
+class RadiusMux:
+    """Exchanges in flight on one connected UDP socket, driven by the caller's loop: `submit`,
+    then `on_readable` when `fileno()` is readable and `tick` now and then; both return
+    (tag, RadiusReply | RadiusError) pairs. At most 256 in flight (the identifier is one
+    byte); more wait their turn in order."""
+
+    client: RadiusClient
+    timeout: float = 2.0
+    retries: int = 2
+    sock: socket.socket = field(init=False)
+    inflight: dict[int, _InFlight] = field(default_factory=dict, init=False)
+    waiting: deque = field(default_factory=deque, init=False)
+
+    def __post_init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+        self.sock.connect((self.client.server, self.client.port))  # replies from anyone else never reach us
+        self._next = os.urandom(1)[0]
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def submit(self, now: float, tag: object, user_name: str, eap_message: bytes, state: bytes | None,
+               calling_station_id: str = "", nas_port_id: str = "") -> None:
+        self.waiting.append((tag, (user_name, eap_message, state, calling_station_id, nas_port_id)))
+        self._start(now)
+
+    def _start(self, now: float) -> None:
+        while self.waiting and len(self.inflight) < 256:
+            while self._next in self.inflight:
+                self._next = (self._next + 1) % 256
+            tag, args = self.waiting.popleft()
+            pkt = self.client.request(*args)
+            pkt.id = self._next
+            raw = pkt.RequestPacket()
+            self.inflight[pkt.id] = _InFlight(tag, pkt, raw, now + self.timeout)
+            self._send(raw)
+            self._next = (self._next + 1) % 256
+
+    def _send(self, raw: bytes) -> None:
+        try:
+            self.sock.send(raw)
+        except OSError:
+            pass  # unreachable for now: the retry or the timeout decides
+
+    def on_readable(self, now: float) -> list[tuple[object, RadiusReply | RadiusError]]:
+        out: list[tuple[object, RadiusReply | RadiusError]] = []
+        while True:
+            try:
+                raw = self.sock.recv(4096)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # ICMP port unreachable and the like: the timeout reports it
+                continue
+            if len(raw) < 20 or raw[1] not in self.inflight:
+                continue
+            f = self.inflight[raw[1]]
+            try:
+                reply = f.packet.CreateReply(packet=raw)
+                valid = f.packet.VerifyReply(reply, raw, enforce_ma=True)
+            except Exception:  # malformed: as good as unsigned
+                valid = False
+            if not valid:
+                continue  # a forged or mis-signed reply is dropped; the real one may still come
+            del self.inflight[raw[1]]
+            try:
+                out.append((f.tag, _verdict(reply, self.client.server)))
+            except RadiusError as e:
+                out.append((f.tag, e))
+        self._start(now)
+        return out
+
+    def tick(self, now: float) -> list[tuple[object, RadiusReply | RadiusError]]:
+        out: list[tuple[object, RadiusReply | RadiusError]] = []
+        for rid, f in list(self.inflight.items()):
+            if now < f.deadline:
+                continue
+            if f.tries < self.retries:
+                f.tries += 1
+                f.deadline = now + self.timeout
+                self._send(f.raw)  # the same bytes: a late reply to either attempt is valid
+            else:
+                del self.inflight[rid]
+                out.append((f.tag, RadiusTimeout(_no_reply(self.client.server, self.client.port))))
+        self._start(now)
+        return out

@@ -1,26 +1,24 @@
 """Effects of NVO3 admission: the packet socket, RADIUS calls, endpoint reports.
 
 One AF_PACKET socket sees discovery and session frames on every VM port (a classic-BPF filter
-keeps everything else in the kernel); one UDP socket serves TESs behind an L3 hop. Replies and RADIUS answers feed the pure state machine
-in admission.py; Attach/Detach become endpoint keys in the store, from which the controller
+keeps everything else in the kernel); one UDP socket serves TESs behind an L3 hop; one more
+carries every RADIUS exchange in flight (aaa/radius.RadiusMux). One thread, one select: frames
+and RADIUS answers feed the pure state machine in admission.py; Attach/Detach become endpoint keys in the store, from which the controller
 recomputes every host's tables — the agent then builds the VN instance like any other.
 """
 from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import select
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable
 from dataclasses import asdict
 
 from tenet.aaa.provisioning import Provisioning
-from tenet.aaa.radius import RadiusClient
+from tenet.aaa.radius import RadiusMux, RadiusReply
 from tenet.agent.admission import (
     UDP, Action, AskRadius, Attach, Detach, Nve, RadiusAnswer, Send, Session, udp_address, udp_channel,
 )
@@ -43,22 +41,19 @@ def _mac(b: bytes) -> str:
 
 
 class Discovery:
-    """Runs admission for one host: a thread with a packet socket and a RADIUS worker pool."""
+    """Runs admission for one host: one thread, one select over the packet socket, the L3
+    transport's UDP socket and the RADIUS socket."""
 
-    def __init__(self, store: Store, host: str, radius: Callable[[], RadiusClient] | None,
+    def __init__(self, store: Store, host: str, radius: RadiusMux | None,
                  udp_port: int = SERVER_PORT, tunnel_port: int = ACCESS_TUNNEL_PORT) -> None:
         self.store = store
         self.host = host
-        self.radius = radius  # makes a RadiusClient per worker (pyrad's is not thread-safe); None: no AAA
-        self.clients = threading.local()
+        self.radius = radius  # None: no AAA, so no VN is offered
         self.nve = Nve(host, NveType.HYPERVISOR, 0, "0.0.0.0", {})
-        self.answers: queue.Queue = queue.Queue()
-        self.pool = ThreadPoolExecutor(4, thread_name_prefix="radius")
         self.sock = packet_socket()
         self.udp = _udp_socket(udp_port) if udp_port else None
         self.nve.tunnel_port = tunnel_port
         self.stopping = threading.Event()
-        self.wake_r, self.wake_w = os.pipe()  # a RADIUS answer wakes the loop at once
         self.reports: queue.Queue = queue.Queue()
         threading.Thread(target=self._write_reports, name="reports", daemon=True).start()
         self.lock = threading.Lock()
@@ -87,26 +82,31 @@ class Discovery:
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
         while not self.stopping.is_set():
-            ready, _, _ = select.select([self.sock, self.wake_r] + ([self.udp] if self.udp else []), [], [], 0.1)
-            now = time.monotonic()
-            if self.wake_r in ready:
-                os.read(self.wake_r, 4096)
-            if self.sock in ready:
-                self._receive(now)
-            if self.udp is not None and self.udp in ready:
-                self._receive_udp(now)
-            while not self.answers.empty():
-                session, answer = self.answers.get_nowait()
+            try:
+                self._pass()
+            except Exception:  # a bug in one frame's handling must not end admission on this host
+                log.exception("admission pass failed")
+
+    def _pass(self) -> None:
+        inputs = [s for s in (self.sock, self.udp, self.radius) if s is not None]
+        ready, _, _ = select.select(inputs, [], [], 0.1)
+        now = time.monotonic()
+        if self.sock in ready:
+            self._receive(now)
+        if self.udp is not None and self.udp in ready:
+            self._receive_udp(now)
+        if self.radius is not None:
+            answers = self.radius.on_readable(now) if self.radius in ready else []
+            for session, reply in answers + self.radius.tick(now):
                 with self.lock:
-                    actions = self.nve.on_radius(now, session, answer)
+                    actions = self.nve.on_radius(now, session, _answer(reply))  # type: ignore[arg-type]
                 self._do(actions)
-            with self.lock:
-                actions = self.nve.tick(now)
-            self._do(actions)
+        with self.lock:
+            actions = self.nve.tick(now)
+        self._do(actions)
 
     def stop(self) -> None:
         self.stopping.set()
-        self.pool.shutdown(wait=False, cancel_futures=True)
 
     def _receive(self, now: float) -> None:
         data, addr = self.sock.recvfrom(65535)
@@ -152,26 +152,14 @@ class Discovery:
                         self.sock.sendto(frame(a.dst, src, a.msg), (a.port, 0))
                     except OSError as e:
                         log.warning("send on %s failed: %s", a.port, e)
-            elif isinstance(a, AskRadius):
-                self.pool.submit(self._ask, a)
+            elif isinstance(a, AskRadius) and self.radius is not None:
+                self.radius.submit(time.monotonic(), a.session, a.identity, a.eap, a.state,
+                                   a.tes_mac.replace(":", "-").upper(), a.port)
             elif isinstance(a, Attach):
                 self.reports.put(self._report(a.session))
             elif isinstance(a, Detach):
                 log.info("detach %s from %s: %s", a.session.tes_mac, a.session.vn, a.reason.name)
                 self.reports.put(Delete(keys.endpoint(self.host, a.session.vn, a.session.tes_mac)))
-
-    def _ask(self, a: AskRadius) -> None:
-        try:
-            client = getattr(self.clients, "client", None)
-            if client is None:
-                client = self.clients.client = self.radius()  # type: ignore[misc]
-            r = client.exchange(a.identity, a.eap, a.state, a.tes_mac.replace(":", "-").upper(), a.port)
-            answer = RadiusAnswer(r.code, r.eap_message, r.state, r.provisioning)
-        except Exception as e:  # a dead or lying RADIUS server is a rejection with a reason
-            log.error("RADIUS for %s failed: %s", a.tes_mac, e)
-            answer = RadiusAnswer("error", error=f"RADIUS unavailable: {e}")
-        self.answers.put((a.session, answer))
-        os.write(self.wake_w, b"!")
 
     def _write_reports(self) -> None:
         """Endpoint changes leave in batches: one store transaction per burst, not per TES."""
@@ -198,6 +186,14 @@ class Discovery:
             value["channel"] = s.port
             value["tunnel"] = {"remote": udp_address(s.port)[0], "vni": s.tunnel_vni, "udp_port": self.nve.tunnel_port}
         return Put(keys.endpoint(self.host, s.vn, s.tes_mac), json.dumps(value, sort_keys=True).encode())
+
+
+def _answer(reply: RadiusReply | Exception) -> RadiusAnswer:
+    """A dead or lying RADIUS server is a rejection with a reason, never a crash."""
+    if isinstance(reply, RadiusReply):
+        return RadiusAnswer(reply.code, reply.eap_message, reply.state, reply.provisioning)
+    log.error("RADIUS: %s", reply)
+    return RadiusAnswer("error", error=f"RADIUS unavailable: {reply}")
 
 
 def _udp_socket(port: int) -> socket.socket:

@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from tenet.aaa.radius import RadiusClient
+from tenet.aaa.radius import RadiusClient, RadiusMux
 from tenet.agent.desired import desired_state
 from tenet.agent.discovery import Discovery
 from tenet.pace import Pacer
@@ -26,7 +26,8 @@ from tenet.store.base import Compacted, Store
 from tenet.store.open import open_store
 
 log = logging.getLogger("tenet.agent")
-PACE = 0.01  # under table churn, at most one reconcile per 10 ms (each applies the latest tables)
+PACE = 0.01  # under table churn, at most one reconcile per 10 ms (each applies the latest tables) …
+DUTY = 2.0  # … and at most a third of a core: admission shares this process's GIL
 
 
 def sync(store: Store, kernel: Kernel, host: str, discovery: Discovery | None = None) -> dict:
@@ -54,8 +55,8 @@ def start_discovery(store_url: str, host: str, radius: str, secret_file: str, ud
                     tunnel_port: int = ACCESS_TUNNEL_PORT) -> Discovery:
     ip, _, port = radius.partition(":")
     secret = Path(secret_file).read_text().strip()
-    d = Discovery(open_store(store_url), host, lambda: RadiusClient(ip, secret, int(port or 1812), nas_identifier=host),
-                  udp_port, tunnel_port)
+    mux = RadiusMux(RadiusClient(ip, secret, int(port or 1812), nas_identifier=host))
+    d = Discovery(open_store(store_url), host, mux, udp_port, tunnel_port)
     threading.Thread(target=d.run, name="discovery", daemon=True).start()
     return d
 
@@ -75,7 +76,7 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
     signal.signal(signal.SIGINT, stop)
     rev = store.revision() + 1
     last: dict | None = None
-    pacer = Pacer(PACE)
+    pacer = Pacer(PACE, DUTY)
     while not stopping:
         pacer.pace()
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address, ip_interface, ip_network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_interface, ip_network
 from pathlib import Path
 from typing import Any
 

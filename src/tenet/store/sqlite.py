@@ -17,7 +17,6 @@ from tenet.store.base import (
     Compacted,
     Compare,
     Delete,
-    DeletePrefix,
     Event,
     KeyValue,
     Op,

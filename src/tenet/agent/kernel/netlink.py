@@ -38,14 +38,19 @@ class LinuxKernel:
     def __init__(self, uplink: str = "up0") -> None:
         self.ipr = IPRoute()
         self.uplink = uplink
+        self._dump: list | None = None  # one link dump serves port_macs() and the observe() after it
 
     def close(self) -> None:
         self.ipr.close()
 
     # -- observation -------------------------------------------------------------------
+    def _get_links(self) -> list:
+        dump, self._dump = self._dump, None
+        return dump if dump is not None else list(self.ipr.get_links())
+
     def _links(self) -> dict[int, dict]:
         out = {}
-        for m in self.ipr.get_links():
+        for m in self._get_links():
             info = m.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") if m.get("IFLA_LINKINFO") else None
             out[m["index"]] = {
                 "name": m.get("IFLA_IFNAME"),
@@ -61,10 +66,13 @@ class LinuxKernel:
         return frozenset(self.port_macs())
 
     def port_macs(self) -> dict[str, str]:
-        """VM ports (created by the hypervisor) and the NVE's MAC on each."""
+        """VM ports (created by the hypervisor) and the NVE's MAC on each. The dump is kept
+        for the observe() that follows in the same pass (pyroute2 decoding is the agent's
+        largest CPU cost under churn); any apply() discards it."""
+        self._dump = list(self.ipr.get_links())
         return {
             m.get("IFLA_IFNAME"): m.get("IFLA_ADDRESS")
-            for m in self.ipr.get_links()
+            for m in self._dump
             if (m.get("IFLA_IFNAME") or "").startswith(VM_PORT_PREFIX)
         }
 
@@ -125,6 +133,7 @@ class LinuxKernel:
         return found[0] if found else None
 
     def apply(self, op: Op) -> None:
+        self._dump = None
         try:
             self._apply(op)
         except NetlinkError as e:
