@@ -8,11 +8,13 @@ recomputes every host's tables — the agent then builds the VN instance like an
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import queue
 import select
 import socket
+import struct
 import threading
 import time
 from dataclasses import asdict
@@ -33,6 +35,7 @@ from tenet.wire.discovery import (
 log = logging.getLogger("tenet.discovery")
 
 PORT_PREFIX = "tp"
+SIOCGIFHWADDR = 0x8927
 NVE_TYPES = {"hypervisor": NveType.HYPERVISOR, "access-switch": NveType.ACCESS_SWITCH, "router": NveType.ROUTER}
 
 
@@ -60,14 +63,23 @@ class Discovery:
         self._restore()
 
     # -- configuration from the tables (level: replaced wholesale on every pass) ---------
-    def configure(self, tables: HostTables, port_macs: dict[str, str]) -> None:
+    def configure(self, tables: HostTables) -> None:
         with self.lock:
             self.nve.serves = tables.serves if self.radius else ()
             self.nve.nve_type = NVE_TYPES.get(tables.role, NveType.HYPERVISOR)
             self.nve.capability = tables.capability
             self.nve.nve_ip = tables.underlay_ip
-            self.nve.port_macs = {p: m for p, m in port_macs.items() if p.startswith(PORT_PREFIX)}
-            self.nve.uplink_mac = _uplink_mac(tables.uplink) if self.udp else ""
+            self.nve.port_macs = {}  # re-read lazily: a VM port may have been recreated
+            self.nve.uplink_mac = _hwaddr(tables.uplink) if self.udp else ""
+
+    def _port_mac(self, port: str) -> str:
+        """The NVE's MAC on a VM port (the host side of the veth), cached until reconfigured."""
+        mac = self.nve.port_macs.get(port)
+        if mac is None:
+            mac = _hwaddr(port)
+            if mac:
+                self.nve.port_macs[port] = mac
+        return mac
 
     def _restore(self) -> None:
         now = time.monotonic()
@@ -119,6 +131,7 @@ class Discovery:
             log.warning("malformed frame on %s: %s", port, e)
             return
         with self.lock:
+            self._port_mac(port)
             actions = self.nve.on_frame(now, port, src, msg)
         self._do(actions)
 
@@ -146,7 +159,7 @@ class Discovery:
                 except OSError as e:
                     log.warning("send to %s failed: %s", a.port, e)
             elif isinstance(a, Send):
-                src = self.nve.port_macs.get(a.port)
+                src = self._port_mac(a.port)
                 if src:
                     try:
                         self.sock.sendto(frame(a.dst, src, a.msg), (a.port, 0))
@@ -205,9 +218,11 @@ def _udp_socket(port: int) -> socket.socket:
     return s
 
 
-def _uplink_mac(ifname: str) -> str:
-    try:
-        with open(f"/sys/class/net/{ifname}/address") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
+def _hwaddr(ifname: str) -> str:
+    """An interface's MAC by ioctl: no netlink dump, and right in our own namespace."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            raw = fcntl.ioctl(s.fileno(), SIOCGIFHWADDR, struct.pack("256s", ifname.encode()[:15]))
+        except OSError:
+            return ""
+    return ":".join(f"{b:02x}" for b in raw[18:24])

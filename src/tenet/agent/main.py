@@ -6,16 +6,15 @@ desired state (its host's tables) and the whole actual state (the kernel) and co
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import logging
 import signal
+import subprocess
 import sys
-import threading
-from pathlib import Path
 
-from tenet.aaa.radius import RadiusClient, RadiusMux
+from tenet.agent import admit
 from tenet.agent.desired import desired_state
-from tenet.agent.discovery import Discovery
 from tenet.pace import Pacer
 from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
 from tenet.agent.kernel.netlink import LinuxKernel
@@ -27,18 +26,17 @@ from tenet.store.open import open_store
 
 log = logging.getLogger("tenet.agent")
 PACE = 0.01  # under table churn, at most one reconcile per 10 ms (each applies the latest tables) …
-DUTY = 2.0  # … and at most a third of a core: admission shares this process's GIL
+DUTY = 1.0  # … and at most half a core: admission (a child process) needs the rest under churn
+PR_SET_PDEATHSIG = 1
 
 
-def sync(store: Store, kernel: Kernel, host: str, discovery: Discovery | None = None) -> dict:
+def sync(store: Store, kernel: Kernel, host: str) -> dict:
     """One pass. Without published tables the agent touches nothing (never delete blind)."""
     kv = store.get(keys.tables(host))
     if kv is None:
         return {"generation": 0, "state": "waiting for tables"}
     tables = from_json(kv.value)
     macs = kernel.port_macs()
-    if discovery is not None:
-        discovery.configure(tables, macs)
     desired = desired_state(tables, frozenset(macs), kernel.uplink_mtu(tables.uplink))
     ops = reconcile(kernel, desired)
     if ops:
@@ -51,21 +49,22 @@ def sync(store: Store, kernel: Kernel, host: str, discovery: Discovery | None = 
     }
 
 
-def start_discovery(store_url: str, host: str, radius: str, secret_file: str, udp_port: int = SERVER_PORT,
-                    tunnel_port: int = ACCESS_TUNNEL_PORT) -> Discovery:
-    ip, _, port = radius.partition(":")
-    secret = Path(secret_file).read_text().strip()
-    mux = RadiusMux(RadiusClient(ip, secret, int(port or 1812), nas_identifier=host))
-    d = Discovery(open_store(store_url), host, mux, udp_port, tunnel_port)
-    threading.Thread(target=d.run, name="discovery", daemon=True).start()
-    return d
+def start_admission(host: str, store_url: str, radius: str, secret_file: str, udp_port: int,
+                    tunnel_port: int) -> subprocess.Popen:
+    """Admission runs in a child process (agent/admit.py) that dies with this one."""
+    return subprocess.Popen(admit.argv_for(host, store_url, radius, secret_file, udp_port, tunnel_port),
+                            preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret_file: str = "",
         udp_port: int = SERVER_PORT, tunnel_port: int = ACCESS_TUNNEL_PORT) -> None:
     store = open_store(store_url)
     kernel = LinuxKernel()
-    discovery = start_discovery(store_url, host, radius, secret_file, udp_port, tunnel_port) if radius else None
+    admission = None
     stopping = False
 
     def stop(*_: object) -> None:
@@ -80,7 +79,11 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
     while not stopping:
         pacer.pace()
         try:
-            status = sync(store, kernel, host, discovery)
+            if radius and (admission is None or admission.poll() is not None):
+                if admission is not None:
+                    log.error("admission process exited with %s; restarting it", admission.returncode)
+                admission = start_admission(host, store_url, radius, secret_file, udp_port, tunnel_port)
+            status = sync(store, kernel, host)
         except Exception as e:  # report and retry next pass; the kernel keeps what it has
             log.exception("reconcile failed")
             status = {"generation": -1, "state": "error", "error": str(e)}
@@ -94,8 +97,12 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
             rev, events = store.revision() + 1, []
         if events:
             rev = max(e.revision for e in events) + 1
-    if discovery is not None:
-        discovery.stop()
+    if admission is not None:
+        admission.terminate()
+        try:
+            admission.wait(3)
+        except subprocess.TimeoutExpired:
+            admission.kill()
     kernel.close()
 
 

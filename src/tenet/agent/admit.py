@@ -1,0 +1,92 @@
+"""The NVE's admission process: NVO3 discovery and RADIUS relaying, beside the reconciler.
+
+Under churn both admission and reconciliation burn CPU; in one Python process they share a
+GIL and throttle each other. So the agent runs admission as a child process (same network
+namespace; it dies with its parent). It needs only its host's published tables (what it may
+offer, as what kind of NVE) — port MACs it reads itself — and what it decides leaves as
+endpoint keys in the store, exactly as before.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from tenet.aaa.radius import RadiusClient, RadiusMux
+from tenet.agent.discovery import Discovery
+from tenet.compute.tables import from_json
+from tenet.pace import Pacer
+from tenet.store import keys
+from tenet.store.base import Compacted, Store
+from tenet.store.open import open_store
+from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
+
+log = logging.getLogger("tenet.admit")
+
+
+FOLLOW_PACE = 0.05  # what admission reads from the tables (VNs served, role) changes rarely
+
+
+def follow_tables(store: Store, host: str, d: Discovery, stopping: threading.Event) -> None:
+    """Level-triggered: hand the latest version of the host's tables to admission; under
+    endpoint churn (every admission changes them) at most 20 times a second."""
+    rev, last = store.revision() + 1, None
+    pacer = Pacer(FOLLOW_PACE)
+    while not stopping.is_set():
+        pacer.pace()
+        kv = store.get(keys.tables(host))
+        if kv is not None and kv.value != last:
+            d.configure(from_json(kv.value))
+            last = kv.value
+        pacer.done()
+        try:
+            events = store.watch(keys.tables(host), rev, timeout=1.0)
+        except Compacted:
+            rev = store.revision() + 1
+            continue
+        if events:
+            rev = max(e.revision for e in events) + 1
+
+
+def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int = SERVER_PORT,
+        tunnel_port: int = ACCESS_TUNNEL_PORT) -> None:
+    ip, _, port = radius.partition(":")
+    secret = Path(secret_file).read_text().strip()
+    mux = RadiusMux(RadiusClient(ip, secret, int(port or 1812), nas_identifier=host))
+    d = Discovery(open_store(store_url), host, mux, udp_port, tunnel_port)
+    stopping = threading.Event()
+
+    def stop(*_: object) -> None:
+        stopping.set()
+        d.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    threading.Thread(target=follow_tables, args=(open_store(store_url), host, d, stopping), name="tables",
+                     daemon=True).start()
+    d.run()
+
+
+def argv_for(host: str, store_url: str, radius: str, secret_file: str, udp_port: int, tunnel_port: int) -> list[str]:
+    return [sys.executable, "-m", "tenet.agent.admit", "--host", host, "--store", store_url, "--radius", radius,
+            "--secret-file", secret_file, "--udp-port", str(udp_port), "--tunnel-port", str(tunnel_port)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="tenet-admit", description="NVO3 admission for one NVE (started by tenet-agent)")
+    p.add_argument("--host", required=True)
+    p.add_argument("--store", required=True)
+    p.add_argument("--radius", required=True)
+    p.add_argument("--secret-file", required=True)
+    p.add_argument("--udp-port", type=int, default=SERVER_PORT)
+    p.add_argument("--tunnel-port", type=int, default=ACCESS_TUNNEL_PORT)
+    a = p.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
+    run(a.host, a.store, a.radius, a.secret_file, a.udp_port, a.tunnel_port)
+
+
+if __name__ == "__main__":
+    main()
