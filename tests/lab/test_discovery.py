@@ -74,6 +74,23 @@ def test_tes_selects_the_access_switch_over_the_hypervisor(lab):
     assert lab.exec("W", "ping", "-c2", "-i0.2", "-W2", "10.60.0.1").returncode == 0
 
 
+def test_rate_from_the_access_accept_shapes_traffic_toward_the_tes(lab):
+    """alice's Access-Accept carries WISPr-Bandwidth-Max-Down 50 Mbit/s: T's port gets a token
+    bucket, and a TCP stream from another host toward T is held to it (an unlimited VM on the
+    same path runs at memory speed)."""
+    qdisc = lab.exec("h1", "tc", "qdisc", "show", "dev", port_name("T", 0)).stdout
+    assert "tbf 7e01: root" in qdisc and "rate 50Mbit" in qdisc, qdisc
+    server = lab.popen("T", "iperf3", "-s", "-1", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait(lambda: "LISTEN" in lab.exec("T", "ss", "-ltn", "sport = :5201").stdout, 5, "iperf3 server")
+        r = lab.exec("S2", "iperf3", "-c", "10.60.0.10", "-t", "3", "-J", timeout=30)
+        bps = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"]
+        assert 30e6 < bps <= 52.5e6, f"{bps / 1e6:.1f} Mbit/s toward T"
+    finally:
+        server.terminate()
+        server.wait(5)
+
+
 def test_wrong_password_no_attachment_and_data_dropped(lab):
     u = mac(lab, "U")
     assert u not in endpoints(lab)

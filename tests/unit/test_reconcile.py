@@ -4,8 +4,8 @@ from pathlib import Path
 
 from tenet.agent.desired import desired_state
 from tenet.agent.kernel.fake import FakeKernel
-from tenet.agent.kernel.state import BridgeFdb
-from tenet.agent.reconcile import DelLink, reconcile
+from tenet.agent.kernel.state import BridgeFdb, Shaper
+from tenet.agent.reconcile import ClearShaper, DelLink, reconcile
 from tenet.agent.translation import render
 from tenet.compute.addressing import compute_tables
 from tenet.compute.endpoints import declared_endpoints
@@ -100,3 +100,17 @@ def test_ruleset_shape():
     assert render(tables_for(intent, "host2"), frozenset()) == ""  # no ports yet: nothing to hook
     host1 = frozenset(port_name(v, 0) for v in ("H", "I", "J", "K"))
     assert render(tables_for(intent, "host1"), host1).count("chain ") == 5  # N1, N4: in + out; uplink
+
+
+def test_rate_from_the_access_accept_becomes_a_shaper_and_goes_with_it():
+    intent, k = host2_kernel()
+    t = tables_for(intent, "host2")
+    c = port_name("C", 0)
+    limited = replace(t, vns=tuple(
+        replace(v, entries=tuple(replace(e, rate_bps=50_000_000) if e.port == c else e for e in v.entries)) for v in t.vns))
+    converge(k, limited)
+    assert k.observe().shapers == {Shaper(c, 50_000_000)}
+    _, ops = converge(k, limited)
+    assert ops == []  # idempotent
+    _, ops = converge(k, t)  # the limit is gone from the tables (TES re-authenticated, or left)
+    assert ops == [ClearShaper(c)] and k.observe().shapers == frozenset()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tenet.agent import translation as tr
-from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, Vxlan, VxlanFdb
+from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, Shaper, Vxlan, VxlanFdb
 from tenet.compute.tables import Function, HostTables
 
 FLOOD = "00:00:00:00:00:00"
@@ -57,6 +57,9 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
                 vfdb.add(VxlanFdb(vx, e.destination, e.address))
             elif e.function is Function.REPLICATE:
                 vfdb.update(VxlanFdb(vx, FLOOD, p) for p in e.peers)
+    rates = {e.port: e.rate_bps for t in tables.vns for e in t.entries if e.port and e.rate_bps}
+    rates |= {r.port: r.rate_bps for t in tables.vns for r in t.routes if r.port and r.rate_bps}
+    shapers = frozenset(Shaper(p, rate) for p, rate in rates.items() if p in present_ports | tunnels)
     text = tr.render(tables, present_ports | tunnels)
     return KernelState(
         links=frozenset(links),
@@ -66,4 +69,5 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
         nft_hash=tr.digest_of(text),
         nft_text=text,
         missing_ports=frozenset(missing),
+        shapers=shapers,
     )

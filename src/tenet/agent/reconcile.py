@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, Union
 
-from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, VxlanFdb
+from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, Shaper, VxlanFdb
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,22 @@ class DelVxlanFdb:
 
 
 @dataclass(frozen=True)
+class SetShaper:
+    shaper: Shaper
+
+
+@dataclass(frozen=True)
+class ClearShaper:
+    port: str
+
+
+@dataclass(frozen=True)
 class SetRuleset:
     text: str  # "" = remove the table
 
 
-Op = Union[AddLink, DelLink, Attach, AddBridgeFdb, DelBridgeFdb, AddVxlanFdb, DelVxlanFdb, SetRuleset]
+Op = Union[AddLink, DelLink, Attach, AddBridgeFdb, DelBridgeFdb, AddVxlanFdb, DelVxlanFdb, SetRuleset, SetShaper,
+           ClearShaper]
 
 
 class Kernel(Protocol):
@@ -96,6 +107,8 @@ def diff(desired: KernelState, actual: KernelState) -> list[Op]:
     for e in sorted(desired.vxlan_fdb, key=lambda e: (e.dev, e.mac, e.dst)):
         if e not in actual.vxlan_fdb or e.dev in fresh:
             ops.append(AddVxlanFdb(e))
+    for sh in sorted(desired.shapers - actual.shapers, key=lambda s: s.port):
+        ops.append(SetShaper(sh))  # before the ruleset: a TES is limited from its first frame
     if desired.nft_hash != actual.nft_hash:
         ops.append(SetRuleset(desired.nft_text))
     for e in sorted(actual.bridge_fdb - desired.bridge_fdb, key=lambda e: (e.port, e.mac)):
@@ -104,6 +117,9 @@ def diff(desired: KernelState, actual: KernelState) -> list[Op]:
     for e in sorted(actual.vxlan_fdb - desired.vxlan_fdb, key=lambda e: (e.dev, e.mac, e.dst)):
         if e.dev in want and e.dev not in rebuilt:
             ops.append(DelVxlanFdb(e))
+    shaped = {s.port for s in desired.shapers}
+    for port in sorted({s.port for s in actual.shapers} - shaped):
+        ops.append(ClearShaper(port))
     wanted_ports = {p for p, _ in desired.attachments}
     for port, br in sorted(actual.attachments):
         if port not in wanted_ports:

@@ -26,6 +26,7 @@ class Endpoint:
     host: str
     port: str  # host-side interface name
     tunnel: Tunnel | None = None  # the TES attached over L3 (docs/protocol.md, L3 transport)
+    rate_bps: int = 0  # what its Access-Accept allows toward it (0: no limit)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -72,6 +73,7 @@ def reported_endpoints(intent: Intent, reports: list[dict], declared: tuple[Endp
         if ip:
             ips.add((r["vn"], ip.split("/")[0]))
         tunnel = Tunnel(r["port"], **r["tunnel"]) if r.get("tunnel") else None
+        rate = int((r.get("provisioning") or {}).get("rate_bps") or 0)
         out.append(Endpoint(vn=r["vn"], vm=dynamic_vm_name(r["mac"]), nic=0, mac=r["mac"], ip=ip, host=r["host"],
-                            port=r["port"], tunnel=tunnel))
+                            port=r["port"], tunnel=tunnel, rate_bps=rate))
     return tuple(out)

@@ -39,6 +39,7 @@ class Entry:
     vm: str = ""
     port: str = ""  # host-side interface of a local VM NIC
     peers: tuple[str, ...] = ()  # underlay IPs for replication
+    rate_bps: int = 0  # local rows: the limit toward that TES from its Access-Accept (0: none)
 
 
 @dataclass(frozen=True)

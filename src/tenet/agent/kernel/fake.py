@@ -14,11 +14,13 @@ from tenet.agent.reconcile import (
     AddLink,
     AddVxlanFdb,
     Attach,
+    ClearShaper,
     DelBridgeFdb,
     DelLink,
     DelVxlanFdb,
     Op,
     SetRuleset,
+    SetShaper,
 )
 
 
@@ -84,3 +86,9 @@ class FakeKernel:
             self.state = replace(s, vxlan_fdb=s.vxlan_fdb - {op.entry})
         elif isinstance(op, SetRuleset):
             self.state = replace(s, nft_hash=translation.digest_of(op.text))
+        elif isinstance(op, SetShaper):
+            if op.shaper.port in self._ports:
+                rest = {x for x in s.shapers if x.port != op.shaper.port}
+                self.state = replace(s, shapers=frozenset(rest | {op.shaper}))
+        elif isinstance(op, ClearShaper):
+            self.state = replace(s, shapers=frozenset(x for x in s.shapers if x.port != op.port))

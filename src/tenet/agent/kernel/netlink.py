@@ -14,17 +14,19 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from tenet.agent.desired import FLOOD
 from tenet.agent.kernel import nftables
-from tenet.agent.kernel.state import OWN_PREFIX, BridgeFdb, KernelState, Link, Vxlan, VxlanFdb
+from tenet.agent.kernel.state import OWN_PREFIX, BridgeFdb, KernelState, Link, Shaper, Vxlan, VxlanFdb
 from tenet.agent.reconcile import (
     AddBridgeFdb,
     AddLink,
     AddVxlanFdb,
     Attach,
+    ClearShaper,
     DelBridgeFdb,
     DelLink,
     DelVxlanFdb,
     Op,
     SetRuleset,
+    SetShaper,
 )
 
 NTF_SELF = 0x02
@@ -32,6 +34,9 @@ NTF_MASTER = 0x04
 NUD_NOARP = 0x40
 NUD_PERMANENT = 0x80
 VM_PORT_PREFIX = "tp"
+SHAPED = (VM_PORT_PREFIX, "tna")  # VM ports and L3 access tunnels
+SHAPER_HANDLE = 0x7E010000  # "7e01:": the root qdisc handle that marks a shaper as ours
+SHAPER_LATENCY = "20ms"  # queueing a token bucket allows before it drops
 
 
 class LinuxKernel:
@@ -125,7 +130,19 @@ class LinuxKernel:
             bridge_fdb=frozenset(bfdb),
             vxlan_fdb=frozenset(vfdb),
             nft_hash=nftables.observe_digest(),
+            shapers=self._shapers(name),
         )
+
+    def _shapers(self, name: dict[int, str]) -> frozenset[Shaper]:
+        out = set()
+        for q in self.ipr.get_qdiscs():
+            port = name.get(q["index"], "")
+            if q["handle"] != SHAPER_HANDLE or q.get_attr("TCA_KIND") != "tbf" or not port.startswith(SHAPED):
+                continue
+            parms = q.get_nested("TCA_OPTIONS", "TCA_TBF_PARMS")
+            if parms:
+                out.add(Shaper(port, parms["rate"] * 8))
+        return frozenset(out)
 
     # -- effects -----------------------------------------------------------------------
     def _idx(self, name: str) -> int | None:
@@ -173,6 +190,16 @@ class LinuxKernel:
                 ipr.fdb("del", ifindex=idx, lladdr=op.entry.mac, dst=op.entry.dst, flags=NTF_SELF)
         elif isinstance(op, SetRuleset):
             nftables.apply(op.text)
+        elif isinstance(op, SetShaper):
+            idx = self._idx(op.shaper.port)
+            if idx is not None:
+                rate = op.shaper.rate_bps
+                burst = max(rate // 8 // 100, 16 * 1514)  # 10 ms of tokens, at least a few full frames
+                ipr.tc("replace", "tbf", idx, SHAPER_HANDLE, rate=f"{rate}bit", burst=burst, latency=SHAPER_LATENCY)
+        elif isinstance(op, ClearShaper):
+            idx = self._idx(op.port)
+            if idx is not None:
+                ipr.tc("del", index=idx, handle=SHAPER_HANDLE, parent=0xFFFFFFFF)
 
     def _add_link(self, l: Link) -> None:
         ipr = self.ipr

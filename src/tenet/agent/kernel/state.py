@@ -49,6 +49,15 @@ class VxlanFdb:
 
 
 @dataclass(frozen=True)
+class Shaper:
+    """A rate limit toward a TES: a token bucket (tc tbf) as the root qdisc of its port. It
+    shapes what the NVE sends to the TES — RADIUS's WISPr-Bandwidth-Max-Down, exactly."""
+
+    port: str
+    rate_bps: int
+
+
+@dataclass(frozen=True)
 class KernelState:
     links: frozenset[Link]
     attachments: frozenset[tuple[str, str]]  # (VM port, bridge)
@@ -57,6 +66,7 @@ class KernelState:
     nft_hash: str  # digest of the translation ruleset; "" = no table
     nft_text: str = ""  # the ruleset itself (desired side only)
     missing_ports: frozenset[str] = frozenset()  # desired VM ports not present (yet)
+    shapers: frozenset[Shaper] = frozenset()
 
     @staticmethod
     def empty() -> "KernelState":
