@@ -204,3 +204,34 @@ def test_server_terminate_removes_its_access_tunnel(lab):
     wait(lambda: tunnel not in links(lab, "h4"), 5, "the access tunnel's removal on h4")
     assert "tnt0" not in links(lab, "s2")
     assert lab.exec("S", "ping", "-c1", "-W1", "10.60.0.31").returncode != 0
+
+
+# -- the NVE's RADIUS client against the real FreeRADIUS -------------------------------------
+RADIUS_PROBE = """
+import select, sys, time
+from tenet.aaa.radius import RadiusClient, RadiusMux
+from tenet.wire import eap
+ip, port, secret = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+mux = RadiusMux(RadiusClient(ip, secret, port), timeout=0.3, retries=2)
+mux.submit(time.monotonic(), "t", "alice", eap.encode(eap.identity_response(1, "alice")), None)
+deadline = time.monotonic() + 5
+while time.monotonic() < deadline:
+    select.select([mux], [], [], 0.05)
+    now = time.monotonic()
+    for tag, r in mux.on_readable(now) + mux.tick(now):
+        print(type(r).__name__, getattr(r, "code", r))
+        sys.exit(0)
+print("nothing")
+"""
+
+
+@pytest.mark.parametrize("port, secret, expect", [
+    (1812, None, "RadiusReply challenge"),  # EAP-MD5 challenge for alice
+    (1812, "not-the-secret", "RadiusTimeout no valid reply from RADIUS server {ip}:1812 (down, unreachable, or a wrong shared secret"),
+    (1999, None, "RadiusTimeout no valid reply from RADIUS server {ip}:1999"),  # nobody listens
+])
+def test_radius_client_names_the_cause(lab, port, secret, expect):
+    ip = lab.plan.aaa.ip
+    secret = secret or (lab.record.dir / "radius.secret").read_text().strip()
+    r = lab.exec("h1", sys.executable, "-c", RADIUS_PROBE, ip, str(port), secret)
+    assert r.stdout.startswith(expect.format(ip=ip)), r.stdout + r.stderr
