@@ -91,6 +91,15 @@ def test_rate_from_the_access_accept_shapes_traffic_toward_the_tes(lab):
         server.wait(5)
 
 
+def test_address_assigned_by_radius_is_applied_and_withdrawn(lab):
+    lab.wait_attached("X", timeout=15)
+    assert "10.60.0.40/24" in lab.exec("X", "ip", "-4", "-br", "addr", "show", "eth0").stdout  # Framed-IP-Address
+    assert endpoints(lab)[mac(lab, "X")]["ip"] == "10.60.0.40/24"
+    assert lab.exec("X", "ping", "-c2", "-i0.2", "-W2", "10.60.0.1").returncode == 0
+    lab.stop_process("tes", "X.eth0")  # the lease ends with the session
+    assert "10.60.0.40" not in lab.exec("X", "ip", "-4", "-br", "addr", "show", "eth0").stdout
+
+
 def test_wrong_password_no_attachment_and_data_dropped(lab):
     u = mac(lab, "U")
     assert u not in endpoints(lab)

@@ -135,3 +135,12 @@ def test_l3_transport_allocates_an_access_tunnel_per_session():
 def test_l3_transport_is_off_without_an_uplink_mac():
     n = nve()
     assert n.on_frame(0, "udp:198.18.2.50:6768", TES, Message(MsgType.DISCOVER, 0, 6001)) == []
+
+
+def test_address_from_radius_is_given_to_the_tes_and_reported():
+    n = nve()
+    acts = n.on_frame(0, "tp1", TES, Message(MsgType.REQUEST, 0, 0, (Tlv(TlvType.VN_NAME, "n1"), Tlv(TlvType.TES_IP, "10.1.0.99/24"))))
+    sid = sends(acts, MsgType.CONFIRM)[0].session_id
+    acts = n.on_radius(0, sid, RadiusAnswer("accept", provisioning=Provisioning(vn="n1", ip="10.1.0.40/24")))
+    assert str(sends(acts, MsgType.AUTH_RESULT)[0].get(TlvType.TES_IP)) == "10.1.0.40/24"
+    assert next(a for a in acts if isinstance(a, Attach)).session.tes_ip == "10.1.0.40/24"  # RADIUS wins

@@ -3,12 +3,14 @@
 VN: Tunnel-Type = VLAN (13), Tunnel-Medium-Type = IEEE-802 (6), Tunnel-Private-Group-Id = a VN
 name, or a decimal VN-ID. Rate limit: WISPr-Bandwidth-Max-Down (vendor 14122, attribute 8,
 bits/s) — a widely deployed attribute rather than a private one. Session-Timeout triggers
-re-authentication; Filter-Id is passed through.
+re-authentication; Filter-Id is passed through; Framed-IP-Address (with Framed-IP-Netmask,
+else /32) is the TES's address in the VN, which the TES configures and the NVE reports.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Interface
 
 VLAN = 13
 IEEE_802 = 6
@@ -27,6 +29,7 @@ class Provisioning:
     cos: int | None = None
     session_timeout: int | None = None
     filter_id: str | None = None
+    ip: str | None = None  # "10.60.0.40/24"
 
 
 def _first(attrs: Mapping[str, list], name: str):
@@ -62,7 +65,17 @@ def from_attributes(attrs: Mapping[str, list]) -> Provisioning:
     timeout = _int(_first(attrs, "Session-Timeout"))
     rate = _int(_first(attrs, "WISPr-Bandwidth-Max-Down"))
     fid = _first(attrs, "Filter-Id")
-    return Provisioning(vn, vnid, vlan, rate or None, None, timeout or None, str(fid) if fid else None)
+    return Provisioning(vn, vnid, vlan, rate or None, None, timeout or None, str(fid) if fid else None, _address(attrs))
+
+
+def _address(attrs: Mapping[str, list]) -> str | None:
+    ip, mask = _first(attrs, "Framed-IP-Address"), _first(attrs, "Framed-IP-Netmask")
+    if ip is None:
+        return None
+    try:
+        return str(IPv4Interface(f"{ip}/{mask or 32}"))
+    except ValueError as e:
+        raise ProvisioningError(f"Framed-IP-Address {ip!r} / Framed-IP-Netmask {mask!r}: {e}") from None
 
 
 def parse_rate(text: str) -> int:

@@ -231,7 +231,8 @@ class Nve:
             if (p.vn and p.vn != s.vn) or (p.vnid and p.vnid != s.vnid):
                 return self._fail(now, s, ReasonCode.VN_UNAVAILABLE, f"RADIUS assigned another VN ({p.vn or p.vnid})", answer.eap)
             reauth = now + p.session_timeout if p.session_timeout else None
-            attached = replace(s, state="attached", provisioning=p, reauth_at=reauth, radius_state=None, last_seen=now)
+            attached = replace(s, state="attached", provisioning=p, reauth_at=reauth, radius_state=None, last_seen=now,
+                               tes_ip=p.ip or s.tes_ip)  # RADIUS's address wins over the TES's claim
             self.sessions[s.id] = attached
             tlvs = [Tlv(TlvType.AUTH_STATUS, 0), Tlv(TlvType.VN_NAME, s.vn), Tlv(TlvType.HELLO_INTERVAL, HELLO_INTERVAL)]
             if p.vlan:
@@ -242,6 +243,8 @@ class Nve:
                 tlvs.append(Tlv(TlvType.SESSION_TIMEOUT, p.session_timeout))
             if p.filter_id:
                 tlvs.append(Tlv(TlvType.FILTER_ID, p.filter_id))
+            if p.ip:
+                tlvs.append(Tlv(TlvType.TES_IP, p.ip))
             if s.tunnel_vni:
                 tlvs.append(Tlv(TlvType.ACCESS_TUNNEL, AccessTunnel(s.tunnel_vni, self.tunnel_port)))
             if answer.eap:

@@ -34,7 +34,7 @@ KEYS = {
     "": {"name", "underlay", "hosts", "tenants", "networks", "vms", "aaa", "servers"},
     "server": {"uplink", "address", "network", "mac", "ip", "identity", "password", "nves"},
     "aaa": {"users"},
-    "user": {"password", "network", "rate", "session_timeout"},
+    "user": {"password", "network", "rate", "session_timeout", "ip"},
     "underlay": {"networks", "routers"},
     "network": {"subnet"},
     "router": {"networks", "addresses"},
@@ -443,7 +443,7 @@ def _servers(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used
     return servers
 
 
-def _aaa(p: _Problems, doc: dict, vns: set[str]) -> list[AaaUser]:
+def _aaa(p: _Problems, doc: dict, vns: dict[str, VirtualNetwork]) -> list[AaaUser]:
     a = p.mapping(doc.get("aaa"), "aaa", "aaa")
     users = []
     for name, spec in p.names(a.get("users"), "aaa.users").items():
@@ -464,8 +464,20 @@ def _aaa(p: _Problems, doc: dict, vns: set[str]) -> list[AaaUser]:
         if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 0:
             p.add(f"{path}.session_timeout", f"must be seconds >= 0, not {timeout!r}")
             ok = False
+        ip = None
+        if spec.get("ip") is not None:
+            vn = vns.get(net) if isinstance(net, str) else None
+            text = str(spec["ip"])
+            if "/" not in text and vn is not None and vn.subnet is not None:
+                text = f"{text}/{vn.subnet.prefixlen}"
+            ip = _iface(p, text, f"{path}.ip")
+            if ip is None:
+                ok = False
+            elif vn is not None and vn.subnet is not None and ip.network != vn.subnet:
+                p.add(f"{path}.ip", f"{ip} is not in VN {net}'s subnet {vn.subnet}")
+                ok = False
         if ok:
-            users.append(AaaUser(name, password, net, rate, timeout))
+            users.append(AaaUser(name, password, net, rate, timeout, ip))
     return users
 
 
@@ -483,7 +495,7 @@ def load_intent(doc: Any, source: str = "") -> Intent:
     vns, tenants = _vns(p, doc)
     vms = _vms(p, doc, {h.name for h in hosts}, {v.name: v for v in vns})
     servers = _servers(p, doc, networks, used, {h.name for h in hosts}, {v.name: v for v in vns}, vms)
-    users = _aaa(p, doc, {v.name for v in vns})
+    users = _aaa(p, doc, {v.name: v for v in vns})
     kinds = {"aaa": "reserved node (the lab's RADIUS server)"} if users else {}
     for kind, names in (("network", networks), ("router", [r.name for r in routers]), ("host", [h.name for h in hosts]), ("vm", [v.name for v in vms]), ("server", [s.name for s in servers])):
         for n in names:
@@ -578,4 +590,6 @@ def _user_doc(u: AaaUser) -> dict:
         d["rate"] = u.rate
     if u.session_timeout:
         d["session_timeout"] = u.session_timeout
+    if u.ip:
+        d["ip"] = str(u.ip)
     return d

@@ -73,6 +73,7 @@ class AaaUser:
     network: str  # VN name
     rate: str = ""  # e.g. "50mbit"; "" = unlimited
     session_timeout: int = 0  # seconds; 0 = none
+    ip: IPv4Interface | None = None  # handed to the TES as Framed-IP-Address/-Netmask
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,12 @@ def _ip(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *argv], capture_output=True, text=True)
 
 
+def _must(*argv: str) -> None:
+    r = _ip(*argv)
+    if r.returncode:
+        raise RuntimeError(f"ip {' '.join(argv)}: {r.stderr.strip()}")
+
+
 SIOCGIFADDR, SIOCGIFNETMASK = 0x8915, 0x891B
 
 
@@ -45,6 +51,7 @@ class PacketLink:
         self.mac = Path(f"/sys/class/net/{ifname}/address").read_text().strip()
         self.sock = packet_socket()
         self.sock.bind((ifname, 0))
+        self.leased = ""
 
     @property
     def ip(self) -> str:
@@ -69,10 +76,17 @@ class PacketLink:
         return src, msg
 
     def attached(self, nve: str, result: Message) -> None:
-        """On L2 the TES's NIC already is its port: nothing to build."""
+        """On L2 the TES's NIC already is its port; it takes the address RADIUS assigned, if any."""
+        ip = result.get(TlvType.TES_IP)
+        if ip is not None and str(ip) != self.ip:
+            _must("addr", "replace", str(ip), "dev", self.ifname)
+            self.leased = str(ip)
 
     def detached(self) -> None:
-        pass
+        """A leased address goes with the session (DHCP-like); a configured one stays."""
+        if self.leased:
+            _ip("addr", "del", self.leased, "dev", self.ifname)
+            self.leased = ""
 
     def close(self) -> None:
         self.sock.close()
@@ -119,19 +133,18 @@ class UdpLink:
         if not isinstance(tunnel, AccessTunnel):
             raise RuntimeError(f"NVE {nve} accepted us over L3 without an ACCESS_TUNNEL")
         local = iface_ip(self.uplink).split("/")[0]
+        vn_ip = str(result.get(TlvType.TES_IP) or self.vn_ip or "")  # RADIUS's address, else our own
         mtu = int(Path(f"/sys/class/net/{self.uplink}/mtu").read_text()) - TUNNEL_OVERHEAD
         self.detached()  # level: rebuild from scratch, a re-attachment may bring another tunnel
         steps = [
             ("link", "add", self.tunnel_iface, "type", "vxlan", "id", str(tunnel.vni), "remote", nve, "local", local,
              "dstport", str(tunnel.port), "dev", self.uplink, "nolearning"),
             ("link", "set", self.tunnel_iface, "address", self.mac, "mtu", str(mtu)),
-            *([("addr", "add", self.vn_ip, "dev", self.tunnel_iface)] if self.vn_ip else []),
+            *([("addr", "add", vn_ip, "dev", self.tunnel_iface)] if vn_ip else []),
             ("link", "set", self.tunnel_iface, "up"),
         ]
         for argv in steps:
-            r = _ip(*argv)
-            if r.returncode:
-                raise RuntimeError(f"ip {' '.join(argv)}: {r.stderr.strip()}")
+            _must(*argv)
 
     def detached(self) -> None:
         if Path(f"/sys/class/net/{self.tunnel_iface}").exists():

@@ -1,0 +1,50 @@
+"""Access-Accept attributes -> provisioning (RFC 3580 and friends), and the users file."""
+import pytest
+
+from ipaddress import IPv4Interface
+
+from tenet.aaa import config
+from tenet.aaa.provisioning import Provisioning, ProvisioningError, from_attributes, parse_rate
+from tenet.model.tenancy import AaaUser
+
+VN = {"Tunnel-Type": [(0, "VLAN")], "Tunnel-Medium-Type": [(0, "IEEE-802")]}
+
+
+def test_vn_by_name_with_limits_and_address():
+    p = from_attributes({**VN, "Tunnel-Private-Group-Id": [(0, "n1")], "WISPr-Bandwidth-Max-Down": [50_000_000],
+                         "Session-Timeout": [3600], "Filter-Id": ["web"], "Framed-IP-Address": ["10.60.0.40"],
+                         "Framed-IP-Netmask": ["255.255.255.0"]})
+    assert p == Provisioning(vn="n1", rate_bps=50_000_000, session_timeout=3600, filter_id="web", ip="10.60.0.40/24")
+
+
+def test_numeric_group_is_a_vnid_and_a_vlan_when_it_fits():
+    assert from_attributes({**VN, "Tunnel-Private-Group-Id": [(0, "100")]}) == Provisioning(vnid=100, vlan=100)
+    assert from_attributes({**VN, "Tunnel-Private-Group-Id": [(0, "5001")]}) == Provisioning(vnid=5001)
+
+
+def test_address_without_netmask_is_a_host_route():
+    assert from_attributes({"Framed-IP-Address": ["10.60.0.40"]}).ip == "10.60.0.40/32"
+
+
+@pytest.mark.parametrize("attrs, fragment", [
+    ({"Tunnel-Private-Group-Id": [(0, "n1")]}, "without Tunnel-Type"),
+    ({"Tunnel-Type": [(0, "VLAN")], "Tunnel-Private-Group-Id": [(0, "n1")]}, "without Tunnel-Medium-Type"),
+    ({"Framed-IP-Address": ["10.60.0.40"], "Framed-IP-Netmask": ["255.0.255.0"]}, "Framed-IP-Netmask"),
+])
+def test_inconsistent_accept_is_an_error_naming_the_attribute(attrs, fragment):
+    with pytest.raises(ProvisioningError, match=fragment):
+        from_attributes(attrs)
+
+
+def test_rates():
+    assert parse_rate("50mbit") == 50_000_000 and parse_rate("1gbit") == 10**9 and parse_rate("64kbit") == 64_000
+    with pytest.raises(ValueError, match="not a rate"):
+        parse_rate("fast")
+
+
+def test_users_file_carries_what_the_topology_grants():
+    text = config._users([AaaUser("dave", 'p"w', "n1", "50mbit", 60, IPv4Interface("10.60.0.40/24"))])
+    assert '"dave" Cleartext-Password := "p\\"w"' in text
+    for line in ('Tunnel-Private-Group-Id := "n1"', "WISPr-Bandwidth-Max-Down := 50000000", "Session-Timeout := 60",
+                 "Framed-IP-Address := 10.60.0.40", "Framed-IP-Netmask := 255.255.255.0"):
+        assert line in text
