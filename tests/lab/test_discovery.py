@@ -244,3 +244,15 @@ def test_radius_client_names_the_cause(lab, port, secret, expect):
     secret = secret or (lab.record.dir / "radius.secret").read_text().strip()
     r = lab.exec("h1", sys.executable, "-c", RADIUS_PROBE, ip, str(port), secret)
     assert r.stdout.startswith(expect.format(ip=ip)), r.stdout + r.stderr
+
+
+def test_dead_radius_server_fails_admission_with_the_cause(lab):
+    """Last in this module: it stops the lab's FreeRADIUS. A TES that starts now is refused
+    with a reason naming the server, and nothing of it is attached."""
+    lab.stop_process("radius", "aaa")
+    x = mac(lab, "X")
+    lab.start_tes("X")
+    log = Path(lab.process("tes", "X.eth0").log)
+    wait(lambda: "RADIUS unavailable: no valid reply from RADIUS server" in log.read_text(), 15, "the refusal")
+    assert x not in endpoints(lab)
+    assert lab.exec("X", "ping", "-c1", "-W1", "10.60.0.1").returncode != 0

@@ -9,7 +9,9 @@ endpoint keys in the store, exactly as before.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -39,7 +41,11 @@ def follow_tables(store: Store, host: str, d: Discovery, stopping: threading.Eve
         pacer.pace()
         kv = store.get(keys.tables(host))
         if kv is not None and kv.value != last:
-            d.configure(from_json(kv.value))
+            tables = from_json(kv.value)
+            d.configure(tables)
+            if last is None:  # ready: say so, with who we are (the lab waits for this)
+                ready = {"pid": os.getpid(), "serves": [s.vn for s in tables.serves]}
+                store.put(keys.admission(host), json.dumps(ready, sort_keys=True).encode())
             last = kv.value
         pacer.done()
         try:

@@ -221,12 +221,13 @@ class Lab:
         finally:
             store.close()
 
-    @staticmethod
-    def _converged(store, host: str) -> bool:
+    def _converged(self, store, host: str) -> bool:
         t, s = store.get(keys.tables(host)), store.get(keys.status(host))
         if t is None or s is None:
             return False
         status = json.loads(s.value)
+        if self.plan.aaa and store.get(keys.admission(host)) is None:
+            return False  # its admission process does not serve yet: a TES would miss its offer
         return status.get("state") == "converged" and status.get("generation") == json.loads(t.value)["generation"]
 
     def down(self) -> None:

@@ -35,6 +35,11 @@ def status(host: str) -> str:
     return host_prefix(host) + "status"
 
 
+def admission(host: str) -> str:
+    """Written by a host's admission process once it serves (docs/protocol.md)."""
+    return host_prefix(host) + "admission"
+
+
 def extmac_prefix() -> str:
     return ROOT + "alloc/extmac/"
 
