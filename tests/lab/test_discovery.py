@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -72,6 +73,34 @@ def test_tes_selects_the_access_switch_over_the_hypervisor(lab):
     assert endpoints(lab)[w]["host"] == "h4"  # h1 (hypervisor, capability 100) offered too
     assert "(access_switch, capability 10) among 2 offers" in Path(lab.process("tes", "W.eth0").log).read_text()
     assert lab.exec("W", "ping", "-c2", "-i0.2", "-W2", "10.60.0.1").returncode == 0
+
+
+def test_tes_rediscovers_when_its_nve_stops_answering(lab):
+    """Freeze h4's admission process (SIGSTOP, by the PID it published): W's hellos go
+    unanswered, W gives h4 up after 3 missed acks, rediscovers and attaches through h1 — the
+    only other NVE on its access LAN — and reaches its peers again."""
+    w = mac(lab, "W")
+    wait(lambda: w in endpoints(lab) and endpoints(lab)[w]["host"] == "h4", 15, "W on h4")
+    store = open_store(lab.store_url)
+    pid = json.loads(store.get(keys.admission("h4")).value)["pid"]
+    store.close()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        def on_h1():
+            return any(json.loads(kv.value)["mac"] == w for kv in _range(lab, f"{keys.endpoints_prefix()}h1/"))
+        wait(on_h1, 20, "W's attachment through h1")
+        assert "nve-silent" in Path(lab.process("tes", "W.eth0").log).read_text()
+        wait(lambda: lab.exec("W", "ping", "-c1", "-W1", "10.60.0.1").returncode == 0, 10, "W reaching S via h1")
+    finally:
+        os.kill(pid, signal.SIGCONT)  # h4 wakes up, finds W silent, and expires its old session
+
+
+def _range(lab, prefix):
+    s = open_store(lab.store_url)
+    try:
+        return s.range(prefix)
+    finally:
+        s.close()
 
 
 def test_rate_from_the_access_accept_shapes_traffic_toward_the_tes(lab):

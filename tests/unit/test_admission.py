@@ -144,3 +144,25 @@ def test_address_from_radius_is_given_to_the_tes_and_reported():
     acts = n.on_radius(0, sid, RadiusAnswer("accept", provisioning=Provisioning(vn="n1", ip="10.1.0.40/24")))
     assert str(sends(acts, MsgType.AUTH_RESULT)[0].get(TlvType.TES_IP)) == "10.1.0.40/24"
     assert next(a for a in acts if isinstance(a, Attach)).session.tes_ip == "10.1.0.40/24"  # RADIUS wins
+
+
+class RecordingLink:
+    mac, ip = "02:00:00:00:00:aa", ""
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def send(self, dst, msg):
+        self.sent.append((dst, msg))
+
+
+def test_tes_answers_md5_and_naks_unknown_methods_proposing_its_own():
+    from tenet.tes.client import Config, Tes
+
+    link = RecordingLink()
+    tes = Tes(link, Config("n1", 0, "alice", "wonderland"))
+    tes._answer_eap("nve", 7, 6001, eap.encode(eap.md5_challenge(3, b"0123456789abcdef")))
+    tes._answer_eap("nve", 7, 6001, eap.encode(eap.EapPacket(eap.EapCode.REQUEST, 4, 13, b"\x20")))  # EAP-TLS
+    md5, tls = (eap.decode(m.get(TlvType.EAP_PAYLOAD)) for _, m in link.sent)
+    assert md5 == eap.md5_response(3, b"wonderland", b"0123456789abcdef")
+    assert tls.type == eap.TYPE_NAK and tls.data == bytes([eap.TYPE_MD5]) and tls.identifier == 4

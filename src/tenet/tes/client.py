@@ -43,6 +43,18 @@ def first_answer(offers: list[Offer]) -> Offer:
 POLICIES: dict[str, Callable[[list[Offer]], Offer]] = {"default": default_policy, "first": first_answer}
 
 
+def md5_method(req: eap.EapPacket, identity: str, password: str) -> eap.EapPacket:
+    """EAP-MD5 (RFC 3748 §5.4)."""
+    challenge, _ = eap.parse_md5(req)
+    return eap.md5_response(req.identifier, password.encode(), challenge)
+
+
+# EAP methods by type: a method answers one request. Add one (e.g. EAP-TLS) by registering
+# it here and naming its type first in Config.methods; the TES NAKs any other type, proposing
+# its own first choice.
+EAP_METHODS: dict[int, Callable[[eap.EapPacket, str, str], eap.EapPacket]] = {eap.TYPE_MD5: md5_method}
+
+
 class Link(Protocol):
     mac: str
     ip: str  # "10.1.0.9/24" or "": announced so that routed VNs can route to it
@@ -65,6 +77,7 @@ class Config:
     missed_acks: int = 3
     fail_backoff: float = 5.0
     policy: str = "default"
+    methods: tuple[int, ...] = (eap.TYPE_MD5,)  # EAP types we accept, preferred first
 
 
 @dataclass
@@ -131,11 +144,10 @@ class Tes:
             return
         if req.type == eap.TYPE_IDENTITY:
             ans = eap.identity_response(req.identifier, self.cfg.identity)
-        elif req.type == eap.TYPE_MD5:
-            challenge, _ = eap.parse_md5(req)
-            ans = eap.md5_response(req.identifier, self.cfg.password.encode(), challenge)
+        elif req.type in self.cfg.methods and req.type in EAP_METHODS:
+            ans = EAP_METHODS[req.type](req, self.cfg.identity, self.cfg.password)
         else:
-            ans = eap.nak(req.identifier)
+            ans = eap.nak(req.identifier, self.cfg.methods[0])
         self.link.send(nve, Message(MsgType.EAP, session, vnid, (Tlv(TlvType.EAP_PAYLOAD, eap.encode(ans)),)))
 
     def authenticate(self, offer: Offer, session: int, timeout: float = 10.0) -> Attachment:
