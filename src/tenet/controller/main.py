@@ -5,6 +5,7 @@ import argparse
 import logging
 import signal
 import sys
+import time
 
 from tenet.controller.publish import publish
 from tenet.pace import Pacer
@@ -29,15 +30,19 @@ def run(store_url: str, resync: float = 10.0) -> None:
     signal.signal(signal.SIGINT, stop)
     rev = store.revision() + 1
     pacer = Pacer(PACE)
+    last: dict[str, int] = {}
     while not stopping:
         pacer.pace()
         try:
-            tables = publish(store)
-            log.info("published %d hosts: %s", len(tables), {h: t.generation for h, t in tables.items()})
+            generations = {h: t.generation for h, t in publish(store).items()}
+            if generations != last:
+                log.info("published %d hosts: %s", len(generations), generations)
+                last = generations
         except Exception as e:  # a bad intent must not kill the controller; the last tables stay
             log.error("recompute failed, keeping published tables: %s", e)
         pacer.done()
-        while not stopping:
+        due = time.monotonic() + resync  # level-triggered: recompute now and then regardless
+        while not stopping and time.monotonic() < due:
             try:
                 events = store.watch("/tenet/", rev, timeout=min(resync, 1.0))
             except Compacted:
