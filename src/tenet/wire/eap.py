@@ -57,6 +57,8 @@ def decode(b: bytes) -> EapPacket:
         return EapPacket(code, b[1], None)
     if length < 5:
         raise DecodeError(4, "EAP Request/Response without a type")
+    if b[4] == 0:
+        raise DecodeError(4, "EAP type 0 is reserved")
     return EapPacket(code, b[1], b[4], bytes(b[5:length]))
 
 
