@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import replace
 from typing import Optional
@@ -22,7 +23,7 @@ from tenet.store.open import open_store
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="tenet: tenant virtual networks on the Linux kernel")
 lab_app = typer.Typer(no_args_is_help=True, help="Emulated datacenters on this machine")
 app.add_typer(lab_app, name="lab")
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 200)  # piped: never truncate MACs and IPs
 err = Console(stderr=True)
 
 
@@ -82,15 +83,49 @@ def lab_status(name: Optional[str] = typer.Argument(None)) -> None:
                 gen, state = str(st.get("generation")), st.get("state", "")
         alive = "yes" if start_time(p.pid) == p.start_time else "[red]no[/red]"
         t.add_row(p.role, p.node, str(p.pid), alive, gen, state)
+        a = store.get(keys.admission(p.node)) if p.role == "agent" else None
+        if a:  # the agent's admission process (its child): serving, and for which VNs
+            ready = json.loads(a.value)
+            t.add_row("  admission", p.node, str(ready["pid"]), "yes" if _alive(ready["pid"]) else "[red]no[/red]",
+                      "", "serves " + (", ".join(ready["serves"]) or "nothing"))
     out.print(t)
     out.print(f"{len(rec.namespaces)} namespaces")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+@app.command("endpoints")
+def endpoints(
+    as_json: bool = typer.Option(False, "--json"),
+    lab: Optional[str] = typer.Option(None, "--lab"),
+    store_url: Optional[str] = typer.Option(None, "--store"),
+) -> None:
+    """TESs that attached themselves: where, as whom, with what the Access-Accept granted."""
+    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    reports = [json.loads(kv.value) for kv in open_store(url).range(keys.endpoints_prefix())]
+    if as_json:
+        sys.stdout.write(json.dumps(reports, indent=1, sort_keys=True) + "\n")
+        return
+    t = Table(title=f"{len(reports)} attached TES(s)")
+    for c in ("VN", "MAC", "IP", "NVE", "port", "identity", "session", "granted"):
+        t.add_column(c)
+    for r in sorted(reports, key=lambda r: (r["vn"], r["host"], r["mac"])):
+        p = r.get("provisioning") or {}
+        granted = ", ".join(f"{k}={v}" for k, v in sorted(p.items()) if v not in (None, "") and k not in ("vn", "vnid"))
+        t.add_row(r["vn"], r["mac"], r.get("ip", ""), r["host"], r["port"], r.get("identity", ""),
+                  f"{r['session']:08x}", granted)
+    out.print(t)
 
 
 @lab_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def lab_exec(ctx: typer.Context, node: str, lab: Optional[str] = typer.Option(None, "--lab")) -> None:
     """Run a command in a node's namespace: tenet lab exec NODE -- CMD..."""
-    import os
-
     rec = Record.load(_lab_name(lab))
     from tenet.lab.plan import netns_name
 
