@@ -141,7 +141,7 @@ def test_garbage_raises_intent_error_only(value):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from(["name", "underlay", "hosts", "networks", "vms", "tenants"]), json_values)
+@given(st.sampled_from(["name", "underlay", "hosts", "networks", "vms", "tenants", "aaa", "servers"]), json_values)
 def test_mutated_sections_raise_intent_error_only(section, value):
     d = doc()
     d[section] = value
@@ -149,3 +149,38 @@ def test_mutated_sections_raise_intent_error_only(section, value):
         load_intent(d)
     except IntentError:
         pass
+
+
+AAA = {"users": {"alice": {"password": "pw", "network": "n1", "ip": "10.1.0.40"}}}
+SERVER = {"uplink": "pn1", "network": "n1", "ip": "10.1.0.30/24", "identity": "alice", "password": "pw", "nves": ["host1"]}
+
+
+def test_servers_and_users_load_and_round_trip():
+    d = doc()
+    d["aaa"], d["servers"] = AAA, {"s1": SERVER}
+    i = load_intent(d)
+    assert str(i.aaa[0].ip) == "10.1.0.40/24"  # the VN's prefix
+    s = i.servers[0]
+    assert s.address == IPv4Interface("198.18.1.11/24") and s.nic.nves == ("host1",)  # after host2's .10
+    assert load_intent(intent_to_doc(i)) == i
+
+
+@pytest.mark.parametrize("patch, expected", [
+    ({"uplink": "pn9"}, "servers.s1.uplink: no physical network named 'pn9'"),
+    ({"address": "198.18.2.50"}, "servers.s1.address: 198.18.2.50 is not a free host address of pn1"),
+    ({"nves": ["host9"]}, "servers.s1.nves: no host named 'host9'"),
+    ({"ip": "10.1.0.8/24"}, "servers.s1: its MAC or IP is already used in n1"),  # H's address
+    ({"password": None}, "servers.s1: join: discover needs identity and password"),
+    ({"colour": "red"}, "servers.s1.colour: unknown key"),
+])
+def test_server_rules_name_their_path(patch, expected):
+    d = doc()
+    spec = {**SERVER, **patch}
+    d["aaa"], d["servers"] = AAA, {"s1": {k: v for k, v in spec.items() if v is not None}}
+    assert any(p.startswith(expected) for p in problems(d)), problems(d)
+
+
+def test_user_address_must_lie_in_its_vn():
+    d = doc()
+    d["aaa"] = {"users": {"alice": {"password": "pw", "network": "n1", "ip": "10.9.0.40/24"}}}
+    assert "aaa.users.alice.ip: 10.9.0.40/24 is not in VN n1's subnet 10.1.0.0/24" in problems(d)
