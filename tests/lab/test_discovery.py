@@ -76,6 +76,21 @@ def test_cli_lists_attached_tes_and_admission_processes(lab):
     assert r.stdout.count("serves n1, n2") == len(lab.intent.fabric.hosts)
 
 
+def test_operator_detach_ends_the_session_and_the_tes_comes_back(lab):
+    """`tenet detach` (RFC 5176 Disconnect in spirit): V's NVE sends TERMINATE(admin) and
+    removes it; V rediscovers and, RADIUS still accepting bob, attaches with a new session."""
+    v = mac(lab, "V")
+    old = endpoints(lab)[v]["session"]
+    r = subprocess.run([sys.executable, "-m", "tenet.cli.main", "detach", v.upper().replace(":", "-"),
+                        "--lab", lab.name, "--why", "policy changed"], capture_output=True, text=True)
+    assert r.returncode == 0 and "asked h1" in r.stdout, r.stderr
+    wait(lambda: endpoints(lab).get(v, {}).get("session") not in (None, old), 10, "V's new session")
+    assert "session ended: terminated" in Path(lab.process("tes", "V.eth0").log).read_text()
+    bad = subprocess.run([sys.executable, "-m", "tenet.cli.main", "detach", "02:99:99:99:99:99", "--lab", lab.name],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "no attached TES has MAC 02:99:99:99:99:99" in bad.stdout + bad.stderr
+
+
 def test_tes_selects_the_access_switch_over_the_hypervisor(lab):
     w = mac(lab, "W")
     wait(lambda: w in endpoints(lab), 15, "W's attachment")

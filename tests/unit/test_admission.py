@@ -166,3 +166,13 @@ def test_tes_answers_md5_and_naks_unknown_methods_proposing_its_own():
     md5, tls = (eap.decode(m.get(TlvType.EAP_PAYLOAD)) for _, m in link.sent)
     assert md5 == eap.md5_response(3, b"wonderland", b"0123456789abcdef")
     assert tls.type == eap.TYPE_NAK and tls.data == bytes([eap.TYPE_MD5]) and tls.identifier == 4
+
+
+def test_operator_revocation_terminates_and_detaches():
+    n = nve()
+    sid, _ = attach(n)
+    acts = n.revoke(TES, "policy changed")
+    term = sends(acts, MsgType.TERMINATE)[0]
+    assert term.session_id == sid and term.get(TlvType.REASON).code is ReasonCode.ADMIN
+    assert any(isinstance(a, Detach) and a.reason is ReasonCode.ADMIN for a in acts)
+    assert n.revoke(TES, "again") == [] and sid not in n.sessions

@@ -285,6 +285,16 @@ class Nve:
                 out.append(self._eap_request_identity(again))
         return out
 
+    def revoke(self, mac: str, why: str) -> list[Action]:
+        """The operator ends a TES's session (RFC 5176 Disconnect in spirit): TERMINATE(admin)
+        and detach. Whether it may come back is RADIUS's call when it re-authenticates."""
+        out: list[Action] = []
+        for s in [s for s in self.sessions.values() if s.tes_mac == mac and s.state in ("attached", "reauthenticating")]:
+            del self.sessions[s.id]
+            reason = Tlv(TlvType.REASON, Reason(ReasonCode.ADMIN, why))
+            out += [self._reply(s.port, s.tes_mac, MsgType.TERMINATE, s.id, s.vnid, reason), Detach(s, ReasonCode.ADMIN)]
+        return out
+
     def restore(self, now: float, s: Session) -> None:
         """Adopt a session recorded before an agent restart: its TES keeps its attachment."""
         self.sessions[s.id] = replace(s, last_seen=now)

@@ -22,7 +22,7 @@ from tenet.agent.discovery import Discovery
 from tenet.compute.tables import from_json
 from tenet.pace import Pacer
 from tenet.store import keys
-from tenet.store.base import Compacted, Store
+from tenet.store.base import Compacted, Delete, Store
 from tenet.store.open import open_store
 from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
 
@@ -57,6 +57,24 @@ def follow_tables(store: Store, host: str, d: Discovery, stopping: threading.Eve
             rev = max(e.revision for e in events) + 1
 
 
+def follow_revocations(store: Store, host: str, d: Discovery, stopping: threading.Event) -> None:
+    """`tenet detach` writes a key per MAC; end that session here, then clear the request."""
+    rev = store.revision() + 1
+    while not stopping.is_set():
+        for kv in store.range(keys.revoke_prefix(host)):  # level: whatever is requested now
+            why = json.loads(kv.value).get("why", "revoked by the operator")
+            mac = kv.key.rsplit("/", 1)[-1]
+            log.info("revoke %s: %s (%s)", mac, why, "ended" if d.revoke(mac, why) else "no session here")
+            store.txn([], [Delete(kv.key)])
+        try:
+            events = store.watch(keys.revoke_prefix(host), rev, timeout=1.0)
+        except Compacted:
+            rev = store.revision() + 1
+            continue
+        if events:
+            rev = max(e.revision for e in events) + 1
+
+
 def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int = SERVER_PORT,
         tunnel_port: int = ACCESS_TUNNEL_PORT) -> None:
     ip, _, port = radius.partition(":")
@@ -72,6 +90,8 @@ def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     threading.Thread(target=follow_tables, args=(open_store(store_url), host, d, stopping), name="tables",
+                     daemon=True).start()
+    threading.Thread(target=follow_revocations, args=(open_store(store_url), host, d, stopping), name="revocations",
                      daemon=True).start()
     d.run()
 

@@ -117,6 +117,12 @@ class Discovery:
             actions = self.nve.tick(now)
         self._do(actions)
 
+    def revoke(self, mac: str, why: str) -> bool:
+        with self.lock:
+            actions = self.nve.revoke(mac, why)
+        self._do(actions)
+        return bool(actions)
+
     def stop(self) -> None:
         self.stopping.set()
 

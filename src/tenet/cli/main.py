@@ -18,6 +18,7 @@ from tenet.lab.netns import LabError
 from tenet.lab.record import Record, running_labs, start_time
 from tenet.model.errors import IntentError
 from tenet.store import keys
+from tenet.store.base import Put
 from tenet.store.open import open_store
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="tenet: tenant virtual networks on the Linux kernel")
@@ -121,6 +122,26 @@ def endpoints(
         t.add_row(r["vn"], r["mac"], r.get("ip", ""), r["host"], r["port"], r.get("identity", ""),
                   f"{r['session']:08x}", granted)
     out.print(t)
+
+
+@app.command("detach")
+def detach(
+    mac: str,
+    why: str = typer.Option("revoked by the operator", help="the reason the TES is told"),
+    lab: Optional[str] = typer.Option(None, "--lab"),
+    store_url: Optional[str] = typer.Option(None, "--store"),
+) -> None:
+    """End an attached TES's session now: its NVE sends TERMINATE (admin) and detaches it. It
+    may attach again if RADIUS still accepts it (change the user first to keep it out)."""
+    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    store = open_store(url)
+    mac = mac.lower().replace("-", ":")
+    hosts = sorted({json.loads(kv.value)["host"] for kv in store.range(keys.endpoints_prefix())
+                    if json.loads(kv.value)["mac"] == mac})
+    if not hosts:
+        _fail(f"no attached TES has MAC {mac} (see: tenet endpoints)")
+    store.txn([], [Put(keys.revoke(h, mac), json.dumps({"why": why}).encode()) for h in hosts])
+    out.print(f"asked {', '.join(hosts)} to end the session of {mac}")
 
 
 @lab_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

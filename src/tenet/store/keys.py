@@ -40,6 +40,15 @@ def admission(host: str) -> str:
     return host_prefix(host) + "admission"
 
 
+def revoke_prefix(host: str) -> str:
+    """Operator requests to end TES sessions on a host (`tenet detach`): one key per MAC."""
+    return host_prefix(host) + "revoke/"
+
+
+def revoke(host: str, mac: str) -> str:
+    return revoke_prefix(host) + _part(mac)
+
+
 def extmac_prefix() -> str:
     return ROOT + "alloc/extmac/"
 
