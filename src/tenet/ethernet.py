@@ -1,7 +1,8 @@
-"""Raw Ethernet sockets that see only tenet's discovery and session ethertypes.
+"""Raw Ethernet sockets that see only tenet's discovery and session ethertypes (and ARP, for
+the NVE's responder on IP-based VNs).
 
 ETH_P_ALL, so frames are seen before a bridge port's rx handler consumes them; a classic-BPF
-program (copied by the kernel when attached) passes only 0x88B5 and 0x88B6, so every other
+program (copied by the kernel when attached) passes only those ethertypes, so every other
 frame stays in the kernel.
 """
 from __future__ import annotations
@@ -10,24 +11,27 @@ import ctypes
 import socket
 import struct
 
+from tenet.wire.arp import ETHERTYPE as ETHERTYPE_ARP
 from tenet.wire.discovery import ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION
 
 ETH_P_ALL = 0x0003
 SOL_SOCKET = 1
 SO_ATTACH_FILTER = 26
 PACKET_OUTGOING = 4
-# ldh [12]; jeq #0x88b5 -> accept; jeq #0x88b6 -> accept; ret #0; accept: ret #0x40000
-BPF = (
-    (0x28, 0, 0, 12),
-    (0x15, 2, 0, ETHERTYPE_DISCOVERY),
-    (0x15, 1, 0, ETHERTYPE_SESSION),
-    (0x06, 0, 0, 0),
-    (0x06, 0, 0, 0x40000),
-)
 
 
-def packet_socket() -> socket.socket:
+def bpf(ethertypes: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
+    """ldh [12]; jeq #type_i -> accept, … ; ret #0; accept: ret #0x40000"""
+    n = len(ethertypes)
+    prog = [(0x28, 0, 0, 12)]
+    prog += [(0x15, n - i, 0, t) for i, t in enumerate(ethertypes)]
+    return prog + [(0x06, 0, 0, 0), (0x06, 0, 0, 0x40000)]
+
+
+def packet_socket(arp: bool = False) -> socket.socket:
+    types = (ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION) + ((ETHERTYPE_ARP,) if arp else ())
+    prog_ins = bpf(types)
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    prog = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *ins) for ins in BPF))
-    sock.setsockopt(SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", len(BPF), ctypes.addressof(prog)))
+    prog = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *ins) for ins in prog_ins))
+    sock.setsockopt(SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", len(prog_ins), ctypes.addressof(prog)))
     return sock

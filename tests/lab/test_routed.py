@@ -52,6 +52,19 @@ def test_each_function_carries_routed_traffic(lab):
     assert inner == {("7100", "10.63.0.200")}
 
 
+def test_nve_answers_arp_with_the_anycast_gateway(lab):
+    """VMs are configured like any OS (address/24, default route): what they ARP for, their NVE
+    answers with the VN's anycast gateway MAC, so every frame meets the routing table."""
+    gw = tables(lab, "h1").vn("r1").gateway.split()[1]
+    with Capture(lab, "a", "eth0", "arp") as cap:
+        lab.exec("a", "ip", "neigh", "flush", "dev", "eth0")
+        assert ping(lab, "a", "10.63.0.100")  # c on h2: "on-link" for a, yet routed
+    replies = cap.fields("arp.opcode == 2", "arp.src.hw_mac", "arp.src.proto_ipv4")
+    assert replies and {tuple(r) for r in replies} <= {(gw, "10.63.0.100"), (gw, "10.63.0.1")}
+    neigh = lab.exec("a", "ip", "neigh", "show", "10.63.0.100").stdout
+    assert gw in neigh, neigh
+
+
 def test_same_addresses_in_another_routed_vn_stay_isolated(lab):
     with Capture(lab, "b", "eth0", "icmp") as cap_b, Capture(lab, "d", "eth0", "icmp") as cap_d:
         assert not ping(lab, "x", "10.63.0.11")  # r2 reuses 10.63.0.0/24; b is in r1

@@ -44,7 +44,7 @@ def follow_tables(store: Store, host: str, d: Discovery, stopping: threading.Eve
             tables = from_json(kv.value)
             d.configure(tables)
             if last is None:  # ready: say so, with who we are (the lab waits for this)
-                ready = {"pid": os.getpid(), "serves": [s.vn for s in tables.serves]}
+                ready = {"pid": os.getpid(), "serves": [s.vn for s in tables.serves] if d.radius else []}
                 store.put(keys.admission(host), json.dumps(ready, sort_keys=True).encode())
             last = kv.value
         pacer.done()
@@ -77,10 +77,12 @@ def follow_revocations(store: Store, host: str, d: Discovery, stopping: threadin
 
 def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int = SERVER_PORT,
         tunnel_port: int = ACCESS_TUNNEL_PORT) -> None:
-    ip, _, port = radius.partition(":")
-    secret = Path(secret_file).read_text().strip()
-    mux = RadiusMux(RadiusClient(ip, secret, int(port or 1812), nas_identifier=host))
-    d = Discovery(open_store(store_url), host, mux, udp_port, tunnel_port)
+    mux = None  # without RADIUS nothing is offered; the ARP responder of IP-based VNs still runs
+    if radius:
+        ip, _, port = radius.partition(":")
+        secret = Path(secret_file).read_text().strip()
+        mux = RadiusMux(RadiusClient(ip, secret, int(port or 1812), nas_identifier=host))
+    d = Discovery(open_store(store_url), host, mux, udp_port if radius else 0, tunnel_port)
     stopping = threading.Event()
 
     def stop(*_: object) -> None:
@@ -97,16 +99,17 @@ def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int 
 
 
 def argv_for(host: str, store_url: str, radius: str, secret_file: str, udp_port: int, tunnel_port: int) -> list[str]:
-    return [sys.executable, "-m", "tenet.agent.admit", "--host", host, "--store", store_url, "--radius", radius,
-            "--secret-file", secret_file, "--udp-port", str(udp_port), "--tunnel-port", str(tunnel_port)]
+    argv = [sys.executable, "-m", "tenet.agent.admit", "--host", host, "--store", store_url,
+            "--udp-port", str(udp_port), "--tunnel-port", str(tunnel_port)]
+    return argv + (["--radius", radius, "--secret-file", secret_file] if radius else [])
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="tenet-admit", description="NVO3 admission for one NVE (started by tenet-agent)")
     p.add_argument("--host", required=True)
     p.add_argument("--store", required=True)
-    p.add_argument("--radius", required=True)
-    p.add_argument("--secret-file", required=True)
+    p.add_argument("--radius", default="", help="IP:PORT of the RADIUS server; none: no NVO3 admission")
+    p.add_argument("--secret-file", default="")
     p.add_argument("--udp-port", type=int, default=SERVER_PORT)
     p.add_argument("--tunnel-port", type=int, default=ACCESS_TUNNEL_PORT)
     a = p.parse_args(argv)

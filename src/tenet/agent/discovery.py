@@ -24,10 +24,12 @@ from tenet.aaa.radius import RadiusMux, RadiusReply
 from tenet.agent.admission import (
     UDP, Action, AskRadius, Attach, Detach, Nve, RadiusAnswer, Send, Session, udp_address, udp_channel,
 )
+from tenet.compute.routing import DELIVER
 from tenet.compute.tables import HostTables
 from tenet.store import keys
 from tenet.store.base import Delete, Put, Store
 from tenet.ethernet import PACKET_OUTGOING, packet_socket
+from tenet.wire import arp
 from tenet.wire.discovery import (
     ACCESS_TUNNEL_PORT, SERVER_PORT, DecodeError, MsgType, NveType, TlvType, decode, encode, frame, unframe,
 )
@@ -53,7 +55,8 @@ class Discovery:
         self.host = host
         self.radius = radius  # None: no AAA, so no VN is offered
         self.nve = Nve(host, NveType.HYPERVISOR, 0, "0.0.0.0", {})
-        self.sock = packet_socket()
+        self.sock = packet_socket(arp=True)
+        self.arp_ports: dict[str, str] = {}  # TES port on an IP-based VN -> the VN's anycast gateway MAC
         self.udp = _udp_socket(udp_port) if udp_port else None
         self.nve.tunnel_port = tunnel_port
         self.stopping = threading.Event()
@@ -70,6 +73,8 @@ class Discovery:
             self.nve.capability = tables.capability
             self.nve.nve_ip = tables.underlay_ip
             self.nve.port_macs = {}  # re-read lazily: a VM port may have been recreated
+            self.arp_ports = {r.port: t.gateway.split()[1] for t in tables.vns if t.forwarding == "ip" and t.gateway
+                              for r in t.routes if r.function == DELIVER and r.port}
             self.nve.uplink_mac = _hwaddr(tables.uplink) if self.udp else ""
 
     def _port_mac(self, port: str) -> str:
@@ -131,6 +136,9 @@ class Discovery:
         port, pkttype = addr[0], addr[2]
         if pkttype == PACKET_OUTGOING or not port.startswith(PORT_PREFIX):
             return
+        if data[12:14] == b"\x08\x06":
+            self._answer_arp(port, data)
+            return
         try:
             _, src, _, msg = unframe(data)
         except DecodeError as e:
@@ -140,6 +148,21 @@ class Discovery:
             self._port_mac(port)
             actions = self.nve.on_frame(now, port, src, msg)
         self._do(actions)
+
+    def _answer_arp(self, port: str, data: bytes) -> None:
+        """Proxy ARP on IP-based VNs: every address a TES asks for is the anycast gateway."""
+        gw = self.arp_ports.get(port)
+        if gw is None:
+            return  # a MAC-based VN's ARP is the tenants' own business (bridged, translated, flooded)
+        try:
+            reply = arp.proxy_reply(arp.decode(data[14:]), gw)
+        except DecodeError:
+            return
+        if reply is not None:
+            try:
+                self.sock.sendto(arp.frame(reply.tha, gw, reply), (port, 0))
+            except OSError as e:
+                log.warning("ARP reply on %s failed: %s", port, e)
 
     def _receive_udp(self, now: float) -> None:
         """L3 transport: the same messages in UDP; the TES names its MAC in a TLV (no L2 header)."""

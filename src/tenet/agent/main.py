@@ -56,6 +56,14 @@ def start_admission(host: str, store_url: str, radius: str, secret_file: str, ud
                             preexec_fn=_die_with_parent)
 
 
+def _needs_admission(store: Store, host: str, radius: str) -> bool:
+    """NVO3 admission needs RADIUS; an IP-based VN needs the same process's ARP responder."""
+    if radius:
+        return True
+    kv = store.get(keys.tables(host))
+    return kv is not None and any(t.forwarding == "ip" for t in from_json(kv.value).vns)
+
+
 def _die_with_parent() -> None:
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -79,7 +87,7 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
     while not stopping:
         pacer.pace()
         try:
-            if radius and (admission is None or admission.poll() is not None):
+            if (admission is None or admission.poll() is not None) and _needs_admission(store, host, radius):
                 if admission is not None:
                     log.error("admission process exited with %s; restarting it", admission.returncode)
                 admission = start_admission(host, store_url, radius, secret_file, udp_port, tunnel_port)

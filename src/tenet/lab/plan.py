@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 
-from tenet.compute.routing import gateway_ip, gateway_mac
+from tenet.compute.routing import gateway_ip
 from tenet.model.tenancy import Intent, port_name
 
 UNDERLAY_MTU = 1550  # VM frames of 1500 plus VXLAN's 50 bytes fit without fragmenting
@@ -127,20 +127,15 @@ def _quiet(ns: str, forward: bool = False) -> list[Command]:
 
 
 def _nic_ip(intent: Intent, netns: str, dev: str, nic) -> list[Command]:
-    """Address a VM NIC. On a routed VN the VM sends everything to the anycast gateway, whose
-    MAC it is given (the NVE answers no ARP): a /32, a route to the gateway, the subnet via it."""
+    """Address a VM NIC as any OS would: its address and prefix; on a routed VN also a default
+    route via the anycast gateway. Nothing else — on a routed VN the NVE answers its ARP."""
     if nic.ip is None:
         return []
     vn = intent.vn(nic.network)
-    if vn.forwarding != "ip":
-        return [Command(netns, ("ip", "addr", "add", str(nic.ip), "dev", dev))]
-    gw, mac = str(gateway_ip(vn)), gateway_mac(vn)
-    return [
-        Command(netns, ("ip", "addr", "add", f"{nic.ip.ip}/32", "dev", dev)),
-        Command(netns, ("ip", "route", "add", gw, "dev", dev, "scope", "link")),
-        Command(netns, ("ip", "route", "add", str(vn.subnet), "via", gw, "dev", dev)),
-        Command(netns, ("ip", "neigh", "replace", gw, "lladdr", mac, "dev", dev, "nud", "permanent")),
-    ]
+    cmds = [Command(netns, ("ip", "addr", "add", str(nic.ip), "dev", dev))]
+    if vn.forwarding == "ip":
+        cmds.append(Command(netns, ("ip", "route", "add", "default", "via", str(gateway_ip(vn)), "dev", dev)))
+    return cmds
 
 
 def plan(intent: Intent) -> LabPlan:
