@@ -166,6 +166,24 @@ def test_wrong_password_no_attachment_and_data_dropped(lab):
     assert "Login incorrect: [mallory]" in Path(lab.process("radius", "aaa").log).read_text()
 
 
+def test_agent_restart_keeps_sessions_and_traffic(lab):
+    """Restart h1's agent (and with it its admission process): T keeps its session — the new
+    admission process adopts it from the store — and a 50 Hz ping from T loses nothing."""
+    t = mac(lab, "T")
+    session = endpoints(lab)[t]["session"]
+    pinger = lab.popen("T", "ping", "-i0.02", "-W1", "10.60.0.2", stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    lab.restart_agent("h1")
+    lab.wait_converged(20)
+    time.sleep(4)  # past 3 hello intervals: a lost session would have shown by now
+    pinger.send_signal(signal.SIGINT)
+    summary = pinger.communicate(timeout=10)[0]
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", summary)
+    assert m and int(m.group(1)) > 100 and m.group(1) == m.group(2), summary
+    assert endpoints(lab)[t]["session"] == session
+    assert "session ended" not in Path(lab.process("tes", "T.eth0").log).read_text()
+
+
 def test_forged_and_stale_session_ids_are_ignored(lab):
     t = mac(lab, "T")
     session = endpoints(lab)[t]["session"]

@@ -40,6 +40,7 @@ class Lab:
         self.topology = topology
         self.progress = progress
         self.record = Record(name=intent.name, topology=topology)
+        self.stopped: set[tuple[str, str]] = set()  # stopped on purpose: not a failure when found dead
 
     @classmethod
     def load(cls, path: str | Path, progress: Progress = _quiet) -> "Lab":
@@ -96,6 +97,7 @@ class Lab:
 
     def _spawn(self, role: str, node: str, argv: list[str], netns_name: str | None = None) -> Proc:
         log = self.record.dir / f"{role}-{node}.log"
+        self.stopped.discard((role, node))
         full = (["ip", "netns", "exec", netns_name] if netns_name else []) + argv
         with open(log, "ab") as out:
             p = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -209,7 +211,8 @@ class Lab:
         try:
             while True:
                 pending = [h for h in hosts if not self._converged(store, h)]
-                dead = [p for p in self.record.processes if start_time(p.pid) != p.start_time]
+                dead = [p for p in self.record.processes
+                        if start_time(p.pid) != p.start_time and (p.role, p.node) not in self.stopped]
                 if dead:
                     raise LabError(f"{dead[0].role} on {dead[0].node} exited; see {dead[0].log}")
                 if not pending:
@@ -250,6 +253,7 @@ class Lab:
     def stop_process(self, role: str, node: str, sig: int = signal.SIGTERM) -> None:
         """Signal a recorded process (SIGKILL: it dies without a word, e.g. a crashed TES)."""
         p = self.process(role, node)
+        self.stopped.add((role, node))
         if sig == signal.SIGTERM:
             _stop(p)
         elif start_time(p.pid) == p.start_time:
