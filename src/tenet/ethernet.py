@@ -12,6 +12,7 @@ import socket
 import struct
 
 from tenet.wire.arp import ETHERTYPE as ETHERTYPE_ARP
+from tenet.wire.eapol import ETHERTYPE as ETHERTYPE_EAPOL
 from tenet.wire.discovery import ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION
 
 ETH_P_ALL = 0x0003
@@ -28,8 +29,9 @@ def bpf(ethertypes: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
     return prog + [(0x06, 0, 0, 0), (0x06, 0, 0, 0x40000)]
 
 
-def packet_socket(arp: bool = False) -> socket.socket:
-    types = (ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION) + ((ETHERTYPE_ARP,) if arp else ())
+def packet_socket(arp: bool = False, eapol: bool = False, nvo3: bool = True) -> socket.socket:
+    types = ((ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION) if nvo3 else ()) + ((ETHERTYPE_ARP,) if arp else ()) \
+        + ((ETHERTYPE_EAPOL,) if eapol else ())
     prog_ins = bpf(types)
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     prog = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *ins) for ins in prog_ins))

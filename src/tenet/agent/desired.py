@@ -45,7 +45,15 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
             )
         )
         for e in t.entries:
-            if e.function is Function.NO_MODIFICATION:
+            if e.function is Function.NO_MODIFICATION and e.port.startswith(tr.SWITCH_PORT_PREFIX):
+                # a MAC on an access switch's port: nftables steers it into the VN through a veth
+                inside, outside = tr.access_names(t.vnid)
+                links.add(Link(inside, "veth", master=br, peer=outside))
+                links.add(Link(outside, "veth", peer=inside))
+                bfdb.add(BridgeFdb(inside, e.destination))
+                if e.port not in present_ports:
+                    missing.add(e.port)
+            elif e.function is Function.NO_MODIFICATION:
                 if e.port in tunnels:
                     bfdb.add(BridgeFdb(e.port, e.destination))  # learning is off on our VXLAN ports
                 elif e.port in present_ports:
@@ -57,7 +65,8 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
                 vfdb.add(VxlanFdb(vx, e.destination, e.address))
             elif e.function is Function.REPLICATE:
                 vfdb.update(VxlanFdb(vx, FLOOD, p) for p in e.peers)
-    rates = {e.port: e.rate_bps for t in tables.vns for e in t.entries if e.port and e.rate_bps}
+    rates = {e.port: e.rate_bps for t in tables.vns for e in t.entries  # a switch port is shared: not per port
+             if e.port and e.rate_bps and not e.port.startswith(tr.SWITCH_PORT_PREFIX)}
     rates |= {r.port: r.rate_bps for t in tables.vns for r in t.routes if r.port and r.rate_bps}
     shapers = frozenset(Shaper(p, rate) for p, rate in rates.items() if p in present_ports | tunnels)
     text = tr.render(tables, present_ports | tunnels)

@@ -21,6 +21,7 @@ from dataclasses import asdict
 
 from tenet.aaa.provisioning import Provisioning
 from tenet.aaa.radius import RadiusMux, RadiusReply
+from tenet.agent import authenticator as auth
 from tenet.agent.admission import (
     UDP, Action, AskRadius, Attach, Detach, Nve, RadiusAnswer, Send, Session, udp_address, udp_channel,
 )
@@ -29,7 +30,7 @@ from tenet.compute.tables import HostTables
 from tenet.store import keys
 from tenet.store.base import Delete, Put, Store
 from tenet.ethernet import PACKET_OUTGOING, packet_socket
-from tenet.wire import arp
+from tenet.wire import arp, eapol
 from tenet.wire.discovery import (
     ACCESS_TUNNEL_PORT, SERVER_PORT, DecodeError, MsgType, NveType, TlvType, decode, encode, frame, unframe,
 )
@@ -37,6 +38,7 @@ from tenet.wire.discovery import (
 log = logging.getLogger("tenet.discovery")
 
 PORT_PREFIX = "tp"
+SWITCH_PORT_PREFIX = "ts"
 SIOCGIFHWADDR = 0x8927
 NVE_TYPES = {"hypervisor": NveType.HYPERVISOR, "access-switch": NveType.ACCESS_SWITCH, "router": NveType.ROUTER}
 
@@ -55,7 +57,8 @@ class Discovery:
         self.host = host
         self.radius = radius  # None: no AAA, so no VN is offered
         self.nve = Nve(host, NveType.HYPERVISOR, 0, "0.0.0.0", {})
-        self.sock = packet_socket(arp=True)
+        self.sock = packet_socket(arp=True, eapol=True)
+        self.auth = auth.Authenticator()  # on an access switch's ports (ts…): 802.1X, many MACs per port
         self.arp_ports: dict[str, str] = {}  # TES port on an IP-based VN -> the VN's anycast gateway MAC
         self.udp = _udp_socket(udp_port) if udp_port else None
         self.nve.tunnel_port = tunnel_port
@@ -91,6 +94,10 @@ class Discovery:
         for kv in self.store.range(f"{keys.endpoints_prefix()}{self.host}/"):
             r = json.loads(kv.value)
             prov = Provisioning(**r["provisioning"]) if r.get("provisioning") else None
+            if r.get("kind") == "8021x":  # authorized on a switch port: nobody re-authenticates
+                self.auth.restore(auth.Supplicant(r["port"], r["mac"], "authorized", now, identity=r.get("identity", ""),
+                                                  provisioning=prov))
+                continue
             tunnel = r.get("tunnel") or {}
             self.nve.restore(now, Session(r["session"], r.get("channel", r["port"]), r["mac"], r["vn"], r["vnid"],
                                           "attached", now, identity=r.get("identity", ""), provisioning=prov,
@@ -114,13 +121,20 @@ class Discovery:
             self._receive_udp(now)
         if self.radius is not None:
             answers = self.radius.on_readable(now) if self.radius in ready else []
-            for session, reply in answers + self.radius.tick(now):
+            for tag, reply in answers + self.radius.tick(now):
+                if isinstance(tag, tuple):  # ("8021x", (port, mac)): the switch's authenticator
+                    with self.lock:
+                        dot1x = self.auth.on_radius(now, tag[1], _answer(reply))
+                    self._do_8021x(now, dot1x)
+                    continue
                 with self.lock:
-                    actions = self.nve.on_radius(now, session, _answer(reply))  # type: ignore[arg-type]
+                    actions = self.nve.on_radius(now, tag, _answer(reply))  # type: ignore[arg-type]
                 self._do(actions)
         with self.lock:
             actions = self.nve.tick(now)
+            dot1x = self.auth.tick(now)
         self._do(actions)
+        self._do_8021x(now, dot1x)
 
     def revoke(self, mac: str, why: str) -> bool:
         with self.lock:
@@ -134,7 +148,12 @@ class Discovery:
     def _receive(self, now: float) -> None:
         data, addr = self.sock.recvfrom(65535)
         port, pkttype = addr[0], addr[2]
-        if pkttype == PACKET_OUTGOING or not port.startswith(PORT_PREFIX):
+        if pkttype == PACKET_OUTGOING:
+            return
+        if port.startswith(SWITCH_PORT_PREFIX) and data[12:14] == b"\x88\x8e":
+            self._receive_eapol(now, port, data)
+            return
+        if not port.startswith(PORT_PREFIX):
             return
         if data[12:14] == b"\x08\x06":
             self._answer_arp(port, data)
@@ -148,6 +167,49 @@ class Discovery:
             self._port_mac(port)
             actions = self.nve.on_frame(now, port, src, msg)
         self._do(actions)
+
+    # -- 802.1X: the access switch's authenticator (seed 000) -----------------------------
+    def _receive_eapol(self, now: float, port: str, data: bytes) -> None:
+        try:
+            _, src, f = eapol.unframe(data)
+        except DecodeError as e:
+            log.warning("malformed EAPOL on %s: %s", port, e)
+            return
+        with self.lock:
+            actions = self.auth.on_eapol(now, port, src, f)
+        self._do_8021x(now, actions)
+
+    def _do_8021x(self, now: float, actions: list) -> None:
+        for a in actions:
+            if isinstance(a, auth.SendEapol):
+                mac = self._port_mac(a.port)
+                if mac:
+                    try:
+                        self.sock.sendto(eapol.frame(a.dst, mac, a.frame), (a.port, 0))
+                    except OSError as e:
+                        log.warning("EAPOL on %s failed: %s", a.port, e)
+            elif isinstance(a, auth.AskRadius) and self.radius is not None and a.eap is not None:
+                self.radius.submit(now, ("8021x", a.key), a.user_name, a.eap, a.state,
+                                   a.key[1].replace(":", "-").upper(), a.key[0])
+            elif isinstance(a, auth.Authorize):
+                self._authorize(a)
+            elif isinstance(a, auth.Deauthorize):
+                log.info("802.1X: %s on %s deauthorized: %s", a.mac, a.port, a.reason)
+                for s in self.nve.serves:
+                    self.reports.put(Delete(keys.endpoint(self.host, s.vn, a.mac)))
+
+    def _authorize(self, a: auth.Authorize) -> None:
+        """RFC 3580: the VN by name, or by number (a VLAN id or a VN-ID) among those we serve."""
+        p = a.provisioning
+        vn = next((s for s in self.nve.serves if (p.vn and s.vn == p.vn) or (p.vnid and s.vnid == p.vnid)), None)
+        if vn is None:
+            log.error("802.1X: %s on %s accepted into %s, which this switch does not serve", a.mac, a.port, p.vn or p.vnid)
+            return
+        log.info("802.1X: %s on %s authorized into %s", a.mac, a.port, vn.vn)
+        value = {"vn": vn.vn, "vnid": vn.vnid, "mac": a.mac, "port": a.port, "host": self.host, "session": 0,
+                 "identity": self.auth.sessions.get((a.port, a.mac), auth.Supplicant(a.port, a.mac, "", 0)).identity,
+                 "ip": p.ip or "", "kind": "8021x", "provisioning": asdict(p)}
+        self.reports.put(Put(keys.endpoint(self.host, vn.vn, a.mac), json.dumps(value, sort_keys=True).encode()))
 
     def _answer_arp(self, port: str, data: bytes) -> None:
         """Proxy ARP on IP-based VNs: every address a TES asks for is the anycast gateway."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from tenet.wire import eap
 from tenet.wire.eapol import PAE_GROUP, Eapol, EapolType, of_eap
 
-START_PERIOD = 30.0  # 802.1X startPeriod: EAPOL-Start again while the switch is silent …
+START_PERIOD = 5.0  # EAPOL-Start again while the switch is silent (802.1X's default is 30 s) …
 MAX_START = 3  # … at most this many times, then wait for the switch to ask
 HELD_PERIOD = 60.0  # after an EAP-Failure, the same as the switch's quiet period
 

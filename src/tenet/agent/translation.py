@@ -25,6 +25,15 @@ def bridge_name(vnid: int) -> str:
     return f"tnb{vnid}"
 
 
+ACCESS_BRIDGE_SIDE = "tnr"  # veth end in the VN's bridge …
+ACCESS_SWITCH_SIDE = "tnq"  # … and its peer, where nftables steers to and from the switch's access ports
+SWITCH_PORT_PREFIX = "ts"
+
+
+def access_names(vnid: int) -> tuple[str, str]:
+    return f"{ACCESS_BRIDGE_SIDE}{vnid}", f"{ACCESS_SWITCH_SIDE}{vnid}"
+
+
 def vxlan_name(vnid: int) -> str:
     return f"tnx{vnid}"
 
@@ -73,7 +82,8 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
         chains.append(
             f"  chain vn{t.vnid}_out {{\n"
             f"    type filter hook ingress devices = {{ {devices} }} priority -100; policy accept;\n"
-            f"    ether daddr {_set([i for i, _ in peer_out])}"
+            f"    ether saddr {_set([i for _, i in local_in])}"  # a switch port carries other VNs' MACs too
+            f" ether daddr {_set([i for i, _ in peer_out])}"
             f" ether saddr set ether saddr map {_map([(i, e) for e, i in local_in])}"
             f" ether daddr set ether daddr map {_map(peer_out)} fwd to \"{up}\"\n"
             f"  }}\n"
@@ -81,6 +91,7 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
     for t in tables.vns:
         if t.forwarding == "ip":
             chains += _routed(t, tables.uplink, present_ports, dispatch)
+    chains += _access(tables, present_ports)
     if dispatch:
         chains.append(
             f"  chain uplink_in {{\n"
@@ -155,6 +166,48 @@ def _routed(t: VnTable, up: str, present: frozenset[str], dispatch: list[tuple[s
         f"    ether daddr {t.router_mac} jump ipvn{v}_in\n  }}\n"
     )
     dispatch.append((t.router_mac, f"jump ipvn{v}_in"))
+    return chains
+
+
+def _access(tables: HostTables, present: frozenset[str]) -> list[str]:
+    """An access switch's ports (seed 000): many authorized MACs per port, each in its own VN.
+
+    `access_in` (after translation's hooks, which take translated peers first) looks up
+    port . source MAC: an authorized pair jumps to its VN's chain, anything else is dropped
+    (EAPOL already reached the authenticator's packet socket). The VN's chain switches to other
+    members on the switch directly, copies broadcasts to their ports, and sends the frame into
+    the VN's bridge through `tnq<vnid>` → `tnr<vnid>`. Frames the bridge sends back arrive on
+    `tnq<vnid>`, where `accout<vnid>` forwards them to the destination MAC's port (broadcast:
+    to every member port); unknown unicast is dropped.
+    """
+    members: dict[int, list[tuple[str, str]]] = {}
+    for t in tables.vns:
+        if t.forwarding == "mac":
+            for e in t.rows(Function.NO_MODIFICATION):
+                if e.port.startswith(SWITCH_PORT_PREFIX) and e.port in present:
+                    members.setdefault(t.vnid, []).append((e.port, e.destination))
+    if not members:
+        return []
+    ports = sorted({p for m in members.values() for p, _ in m})
+    verdicts = [(f'"{p}" . {mac}', f"jump acc{v}") for v, m in members.items() for p, mac in m]
+    chains = [
+        f"  chain access_in {{\n"
+        f"    type filter hook ingress devices = {{ {', '.join(f'{chr(34)}{p}{chr(34)}' for p in ports)} }}"
+        f" priority -50; policy drop;\n"
+        f"    iifname . ether saddr vmap {_map(verdicts)}\n  }}\n"
+    ]
+    for v, m in sorted(members.items()):
+        _, outside = access_names(v)
+        to_port = _map([(mac, f'"{p}"') for p, mac in m])
+        member_ports = sorted({p for p, _ in m})
+        bum = "".join(f'    iifname != "{p}" meta pkttype {{ broadcast, multicast }} dup to "{p}"\n' for p in member_ports)
+        chains.append(f"  chain acc{v} {{\n    fwd to ether daddr map {to_port}\n{bum}    fwd to \"{outside}\"\n  }}\n")
+        bum_out = "".join(f'    meta pkttype {{ broadcast, multicast }} dup to "{p}"\n' for p in member_ports)
+        chains.append(
+            f"  chain accout{v} {{\n"
+            f"    type filter hook ingress device \"{outside}\" priority -100; policy drop;\n"
+            f"    fwd to ether daddr map {to_port}\n{bum_out}  }}\n"
+        )
     return chains
 
 

@@ -76,6 +76,7 @@ class Lab:
             self._start()
             self.wait_converged(timeout)
             self.start_tes()
+            self.start_proxies()
             self.record.state = "up"
             self.record.save()
         except BaseException:
@@ -118,8 +119,15 @@ class Lab:
         if self.plan.aaa:
             self._start_radius()
         for h in self.intent.fabric.hosts:
-            self.progress(f"starting agent on {h.name}")
+            self.progress(f"starting agent on {h.name}" + (" (access switch)" if h.switch else ""))
             self._spawn("agent", h.name, self._agent_argv(h.name), self.plan.node(h.name).netns)
+
+    def start_proxies(self) -> None:
+        """Hosts behind access switches start vouching for their VMs once the switches serve."""
+        for x in self.intent.fabric.proxies:
+            self.progress(f"starting the 802.1X proxy on {x.name} (behind {x.switch})")
+            argv = [sys.executable, "-m", "tenet.agent.proxy_main", "--host", x.name, "--store", self.store_url]
+            self._spawn("proxy", x.name, argv, self.plan.node(x.name).netns)
 
     def _agent_argv(self, host: str) -> list[str]:
         argv = [sys.executable, "-m", "tenet.agent.main", "--host", host, "--store", self.store_url]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network
 
 from tenet.compute.routing import gateway_ip
-from tenet.model.tenancy import Intent, port_name
+from tenet.model.tenancy import switch_port_name, Intent, port_name
 
 UNDERLAY_MTU = 1550  # VM frames of 1500 plus VXLAN's 50 bytes fit without fragmenting
 VM_MTU = 1500
@@ -148,6 +148,7 @@ def plan(intent: Intent) -> LabPlan:
         + [Node(h.name, "host", ns(h.name)) for h in f.hosts]
         + [Node(v.name, "vm", ns(v.name)) for v in intent.vms]
         + [Node(s.name, "server", ns(s.name)) for s in intent.servers]
+        + [Node(x.name, "proxy", ns(x.name)) for x in f.proxies]
     )
     veths: list[Veth] = []
     cmds: list[Command] = []
@@ -186,6 +187,17 @@ def plan(intent: Intent) -> LabPlan:
             Command(ns(name), ("ip", "link", "set", "up0", "up")),
         ]
         cmds += _routes(intent, ns(name), pn_name, hops, {pn_name})
+    for x in f.proxies:  # a host behind an access switch: its VMs and its uplink on one plain bridge
+        cmds += [
+            Command(ns(x.name), ("ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")),
+            Command(ns(x.name), ("ip", "link", "set", "br0", "up")),
+        ]
+        veths.append(Veth(ns(x.name), "up0", ns(x.switch), switch_port_name(x.name), VM_MTU))
+        attach += [
+            Command(ns(x.name), ("ip", "link", "set", "up0", "master", "br0", "up")),
+            Command(ns(x.switch), ("ip", "link", "set", switch_port_name(x.name), "up")),
+        ]
+    proxies = {x.name for x in f.proxies}
     aaa = None
     if intent.aaa:
         pn = f.networks[0]
@@ -225,6 +237,9 @@ def plan(intent: Intent) -> LabPlan:
             veths.append(Veth(ns(vm.name), dev, ns(vm.host), port, VM_MTU, a_mac=nic.mac))
             cmds.append(Command(ns(vm.name), ("ip", "link", "set", dev, "up")))
             cmds += _nic_ip(intent, ns(vm.name), dev, nic)
-            cmds.append(Command(ns(vm.host), ("ip", "link", "set", port, "up")))
+            if vm.host in proxies:
+                attach.append(Command(ns(vm.host), ("ip", "link", "set", port, "master", "br0", "up")))
+            else:
+                cmds.append(Command(ns(vm.host), ("ip", "link", "set", port, "up")))
     return LabPlan(lab, tuple(nodes), tuple(veths), tuple(cmds + attach), tuple(routers), aaa)
 

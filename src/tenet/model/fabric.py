@@ -51,6 +51,8 @@ class Host:
     address: IPv4Interface
     role: str = "hypervisor"  # hypervisor | access-switch | router
     capability: int = 100
+    switch: bool = False  # declared under `switches:`: its ports lead to hosts (proxies), not VMs
+    mab: bool = False  # a switch: MAC Authentication Bypass allowed for MACs that speak no EAPOL
 
     @property
     def ip(self) -> IPv4Address:
@@ -58,10 +60,21 @@ class Host:
 
 
 @dataclass(frozen=True)
+class ProxyHost:
+    """A host behind an access switch's port (seed 000): not an NVE. Its agent authenticates
+    each of its VMs toward the switch with the VM's own MAC (802.1X on their behalf)."""
+
+    name: str
+    switch: str
+    role: str = "proxy-8021x"
+
+
+@dataclass(frozen=True)
 class Fabric:
     networks: tuple[PhysicalNetwork, ...]
     routers: tuple[Router, ...]
-    hosts: tuple[Host, ...]
+    hosts: tuple[Host, ...]  # the NVEs: hypervisors, and access switches
+    proxies: tuple[ProxyHost, ...] = ()
 
     def network(self, name: str) -> PhysicalNetwork:
         return next(n for n in self.networks if n.name == name)

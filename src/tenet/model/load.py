@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from tenet.model.errors import IntentError, Problem
-from tenet.model.fabric import Fabric, Host, PhysicalNetwork, Router, RouterPort
+from tenet.model.fabric import ProxyHost, Fabric, Host, PhysicalNetwork, Router, RouterPort
 from tenet.model.tenancy import AaaUser, Bum, Intent, Join, Nic, Server, VirtualNetwork, Vm, group_for
 
 LAB_SAFE = IPv4Network("198.18.0.0/15")
@@ -31,14 +31,15 @@ DEFAULT_TENANT = "default"
 FIRST_HOST = 10
 
 KEYS = {
-    "": {"name", "underlay", "hosts", "tenants", "networks", "vms", "aaa", "servers"},
+    "": {"name", "underlay", "hosts", "tenants", "networks", "vms", "aaa", "servers", "switches"},
+    "switch": {"network", "ip", "role", "capability", "radius", "mab"},
     "server": {"uplink", "address", "network", "mac", "ip", "identity", "password", "nves"},
     "aaa": {"users"},
     "user": {"password", "network", "rate", "session_timeout", "ip"},
     "underlay": {"networks", "routers"},
     "network": {"subnet"},
     "router": {"networks", "addresses"},
-    "host": {"network", "ip", "role", "capability"},
+    "host": {"network", "ip", "role", "capability", "switch"},
     "vn": {"vnid", "subnet", "bum", "group", "tenant", "forwarding"},
     "vm": {"host", "nics", "network", "mac", "ip", "join", "identity", "password", "nves"},
     "nic": {"network", "mac", "ip", "join", "identity", "password", "nves"},
@@ -200,24 +201,28 @@ def _next_free(subnet: IPv4Network, used: set[IPv4Address], first: int) -> IPv4I
     return None
 
 
-def _hosts(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: set[IPv4Address]) -> list[Host]:
-    specs = p.names(doc.get("hosts"), "hosts")
+def _hosts(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: set[IPv4Address],
+           section: str = "hosts") -> list[Host]:
+    """NVEs on physical networks: `hosts` (hypervisors) or `switches` (access switches).
+    Hosts behind a switch are proxies (_proxies), not NVEs."""
+    specs = {n: s for n, s in p.names(doc.get(section), section).items()
+             if not (section == "hosts" and isinstance(s, dict) and "switch" in s)}
     fixed: dict[str, IPv4Interface] = {}
     for name, spec in specs.items():
-        spec = p.mapping(spec, f"hosts.{name}", "host")
+        spec = p.mapping(spec, f"{section}.{name}", "host" if section == "hosts" else "switch")
         net = spec.get("network")
         if net not in networks:
-            p.add(f"hosts.{name}.network", f"no physical network named {net!r}" if net else "required")
+            p.add(f"{section}.{name}.network", f"no physical network named {net!r}" if net else "required")
             continue
         if "ip" in spec:
-            ip = _iface(p, spec["ip"], f"hosts.{name}.ip")
+            ip = _iface(p, spec["ip"], f"{section}.{name}.ip")
             if ip is None:
                 continue
             subnet = networks[net].subnet
             if ip.ip not in subnet or ip.ip in (subnet.network_address, subnet.broadcast_address):
-                p.add(f"hosts.{name}.ip", f"{ip.ip} is not a host address of {net} ({subnet})")
+                p.add(f"{section}.{name}.ip", f"{ip.ip} is not a host address of {net} ({subnet})")
             elif ip.ip in used:
-                p.add(f"hosts.{name}.ip", f"{ip.ip} is already used")
+                p.add(f"{section}.{name}.ip", f"{ip.ip} is already used")
             else:
                 used.add(ip.ip)
                 fixed[name] = IPv4Interface(f"{ip.ip}/{subnet.prefixlen}")
@@ -230,17 +235,43 @@ def _hosts(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: 
             continue
         ip = ip or _next_free(networks[spec["network"]].subnet, used, first=FIRST_HOST)
         if ip is None:
-            p.add(f"hosts.{name}", f"no free address left in {spec['network']}")
+            p.add(f"{section}.{name}", f"no free address left in {spec['network']}")
             continue
         role, cap = spec.get("role", "hypervisor"), spec.get("capability", 100)
+        if section == "switches":
+            if spec.get("role", "nve") != "nve" or spec.get("radius", True) is not True:
+                p.add(f"{section}.{name}", "a switch is an NVE with an 802.1X authenticator: role nve, radius true")
+                continue
+            if not isinstance(spec.get("mab", False), bool):
+                p.add(f"{section}.{name}.mab", "must be true or false")
+                continue
+            role = "access-switch"
         if role not in ROLES:
-            p.add(f"hosts.{name}.role", f"must be one of {', '.join(ROLES)}, not {role!r}")
+            p.add(f"{section}.{name}.role", f"must be one of {', '.join(ROLES)}, not {role!r}")
             continue
         if not isinstance(cap, int) or isinstance(cap, bool) or not 0 <= cap < 2**32:
-            p.add(f"hosts.{name}.capability", f"must be an integer 0..2^32-1, not {cap!r}")
+            p.add(f"{section}.{name}.capability", f"must be an integer 0..2^32-1, not {cap!r}")
             continue
-        hosts.append(Host(name, spec["network"], ip, role, cap))
+        hosts.append(Host(name, spec["network"], ip, role, cap, switch=section == "switches",
+                          mab=bool(spec.get("mab", False))))
     return hosts
+
+
+def _proxies(p: _Problems, doc: dict, switches: set[str]) -> list[ProxyHost]:
+    out = []
+    for name, spec in p.names(doc.get("hosts"), "hosts").items():
+        if not isinstance(spec, dict) or "switch" not in spec:
+            continue
+        path = f"hosts.{name}"
+        if spec["switch"] not in switches:
+            p.add(f"{path}.switch", f"no switch named {spec['switch']!r}")
+        elif set(spec) - {"switch", "role"}:
+            p.add(path, f"a host behind a switch takes only switch and role, not {', '.join(sorted(set(spec) - {'switch', 'role'}))}")
+        elif spec.get("role", "proxy-8021x") != "proxy-8021x":
+            p.add(f"{path}.role", f"a host behind a switch is proxy-8021x, not {spec.get('role')!r}")
+        else:
+            out.append(ProxyHost(name, spec["switch"]))
+    return out
 
 
 def _vns(p: _Problems, doc: dict) -> tuple[list[VirtualNetwork], list[str]]:
@@ -328,9 +359,15 @@ def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str
     try:
         join = Join(spec.get("join", "static"))
     except ValueError:
-        p.add(f"{path}.join", f"must be static or discover, not {spec.get('join')!r}")
+        p.add(f"{path}.join", f"must be static, discover, 8021x or mab, not {spec.get('join')!r}")
         return None
     identity, password = spec.get("identity", ""), spec.get("password", "")
+    if join is Join.DOT1X and not (isinstance(identity, str) and identity and isinstance(password, str) and password):
+        p.add(path, "join: 8021x needs identity and password (the host authenticates the VM with them)")
+        return None
+    if join is Join.MAB and (identity or password):
+        p.add(path, "join: mab authenticates by MAC alone: no identity or password")
+        return None
     if join is Join.DISCOVER and not (isinstance(identity, str) and identity and isinstance(password, str) and password):
         p.add(path, "join: discover needs identity and password (the TES authenticates itself)")
         return None
@@ -349,7 +386,8 @@ def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str
     return Nic(net, mac, ip, join, identity, password, tuple(nves))
 
 
-def _vms(p: _Problems, doc: dict, hosts: set[str], vns: dict[str, VirtualNetwork]) -> list[Vm]:
+def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork], proxies: set[str] = frozenset()) -> list[Vm]:
+    hosts = nves | proxies
     vms: list[Vm] = []
     macs: dict[tuple[str, str], str] = {}
     ips: dict[tuple[str, IPv4Address], str] = {}
@@ -390,7 +428,11 @@ def _vms(p: _Problems, doc: dict, hosts: set[str], vns: dict[str, VirtualNetwork
             if nic.ip is not None:
                 ips[(nic.network, nic.ip.ip)] = npath
             nics.append(nic)
+        behind = spec.get("host") in proxies
         for i, nic in enumerate(nics):
+            if behind != (nic.join in (Join.DOT1X, Join.MAB)):
+                p.add(f"{path}.nics[{i}].join", "a VM behind an access switch joins by 8021x or mab, and only such a VM does"
+                      if behind else "8021x and mab are for VMs on hosts behind an access switch")
             for j, h in enumerate(nic.nves):
                 if h not in hosts or h == spec.get("host"):
                     p.add(f"{path}.nics[{i}].nves[{j}]", f"{h!r} is not another host")
@@ -491,20 +533,21 @@ def load_intent(doc: Any, source: str = "") -> Intent:
     if not isinstance(name, str) or not LAB_NAME.match(name):
         p.add("name", f"required: [a-z0-9][a-z0-9-]{{0,11}}, not {name!r}")
     networks, routers, used = _underlay(p, doc)
-    hosts = _hosts(p, doc, networks, used)
+    hosts = _hosts(p, doc, networks, used) + _hosts(p, doc, networks, used, "switches")
+    proxies = _proxies(p, doc, {h.name for h in hosts if h.switch})
     vns, tenants = _vns(p, doc)
-    vms = _vms(p, doc, {h.name for h in hosts}, {v.name: v for v in vns})
+    vms = _vms(p, doc, {h.name for h in hosts if not h.switch}, {v.name: v for v in vns}, {x.name for x in proxies})
     servers = _servers(p, doc, networks, used, {h.name for h in hosts}, {v.name: v for v in vns}, vms)
     users = _aaa(p, doc, {v.name: v for v in vns})
     kinds = {"aaa": "reserved node (the lab's RADIUS server)"} if users else {}
-    for kind, names in (("network", networks), ("router", [r.name for r in routers]), ("host", [h.name for h in hosts]), ("vm", [v.name for v in vms]), ("server", [s.name for s in servers])):
+    for kind, names in (("network", networks), ("router", [r.name for r in routers]), ("host", [h.name for h in hosts]), ("proxy host", [x.name for x in proxies]), ("vm", [v.name for v in vms]), ("server", [s.name for s in servers])):
         for n in names:
             if n in kinds:
                 p.add(n, f"name used by both a {kinds[n]} and a {kind} (node names share one namespace)")
             kinds[n] = kind
     if p.items:
         raise IntentError(tuple(p.items), source)
-    fabric = Fabric(tuple(networks.values()), tuple(routers), tuple(hosts))
+    fabric = Fabric(tuple(networks.values()), tuple(routers), tuple(hosts), tuple(proxies))
     return Intent(str(name), fabric, tuple(tenants), tuple(vns), tuple(vms), tuple(users), tuple(servers))
 
 
@@ -532,9 +575,16 @@ def intent_to_doc(intent: Intent) -> dict:
             },
         },
         "hosts": {
-            h.name: {"network": h.network, "ip": str(h.ip), "role": h.role, "capability": h.capability}
-            for h in f.hosts
+            **{h.name: {"network": h.network, "ip": str(h.ip), "role": h.role, "capability": h.capability}
+               for h in f.hosts if not h.switch},
+            **{x.name: {"switch": x.switch, "role": x.role} for x in f.proxies},
         },
+        **(
+            {"switches": {h.name: {"network": h.network, "ip": str(h.ip), "capability": h.capability, "mab": h.mab}
+                          for h in f.hosts if h.switch}}
+            if any(h.switch for h in f.hosts)
+            else {}
+        ),
         "tenants": list(intent.tenants),
         "networks": {
             v.name: {
@@ -577,8 +627,10 @@ def _nic_doc(n: Nic) -> dict:
     d: dict = {"network": n.network, "mac": n.mac}
     if n.ip:
         d["ip"] = str(n.ip)
-    if n.join is Join.DISCOVER:
+    if n.join in (Join.DISCOVER, Join.DOT1X):
         d.update(join=n.join.value, identity=n.identity, password=n.password)
+    elif n.join is Join.MAB:
+        d["join"] = n.join.value
     if n.nves:
         d["nves"] = list(n.nves)
     return d

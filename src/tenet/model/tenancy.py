@@ -33,6 +33,8 @@ class Join(str, Enum):
 
     STATIC = "static"
     DISCOVER = "discover"
+    DOT1X = "8021x"  # behind an access switch: the host authenticates the VM's MAC with its secret
+    MAB = "mab"  # behind an access switch: by MAC alone, if the switch allows it
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,11 @@ def port_name(vm: str, nic_index: int) -> str:
     """Host-side interface name of a VM NIC: stable, unique per host, within IFNAMSIZ."""
     digest = hashlib.sha1(f"{vm}/{nic_index}".encode()).hexdigest()[:10]
     return f"tp{digest}"
+
+
+def switch_port_name(host: str) -> str:
+    """The access switch's port toward a host behind it (many VMs' MACs arrive there)."""
+    return "ts" + hashlib.sha1(f"switchport/{host}".encode()).hexdigest()[:10]
 
 
 def group_for(vnid: int) -> IPv4Address:

@@ -12,6 +12,7 @@ from pathlib import Path
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from tenet.agent import translation as tr
 from tenet.agent.desired import FLOOD
 from tenet.agent.kernel import nftables
 from tenet.agent.kernel.state import OWN_PREFIX, BridgeFdb, KernelState, Link, Shaper, Vxlan, VxlanFdb
@@ -34,6 +35,7 @@ NTF_MASTER = 0x04
 NUD_NOARP = 0x40
 NUD_PERMANENT = 0x80
 VM_PORT_PREFIX = "tp"
+SWITCH_PORT_PREFIX = "ts"  # an access switch's port toward a host: many MACs, many VNs
 SHAPED = (VM_PORT_PREFIX, "tna")  # VM ports and L3 access tunnels
 SHAPER_HANDLE = 0x7E010000  # "7e01:": the root qdisc handle that marks a shaper as ours
 SHAPER_LATENCY = "20ms"  # queueing a token bucket allows before it drops
@@ -78,7 +80,7 @@ class LinuxKernel:
         return {
             m.get("IFLA_IFNAME"): m.get("IFLA_ADDRESS")
             for m in self._dump
-            if (m.get("IFLA_IFNAME") or "").startswith(VM_PORT_PREFIX)
+            if (m.get("IFLA_IFNAME") or "").startswith((VM_PORT_PREFIX, SWITCH_PORT_PREFIX))
         }
 
     def uplink_mtu(self, uplink: str) -> int:
@@ -232,7 +234,10 @@ class LinuxKernel:
         if l.kind == "veth":
             quiet_ipv6(l.peer)
             ipr.link("set", index=self._idx(l.peer), state="up")
-            ipr.brport("set", index=idx, learning=0, unicast_flood=0, mcast_flood=0, bcast_flood=0)
+            if l.name.startswith(tr.ACCESS_BRIDGE_SIDE):  # the switch's access ports' way into the VN: floods welcome
+                ipr.brport("set", index=idx, learning=0)
+            else:
+                ipr.brport("set", index=idx, learning=0, unicast_flood=0, mcast_flood=0, bcast_flood=0)
         elif l.kind == "vxlan" and l.master:
             ipr.brport("set", index=idx, learning=0)
 

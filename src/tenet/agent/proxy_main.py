@@ -1,0 +1,102 @@
+"""`tenet-proxy`: the agent of a host behind an access switch (role proxy-8021x, seed 000).
+
+Its VMs hold no credentials and run nothing: when a VM's port appears (created, or arrived by
+migration) this agent authenticates it toward the switch with EAPOL frames whose source is the
+VM's MAC, using the identity and secret the host keeps for that VM (from the intent); when the
+port goes it sends EAPOL-Logoff. The state machine is agent/proxy8021x.py; this is its I/O.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import select
+import signal
+import sys
+import time
+
+from tenet.agent.proxy8021x import Credentials, Emit, Proxy
+from tenet.ethernet import PACKET_OUTGOING, packet_socket
+from tenet.model.load import load_intent
+from tenet.model.tenancy import Intent, Join, port_name
+from tenet.store import keys
+from tenet.store.open import open_store
+from tenet.wire import eapol
+from tenet.wire.errors import DecodeError
+
+log = logging.getLogger("tenet.proxy")
+SCAN = 0.2  # seconds between looks at the VM ports (level-triggered: what exists is what counts)
+
+
+def vm_records(intent: Intent, host: str) -> dict[str, tuple[str, Credentials | None]]:
+    """VM port -> (VM MAC, credentials or None for MAB), for this host's VMs."""
+    out = {}
+    for vm in intent.vms:
+        for i, nic in enumerate(vm.nics):
+            if vm.host == host and nic.join in (Join.DOT1X, Join.MAB):
+                creds = Credentials(nic.identity, nic.password) if nic.join is Join.DOT1X else None
+                out[port_name(vm.name, i)] = (nic.mac, creds)
+    return out
+
+
+def run(host: str, store_url: str, uplink: str = "up0") -> None:
+    store = open_store(store_url)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    sock = packet_socket(eapol=True, nvo3=False)
+    sock.bind((uplink, 0))
+    proxy, up, next_scan = Proxy(), set(), 0.0
+
+    def emit(out: list[Emit]) -> None:
+        for e in out:
+            log.info("%s for %s", e.frame.type.name if e.frame.type != eapol.EapolType.EAP else "EAP", e.src)
+            sock.send(eapol.frame(e.dst, e.src, e.frame))
+
+    while not stopping:
+        now = time.monotonic()
+        if now >= next_scan:
+            kv = store.get(keys.intent())
+            records = vm_records(load_intent(json.loads(kv.value)), host) if kv else {}
+            present = set(os.listdir("/sys/class/net"))
+            for port, (mac, creds) in records.items():
+                if port in present and mac not in up:
+                    up.add(mac)
+                    emit(proxy.vm_up(now, mac, creds))
+            for mac in list(up):
+                if not any(m == mac and p in present for p, (m, _) in records.items()):
+                    up.discard(mac)
+                    emit(proxy.vm_down(mac))  # removed, or migrated away: logoff on its behalf
+            next_scan = now + SCAN
+        ready, _, _ = select.select([sock], [], [], SCAN)
+        if ready:
+            data, addr = sock.recvfrom(2048)
+            if addr[2] != PACKET_OUTGOING:
+                try:
+                    dst, src, f = eapol.unframe(data)
+                except DecodeError as e:
+                    log.warning("malformed EAPOL on %s: %s", uplink, e)
+                    continue
+                emit(proxy.on_eapol(time.monotonic(), dst, src, f))
+        emit(proxy.tick(time.monotonic()))
+    # no logoff on the way out: the VMs are still there, and a restarted proxy just asks again
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="tenet-proxy", description="802.1X on behalf of this host's VMs")
+    p.add_argument("--host", required=True)
+    p.add_argument("--store", required=True)
+    p.add_argument("--uplink", default="up0")
+    a = p.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
+    run(a.host, a.store, a.uplink)
+
+
+if __name__ == "__main__":
+    main()

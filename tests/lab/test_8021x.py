@@ -1,0 +1,90 @@
+"""802.1X on behalf of VMs (seed 000): a host behind an access switch authenticates its VMs
+with their own MACs; the switch (an NVE) provisions each MAC onto the VN RADIUS names."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tenet.model.tenancy import port_name, switch_port_name
+from tenet.store import keys
+from tenet.store.open import open_store
+
+from capture import Capture
+from tenet.lab.lab import Lab
+
+TOPOLOGY = Path(__file__).with_name("dot1x.yaml")
+PORT = switch_port_name("host6")
+
+
+def endpoints(lab):
+    s = open_store(lab.store_url)
+    try:
+        return {json.loads(kv.value)["mac"]: json.loads(kv.value) for kv in s.range(keys.endpoints_prefix())}
+    finally:
+        s.close()
+
+
+def mac(lab, vm):
+    return next(v for v in lab.intent.vms if v.name == vm).nics[0].mac
+
+
+def wait(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def ping(lab, vm, ip):
+    return lab.exec(vm, "ping", "-c2", "-i0.2", "-W1", ip).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with Lab.load(TOPOLOGY) as lab:
+        wait(lambda: {mac(lab, "V"), mac(lab, "W")} <= set(endpoints(lab)), 20, "V and W authorized")
+        yield lab
+
+
+def test_host_vouches_for_its_vm_and_the_switch_provisions_it(lab):
+    v = endpoints(lab)[mac(lab, "V")]
+    assert (v["host"], v["port"], v["vn"], v["identity"]) == ("tor1", PORT, "n2", "vm-v")
+    assert ping(lab, "V", "10.61.0.1")  # S on hypervisor h1, same physical network: translated
+    assert ping(lab, "V", "10.61.0.3")  # S3 on h3, behind the router: VXLAN
+    # the VM ran nothing: the EAPOL came from host6, with the VM's MAC as its source
+    with Capture(lab, "tor1", PORT, "ether proto 0x888e") as cap:
+        lab.stop_process("proxy", "host6")
+        lab.start_proxies()  # a restarted proxy asks again for every VM it has
+        wait(lambda: "EAP for " + mac(lab, "V") in Path(lab.process("proxy", "host6").log).read_text(), 10, "re-auth")
+    starts = {row[0] for row in cap.fields("eapol.type == 1", "eth.src")}
+    assert mac(lab, "V") in starts and mac(lab, "W") in starts
+    assert ping(lab, "V", "10.61.0.1")  # re-authentication cut nothing off
+
+
+def test_a_mac_radius_rejects_cannot_send(lab):
+    m = mac(lab, "M")
+    assert m not in endpoints(lab)
+    with Capture(lab, "S", "eth0", "icmp or arp") as cap:
+        assert not ping(lab, "M", "10.61.0.1")
+    assert [r for r in cap.fields("eth.src == " + m, "frame.number")] == []
+    drops = lab.exec("tor1", "nft", "list", "chain", "netdev", "tenet", "access_in").stdout
+    assert "policy drop" in drops
+
+
+def test_vns_stay_apart_on_one_switch_port(lab):
+    """W (n3) and V (n2) share host6's link; Z (n3) reuses S's address 10.61.0.1."""
+    assert ping(lab, "W", "10.61.0.1")
+    neigh = lab.exec("W", "ip", "neigh", "show", "10.61.0.1").stdout
+    assert mac(lab, "Z") in neigh and mac(lab, "S") not in neigh
+    assert not ping(lab, "W", "10.61.0.3")  # S3 is in n2
+
+
+def test_logoff_when_the_vm_goes(lab):
+    v = mac(lab, "V")
+    lab.exec("host6", "ip", "link", "del", port_name("V", 0), check=True)  # the VM is removed
+    wait(lambda: v not in endpoints(lab), 10, "V's deauthorization")
+    assert "LOGOFF for " + v in Path(lab.process("proxy", "host6").log).read_text()
+    assert not ping(lab, "S", "10.61.0.20")
