@@ -82,6 +82,16 @@ def test_vns_stay_apart_on_one_switch_port(lab):
     assert not ping(lab, "W", "10.61.0.3")  # S3 is in n2
 
 
+def test_mab_admits_a_known_mac_that_speaks_no_eapol(lab):
+    """B runs no supplicant and its host holds no secret for it: its first ARP makes tor1 try
+    MAB (User-Name = User-Password = 020000000b0b), which RADIUS accepts into n2. C's MAC is
+    unknown to RADIUS: it stays out."""
+    b, c = mac(lab, "B"), mac(lab, "C")
+    wait(lambda: ping(lab, "B", "10.61.0.1"), 15, "B admitted by MAB and reaching S")
+    assert (endpoints(lab)[b]["vn"], endpoints(lab)[b]["identity"]) == ("n2", "")
+    assert not ping(lab, "C", "10.61.0.1") and c not in endpoints(lab)
+
+
 def test_logoff_when_the_vm_goes(lab):
     v = mac(lab, "V")
     lab.exec("host6", "ip", "link", "del", port_name("V", 0), check=True)  # the VM is removed

@@ -31,6 +31,8 @@ def _users(users: Sequence[AaaUser]) -> str:
     return "\n".join(out)
 
 
+# post-auth signs every reply, PAP (MAB) ones too: our clients require Message-Authenticator
+# (the BlastRADIUS countermeasure) and FreeRADIUS 3.2.1 adds it by itself only to EAP replies.
 def render(users: Sequence[AaaUser], secret: str, listen_ip: str, port: int, clients: Sequence[str], run_dir: str) -> dict[str, str]:
     """{relative path: content} of the config directory."""
     client_blocks = "\n".join(
@@ -117,7 +119,13 @@ server default {{
 \t\t}}
 \t}}
 \tpost-auth {{
+\t\tupdate reply {{
+\t\t\tMessage-Authenticator := 0x00
+\t\t}}
 \t\tPost-Auth-Type REJECT {{
+\t\t\tupdate reply {{
+\t\t\t\tMessage-Authenticator := 0x00
+\t\t\t}}
 \t\t\teap
 \t\t}}
 \t}}

@@ -52,12 +52,17 @@ class RadiusClient:
                              retries=retries, timeout=timeout, enforce_ma=True)
         self.nas_ip, self.nas_identifier = nas_ip, nas_identifier
 
-    def request(self, user_name: str, eap_message: bytes, state: bytes | None, calling: str, port_id: str):
+    def request(self, user_name: str, eap_message: bytes | None, state: bytes | None, calling: str, port_id: str,
+                password: str | None = None):
+        """An Access-Request relaying one EAP packet — or, for MAC Authentication Bypass, PAP
+        with `password` (hidden with the shared secret and this request's authenticator)."""
         # os.urandom: pyrad's default draws the 16-byte authenticator one byte per getrandom call
         req = self.client.CreateAuthPacket(code=packet.AccessRequest, authenticator=os.urandom(16), User_Name=user_name)
         req.add_message_authenticator()
-        for i in range(0, len(eap_message), EAP_CHUNK):
-            req.AddAttribute("EAP-Message", eap_message[i : i + EAP_CHUNK])
+        if password is not None:
+            req["User-Password"] = req.PwCrypt(password)
+        for i in range(0, len(eap_message or b""), EAP_CHUNK):
+            req.AddAttribute("EAP-Message", eap_message[i : i + EAP_CHUNK])  # type: ignore[index]
         if state:
             req["State"] = state
         if calling:
@@ -152,9 +157,9 @@ class RadiusMux:
     def close(self) -> None:
         self.sock.close()
 
-    def submit(self, now: float, tag: object, user_name: str, eap_message: bytes, state: bytes | None,
-               calling_station_id: str = "", nas_port_id: str = "") -> None:
-        self.waiting.append((tag, (user_name, eap_message, state, calling_station_id, nas_port_id)))
+    def submit(self, now: float, tag: object, user_name: str, eap_message: bytes | None, state: bytes | None,
+               calling_station_id: str = "", nas_port_id: str = "", password: str | None = None) -> None:
+        self.waiting.append((tag, (user_name, eap_message, state, calling_station_id, nas_port_id, password)))
         self._start(now)
 
     def _start(self, now: float) -> None:

@@ -101,8 +101,8 @@ class Authenticator:
     # -- events ------------------------------------------------------------------------
     def on_eapol(self, now: float, port: str, src: str, f: Eapol) -> list[Action]:
         s = self.sessions.get((port, src))
-        if s is not None and s.state == "held":
-            return []  # quiet period after a failure
+        if s is not None and s.state == "held" and not (s.method == "mab" and f.type is EapolType.START):
+            return []  # quiet period after a failure (a failed MAB does not stop a real supplicant)
         if f.type is EapolType.START:
             return self._start(now, port, src)
         if f.type is EapolType.LOGOFF:

@@ -79,6 +79,7 @@ class Discovery:
             self.arp_ports = {r.port: t.gateway.split()[1] for t in tables.vns if t.forwarding == "ip" and t.gateway
                               for r in t.routes if r.function == DELIVER and r.port}
             self.nve.uplink_mac = _hwaddr(tables.uplink) if self.udp else ""
+            self.auth.mab = tables.mab
 
     def _port_mac(self, port: str) -> str:
         """The NVE's MAC on a VM port (the host side of the veth), cached until reconfigured."""
@@ -153,6 +154,11 @@ class Discovery:
         if port.startswith(SWITCH_PORT_PREFIX) and data[12:14] == b"\x88\x8e":
             self._receive_eapol(now, port, data)
             return
+        if port.startswith(SWITCH_PORT_PREFIX) and data[12:14] == b"\x08\x06":  # a MAC that speaks no EAPOL
+            with self.lock:  # ARPs before anything else: MAB, if this switch allows it
+                actions8 = self.auth.on_data(now, port, ":".join(f"{b:02x}" for b in data[6:12]))
+            self._do_8021x(now, actions8)
+            return
         if not port.startswith(PORT_PREFIX):
             return
         if data[12:14] == b"\x08\x06":
@@ -188,9 +194,10 @@ class Discovery:
                         self.sock.sendto(eapol.frame(a.dst, mac, a.frame), (a.port, 0))
                     except OSError as e:
                         log.warning("EAPOL on %s failed: %s", a.port, e)
-            elif isinstance(a, auth.AskRadius) and self.radius is not None and a.eap is not None:
+            elif isinstance(a, auth.AskRadius) and self.radius is not None:
                 self.radius.submit(now, ("8021x", a.key), a.user_name, a.eap, a.state,
-                                   a.key[1].replace(":", "-").upper(), a.key[0])
+                                   a.key[1].replace(":", "-").upper(), a.key[0],
+                                   password=a.user_name if a.mab else None)  # MAB: User-Password = the MAC
             elif isinstance(a, auth.Authorize):
                 self._authorize(a)
             elif isinstance(a, auth.Deauthorize):

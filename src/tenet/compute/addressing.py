@@ -123,6 +123,7 @@ def compute_tables(
             serves=tuple(Servable(v.name, v.vnid) for v in intent.vns),
             role=host.role,
             capability=host.capability,
+            mab=host.mab,
         )
         result[host.name] = with_hash(tables)
     return result

@@ -86,6 +86,7 @@ class HostTables:
     serves: tuple[Servable, ...] = ()
     role: str = "hypervisor"
     capability: int = 0
+    mab: bool = False  # an access switch that admits MACs speaking no EAPOL by MAC (MAB)
     generation: int = 0
     content_hash: str = field(default="", compare=False)
 
@@ -126,6 +127,7 @@ def from_json(text: str | bytes) -> HostTables:
         serves=tuple(Servable(**x) for x in d.get("serves", ())),
         role=d.get("role", "hypervisor"),
         capability=d.get("capability", 0),
+        mab=d.get("mab", False),
         generation=d["generation"],
         content_hash=d.get("content_hash", ""),
     )
