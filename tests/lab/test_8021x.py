@@ -3,6 +3,7 @@ with their own MACs; the switch (an NVE) provisions each MAC onto the VN RADIUS 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -62,6 +63,31 @@ def test_host_vouches_for_its_vm_and_the_switch_provisions_it(lab):
     starts = {row[0] for row in cap.fields("eapol.type == 1", "eth.src")}
     assert mac(lab, "V") in starts and mac(lab, "W") in starts
     assert ping(lab, "V", "10.61.0.1")  # re-authentication cut nothing off
+
+
+def iperf(lab, client, server, ip, seconds=3):
+    srv = lab.popen(server, "iperf3", "-s", "-1", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait(lambda: "LISTEN" in lab.exec(server, "ss", "-ltn", "sport = :5201").stdout, 5, "iperf3 server")
+        r = lab.exec(client, "iperf3", "-c", ip, "-t", str(seconds), "-J", timeout=30)
+        return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"]
+    finally:
+        srv.terminate()
+        srv.wait(5)
+
+
+WIRE = 1514 / 1448  # a full TCP segment's Ethernet frame over its payload: HTB counts frames
+
+
+@pytest.mark.parametrize("sender", ["S", "S3"])  # translated path, VXLAN path
+def test_rate_from_radius_holds_per_mac_on_the_shared_port(lab, sender):
+    """vm-v's Accept says 20 Mbit/s: V's frames get their own HTB class on the switch port,
+    W — behind the same port — is not held back by it."""
+    classes = lab.exec("tor1", "tc", "class", "show", "dev", PORT).stdout
+    assert "rate 20Mbit ceil 20Mbit" in classes, classes
+    wire = iperf(lab, sender, "V", "10.61.0.20") * WIRE
+    assert abs(wire - 20e6) <= 0.05 * 20e6, f"{wire / 1e6:.2f} Mbit/s on the wire toward V"
+    assert iperf(lab, "Z", "W", "10.61.0.21", 2) > 200e6  # the same port, another MAC: unshaped
 
 
 def test_a_mac_radius_rejects_cannot_send(lab):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tenet.agent import translation as tr
-from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, Shaper, Vxlan, VxlanFdb
+from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, MacClass, Shaper, Vxlan, VxlanFdb
 from tenet.compute.tables import Function, HostTables
 
 FLOOD = "00:00:00:00:00:00"
@@ -69,6 +69,9 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
              if e.port and e.rate_bps and not e.port.startswith(tr.SWITCH_PORT_PREFIX)}
     rates |= {r.port: r.rate_bps for t in tables.vns for r in t.routes if r.port and r.rate_bps}
     shapers = frozenset(Shaper(p, rate) for p, rate in rates.items() if p in present_ports | tunnels)
+    rate_of = {e.destination: e.rate_bps for t in tables.vns for e in t.rows(Function.NO_MODIFICATION)}
+    mac_classes = frozenset(MacClass(port, minor, rate_of[mac]) for mac, (port, minor) in tr.mac_minors(tables).items()
+                            if port in present_ports)
     text = tr.render(tables, present_ports | tunnels)
     return KernelState(
         links=frozenset(links),
@@ -79,4 +82,5 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
         nft_text=text,
         missing_ports=frozenset(missing),
         shapers=shapers,
+        mac_classes=mac_classes,
     )

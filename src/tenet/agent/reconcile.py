@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, Union
 
-from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, Shaper, VxlanFdb
+from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, MacClass, Shaper, VxlanFdb
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,23 @@ class ClearShaper:
 
 
 @dataclass(frozen=True)
+class SetMacClass:
+    cls: MacClass  # created, or its rate changed in place (the root qdisc is never re-added)
+
+
+@dataclass(frozen=True)
+class DelMacClass:
+    port: str
+    minor: int
+
+
+@dataclass(frozen=True)
 class SetRuleset:
     text: str  # "" = remove the table
 
 
 Op = Union[AddLink, DelLink, Attach, AddBridgeFdb, DelBridgeFdb, AddVxlanFdb, DelVxlanFdb, SetRuleset, SetShaper,
-           ClearShaper]
+           ClearShaper, SetMacClass, DelMacClass]
 
 
 class Kernel(Protocol):
@@ -109,6 +120,8 @@ def diff(desired: KernelState, actual: KernelState) -> list[Op]:
             ops.append(AddVxlanFdb(e))
     for sh in sorted(desired.shapers - actual.shapers, key=lambda s: s.port):
         ops.append(SetShaper(sh))  # before the ruleset: a TES is limited from its first frame
+    for c in sorted(desired.mac_classes - actual.mac_classes, key=lambda c: (c.port, c.minor)):
+        ops.append(SetMacClass(c))
     if desired.nft_hash != actual.nft_hash:
         ops.append(SetRuleset(desired.nft_text))
     for e in sorted(actual.bridge_fdb - desired.bridge_fdb, key=lambda e: (e.port, e.mac)):
@@ -117,6 +130,10 @@ def diff(desired: KernelState, actual: KernelState) -> list[Op]:
     for e in sorted(actual.vxlan_fdb - desired.vxlan_fdb, key=lambda e: (e.dev, e.mac, e.dst)):
         if e.dev in want and e.dev not in rebuilt:
             ops.append(DelVxlanFdb(e))
+    wanted_classes = {(c.port, c.minor) for c in desired.mac_classes}
+    for c in sorted(actual.mac_classes, key=lambda c: (c.port, c.minor)):
+        if (c.port, c.minor) not in wanted_classes:
+            ops.append(DelMacClass(c.port, c.minor))
     shaped = {s.port for s in desired.shapers}
     for port in sorted({s.port for s in actual.shapers} - shaped):
         ops.append(ClearShaper(port))

@@ -30,6 +30,32 @@ ACCESS_SWITCH_SIDE = "tnq"  # … and its peer, where nftables steers to and fro
 SWITCH_PORT_PREFIX = "ts"
 
 
+MAC_CLASS_MAJOR = "7e02"
+
+
+def mac_minors(tables: HostTables) -> dict[str, tuple[str, int]]:
+    """MAC on an access switch port with a rate limit -> (port, HTB class minor). Stable: a
+    MAC's minor comes from the MAC itself, probing only on a collision within its port."""
+    limited = sorted((e.port, e.destination) for t in tables.vns for e in t.rows(Function.NO_MODIFICATION)
+                     if e.port.startswith(SWITCH_PORT_PREFIX) and e.rate_bps)
+    out: dict[str, tuple[str, int]] = {}
+    taken: dict[str, set[int]] = {}
+    for port, mac in limited:
+        minor = int(mac.replace(":", ""), 16) % 0xFFF0 + 1
+        while minor in taken.setdefault(port, set()):
+            minor = minor % 0xFFF0 + 1
+        taken[port].add(minor)
+        out[mac] = (port, minor)
+    return out
+
+
+def _priority_rule(pairs: list[tuple[str, int]]) -> str:
+    """Steer frames to rate-limited MACs into their HTB class (a map miss leaves the rest alone)."""
+    if not pairs:
+        return ""
+    return f"    meta priority set ether daddr map {_map([(m, f'{MAC_CLASS_MAJOR}:{minor:x}') for m, minor in pairs])}\n"
+
+
 def access_names(vnid: int) -> tuple[str, str]:
     return f"{ACCESS_BRIDGE_SIDE}{vnid}", f"{ACCESS_SWITCH_SIDE}{vnid}"
 
@@ -70,8 +96,10 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
         ports = sorted({port_of[i] for _, i in local_in})
         deliver = [(i, f'"{p}"') for i, p in port_of.items()]
         dispatch += [(ext, f"jump vn{t.vnid}_in") for ext, _ in local_in]
+        limited = mac_minors(tables)
+        prio = _priority_rule([(ext, limited[i][1]) for ext, i in local_in if i in limited])
         chains.append(
-            f"  chain vn{t.vnid}_in {{\n"
+            f"  chain vn{t.vnid}_in {{\n{prio}"
             f"    ether saddr {_set([e for e, _ in peer_in])}"
             f" ether saddr set ether saddr map {_map(peer_in)}"
             f" ether daddr set ether daddr map {_map(local_in)}"
@@ -196,17 +224,19 @@ def _access(tables: HostTables, present: frozenset[str]) -> list[str]:
         f" priority -50; policy drop;\n"
         f"    iifname . ether saddr vmap {_map(verdicts)}\n  }}\n"
     ]
+    limited = mac_minors(tables)
     for v, m in sorted(members.items()):
         _, outside = access_names(v)
         to_port = _map([(mac, f'"{p}"') for p, mac in m])
+        prio = _priority_rule([(mac, limited[mac][1]) for _, mac in m if mac in limited])
         member_ports = sorted({p for p, _ in m})
         bum = "".join(f'    iifname != "{p}" meta pkttype {{ broadcast, multicast }} dup to "{p}"\n' for p in member_ports)
-        chains.append(f"  chain acc{v} {{\n    fwd to ether daddr map {to_port}\n{bum}    fwd to \"{outside}\"\n  }}\n")
+        chains.append(f"  chain acc{v} {{\n{prio}    fwd to ether daddr map {to_port}\n{bum}    fwd to \"{outside}\"\n  }}\n")
         bum_out = "".join(f'    meta pkttype {{ broadcast, multicast }} dup to "{p}"\n' for p in member_ports)
         chains.append(
             f"  chain accout{v} {{\n"
             f"    type filter hook ingress device \"{outside}\" priority -100; policy drop;\n"
-            f"    fwd to ether daddr map {to_port}\n{bum_out}  }}\n"
+            f"{prio}    fwd to ether daddr map {to_port}\n{bum_out}  }}\n"
         )
     return chains
 

@@ -15,11 +15,13 @@ from tenet.agent.reconcile import (
     AddVxlanFdb,
     Attach,
     ClearShaper,
+    DelMacClass,
     DelBridgeFdb,
     DelLink,
     DelVxlanFdb,
     Op,
     SetRuleset,
+    SetMacClass,
     SetShaper,
 )
 
@@ -90,5 +92,10 @@ class FakeKernel:
             if op.shaper.port in self._ports:
                 rest = {x for x in s.shapers if x.port != op.shaper.port}
                 self.state = replace(s, shapers=frozenset(rest | {op.shaper}))
+        elif isinstance(op, SetMacClass):
+            rest = {c for c in s.mac_classes if (c.port, c.minor) != (op.cls.port, op.cls.minor)}
+            self.state = replace(s, mac_classes=frozenset(rest | {op.cls}))
+        elif isinstance(op, DelMacClass):
+            self.state = replace(s, mac_classes=frozenset(c for c in s.mac_classes if (c.port, c.minor) != (op.port, op.minor)))
         elif isinstance(op, ClearShaper):
             self.state = replace(s, shapers=frozenset(x for x in s.shapers if x.port != op.port))

@@ -15,18 +15,20 @@ from pyroute2.netlink.exceptions import NetlinkError
 from tenet.agent import translation as tr
 from tenet.agent.desired import FLOOD
 from tenet.agent.kernel import nftables
-from tenet.agent.kernel.state import OWN_PREFIX, BridgeFdb, KernelState, Link, Shaper, Vxlan, VxlanFdb
+from tenet.agent.kernel.state import OWN_PREFIX, BridgeFdb, KernelState, Link, MacClass, Shaper, Vxlan, VxlanFdb
 from tenet.agent.reconcile import (
     AddBridgeFdb,
     AddLink,
     AddVxlanFdb,
     Attach,
     ClearShaper,
+    DelMacClass,
     DelBridgeFdb,
     DelLink,
     DelVxlanFdb,
     Op,
     SetRuleset,
+    SetMacClass,
     SetShaper,
 )
 
@@ -39,6 +41,7 @@ SWITCH_PORT_PREFIX = "ts"  # an access switch's port toward a host: many MACs, m
 SHAPED = (VM_PORT_PREFIX, "tna")  # VM ports and L3 access tunnels
 SHAPER_HANDLE = 0x7E010000  # "7e01:": the root qdisc handle that marks a shaper as ours
 SHAPER_LATENCY = "20ms"  # queueing a token bucket allows before it drops
+MAC_CLASS_MAJOR = 0x7E02  # an access switch port's HTB root "7e02:"; a MAC's class is 7e02:<minor>
 
 
 class LinuxKernel:
@@ -133,7 +136,20 @@ class LinuxKernel:
             vxlan_fdb=frozenset(vfdb),
             nft_hash=nftables.observe_digest(),
             shapers=self._shapers(name),
+            mac_classes=self._mac_classes(name),
         )
+
+    def _mac_classes(self, name: dict[int, str]) -> frozenset[MacClass]:
+        out = set()
+        for idx, port in name.items():
+            if not port.startswith(SWITCH_PORT_PREFIX):
+                continue
+            for c in self.ipr.get_classes(index=idx):
+                if c["handle"] >> 16 == MAC_CLASS_MAJOR and c.get_attr("TCA_KIND") == "htb":
+                    parms = c.get_nested("TCA_OPTIONS", "TCA_HTB_PARMS")
+                    if parms:
+                        out.add(MacClass(port, c["handle"] & 0xFFFF, parms["rate"] * 8))
+        return frozenset(out)
 
     def _shapers(self, name: dict[int, str]) -> frozenset[Shaper]:
         out = set()
@@ -198,6 +214,21 @@ class LinuxKernel:
                 rate = op.shaper.rate_bps
                 burst = max(rate // 8 // 100, 16 * 1514)  # 10 ms of tokens, at least a few full frames
                 ipr.tc("replace", "tbf", idx, SHAPER_HANDLE, rate=f"{rate}bit", burst=burst, latency=SHAPER_LATENCY)
+        elif isinstance(op, SetMacClass):
+            idx = self._idx(op.cls.port)
+            if idx is not None:
+                root = MAC_CLASS_MAJOR << 16
+                if not any(q["handle"] == root for q in self.ipr.get_qdiscs(index=idx)):
+                    ipr.tc("add", "htb", idx, root, default=0)  # unclassified frames pass unshaped
+                rate = op.cls.rate_bps
+                burst = max(rate // 8 // 100, 16 * 1514)
+                ipr.tc("replace-class", "htb", idx, root | op.cls.minor, parent=root, rate=f"{rate}bit",
+                       ceil=f"{rate}bit", burst=burst, prio=0)
+        elif isinstance(op, DelMacClass):
+            idx = self._idx(op.port)
+            if idx is not None:
+                root = MAC_CLASS_MAJOR << 16
+                ipr.tc("del-class", index=idx, handle=root | op.minor, parent=root)
         elif isinstance(op, ClearShaper):
             idx = self._idx(op.port)
             if idx is not None:

@@ -58,6 +58,16 @@ class Shaper:
 
 
 @dataclass(frozen=True)
+class MacClass:
+    """A rate limit toward one MAC on an access switch's port: an HTB class (7e02:<minor>)
+    under the port's HTB root; nftables steers that MAC's frames into it (meta priority)."""
+
+    port: str
+    minor: int
+    rate_bps: int
+
+
+@dataclass(frozen=True)
 class KernelState:
     links: frozenset[Link]
     attachments: frozenset[tuple[str, str]]  # (VM port, bridge)
@@ -67,6 +77,7 @@ class KernelState:
     nft_text: str = ""  # the ruleset itself (desired side only)
     missing_ports: frozenset[str] = frozenset()  # desired VM ports not present (yet)
     shapers: frozenset[Shaper] = frozenset()
+    mac_classes: frozenset[MacClass] = frozenset()
 
     @staticmethod
     def empty() -> "KernelState":
