@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -118,9 +119,50 @@ def test_mab_admits_a_known_mac_that_speaks_no_eapol(lab):
     assert not ping(lab, "C", "10.61.0.1") and c not in endpoints(lab)
 
 
+DYNAUTH = """
+import sys
+from pyrad import packet
+from pyrad.client import Client
+from pyrad.dictionary import Dictionary
+from tenet.aaa.radius import DICTIONARY
+nas, secret, kind, mac = sys.argv[1:5]
+c = Client(server=nas, secret=secret.encode(), dict=Dictionary(str(DICTIONARY)), coaport=3799, timeout=2, retries=1)
+code = packet.CoARequest if kind == "coa" else packet.DisconnectRequest
+req = c.CreateCoAPacket(code=code, Calling_Station_Id=mac)
+if kind == "coa":
+    req["WISPr-Bandwidth-Max-Down"] = int(sys.argv[5])
+print(c.SendPacket(req).code)
+"""
+
+
+def dynauth(lab, kind, mac_, *extra):
+    """What a RADIUS server's operator sends (RFC 5176), from the RADIUS node to the switch."""
+    nas = str(lab.intent.fabric.host("tor1").ip)
+    secret = (lab.record.dir / "radius.secret").read_text().strip()
+    r = lab.exec("aaa", sys.executable, "-c", DYNAUTH, nas, secret, kind, mac_.upper().replace(":", "-"), *extra)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout)
+
+
+def test_coa_changes_the_rate_live_and_disconnect_cuts_the_mac_off(lab):
+    v = mac(lab, "V")
+    assert dynauth(lab, "coa", v, "5000000") == 44  # CoA-ACK
+    wait(lambda: "rate 5Mbit ceil 5Mbit" in lab.exec("tor1", "tc", "class", "show", "dev", PORT).stdout, 5, "5 Mbit/s")
+    wire = iperf(lab, "S", "V", "10.61.0.20", 2) * WIRE
+    assert abs(wire - 5e6) <= 0.05 * 5e6, f"{wire / 1e6:.2f} Mbit/s toward V after the CoA"
+    assert dynauth(lab, "coa", "02:00:00:00:99:99", "1000") == 45  # CoA-NAK: no such session
+    assert dynauth(lab, "disconnect", v) == 41  # Disconnect-ACK
+    wait(lambda: v not in endpoints(lab), 5, "V's deauthorization")
+    wait(lambda: not ping(lab, "V", "10.61.0.1"), 5, "V cut off")  # once the switch's tables say so
+    lab.stop_process("proxy", "host6")
+    lab.start_proxies()  # the host vouches again: V is back (RADIUS still accepts it)
+    wait(lambda: v in endpoints(lab), 15, "V re-authorized")
+    wait(lambda: ping(lab, "V", "10.61.0.1"), 10, "V reaching S again")
+
+
 def test_logoff_when_the_vm_goes(lab):
     v = mac(lab, "V")
     lab.exec("host6", "ip", "link", "del", port_name("V", 0), check=True)  # the VM is removed
     wait(lambda: v not in endpoints(lab), 10, "V's deauthorization")
     assert "LOGOFF for " + v in Path(lab.process("proxy", "host6").log).read_text()
-    assert not ping(lab, "S", "10.61.0.20")
+    wait(lambda: not ping(lab, "S", "10.61.0.20"), 5, "V unreachable")

@@ -48,3 +48,25 @@ def test_users_file_carries_what_the_topology_grants():
     for line in ('Tunnel-Private-Group-Id := "n1"', "WISPr-Bandwidth-Max-Down := 50000000", "Session-Timeout := 60",
                  "Framed-IP-Address := 10.60.0.40", "Framed-IP-Netmask := 255.255.255.0"):
         assert line in text
+
+
+def test_dynamic_authorization_requests_are_authenticated_and_name_a_mac():
+    from pyrad import packet
+    from pyrad.dictionary import Dictionary
+
+    from tenet.aaa import dynauth
+    from tenet.aaa.radius import DICTIONARY
+
+    d = Dictionary(str(DICTIONARY))
+    req = packet.CoAPacket(packet.CoARequest, 7, b"s3cret", dict=d, Calling_Station_Id="02-00-D3-D9-85-36")
+    req["WISPr-Bandwidth-Max-Down"] = 5_000_000
+    raw = req.RequestPacket()
+    got = dynauth.parse(raw, b"s3cret", d)
+    assert (got.kind, got.mac, got.provisioning.rate_bps) == ("coa", "02:00:d3:d9:85:36", 5_000_000)
+    with pytest.raises(dynauth.DynAuthError, match="Request Authenticator"):
+        dynauth.parse(raw, b"other", d)
+    nak = packet.CoAPacket(packet=dynauth.answer(got, False), secret=b"s3cret", dict=d)
+    assert nak.code == packet.CoANAK and nak["Error-Cause"] == [dynauth.SESSION_NOT_FOUND]
+    bad = packet.CoAPacket(packet.DisconnectRequest, 8, b"s3cret", dict=d, Calling_Station_Id="not-a-mac")
+    with pytest.raises(dynauth.DynAuthError, match="not a MAC"):
+        dynauth.parse(bad.RequestPacket(), b"s3cret", d)

@@ -17,9 +17,10 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from tenet.aaa.provisioning import Provisioning
+from tenet.aaa import dynauth
 from tenet.aaa.radius import RadiusMux, RadiusReply
 from tenet.agent import authenticator as auth
 from tenet.agent.admission import (
@@ -61,6 +62,7 @@ class Discovery:
         self.auth = auth.Authenticator()  # on an access switch's ports (ts…): 802.1X, many MACs per port
         self.arp_ports: dict[str, str] = {}  # TES port on an IP-based VN -> the VN's anycast gateway MAC
         self.udp = _udp_socket(udp_port) if udp_port else None
+        self.dynauth = _udp_socket(dynauth.PORT) if radius is not None else None  # RFC 5176, from our RADIUS
         self.nve.tunnel_port = tunnel_port
         self.stopping = threading.Event()
         self.reports: queue.Queue = queue.Queue()
@@ -113,13 +115,15 @@ class Discovery:
                 log.exception("admission pass failed")
 
     def _pass(self) -> None:
-        inputs = [s for s in (self.sock, self.udp, self.radius) if s is not None]
+        inputs = [s for s in (self.sock, self.udp, self.radius, self.dynauth) if s is not None]
         ready, _, _ = select.select(inputs, [], [], 0.1)
         now = time.monotonic()
         if self.sock in ready:
             self._receive(now)
         if self.udp is not None and self.udp in ready:
             self._receive_udp(now)
+        if self.dynauth is not None and self.dynauth in ready:
+            self._receive_dynauth(now)
         if self.radius is not None:
             answers = self.radius.on_readable(now) if self.radius in ready else []
             for tag, reply in answers + self.radius.tick(now):
@@ -204,6 +208,33 @@ class Discovery:
                 log.info("802.1X: %s on %s deauthorized: %s", a.mac, a.port, a.reason)
                 for s in self.nve.serves:
                     self.reports.put(Delete(keys.endpoint(self.host, s.vn, a.mac)))
+
+    def _receive_dynauth(self, now: float) -> None:
+        """Disconnect: end the MAC's 802.1X authorization or NVO3 session. CoA: apply the
+        changed attributes (e.g. a new rate) to the MAC's authorization, live."""
+        data, (ip, port) = self.dynauth.recvfrom(4096)  # type: ignore[union-attr]
+        client = self.radius.client  # type: ignore[union-attr]
+        if ip != client.server:
+            log.warning("dynamic authorization from %s ignored: only %s may", ip, client.server)
+            return
+        try:
+            req = dynauth.parse(data, client.client.secret, client.client.dict)
+        except dynauth.DynAuthError as e:
+            log.warning("dynamic authorization from %s dropped: %s", ip, e)
+            return
+        with self.lock:
+            if req.kind == "disconnect":
+                dot1x = self.auth.disconnect(req.mac)
+                nvo3 = self.nve.revoke(req.mac, "RADIUS Disconnect-Request")
+            else:
+                changed = {k: v for k, v in asdict(req.provisioning).items() if v is not None}  # type: ignore[arg-type]
+                dot1x = [a for s in list(self.auth.sessions.values()) if s.mac == req.mac and s.provisioning
+                         for a in self.auth.change(req.mac, replace(s.provisioning, **changed))]
+                nvo3 = []
+        log.info("RADIUS %s for %s: %s", req.kind, req.mac, "done" if dot1x or nvo3 else "no such session")
+        self._do_8021x(now, dot1x)
+        self._do(nvo3)
+        self.dynauth.sendto(dynauth.answer(req, bool(dot1x or nvo3)), (ip, port))  # type: ignore[union-attr]
 
     def _authorize(self, a: auth.Authorize) -> None:
         """RFC 3580: the VN by name, or by number (a VLAN id or a VN-ID) among those we serve."""

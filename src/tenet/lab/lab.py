@@ -123,8 +123,10 @@ class Lab:
             self._spawn("agent", h.name, self._agent_argv(h.name), self.plan.node(h.name).netns)
 
     def start_proxies(self) -> None:
-        """Hosts behind access switches start vouching for their VMs once the switches serve."""
+        """Hosts behind access switches start vouching for their VMs once the switches serve.
+        A proxy recorded earlier is stopped (by its PID) and forgotten first."""
         for x in self.intent.fabric.proxies:
+            self._forget("proxy", x.name)
             self.progress(f"starting the 802.1X proxy on {x.name} (behind {x.switch})")
             argv = [sys.executable, "-m", "tenet.agent.proxy_main", "--host", x.name, "--store", self.store_url]
             self._spawn("proxy", x.name, argv, self.plan.node(x.name).netns)
