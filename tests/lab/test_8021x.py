@@ -3,6 +3,8 @@ with their own MACs; the switch (an NVE) provisions each MAC onto the VN RADIUS 
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -101,6 +103,31 @@ def test_a_mac_radius_rejects_cannot_send(lab):
     assert "policy drop" in drops
 
 
+FORGE = """
+import socket, sys
+from ipaddress import IPv4Address
+from tenet.wire import arp
+forged, target = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+req = arp.Arp(arp.REQUEST, forged, IPv4Address("10.61.0.99"), "00:00:00:00:00:00", IPv4Address(target))
+for _ in range(5):
+    s.send(arp.frame("ff:ff:ff:ff:ff:ff", forged, req))
+"""
+
+
+def test_a_vm_forging_an_authorized_mac_is_stopped_by_its_host(lab):
+    """Threat model: V's MAC is authorized on host6's switch port; W, behind the same port,
+    forges it. The switch cannot tell them apart, the host can: each VM has its own port."""
+    with Capture(lab, "S", "eth0", "arp") as cap:
+        r = lab.exec("W", sys.executable, "-c", FORGE, mac(lab, "V"), "10.61.0.1")
+        assert r.returncode == 0, r.stderr
+    assert cap.fields("arp.src.proto_ipv4 == 10.61.0.99", "frame.number") == []
+    guard = lab.exec("host6", "nft", "list", "chain", "bridge", "tenet_proxy", "vm_sources").stdout
+    line = next(x for x in guard.splitlines() if port_name("W", 0) in x)
+    assert int(line.split("counter packets ")[1].split()[0]) >= 5, guard
+
+
 def test_vns_stay_apart_on_one_switch_port(lab):
     """W (n3) and V (n2) share host6's link; Z (n3) reuses S's address 10.61.0.1."""
     assert ping(lab, "W", "10.61.0.1")
@@ -158,6 +185,24 @@ def test_coa_changes_the_rate_live_and_disconnect_cuts_the_mac_off(lab):
     lab.start_proxies()  # the host vouches again: V is back (RADIUS still accepts it)
     wait(lambda: v in endpoints(lab), 15, "V re-authorized")
     wait(lambda: ping(lab, "V", "10.61.0.1"), 10, "V reaching S again")
+
+
+def test_switch_agent_restart_keeps_authorizations_and_traffic(lab):
+    """The switch's agent (and its admission process) restarts: authorizations are adopted
+    from the store, nobody re-authenticates, a 50 Hz ping through the switch loses nothing."""
+    w = mac(lab, "W")
+    logins = Path(lab.process("radius", "aaa").log).read_text().count("Login OK: [vm-w]")
+    pinger = lab.popen("W", "ping", "-i0.02", "-W1", "10.61.0.1", stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    lab.restart_agent("tor1")
+    lab.wait_converged(20)
+    time.sleep(2)
+    pinger.send_signal(signal.SIGINT)
+    summary = pinger.communicate(timeout=10)[0]
+    sent, got = (int(x) for x in re.search(r"(\d+) packets transmitted, (\d+) received", summary).groups())
+    assert sent > 50 and sent == got, summary
+    assert w in endpoints(lab)
+    assert Path(lab.process("radius", "aaa").log).read_text().count("Login OK: [vm-w]") == logins
 
 
 def test_logoff_when_the_vm_goes(lab):

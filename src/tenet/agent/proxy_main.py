@@ -13,6 +13,7 @@ import logging
 import os
 import select
 import signal
+import subprocess
 import sys
 import time
 
@@ -40,6 +41,24 @@ def vm_records(intent: Intent, host: str) -> dict[str, tuple[str, Credentials | 
     return out
 
 
+def guard(records: dict[str, tuple[str, Credentials | None]], present: set[str]) -> str:
+    """The host's half of the threat model: it knows which port each VM is on, so a frame
+    entering its bridge from a VM port with another source MAC (a VM forging a neighbour's
+    authorized MAC) is dropped here, before the switch could be fooled by it."""
+    rules = [f'    iifname "{port}" ether saddr != {mac} counter drop\n'
+             for port, (mac, _) in sorted(records.items()) if port in present]
+    body = "".join(rules) or "    counter\n"
+    return (f"table bridge tenet_proxy {{\n  chain vm_sources {{\n"
+            f"    type filter hook prerouting priority -200; policy accept;\n{body}  }}\n}}\n")
+
+
+def apply_guard(text: str) -> None:
+    script = f"table bridge tenet_proxy {{}}\ndelete table bridge tenet_proxy\n{text}"
+    r = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
+    if r.returncode:
+        log.error("source-MAC guard not applied: %s", r.stderr.strip())
+
+
 def run(host: str, store_url: str, uplink: str = "up0") -> None:
     store = open_store(store_url)
     stopping = False
@@ -52,7 +71,7 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
     signal.signal(signal.SIGINT, stop)
     sock = packet_socket(eapol=True, nvo3=False)
     sock.bind((uplink, 0))
-    proxy, up, next_scan = Proxy(), set(), 0.0
+    proxy, up, next_scan, guarded = Proxy(), set(), 0.0, ""
 
     def emit(out: list[Emit]) -> None:
         for e in out:
@@ -65,6 +84,10 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
             kv = store.get(keys.intent())
             records = vm_records(load_intent(json.loads(kv.value)), host) if kv else {}
             present = set(os.listdir("/sys/class/net"))
+            wanted = guard(records, present)
+            if wanted != guarded:  # level: rewrite only when the VM ports changed
+                apply_guard(wanted)
+                guarded = wanted
             for port, (mac, creds) in records.items():
                 if port in present and mac not in up:
                     up.add(mac)
