@@ -13,6 +13,7 @@ import logging
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,7 +28,16 @@ from tenet.wire import eapol
 from tenet.wire.errors import DecodeError
 
 log = logging.getLogger("tenet.proxy")
-SCAN = 0.2  # seconds between looks at the VM ports (level-triggered: what exists is what counts)
+SCAN = 1.0  # a look at the VM ports at least this often; a kernel link event triggers one at once
+RTMGRP_LINK = 1
+
+
+def link_events() -> socket.socket:
+    """rtnetlink's link group: any VM port created, removed or changed wakes the loop."""
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    s.bind((0, RTMGRP_LINK))
+    s.setblocking(False)
+    return s
 
 
 def vm_records(intent: Intent, host: str) -> dict[str, tuple[str, Credentials | None]]:
@@ -71,6 +81,7 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
     signal.signal(signal.SIGINT, stop)
     sock = packet_socket(eapol=True, nvo3=False)
     sock.bind((uplink, 0))
+    events = link_events()
     proxy, up, next_scan, guarded = Proxy(), set(), 0.0, ""
 
     def emit(out: list[Emit]) -> None:
@@ -97,8 +108,15 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
                     up.discard(mac)
                     emit(proxy.vm_down(mac))  # removed, or migrated away: logoff on its behalf
             next_scan = now + SCAN
-        ready, _, _ = select.select([sock], [], [], SCAN)
-        if ready:
+        ready, _, _ = select.select([sock, events], [], [], max(0.0, next_scan - time.monotonic()))
+        if events in ready:
+            try:
+                while events.recv(65536):
+                    pass
+            except BlockingIOError:
+                pass
+            next_scan = 0.0  # a port came or went: look now
+        if sock in ready:
             data, addr = sock.recvfrom(2048)
             if addr[2] != PACKET_OUTGOING:
                 try:
