@@ -50,6 +50,7 @@ def ping(lab, vm, ip):
 def lab():
     with Lab.load(TOPOLOGY) as lab:
         wait(lambda: {mac(lab, "V"), mac(lab, "W")} <= set(endpoints(lab)), 20, "V and W authorized")
+        lab.wait_converged(20)  # and the switch has applied them
         yield lab
 
 
@@ -93,6 +94,16 @@ def test_rate_from_radius_holds_per_mac_on_the_shared_port(lab, sender):
     assert iperf(lab, "Z", "W", "10.61.0.21", 2) > 200e6  # the same port, another MAC: unshaped
 
 
+def test_class_of_service_from_radius_is_marked(lab):
+    """vm-v's Accept carries User-Priority-Table 5 (RFC 4675): tor1 marks V's IPv4 frames DSCP
+    CS5 (40) whatever path they take; W's stay unmarked."""
+    with Capture(lab, "h1", "up0", "icmp") as cap:  # V -> S crosses pn1 translated
+        assert ping(lab, "V", "10.61.0.1")
+        assert ping(lab, "W", "10.61.0.1")
+    marks = {tuple(r) for r in cap.fields("icmp.type == 8", "ip.src", "ip.dsfield.dscp")}
+    assert marks == {("10.61.0.20", "40"), ("10.61.0.21", "0")}, marks
+
+
 def test_a_mac_radius_rejects_cannot_send(lab):
     m = mac(lab, "M")
     assert m not in endpoints(lab)
@@ -134,6 +145,21 @@ def test_vns_stay_apart_on_one_switch_port(lab):
     neigh = lab.exec("W", "ip", "neigh", "show", "10.61.0.1").stdout
     assert mac(lab, "Z") in neigh and mac(lab, "S") not in neigh
     assert not ping(lab, "W", "10.61.0.3")  # S3 is in n2
+
+
+def test_a_vns_broadcasts_reach_only_its_own_vms_behind_the_port(lab):
+    """Frames go down the shared port untagged, so the switch sends each member of the VN its
+    own copy of a broadcast, and host6's bridge keeps VMs of different VNs apart. Else Z's and
+    W's ARP requests (n3) would reach V (n2), which would re-point 10.61.0.1 at Z."""
+    for vm in ("Z", "W"):
+        lab.exec(vm, "ip", "neigh", "flush", "all")
+    with Capture(lab, "V", "eth0", "arp") as on_v, Capture(lab, "W", "eth0", "arp") as on_w:
+        assert ping(lab, "Z", "10.61.0.21")  # Z asks for W across the fabric
+        assert ping(lab, "W", "10.61.0.1")  # W asks for Z on host6's bridge, then up the port
+    assert not on_v.fields("arp", "eth.src"), "n3's ARP reached V"
+    asked = {tuple(r) for r in on_w.fields("arp.opcode == 1", "arp.src.proto_ipv4", "eth.dst")}
+    assert ("10.61.0.1", mac(lab, "W")) in asked, asked  # the broadcast arrived as W's own copy
+    assert ping(lab, "V", "10.61.0.1") and mac(lab, "S") in lab.exec("V", "ip", "neigh", "show", "10.61.0.1").stdout
 
 
 def test_mab_admits_a_known_mac_that_speaks_no_eapol(lab):

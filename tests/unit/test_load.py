@@ -184,3 +184,12 @@ def test_user_address_must_lie_in_its_vn():
     d = doc()
     d["aaa"] = {"users": {"alice": {"password": "pw", "network": "n1", "ip": "10.9.0.40/24"}}}
     assert "aaa.users.alice.ip: 10.9.0.40/24 is not in VN n1's subnet 10.1.0.0/24" in problems(d)
+
+
+@pytest.mark.parametrize("cos", [8, -1, "high", True])
+def test_user_class_of_service_is_0_to_7(cos):
+    d = doc()
+    d["aaa"] = {"users": {"alice": {"password": "pw", "network": "n1", "cos": cos}}}
+    assert f"aaa.users.alice.cos: must be a class of service 0..7, not {cos!r}" in problems(d)
+    d["aaa"]["users"]["alice"]["cos"] = 5
+    assert load_intent(d).aaa[0].cos == 5 and load_intent(intent_to_doc(load_intent(d))) == load_intent(d)

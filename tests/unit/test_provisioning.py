@@ -70,3 +70,13 @@ def test_dynamic_authorization_requests_are_authenticated_and_name_a_mac():
     bad = packet.CoAPacket(packet.DisconnectRequest, 8, b"s3cret", dict=d, Calling_Station_Id="not-a-mac")
     with pytest.raises(dynauth.DynAuthError, match="not a MAC"):
         dynauth.parse(bad.RequestPacket(), b"s3cret", d)
+
+
+def test_user_priority_table_is_the_class_of_service():
+    """RFC 4675: eight priorities, one per incoming 802.1p value; a VM's untagged frames are 0."""
+    assert from_attributes({"User-Priority-Table": [bytes([5] * 8)]}).cos == 5
+    assert from_attributes({}).cos is None
+    for bad in (bytes([5] * 7), bytes([9] * 8)):
+        with pytest.raises(ProvisioningError, match="User-Priority-Table"):
+            from_attributes({"User-Priority-Table": [bad]})
+    assert "User-Priority-Table := 0x0303030303030303" in config._users([AaaUser("e", "pw", "n1", cos=3)])

@@ -24,6 +24,8 @@ def _users(users: Sequence[AaaUser]) -> str:
             reply.append(f"WISPr-Bandwidth-Max-Down := {parse_rate(u.rate)}")
         if u.session_timeout:
             reply.append(f"Session-Timeout := {u.session_timeout}")
+        if u.cos is not None:
+            reply.append(f"User-Priority-Table := 0x{bytes([u.cos] * 8).hex()}")
         if u.ip:
             reply += [f"Framed-IP-Address := {u.ip.ip}", f"Framed-IP-Netmask := {u.ip.netmask}"]
         password = u.password.replace("\\", "\\\\").replace('"', '\\"')

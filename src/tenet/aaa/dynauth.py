@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pyrad import packet
 from pyrad.dictionary import Dictionary
 
-from tenet.aaa.provisioning import Provisioning, from_attributes
+from tenet.aaa.provisioning import Provisioning, ProvisioningError, from_attributes
 
 PORT = 3799
 SESSION_NOT_FOUND = 503
@@ -51,7 +51,10 @@ def parse(data: bytes, secret: bytes, dictionary: Dictionary) -> DynRequest:
     if pkt.code == packet.DisconnectRequest:
         return DynRequest("disconnect", mac, None, pkt)
     attrs = {k: pkt[k] for k in pkt.keys() if isinstance(k, str)}
-    return DynRequest("coa", mac, from_attributes(attrs), pkt)
+    try:
+        return DynRequest("coa", mac, from_attributes(attrs), pkt)
+    except ProvisioningError as e:
+        raise DynAuthError(f"CoA-Request is unusable: {e}") from None
 
 
 def answer(req: DynRequest, ok: bool) -> bytes:

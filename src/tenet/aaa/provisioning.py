@@ -3,7 +3,8 @@
 VN: Tunnel-Type = VLAN (13), Tunnel-Medium-Type = IEEE-802 (6), Tunnel-Private-Group-Id = a VN
 name, or a decimal VN-ID. Rate limit: WISPr-Bandwidth-Max-Down (vendor 14122, attribute 8,
 bits/s) — a widely deployed attribute rather than a private one. Session-Timeout triggers
-re-authentication; Filter-Id is passed through; Framed-IP-Address (with Framed-IP-Netmask,
+re-authentication; Filter-Id is passed through; RFC 4675 User-Priority-Table gives the class
+of service (DSCP CS<n> on the TES's IPv4 frames); Framed-IP-Address (with Framed-IP-Netmask,
 else /32) is the TES's address in the VN, which the TES configures and the NVE reports.
 """
 from __future__ import annotations
@@ -65,7 +66,20 @@ def from_attributes(attrs: Mapping[str, list]) -> Provisioning:
     timeout = _int(_first(attrs, "Session-Timeout"))
     rate = _int(_first(attrs, "WISPr-Bandwidth-Max-Down"))
     fid = _first(attrs, "Filter-Id")
-    return Provisioning(vn, vnid, vlan, rate or None, None, timeout or None, str(fid) if fid else None, _address(attrs))
+    return Provisioning(vn, vnid, vlan, rate or None, _cos(attrs), timeout or None, str(fid) if fid else None,
+                        _address(attrs))
+
+
+def _cos(attrs: Mapping[str, list]) -> int | None:
+    """RFC 4675 User-Priority-Table: 8 octets, the 802.1p priority for each incoming one. A VM
+    sends untagged frames (priority 0), so the first octet is its class of service."""
+    table = _first(attrs, "User-Priority-Table")
+    if table is None:
+        return None
+    table = bytes(table) if not isinstance(table, str) else table.encode()
+    if len(table) != 8 or table[0] > 7:
+        raise ProvisioningError(f"User-Priority-Table {table.hex()} is not 8 priorities 0..7")
+    return table[0]
 
 
 def _address(attrs: Mapping[str, list]) -> str | None:

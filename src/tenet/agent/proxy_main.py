@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 from tenet.agent.proxy8021x import Credentials, Emit, Proxy
 from tenet.ethernet import PACKET_OUTGOING, packet_socket
@@ -40,26 +41,42 @@ def link_events() -> socket.socket:
     return s
 
 
-def vm_records(intent: Intent, host: str) -> dict[str, tuple[str, Credentials | None]]:
-    """VM port -> (VM MAC, credentials or None for MAB), for this host's VMs."""
+@dataclass(frozen=True)
+class VmRecord:
+    """What the host knows of one VM port: whose MAC, which VN, and the secret it vouches with."""
+
+    mac: str
+    vn: str
+    creds: Credentials | None  # None: MAB
+
+
+def vm_records(intent: Intent, host: str) -> dict[str, VmRecord]:
+    """VM port -> its record, for this host's VMs that join through the switch."""
     out = {}
     for vm in intent.vms:
         for i, nic in enumerate(vm.nics):
             if vm.host == host and nic.join in (Join.DOT1X, Join.MAB):
                 creds = Credentials(nic.identity, nic.password) if nic.join is Join.DOT1X else None
-                out[port_name(vm.name, i)] = (nic.mac, creds)
+                out[port_name(vm.name, i)] = VmRecord(nic.mac, nic.network, creds)
     return out
 
 
-def guard(records: dict[str, tuple[str, Credentials | None]], present: set[str]) -> str:
+def guard(records: dict[str, VmRecord], present: set[str]) -> str:
     """The host's half of the threat model: it knows which port each VM is on, so a frame
     entering its bridge from a VM port with another source MAC (a VM forging a neighbour's
-    authorized MAC) is dropped here, before the switch could be fooled by it."""
-    rules = [f'    iifname "{port}" ether saddr != {mac} counter drop\n'
-             for port, (mac, _) in sorted(records.items()) if port in present]
+    authorized MAC) is dropped here, before the switch could be fooled by it. And it knows each
+    VM's VN: its bridge is one L2 segment under all of them, so frames between VM ports of
+    different VNs (a broadcast, above all) are dropped too — only the switch joins VNs."""
+    ports = {port: r for port, r in sorted(records.items()) if port in present}
+    rules = [f'    iifname "{port}" ether saddr != {r.mac} counter drop\n' for port, r in ports.items()]
     body = "".join(rules) or "    counter\n"
+    pairs = [f'"{a}" . "{b}"' for a, ra in ports.items() for b, rb in ports.items() if a != b and ra.vn == rb.vn]
+    names = ", ".join(f'"{p}"' for p in ports)
+    apart = ((f"    iifname . oifname {{ {', '.join(pairs)} }} accept\n" if pairs else "")
+             + f"    iifname {{ {names} }} oifname {{ {names} }} counter drop\n") if ports else "    counter\n"
     return (f"table bridge tenet_proxy {{\n  chain vm_sources {{\n"
-            f"    type filter hook prerouting priority -200; policy accept;\n{body}  }}\n}}\n")
+            f"    type filter hook prerouting priority -200; policy accept;\n{body}  }}\n"
+            f"  chain vm_vns {{\n    type filter hook forward priority 0; policy accept;\n{apart}  }}\n}}\n")
 
 
 def apply_guard(text: str) -> None:
@@ -99,12 +116,12 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
             if wanted != guarded:  # level: rewrite only when the VM ports changed
                 apply_guard(wanted)
                 guarded = wanted
-            for port, (mac, creds) in records.items():
-                if port in present and mac not in up:
-                    up.add(mac)
-                    emit(proxy.vm_up(now, mac, creds))
+            for port, r in records.items():
+                if port in present and r.mac not in up:
+                    up.add(r.mac)
+                    emit(proxy.vm_up(now, r.mac, r.creds))
             for mac in list(up):
-                if not any(m == mac and p in present for p, (m, _) in records.items()):
+                if not any(r.mac == mac and p in present for p, r in records.items()):
                     up.discard(mac)
                     emit(proxy.vm_down(mac))  # removed, or migrated away: logoff on its behalf
             next_scan = now + SCAN

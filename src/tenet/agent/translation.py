@@ -203,10 +203,10 @@ def _access(tables: HostTables, present: frozenset[str]) -> list[str]:
     `access_in` (after translation's hooks, which take translated peers first) looks up
     port . source MAC: an authorized pair jumps to its VN's chain, anything else is dropped
     (EAPOL already reached the authenticator's packet socket). The VN's chain switches to other
-    members on the switch directly, copies broadcasts to their ports, and sends the frame into
-    the VN's bridge through `tnq<vnid>` → `tnr<vnid>`. Frames the bridge sends back arrive on
-    `tnq<vnid>`, where `accout<vnid>` forwards them to the destination MAC's port (broadcast:
-    to every member port); unknown unicast is dropped.
+    members on the switch directly, copies broadcasts to each other member, and sends the frame
+    into the VN's bridge through `tnq<vnid>` → `tnr<vnid>`. Frames the bridge sends back arrive
+    on `tnq<vnid>`, where `accout<vnid>` forwards them to the destination MAC's port (broadcast:
+    a copy to each member MAC, see below); unknown unicast is dropped.
     """
     members: dict[int, list[tuple[str, str]]] = {}
     for t in tables.vns:
@@ -217,8 +217,16 @@ def _access(tables: HostTables, present: frozenset[str]) -> list[str]:
     if not members:
         return []
     ports = sorted({p for m in members.values() for p, _ in m})
+    devices = ", ".join(f'"{p}"' for p in ports)
+    marked = sorted((e.port, e.destination, e.cos) for t in tables.vns for e in t.rows(Function.NO_MODIFICATION)
+                    if e.cos and e.port in ports)
+    cos_chain = []
+    if marked:  # before translation (-100) and steering (-50): every path sees the mark
+        rules = "".join(f'    iifname "{p}" ether saddr {m} ip dscp set cs{c}\n' for p, m, c in marked)
+        cos_chain = [f"  chain access_cos {{\n    type filter hook ingress devices = {{ {devices} }}"
+                     f" priority -150; policy accept;\n{rules}  }}\n"]
     verdicts = [(f'"{p}" . {mac}', f"jump acc{v}") for v, m in members.items() for p, mac in m]
-    chains = [
+    chains = cos_chain + [
         f"  chain access_in {{\n"
         f"    type filter hook ingress devices = {{ {', '.join(f'{chr(34)}{p}{chr(34)}' for p in ports)} }}"
         f" priority -50; policy drop;\n"
@@ -229,15 +237,24 @@ def _access(tables: HostTables, present: frozenset[str]) -> list[str]:
         _, outside = access_names(v)
         to_port = _map([(mac, f'"{p}"') for p, mac in m])
         prio = _priority_rule([(mac, limited[mac][1]) for _, mac in m if mac in limited])
-        member_ports = sorted({p for p, _ in m})
-        bum = "".join(f'    iifname != "{p}" meta pkttype {{ broadcast, multicast }} dup to "{p}"\n' for p in member_ports)
-        chains.append(f"  chain acc{v} {{\n{prio}    fwd to ether daddr map {to_port}\n{bum}    fwd to \"{outside}\"\n  }}\n")
-        bum_out = "".join(f'    meta pkttype {{ broadcast, multicast }} dup to "{p}"\n' for p in member_ports)
+        # A port is shared by MACs of several VNs, and frames go down it untagged (this kernel
+        # has no 802.1Q): a VN's broadcast sent down as is would reach every VM behind the port.
+        # So each member gets its own copy, addressed to its MAC (a unicast ARP request is
+        # still answered); the host's bridge delivers it to that VM alone.
+        bum = "".join(f'    iifname != "{p}" ether daddr set {mac} dup to "{p}"\n' for p, mac in sorted(m))
+        chains.append(
+            f"  chain acc{v} {{\n{prio}    fwd to ether daddr map {to_port}\n"
+            f"    meta pkttype != {{ broadcast, multicast }} fwd to \"{outside}\"\n"
+            f"    dup to \"{outside}\"\n{bum}    drop\n  }}\n"
+        )
+        bum_out = "".join(f'    ether daddr set {mac} dup to "{p}"\n' for p, mac in sorted(m))
         chains.append(
             f"  chain accout{v} {{\n"
             f"    type filter hook ingress device \"{outside}\" priority -100; policy drop;\n"
-            f"{prio}    fwd to ether daddr map {to_port}\n{bum_out}  }}\n"
+            f"{prio}    fwd to ether daddr map {to_port}\n"
+            f"    meta pkttype {{ broadcast, multicast }} jump bum{v}\n  }}\n"
         )
+        chains.append(f"  chain bum{v} {{\n{bum_out}  }}\n")
     return chains
 
 

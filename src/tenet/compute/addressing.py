@@ -55,7 +55,7 @@ def vn_table(
         peer = hosts[ep.host]
         fn = function_for(host, peer)
         if fn is Function.NO_MODIFICATION:
-            entries.append(Entry(ep.mac, fn, ep.mac, vm=ep.vm, port=ep.port, rate_bps=ep.rate_bps))
+            entries.append(Entry(ep.mac, fn, ep.mac, vm=ep.vm, port=ep.port, rate_bps=ep.rate_bps, cos=ep.cos))
             if any(hosts[m.host].network == host.network and m.host != host.name for m in members):
                 reverse.append(ReverseEntry(extmacs[ep.key], ep.mac, local=True))
         elif fn is Function.TRANSLATE_L2:

@@ -27,6 +27,7 @@ class Endpoint:
     port: str  # host-side interface name
     tunnel: Tunnel | None = None  # the TES attached over L3 (docs/protocol.md, L3 transport)
     rate_bps: int = 0  # what its Access-Accept allows toward it (0: no limit)
+    cos: int = 0  # its class of service (0: best effort)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -73,7 +74,8 @@ def reported_endpoints(intent: Intent, reports: list[dict], declared: tuple[Endp
         if ip:
             ips.add((r["vn"], ip.split("/")[0]))
         tunnel = Tunnel(r["port"], **r["tunnel"]) if r.get("tunnel") else None
-        rate = int((r.get("provisioning") or {}).get("rate_bps") or 0)
+        prov = r.get("provisioning") or {}
         out.append(Endpoint(vn=r["vn"], vm=dynamic_vm_name(r["mac"]), nic=0, mac=r["mac"], ip=ip, host=r["host"],
-                            port=r["port"], tunnel=tunnel, rate_bps=rate))
+                            port=r["port"], tunnel=tunnel, rate_bps=int(prov.get("rate_bps") or 0),
+                            cos=int(prov.get("cos") or 0)))
     return tuple(out)

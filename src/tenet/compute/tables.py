@@ -40,6 +40,7 @@ class Entry:
     port: str = ""  # host-side interface of a local VM NIC
     peers: tuple[str, ...] = ()  # underlay IPs for replication
     rate_bps: int = 0  # local rows: the limit toward that TES from its Access-Accept (0: none)
+    cos: int = 0  # local rows: its class of service, marked as DSCP CS<cos> on its IPv4 frames
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ KEYS = {
     "switch": {"network", "ip", "role", "capability", "radius", "mab"},
     "server": {"uplink", "address", "network", "mac", "ip", "identity", "password", "nves"},
     "aaa": {"users"},
-    "user": {"password", "network", "rate", "session_timeout", "ip"},
+    "user": {"password", "network", "rate", "session_timeout", "ip", "cos"},
     "underlay": {"networks", "routers"},
     "network": {"subnet"},
     "router": {"networks", "addresses"},
@@ -518,8 +518,12 @@ def _aaa(p: _Problems, doc: dict, vns: dict[str, VirtualNetwork]) -> list[AaaUse
             elif vn is not None and vn.subnet is not None and ip.network != vn.subnet:
                 p.add(f"{path}.ip", f"{ip} is not in VN {net}'s subnet {vn.subnet}")
                 ok = False
+        cos = spec.get("cos")
+        if cos is not None and (not isinstance(cos, int) or isinstance(cos, bool) or not 0 <= cos <= 7):
+            p.add(f"{path}.cos", f"must be a class of service 0..7, not {cos!r}")
+            ok = False
         if ok:
-            users.append(AaaUser(name, password, net, rate, timeout, ip))
+            users.append(AaaUser(name, password, net, rate, timeout, ip, cos))
     return users
 
 
@@ -644,4 +648,6 @@ def _user_doc(u: AaaUser) -> dict:
         d["session_timeout"] = u.session_timeout
     if u.ip:
         d["ip"] = str(u.ip)
+    if u.cos is not None:
+        d["cos"] = u.cos
     return d

@@ -76,6 +76,7 @@ class AaaUser:
     rate: str = ""  # e.g. "50mbit"; "" = unlimited
     session_timeout: int = 0  # seconds; 0 = none
     ip: IPv4Interface | None = None  # handed to the TES as Framed-IP-Address/-Netmask
+    cos: int | None = None  # 802.1p class of service 0..7, as RFC 4675 User-Priority-Table
 
 
 @dataclass(frozen=True)
