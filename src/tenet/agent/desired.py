@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from tenet.agent import translation as tr
-from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, MacClass, Shaper, Vxlan, VxlanFdb
+from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, MacClass, Shaper, UplinkClass, Vxlan, VxlanFdb
+from tenet.compute.qos import DEFAULT, PARENT
 from tenet.compute.tables import Function, HostTables
 
 FLOOD = "00:00:00:00:00:00"
@@ -83,4 +84,16 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
         missing_ports=frozenset(missing),
         shapers=shapers,
         mac_classes=mac_classes,
+        uplink_classes=uplink_classes(tables),
     )
+
+
+def uplink_classes(tables: HostTables) -> frozenset[UplinkClass]:
+    """The uplink's HTB tree from the tables' QoS, rates as the kernel keeps them (bytes/s)."""
+    q = tables.qos
+    if q is None:
+        return frozenset()
+    up, cap = tables.uplink, q.capacity_bps // 8 * 8
+    tree = {UplinkClass(up, PARENT, cap, cap), UplinkClass(up, DEFAULT, q.default_rate_bps // 8 * 8, cap)}
+    tree |= {UplinkClass(up, c.minor, c.rate_bps // 8 * 8, c.ceil_bps // 8 * 8) for c in q.classes}
+    return frozenset(tree)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, Union
 
-from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, MacClass, Shaper, VxlanFdb
+from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, MacClass, Shaper, UplinkClass, VxlanFdb
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,23 @@ class DelMacClass:
 
 
 @dataclass(frozen=True)
+class SetUplinkClass:
+    cls: UplinkClass  # created (with the root, if missing) or re-rated in place: never a new root
+
+
+@dataclass(frozen=True)
+class DelUplinkClass:
+    dev: str
+    minor: int  # 0: the root qdisc itself, once nothing on the uplink is shaped
+
+
+@dataclass(frozen=True)
 class SetRuleset:
     text: str  # "" = remove the table
 
 
 Op = Union[AddLink, DelLink, Attach, AddBridgeFdb, DelBridgeFdb, AddVxlanFdb, DelVxlanFdb, SetRuleset, SetShaper,
-           ClearShaper, SetMacClass, DelMacClass]
+           ClearShaper, SetMacClass, DelMacClass, SetUplinkClass, DelUplinkClass]
 
 
 class Kernel(Protocol):
@@ -122,6 +133,8 @@ def diff(desired: KernelState, actual: KernelState) -> list[Op]:
         ops.append(SetShaper(sh))  # before the ruleset: a TES is limited from its first frame
     for c in sorted(desired.mac_classes - actual.mac_classes, key=lambda c: (c.port, c.minor)):
         ops.append(SetMacClass(c))
+    for u in sorted(desired.uplink_classes - actual.uplink_classes, key=lambda u: (u.dev, u.minor)):
+        ops.append(SetUplinkClass(u))  # the parent (minor 1) first; classes before the marks
     if desired.nft_hash != actual.nft_hash:
         ops.append(SetRuleset(desired.nft_text))
     for e in sorted(actual.bridge_fdb - desired.bridge_fdb, key=lambda e: (e.port, e.mac)):
@@ -134,6 +147,12 @@ def diff(desired: KernelState, actual: KernelState) -> list[Op]:
     for c in sorted(actual.mac_classes, key=lambda c: (c.port, c.minor)):
         if (c.port, c.minor) not in wanted_classes:
             ops.append(DelMacClass(c.port, c.minor))
+    wanted_uplink = {(u.dev, u.minor) for u in desired.uplink_classes}
+    for u in sorted(actual.uplink_classes, key=lambda u: (u.dev, -u.minor)):  # children before the parent
+        if (u.dev, u.minor) not in wanted_uplink:
+            ops.append(DelUplinkClass(u.dev, u.minor))
+    for dev in sorted({u.dev for u in actual.uplink_classes} - {d for d, _ in wanted_uplink}):
+        ops.append(DelUplinkClass(dev, 0))
     shaped = {s.port for s in desired.shapers}
     for port in sorted({s.port for s in actual.shapers} - shaped):
         ops.append(ClearShaper(port))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 
+from tenet.compute.qos import UPLINK_MAJOR
 from tenet.compute.tables import Function, HostTables, VnTable
 from tenet.wire.discovery import ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION
 
@@ -120,6 +121,7 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
         if t.forwarding == "ip":
             chains += _routed(t, tables.uplink, present_ports, dispatch)
     chains += _access(tables, present_ports)
+    chains += _link_marks(tables, present_ports)
     if dispatch:
         chains.append(
             f"  chain uplink_in {{\n"
@@ -195,6 +197,18 @@ def _routed(t: VnTable, up: str, present: frozenset[str], dispatch: list[tuple[s
     )
     dispatch.append((t.router_mac, f"jump ipvn{v}_in"))
     return chains
+
+
+def _link_marks(tables: HostTables, present: frozenset[str]) -> list[str]:
+    """A virtual router's frames on a virtual link carry the link's uplink class (compute/qos.py)
+    from the moment they enter: skb priority survives `fwd` and VXLAN encapsulation alike."""
+    marks = sorted((p, c.minor) for c in (tables.qos.classes if tables.qos else ()) for p in c.ports if p in present)
+    if not marks:
+        return []
+    devices = ", ".join(f'"{p}"' for p, _ in marks)
+    rules = "".join(f'    iifname "{p}" meta priority set {UPLINK_MAJOR:x}:{m:x}\n' for p, m in marks)
+    return [f"  chain link_marks {{\n    type filter hook ingress devices = {{ {devices} }}"
+            f" priority -250; policy accept;\n{rules}  }}\n"]
 
 
 def _access(tables: HostTables, present: frozenset[str]) -> list[str]:

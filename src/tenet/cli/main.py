@@ -24,6 +24,8 @@ from tenet.store.open import open_store
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="tenet: tenant virtual networks on the Linux kernel")
 lab_app = typer.Typer(no_args_is_help=True, help="Emulated datacenters on this machine")
 app.add_typer(lab_app, name="lab")
+link_app = typer.Typer(no_args_is_help=True, help="Virtual links between virtual routers")
+app.add_typer(link_app, name="link")
 out = Console(width=None if sys.stdout.isatty() else 200)  # piped: never truncate MACs and IPs
 err = Console(stderr=True)
 
@@ -142,6 +144,30 @@ def detach(
         _fail(f"no attached TES has MAC {mac} (see: tenet endpoints)")
     store.txn([], [Put(keys.revoke(h, mac), json.dumps({"why": why}).encode()) for h in hosts])
     out.print(f"asked {', '.join(hosts)} to end the session of {mac}")
+
+
+@link_app.command("set")
+def link_set(
+    name: str,
+    guarantee: Optional[str] = typer.Option(None, help="minimum under contention, e.g. 30mbit (0: none)"),
+    limit: Optional[str] = typer.Option(None, help="maximum, e.g. 32mbit (0: the physical capacity)"),
+    lab: Optional[str] = typer.Option(None, "--lab"),
+    store_url: Optional[str] = typer.Option(None, "--store"),
+) -> None:
+    """Re-rate a virtual link live: its HTB class changes in place on the hosts it crosses;
+    the virtual routers and every other VN are left alone."""
+    from tenet.store.intent import set_link
+
+    if guarantee is None and limit is None:
+        _fail("nothing to set: give --guarantee and/or --limit")
+    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    try:
+        intent = set_link(open_store(url), name, guarantee, limit)
+    except IntentError as e:
+        _fail(str(e))
+    vl = next(v for v in intent.vlinks if v.name == name)
+    out.print(f"{name}: guarantee {vl.guarantee_bps / 1e6:g} Mbit/s, limit "
+              f"{f'{vl.limit_bps / 1e6:g} Mbit/s' if vl.limit_bps else 'the physical capacity'}")
 
 
 @lab_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -12,6 +12,7 @@ from dataclasses import replace
 from tenet.compute.endpoints import Endpoint
 from tenet.compute.extmac import Key
 from tenet.compute import routing
+from tenet.compute.qos import uplink_qos
 from tenet.compute.tables import (
     BROADCAST,
     Entry,
@@ -124,6 +125,7 @@ def compute_tables(
             role=host.role,
             capability=host.capability,
             mab=host.mab,
+            qos=uplink_qos(intent, host.name),
         )
         result[host.name] = with_hash(tables)
     return result

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 from tenet.compute.endpoints import Tunnel
+from tenet.compute.qos import LinkClass, UplinkQos
 from tenet.compute.routing import Route
 
 BROADCAST = "broadcast"
@@ -88,6 +89,7 @@ class HostTables:
     role: str = "hypervisor"
     capability: int = 0
     mab: bool = False  # an access switch that admits MACs speaking no EAPOL by MAC (MAB)
+    qos: UplinkQos | None = None  # the uplink's share among virtual links (compute/qos.py)
     generation: int = 0
     content_hash: str = field(default="", compare=False)
 
@@ -129,6 +131,14 @@ def from_json(text: str | bytes) -> HostTables:
         role=d.get("role", "hypervisor"),
         capability=d.get("capability", 0),
         mab=d.get("mab", False),
+        qos=_qos(d.get("qos")),
         generation=d["generation"],
         content_hash=d.get("content_hash", ""),
     )
+
+
+def _qos(d: dict | None) -> UplinkQos | None:
+    if d is None:
+        return None
+    classes = tuple(LinkClass(**{**c, "ports": tuple(c["ports"])}) for c in d["classes"])
+    return UplinkQos(d["capacity_bps"], d["default_rate_bps"], classes)

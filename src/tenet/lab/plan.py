@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 
+from tenet.compute.overlay import vr_routes
 from tenet.compute.routing import gateway_ip
 from tenet.model.tenancy import switch_port_name, Intent, port_name
 
@@ -135,6 +136,8 @@ def _nic_ip(intent: Intent, netns: str, dev: str, nic) -> list[Command]:
     cmds = [Command(netns, ("ip", "addr", "add", str(nic.ip), "dev", dev))]
     if vn.forwarding == "ip":
         cmds.append(Command(netns, ("ip", "route", "add", "default", "via", str(gateway_ip(vn)), "dev", dev)))
+    elif nic.gateway:
+        cmds.append(Command(netns, ("ip", "route", "add", "default", "via", str(nic.gateway), "dev", dev)))
     return cmds
 
 
@@ -146,14 +149,14 @@ def plan(intent: Intent) -> LabPlan:
         [Node(n.name, "network", ns(n.name)) for n in f.networks]
         + [Node(r.name, "router", ns(r.name)) for r in f.routers]
         + [Node(h.name, "host", ns(h.name)) for h in f.hosts]
-        + [Node(v.name, "vm", ns(v.name)) for v in intent.vms]
+        + [Node(v.name, "vrouter" if v.router else "vm", ns(v.name)) for v in intent.vms]
         + [Node(s.name, "server", ns(s.name)) for s in intent.servers]
         + [Node(x.name, "proxy", ns(x.name)) for x in f.proxies]
     )
     veths: list[Veth] = []
     cmds: list[Command] = []
     for n in nodes:
-        cmds += _quiet(n.netns, forward=n.kind == "router")
+        cmds += _quiet(n.netns, forward=n.kind in ("router", "vrouter"))
     for n in f.networks:
         cmds += [
             Command(ns(n.name), ("ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")),
@@ -241,5 +244,7 @@ def plan(intent: Intent) -> LabPlan:
                 attach.append(Command(ns(vm.host), ("ip", "link", "set", port, "master", "br0", "up")))
             else:
                 cmds.append(Command(ns(vm.host), ("ip", "link", "set", port, "up")))
+    for vr, routes in vr_routes(intent).items():  # after every NIC is up and addressed
+        attach += [Command(ns(vr), ("ip", "route", "replace", str(net), "via", str(via))) for net, via in routes]
     return LabPlan(lab, tuple(nodes), tuple(veths), tuple(cmds + attach), tuple(routers), aaa)
 

@@ -15,6 +15,7 @@ class PhysicalNetwork:
 
     name: str
     subnet: IPv4Network
+    capacity_bps: int = 0  # what each uplink on it may send (HTB root); 0: unshaped
 
 
 @dataclass(frozen=True)

@@ -31,18 +31,20 @@ DEFAULT_TENANT = "default"
 FIRST_HOST = 10
 
 KEYS = {
-    "": {"name", "underlay", "hosts", "tenants", "networks", "vms", "aaa", "servers", "switches"},
+    "": {"name", "underlay", "hosts", "tenants", "networks", "vms", "aaa", "servers", "switches", "vrouters", "vlinks"},
     "switch": {"network", "ip", "role", "capability", "radius", "mab"},
     "server": {"uplink", "address", "network", "mac", "ip", "identity", "password", "nves"},
     "aaa": {"users"},
     "user": {"password", "network", "rate", "session_timeout", "ip", "cos"},
     "underlay": {"networks", "routers"},
-    "network": {"subnet"},
+    "network": {"subnet", "capacity"},
     "router": {"networks", "addresses"},
     "host": {"network", "ip", "role", "capability", "switch"},
     "vn": {"vnid", "subnet", "bum", "group", "tenant", "forwarding"},
-    "vm": {"host", "nics", "network", "mac", "ip", "join", "identity", "password", "nves"},
-    "nic": {"network", "mac", "ip", "join", "identity", "password", "nves"},
+    "vm": {"host", "nics", "network", "mac", "ip", "join", "identity", "password", "nves", "gateway"},
+    "nic": {"network", "mac", "ip", "join", "identity", "password", "nves", "gateway"},
+    "vrouter": {"host", "tenant", "nics", "state"},
+    "vlink": {"between", "vnid", "subnet", "guarantee", "limit", "delay", "loss"},
 }
 
 
@@ -141,7 +143,8 @@ def _underlay(p: _Problems, doc: dict) -> tuple[dict[str, PhysicalNetwork], list
         for other in networks.values():
             if subnet.overlaps(other.subnet):
                 p.add(f"{path}.subnet", f"{subnet} overlaps {other.name} ({other.subnet})")
-        networks[name] = PhysicalNetwork(name, subnet)
+        capacity = rate_bps(p, spec.get("capacity"), f"{path}.capacity")
+        networks[name] = PhysicalNetwork(name, subnet, capacity)
     if not networks and "networks" not in u:
         p.add("underlay.networks", "at least one physical network is required")
     used: set[IPv4Address] = set()
@@ -191,6 +194,18 @@ def _underlay(p: _Problems, doc: dict) -> tuple[dict[str, PhysicalNetwork], list
             ports.append(RouterPort(n, ip))
         routers.append(Router(rname, tuple(ports)))
     return networks, routers, used
+
+
+def rate_bps(p: _Problems, value: Any, path: str) -> int:
+    """'32mbit' -> 32000000; absent -> 0; anything else is a problem."""
+    if value is None:
+        return 0
+    if not isinstance(value, str) or not RATE.match(value):
+        p.add(path, f"not a rate like 32mbit: {value!r}")
+        return 0
+    units = {"k": 10**3, "m": 10**6, "g": 10**9}
+    digits = value[:-3].rstrip("kmg")
+    return int(digits) * units.get(value[len(digits):-3], 1)
 
 
 def _next_free(subnet: IPv4Network, used: set[IPv4Address], first: int) -> IPv4Interface | None:
@@ -381,22 +396,34 @@ def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str
     if nves and join is not Join.DISCOVER:
         p.add(f"{path}.nves", "only a discovering NIC can sit on a LAN with several NVEs")
         return None
+    gateway = None
+    if spec.get("gateway") is not None:
+        gw = _iface(p, spec["gateway"], f"{path}.gateway")
+        if gw is None:
+            return None
+        if ip is None or gw.ip not in ip.network or gw.ip == ip.ip:
+            p.add(f"{path}.gateway", f"{gw.ip} is not another address on the NIC's subnet")
+            return None
+        gateway = gw.ip
     if mac is None:
         return None
-    return Nic(net, mac, ip, join, identity, password, tuple(nves))
+    return Nic(net, mac, ip, join, identity, password, tuple(nves), gateway)
 
 
-def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork], proxies: set[str] = frozenset()) -> list[Vm]:
+def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork], proxies: set[str] = frozenset(),
+         section: str = "vms", seen: tuple[dict, dict] | None = None) -> list[Vm]:
+    """VMs (or, with section "vrouters", virtual routers already given their link NICs);
+    `seen` carries the MACs and IPs taken so far per VN, so both sections share one check."""
     hosts = nves | proxies
     vms: list[Vm] = []
-    macs: dict[tuple[str, str], str] = {}
-    ips: dict[tuple[str, IPv4Address], str] = {}
-    for name, spec in p.names(doc.get("vms"), "vms").items():
-        path = f"vms.{name}"
+    macs: dict[tuple[str, str], str] = seen[0] if seen else {}
+    ips: dict[tuple[str, IPv4Address], str] = seen[1] if seen else {}
+    for name, spec in p.names(doc.get(section), section).items():
+        path = f"{section}.{name}"
         spec = p.mapping(spec, path, "vm")
         if spec.get("host") not in hosts:
             p.add(f"{path}.host", f"no host named {spec.get('host')!r}" if spec.get("host") else "required")
-        short = {k: spec[k] for k in ("network", "mac", "ip", "join", "identity", "password", "nves") if k in spec}
+        short = {k: spec[k] for k in ("network", "mac", "ip", "join", "identity", "password", "nves", "gateway") if k in spec}
         if short and "nics" in spec:
             p.add(path, "give either nics or the one-NIC shorthand (network/mac/ip), not both")
             continue
@@ -417,7 +444,7 @@ def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork]
             salt = 0
             while "mac" not in nspec and (nic.network, nic.mac) in macs:
                 salt += 1
-                nic = Nic(nic.network, generated_mac(name, i, salt), nic.ip)
+                nic = Nic(nic.network, generated_mac(name, i, salt), nic.ip, gateway=nic.gateway)
             if (nic.network, nic.mac) in macs:
                 p.add(f"{npath}.mac", f"{nic.mac} is already used in {nic.network} by {macs[(nic.network, nic.mac)]}")
                 continue
@@ -437,7 +464,7 @@ def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork]
                 if h not in hosts or h == spec.get("host"):
                     p.add(f"{path}.nics[{i}].nves[{j}]", f"{h!r} is not another host")
         if spec.get("host") in hosts and (nics or not raw):  # `nics: []`: a VM not yet attached
-            vms.append(Vm(name, spec["host"], tuple(nics)))
+            vms.append(Vm(name, spec["host"], tuple(nics), router=section == "vrouters"))
     return vms
 
 
@@ -540,11 +567,16 @@ def load_intent(doc: Any, source: str = "") -> Intent:
     hosts = _hosts(p, doc, networks, used) + _hosts(p, doc, networks, used, "switches")
     proxies = _proxies(p, doc, {h.name for h in hosts if h.switch})
     vns, tenants = _vns(p, doc)
-    vms = _vms(p, doc, {h.name for h in hosts if not h.switch}, {v.name: v for v in vns}, {x.name for x in proxies})
+    seen: tuple[dict, dict] = ({}, {})
+    vms = _vms(p, doc, {h.name for h in hosts if not h.switch}, {v.name: v for v in vns}, {x.name for x in proxies},
+               seen=seen)
+    from tenet.model.overlay_load import load_overlay
+    vrouters, vlinks, vms_of_vrs, vl_vns = load_overlay(p, doc, networks, hosts, vns, tenants, seen)
+    vns, vms = vns + vl_vns, vms + vms_of_vrs
     servers = _servers(p, doc, networks, used, {h.name for h in hosts}, {v.name: v for v in vns}, vms)
     users = _aaa(p, doc, {v.name: v for v in vns})
     kinds = {"aaa": "reserved node (the lab's RADIUS server)"} if users else {}
-    for kind, names in (("network", networks), ("router", [r.name for r in routers]), ("host", [h.name for h in hosts]), ("proxy host", [x.name for x in proxies]), ("vm", [v.name for v in vms]), ("server", [s.name for s in servers])):
+    for kind, names in (("network", networks), ("router", [r.name for r in routers]), ("host", [h.name for h in hosts]), ("proxy host", [x.name for x in proxies]), ("vm", [v.name for v in vms if not v.router]), ("virtual router", [v.name for v in vrouters]), ("server", [s.name for s in servers])):
         for n in names:
             if n in kinds:
                 p.add(n, f"name used by both a {kinds[n]} and a {kind} (node names share one namespace)")
@@ -552,7 +584,8 @@ def load_intent(doc: Any, source: str = "") -> Intent:
     if p.items:
         raise IntentError(tuple(p.items), source)
     fabric = Fabric(tuple(networks.values()), tuple(routers), tuple(hosts), tuple(proxies))
-    return Intent(str(name), fabric, tuple(tenants), tuple(vns), tuple(vms), tuple(users), tuple(servers))
+    return Intent(str(name), fabric, tuple(tenants), tuple(vns), tuple(vms), tuple(users), tuple(servers),
+                  tuple(vrouters), tuple(vlinks))
 
 
 def load_file(path: str | Path) -> Intent:
@@ -568,11 +601,14 @@ def load_file(path: str | Path) -> Intent:
 
 def intent_to_doc(intent: Intent) -> dict:
     """The canonical, fully allocated document: load_intent(intent_to_doc(i)) == i."""
+    from tenet.model.overlay_load import overlay_doc
     f = intent.fabric
+    links = {vl.name for vl in intent.vlinks}
     return {
         "name": intent.name,
         "underlay": {
-            "networks": {n.name: {"subnet": str(n.subnet)} for n in f.networks},
+            "networks": {n.name: {"subnet": str(n.subnet), **({"capacity": f"{n.capacity_bps}bit"} if n.capacity_bps else {})}
+                         for n in f.networks},
             "routers": {
                 r.name: {"networks": list(r.networks), "addresses": {p.network: str(p.address.ip) for p in r.ports}}
                 for r in f.routers
@@ -599,14 +635,14 @@ def intent_to_doc(intent: Intent) -> dict:
                 **({"subnet": str(v.subnet)} if v.subnet else {}),
                 **({"group": str(v.group)} if v.group else {}),
             }
-            for v in intent.vns
+            for v in intent.vns if v.name not in links
         },
         "vms": {
             vm.name: {
                 "host": vm.host,
                 "nics": [_nic_doc(n) for n in vm.nics],
             }
-            for vm in intent.vms
+            for vm in intent.vms if not vm.router
         },
         **(
             {"aaa": {"users": {u.name: _user_doc(u) for u in intent.aaa}}}
@@ -618,6 +654,7 @@ def intent_to_doc(intent: Intent) -> dict:
             if intent.servers
             else {}
         ),
+        **overlay_doc(intent),
     }
 
 
@@ -637,6 +674,8 @@ def _nic_doc(n: Nic) -> dict:
         d["join"] = n.join.value
     if n.nves:
         d["nves"] = list(n.nves)
+    if n.gateway:
+        d["gateway"] = str(n.gateway)
     return d
 
 

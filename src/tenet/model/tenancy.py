@@ -46,6 +46,7 @@ class Nic:
     identity: str = ""  # credentials of a discovering TES (lab only: the TES holds them)
     password: str = ""
     nves: tuple[str, ...] = ()  # more NVEs on the TES's access LAN (the VM's host is always one)
+    gateway: IPv4Address | None = None  # the VM's default route (e.g. a virtual router on its VN)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Vm:
     name: str
     host: str
     nics: tuple[Nic, ...]
+    router: bool = False  # a virtual router (model/overlay.py): it forwards between its NICs
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ class Intent:
     vms: tuple[Vm, ...]
     aaa: tuple[AaaUser, ...] = ()
     servers: tuple[Server, ...] = ()
+    vrouters: tuple["VirtualRouter", ...] = ()
+    vlinks: tuple["VirtualLink", ...] = ()
 
     def vn(self, name: str) -> VirtualNetwork:
         return next(v for v in self.vns if v.name == name)
@@ -112,3 +116,4 @@ def group_for(vnid: int) -> IPv4Address:
 
 
 from tenet.model.fabric import Fabric  # noqa: E402  (type used in annotations above)
+from tenet.model.overlay import VirtualLink, VirtualRouter  # noqa: E402,F401

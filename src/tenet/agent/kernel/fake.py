@@ -16,12 +16,14 @@ from tenet.agent.reconcile import (
     Attach,
     ClearShaper,
     DelMacClass,
+    DelUplinkClass,
     DelBridgeFdb,
     DelLink,
     DelVxlanFdb,
     Op,
     SetRuleset,
     SetMacClass,
+    SetUplinkClass,
     SetShaper,
 )
 
@@ -95,6 +97,12 @@ class FakeKernel:
         elif isinstance(op, SetMacClass):
             rest = {c for c in s.mac_classes if (c.port, c.minor) != (op.cls.port, op.cls.minor)}
             self.state = replace(s, mac_classes=frozenset(rest | {op.cls}))
+        elif isinstance(op, SetUplinkClass):
+            rest = {u for u in s.uplink_classes if (u.dev, u.minor) != (op.cls.dev, op.cls.minor)}
+            self.state = replace(s, uplink_classes=frozenset(rest | {op.cls}))
+        elif isinstance(op, DelUplinkClass):
+            self.state = replace(s, uplink_classes=frozenset(
+                u for u in s.uplink_classes if u.dev != op.dev or op.minor not in (0, u.minor)))
         elif isinstance(op, DelMacClass):
             self.state = replace(s, mac_classes=frozenset(c for c in s.mac_classes if (c.port, c.minor) != (op.port, op.minor)))
         elif isinstance(op, ClearShaper):

@@ -15,7 +15,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 from tenet.agent import translation as tr
 from tenet.agent.desired import FLOOD
 from tenet.agent.kernel import nftables
-from tenet.agent.kernel.state import OWN_PREFIX, BridgeFdb, KernelState, Link, MacClass, Shaper, Vxlan, VxlanFdb
+from tenet.agent.kernel.state import OWN_PREFIX, BridgeFdb, KernelState, Link, MacClass, Shaper, UplinkClass, Vxlan, VxlanFdb
+from tenet.compute.qos import DEFAULT, PARENT, UPLINK_MAJOR
 from tenet.agent.reconcile import (
     AddBridgeFdb,
     AddLink,
@@ -23,6 +24,7 @@ from tenet.agent.reconcile import (
     Attach,
     ClearShaper,
     DelMacClass,
+    DelUplinkClass,
     DelBridgeFdb,
     DelLink,
     DelVxlanFdb,
@@ -30,6 +32,7 @@ from tenet.agent.reconcile import (
     SetRuleset,
     SetMacClass,
     SetShaper,
+    SetUplinkClass,
 )
 
 NTF_SELF = 0x02
@@ -42,6 +45,7 @@ SHAPED = (VM_PORT_PREFIX, "tna")  # VM ports and L3 access tunnels
 SHAPER_HANDLE = 0x7E010000  # "7e01:": the root qdisc handle that marks a shaper as ours
 SHAPER_LATENCY = "20ms"  # queueing a token bucket allows before it drops
 MAC_CLASS_MAJOR = 0x7E02  # an access switch port's HTB root "7e02:"; a MAC's class is 7e02:<minor>
+LINK_QUANTUM = 8 * 1514  # one quantum for every class: spare capacity is shared evenly, not by rate
 
 
 class LinuxKernel:
@@ -137,7 +141,18 @@ class LinuxKernel:
             nft_hash=nftables.observe_digest(),
             shapers=self._shapers(name),
             mac_classes=self._mac_classes(name),
+            uplink_classes=self._uplink_classes(),
         )
+
+    def _uplink_classes(self) -> frozenset[UplinkClass]:
+        idx = self._idx(self.uplink)
+        out = set()
+        for c in self.ipr.get_classes(index=idx) if idx is not None else ():
+            if c["handle"] >> 16 == UPLINK_MAJOR and c.get_attr("TCA_KIND") == "htb":
+                parms = c.get_nested("TCA_OPTIONS", "TCA_HTB_PARMS")
+                if parms:
+                    out.add(UplinkClass(self.uplink, c["handle"] & 0xFFFF, parms["rate"] * 8, parms["ceil"] * 8))
+        return frozenset(out)
 
     def _mac_classes(self, name: dict[int, str]) -> frozenset[MacClass]:
         out = set()
@@ -224,6 +239,16 @@ class LinuxKernel:
                 burst = max(rate // 8 // 100, 16 * 1514)
                 ipr.tc("replace-class", "htb", idx, root | op.cls.minor, parent=root, rate=f"{rate}bit",
                        ceil=f"{rate}bit", burst=burst, prio=0)
+        elif isinstance(op, SetUplinkClass):
+            self._set_uplink_class(op.cls)
+        elif isinstance(op, DelUplinkClass):
+            idx = self._idx(op.dev)
+            if idx is not None:
+                root = UPLINK_MAJOR << 16
+                if op.minor:
+                    ipr.tc("del-class", index=idx, handle=root | op.minor, parent=root)
+                else:
+                    ipr.tc("del", index=idx, handle=root, parent=0xFFFFFFFF)
         elif isinstance(op, DelMacClass):
             idx = self._idx(op.port)
             if idx is not None:
@@ -233,6 +258,20 @@ class LinuxKernel:
             idx = self._idx(op.port)
             if idx is not None:
                 ipr.tc("del", index=idx, handle=SHAPER_HANDLE, parent=0xFFFFFFFF)
+
+    def _set_uplink_class(self, c: UplinkClass) -> None:
+        """Create the class, or change its rate and ceil in place: the root is added once and
+        never replaced, so other classes' queues (other VNs' traffic) are never flushed."""
+        idx = self._idx(c.dev)
+        if idx is None:
+            return
+        root = UPLINK_MAJOR << 16
+        if not any(q["handle"] == root for q in self.ipr.get_qdiscs(index=idx)):
+            self.ipr.tc("add", "htb", idx, root, default=DEFAULT)
+        burst = max(c.ceil_bps // 8 // 100, 16 * 1514)  # 10 ms at the ceiling, a few frames at least
+        self.ipr.tc("replace-class", "htb", idx, root | c.minor, parent=root if c.minor == PARENT else root | PARENT,
+                    rate=f"{c.rate_bps}bit", ceil=f"{c.ceil_bps}bit", burst=burst, cburst=burst,
+                    quantum=LINK_QUANTUM, prio=0)
 
     def _add_link(self, l: Link) -> None:
         ipr = self.ipr

@@ -68,6 +68,17 @@ class MacClass:
 
 
 @dataclass(frozen=True)
+class UplinkClass:
+    """One HTB class under the uplink's root 7e03: (compute/qos.py): minor 1 is the physical
+    link's capacity, 0xffff the default, others a virtual link's guarantee (rate) and limit (ceil)."""
+
+    dev: str
+    minor: int
+    rate_bps: int
+    ceil_bps: int
+
+
+@dataclass(frozen=True)
 class KernelState:
     links: frozenset[Link]
     attachments: frozenset[tuple[str, str]]  # (VM port, bridge)
@@ -78,6 +89,7 @@ class KernelState:
     missing_ports: frozenset[str] = frozenset()  # desired VM ports not present (yet)
     shapers: frozenset[Shaper] = frozenset()
     mac_classes: frozenset[MacClass] = frozenset()
+    uplink_classes: frozenset[UplinkClass] = frozenset()
 
     @staticmethod
     def empty() -> "KernelState":

@@ -1,0 +1,162 @@
+"""`vrouters:` and `vlinks:` of a topology document -> overlay intent (docs/topology.md). Pure.
+
+Each virtual link becomes a VN of its own (head-end replication: it has two ends) and each
+virtual router a `Vm` with `router` set, its declared NICs first and then one NIC per link,
+addressed from the link's subnet. The usual VM checks (hosts, MACs, IPs per VN) apply to them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tenet.model.fabric import Host, PhysicalNetwork
+from tenet.model.load import DEFAULT_TENANT, NODE_NAME, _net, _nic_doc, _Problems, _vms, rate_bps
+from tenet.model.overlay import VirtualLink, VirtualRouter, components
+from tenet.model.tenancy import Bum, Intent, VirtualNetwork, Vm
+
+STATES = ("running", "paused", "stopped")
+
+
+def load_overlay(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], hosts: list[Host],
+                 vns: list[VirtualNetwork], tenants: list[str], seen: tuple[dict, dict]
+                 ) -> tuple[list[VirtualRouter], list[VirtualLink], list[Vm], list[VirtualNetwork]]:
+    hypervisors = {h.name: h for h in hosts if not h.switch}
+    routers: dict[str, VirtualRouter] = {}
+    declared: dict[str, list] = {}
+    for name, spec in p.names(doc.get("vrouters"), "vrouters").items():
+        path = f"vrouters.{name}"
+        spec = p.mapping(spec, path, "vrouter")
+        tenant, state = spec.get("tenant", DEFAULT_TENANT), spec.get("state", "running")
+        if spec.get("host") not in hypervisors:
+            p.add(f"{path}.host", f"no hypervisor host named {spec.get('host')!r}" if spec.get("host") else "required")
+        elif not isinstance(tenant, str) or not NODE_NAME.match(tenant):
+            p.add(f"{path}.tenant", f"not a tenant name: {tenant!r}")
+        elif state not in STATES:
+            p.add(f"{path}.state", f"must be one of {', '.join(STATES)}, not {state!r}")
+        elif not isinstance(spec.get("nics", []), list):
+            p.add(f"{path}.nics", "must be a list of NICs")
+        else:
+            routers[name] = VirtualRouter(name, tenant, spec["host"], state)
+            declared[name] = list(spec.get("nics", []))
+            if tenant not in tenants:
+                tenants.append(tenant)
+    links = _links(p, doc, routers, vns)
+    _check_connected(p, routers, links)
+    _check_capacity(p, networks, hypervisors, routers, links)
+    link_vns = [VirtualNetwork(vl.name, vnid, vl.tenant, vl.subnet, Bum.REPLICATE, None) for vl, vnid in links]
+    by_name = {v.name: v for v in vns + link_vns}
+    vr_docs = {
+        name: {"host": vr.host, "nics": declared[name] + [
+            {"network": vl.name, "ip": str(vl.address(name))} for vl, _ in links if name in vl.ends]}
+        for name, vr in routers.items()
+    }
+    vms = _vms(p, {"vrouters": vr_docs}, set(hypervisors), by_name, section="vrouters", seen=seen)
+    return list(routers.values()), [vl for vl, _ in links], vms, link_vns
+
+
+def _links(p: _Problems, doc: dict, routers: dict[str, VirtualRouter],
+           vns: list[VirtualNetwork]) -> list[tuple[VirtualLink, int]]:
+    vnids = {v.vnid: v.name for v in vns}
+    out: list[tuple[VirtualLink, int]] = []
+    for name, spec in p.names(doc.get("vlinks"), "vlinks").items():
+        path = f"vlinks.{name}"
+        spec = p.mapping(spec, path, "vlink")
+        for key in ("delay", "loss"):
+            if key in spec:
+                p.add(f"{path}.{key}", f"{key} needs tc netem, which this kernel lacks: tenet cannot emulate it here")
+        ends, vnid = spec.get("between"), spec.get("vnid")
+        if not (isinstance(ends, list) and len(ends) == 2 and ends[0] != ends[1]):
+            p.add(f"{path}.between", "a virtual link joins exactly two distinct virtual routers")
+            continue
+        missing = [e for e in ends if e not in routers]
+        if missing:
+            p.add(f"{path}.between", f"no virtual router named {missing[0]!r}")
+            continue
+        a, b = routers[ends[0]], routers[ends[1]]
+        if a.tenant != b.tenant:
+            p.add(f"{path}.between", f"{a.name} (tenant {a.tenant}) and {b.name} (tenant {b.tenant}): a link stays in one tenant")
+            continue
+        if not isinstance(vnid, int) or isinstance(vnid, bool) or not 1 <= vnid <= 0xFFFFFF:
+            p.add(f"{path}.vnid", f"VN-ID must be an integer 1..16777215, not {vnid!r}")
+            continue
+        if vnid in vnids:
+            p.add(f"{path}.vnid", f"VN-ID {vnid} is already used by {vnids[vnid]}")
+            continue
+        if name in {v.name for v in vns}:
+            p.add(path, f"a virtual network is already named {name!r} (a link is a VN of its own)")
+            continue
+        subnet = _net(p, spec.get("subnet"), f"{path}.subnet") if "subnet" in spec else None
+        if "subnet" not in spec:
+            p.add(f"{path}.subnet", "required: the link's two addresses come from it (e.g. a /30)")
+        if subnet is None:
+            continue
+        if subnet.num_addresses < 4:
+            p.add(f"{path}.subnet", f"{subnet} has fewer than two host addresses")
+            continue
+        guarantee = rate_bps(p, spec.get("guarantee"), f"{path}.guarantee")
+        limit = rate_bps(p, spec.get("limit"), f"{path}.limit")
+        if guarantee and limit and guarantee > limit:
+            p.add(f"{path}.guarantee", f"{spec['guarantee']} is over the link's limit {spec['limit']}")
+            continue
+        vnids[vnid] = name
+        out.append((VirtualLink(name, a.tenant, (a.name, b.name), subnet, guarantee, limit), vnid))
+    return out
+
+
+def _check_connected(p: _Problems, routers: dict[str, VirtualRouter], links: list[tuple[VirtualLink, int]]) -> None:
+    """Berl's model: a tenant's virtual network of VRs and VLs is one connected graph."""
+    for tenant in dict.fromkeys(vr.tenant for vr in routers.values()):
+        names = [n for n, vr in routers.items() if vr.tenant == tenant]
+        comps = components(names, [vl.ends for vl, _ in links if vl.tenant == tenant])
+        for comp in comps[1:]:
+            for n in sorted(comp):
+                p.add(f"vrouters.{n}", f"not joined to {names[0]} by virtual links: "
+                                       f"tenant {tenant}'s virtual routers must form one connected graph")
+
+
+def crossed_networks(vl: VirtualLink, routers: dict[str, VirtualRouter], hosts: dict[str, Host]) -> set[str]:
+    """The physical networks a link's traffic leaves hosts on: none when both ends share a host."""
+    a, b = (hosts[routers[e].host] for e in vl.ends)
+    return set() if a.name == b.name else {a.network, b.network}
+
+
+def _check_capacity(p: _Problems, networks: dict[str, PhysicalNetwork], hosts: dict[str, Host],
+                    routers: dict[str, VirtualRouter], links: list[tuple[VirtualLink, int]]) -> None:
+    load: dict[str, list[VirtualLink]] = {}
+    for vl, _ in links:
+        if not vl.guarantee_bps:
+            continue
+        crossed = crossed_networks(vl, routers, hosts)
+        if not crossed:
+            p.add(f"vlinks.{vl.name}.guarantee", "both ends are on one host: nothing physical to guarantee")
+        for n in sorted(crossed):
+            if not networks[n].capacity_bps:
+                p.add(f"vlinks.{vl.name}.guarantee", f"physical network {n} has no capacity to guarantee from")
+            load.setdefault(n, []).append(vl)
+    for n, vls in load.items():
+        cap, total = networks[n].capacity_bps, sum(vl.guarantee_bps for vl in vls)
+        if cap and total > cap:
+            parts = ", ".join(f"{vl.name} {vl.guarantee_bps / 1e6:g}" for vl in vls)
+            p.add(f"underlay.networks.{n}.capacity", f"guarantees ({parts}) total {total / 1e6:g} Mbit/s, "
+                                                    f"over its {cap / 1e6:g} Mbit/s")
+
+
+def overlay_doc(intent: Intent) -> dict[str, Any]:
+    """The `vrouters:` and `vlinks:` sections of the canonical document."""
+    if not intent.vrouters:
+        return {}
+    links = {vl.name for vl in intent.vlinks}
+    vms = {vm.name: vm for vm in intent.vms if vm.router}
+    vnid = {v.name: v.vnid for v in intent.vns}
+    return {
+        "vrouters": {
+            vr.name: {"host": vr.host, "tenant": vr.tenant, **({"state": vr.state} if vr.state != "running" else {}),
+                      "nics": [_nic_doc(n) for n in vms[vr.name].nics if n.network not in links]}
+            for vr in intent.vrouters
+        },
+        "vlinks": {
+            vl.name: {"between": list(vl.ends), "vnid": vnid[vl.name], "subnet": str(vl.subnet),
+                      **({"guarantee": f"{vl.guarantee_bps}bit"} if vl.guarantee_bps else {}),
+                      **({"limit": f"{vl.limit_bps}bit"} if vl.limit_bps else {})}
+            for vl in intent.vlinks
+        },
+    }
