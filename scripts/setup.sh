@@ -30,6 +30,6 @@ fi
 if [ ! -f .venv/.stamp ] || [ pyproject.toml -nt .venv/.stamp ]; then
   echo "setup: installing tenet and its pinned dependencies into .venv"
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[test]'
+  .venv/bin/pip install -q -e '.[test,bench]'
   touch .venv/.stamp
 fi

@@ -269,6 +269,16 @@ class Lab:
         elif start_time(p.pid) == p.start_time:
             os.kill(p.pid, sig)
 
+    def set_link(self, name: str, guarantee: str | None = None, limit: str | None = None) -> None:
+        """`tenet link set` through the API: a validated edit of the stored intent."""
+        from tenet.store.intent import set_link
+
+        store = open_store(self.store_url)
+        try:
+            self.intent = set_link(store, name, guarantee, limit)
+        finally:
+            store.close()
+
     def restart_agent(self, host: str) -> Proc:
         """Stop an agent by its recorded PID and start a new one (the kernel keeps its state)."""
         old = self.process("agent", host)
