@@ -39,3 +39,12 @@ def test_pure_core_has_no_effects():
 
 def test_the_check_sees_files():
     assert len(list((SRC / "compute").rglob("*.py"))) >= 4
+
+
+def test_test_modules_have_unique_basenames():
+    """pytest imports test files by basename here (no __init__.py): two alike break collection."""
+    from collections import Counter
+    from pathlib import Path
+
+    names = Counter(p.name for p in (Path(__file__).parents[1]).rglob("test_*.py"))
+    assert [n for n, c in names.items() if c > 1] == []

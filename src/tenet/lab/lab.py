@@ -320,4 +320,4 @@ def down(record: Record) -> None:
         record.state = "down failed"
         record.save()
         raise LabError("; ".join(errors))
-    shutil.rmtree(record.dir)  # the lab's own directory: store, logs, configs it wrote
+    shutil.rmtree(record.dir, ignore_errors=True)  # the lab's own directory: store, logs, configs it wrote

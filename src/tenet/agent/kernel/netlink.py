@@ -260,17 +260,30 @@ class LinuxKernel:
                 ipr.tc("del", index=idx, handle=SHAPER_HANDLE, parent=0xFFFFFFFF)
 
     def _set_uplink_class(self, c: UplinkClass) -> None:
-        """Create the class, or change its rate and ceil in place: the root is added once and
-        never replaced, so other classes' queues (other VNs' traffic) are never flushed."""
+        """Create the class, or change it: the root is added once and never replaced, so other
+        classes' queues (other VNs' traffic) are never touched.
+
+        A new ceil is changed in place. A new rate (guarantee) re-creates this one leaf class:
+        HTB keeps a class's token debt across a rate change — up to a minute of it, run up by
+        one 64 KB GSO frame sent in its own right at a token rate — so a raised guarantee would
+        otherwise take effect only a minute later. Frames queued in the link's class go with it;
+        while it is gone, the link's frames fall to the default class."""
         idx = self._idx(c.dev)
         if idx is None:
             return
         root = UPLINK_MAJOR << 16
         if not any(q["handle"] == root for q in self.ipr.get_qdiscs(index=idx)):
             self.ipr.tc("add", "htb", idx, root, default=DEFAULT)
-        burst = max(c.ceil_bps // 8 // 100, 16 * 1514)  # 10 ms at the ceiling, a few frames at least
+        if c.minor not in (PARENT, DEFAULT):
+            for old in self.ipr.get_classes(index=idx):
+                parms = old.get_nested("TCA_OPTIONS", "TCA_HTB_PARMS") if old["handle"] == root | c.minor else None
+                if parms and parms["rate"] * 8 != c.rate_bps:
+                    self.ipr.tc("del-class", index=idx, handle=root | c.minor, parent=root | PARENT)
+        # 10 ms at the rate and at the ceiling, a few frames at least (the kernel keeps bursts
+        # as time at their rate, in 32 bits: a ceiling's burst at a token rate would overflow)
+        burst, cburst = (max(r // 8 // 100, 16 * 1514) for r in (c.rate_bps, c.ceil_bps))
         self.ipr.tc("replace-class", "htb", idx, root | c.minor, parent=root if c.minor == PARENT else root | PARENT,
-                    rate=f"{c.rate_bps}bit", ceil=f"{c.ceil_bps}bit", burst=burst, cburst=burst,
+                    rate=f"{c.rate_bps}bit", ceil=f"{c.ceil_bps}bit", burst=burst, cburst=cburst,
                     quantum=LINK_QUANTUM, prio=0)
 
     def _add_link(self, l: Link) -> None:
