@@ -94,7 +94,7 @@ def test_a_guarantee_holds_under_contention_and_a_limit_caps(lab):
     lab.set_link("vl1", guarantee="30mbit", limit="0")
     wait(lambda: classes(lab)["10"][0] == "30Mbit", 2, "vl1 guaranteed")
     a, b = iperf_pair(lab, 4)
-    assert a >= 0.95 * 30e6 and b < 3e6, (a / 1e6, b / 1e6)
+    assert a >= 0.95 * 30e6 and b < 6e6, (a / 1e6, b / 1e6)  # b: the 2 Mbit/s left, plus iperf3 edge noise
     lab.set_link("vl1", guarantee="0", limit="2mbit")
     wait(lambda: classes(lab)["10"][1] == "2Mbit", 2, "vl1 limited")
     a, b = iperf_pair(lab, 4)
@@ -105,3 +105,58 @@ def test_the_marks_sit_on_the_routers_link_ports(lab):
     rules = lab.exec("rm1", "nft", "list", "chain", "netdev", "tenet", "link_marks").stdout
     assert f'iifname "{port_name("a1", 1)}" meta priority set 7e03:10' in rules, rules
     assert f'iifname "{port_name("b1", 1)}" meta priority set 7e03:11' in rules, rules
+
+
+def reaches(lab, client="ca1", ip="10.1.2.10"):
+    return lab.exec(client, "ping", "-c2", "-i0.2", "-W1", ip).returncode == 0
+
+
+def test_a_paused_router_stops_forwarding_and_resumes_where_it_was(lab):
+    daemon = lab.popen("a1", "sleep", "300")  # stands in for a routing daemon inside the VR
+    try:
+        lab.vrouters.pause("a1")
+        wait(lambda: lab.vrouters.frozen("a1"), 5, "a1's processes frozen")
+        wait(lambda: not reaches(lab), 5, "a1 stopped forwarding")
+        assert "10" not in classes(lab)  # vl1's guarantee released on the shared uplink
+        assert reaches(lab, "cb1")  # tenant b's overlay never noticed
+        lab.vrouters.resume("a1")
+        wait(lambda: reaches(lab), 5, "a1 forwarding again")
+        assert not lab.vrouters.frozen("a1") and "tenet-berl" not in Path(f"/proc/{daemon.pid}/cgroup").read_text()
+        assert "10" in classes(lab)
+    finally:
+        daemon.kill()
+        daemon.wait()
+
+
+def test_a_stopped_router_is_down_and_starts_with_its_routes(lab):
+    routes = lab.exec("a2", "ip", "-o", "route").stdout
+    lab.vrouters.stop("a2")
+    assert "state DOWN" in lab.exec("a2", "ip", "-o", "link", "show", "eth1").stdout
+    assert not reaches(lab)
+    lab.vrouters.start("a2")
+    wait(lambda: reaches(lab), 10, "a2 forwarding again")
+    assert lab.exec("a2", "ip", "-o", "route").stdout == routes
+
+
+def vr_view(lab, vr):
+    """What the router OS sees of itself: addresses, routes, neighbours (their MACs)."""
+    neigh = {tuple(line.split()[:5:4]) for line in lab.exec(vr, "ip", "neigh").stdout.splitlines() if "lladdr" in line}
+    return lab.exec(vr, "ip", "-o", "addr").stdout, lab.exec(vr, "ip", "-o", "route").stdout, neigh
+
+
+def test_a_moved_router_keeps_its_links_and_notices_nothing(lab):
+    """a1 goes from rm1 to rm2: its link to a2 no longer crosses the physical path (so needs
+    no class on rm1's uplink) and its site-1 client is now reached across it; a1 itself keeps
+    its interfaces, addresses, routes and neighbours."""
+    before = vr_view(lab, "a1")
+    pinger = lab.popen("ca1", "ping", "-i0.05", "-c100", "-W1", "10.1.2.10", stdout=subprocess.PIPE, text=True)
+    time.sleep(1)
+    lab.vrouters.move("a1", "rm2")
+    wait(lambda: port_name("a1", 1) in lab.exec("rm2", "ip", "-o", "link").stdout, 5, "a1's ports on rm2")
+    out, _ = pinger.communicate(timeout=30)
+    received = int(re.search(r"(\d+) received", out).group(1))
+    assert received >= 90, out  # a migration's blip, not an outage
+    assert reaches(lab) and "10" not in classes(lab)
+    assert vr_view(lab, "a1") == before
+    lab.vrouters.move("a1", "rm1")
+    wait(lambda: reaches(lab) and "10" in classes(lab), 10, "a1 back on rm1")

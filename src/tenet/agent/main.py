@@ -68,6 +68,9 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+PORT_WAIT = 0.05  # seconds between looks while a VM port is missing
+
+
 def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret_file: str = "",
         udp_port: int = SERVER_PORT, tunnel_port: int = ACCESS_TUNNEL_PORT) -> None:
     store = open_store(store_url)
@@ -100,7 +103,10 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
             last = status
         pacer.done()
         try:
-            events = store.watch(keys.tables(host), rev, timeout=resync)
+            # a port the tables name is missing (a VM booting, or arriving by migration):
+            # look again soon rather than at the next resync
+            waiting = status.get("state") == "waiting for ports"
+            events = store.watch(keys.tables(host), rev, timeout=PORT_WAIT if waiting else resync)
         except Compacted:  # history gone: level-triggered, so just resync from now
             rev, events = store.revision() + 1, []
         if events:

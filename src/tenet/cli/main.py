@@ -26,6 +26,8 @@ lab_app = typer.Typer(no_args_is_help=True, help="Emulated datacenters on this m
 app.add_typer(lab_app, name="lab")
 link_app = typer.Typer(no_args_is_help=True, help="Virtual links between virtual routers")
 app.add_typer(link_app, name="link")
+vr_app = typer.Typer(no_args_is_help=True, help="Virtual routers: pause, resume, stop, start, move")
+app.add_typer(vr_app, name="vr")
 out = Console(width=None if sys.stdout.isatty() else 200)  # piped: never truncate MACs and IPs
 err = Console(stderr=True)
 
@@ -168,6 +170,51 @@ def link_set(
     vl = next(v for v in intent.vlinks if v.name == name)
     out.print(f"{name}: guarantee {vl.guarantee_bps / 1e6:g} Mbit/s, limit "
               f"{f'{vl.limit_bps / 1e6:g} Mbit/s' if vl.limit_bps else 'the physical capacity'}")
+
+
+@vr_app.command("pause")
+def vr_pause(name: str, lab: Optional[str] = typer.Option(None, "--lab")) -> None:
+    """Freeze a VR: its processes stop (cgroup freezer), its NVE stops forwarding for it and its
+    links' guarantees are released; everything else stays, so resume is instant."""
+    _vr_op(lab, "pause", name)
+
+
+@vr_app.command("resume")
+def vr_resume(name: str, lab: Optional[str] = typer.Option(None, "--lab")) -> None:
+    """Thaw a paused VR."""
+    _vr_op(lab, "resume", name)
+
+
+@vr_app.command("stop")
+def vr_stop(name: str, lab: Optional[str] = typer.Option(None, "--lab")) -> None:
+    """Power a VR off: as pause, and its NICs go down (their routes with them)."""
+    _vr_op(lab, "stop", name)
+
+
+@vr_app.command("start")
+def vr_start(name: str, lab: Optional[str] = typer.Option(None, "--lab")) -> None:
+    """Power a stopped VR on: NICs up, routes back, forwarding entries back."""
+    _vr_op(lab, "start", name)
+
+
+@vr_app.command("move")
+def vr_move(name: str, to: str = typer.Option(..., "--to", help="the hypervisor to move it to"),
+            lab: Optional[str] = typer.Option(None, "--lab")) -> None:
+    """Move a VR to another host keeping its links: its NICs' host ends change namespace, the
+    links' underlay paths change, the VR's own configuration does not."""
+    _vr_op(lab, "move", name, to)
+
+
+def _vr_op(lab: Optional[str], op: str, name: str, *args: str) -> None:
+    from tenet.lab.vrouter import VirtualRouters
+
+    rec = Record.load(_lab_name(lab))
+    try:
+        intent = getattr(VirtualRouters(rec.name, f"sqlite:///{rec.dir / 'store.db'}", rec.dir), op)(name, *args)
+    except (IntentError, LabError) as e:
+        _fail(str(e))
+    vr = next(v for v in intent.vrouters if v.name == name)
+    out.print(f"{name}: {vr.state} on {vr.host}")
 
 
 @lab_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

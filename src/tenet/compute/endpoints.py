@@ -36,7 +36,9 @@ class Endpoint:
 
 
 def declared_endpoints(intent: Intent) -> tuple[Endpoint, ...]:
-    """Endpoints the operator declared in the intent (dynamic ones are reported by agents)."""
+    """Endpoints the operator declared in the intent (dynamic ones are reported by agents).
+    A paused or stopped virtual router has none: its host's NVE gates its ports."""
+    idle = {vr.name for vr in intent.vrouters if vr.state != "running"}
     return tuple(
         Endpoint(
             vn=nic.network,
@@ -49,7 +51,7 @@ def declared_endpoints(intent: Intent) -> tuple[Endpoint, ...]:
         )
         for vm in intent.vms
         for i, nic in enumerate(vm.nics)
-        if nic.join is Join.STATIC
+        if nic.join is Join.STATIC and vm.name not in idle
     )
 
 

@@ -40,12 +40,13 @@ def uplink_qos(intent: Intent, host: str) -> UplinkQos | None:
     if not cap:
         return None
     where = {vr.name: vr.host for vr in intent.vrouters}
+    idle = {vr.name for vr in intent.vrouters if vr.state != "running"}  # their links' guarantees are free
     nics = {vm.name: vm.nics for vm in intent.vms if vm.router}
     vnid = {v.name: v.vnid for v in intent.vns}
     classes = []
     for i, vl in enumerate(sorted(intent.vlinks, key=lambda vl: vnid[vl.name])):
         ends = [where[e] for e in vl.ends]
-        if host not in ends or ends[0] == ends[1]:
+        if host not in ends or ends[0] == ends[1] or idle & set(vl.ends):
             continue  # not here, or never on the wire
         ports = tuple(port_name(e, k) for e in vl.ends if where[e] == host
                       for k, n in enumerate(nics[e]) if n.network == vl.name)

@@ -21,6 +21,7 @@ from tenet.lab.plan import LabPlan, plan
 from tenet.lab.record import Proc, Record, start_time
 from tenet.model.load import intent_to_doc, load_file
 from tenet.model.tenancy import Intent, Join
+from tenet.lab.vrouter import VirtualRouters
 from tenet.store import keys
 from tenet.store.open import open_store
 
@@ -279,6 +280,11 @@ class Lab:
         finally:
             store.close()
 
+    @property
+    def vrouters(self) -> VirtualRouters:
+        """Pause, resume, stop, start and move virtual routers (lab/vrouter.py)."""
+        return VirtualRouters(self.name, self.store_url, self.record.dir)
+
     def restart_agent(self, host: str) -> Proc:
         """Stop an agent by its recorded PID and start a new one (the kernel keeps its state)."""
         old = self.process("agent", host)
@@ -306,6 +312,8 @@ def _stop(p: Proc, grace: float = 3.0) -> None:
 
 def down(record: Record) -> None:
     errors = []
+    for saved in record.dir.glob("frozen-*.json") if record.dir.exists() else ():  # paused VRs: thaw first
+        VirtualRouters(record.name, "", record.dir)._freeze(saved.stem.removeprefix("frozen-"), False)
     for p in reversed(record.processes):
         try:
             _stop(p)

@@ -41,6 +41,21 @@ def edit_intent(store: Store, change: Callable[[dict], None]) -> Intent:
     raise StoreError(f"the intent changed under {ATTEMPTS} edits in a row: try again")
 
 
+def set_vrouter(store: Store, name: str, state: str | None = None, host: str | None = None) -> Intent:
+    """Pause, resume, stop, start (state) or move (host) a virtual router in the intent."""
+
+    def change(doc: dict) -> None:
+        vr = doc.get("vrouters", {}).get(name)
+        if vr is None:
+            raise IntentError((Problem(f"vrouters.{name}", "no such virtual router"),), "edit")
+        if state is not None:
+            vr["state"] = state
+        if host is not None:
+            vr["host"] = host
+
+    return edit_intent(store, change)
+
+
 def set_link(store: Store, name: str, guarantee: str | None = None, limit: str | None = None) -> Intent:
     """Re-rate a virtual link: "0" removes its guarantee or limit, None leaves it as it is."""
 
