@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from tenet.lab.lab import Lab
-from tenet.model.load import rate_bps, _Problems
+from tenet.model.rate import parse_rate
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -108,7 +108,7 @@ def mean_between(series, t0: float, t1: float) -> float:
 
 
 def run(capacity: str, phase: float, toggles: int) -> dict:
-    cap = rate_bps(_Problems(), capacity, "capacity")
+    cap = parse_rate(capacity)
     doc = yaml.safe_load((ROOT / "examples" / "berl.yaml").read_text())
     doc["underlay"]["networks"]["core"]["capacity"] = capacity
     guarantee, limit = f"{cap * 30 // 32 // 1000}kbit", f"{cap * 2 // 32 // 1000}kbit"
@@ -125,7 +125,7 @@ def run(capacity: str, phase: float, toggles: int) -> dict:
         time.sleep(phase)
         t1 = time.monotonic()
         lab.set_link("vl1", guarantee=guarantee)
-        lat_guarantee = sampler.rate_seen(VL["vl1"], t1, rate_bps(_Problems(), guarantee, ""))
+        lat_guarantee = sampler.rate_seen(VL["vl1"], t1, parse_rate(guarantee))
         time.sleep(t1 + phase - time.monotonic())
         t2 = time.monotonic()
         lab.set_link("vl1", guarantee="0", limit=limit)
@@ -141,7 +141,7 @@ def run(capacity: str, phase: float, toggles: int) -> dict:
             g = f"{(i % 2 + 1) * cap // 8 // 1000}kbit"
             t = time.monotonic()
             lab.set_link("vl2", guarantee=g)
-            ours.append(sampler.rate_seen(VL["vl2"], t, rate_bps(_Problems(), g, "")))
+            ours.append(sampler.rate_seen(VL["vl2"], t, parse_rate(g)))
         for i in range(toggles):
             r = (i % 2 + 3) * cap // 8
             t = time.monotonic()
@@ -156,7 +156,7 @@ def run(capacity: str, phase: float, toggles: int) -> dict:
     phases = [(0, phase), (t1 - t0, t2 - t0), (t2 - t0, t3 - t0)]
     means = [{vl: mean_between(series[vl], a + settle, b) for vl in VL} for a, b in phases]
     plot(series, capacity, cap, [(t1 - t0, f"vl1 guarantee {guarantee}"), (t2 - t0, f"vl1 limit {limit}")])
-    g_bps, l_bps = rate_bps(_Problems(), guarantee, ""), rate_bps(_Problems(), limit, "")
+    g_bps, l_bps = parse_rate(guarantee), parse_rate(limit)
     return {
         "capacity": capacity, "phase_s": phase, "guarantee": guarantee, "limit": limit,
         "phase_means_mbit": [{k: round(v / 1e6, 2) for k, v in m.items()} for m in means],

@@ -66,7 +66,7 @@ def test_routes_follow_the_overlay_graph():
     (lambda d: d["vlinks"]["vl1"].update(delay="10ms"), "vlinks.vl1.delay: delay needs tc netem, which this kernel lacks"),
     (lambda d: d["vlinks"]["vl1"].update(between=["a1", "b2"]), "vlinks.vl1.between: a1 (tenant a) and b2 (tenant b)"),
     (lambda d: d["vlinks"]["vl1"].update(vnid=7101), "vlinks.vl1.vnid: VN-ID 7101 is already used by a-site1"),
-    (lambda d: d["vlinks"]["vl1"].update(guarantee="fast"), "vlinks.vl1.guarantee: not a rate like 32mbit"),
+    (lambda d: d["vlinks"]["vl1"].update(guarantee="fast"), "vlinks.vl1.guarantee: not a rate like 50mbit: 'fast'"),
     (lambda d: d["underlay"]["networks"]["core"].pop("capacity") and d["vlinks"]["vl1"].update(guarantee="1mbit"),
      "vlinks.vl1.guarantee: physical network core has no capacity to guarantee from"),
     (lambda d: d["vrouters"]["a1"].update(host="nowhere"), "vrouters.a1.host: no hypervisor host named 'nowhere'"),

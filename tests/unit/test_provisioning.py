@@ -4,7 +4,8 @@ import pytest
 from ipaddress import IPv4Interface
 
 from tenet.aaa import config
-from tenet.aaa.provisioning import Provisioning, ProvisioningError, from_attributes, parse_rate
+from tenet.aaa.provisioning import Provisioning, ProvisioningError, from_attributes
+from tenet.model.rate import parse_rate
 from tenet.model.tenancy import AaaUser
 
 VN = {"Tunnel-Type": [(0, "VLAN")], "Tunnel-Medium-Type": [(0, "IEEE-802")]}

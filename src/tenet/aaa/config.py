@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tenet.aaa.provisioning import parse_rate
+from tenet.model.rate import parse_rate
 from tenet.model.tenancy import AaaUser
 
 

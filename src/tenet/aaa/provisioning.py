@@ -91,11 +91,3 @@ def _address(attrs: Mapping[str, list]) -> str | None:
     except ValueError as e:
         raise ProvisioningError(f"Framed-IP-Address {ip!r} / Framed-IP-Netmask {mask!r}: {e}") from None
 
-
-def parse_rate(text: str) -> int:
-    """'50mbit' -> 50000000 (tc's units, decimal)."""
-    units = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9}
-    for suffix in ("kbit", "mbit", "gbit", "bit"):
-        if text.endswith(suffix) and text[: -len(suffix)].isdigit():
-            return int(text[: -len(suffix)]) * units[suffix]
-    raise ValueError(f"not a rate like 50mbit: {text!r}")

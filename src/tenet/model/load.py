@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from tenet.model.errors import IntentError, Problem
+from tenet.model.rate import RATE, parse_rate
 from tenet.model.fabric import ProxyHost, Fabric, Host, PhysicalNetwork, Router, RouterPort
 from tenet.model.tenancy import AaaUser, Bum, Intent, Join, Nic, Server, VirtualNetwork, Vm, group_for
 
@@ -26,7 +27,6 @@ LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,11}$")
 NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$")
 MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
 ROLES = ("hypervisor", "access-switch", "router")
-RATE = re.compile(r"^[1-9][0-9]*(k|m|g)?bit$")
 DEFAULT_TENANT = "default"
 FIRST_HOST = 10
 
@@ -200,12 +200,11 @@ def rate_bps(p: _Problems, value: Any, path: str) -> int:
     """'32mbit' -> 32000000; absent -> 0; anything else is a problem."""
     if value is None:
         return 0
-    if not isinstance(value, str) or not RATE.match(value):
-        p.add(path, f"not a rate like 32mbit: {value!r}")
+    try:
+        return parse_rate(value)
+    except ValueError as e:
+        p.add(path, str(e))
         return 0
-    units = {"k": 10**3, "m": 10**6, "g": 10**9}
-    digits = value[:-3].rstrip("kmg")
-    return int(digits) * units.get(value[len(digits):-3], 1)
 
 
 def _next_free(subnet: IPv4Network, used: set[IPv4Address], first: int) -> IPv4Interface | None:
