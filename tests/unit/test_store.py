@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tenet.store import keys
-from tenet.store.base import Compacted, Compare, DeletePrefix, Put, StoreError
+from tenet.store.base import Compacted, Compare, DeletePrefix, Put, StoreError, follow
 from tenet.store.open import open_store
 
 
@@ -91,6 +91,16 @@ def test_compacted_history_is_reported(store):
     with pytest.raises(Compacted):
         store.watch("/", 2, timeout=0)
     assert [e.revision for e in store.watch("/", 4, timeout=0)] == [4, 5]
+
+
+def test_follow_advances_past_what_it_saw_and_reports_compaction_as_none(store):
+    for i in range(5):
+        store.put("/c", str(i).encode())
+    rev, events = follow(store, "/c", 4, timeout=0)
+    assert rev == 6 and [e.revision for e in events] == [4, 5]
+    assert follow(store, "/c", 6, timeout=0) == (6, [])
+    store.compact(4)
+    assert follow(store, "/c", 2, timeout=0) == (6, None)
 
 
 def _increment(url: str, n: int) -> None:

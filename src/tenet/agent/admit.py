@@ -12,7 +12,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -22,9 +21,10 @@ from tenet.agent.discovery import Discovery
 from tenet.compute.tables import from_json
 from tenet.pace import Pacer
 from tenet.store import keys
-from tenet.store.base import Compacted, Delete, Store
+from tenet.store.base import Delete, Store, follow
 from tenet.store.open import open_store
 from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
+from tenet.stopping import stop_on_signals
 
 log = logging.getLogger("tenet.admit")
 
@@ -48,13 +48,7 @@ def follow_tables(store: Store, host: str, d: Discovery, stopping: threading.Eve
                 store.put(keys.admission(host), json.dumps(ready, sort_keys=True).encode())
             last = kv.value
         pacer.done()
-        try:
-            events = store.watch(keys.tables(host), rev, timeout=1.0)
-        except Compacted:
-            rev = store.revision() + 1
-            continue
-        if events:
-            rev = max(e.revision for e in events) + 1
+        rev, _ = follow(store, keys.tables(host), rev, timeout=1.0)
 
 
 def follow_revocations(store: Store, host: str, d: Discovery, stopping: threading.Event) -> None:
@@ -66,13 +60,7 @@ def follow_revocations(store: Store, host: str, d: Discovery, stopping: threadin
             mac = kv.key.rsplit("/", 1)[-1]
             log.info("revoke %s: %s (%s)", mac, why, "ended" if d.revoke(mac, why) else "no session here")
             store.txn([], [Delete(kv.key)])
-        try:
-            events = store.watch(keys.revoke_prefix(host), rev, timeout=1.0)
-        except Compacted:
-            rev = store.revision() + 1
-            continue
-        if events:
-            rev = max(e.revision for e in events) + 1
+        rev, _ = follow(store, keys.revoke_prefix(host), rev, timeout=1.0)
 
 
 def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int = SERVER_PORT,
@@ -83,14 +71,7 @@ def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int 
         secret = Path(secret_file).read_text().strip()
         mux = RadiusMux(RadiusClient(ip, secret, int(port or 1812), nas_identifier=host))
     d = Discovery(open_store(store_url), host, mux, udp_port if radius else 0, tunnel_port)
-    stopping = threading.Event()
-
-    def stop(*_: object) -> None:
-        stopping.set()
-        d.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = stop_on_signals(also=d.stop)
     threading.Thread(target=follow_tables, args=(open_store(store_url), host, d, stopping), name="tables",
                      daemon=True).start()
     threading.Thread(target=follow_revocations, args=(open_store(store_url), host, d, stopping), name="revocations",

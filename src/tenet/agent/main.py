@@ -21,8 +21,9 @@ from tenet.agent.kernel.netlink import LinuxKernel
 from tenet.agent.reconcile import Kernel, reconcile
 from tenet.compute.tables import from_json
 from tenet.store import keys
-from tenet.store.base import Compacted, Store
+from tenet.store.base import Store, follow
 from tenet.store.open import open_store
+from tenet.stopping import stop_on_signals
 
 log = logging.getLogger("tenet.agent")
 PACE = 0.01  # under table churn, at most one reconcile per 10 ms (each applies the latest tables) …
@@ -76,18 +77,11 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
     store = open_store(store_url)
     kernel = LinuxKernel()
     admission = None
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = stop_on_signals()
     rev = store.revision() + 1
     last: dict | None = None
     pacer = Pacer(PACE, DUTY)
-    while not stopping:
+    while not stopping.is_set():
         pacer.pace()
         try:
             if (admission is None or admission.poll() is not None) and _needs_admission(store, host, radius):
@@ -102,15 +96,10 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
             store.put(keys.status(host), json.dumps(status, sort_keys=True).encode())
             last = status
         pacer.done()
-        try:
-            # a port the tables name is missing (a VM booting, or arriving by migration):
-            # look again soon rather than at the next resync
-            waiting = status.get("state") == "waiting for ports"
-            events = store.watch(keys.tables(host), rev, timeout=PORT_WAIT if waiting else resync)
-        except Compacted:  # history gone: level-triggered, so just resync from now
-            rev, events = store.revision() + 1, []
-        if events:
-            rev = max(e.revision for e in events) + 1
+        # a port the tables name is missing (a VM booting, or arriving by migration): look
+        # again soon rather than at the next resync
+        waiting = status.get("state") == "waiting for ports"
+        rev, _ = follow(store, keys.tables(host), rev, timeout=PORT_WAIT if waiting else resync)
     if admission is not None:
         admission.terminate()
         try:

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from tenet.store import keys
 from tenet.store.open import open_store
 from tenet.wire import eapol
 from tenet.wire.errors import DecodeError
+from tenet.stopping import stop_on_signals
 
 log = logging.getLogger("tenet.proxy")
 SCAN = 1.0  # a look at the VM ports at least this often; a kernel link event triggers one at once
@@ -88,14 +88,7 @@ def apply_guard(text: str) -> None:
 
 def run(host: str, store_url: str, uplink: str = "up0") -> None:
     store = open_store(store_url)
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = stop_on_signals()
     sock = packet_socket(eapol=True, nvo3=False)
     sock.bind((uplink, 0))
     events = link_events()
@@ -106,7 +99,7 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
             log.info("%s for %s", e.frame.type.name if e.frame.type != eapol.EapolType.EAP else "EAP", e.src)
             sock.send(eapol.frame(e.dst, e.src, e.frame))
 
-    while not stopping:
+    while not stopping.is_set():
         now = time.monotonic()
         if now >= next_scan:
             kv = store.get(keys.intent())

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import time
 
 from tenet.controller.publish import publish
 from tenet.pace import Pacer
 from tenet.store import keys
-from tenet.store.base import Compacted
+from tenet.store.base import follow
 from tenet.store.open import open_store
+from tenet.stopping import stop_on_signals
 
 log = logging.getLogger("tenet.controller")
 WATCHED = (keys.intent(), keys.endpoints_prefix())
@@ -20,18 +20,11 @@ PACE = 0.01  # under endpoint churn, at most one recompute per 10 ms (each sees 
 
 def run(store_url: str, resync: float = 10.0) -> None:
     store = open_store(store_url)
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = stop_on_signals()
     rev = store.revision() + 1
     pacer = Pacer(PACE)
     last: dict[str, int] = {}
-    while not stopping:
+    while not stopping.is_set():
         pacer.pace()
         try:
             generations = {h: t.generation for h, t in publish(store).items()}
@@ -42,15 +35,9 @@ def run(store_url: str, resync: float = 10.0) -> None:
             log.error("recompute failed, keeping published tables: %s", e)
         pacer.done()
         due = time.monotonic() + resync  # level-triggered: recompute now and then regardless
-        while not stopping and time.monotonic() < due:
-            try:
-                events = store.watch("/tenet/", rev, timeout=min(resync, 1.0))
-            except Compacted:
-                rev = store.revision() + 1
-                break
-            if events:
-                rev = max(e.revision for e in events) + 1
-            if any(e.key.startswith(WATCHED) for e in events):
+        while not stopping.is_set() and time.monotonic() < due:
+            rev, events = follow(store, "/tenet/", rev, timeout=min(resync, 1.0))
+            if events is None or any(e.key.startswith(WATCHED) for e in events):
                 break
 
 

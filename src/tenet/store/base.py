@@ -74,3 +74,14 @@ class Store(Protocol):
     def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]: ...
     def compact(self, revision: int) -> None: ...
     def close(self) -> None: ...
+
+
+def follow(store: Store, prefix: str, rev: int, timeout: float) -> tuple[int, list[Event] | None]:
+    """Wait up to `timeout` for changes under `prefix` from `rev`: the revision to watch from
+    next, and the events — None when the history was compacted away, which a level-triggered
+    reader treats as "anything may have changed: look again"."""
+    try:
+        events = store.watch(prefix, rev, timeout)
+    except Compacted:
+        return store.revision() + 1, None
+    return (max(e.revision for e in events) + 1 if events else rev), events

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import time
 
 from tenet.tes.client import POLICIES, AuthFailed, Config, Tes
 from tenet.tes.link import PacketLink, UdpLink
 from tenet.wire.discovery import CLIENT_PORT, SERVER_PORT
+from tenet.stopping import stop_on_signals
 
 log = logging.getLogger("tenet.tes")
 
@@ -35,31 +34,22 @@ def main(argv: list[str] | None = None) -> int:
     if not a.vn and not a.vnid:
         p.error("give --vn and/or --vnid")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = stop_on_signals()
     if a.transport == "udp":
         mac = a.mac or open(f"/sys/class/net/{a.iface}/address").read().strip()
         link: PacketLink | UdpLink = UdpLink(a.iface, mac, a.ip, a.nve, a.server_port, a.client_port)
     else:
         link = PacketLink(a.iface)
     tes = Tes(link, Config(a.vn, a.vnid, a.identity, a.password, offer_window=a.offer_window, policy=a.policy))
-    while not stopping:
+    while not stopping.is_set():
         try:
-            if tes.attach(lambda: stopping) is None:
+            if tes.attach(stopping.is_set) is None:
                 break
         except AuthFailed as e:
             log.error("authentication failed: %s; retrying in %.0fs", e, tes.cfg.fail_backoff)
-            deadline = time.monotonic() + tes.cfg.fail_backoff
-            while not stopping and time.monotonic() < deadline:
-                time.sleep(0.1)
+            stopping.wait(tes.cfg.fail_backoff)
             continue
-        why = tes.keepalive(lambda: stopping)
+        why = tes.keepalive(stopping.is_set)
         log.info("session ended: %s", why)
     tes.terminate()
     link.close()
