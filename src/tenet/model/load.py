@@ -300,14 +300,9 @@ def _vns(p: _Problems, doc: dict) -> tuple[list[VirtualNetwork], list[str]]:
     for name, spec in p.names(doc.get("networks"), "networks").items():
         path = f"networks.{name}"
         spec = p.mapping(spec, path, "vn")
-        vnid = spec.get("vnid")
-        if not isinstance(vnid, int) or isinstance(vnid, bool) or not 1 <= vnid <= 0xFFFFFF:
-            p.add(f"{path}.vnid", f"VN-ID must be an integer 1..16777215, not {vnid!r}")
+        vnid = claim_vnid(p, spec.get("vnid"), f"{path}.vnid", name, by_vnid)
+        if vnid is None:
             continue
-        if vnid in by_vnid:
-            p.add(f"{path}.vnid", f"VN-ID {vnid} is already used by {by_vnid[vnid]}")
-            continue
-        by_vnid[vnid] = name
         subnet = _net(p, spec["subnet"], f"{path}.subnet") if "subnet" in spec else None
         try:
             bum = Bum(spec.get("bum", "multicast"))
@@ -347,6 +342,18 @@ def _vns(p: _Problems, doc: dict) -> tuple[list[VirtualNetwork], list[str]]:
     return vns, tenants
 
 
+def claim_vnid(p: _Problems, vnid: Any, path: str, owner: str, taken: dict[int, str]) -> int | None:
+    """A valid VN-ID no other VN (or virtual link) has: recorded as `owner`'s in `taken`."""
+    if not isinstance(vnid, int) or isinstance(vnid, bool) or not 1 <= vnid <= 0xFFFFFF:
+        p.add(path, f"VN-ID must be an integer 1..16777215, not {vnid!r}")
+        return None
+    if vnid in taken:
+        p.add(path, f"VN-ID {vnid} is already used by {taken[vnid]}")
+        return None
+    taken[vnid] = owner
+    return vnid
+
+
 def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str, VirtualNetwork]) -> Nic | None:
     net = spec.get("network")
     if net not in vns:
@@ -376,14 +383,12 @@ def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str
         p.add(f"{path}.join", f"must be static, discover, 8021x or mab, not {spec.get('join')!r}")
         return None
     identity, password = spec.get("identity", ""), spec.get("password", "")
-    if join is Join.DOT1X and not (isinstance(identity, str) and identity and isinstance(password, str) and password):
-        p.add(path, "join: 8021x needs identity and password (the host authenticates the VM with them)")
+    credentialed = {Join.DOT1X: "the host authenticates the VM with them", Join.DISCOVER: "the TES authenticates itself"}
+    if join in credentialed and not (isinstance(identity, str) and identity and isinstance(password, str) and password):
+        p.add(path, f"join: {join.value} needs identity and password ({credentialed[join]})")
         return None
     if join is Join.MAB and (identity or password):
         p.add(path, "join: mab authenticates by MAC alone: no identity or password")
-        return None
-    if join is Join.DISCOVER and not (isinstance(identity, str) and identity and isinstance(password, str) and password):
-        p.add(path, "join: discover needs identity and password (the TES authenticates itself)")
         return None
     if join is Join.STATIC and (identity or password):
         p.add(path, "identity/password only make sense with join: discover")

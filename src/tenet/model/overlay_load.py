@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tenet.model.fabric import Host, PhysicalNetwork
-from tenet.model.load import DEFAULT_TENANT, NODE_NAME, _net, _nic_doc, _Problems, _vms, rate_bps
+from tenet.model.load import DEFAULT_TENANT, NODE_NAME, _net, _nic_doc, _Problems, _vms, claim_vnid, rate_bps
 from tenet.model.overlay import VirtualLink, VirtualRouter, components
 from tenet.model.tenancy import Bum, Intent, VirtualNetwork, Vm
 
@@ -63,7 +63,7 @@ def _links(p: _Problems, doc: dict, routers: dict[str, VirtualRouter],
         for key in ("delay", "loss"):
             if key in spec:
                 p.add(f"{path}.{key}", f"{key} needs tc netem, which this kernel lacks: tenet cannot emulate it here")
-        ends, vnid = spec.get("between"), spec.get("vnid")
+        ends = spec.get("between")
         if not (isinstance(ends, list) and len(ends) == 2 and ends[0] != ends[1]):
             p.add(f"{path}.between", "a virtual link joins exactly two distinct virtual routers")
             continue
@@ -74,12 +74,6 @@ def _links(p: _Problems, doc: dict, routers: dict[str, VirtualRouter],
         a, b = routers[ends[0]], routers[ends[1]]
         if a.tenant != b.tenant:
             p.add(f"{path}.between", f"{a.name} (tenant {a.tenant}) and {b.name} (tenant {b.tenant}): a link stays in one tenant")
-            continue
-        if not isinstance(vnid, int) or isinstance(vnid, bool) or not 1 <= vnid <= 0xFFFFFF:
-            p.add(f"{path}.vnid", f"VN-ID must be an integer 1..16777215, not {vnid!r}")
-            continue
-        if vnid in vnids:
-            p.add(f"{path}.vnid", f"VN-ID {vnid} is already used by {vnids[vnid]}")
             continue
         if name in {v.name for v in vns}:
             p.add(path, f"a virtual network is already named {name!r} (a link is a VN of its own)")
@@ -92,12 +86,14 @@ def _links(p: _Problems, doc: dict, routers: dict[str, VirtualRouter],
         if subnet.num_addresses < 4:
             p.add(f"{path}.subnet", f"{subnet} has fewer than two host addresses")
             continue
+        vnid = claim_vnid(p, spec.get("vnid"), f"{path}.vnid", name, vnids)
+        if vnid is None:
+            continue
         guarantee = rate_bps(p, spec.get("guarantee"), f"{path}.guarantee")
         limit = rate_bps(p, spec.get("limit"), f"{path}.limit")
         if guarantee and limit and guarantee > limit:
             p.add(f"{path}.guarantee", f"{spec['guarantee']} is over the link's limit {spec['limit']}")
             continue
-        vnids[vnid] = name
         out.append((VirtualLink(name, a.tenant, (a.name, b.name), subnet, guarantee, limit), vnid))
     return out
 
