@@ -71,14 +71,12 @@ class Sampler:
 
     def rate_seen(self, minor: str, since: float, rate: int, timeout: float = 5.0) -> float:
         """When the class first showed `rate` after `since` (seconds after since)."""
-        deadline = time.monotonic() + timeout
+        deadline, seen = time.monotonic() + timeout, 0
         while time.monotonic() < deadline:
-            for r in reversed(self.rows):
-                if r["t"] < since:
-                    break
-            hits = [r["t"] for r in self.rows if r["t"] >= since and r.get(minor, [0, 0])[1] == rate]
-            if hits:
-                return hits[0] - since
+            rows, seen = self.rows[seen:], len(self.rows)
+            hit = next((r["t"] for r in rows if r["t"] >= since and r.get(minor, [0, 0])[1] == rate), None)
+            if hit is not None:
+                return hit - since
             time.sleep(0.005)
         raise TimeoutError(f"class {minor} never showed {rate} bit/s")
 

@@ -13,33 +13,13 @@ from pathlib import Path
 import pytest
 
 from tenet.model.tenancy import port_name, switch_port_name
-from tenet.store import keys
-from tenet.store.open import open_store
 
 from capture import Capture
+from waiting import wait
 from tenet.lab.lab import Lab
 
 TOPOLOGY = Path(__file__).with_name("dot1x.yaml")
 PORT = switch_port_name("host6")
-
-
-def endpoints(lab):
-    s = open_store(lab.store_url)
-    try:
-        return {json.loads(kv.value)["mac"]: json.loads(kv.value) for kv in s.range(keys.endpoints_prefix())}
-    finally:
-        s.close()
-
-
-def mac(lab, vm):
-    return next(v for v in lab.intent.vms if v.name == vm).nics[0].mac
-
-
-def wait(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def ping(lab, vm, ip):
@@ -49,13 +29,13 @@ def ping(lab, vm, ip):
 @pytest.fixture(scope="module")
 def lab():
     with Lab.load(TOPOLOGY) as lab:
-        wait(lambda: {mac(lab, "V"), mac(lab, "W")} <= set(endpoints(lab)), 20, "V and W authorized")
+        wait(lambda: {lab.mac("V"), lab.mac("W")} <= set(lab.endpoints()), 20, "V and W authorized")
         lab.wait_converged(20)  # and the switch has applied them
         yield lab
 
 
 def test_host_vouches_for_its_vm_and_the_switch_provisions_it(lab):
-    v = endpoints(lab)[mac(lab, "V")]
+    v = lab.endpoints()[lab.mac("V")]
     assert (v["host"], v["port"], v["vn"], v["identity"]) == ("tor1", PORT, "n2", "vm-v")
     assert ping(lab, "V", "10.61.0.1")  # S on hypervisor h1, same physical network: translated
     assert ping(lab, "V", "10.61.0.3")  # S3 on h3, behind the router: VXLAN
@@ -63,9 +43,9 @@ def test_host_vouches_for_its_vm_and_the_switch_provisions_it(lab):
     with Capture(lab, "tor1", PORT, "ether proto 0x888e") as cap:
         lab.stop_process("proxy", "host6")
         lab.start_proxies()  # a restarted proxy asks again for every VM it has
-        wait(lambda: "EAP for " + mac(lab, "V") in Path(lab.process("proxy", "host6").log).read_text(), 10, "re-auth")
+        wait(lambda: "EAP for " + lab.mac("V") in Path(lab.process("proxy", "host6").log).read_text(), 10, "re-auth")
     starts = {row[0] for row in cap.fields("eapol.type == 1", "eth.src")}
-    assert mac(lab, "V") in starts and mac(lab, "W") in starts
+    assert lab.mac("V") in starts and lab.mac("W") in starts
     assert ping(lab, "V", "10.61.0.1")  # re-authentication cut nothing off
 
 
@@ -105,8 +85,8 @@ def test_class_of_service_from_radius_is_marked(lab):
 
 
 def test_a_mac_radius_rejects_cannot_send(lab):
-    m = mac(lab, "M")
-    assert m not in endpoints(lab)
+    m = lab.mac("M")
+    assert m not in lab.endpoints()
     with Capture(lab, "S", "eth0", "icmp or arp") as cap:
         assert not ping(lab, "M", "10.61.0.1")
     assert [r for r in cap.fields("eth.src == " + m, "frame.number")] == []
@@ -131,7 +111,7 @@ def test_a_vm_forging_an_authorized_mac_is_stopped_by_its_host(lab):
     """Threat model: V's MAC is authorized on host6's switch port; W, behind the same port,
     forges it. The switch cannot tell them apart, the host can: each VM has its own port."""
     with Capture(lab, "S", "eth0", "arp") as cap:
-        r = lab.exec("W", sys.executable, "-c", FORGE, mac(lab, "V"), "10.61.0.1")
+        r = lab.exec("W", sys.executable, "-c", FORGE, lab.mac("V"), "10.61.0.1")
         assert r.returncode == 0, r.stderr
     assert cap.fields("arp.src.proto_ipv4 == 10.61.0.99", "frame.number") == []
     guard = lab.exec("host6", "nft", "list", "chain", "bridge", "tenet_proxy", "vm_sources").stdout
@@ -143,7 +123,7 @@ def test_vns_stay_apart_on_one_switch_port(lab):
     """W (n3) and V (n2) share host6's link; Z (n3) reuses S's address 10.61.0.1."""
     assert ping(lab, "W", "10.61.0.1")
     neigh = lab.exec("W", "ip", "neigh", "show", "10.61.0.1").stdout
-    assert mac(lab, "Z") in neigh and mac(lab, "S") not in neigh
+    assert lab.mac("Z") in neigh and lab.mac("S") not in neigh
     assert not ping(lab, "W", "10.61.0.3")  # S3 is in n2
 
 
@@ -158,18 +138,18 @@ def test_a_vns_broadcasts_reach_only_its_own_vms_behind_the_port(lab):
         assert ping(lab, "W", "10.61.0.1")  # W asks for Z on host6's bridge, then up the port
     assert not on_v.fields("arp", "eth.src"), "n3's ARP reached V"
     asked = {tuple(r) for r in on_w.fields("arp.opcode == 1", "arp.src.proto_ipv4", "eth.dst")}
-    assert ("10.61.0.1", mac(lab, "W")) in asked, asked  # the broadcast arrived as W's own copy
-    assert ping(lab, "V", "10.61.0.1") and mac(lab, "S") in lab.exec("V", "ip", "neigh", "show", "10.61.0.1").stdout
+    assert ("10.61.0.1", lab.mac("W")) in asked, asked  # the broadcast arrived as W's own copy
+    assert ping(lab, "V", "10.61.0.1") and lab.mac("S") in lab.exec("V", "ip", "neigh", "show", "10.61.0.1").stdout
 
 
 def test_mab_admits_a_known_mac_that_speaks_no_eapol(lab):
     """B runs no supplicant and its host holds no secret for it: its first ARP makes tor1 try
     MAB (User-Name = User-Password = 020000000b0b), which RADIUS accepts into n2. C's MAC is
     unknown to RADIUS: it stays out."""
-    b, c = mac(lab, "B"), mac(lab, "C")
+    b, c = lab.mac("B"), lab.mac("C")
     wait(lambda: ping(lab, "B", "10.61.0.1"), 15, "B admitted by MAB and reaching S")
-    assert (endpoints(lab)[b]["vn"], endpoints(lab)[b]["identity"]) == ("n2", "")
-    assert not ping(lab, "C", "10.61.0.1") and c not in endpoints(lab)
+    assert (lab.endpoints()[b]["vn"], lab.endpoints()[b]["identity"]) == ("n2", "")
+    assert not ping(lab, "C", "10.61.0.1") and c not in lab.endpoints()
 
 
 DYNAUTH = """
@@ -198,25 +178,25 @@ def dynauth(lab, kind, mac_, *extra):
 
 
 def test_coa_changes_the_rate_live_and_disconnect_cuts_the_mac_off(lab):
-    v = mac(lab, "V")
+    v = lab.mac("V")
     assert dynauth(lab, "coa", v, "5000000") == 44  # CoA-ACK
     wait(lambda: "rate 5Mbit ceil 5Mbit" in lab.exec("tor1", "tc", "class", "show", "dev", PORT).stdout, 5, "5 Mbit/s")
     wire = iperf(lab, "S", "V", "10.61.0.20", 2) * WIRE
     assert abs(wire - 5e6) <= 0.05 * 5e6, f"{wire / 1e6:.2f} Mbit/s toward V after the CoA"
     assert dynauth(lab, "coa", "02:00:00:00:99:99", "1000") == 45  # CoA-NAK: no such session
     assert dynauth(lab, "disconnect", v) == 41  # Disconnect-ACK
-    wait(lambda: v not in endpoints(lab), 5, "V's deauthorization")
+    wait(lambda: v not in lab.endpoints(), 5, "V's deauthorization")
     wait(lambda: not ping(lab, "V", "10.61.0.1"), 5, "V cut off")  # once the switch's tables say so
     lab.stop_process("proxy", "host6")
     lab.start_proxies()  # the host vouches again: V is back (RADIUS still accepts it)
-    wait(lambda: v in endpoints(lab), 15, "V re-authorized")
+    wait(lambda: v in lab.endpoints(), 15, "V re-authorized")
     wait(lambda: ping(lab, "V", "10.61.0.1"), 10, "V reaching S again")
 
 
 def test_switch_agent_restart_keeps_authorizations_and_traffic(lab):
     """The switch's agent (and its admission process) restarts: authorizations are adopted
     from the store, nobody re-authenticates, a 50 Hz ping through the switch loses nothing."""
-    w = mac(lab, "W")
+    w = lab.mac("W")
     logins = Path(lab.process("radius", "aaa").log).read_text().count("Login OK: [vm-w]")
     pinger = lab.popen("W", "ping", "-i0.02", "-W1", "10.61.0.1", stdout=subprocess.PIPE, text=True)
     time.sleep(0.5)
@@ -227,13 +207,13 @@ def test_switch_agent_restart_keeps_authorizations_and_traffic(lab):
     summary = pinger.communicate(timeout=10)[0]
     sent, got = (int(x) for x in re.search(r"(\d+) packets transmitted, (\d+) received", summary).groups())
     assert sent > 50 and sent == got, summary
-    assert w in endpoints(lab)
+    assert w in lab.endpoints()
     assert Path(lab.process("radius", "aaa").log).read_text().count("Login OK: [vm-w]") == logins
 
 
 def test_logoff_when_the_vm_goes(lab):
-    v = mac(lab, "V")
+    v = lab.mac("V")
     lab.exec("host6", "ip", "link", "del", port_name("V", 0), check=True)  # the VM is removed
-    wait(lambda: v not in endpoints(lab), 10, "V's deauthorization")
+    wait(lambda: v not in lab.endpoints(), 10, "V's deauthorization")
     assert "LOGOFF for " + v in Path(lab.process("proxy", "host6").log).read_text()
     wait(lambda: not ping(lab, "S", "10.61.0.20"), 5, "V unreachable")

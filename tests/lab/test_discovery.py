@@ -19,6 +19,7 @@ from tenet.store.open import open_store
 from tenet.wire.discovery import Message, MsgType, Reason, ReasonCode, Tlv, TlvType, frame
 
 from capture import Capture
+from waiting import wait
 from tenet.lab.lab import Lab
 
 TOPOLOGY = Path(__file__).with_name("discover.yaml")
@@ -32,35 +33,14 @@ def lab():
         yield lab
 
 
-def endpoints(lab):
-    s = open_store(lab.store_url)
-    try:
-        return {json.loads(kv.value)["mac"]: json.loads(kv.value) for kv in s.range(keys.endpoints_prefix())}
-    finally:
-        s.close()
-
-
-def mac(lab, vm):
-    return next(v for v in lab.intent.vms if v.name == vm).nics[0].mac
-
-
 def links(lab, node):
     return lab.exec(node, "ip", "-br", "link").stdout
-
-
-def wait(pred, timeout=10.0, what=""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_tes_attaches_and_reaches_vms_on_other_hosts(lab):
     assert lab.exec("T", "ping", "-c3", "-i0.2", "-W2", "10.60.0.1").returncode == 0  # S: across the router
     assert lab.exec("T", "ping", "-c3", "-i0.2", "-W2", "10.60.0.2").returncode == 0  # S2: same network
-    ep = endpoints(lab)[mac(lab, "T")]
+    ep = lab.endpoints()[lab.mac("T")]
     assert ep["vn"] == "n1" and ep["host"] == "h1" and ep["identity"] == "alice"
     assert ep["provisioning"]["rate_bps"] == 50_000_000  # from the Access-Accept (WISPr-Bandwidth-Max-Down)
     # nothing about T was declared: the controller learned it from the agent's report
@@ -70,7 +50,7 @@ def test_tes_attaches_and_reaches_vms_on_other_hosts(lab):
 def test_cli_lists_attached_tes_and_admission_processes(lab):
     tenet = [sys.executable, "-m", "tenet.cli.main"]
     r = subprocess.run([*tenet, "endpoints", "--lab", lab.name, "--json"], capture_output=True, text=True, check=True)
-    t = next(e for e in json.loads(r.stdout) if e["mac"] == mac(lab, "T"))
+    t = next(e for e in json.loads(r.stdout) if e["mac"] == lab.mac("T"))
     assert (t["identity"], t["host"], t["vn"]) == ("alice", "h1", "n1")
     r = subprocess.run([*tenet, "lab", "status", lab.name], capture_output=True, text=True, check=True)
     assert r.stdout.count("serves n1, n2") == len(lab.intent.fabric.hosts)
@@ -79,12 +59,12 @@ def test_cli_lists_attached_tes_and_admission_processes(lab):
 def test_operator_detach_ends_the_session_and_the_tes_comes_back(lab):
     """`tenet detach` (RFC 5176 Disconnect in spirit): V's NVE sends TERMINATE(admin) and
     removes it; V rediscovers and, RADIUS still accepting bob, attaches with a new session."""
-    v = mac(lab, "V")
-    old = endpoints(lab)[v]["session"]
+    v = lab.mac("V")
+    old = lab.endpoints()[v]["session"]
     r = subprocess.run([sys.executable, "-m", "tenet.cli.main", "detach", v.upper().replace(":", "-"),
                         "--lab", lab.name, "--why", "policy changed"], capture_output=True, text=True)
     assert r.returncode == 0 and "asked h1" in r.stdout, r.stderr
-    wait(lambda: endpoints(lab).get(v, {}).get("session") not in (None, old), 10, "V's new session")
+    wait(lambda: lab.endpoints().get(v, {}).get("session") not in (None, old), 10, "V's new session")
     assert "session ended: terminated" in Path(lab.process("tes", "V.eth0").log).read_text()
     bad = subprocess.run([sys.executable, "-m", "tenet.cli.main", "detach", "02:99:99:99:99:99", "--lab", lab.name],
                          capture_output=True, text=True)
@@ -92,9 +72,9 @@ def test_operator_detach_ends_the_session_and_the_tes_comes_back(lab):
 
 
 def test_tes_selects_the_access_switch_over_the_hypervisor(lab):
-    w = mac(lab, "W")
-    wait(lambda: w in endpoints(lab), 15, "W's attachment")
-    assert endpoints(lab)[w]["host"] == "h4"  # h1 (hypervisor, capability 100) offered too
+    w = lab.mac("W")
+    wait(lambda: w in lab.endpoints(), 15, "W's attachment")
+    assert lab.endpoints()[w]["host"] == "h4"  # h1 (hypervisor, capability 100) offered too
     assert "(access_switch, capability 10) among 2 offers" in Path(lab.process("tes", "W.eth0").log).read_text()
     assert lab.exec("W", "ping", "-c2", "-i0.2", "-W2", "10.60.0.1").returncode == 0
 
@@ -104,8 +84,8 @@ def test_tes_rediscovers_when_its_nve_stops_answering(lab):
     unanswered, W gives h4 up after 3 missed acks, rediscovers and attaches through h1 — the
     only other NVE on its access LAN — and reaches its peers again. (s2, attached to h4 over
     UDP, moves too; the server tests below start it afresh.)"""
-    w = mac(lab, "W")
-    wait(lambda: w in endpoints(lab) and endpoints(lab)[w]["host"] == "h4", 15, "W on h4")
+    w = lab.mac("W")
+    wait(lambda: w in lab.endpoints() and lab.endpoints()[w]["host"] == "h4", 15, "W on h4")
     store = open_store(lab.store_url)
     pid = json.loads(store.get(keys.admission("h4")).value)["pid"]
     store.close()
@@ -148,15 +128,15 @@ def test_rate_from_the_access_accept_shapes_traffic_toward_the_tes(lab):
 def test_address_assigned_by_radius_is_applied_and_withdrawn(lab):
     lab.wait_attached("X", timeout=15)
     assert "10.60.0.40/24" in lab.exec("X", "ip", "-4", "-br", "addr", "show", "eth0").stdout  # Framed-IP-Address
-    assert endpoints(lab)[mac(lab, "X")]["ip"] == "10.60.0.40/24"
+    assert lab.endpoints()[lab.mac("X")]["ip"] == "10.60.0.40/24"
     assert lab.exec("X", "ping", "-c2", "-i0.2", "-W2", "10.60.0.1").returncode == 0
     lab.stop_process("tes", "X.eth0")  # the lease ends with the session
     assert "10.60.0.40" not in lab.exec("X", "ip", "-4", "-br", "addr", "show", "eth0").stdout
 
 
 def test_wrong_password_no_attachment_and_data_dropped(lab):
-    u = mac(lab, "U")
-    assert u not in endpoints(lab)
+    u = lab.mac("U")
+    assert u not in lab.endpoints()
     with Capture(lab, "S", "eth0", "icmp or arp") as cap:
         r = lab.exec("U", "ping", "-c3", "-i0.2", "-W1", "10.60.0.1")
     assert r.returncode != 0
@@ -169,8 +149,8 @@ def test_wrong_password_no_attachment_and_data_dropped(lab):
 def test_agent_restart_keeps_sessions_and_traffic(lab):
     """Restart h1's agent (and with it its admission process): T keeps its session — the new
     admission process adopts it from the store — and a 50 Hz ping from T loses nothing."""
-    t = mac(lab, "T")
-    session = endpoints(lab)[t]["session"]
+    t = lab.mac("T")
+    session = lab.endpoints()[t]["session"]
     pinger = lab.popen("T", "ping", "-i0.02", "-W1", "10.60.0.2", stdout=subprocess.PIPE, text=True)
     time.sleep(0.5)
     lab.restart_agent("h1")
@@ -180,13 +160,13 @@ def test_agent_restart_keeps_sessions_and_traffic(lab):
     summary = pinger.communicate(timeout=10)[0]
     m = re.search(r"(\d+) packets transmitted, (\d+) received", summary)
     assert m and int(m.group(1)) > 100 and m.group(1) == m.group(2), summary
-    assert endpoints(lab)[t]["session"] == session
+    assert lab.endpoints()[t]["session"] == session
     assert "session ended" not in Path(lab.process("tes", "T.eth0").log).read_text()
 
 
 def test_forged_and_stale_session_ids_are_ignored(lab):
-    t = mac(lab, "T")
-    session = endpoints(lab)[t]["session"]
+    t = lab.mac("T")
+    session = lab.endpoints()[t]["session"]
     forged = Message(MsgType.TERMINATE, (session + 1) % 2**32 or 1, 6001, (Tlv(TlvType.REASON, Reason(ReasonCode.ADMIN, "forged")),))
     wrong_src = Message(MsgType.TERMINATE, session, 6001, (Tlv(TlvType.REASON, Reason(ReasonCode.ADMIN, "spoofed")),))
     script = (
@@ -198,24 +178,24 @@ def test_forged_and_stale_session_ids_are_ignored(lab):
     r = lab.exec("T", sys.executable, "-c", script, *frames)
     assert r.returncode == 0, r.stderr
     time.sleep(1.5)
-    assert t in endpoints(lab)  # still attached
+    assert t in lab.endpoints()  # still attached
     assert lab.exec("T", "ping", "-c2", "-i0.2", "-W2", "10.60.0.2").returncode == 0
 
 
 def test_terminate_removes_everything_including_the_last_vn_instance(lab):
     assert "tnb6002" in links(lab, "h1")  # V is the only n2 endpoint on h1
     lab.stop_process("tes", "V.eth0")  # SIGTERM: tenet-tes sends TERMINATE
-    wait(lambda: mac(lab, "V") not in endpoints(lab), 5, "V's endpoint removal")
+    wait(lambda: lab.mac("V") not in lab.endpoints(), 5, "V's endpoint removal")
     wait(lambda: "tnb6002" not in links(lab, "h1") and "tnx6002" not in links(lab, "h1"), 5, "n2 instance removal on h1")
     tables = from_json(open_store(lab.store_url).get(keys.tables("h1")).value)
     assert tables.vn("n2") is None and tables.vn("n1") is not None
 
 
 def test_keepalive_expiry_detaches_a_silent_tes(lab):
-    t = mac(lab, "T")
+    t = lab.mac("T")
     lab.stop_process("tes", "T.eth0", signal.SIGKILL)  # dies without a word
     t0 = time.monotonic()
-    wait(lambda: t not in endpoints(lab), 8, "keepalive expiry")
+    wait(lambda: t not in lab.endpoints(), 8, "keepalive expiry")
     assert time.monotonic() - t0 >= 1.5  # not before hellos were actually missed
     wait(lambda: lab.exec("S2", "ping", "-c1", "-W1", "10.60.0.10").returncode != 0, 5, "T unreachable")
     gate = lab.exec("h1", "nft", "list", "chain", "netdev", "tenet", "gate").stdout
@@ -245,15 +225,15 @@ def server(lab, name):
 
 def test_server_behind_a_router_attaches_over_udp(lab):
     s1 = server(lab, "s1")
-    wait(lambda: s1.nic.mac in endpoints(lab), 15, "s1's first attachment")
-    old = endpoints(lab)[s1.nic.mac]["session"]
+    wait(lambda: s1.nic.mac in lab.endpoints(), 15, "s1's first attachment")
+    old = lab.endpoints()[s1.nic.mac]["session"]
     with Capture(lab, "s1", "up0", "udp") as cap:
         lab.start_tes("s1")  # a fresh TES: TERMINATE, then the whole exchange again, across the router
-        wait(lambda: endpoints(lab).get(s1.nic.mac, {}).get("session") not in (None, old), 15, "s1's new session")
+        wait(lambda: lab.endpoints().get(s1.nic.mac, {}).get("session") not in (None, old), 15, "s1's new session")
         lab.wait_attached("s1", timeout=10)
         wait(lambda: lab.exec("s1", "ping", "-c1", "-W1", "10.60.0.1").returncode == 0, 10, "s1 reaching S")  # via h1
         assert lab.exec("s1", "ping", "-c2", "-i0.2", "-W2", "10.60.0.2").returncode == 0  # S2, on h2
-    ep = endpoints(lab)[s1.nic.mac]
+    ep = lab.endpoints()[s1.nic.mac]
     assert ep["host"] == "h1" and ep["channel"] == f"udp:{s1.address.ip}:6768"
     vni = ep["tunnel"]["vni"]
     assert ep["tunnel"]["remote"] == str(s1.address.ip) and ep["port"] == f"tna{vni:06x}" and vni != 6001
@@ -269,11 +249,11 @@ def test_server_behind_a_router_attaches_over_udp(lab):
 
 def test_server_on_a_shared_segment_discovers_by_broadcast(lab):
     s2 = server(lab, "s2")
-    wait(lambda: s2.nic.mac in endpoints(lab), 15, "s2's attachment")
-    old = endpoints(lab)[s2.nic.mac]["session"]
+    wait(lambda: s2.nic.mac in lab.endpoints(), 15, "s2's attachment")
+    old = lab.endpoints()[s2.nic.mac]["session"]
     lab.start_tes("s2")  # a fresh selection (an earlier test may have made s2 move)
-    wait(lambda: endpoints(lab).get(s2.nic.mac, {}).get("session") not in (None, old), 15, "s2's new session")
-    assert endpoints(lab)[s2.nic.mac]["host"] == "h4"  # the access switch, among h1, h2, h4 on pn1
+    wait(lambda: lab.endpoints().get(s2.nic.mac, {}).get("session") not in (None, old), 15, "s2's new session")
+    assert lab.endpoints()[s2.nic.mac]["host"] == "h4"  # the access switch, among h1, h2, h4 on pn1
     selected = [line for line in Path(lab.process("tes", "s2").log).read_text().splitlines() if " selected " in line]
     assert selected[-1].endswith("(access_switch, capability 10) among 3 offers")
     # the NVE reports the session as it answers; the TES builds tnt0 when that answer arrives
@@ -282,11 +262,11 @@ def test_server_on_a_shared_segment_discovers_by_broadcast(lab):
 
 def test_server_terminate_removes_its_access_tunnel(lab):
     s2 = server(lab, "s2")
-    wait(lambda: s2.nic.mac in endpoints(lab), 15, "s2's attachment")
-    tunnel, nve = endpoints(lab)[s2.nic.mac]["port"], endpoints(lab)[s2.nic.mac]["host"]
+    wait(lambda: s2.nic.mac in lab.endpoints(), 15, "s2's attachment")
+    tunnel, nve = lab.endpoints()[s2.nic.mac]["port"], lab.endpoints()[s2.nic.mac]["host"]
     assert tunnel in links(lab, nve) and "tnt0" in links(lab, "s2")
     lab.stop_process("tes", "s2")
-    wait(lambda: s2.nic.mac not in endpoints(lab), 5, "s2's endpoint removal")
+    wait(lambda: s2.nic.mac not in lab.endpoints(), 5, "s2's endpoint removal")
     wait(lambda: tunnel not in links(lab, nve), 5, f"the access tunnel's removal on {nve}")
     assert "tnt0" not in links(lab, "s2")
     assert lab.exec("S", "ping", "-c1", "-W1", "10.60.0.31").returncode != 0
@@ -327,9 +307,9 @@ def test_dead_radius_server_fails_admission_with_the_cause(lab):
     """Last in this module: it stops the lab's FreeRADIUS. A TES that starts now is refused
     with a reason naming the server, and nothing of it is attached."""
     lab.stop_process("radius", "aaa")
-    x = mac(lab, "X")
+    x = lab.mac("X")
     lab.start_tes("X")
     log = Path(lab.process("tes", "X.eth0").log)
     wait(lambda: "RADIUS unavailable: no valid reply from RADIUS server" in log.read_text(), 15, "the refusal")
-    assert x not in endpoints(lab)
+    assert x not in lab.endpoints()
     assert lab.exec("X", "ping", "-c1", "-W1", "10.60.0.1").returncode != 0

@@ -36,10 +36,6 @@ def ping(lab, vm: str, ip: str) -> bool:
     return lab.exec(vm, "ping", "-c2", "-i0.2", "-W1", ip).returncode == 0
 
 
-def mac(lab, vm: str) -> str:
-    return next(v for v in lab.intent.vms if v.name == vm).nics[0].mac
-
-
 def test_each_function_carries_routed_traffic(lab):
     assert ping(lab, "a", "10.63.0.11")  # b: same NVE, delivered by a host route
     with Capture(lab, "h2", "up0", "icmp") as cap:
@@ -78,13 +74,13 @@ def test_attached_tes_is_routed_from_every_host(lab):
     assert ping(lab, "d", "10.63.0.12")  # from behind the router, through h3's aggregate toward h1
     assert ping(lab, "c", "10.63.0.12")
     own = [r for r in tables(lab, "h1").vn("r1").routes if r.prefix == "10.63.0.12/32"]
-    assert len(own) == 1 and own[0].function == "deliver" and own[0].address == mac(lab, "t")
+    assert len(own) == 1 and own[0].function == "deliver" and own[0].address == lab.mac("t")
 
 
 def test_tes_covered_by_an_aggregate_adds_no_remote_entry(lab):
     lab.stop_process("tes", "t.eth0")  # TERMINATE: h1 withdraws t's host route
     deadline = time.monotonic() + 10
-    while any(r.address == mac(lab, "t") for r in tables(lab, "h1").vn("r1").routes):
+    while any(r.address == lab.mac("t") for r in tables(lab, "h1").vn("r1").routes):
         assert time.monotonic() < deadline, "t's route was not withdrawn"
         time.sleep(0.05)
     before = {h: tables(lab, h) for h in ("h2", "h3")}

@@ -14,6 +14,7 @@ from tenet.model.errors import IntentError
 from tenet.model.tenancy import port_name
 
 from capture import Capture
+from waiting import wait
 from tenet.lab.lab import Lab
 
 TOPOLOGY = Path(__file__).parents[2] / "examples" / "berl.yaml"
@@ -24,20 +25,12 @@ WIRE = 1514 / 1448  # a full TCP segment's frame over its payload: HTB counts fr
 def lab():
     with Lab.load(TOPOLOGY) as lab:
         yield lab
-        lab.set_link("vl1", guarantee="0", limit="0")
 
 
 def classes(lab):
     """minor -> (rate, ceil) of rm1's uplink HTB, as tc shows it."""
     text = lab.exec("rm1", "tc", "class", "show", "dev", "up0").stdout
     return {m[0]: (m[1], m[2]) for m in re.findall(r"class htb 7e03:(\w+) .*?rate (\S+) ceil (\S+)", text)}
-
-
-def wait(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def test_clients_reach_the_far_site_through_their_own_tenants_routers(lab):

@@ -280,6 +280,18 @@ class Lab:
         finally:
             store.close()
 
+    def mac(self, vm: str, nic: int = 0) -> str:
+        """A VM NIC's MAC, as declared or generated."""
+        return next(v for v in self.intent.vms if v.name == vm).nics[nic].mac
+
+    def endpoints(self) -> dict[str, dict]:
+        """The endpoint reports NVEs wrote for TESs that attached (or were authorized), by MAC."""
+        store = open_store(self.store_url)
+        try:
+            return {r["mac"]: r for r in (json.loads(kv.value) for kv in store.range(keys.endpoints_prefix()))}
+        finally:
+            store.close()
+
     @property
     def vrouters(self) -> VirtualRouters:
         """Pause, resume, stop, start and move virtual routers (lab/vrouter.py)."""

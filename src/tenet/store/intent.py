@@ -13,24 +13,26 @@ from tenet.model.errors import IntentError, Problem
 from tenet.model.load import intent_to_doc, load_intent
 from tenet.model.tenancy import Intent
 from tenet.store import keys
-from tenet.store.base import Compare, Put, Store, StoreError
+from tenet.store.base import Compare, KeyValue, Put, Store, StoreError
 
 ATTEMPTS = 5
 
 
-def read_intent(store: Store) -> Intent:
+def _stored(store: Store) -> KeyValue:
     kv = store.get(keys.intent())
     if kv is None:
         raise IntentError((Problem("", "the store holds no intent (is the lab up?)"),), "store")
-    return load_intent(json.loads(kv.value), "store")
+    return kv
+
+
+def read_intent(store: Store) -> Intent:
+    return load_intent(json.loads(_stored(store).value), "store")
 
 
 def edit_intent(store: Store, change: Callable[[dict], None]) -> Intent:
     """Apply `change` to the stored document; return the new intent once it is written."""
     for _ in range(ATTEMPTS):
-        kv = store.get(keys.intent())
-        if kv is None:
-            raise IntentError((Problem("", "the store holds no intent (is the lab up?)"),), "store")
+        kv = _stored(store)
         doc = json.loads(kv.value)
         change(doc)
         intent = load_intent(doc, "edit")
