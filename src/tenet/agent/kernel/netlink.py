@@ -141,11 +141,10 @@ class LinuxKernel:
             nft_hash=nftables.observe_digest(),
             shapers=self._shapers(name),
             mac_classes=self._mac_classes(name),
-            uplink_classes=self._uplink_classes(),
+            uplink_classes=self._uplink_classes(next((i for i, n in name.items() if n == self.uplink), None)),
         )
 
-    def _uplink_classes(self) -> frozenset[UplinkClass]:
-        idx = self._idx(self.uplink)
+    def _uplink_classes(self, idx: int | None) -> frozenset[UplinkClass]:
         out = set()
         for c in self.ipr.get_classes(index=idx) if idx is not None else ():
             if c["handle"] >> 16 == UPLINK_MAJOR and c.get_attr("TCA_KIND") == "htb":
