@@ -97,9 +97,10 @@ def test_ruleset_shape():
     assert 'hook ingress device "up0"' in text and f'02:00:00:00:0c:0c : "{c}"' in text
     assert f'devices = {{ "{port_name("A", 0)}", "{port_name("B", 0)}" }}' in text and 'fwd to "up0"' in text
     assert e not in text  # E is on host4
-    assert render(tables_for(intent, "host2"), frozenset()) == ""  # no ports yet: nothing to hook
+    bare = render(tables_for(intent, "host2"), frozenset())  # no ports yet: nothing to hook but the bridges
+    assert bare.count("chain ") == 1 and 'devices = { "tnb5002", "tnb5005" } priority -300; policy drop' in bare
     host1 = frozenset(port_name(v, 0) for v in ("H", "I", "J", "K"))
-    assert render(tables_for(intent, "host1"), host1).count("chain ") == 5  # N1, N4: in + out; uplink
+    assert render(tables_for(intent, "host1"), host1).count("chain ") == 6  # N1, N4: in + out; uplink; the bridges' way up
 
 
 def test_rate_from_the_access_accept_becomes_a_shaper_and_goes_with_it():

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from tenet.agent import translation as tr
-from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, MacClass, Shaper, UplinkClass, Vxlan, VxlanFdb
+from tenet.agent.kernel.state import Address, BridgeFdb, KernelState, Link, MacClass, Shaper, UplinkClass, Vxlan, VxlanFdb
 from tenet.compute.qos import DEFAULT, PARENT
 from tenet.compute.tables import Function, HostTables
+from tenet.model.layers import VXLAN_OVERHEAD
 
 FLOOD = "00:00:00:00:00:00"
-VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
 
 
 def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu: int) -> KernelState:
@@ -19,11 +19,19 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
     vfdb: set[VxlanFdb] = set()
     missing: set[str] = set()
     tunnels = {tun.port for t in tables.vns for tun in t.tunnels}
+    carriers = {t.carrier.port: t.carrier for t in tables.vns if t.carrier}
+    addresses = set()
+    for c in carriers.values():  # the NVE's own port on a lower VN (model/layers.py)
+        mtu = uplink_mtu - VXLAN_OVERHEAD * (c.layer + 1)
+        links.add(Link(c.port, "veth", master=tr.bridge_name(c.vnid), peer=c.dev, mtu=mtu, peer_mac=c.mac))
+        links.add(Link(c.dev, "veth", peer=c.port, mtu=mtu))
+        addresses.add(Address(c.dev, c.ip))
     for t in tables.vns:
         routed = t.forwarding == "ip"
         for tun in t.tunnels:  # an L3-attached TES's port: we create it, like the hypervisor a veth
             links.add(Link(tun.port, "vxlan", master="" if routed else tr.bridge_name(t.vnid),
-                           vxlan=Vxlan(tun.vni, tables.underlay_ip, tun.remote, port=tun.udp_port),
+                           vxlan=Vxlan(tun.vni, tables.underlay_ip, tun.remote, port=tun.udp_port,
+                                             dev=tables.uplink),
                            mtu=uplink_mtu - VXLAN_OVERHEAD))
         if routed:
             vx = tr.vxlan_name(t.vnid)
@@ -35,28 +43,25 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
                     missing.add(r.port)
             continue
         br, vx = tr.bridge_name(t.vnid), tr.vxlan_name(t.vnid)
+        mtu = uplink_mtu - VXLAN_OVERHEAD * (t.layer + 1)
         links.add(Link(br, "bridge"))
-        links.add(
-            Link(
-                vx,
-                "vxlan",
-                master=br,
-                vxlan=Vxlan(t.vnid, tables.underlay_ip, t.group),
-                mtu=uplink_mtu - VXLAN_OVERHEAD,
-            )
-        )
+        if t.carrier:  # layered: sent from this host's address on the VN beneath
+            vxlan = Vxlan(t.vnid, t.carrier.ip.split("/")[0], "", dev=t.carrier.dev)
+        else:
+            vxlan = Vxlan(t.vnid, tables.underlay_ip, t.group, dev=tables.uplink if t.group else "")
+        links.add(Link(vx, "vxlan", master=br, vxlan=vxlan, mtu=mtu))
         for e in t.entries:
             if e.function is Function.NO_MODIFICATION and e.port.startswith(tr.SWITCH_PORT_PREFIX):
                 # a MAC on an access switch's port: nftables steers it into the VN through a veth
                 inside, outside = tr.access_names(t.vnid)
-                links.add(Link(inside, "veth", master=br, peer=outside))
-                links.add(Link(outside, "veth", peer=inside))
+                links.add(Link(inside, "veth", master=br, peer=outside, mtu=mtu))
+                links.add(Link(outside, "veth", peer=inside, mtu=mtu))
                 bfdb.add(BridgeFdb(inside, e.destination))
                 if e.port not in present_ports:
                     missing.add(e.port)
             elif e.function is Function.NO_MODIFICATION:
-                if e.port in tunnels:
-                    bfdb.add(BridgeFdb(e.port, e.destination))  # learning is off on our VXLAN ports
+                if e.port in tunnels or e.port in carriers:
+                    bfdb.add(BridgeFdb(e.port, e.destination))  # learning is off on the ports we create
                 elif e.port in present_ports:
                     attachments.add((e.port, br))
                 else:
@@ -73,7 +78,7 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
     rate_of = {e.destination: e.rate_bps for t in tables.vns for e in t.rows(Function.NO_MODIFICATION)}
     mac_classes = frozenset(MacClass(port, minor, rate_of[mac]) for mac, (port, minor) in tr.mac_minors(tables).items()
                             if port in present_ports)
-    text = tr.render(tables, present_ports | tunnels)
+    text = tr.render(tables, present_ports | tunnels | set(carriers))
     return KernelState(
         links=frozenset(links),
         attachments=frozenset(attachments),
@@ -85,6 +90,7 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
         shapers=shapers,
         mac_classes=mac_classes,
         uplink_classes=uplink_classes(tables),
+        addresses=frozenset(addresses),
     )
 
 

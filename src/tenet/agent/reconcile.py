@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, Union
 
-from tenet.agent.kernel.state import BridgeFdb, KernelState, Link, MacClass, Shaper, UplinkClass, VxlanFdb
+from tenet.agent.kernel.state import Address, BridgeFdb, KernelState, Link, MacClass, Shaper, UplinkClass, VxlanFdb
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,22 @@ class DelUplinkClass:
 
 
 @dataclass(frozen=True)
+class AddAddress:
+    address: Address
+
+
+@dataclass(frozen=True)
+class DelAddress:
+    address: Address
+
+
+@dataclass(frozen=True)
 class SetRuleset:
     text: str  # "" = remove the table
 
 
 Op = Union[AddLink, DelLink, Attach, AddBridgeFdb, DelBridgeFdb, AddVxlanFdb, DelVxlanFdb, SetRuleset, SetShaper,
-           ClearShaper, SetMacClass, DelMacClass, SetUplinkClass, DelUplinkClass]
+           ClearShaper, SetMacClass, DelMacClass, SetUplinkClass, DelUplinkClass, AddAddress, DelAddress]
 
 
 class Kernel(Protocol):
@@ -118,11 +128,15 @@ def diff(desired: KernelState, actual: KernelState) -> list[Op]:
         if l.kind == "veth" and not l.master:
             continue  # created together with its bridge-side peer
         ops.append(AddLink(l))
+    # a rebuilt veth takes its peer (a carrier's addressed end) with it
+    fresh = {n for n in want if n not in have} | rebuilt | {have[n].peer for n in rebuilt if have[n].kind == "veth"}
+    for a in sorted(desired.addresses, key=lambda a: (a.dev, a.cidr)):
+        if a not in actual.addresses or a.dev in fresh:
+            ops.append(AddAddress(a))
     have_attach = dict(actual.attachments)
     for port, br in sorted(desired.attachments):
         if have_attach.get(port) != br:
             ops.append(Attach(port, br))
-    fresh = {n for n in want if n not in have} | rebuilt
     for e in sorted(desired.bridge_fdb, key=lambda e: (e.port, e.mac)):
         if e not in actual.bridge_fdb or e.port in fresh:
             ops.append(AddBridgeFdb(e))
@@ -153,6 +167,9 @@ def diff(desired: KernelState, actual: KernelState) -> list[Op]:
             ops.append(DelUplinkClass(u.dev, u.minor))
     for dev in sorted({u.dev for u in actual.uplink_classes} - {d for d, _ in wanted_uplink}):
         ops.append(DelUplinkClass(dev, 0))
+    for a in sorted(actual.addresses - desired.addresses, key=lambda a: (a.dev, a.cidr)):
+        if a.dev in want and a.dev not in rebuilt:
+            ops.append(DelAddress(a))
     shaped = {s.port for s in desired.shapers}
     for port in sorted({s.port for s in actual.shapers} - shaped):
         ops.append(ClearShaper(port))

@@ -20,6 +20,7 @@ from tenet.compute.tables import Function, HostTables, VnTable
 from tenet.wire.discovery import ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION
 
 TABLE = "tenet"
+VXLAN_PORT = 4789
 
 
 def bridge_name(vnid: int) -> str:
@@ -122,6 +123,8 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
             chains += _routed(t, tables.uplink, present_ports, dispatch)
     chains += _access(tables, present_ports)
     chains += _link_marks(tables, present_ports)
+    chains += _layer_guard(tables)
+    chains += _nve_local(tables)
     if dispatch:
         chains.append(
             f"  chain uplink_in {{\n"
@@ -197,6 +200,48 @@ def _routed(t: VnTable, up: str, present: frozenset[str], dispatch: list[tuple[s
     )
     dispatch.append((t.router_mac, f"jump ipvn{v}_in"))
     return chains
+
+
+def _nve_local(tables: HostTables) -> list[str]:
+    """A VN's bridge hands the NVE's own stack whatever is addressed to the bridge (and a copy
+    of every broadcast): the host would answer a tenant's ARP for its underlay or carrier
+    address, and take VXLAN from the tenant, which it decapsulates into any VN by VNI. The
+    NVE has nothing to receive from a VN, so that path is closed."""
+    bridges = sorted(bridge_name(t.vnid) for t in tables.vns if t.forwarding == "mac")
+    if not bridges:
+        return []
+    devices = ", ".join(f'"{b}"' for b in bridges)
+    return [f"  chain nve_local {{\n    type filter hook ingress devices = {{ {devices} }}"
+            f" priority -300; policy drop;\n  }}\n"]
+
+
+def _layer_guard(tables: HostTables) -> list[str]:
+    """A carrier's address is reachable by every member of the lower VN, and the kernel hands
+    any VXLAN packet to whichever device owns its VNI: a tenant VM could otherwise inject into
+    any VN on this host. So a carrier takes only ARP and VXLAN of the VNs layered over it from
+    their peers' carriers, and the underlay may not deliver those VNIs at all. (Translated
+    frames of a lower VN carry them to a carrier's address, not ours, and pass.)"""
+    over: dict[str, tuple[set[int], set[str]]] = {}
+    for t in tables.vns:
+        if t.carrier:
+            vnis, peers = over.setdefault(t.carrier.dev, (set(), set()))
+            vnis.add(t.vnid)
+            peers.update(p for e in t.rows(Function.REPLICATE) for p in e.peers)
+    if not over:
+        return []
+    rules = ""
+    for dev, (vnis, peers) in sorted(over.items()):
+        if peers:
+            rules += (f'    iifname "{dev}" ip saddr {_set(list(peers))} udp dport {VXLAN_PORT}'
+                      f' @th,96,24 {_set([str(v) for v in vnis])} accept\n')
+        rules += f'    iifname "{dev}" meta protocol arp accept\n    iifname "{dev}" drop\n'
+    devices = ", ".join(f'"{d}"' for d in sorted(over))
+    layered = _set([str(v) for vnis, _ in over.values() for v in vnis])
+    return [f"  chain layer_guard {{\n    type filter hook ingress devices = {{ {devices} }}"
+            f" priority -300; policy accept;\n{rules}  }}\n",
+            f"  chain layer_underlay {{\n    type filter hook ingress device \"{tables.uplink}\" priority -300;"
+            f" policy accept;\n    ip daddr {tables.underlay_ip} udp dport {VXLAN_PORT} @th,96,24 {layered}"
+            f" counter drop\n  }}\n"]
 
 
 def _link_marks(tables: HostTables, present: frozenset[str]) -> list[str]:

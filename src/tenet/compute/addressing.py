@@ -24,6 +24,7 @@ from tenet.compute.tables import (
     to_json,
 )
 from tenet.model.fabric import Host
+from tenet.model.layers import carrier, layer
 from tenet.model.tenancy import Bum, Intent, VirtualNetwork
 
 UPLINK = "up0"
@@ -49,6 +50,8 @@ def vn_table(
     tunnels = tuple(sorted((m.tunnel for m in members if m.tunnel and m.host == host.name), key=lambda t: t.port))
     if vn.forwarding == "ip":
         return replace(routed_table(vn, host, members, hosts, extmacs), tunnels=tunnels)
+    if vn.over:
+        return layered_table(intent, vn, host, members)
     entries: list[Entry] = [bum_entry(vn, host, members, hosts)]
     reverse: list[ReverseEntry] = [ReverseEntry(arrival=f"vni {vn.vnid}", internal="", local=False)]
     order = {Function.NO_MODIFICATION: 0, Function.TRANSLATE_L2: 1, Function.ENCAPSULATE: 2}
@@ -72,7 +75,28 @@ def vn_table(
         entries=tuple(entries),
         reverse=tuple(reverse),
         tunnels=tunnels,
+        layer=layer({v.name: v for v in intent.vns}, vn),
     )
+
+
+def layered_table(intent: Intent, vn: VirtualNetwork, host: Host, members: tuple[Endpoint, ...]) -> VnTable:
+    """A VN over another VN: its "physical network" is the lower VN, which every NVE of the
+    VN joins through its carrier; peers are encapsulated to their carriers' addresses, and
+    the lower VN's table decides in turn how those packets travel (FIG. 9A)."""
+    vns = {v.name: v for v in intent.vns}
+    lower = vns[vn.over]
+    at = {h: carrier(intent, lower, h).ip.split("/")[0] for h in {m.host for m in members}}
+    peers = tuple(sorted({at[m.host] for m in members if m.host != host.name}))
+    entries = [Entry(BROADCAST, Function.REPLICATE, " ".join(peers), peers=peers)]
+    for ep in sorted(members, key=lambda e: (e.host != host.name, e.vm, e.nic)):
+        if ep.host == host.name:
+            entries.append(Entry(ep.mac, Function.NO_MODIFICATION, ep.mac, vm=ep.vm, port=ep.port,
+                                 rate_bps=ep.rate_bps, cos=ep.cos))
+        else:
+            entries.append(Entry(ep.mac, Function.ENCAPSULATE, at[ep.host], vm=ep.vm))
+    return VnTable(vn=vn.name, vnid=vn.vnid, bum=vn.bum.value, group="", entries=tuple(entries),
+                   reverse=(ReverseEntry(arrival=f"vni {vn.vnid}", internal="", local=False),),
+                   layer=layer(vns, vn), carrier=carrier(intent, lower, host.name))
 
 
 def routed_table(vn: VirtualNetwork, host: Host, members: tuple[Endpoint, ...], hosts: Mapping[str, Host],

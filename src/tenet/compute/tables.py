@@ -11,6 +11,7 @@ from enum import Enum
 from tenet.compute.endpoints import Tunnel
 from tenet.compute.qos import LinkClass, UplinkQos
 from tenet.compute.routing import Route
+from tenet.model.layers import Carrier
 
 BROADCAST = "broadcast"
 
@@ -66,6 +67,8 @@ class VnTable:
     router_mac: str = ""  # IP-based VNs: this NVE's MAC toward other NVEs
     tunnels: tuple[Tunnel, ...] = ()  # ports of local TESs attached over L3, which this NVE creates
     gateway: str = ""  # IP-based VNs: "<anycast gateway IP> <MAC>"
+    layer: int = 0  # VNs beneath this one (model/layers.py): each costs its VXLAN overhead
+    carrier: Carrier | None = None  # a layered VN: this host's presence on the VN beneath
 
     def rows(self, function: Function) -> tuple[Entry, ...]:
         return tuple(e for e in self.entries if e.function is function)
@@ -119,6 +122,8 @@ def from_json(text: str | bytes) -> HostTables:
             router_mac=v.get("router_mac", ""),
             gateway=v.get("gateway", ""),
             tunnels=tuple(Tunnel(**x) for x in v.get("tunnels", ())),
+            layer=v.get("layer", 0),
+            carrier=Carrier(**v["carrier"]) if v.get("carrier") else None,
         )
         for v in d["vns"]
     )

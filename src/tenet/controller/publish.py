@@ -11,6 +11,7 @@ from dataclasses import replace
 from tenet.compute.addressing import compute_tables
 from tenet.compute.endpoints import Endpoint, declared_endpoints, reported_endpoints
 from tenet.compute.extmac import Key, allocate
+from tenet.compute.layers import with_carriers
 from tenet.compute.routing import router_keys
 from tenet.compute.tables import HostTables, from_json, to_json
 from tenet.model.load import load_intent
@@ -45,7 +46,7 @@ def endpoints_of(intent: Intent, store: Store) -> tuple[Endpoint, ...]:
     """Declared endpoints plus those the agents admitted (NVO3 auto-attachment)."""
     reports = [json.loads(kv.value) for kv in store.range(keys.endpoints_prefix())]
     declared = declared_endpoints(intent)
-    return declared + reported_endpoints(intent, reports, declared)
+    return with_carriers(intent, declared + reported_endpoints(intent, reports, declared))
 
 
 def publish(store: Store) -> dict[str, HostTables]:

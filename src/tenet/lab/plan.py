@@ -12,10 +12,17 @@ from ipaddress import IPv4Network
 
 from tenet.compute.overlay import vr_routes
 from tenet.compute.routing import gateway_ip
+from tenet.model.layers import VXLAN_OVERHEAD, max_layer
 from tenet.model.tenancy import switch_port_name, Intent, port_name
 
-UNDERLAY_MTU = 1550  # VM frames of 1500 plus VXLAN's 50 bytes fit without fragmenting
 VM_MTU = 1500
+
+
+def underlay_mtu(intent: Intent) -> int:
+    """VM frames of 1500 plus VXLAN's 50 bytes per layer (model/layers.py) fit unfragmented."""
+    return VM_MTU + VXLAN_OVERHEAD * (max_layer(intent) + 1)
+
+
 MCAST_RANGE = "239.0.0.0/8"
 AAA_NODE = "aaa"  # reserved node name when the topology declares AAA
 
@@ -154,6 +161,7 @@ def plan(intent: Intent) -> LabPlan:
         + [Node(x.name, "proxy", ns(x.name)) for x in f.proxies]
     )
     veths: list[Veth] = []
+    mtu = underlay_mtu(intent)
     cmds: list[Command] = []
     for n in nodes:
         cmds += _quiet(n.netns, forward=n.kind in ("router", "vrouter"))
@@ -170,7 +178,7 @@ def plan(intent: Intent) -> LabPlan:
         ifaces = []
         for pi, p in enumerate(r.ports):
             dev, peer = f"u{pi}", f"r{ri}"
-            veths.append(Veth(ns(r.name), dev, ns(p.network), peer, UNDERLAY_MTU))
+            veths.append(Veth(ns(r.name), dev, ns(p.network), peer, mtu))
             attach.append(Command(ns(p.network), ("ip", "link", "set", peer, "master", "br0", "up")))
             cmds += [
                 Command(ns(r.name), ("ip", "addr", "add", str(p.address), "dev", dev)),
@@ -183,7 +191,7 @@ def plan(intent: Intent) -> LabPlan:
     on_underlay = [(f"h{i}", h.name, h.network, h.address) for i, h in enumerate(f.hosts)]
     on_underlay += [(f"s{i}", s.name, s.uplink, s.address) for i, s in enumerate(intent.servers)]
     for peer, name, pn_name, address in on_underlay:  # hosts, and servers behind L3 hops
-        veths.append(Veth(ns(name), "up0", ns(pn_name), peer, UNDERLAY_MTU))
+        veths.append(Veth(ns(name), "up0", ns(pn_name), peer, mtu))
         attach.append(Command(ns(pn_name), ("ip", "link", "set", peer, "master", "br0", "up")))
         cmds += [
             Command(ns(name), ("ip", "addr", "add", str(address), "dev", "up0")),
@@ -210,7 +218,7 @@ def plan(intent: Intent) -> LabPlan:
         node = Node(AAA_NODE, "aaa", ns(AAA_NODE))
         nodes.append(node)
         cmds += _quiet(node.netns)
-        veths.append(Veth(node.netns, "up0", ns(pn.name), "aaa0", UNDERLAY_MTU))
+        veths.append(Veth(node.netns, "up0", ns(pn.name), "aaa0", mtu))
         attach.append(Command(ns(pn.name), ("ip", "link", "set", "aaa0", "master", "br0", "up")))
         cmds += [
             Command(node.netns, ("ip", "addr", "add", f"{ip}/{pn.subnet.prefixlen}", "dev", "up0")),

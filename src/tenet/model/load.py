@@ -18,6 +18,7 @@ import yaml
 from tenet.model.errors import IntentError, Problem
 from tenet.model.rate import RATE, parse_rate
 from tenet.model.fabric import ProxyHost, Fabric, Host, PhysicalNetwork, Router, RouterPort
+from tenet.model.layers import problems as layer_problems
 from tenet.model.tenancy import AaaUser, Bum, Intent, Join, Nic, Server, VirtualNetwork, Vm, group_for
 
 LAB_SAFE = IPv4Network("198.18.0.0/15")
@@ -40,7 +41,7 @@ KEYS = {
     "network": {"subnet", "capacity"},
     "router": {"networks", "addresses"},
     "host": {"network", "ip", "role", "capability", "switch"},
-    "vn": {"vnid", "subnet", "bum", "group", "tenant", "forwarding"},
+    "vn": {"vnid", "subnet", "bum", "group", "tenant", "forwarding", "over"},
     "vm": {"host", "nics", "network", "mac", "ip", "join", "identity", "password", "nves", "gateway"},
     "nic": {"network", "mac", "ip", "join", "identity", "password", "nves", "gateway"},
     "vrouter": {"host", "tenant", "nics", "state"},
@@ -305,7 +306,7 @@ def _vns(p: _Problems, doc: dict) -> tuple[list[VirtualNetwork], list[str]]:
             continue
         subnet = _net(p, spec["subnet"], f"{path}.subnet") if "subnet" in spec else None
         try:
-            bum = Bum(spec.get("bum", "multicast"))
+            bum = Bum(spec.get("bum", "replicate" if "over" in spec else "multicast"))
         except ValueError:
             p.add(f"{path}.bum", f"must be multicast or replicate, not {spec.get('bum')!r}")
             continue
@@ -338,7 +339,11 @@ def _vns(p: _Problems, doc: dict) -> tuple[list[VirtualNetwork], list[str]]:
         if forwarding == "ip" and subnet is None:
             p.add(f"{path}.forwarding", "an IP-based VN needs a subnet to route")
             continue
-        vns.append(VirtualNetwork(name, vnid, tenant, subnet, bum, group, forwarding))
+        over = spec.get("over", "")
+        if not isinstance(over, str):
+            p.add(f"{path}.over", f"must name a VN, not {over!r}")
+            continue
+        vns.append(VirtualNetwork(name, vnid, tenant, subnet, bum, group, forwarding, over))
     return vns, tenants
 
 
@@ -579,6 +584,10 @@ def load_intent(doc: Any, source: str = "") -> Intent:
     vns, vms = vns + vl_vns, vms + vms_of_vrs
     servers = _servers(p, doc, networks, used, {h.name for h in hosts}, {v.name: v for v in vns}, vms)
     users = _aaa(p, doc, {v.name: v for v in vns})
+    nic_ips = [(vm.name, n.network, n.ip) for vm in vms for n in vm.nics if n.ip]
+    nic_ips += [(f"aaa user {u.name}", u.network, u.ip) for u in users if u.ip]
+    for path, message in layer_problems(vns, [h.name for h in hosts], nic_ips):
+        p.add(path, message)
     kinds = {"aaa": "reserved node (the lab's RADIUS server)"} if users else {}
     for kind, names in (("network", networks), ("router", [r.name for r in routers]), ("host", [h.name for h in hosts]), ("proxy host", [x.name for x in proxies]), ("vm", [v.name for v in vms if not v.router]), ("virtual router", [v.name for v in vrouters]), ("server", [s.name for s in servers])):
         for n in names:
@@ -636,6 +645,7 @@ def intent_to_doc(intent: Intent) -> dict:
                 "tenant": v.tenant,
                 "bum": v.bum.value,
                 **({"forwarding": v.forwarding} if v.forwarding != "mac" else {}),
+                **({"over": v.over} if v.over else {}),
                 **({"subnet": str(v.subnet)} if v.subnet else {}),
                 **({"group": str(v.group)} if v.group else {}),
             }

@@ -26,6 +26,7 @@ class VirtualNetwork:
     bum: Bum
     group: IPv4Address | None  # the VN's multicast group when bum is MULTICAST
     forwarding: str = "mac"  # "mac" (bridged, default) or "ip" (routed, aggregated tables)
+    over: str = ""  # the VN it is layered over (model/layers.py); "" = over the underlay
 
 
 class Join(str, Enum):

@@ -10,6 +10,8 @@ from dataclasses import replace
 from tenet.agent import translation
 from tenet.agent.kernel.state import KernelState, Link
 from tenet.agent.reconcile import (
+    AddAddress,
+    DelAddress,
     AddBridgeFdb,
     AddLink,
     AddVxlanFdb,
@@ -57,7 +59,7 @@ class FakeKernel:
         if isinstance(op, AddLink):
             new = [op.link]
             if op.link.kind == "veth":
-                new.append(Link(op.link.peer, "veth", peer=op.link.name))
+                new.append(Link(op.link.peer, "veth", peer=op.link.name, mtu=op.link.mtu))
             for l in new:
                 links.setdefault(l.name, l)
             self.state = replace(s, links=frozenset(links.values()))
@@ -71,7 +73,13 @@ class FakeKernel:
                 bridge_fdb=frozenset(e for e in s.bridge_fdb if e.port not in gone),
                 vxlan_fdb=frozenset(e for e in s.vxlan_fdb if e.dev not in gone),
                 attachments=frozenset(a for a in s.attachments if a[1] not in gone),
+                addresses=frozenset(a for a in s.addresses if a.dev not in gone),
             )
+        elif isinstance(op, AddAddress):
+            if op.address.dev in links:
+                self.state = replace(s, addresses=s.addresses | {op.address})
+        elif isinstance(op, DelAddress):
+            self.state = replace(s, addresses=s.addresses - {op.address})
         elif isinstance(op, Attach):
             if op.port in self._ports:
                 rest = {a for a in s.attachments if a[0] != op.port}

@@ -7,6 +7,7 @@ gone are no-ops, so a crash between two ops is repaired by the next pass.
 from __future__ import annotations
 
 import errno
+import socket
 from pathlib import Path
 
 from pyroute2 import IPRoute
@@ -15,9 +16,12 @@ from pyroute2.netlink.exceptions import NetlinkError
 from tenet.agent import translation as tr
 from tenet.agent.desired import FLOOD
 from tenet.agent.kernel import nftables
-from tenet.agent.kernel.state import OWN_PREFIX, BridgeFdb, KernelState, Link, MacClass, Shaper, UplinkClass, Vxlan, VxlanFdb
+from tenet.agent.kernel.state import OWN_PREFIX, Address, BridgeFdb, KernelState, Link, MacClass, Shaper, UplinkClass, Vxlan, VxlanFdb
 from tenet.compute.qos import DEFAULT, PARENT, UPLINK_MAJOR
+from tenet.model.layers import CARRIER_PORT
 from tenet.agent.reconcile import (
+    AddAddress,
+    DelAddress,
     AddBridgeFdb,
     AddLink,
     AddVxlanFdb,
@@ -114,10 +118,13 @@ class LinuxKernel:
                     group=_addr(data.get("IFLA_VXLAN_GROUP")),
                     port=data.get("IFLA_VXLAN_PORT", 4789),
                     ttl=data.get("IFLA_VXLAN_TTL", 0),
+                    dev=name.get(data.get("IFLA_VXLAN_LINK") or 0, ""),
                 )
                 own.add(Link(n, "vxlan", master=master, vxlan=vx, mtu=l["mtu"]))
             elif l["kind"] == "veth":
-                own.add(Link(n, "veth", master=master, peer=name.get(l["link"], "")))
+                peer = links.get(l["link"], {})
+                peer_mac = peer["msg"].get("IFLA_ADDRESS") if n.startswith(CARRIER_PORT) and peer else ""
+                own.add(Link(n, "veth", master=master, peer=peer.get("name", ""), mtu=l["mtu"], peer_mac=peer_mac))
             else:
                 own.add(Link(n, l["kind"], master=master))
         bfdb: set[BridgeFdb] = set()
@@ -142,6 +149,10 @@ class LinuxKernel:
             shapers=self._shapers(name),
             mac_classes=self._mac_classes(name),
             uplink_classes=self._uplink_classes(next((i for i, n in name.items() if n == self.uplink), None)),
+            addresses=frozenset(
+                Address(name[a["index"]], f'{a.get_attr("IFA_ADDRESS")}/{a["prefixlen"]}')
+                for a in self.ipr.get_addr(family=socket.AF_INET)
+                if name.get(a["index"], "").startswith(OWN_PREFIX)),
         )
 
     def _uplink_classes(self, idx: int | None) -> frozenset[UplinkClass]:
@@ -220,6 +231,11 @@ class LinuxKernel:
             idx = self._idx(op.entry.dev)
             if idx is not None:
                 ipr.fdb("del", ifindex=idx, lladdr=op.entry.mac, dst=op.entry.dst, flags=NTF_SELF)
+        elif isinstance(op, (AddAddress, DelAddress)):
+            idx = self._idx(op.address.dev)
+            if idx is not None:
+                ip, plen = op.address.cidr.split("/")
+                ipr.addr("add" if isinstance(op, AddAddress) else "del", index=idx, address=ip, prefixlen=int(plen))
         elif isinstance(op, SetRuleset):
             nftables.apply(op.text)
         elif isinstance(op, SetShaper):
@@ -292,8 +308,9 @@ class LinuxKernel:
                 ipr.link("add", ifname=l.name, kind="bridge", br_mcast_snooping=0)
             elif l.kind == "vxlan":
                 assert l.vxlan is not None
-                up = self._idx(self.uplink)
-                kw = dict(vxlan_group=l.vxlan.group, vxlan_link=up) if l.vxlan.group else {}
+                kw = dict(vxlan_group=l.vxlan.group) if l.vxlan.group else {}
+                if l.vxlan.dev:
+                    kw["vxlan_link"] = self._idx(l.vxlan.dev)
                 ipr.link(
                     "add",
                     ifname=l.name,
@@ -306,7 +323,8 @@ class LinuxKernel:
                     **kw,
                 )
             elif l.kind == "veth":
-                ipr.link("add", ifname=l.name, kind="veth", peer={"ifname": l.peer})
+                peer = {"ifname": l.peer, **({"address": l.peer_mac} if l.peer_mac else {})}
+                ipr.link("add", ifname=l.name, kind="veth", peer=peer)
         quiet_ipv6(l.name)
         idx = self._idx(l.name)
         kw = {"mtu": l.mtu} if l.mtu else {}
@@ -315,8 +333,8 @@ class LinuxKernel:
         ipr.link("set", index=idx, state="up", **kw)
         if l.kind == "veth":
             quiet_ipv6(l.peer)
-            ipr.link("set", index=self._idx(l.peer), state="up")
-            if l.name.startswith(tr.ACCESS_BRIDGE_SIDE):  # the switch's access ports' way into the VN: floods welcome
+            ipr.link("set", index=self._idx(l.peer), state="up", **({"mtu": l.mtu} if l.mtu else {}))
+            if l.name.startswith((tr.ACCESS_BRIDGE_SIDE, CARRIER_PORT)):  # ways into the VN from outside: floods welcome
                 ipr.brport("set", index=idx, learning=0)
             else:
                 ipr.brport("set", index=idx, learning=0, unicast_flood=0, mcast_flood=0, bcast_flood=0)

@@ -17,6 +17,7 @@ class Vxlan:
     group: str  # "" for unicast/replication
     port: int = 4789
     ttl: int = 16
+    dev: str = ""  # the device it sends through: the uplink for a group, a carrier for a layered VN
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,15 @@ class Link:
     peer: str = ""  # veth only: the other end's name
     vxlan: Vxlan | None = None
     mtu: int = 0  # 0 = kernel default
+    peer_mac: str = ""  # veth only, a carrier's (model/layers.py): the MAC its peer is created with
+
+
+@dataclass(frozen=True)
+class Address:
+    """An IPv4 address on one of our links: a host's carrier address on a lower VN."""
+
+    dev: str
+    cidr: str
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,7 @@ class KernelState:
     shapers: frozenset[Shaper] = frozenset()
     mac_classes: frozenset[MacClass] = frozenset()
     uplink_classes: frozenset[UplinkClass] = frozenset()
+    addresses: frozenset[Address] = frozenset()
 
     @staticmethod
     def empty() -> "KernelState":
