@@ -205,16 +205,46 @@ def vr_move(name: str, to: str = typer.Option(..., "--to", help="the hypervisor 
     _vr_op(lab, "move", name, to)
 
 
-def _vr_op(lab: Optional[str], op: str, name: str, *args: str) -> None:
+@vr_app.command("create")
+def vr_create(name: str, host: str = typer.Option(..., "--host", help="the hypervisor it runs on"),
+              tenant: str = typer.Option("default", "--tenant"),
+              nic: list[str] = typer.Option([], "--nic", help="VN or VN=ADDRESS/PREFIX, once per NIC"),
+              lab: Optional[str] = typer.Option(None, "--lab")) -> None:
+    """Create a running VR with NICs on ordinary VNs (validated before anything is built)."""
+    nics = [{"network": n.split("=", 1)[0], **({"ip": n.split("=", 1)[1]} if "=" in n else {})} for n in nic]
+    _vr_op(lab, "create", name, host, tenant, nics)
+
+
+@vr_app.command("copy")
+def vr_copy(name: str, to_name: str = typer.Option(..., "--as", help="the copy's name"),
+            host: Optional[str] = typer.Option(None, "--to", help="its hypervisor (default: the original's)"),
+            lab: Optional[str] = typer.Option(None, "--lab")) -> None:
+    """Clone a VR: the same VNs, new MACs, the lowest free addresses; not its links."""
+    _vr_op(lab, "copy", name, to_name, host, show=to_name)
+
+
+@vr_app.command("destroy")
+def vr_destroy(name: str, lab: Optional[str] = typer.Option(None, "--lab")) -> None:
+    """Remove a VR (one without virtual links) from the intent, then its namespace."""
+    _vr_op(lab, "destroy", name, show="")
+
+
+def _vr_op(lab: Optional[str], op: str, name: str, *args, show: str | None = None) -> None:
     from tenet.lab.vrouter import VirtualRouters
 
     rec = Record.load(_lab_name(lab))
     try:
-        intent = getattr(VirtualRouters(rec.name, f"sqlite:///{rec.dir / 'store.db'}", rec.dir), op)(name, *args)
+        intent = getattr(VirtualRouters(rec, f"sqlite:///{rec.dir / 'store.db'}"), op)(name, *args)
     except (IntentError, LabError) as e:
         _fail(str(e))
-    vr = next(v for v in intent.vrouters if v.name == name)
-    out.print(f"{name}: {vr.state} on {vr.host}")
+    shown = name if show is None else show
+    if not shown:
+        out.print(f"{name}: destroyed")
+        return
+    vr = next(v for v in intent.vrouters if v.name == shown)
+    addrs = ", ".join(f"{n.network} {n.ip or ''} {n.mac}".replace("  ", " ")
+                      for vm in intent.vms if vm.name == shown for n in vm.nics)
+    out.print(f"{shown}: {vr.state} on {vr.host} ({addrs})")
 
 
 @lab_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -295,7 +295,11 @@ class Lab:
     @property
     def vrouters(self) -> VirtualRouters:
         """Pause, resume, stop, start and move virtual routers (lab/vrouter.py)."""
-        return VirtualRouters(self.name, self.store_url, self.record.dir)
+        return VirtualRouters(self.record, self.store_url, changed=self._follow)
+
+    def _follow(self, intent: Intent) -> None:
+        """The intent was edited through us (a VR created, say): name what it now names."""
+        self.intent, self.plan = intent, plan(intent)
 
     def restart_agent(self, host: str) -> Proc:
         """Stop an agent by its recorded PID and start a new one (the kernel keeps its state)."""
@@ -325,7 +329,7 @@ def _stop(p: Proc, grace: float = 3.0) -> None:
 def down(record: Record) -> None:
     errors = []
     for saved in record.dir.glob("frozen-*.json") if record.dir.exists() else ():  # paused VRs: thaw first
-        VirtualRouters(record.name, "", record.dir)._freeze(saved.stem.removeprefix("frozen-"), False)
+        VirtualRouters(record, "")._freeze(saved.stem.removeprefix("frozen-"), False)
     for p in reversed(record.processes):
         try:
             _stop(p)

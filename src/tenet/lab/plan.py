@@ -119,7 +119,7 @@ def _routes(intent: Intent, ns: str, net: str, hops: dict, exclude: set[str]) ->
     return out
 
 
-def _quiet(ns: str, forward: bool = False) -> list[Command]:
+def quiet(ns: str, forward: bool = False) -> list[Command]:
     cmds = [
         Command(ns, ("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")),
         Command(ns, ("sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")),
@@ -132,6 +132,14 @@ def _quiet(ns: str, forward: bool = False) -> list[Command]:
             Command(ns, ("sysctl", "-qw", "net.ipv4.conf.default.rp_filter=0")),
         ]
     return cmds
+
+
+def nic_wiring(intent: Intent, vm, i: int) -> tuple[Veth, list[Command]]:
+    """A VM's NIC `i` as a veth to its host: the VM's side up and addressed (the host's side is
+    brought up, or bridged, by whoever owns the host)."""
+    ns, dev, nic = netns_name(intent.name, vm.name), f"eth{i}", vm.nics[i]
+    veth = Veth(ns, dev, netns_name(intent.name, vm.host), port_name(vm.name, i), VM_MTU, a_mac=nic.mac)
+    return veth, [Command(ns, ("ip", "link", "set", dev, "up")), *_nic_ip(intent, ns, dev, nic)]
 
 
 def _nic_ip(intent: Intent, netns: str, dev: str, nic) -> list[Command]:
@@ -164,7 +172,7 @@ def plan(intent: Intent) -> LabPlan:
     mtu = underlay_mtu(intent)
     cmds: list[Command] = []
     for n in nodes:
-        cmds += _quiet(n.netns, forward=n.kind in ("router", "vrouter"))
+        cmds += quiet(n.netns, forward=n.kind in ("router", "vrouter"))
     for n in f.networks:
         cmds += [
             Command(ns(n.name), ("ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")),
@@ -217,7 +225,7 @@ def plan(intent: Intent) -> LabPlan:
         ip = next(a for a in reversed(list(pn.subnet.hosts())) if a not in taken)
         node = Node(AAA_NODE, "aaa", ns(AAA_NODE))
         nodes.append(node)
-        cmds += _quiet(node.netns)
+        cmds += quiet(node.netns)
         veths.append(Veth(node.netns, "up0", ns(pn.name), "aaa0", mtu))
         attach.append(Command(ns(pn.name), ("ip", "link", "set", "aaa0", "master", "br0", "up")))
         cmds += [
@@ -232,7 +240,7 @@ def plan(intent: Intent) -> LabPlan:
             if nic.nves:  # an access LAN: the VM and every NVE on one bridge of its own
                 lan = Node(f"{vm.name}-lan{i}", "lan", ns(f"{vm.name}-lan{i}"))
                 nodes.append(lan)
-                cmds += _quiet(lan.netns) + [
+                cmds += quiet(lan.netns) + [
                     Command(lan.netns, ("ip", "link", "add", "br0", "type", "bridge")),
                     Command(lan.netns, ("ip", "link", "set", "br0", "up")),
                 ]
@@ -245,9 +253,9 @@ def plan(intent: Intent) -> LabPlan:
                 cmds.append(Command(ns(vm.name), ("ip", "link", "set", dev, "up")))
                 cmds += _nic_ip(intent, ns(vm.name), dev, nic)
                 continue
-            veths.append(Veth(ns(vm.name), dev, ns(vm.host), port, VM_MTU, a_mac=nic.mac))
-            cmds.append(Command(ns(vm.name), ("ip", "link", "set", dev, "up")))
-            cmds += _nic_ip(intent, ns(vm.name), dev, nic)
+            veth, up = nic_wiring(intent, vm, i)
+            veths.append(veth)
+            cmds += up
             if vm.host in proxies:
                 attach.append(Command(ns(vm.host), ("ip", "link", "set", port, "master", "br0", "up")))
             else:

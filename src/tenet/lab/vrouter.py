@@ -7,18 +7,28 @@ do is here. Pause freezes the VR's processes (cgroup v2 freezer) and keeps every
 resume is instant; stop also takes its NICs down (routes through them go too) and start brings
 them up and restores its routes; move hands the host side of each NIC to the new host's
 namespace — the VR's own interfaces, addresses, routes and neighbours stay as they are.
+Create builds the VR's namespace and NICs before the intent names it (a refused edit removes
+them again); destroy edits the intent first and then removes what the lab recorded for it;
+copy is create with the original's VNs, new MACs (they derive from the name) and free
+addresses.
 """
 from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
+from ipaddress import IPv4Interface
 from pathlib import Path
 
 from tenet.compute.overlay import vr_routes
+from tenet.lab import netns
 from tenet.lab.netns import LabError
-from tenet.lab.plan import netns_name
+from tenet.lab.plan import Command, netns_name, nic_wiring, quiet
+from tenet.lab.record import Record
+from tenet.model.errors import IntentError, Problem
+from tenet.model.load import intent_to_doc, load_intent
 from tenet.model.tenancy import Intent, port_name
-from tenet.store.intent import read_intent, set_vrouter
+from tenet.store.intent import edit_intent, read_intent, set_vrouter
 from tenet.store.open import open_store
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -38,17 +48,102 @@ def _vr(intent: Intent, name: str):
 
 
 class VirtualRouters:
-    """Primitives on one running lab's VRs, by lab name and store (the CLI and Lab share it)."""
+    """Primitives on one running lab's VRs, by its record and store (the CLI and Lab share it);
+    `changed` hears every intent an operation wrote."""
 
-    def __init__(self, lab: str, store_url: str, lab_dir: Path) -> None:
-        self.lab, self.store_url, self.dir = lab, store_url, lab_dir
+    def __init__(self, record: Record, store_url: str, changed: Callable[[Intent], None] = lambda _: None) -> None:
+        self.record, self.lab, self.dir = record, record.name, record.dir
+        self.store_url, self.changed = store_url, changed
 
     def _set(self, name: str, **kw) -> Intent:
+        return self._edit(lambda store: set_vrouter(store, name, **kw))
+
+    def _edit(self, edit: Callable) -> Intent:
         store = open_store(self.store_url)
         try:
-            return set_vrouter(store, name, **kw)
+            intent = edit(store)
         finally:
             store.close()
+        self.changed(intent)
+        return intent
+
+    def create(self, name: str, host: str, tenant: str, nics: list[dict]) -> Intent:
+        """A new VR with NICs on ordinary VNs (`{"network": VN, "ip": "10.1.0.5/24"}`), running."""
+
+        def change(doc: dict) -> None:
+            if name in doc.get("vrouters", {}) or name in doc.get("vms", {}):
+                raise IntentError((Problem(f"vrouters.{name}", "a VM or virtual router of that name exists"),), "edit")
+            doc.setdefault("vrouters", {})[name] = {"host": host, "tenant": tenant, "nics": nics}
+
+        doc = intent_to_doc(self._intent())
+        change(doc)
+        planned = load_intent(doc, "edit")  # refused here: nothing is built
+        ns = netns_name(self.lab, name)
+        if netns.exists(ns):
+            raise LabError(f"namespace {ns} already exists, not ours to touch")
+        self.record.namespaces.append(ns)
+        self.record.save()
+        try:
+            netns.add(ns)
+            vm = _vr(planned, name)
+            cmds = quiet(ns, forward=True)
+            for i in range(len(vm.nics)):
+                veth, up = nic_wiring(planned, vm, i)
+                netns.veth(veth)
+                cmds += up + [Command(netns_name(self.lab, host), ("ip", "link", "set", port_name(name, i), "up"))]
+            for c in cmds:
+                netns.command(c)
+            intent = self._edit(lambda store: edit_intent(store, change))
+        except BaseException:
+            self._remove(name)
+            raise
+        self._route(intent)
+        return intent
+
+    def copy(self, source: str, name: str, host: str | None = None) -> Intent:
+        """A clone of `source` on the same VNs with new MACs and the lowest free addresses
+        (its links are not copied: a point-to-point link has its two ends)."""
+        intent = self._intent()
+        vm, vr = _vr(intent, source), next(v for v in intent.vrouters if v.name == source)
+        links = {vl.name for vl in intent.vlinks}
+        nics = []
+        for nic in vm.nics:
+            if nic.network in links:
+                continue
+            spec: dict = {"network": nic.network}
+            if nic.ip is not None:
+                spec["ip"] = str(_free(intent, nic.network, nic.ip))
+            nics.append(spec)
+        return self.create(name, host or vr.host, vr.tenant, nics)
+
+    def destroy(self, name: str) -> Intent:
+        """Remove a VR from the intent, then its namespace (its NICs go with it). A VR with
+        virtual links is refused: its peers would lose NICs their other links are numbered after."""
+        intent = self._intent()
+        _vr(intent, name)
+        linked = [vl.name for vl in intent.vlinks if name in vl.ends]
+        if linked:
+            raise LabError(f"{name} has virtual links ({', '.join(linked)}): remove them from the topology first")
+
+        def change(doc: dict) -> None:
+            doc["vrouters"].pop(name)
+
+        intent = self._edit(lambda store: edit_intent(store, change))
+        self._freeze(name, False)
+        self._remove(name)
+        return intent
+
+    def _remove(self, name: str) -> None:
+        ns = netns_name(self.lab, name)
+        if ns in self.record.namespaces:
+            netns.delete(ns)
+            self.record.namespaces.remove(ns)
+            self.record.save()
+
+    def _route(self, intent: Intent) -> None:
+        for vr, routes in vr_routes(intent).items():
+            for net, via in routes:
+                _ip(netns_name(self.lab, vr), "route", "replace", str(net), "via", str(via))
 
     def _intent(self) -> Intent:
         store = open_store(self.store_url)
@@ -80,8 +175,7 @@ class VirtualRouters:
         for i in range(len(vm.nics)):
             _ip(ns, "link", "set", f"eth{i}", "up")
         intent = self._set(name, state="running")
-        for net, via in vr_routes(intent)[name]:
-            _ip(ns, "route", "replace", str(net), "via", str(via))
+        self._route(intent)
         return intent
 
     def move(self, name: str, host: str) -> Intent:
@@ -131,6 +225,18 @@ class VirtualRouters:
                 (_freezer_root() / origin.get(pid, "/").lstrip("/") / "cgroup.procs").write_text(pid)
             cg.rmdir()
             saved.unlink(missing_ok=True)
+
+
+def _free(intent: Intent, vn: str, like: IPv4Interface) -> IPv4Interface:
+    """The lowest address of the VN's subnet no NIC holds (nor a routed VN's gateway)."""
+    used = {n.ip.ip for vm in intent.vms for n in vm.nics if n.network == vn and n.ip}
+    hosts = list(like.network.hosts())
+    if intent.vn(vn).forwarding == "ip":
+        hosts = hosts[1:]
+    for ip in hosts:
+        if ip not in used:
+            return IPv4Interface(f"{ip}/{like.network.prefixlen}")
+    raise LabError(f"VN {vn} has no free address left in {like.network}")
 
 
 def _v2() -> bool:

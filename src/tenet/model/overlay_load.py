@@ -40,7 +40,7 @@ def load_overlay(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], 
             if tenant not in tenants:
                 tenants.append(tenant)
     links = _links(p, doc, routers, vns)
-    _check_connected(p, routers, links)
+    _check_connected(p, routers, links, declared)
     _check_capacity(p, networks, hypervisors, routers, links)
     link_vns = [VirtualNetwork(vl.name, vnid, vl.tenant, vl.subnet, Bum.REPLICATE, None) for vl, vnid in links]
     by_name = {v.name: v for v in vns + link_vns}
@@ -49,6 +49,12 @@ def load_overlay(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], 
             {"network": vl.name, "ip": str(vl.address(name))} for vl, _ in links if name in vl.ends]}
         for name, vr in routers.items()
     }
+    for name, vr in routers.items():
+        for i, nic in enumerate(declared[name]):
+            vn = by_name.get(nic.get("network")) if isinstance(nic, dict) else None
+            if vn is not None and vn.tenant != vr.tenant:
+                p.add(f"vrouters.{name}.nics[{i}].network", f"{vn.name} belongs to tenant {vn.tenant}, not "
+                      f"{vr.tenant}: a virtual router routes only between its own tenant's VNs")
     vms = _vms(p, {"vrouters": vr_docs}, set(hypervisors), by_name, section="vrouters", seen=seen)
     return list(routers.values()), [vl for vl, _ in links], vms, link_vns
 
@@ -98,14 +104,18 @@ def _links(p: _Problems, doc: dict, routers: dict[str, VirtualRouter],
     return out
 
 
-def _check_connected(p: _Problems, routers: dict[str, VirtualRouter], links: list[tuple[VirtualLink, int]]) -> None:
-    """Berl's model: a tenant's virtual network of VRs and VLs is one connected graph."""
+def _check_connected(p: _Problems, routers: dict[str, VirtualRouter], links: list[tuple[VirtualLink, int]],
+                     declared: dict[str, list]) -> None:
+    """Berl's model: a tenant's virtual network of VRs and VLs is one connected graph. Two VRs
+    with NICs on one VN are joined by it as much as by a link (a copy joins its original so)."""
+    on = {n: {nic.get("network") for nic in declared[n] if isinstance(nic, dict)} for n in routers}
     for tenant in dict.fromkeys(vr.tenant for vr in routers.values()):
         names = [n for n, vr in routers.items() if vr.tenant == tenant]
-        comps = components(names, [vl.ends for vl, _ in links if vl.tenant == tenant])
+        shared = [(a, b) for i, a in enumerate(names) for b in names[i + 1:] if on[a] & on[b]]
+        comps = components(names, [vl.ends for vl, _ in links if vl.tenant == tenant] + shared)
         for comp in comps[1:]:
             for n in sorted(comp):
-                p.add(f"vrouters.{n}", f"not joined to {names[0]} by virtual links: "
+                p.add(f"vrouters.{n}", f"not joined to {names[0]} by virtual links or a shared VN: "
                                        f"tenant {tenant}'s virtual routers must form one connected graph")
 
 
