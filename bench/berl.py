@@ -140,12 +140,14 @@ def run(capacity: str, phase: float, toggles: int) -> dict:
             t = time.monotonic()
             lab.set_link("vl2", guarantee=g)
             ours.append(sampler.rate_seen(VL["vl2"], t, parse_rate(g)))
+        lab.stop_process("agent", "rm1")  # the baseline edits the agent's class behind its back
         for i in range(toggles):
             r = (i % 2 + 3) * cap // 8
             t = time.monotonic()
             lab.exec("rm1", "tc", "class", "change", "dev", "up0", "parent", "7e03:1", "classid", f"7e03:{VL['vl2']}",
                      "htb", "rate", f"{r}bit", "ceil", f"{cap}bit", check=True)
             direct.append(sampler.rate_seen(VL["vl2"], t, r))
+        lab.restart_agent("rm1")
         lab.set_link("vl2", guarantee="0")
         sampler.stop()
         rows = sampler.rows

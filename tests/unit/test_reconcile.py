@@ -115,3 +115,31 @@ def test_rate_from_the_access_accept_becomes_a_shaper_and_goes_with_it():
     assert ops == []  # idempotent
     _, ops = converge(k, t)  # the limit is gone from the tables (TES re-authenticated, or left)
     assert ops == [ClearShaper(c)] and k.observe().shapers == frozenset()
+
+
+class _Asking(FakeKernel):
+    """Records which sections each observe() asked for."""
+
+    def __init__(self, ports):
+        super().__init__(ports)
+        self.asked = []
+
+    def observe(self, sections=None):
+        self.asked.append(sections)
+        return super().observe(sections)
+
+
+def test_a_pass_after_a_converged_one_reads_back_only_what_changed():
+    intent, k = host2_kernel()
+    k = _Asking(k.ports())
+    t = tables_for(intent, "host2")
+    before, _ = converge(k, t)
+    c = port_name("C", 0)
+    limited = replace(t, vns=tuple(
+        replace(v, entries=tuple(replace(e, rate_bps=50_000_000) if e.port == c else e for e in v.entries)) for v in t.vns))
+    desired = desired_state(limited, k.ports(), k.uplink_mtu("up0"))
+    ops = reconcile(k, desired, converged=before)
+    assert k.asked[-1] == {"shapers"} and [type(o).__name__ for o in ops] == ["SetShaper"]
+    assert reconcile(k, desired, converged=desired) == [] and len(k.asked) == 2  # nothing changed: no read at all
+    # what the partial pass assumed is what a full read finds
+    assert reconcile(k, desired) == [] and k.asked[-1] is None

@@ -12,12 +12,14 @@ import logging
 import signal
 import subprocess
 import sys
+import time
 
 from tenet.agent import admit
 from tenet.agent.desired import desired_state
 from tenet.pace import Pacer
 from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
 from tenet.agent.kernel.netlink import LinuxKernel
+from tenet.agent.kernel.state import KernelState
 from tenet.agent.reconcile import Kernel, reconcile
 from tenet.compute.tables import from_json
 from tenet.store import keys
@@ -31,15 +33,18 @@ DUTY = 1.0  # … and at most half a core: admission (a child process) needs the
 PR_SET_PDEATHSIG = 1
 
 
-def sync(store: Store, kernel: Kernel, host: str) -> dict:
-    """One pass. Without published tables the agent touches nothing (never delete blind)."""
+def sync(store: Store, kernel: Kernel, host: str, converged: KernelState | None = None
+         ) -> tuple[dict, KernelState | None, list]:
+    """One pass: the status to report, the desired state and the ops applied. Without
+    published tables the agent touches nothing (never delete blind). `converged`: see
+    reconcile()."""
     kv = store.get(keys.tables(host))
     if kv is None:
-        return {"generation": 0, "state": "waiting for tables"}
+        return {"generation": 0, "state": "waiting for tables"}, None, []
     tables = from_json(kv.value)
     macs = kernel.port_macs()
     desired = desired_state(tables, frozenset(macs), kernel.uplink_mtu(tables.uplink))
-    ops = reconcile(kernel, desired)
+    ops = reconcile(kernel, desired, converged)
     if ops:
         log.info("generation %d: applied %d ops", tables.generation, len(ops))
     return {
@@ -47,7 +52,7 @@ def sync(store: Store, kernel: Kernel, host: str) -> dict:
         "content_hash": tables.content_hash,
         "missing_ports": sorted(desired.missing_ports),
         "state": "converged" if not desired.missing_ports else "waiting for ports",
-    }
+    }, desired, ops
 
 
 def start_admission(host: str, store_url: str, radius: str, secret_file: str, udp_port: int,
@@ -70,6 +75,7 @@ def _die_with_parent() -> None:
 
 
 PORT_WAIT = 0.05  # seconds between looks while a VM port is missing
+VERIFY = 0.2  # a full read-back this long after the last pass that applied ops
 
 
 def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret_file: str = "",
@@ -81,17 +87,30 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
     rev = store.revision() + 1
     last: dict | None = None
     pacer = Pacer(PACE, DUTY)
+    # The last desired state applied, and when everything is next read back regardless: a
+    # pass in between reads only what its tables changed (a re-rated link: one class dump).
+    converged: KernelState | None = None
+    full_due = last_full = 0.0
     while not stopping.is_set():
         pacer.pace()
+        now = time.monotonic()
         try:
             if (admission is None or admission.poll() is not None) and _needs_admission(store, host, radius):
                 if admission is not None:
                     log.error("admission process exited with %s; restarting it", admission.returncode)
                 admission = start_admission(host, store_url, radius, secret_file, udp_port, tunnel_port)
-            status = sync(store, kernel, host)
+            full = now >= full_due or converged is None
+            status, converged, ops = sync(store, kernel, host, None if full else converged)
+            if full:
+                last_full = now
+            if full and not ops:
+                full_due = now + resync  # read back whole and found as desired
+            elif ops:  # read everything back once changes pause (a burst is not slowed by it)
+                full_due = min(last_full + resync, now + VERIFY)
         except Exception as e:  # report and retry next pass; the kernel keeps what it has
             log.exception("reconcile failed")
             status = {"generation": -1, "state": "error", "error": str(e)}
+            converged = None
         if status != last:
             store.put(keys.status(host), json.dumps(status, sort_keys=True).encode())
             last = status
@@ -99,7 +118,8 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
         # a port the tables name is missing (a VM booting, or arriving by migration): look
         # again soon rather than at the next resync
         waiting = status.get("state") == "waiting for ports"
-        rev, _ = follow(store, keys.tables(host), rev, timeout=PORT_WAIT if waiting else resync)
+        wait = PORT_WAIT if waiting else min(resync, max(full_due - time.monotonic(), 0.0))
+        rev, _ = follow(store, keys.tables(host), rev, timeout=wait)
     if admission is not None:
         admission.terminate()
         try:

@@ -6,7 +6,7 @@ yields no ops at all, so it cannot disturb a packet.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, Union
 
 from tenet.agent.kernel.state import Address, BridgeFdb, KernelState, Link, MacClass, Shaper, UplinkClass, VxlanFdb
@@ -105,7 +105,7 @@ class Kernel(Protocol):
     def ports(self) -> frozenset[str]: ...
     def port_macs(self) -> dict[str, str]: ...
     def uplink_mtu(self, uplink: str) -> int: ...
-    def observe(self) -> KernelState: ...
+    def observe(self, sections: frozenset[str] | None = None) -> KernelState: ...
     def apply(self, op: Op) -> None: ...
 
 
@@ -183,9 +183,41 @@ def diff(desired: KernelState, actual: KernelState) -> list[Op]:
     return ops
 
 
-def reconcile(kernel: Kernel, desired: KernelState) -> list[Op]:
-    """One pass: observe, diff, apply. Returns the ops applied (empty when converged)."""
-    ops = diff(desired, kernel.observe())
+# What observe() reads, by section: the fields of KernelState each one fills.
+SECTIONS = {
+    "links": ("links", "attachments"),
+    "fdb": ("bridge_fdb", "vxlan_fdb"),
+    "nft": ("nft_hash",),
+    "shapers": ("shapers",),
+    "mac_classes": ("mac_classes",),
+    "uplink_classes": ("uplink_classes",),
+    "addresses": ("addresses",),
+}
+
+
+def changed_sections(desired: KernelState, before: KernelState) -> frozenset[str]:
+    """The sections in which two desired states differ."""
+    return frozenset(n for n, fields in SECTIONS.items()
+                     if any(getattr(desired, f) != getattr(before, f) for f in fields))
+
+
+def reconcile(kernel: Kernel, desired: KernelState, converged: KernelState | None = None) -> list[Op]:
+    """One pass: observe, diff, apply. Returns the ops applied (empty when converged).
+
+    `converged`: a desired state the kernel was brought to by the previous pass, which nothing
+    else has touched since as far as we know; then only the sections that differ from it are
+    read back (a re-rated link: one class dump, not every link, FDB entry and qdisc). The
+    caller passes None now and then, and after any error, so drift is still found."""
+    if converged is None:
+        actual = kernel.observe()
+    else:
+        sections = changed_sections(desired, converged)
+        if not sections:
+            return []
+        seen = kernel.observe(sections)
+        keep = {f: getattr(converged, f) for n, fields in SECTIONS.items() if n not in sections for f in fields}
+        actual = replace(seen, **keep)
+    ops = diff(desired, actual)
     for op in ops:
         kernel.apply(op)
     return ops

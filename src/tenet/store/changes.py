@@ -29,11 +29,12 @@ class Changes:
         """(Re)add the watch; cheap when it exists. False: fall back to polling."""
         return self.fd >= 0 and self.libc.inotify_add_watch(self.fd, self.path, IN_MODIFY) >= 0
 
-    def wait(self, timeout: float) -> None:
-        """Block until the log changes (or `timeout`), then drain the queued events."""
+    def wait(self, timeout: float) -> bool:
+        """Block until the log changes (or `timeout`), then drain the queued events. True: the
+        log changed."""
         if self.fd < 0:
             select.select([], [], [], timeout)
-            return
+            return False
         ready, _, _ = select.select([self.fd], [], [], timeout)
         if ready:
             try:
@@ -41,6 +42,7 @@ class Changes:
                     pass
             except BlockingIOError:
                 pass
+        return bool(ready)
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -32,6 +32,7 @@ INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0);
 """
 HISTORY = 10000
 POLL = 0.05  # fallback only: a commit wakes watchers at once through inotify
+RECHECK, RECHECKS = 0.0005, 20  # after a wake that showed nothing: up to 10 ms of quick looks
 
 
 def _prefix_bounds(prefix: str) -> tuple[str, str]:
@@ -147,6 +148,7 @@ class SqliteStore:
     def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
         lo, hi = _prefix_bounds(prefix)
         deadline = time.monotonic() + timeout
+        recheck = 0
         while True:
             armed = self.changes.arm()  # before reading: a commit after the read still wakes us
             with self.lock:
@@ -161,7 +163,14 @@ class SqliteStore:
             left = deadline - time.monotonic()
             if left <= 0:
                 return []
-            if armed:
-                self.changes.wait(min(left, POLL))
+            if recheck:
+                # Woken, yet nothing to read: a commit's last log write notifies us a moment
+                # before SQLite publishes it in the wal-index (shared memory, which inotify
+                # cannot see). Look again shortly instead of sleeping until the poll.
+                recheck -= 1
+                time.sleep(min(left, RECHECK))
+            elif armed:
+                if self.changes.wait(min(left, POLL)):
+                    recheck = RECHECKS
             else:
                 time.sleep(min(left, 0.005))

@@ -46,8 +46,8 @@ class FakeKernel:
     def uplink_mtu(self, uplink: str) -> int:
         return self.mtu
 
-    def observe(self) -> KernelState:
-        return self.state
+    def observe(self, sections: frozenset[str] | None = None) -> KernelState:
+        return self.state  # everything, always: a superset of any section asked for
 
     def _links(self) -> dict[str, Link]:
         return {l.name: l for l in self.state.links}

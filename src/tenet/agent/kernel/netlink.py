@@ -98,12 +98,15 @@ class LinuxKernel:
         idx = self.ipr.link_lookup(ifname=uplink)
         return self.ipr.get_links(idx[0])[0].get("IFLA_MTU") if idx else 1500  # one link, not a dump
 
-    def observe(self) -> KernelState:
+    def observe(self, sections: frozenset[str] | None = None) -> KernelState:
+        """What the kernel holds of ours; only `sections` (reconcile.SECTIONS) when given,
+        the rest left empty."""
+        want = lambda section: sections is None or section in sections  # noqa: E731
         links = self._links()
         name = {i: l["name"] for i, l in links.items()}
         own: set[Link] = set()
         attachments: set[tuple[str, str]] = set()
-        for i, l in links.items():
+        for i, l in links.items() if want("links") or want("fdb") else ():
             n = l["name"]
             master = name.get(l["master"], "")
             if n.startswith(VM_PORT_PREFIX) and master.startswith(OWN_PREFIX):
@@ -130,7 +133,7 @@ class LinuxKernel:
         bfdb: set[BridgeFdb] = set()
         vfdb: set[VxlanFdb] = set()
         groups = {l.name: l.vxlan.group for l in own if l.vxlan}
-        for f in self.ipr.fdb("dump"):
+        for f in self.ipr.fdb("dump") if want("fdb") else ():
             dev = name.get(f["ifindex"], "")
             if not dev.startswith(OWN_PREFIX):
                 continue
@@ -145,14 +148,15 @@ class LinuxKernel:
             attachments=frozenset(attachments),
             bridge_fdb=frozenset(bfdb),
             vxlan_fdb=frozenset(vfdb),
-            nft_hash=nftables.observe_digest(),
-            shapers=self._shapers(name),
-            mac_classes=self._mac_classes(name),
-            uplink_classes=self._uplink_classes(next((i for i, n in name.items() if n == self.uplink), None)),
+            nft_hash=nftables.observe_digest() if want("nft") else "",
+            shapers=self._shapers(name) if want("shapers") else frozenset(),
+            mac_classes=self._mac_classes(name) if want("mac_classes") else frozenset(),
+            uplink_classes=self._uplink_classes(next((i for i, n in name.items() if n == self.uplink), None))
+            if want("uplink_classes") else frozenset(),
             addresses=frozenset(
                 Address(name[a["index"]], f'{a.get_attr("IFA_ADDRESS")}/{a["prefixlen"]}')
                 for a in self.ipr.get_addr(family=socket.AF_INET)
-                if name.get(a["index"], "").startswith(OWN_PREFIX)),
+                if name.get(a["index"], "").startswith(OWN_PREFIX)) if want("addresses") else frozenset(),
         )
 
     def _uplink_classes(self, idx: int | None) -> frozenset[UplinkClass]:
