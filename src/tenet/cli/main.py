@@ -225,7 +225,8 @@ def vr_copy(name: str, to_name: str = typer.Option(..., "--as", help="the copy's
 
 @vr_app.command("destroy")
 def vr_destroy(name: str, lab: Optional[str] = typer.Option(None, "--lab")) -> None:
-    """Remove a VR (one without virtual links) from the intent, then its namespace."""
+    """Remove a VR and its virtual links from the intent, then its namespace; its peers keep
+    their other links (their later NICs are renumbered in place)."""
     _vr_op(lab, "destroy", name, show="")
 
 

@@ -117,21 +117,44 @@ class VirtualRouters:
         return self.create(name, host or vr.host, vr.tenant, nics)
 
     def destroy(self, name: str) -> Intent:
-        """Remove a VR from the intent, then its namespace (its NICs go with it). A VR with
-        virtual links is refused: its peers would lose NICs their other links are numbered after."""
-        intent = self._intent()
-        _vr(intent, name)
-        linked = [vl.name for vl in intent.vlinks if name in vl.ends]
-        if linked:
-            raise LabError(f"{name} has virtual links ({', '.join(linked)}): remove them from the topology first")
+        """Remove a VR and its virtual links from the intent, then its namespace (its NICs go
+        with it). Each peer loses the NIC of a removed link; the peer's later NICs move down
+        one place (a VR's link NICs are numbered in link order), so they are renamed in place
+        — addresses and neighbours stay, routes are put back."""
+        before = self._intent()
+        _vr(before, name)
+        gone = {vl.name for vl in before.vlinks if name in vl.ends}
 
         def change(doc: dict) -> None:
             doc["vrouters"].pop(name)
+            for link in gone:
+                doc["vlinks"].pop(link)
 
         intent = self._edit(lambda store: edit_intent(store, change))
         self._freeze(name, False)
         self._remove(name)
+        for vl in before.vlinks:
+            if vl.name in gone:
+                peer = next(e for e in vl.ends if e != name)
+                self._renumber(_vr(before, peer), _vr(intent, peer))
+        self._route(intent)
         return intent
+
+    def _renumber(self, old, new) -> None:
+        """Bring a VR's NICs from `old`'s numbering to `new`'s (same order, some gone)."""
+        ns, host = netns_name(self.lab, old.name), netns_name(self.lab, old.host)
+        kept = [n.network for n in new.nics]
+        for j, nic in enumerate(old.nics):
+            if nic.network not in kept:
+                _ip(ns, "link", "del", f"eth{j}")  # its peer, the host's port, goes with it
+        for j, nic in enumerate(old.nics):
+            k = kept.index(nic.network) if nic.network in kept else j
+            if k == j:
+                continue
+            for where, a, b in ((ns, f"eth{j}", f"eth{k}"), (host, port_name(old.name, j), port_name(old.name, k))):
+                _ip(where, "link", "set", a, "down")
+                _ip(where, "link", "set", a, "name", b)
+                _ip(where, "link", "set", b, "up")
 
     def _remove(self, name: str) -> None:
         ns = netns_name(self.lab, name)
