@@ -23,6 +23,6 @@ def test_destroy_takes_the_links_and_renumbers_the_peers_in_place():
         # x and z lost their NIC on xy / yz; their xz NIC moved from eth1 to eth0, address kept
         for vr, address in (("x", "10.255.3.1/30"), ("z", "10.255.3.2/30")):
             links = lab.exec(vr, "ip", "-br", "addr").stdout
-            assert f"eth0" in links and "eth1" not in links and address in links, links
+            assert "eth0" in links and "eth1" not in links and address in links, links
         wait(lambda: ping(lab, "x", "10.255.3.2"), 10, "x to reach z over xz after the renumbering")
         assert not ping(lab, "x", "10.255.2.1")  # yz is gone

@@ -15,21 +15,15 @@ from tenet.compute.endpoints import declared_endpoints
 from tenet.compute.extmac import allocate
 from tenet.compute.layers import with_carriers
 from tenet.compute.tables import Function, from_json, to_json
-from tenet.model.errors import IntentError
 from tenet.model.load import intent_to_doc, load_intent
 from tenet.model.layers import carrier_mac
+from test_overlay import problems
 
 LAYERS = Path(__file__).parents[2] / "examples" / "layers.yaml"
 
 
 def doc():
     return yaml.safe_load(LAYERS.read_text())
-
-
-def problems(d):
-    with pytest.raises(IntentError) as e:
-        load_intent(d)
-    return [f"{p.path}: {p.message}" for p in e.value.problems]
 
 
 def tables(d=None):
