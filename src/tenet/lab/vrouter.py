@@ -26,7 +26,7 @@ from tenet.lab.netns import LabError
 from tenet.lab.plan import Command, netns_name, nic_wiring, quiet
 from tenet.lab.record import Record
 from tenet.model.errors import IntentError, Problem
-from tenet.model.load import intent_to_doc, load_intent
+from tenet.model.load import _next_free, intent_to_doc, load_intent
 from tenet.model.tenancy import Intent, port_name
 from tenet.store.intent import edit_intent, read_intent, set_vrouter
 from tenet.store.open import open_store
@@ -253,13 +253,10 @@ class VirtualRouters:
 def _free(intent: Intent, vn: str, like: IPv4Interface) -> IPv4Interface:
     """The lowest address of the VN's subnet no NIC holds (nor a routed VN's gateway)."""
     used = {n.ip.ip for vm in intent.vms for n in vm.nics if n.network == vn and n.ip}
-    hosts = list(like.network.hosts())
-    if intent.vn(vn).forwarding == "ip":
-        hosts = hosts[1:]
-    for ip in hosts:
-        if ip not in used:
-            return IPv4Interface(f"{ip}/{like.network.prefixlen}")
-    raise LabError(f"VN {vn} has no free address left in {like.network}")
+    free = _next_free(like.network, used, first=2 if intent.vn(vn).forwarding == "ip" else 1)
+    if free is None:
+        raise LabError(f"VN {vn} has no free address left in {like.network}")
+    return free
 
 
 def _v2() -> bool:
