@@ -21,10 +21,15 @@ SO_ATTACH_FILTER = 26
 PACKET_OUTGOING = 4
 
 
+SKF_AD_PKTTYPE = 0xFFFFF000 + 4  # SKF_AD_OFF + 4: the skb's packet type, as an absolute load
+
+
 def bpf(ethertypes: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
-    """ldh [12]; jeq #type_i -> accept, … ; ret #0; accept: ret #0x40000"""
+    """ld pkttype; jeq #OUTGOING -> drop; ldh [12]; jeq #type_i -> accept, … ; drop: ret #0;
+    accept: ret #0x40000. Our own transmissions never reach userspace: a socket that sends on
+    every port would otherwise read each of its frames back."""
     n = len(ethertypes)
-    prog = [(0x28, 0, 0, 12)]
+    prog = [(0x20, 0, 0, SKF_AD_PKTTYPE), (0x15, n + 1, 0, PACKET_OUTGOING), (0x28, 0, 0, 12)]
     prog += [(0x15, n - i, 0, t) for i, t in enumerate(ethertypes)]
     return prog + [(0x06, 0, 0, 0), (0x06, 0, 0, 0x40000)]
 

@@ -29,7 +29,7 @@ from tenet.stopping import stop_on_signals
 log = logging.getLogger("tenet.admit")
 
 
-FOLLOW_PACE = 0.05  # what admission reads from the tables (VNs served, role) changes rarely
+FOLLOW_PACE = 0.05  # what admission follows (its tables' VNs and role, revocations) changes rarely
 
 
 def follow_tables(store: Store, host: str, d: Discovery, stopping: threading.Event) -> None:
@@ -52,15 +52,16 @@ def follow_tables(store: Store, host: str, d: Discovery, stopping: threading.Eve
 
 
 def follow_revocations(store: Store, host: str, d: Discovery, stopping: threading.Event) -> None:
-    """`tenet detach` writes a key per MAC; end that session here, then clear the request."""
-    rev = store.revision() + 1
+    """`tenet detach` writes a key per MAC; end that session here, then clear the request.
+    Looked at every FOLLOW_PACE rather than watched: under churn a watcher wakes on every
+    commit to the store, and revocations are rare."""
     while not stopping.is_set():
         for kv in store.range(keys.revoke_prefix(host)):  # level: whatever is requested now
             why = json.loads(kv.value).get("why", "revoked by the operator")
             mac = kv.key.rsplit("/", 1)[-1]
             log.info("revoke %s: %s (%s)", mac, why, "ended" if d.revoke(mac, why) else "no session here")
             store.txn([], [Delete(kv.key)])
-        rev, _ = follow(store, keys.revoke_prefix(host), rev, timeout=1.0)
+        stopping.wait(FOLLOW_PACE)
 
 
 def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int = SERVER_PORT,

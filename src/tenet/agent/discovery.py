@@ -41,6 +41,8 @@ log = logging.getLogger("tenet.discovery")
 PORT_PREFIX = "tp"
 SWITCH_PORT_PREFIX = "ts"
 SIOCGIFHWADDR = 0x8927
+TICK = 0.05  # how often timers (hellos, RADIUS retries, re-authentication) are looked at
+BATCH = 64  # frames read per wake-up before the other sockets get their turn
 NVE_TYPES = {"hypervisor": NveType.HYPERVISOR, "access-switch": NveType.ACCESS_SWITCH, "router": NveType.ROUTER}
 
 
@@ -68,6 +70,7 @@ class Discovery:
         self.reports: queue.Queue = queue.Queue()
         threading.Thread(target=self._write_reports, name="reports", daemon=True).start()
         self.lock = threading.Lock()
+        self.ticked = float("-inf")
         self._restore()
 
     # -- configuration from the tables (level: replaced wholesale on every pass) ---------
@@ -116,7 +119,7 @@ class Discovery:
 
     def _pass(self) -> None:
         inputs = [s for s in (self.sock, self.udp, self.radius, self.dynauth) if s is not None]
-        ready, _, _ = select.select(inputs, [], [], 0.1)
+        ready, _, _ = select.select(inputs, [], [], TICK)
         now = time.monotonic()
         if self.sock in ready:
             self._receive(now)
@@ -124,22 +127,29 @@ class Discovery:
             self._receive_udp(now)
         if self.dynauth is not None and self.dynauth in ready:
             self._receive_dynauth(now)
+        if self.radius is not None and self.radius in ready:
+            self._answers(now, self.radius.on_readable(now))
+        if now - self.ticked < TICK:
+            return  # timers count in seconds: under load, don't walk every session per frame
+        self.ticked = now
         if self.radius is not None:
-            answers = self.radius.on_readable(now) if self.radius in ready else []
-            for tag, reply in answers + self.radius.tick(now):
-                if isinstance(tag, tuple):  # ("8021x", (port, mac)): the switch's authenticator
-                    with self.lock:
-                        dot1x = self.auth.on_radius(now, tag[1], _answer(reply))
-                    self._do_8021x(now, dot1x)
-                    continue
-                with self.lock:
-                    actions = self.nve.on_radius(now, tag, _answer(reply))  # type: ignore[arg-type]
-                self._do(actions)
+            self._answers(now, self.radius.tick(now))
         with self.lock:
             actions = self.nve.tick(now)
             dot1x = self.auth.tick(now)
         self._do(actions)
         self._do_8021x(now, dot1x)
+
+    def _answers(self, now: float, answers: list) -> None:
+        for tag, reply in answers:
+            if isinstance(tag, tuple):  # ("8021x", (port, mac)): the switch's authenticator
+                with self.lock:
+                    dot1x = self.auth.on_radius(now, tag[1], _answer(reply))
+                self._do_8021x(now, dot1x)
+                continue
+            with self.lock:
+                actions = self.nve.on_radius(now, tag, _answer(reply))
+            self._do(actions)
 
     def revoke(self, mac: str, why: str) -> bool:
         with self.lock:
@@ -151,9 +161,16 @@ class Discovery:
         self.stopping.set()
 
     def _receive(self, now: float) -> None:
-        data, addr = self.sock.recvfrom(65535)
-        port, pkttype = addr[0], addr[2]
-        if pkttype == PACKET_OUTGOING:
+        """Every frame queued on the packet socket (up to a batch), then back to select."""
+        for _ in range(BATCH):
+            try:
+                data, addr = self.sock.recvfrom(65535, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+            self._frame(now, data, addr[0], addr[2])
+
+    def _frame(self, now: float, data: bytes, port: str, pkttype: int) -> None:
+        if pkttype == PACKET_OUTGOING:  # the socket filter drops these already
             return
         if port.startswith(SWITCH_PORT_PREFIX) and data[12:14] == b"\x88\x8e":
             self._receive_eapol(now, port, data)

@@ -32,7 +32,8 @@ INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0);
 """
 HISTORY = 10000
 POLL = 0.05  # fallback only: a commit wakes watchers at once through inotify
-RECHECK, RECHECKS = 0.0005, 20  # after a wake that showed nothing: up to 10 ms of quick looks
+RECHECK, RECHECKS = 0.0005, 20  # after a wake that showed no new revision: up to 10 ms of quick looks
+RECHECKS_AFTER_OTHER = 1  # after a wake that showed another prefix's new revision: one more look
 
 
 def _prefix_bounds(prefix: str) -> tuple[str, str]:
@@ -148,29 +149,44 @@ class SqliteStore:
     def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
         lo, hi = _prefix_bounds(prefix)
         deadline = time.monotonic() + timeout
-        recheck = 0
+        recheck, seen = 0, -1
         while True:
             armed = self.changes.arm()  # before reading: a commit after the read still wakes us
-            with self.lock:
-                if start_revision < self._meta("compacted"):
-                    raise Compacted(start_revision)
-                rows = self.db.execute(
-                    "SELECT kind, key, value, rev FROM events WHERE rev >= ? AND key >= ? AND key < ? ORDER BY rev",
-                    (start_revision, lo, hi),
-                ).fetchall()
+            with self.lock:  # one read transaction: `now` and the rows are the same snapshot
+                self.db.execute("BEGIN")
+                try:
+                    if start_revision < self._meta("compacted"):
+                        raise Compacted(start_revision)
+                    now = self._meta("revision")
+                    rows = self.db.execute(
+                        "SELECT kind, key, value, rev FROM events WHERE rev >= ? AND key >= ? AND key < ? ORDER BY rev",
+                        (start_revision, lo, hi),
+                    ).fetchall()
+                finally:
+                    self.db.execute("COMMIT")
             if rows:
                 return [Event(r[0], r[1], bytes(r[2]) if r[2] is not None else None, r[3]) for r in rows]
+            # nothing for us up to `now`: later looks scan only what is newer (a quiet prefix
+            # would otherwise rescan the whole history on every wake)
+            start_revision = max(start_revision, now + 1)
             left = deadline - time.monotonic()
             if left <= 0:
                 return []
             if recheck:
-                # Woken, yet nothing to read: a commit's last log write notifies us a moment
-                # before SQLite publishes it in the wal-index (shared memory, which inotify
-                # cannot see). Look again shortly instead of sleeping until the poll.
+                # Woken, yet nothing for us. If no new revision is visible either, a commit's
+                # last log write notified us a moment before SQLite published it in the
+                # wal-index (shared memory, which inotify cannot see): look again shortly
+                # instead of sleeping until the poll. If a new revision is visible, the wake
+                # was another prefix's commit — under churn nearly every wake is — so only a
+                # short look covers a commit of ours whose notification coalesced with it.
                 recheck -= 1
+                if now > seen:
+                    recheck = min(recheck, RECHECKS_AFTER_OTHER - 1)
+                seen = now
                 time.sleep(min(left, RECHECK))
-            elif armed:
-                if self.changes.wait(min(left, POLL)):
-                    recheck = RECHECKS
+                continue
+            seen = now
+            if armed:
+                recheck = RECHECKS if self.changes.wait(min(left, POLL)) else 0
             else:
                 time.sleep(min(left, 0.005))
