@@ -8,6 +8,7 @@ frame stays in the kernel.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import socket
 import struct
 
@@ -19,6 +20,7 @@ ETH_P_ALL = 0x0003
 SOL_SOCKET = 1
 SO_ATTACH_FILTER = 26
 PACKET_OUTGOING = 4
+SIOCGIFHWADDR = 0x8927
 
 
 SKF_AD_PKTTYPE = 0xFFFFF000 + 4  # SKF_AD_OFF + 4: the skb's packet type, as an absolute load
@@ -42,3 +44,14 @@ def packet_socket(arp: bool = False, eapol: bool = False, nvo3: bool = True) -> 
     prog = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *ins) for ins in prog_ins))
     sock.setsockopt(SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", len(prog_ins), ctypes.addressof(prog)))
     return sock
+
+
+def hwaddr(ifname: str) -> str:
+    """An interface's MAC by ioctl ("" if it is gone): no netlink dump, and right in our own
+    namespace."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            raw = fcntl.ioctl(s.fileno(), SIOCGIFHWADDR, struct.pack("256s", ifname.encode()[:15]))
+        except OSError:
+            return ""
+    return ":".join(f"{b:02x}" for b in raw[18:24])

@@ -8,13 +8,11 @@ recomputes every host's tables — the agent then builds the VN instance like an
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import queue
 import select
 import socket
-import struct
 import threading
 import time
 from dataclasses import asdict, replace
@@ -30,7 +28,7 @@ from tenet.compute.routing import DELIVER
 from tenet.compute.tables import HostTables
 from tenet.store import keys
 from tenet.store.base import Delete, Put, Store
-from tenet.ethernet import PACKET_OUTGOING, packet_socket
+from tenet.ethernet import PACKET_OUTGOING, hwaddr, packet_socket
 from tenet.wire import arp, eapol
 from tenet.wire.discovery import (
     ACCESS_TUNNEL_PORT, SERVER_PORT, DecodeError, MsgType, NveType, TlvType, decode, encode, frame, unframe,
@@ -40,7 +38,6 @@ log = logging.getLogger("tenet.discovery")
 
 PORT_PREFIX = "tp"
 SWITCH_PORT_PREFIX = "ts"
-SIOCGIFHWADDR = 0x8927
 TICK = 0.05  # how often timers (hellos, RADIUS retries, re-authentication) are looked at
 BATCH = 64  # frames read per wake-up before the other sockets get their turn
 NVE_TYPES = {"hypervisor": NveType.HYPERVISOR, "access-switch": NveType.ACCESS_SWITCH, "router": NveType.ROUTER}
@@ -83,14 +80,14 @@ class Discovery:
             self.nve.port_macs = {}  # re-read lazily: a VM port may have been recreated
             self.arp_ports = {r.port: t.gateway.split()[1] for t in tables.vns if t.forwarding == "ip" and t.gateway
                               for r in t.routes if r.function == DELIVER and r.port}
-            self.nve.uplink_mac = _hwaddr(tables.uplink) if self.udp else ""
+            self.nve.uplink_mac = hwaddr(tables.uplink) if self.udp else ""
             self.auth.mab = tables.mab
 
     def _port_mac(self, port: str) -> str:
         """The NVE's MAC on a VM port (the host side of the veth), cached until reconfigured."""
         mac = self.nve.port_macs.get(port)
         if mac is None:
-            mac = _hwaddr(port)
+            mac = hwaddr(port)
             if mac:
                 self.nve.port_macs[port] = mac
         return mac
@@ -362,13 +359,3 @@ def _udp_socket(port: int) -> socket.socket:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     s.bind(("0.0.0.0", port))
     return s
-
-
-def _hwaddr(ifname: str) -> str:
-    """An interface's MAC by ioctl: no netlink dump, and right in our own namespace."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            raw = fcntl.ioctl(s.fileno(), SIOCGIFHWADDR, struct.pack("256s", ifname.encode()[:15]))
-        except OSError:
-            return ""
-    return ":".join(f"{b:02x}" for b in raw[18:24])

@@ -14,6 +14,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from tenet.agent import translation as tr
+from tenet.ethernet import hwaddr
 from tenet.agent.desired import FLOOD
 from tenet.agent.kernel import nftables
 from tenet.agent.kernel.state import OWN_PREFIX, Address, BridgeFdb, KernelState, Link, MacClass, Shaper, UplinkClass, Vxlan, VxlanFdb
@@ -56,19 +57,14 @@ class LinuxKernel:
     def __init__(self, uplink: str = "up0") -> None:
         self.ipr = IPRoute()
         self.uplink = uplink
-        self._dump: list | None = None  # one link dump serves port_macs() and the observe() after it
 
     def close(self) -> None:
         self.ipr.close()
 
     # -- observation -------------------------------------------------------------------
-    def _get_links(self) -> list:
-        dump, self._dump = self._dump, None
-        return dump if dump is not None else list(self.ipr.get_links())
-
     def _links(self) -> dict[int, dict]:
         out = {}
-        for m in self._get_links():
+        for m in self.ipr.get_links():
             info = m.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") if m.get("IFLA_LINKINFO") else None
             out[m["index"]] = {
                 "name": m.get("IFLA_IFNAME"),
@@ -84,26 +80,22 @@ class LinuxKernel:
         return frozenset(self.port_macs())
 
     def port_macs(self) -> dict[str, str]:
-        """VM ports (created by the hypervisor) and the NVE's MAC on each. The dump is kept
-        for the observe() that follows in the same pass (pyroute2 decoding is the agent's
-        largest CPU cost under churn); any apply() discards it."""
-        self._dump = list(self.ipr.get_links())
-        return {
-            m.get("IFLA_IFNAME"): m.get("IFLA_ADDRESS")
-            for m in self._dump
-            if (m.get("IFLA_IFNAME") or "").startswith((VM_PORT_PREFIX, SWITCH_PORT_PREFIX))
-        }
+        """VM ports (created by the hypervisor) and the NVE's MAC on each: names from one
+        if_nameindex call and a MAC ioctl per port — pyroute2's decoding of a full link dump
+        was the agent's largest CPU cost under churn."""
+        return {n: mac for _, n in socket.if_nameindex()
+                if n.startswith((VM_PORT_PREFIX, SWITCH_PORT_PREFIX)) and (mac := hwaddr(n))}
 
     def uplink_mtu(self, uplink: str) -> int:
-        idx = self.ipr.link_lookup(ifname=uplink)
-        return self.ipr.get_links(idx[0])[0].get("IFLA_MTU") if idx else 1500  # one link, not a dump
+        idx = self._idx(uplink)
+        return self.ipr.get_links(idx)[0].get("IFLA_MTU") if idx else 1500  # one link, not a dump
 
     def observe(self, sections: frozenset[str] | None = None) -> KernelState:
         """What the kernel holds of ours; only `sections` (reconcile.SECTIONS) when given,
         the rest left empty."""
         want = lambda section: sections is None or section in sections  # noqa: E731
-        links = self._links()
-        name = {i: l["name"] for i, l in links.items()}
+        links = self._links() if want("links") or want("fdb") else {}  # the dump only when needed
+        name = {i: l["name"] for i, l in links.items()} if links else dict(socket.if_nameindex())
         own: set[Link] = set()
         attachments: set[tuple[str, str]] = set()
         for i, l in links.items() if want("links") or want("fdb") else ():
@@ -193,11 +185,13 @@ class LinuxKernel:
 
     # -- effects -----------------------------------------------------------------------
     def _idx(self, name: str) -> int | None:
-        found = self.ipr.link_lookup(ifname=name)
-        return found[0] if found else None
+        """One ioctl in our own namespace; pyroute2's link_lookup dumps and decodes every link."""
+        try:
+            return socket.if_nametoindex(name)
+        except OSError:
+            return None
 
     def apply(self, op: Op) -> None:
-        self._dump = None
         try:
             self._apply(op)
         except NetlinkError as e:
