@@ -4,20 +4,23 @@ Every request carries EAP-Message and Message-Authenticator; every reply must ca
 Message-Authenticator and Response Authenticator (pyrad's enforce_ma: an invalid reply is
 ignored, so a wrong shared secret ends as a timeout that says so).
 
-Two drivers share the packets: `RadiusClient` blocks per exchange (tools, the benchmark's
-ceiling); `RadiusMux` keeps many exchanges in flight on one socket inside the NVE's event
-loop — no thread per request, no GIL hand-offs — matching replies by RADIUS identifier.
+`RadiusMux` keeps many exchanges in flight on one socket inside the NVE's event loop — no
+thread per request, no GIL hand-offs — matching replies by RADIUS identifier.
+`RadiusClient.exchange` (tools, the benchmark's ceiling) blocks on the same code with one
+exchange in flight, so the ceiling and the NVE build and check packets alike.
 """
 from __future__ import annotations
 
 import os
+import select
 import socket
-from collections import deque
+import struct
+import time
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyrad import packet
-from pyrad.client import Client, Timeout
 from pyrad.dictionary import Dictionary
 
 from tenet.aaa.provisioning import Provisioning, ProvisioningError, from_attributes
@@ -25,6 +28,7 @@ from tenet.wire import eap
 
 DICTIONARY = Path(__file__).with_name("dictionary")
 EAP_CHUNK = 253
+TICK = 0.05  # how often a blocking exchange looks at its retry timer
 
 
 class RadiusError(RuntimeError):
@@ -44,46 +48,67 @@ class RadiusReply:
     provisioning: Provisioning | None
 
 
+# RFC 2865/3579 attribute codes of what the NVE sends; values are encoded here (string,
+# octets, integer, ipaddr), so building a request needs no dictionary lookups
+USER_NAME, USER_PASSWORD, NAS_IP_ADDRESS, STATE, CALLING_STATION_ID, NAS_IDENTIFIER = 1, 2, 4, 24, 31, 32
+NAS_PORT_TYPE, EAP_MESSAGE, NAS_PORT_ID = 61, 79, 87
+ETHERNET = struct.pack("!I", 15)  # NAS-Port-Type
+
+
 class RadiusClient:
+    """What an exchange needs: the server, the shared secret, the dictionary replies are
+    decoded with, and who we are (NAS-Identifier, NAS-IP-Address)."""
+
     def __init__(self, server: str, secret: str, port: int = 1812, timeout: float = 2.0, retries: int = 2,
                  nas_ip: str = "", nas_identifier: str = "tenet") -> None:
-        self.server, self.port = server, port
-        self.client = Client(server=server, authport=port, secret=secret.encode(), dict=Dictionary(str(DICTIONARY)),
-                             retries=retries, timeout=timeout, enforce_ma=True)
+        self.server, self.port, self.secret = server, port, secret.encode()
+        self.dict = Dictionary(str(DICTIONARY))
+        self.timeout, self.retries = timeout, retries
         self.nas_ip, self.nas_identifier = nas_ip, nas_identifier
+        self._mux: RadiusMux | None = None  # exchange()'s, made on first use
 
     def request(self, user_name: str, eap_message: bytes | None, state: bytes | None, calling: str, port_id: str,
-                password: str | None = None):
+                password: str | None = None) -> packet.AuthPacket:
         """An Access-Request relaying one EAP packet — or, for MAC Authentication Bypass, PAP
-        with `password` (hidden with the shared secret and this request's authenticator)."""
+        with `password` (hidden with the shared secret and this request's authenticator).
+        pyrad assembles it and adds the Message-Authenticator; the attributes are set by
+        code, already encoded (by name, pyrad's dictionary encoding was half the cost)."""
         # os.urandom: pyrad's default draws the 16-byte authenticator one byte per getrandom call
-        req = self.client.CreateAuthPacket(code=packet.AccessRequest, authenticator=os.urandom(16), User_Name=user_name)
-        req.add_message_authenticator()
+        req = packet.AuthPacket(code=packet.AccessRequest, secret=self.secret, authenticator=os.urandom(16))
+        put = lambda code, *values: OrderedDict.__setitem__(req, code, list(values))  # noqa: E731
+        put(USER_NAME, user_name.encode())
         if password is not None:
-            req["User-Password"] = req.PwCrypt(password)
-        for i in range(0, len(eap_message or b""), EAP_CHUNK):
-            req.AddAttribute("EAP-Message", eap_message[i : i + EAP_CHUNK])  # type: ignore[index]
+            put(USER_PASSWORD, req.PwCrypt(password))
+        if eap_message:
+            put(EAP_MESSAGE, *(eap_message[i : i + EAP_CHUNK] for i in range(0, len(eap_message), EAP_CHUNK)))
         if state:
-            req["State"] = state
+            put(STATE, state)
         if calling:
-            req["Calling-Station-Id"] = calling
+            put(CALLING_STATION_ID, calling.encode())
         if port_id:
-            req["NAS-Port-Id"] = port_id
-        req["NAS-Port-Type"] = 15  # Ethernet
-        req["NAS-Identifier"] = self.nas_identifier
+            put(NAS_PORT_ID, port_id.encode())
+        put(NAS_PORT_TYPE, ETHERNET)
+        put(NAS_IDENTIFIER, self.nas_identifier.encode())
         if self.nas_ip:
-            req["NAS-IP-Address"] = self.nas_ip
+            put(NAS_IP_ADDRESS, socket.inet_aton(self.nas_ip))
+        req.add_message_authenticator()
         return req
 
     def exchange(self, user_name: str, eap_message: bytes, state: bytes | None = None,
                  calling_station_id: str = "", nas_port_id: str = "") -> RadiusReply:
-        """Relay one EAP packet; return the server's verdict and its EAP answer."""
-        req = self.request(user_name, eap_message, state, calling_station_id, nas_port_id)
-        try:
-            reply = self.client.SendPacket(req)
-        except Timeout:
-            raise RadiusTimeout(_no_reply(self.server, self.port)) from None
-        return _verdict(reply, self.server)
+        """Relay one EAP packet and wait for the server's verdict and its EAP answer: the
+        multiplexer's code path, with one exchange in flight."""
+        if self._mux is None:
+            self._mux = RadiusMux(self, self.timeout, self.retries)
+        mux = self._mux
+        mux.submit(time.monotonic(), None, user_name, eap_message, state, calling_station_id, nas_port_id)
+        while True:
+            select.select([mux], [], [], TICK)
+            now = time.monotonic()
+            for _, answer in mux.on_readable(now) + mux.tick(now):
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer
 
     def eap_md5_login(self, identity: str, password: str) -> RadiusReply:
         """A whole EAP-MD5 authentication as a supplicant would run it (the benchmark's ceiling)."""
@@ -107,12 +132,14 @@ def _no_reply(server: str, port: int) -> str:
 
 
 def _verdict(reply, server: str) -> RadiusReply:
-    """An authenticated reply reduced to what the NVE acts on."""
-    attrs = {k: reply[k] for k in reply.keys() if isinstance(k, str)}
-    message = b"".join(reply["EAP-Message"]) if "EAP-Message" in reply else None
-    st = reply["State"][0] if "State" in reply else None
+    """An authenticated reply reduced to what the NVE acts on. A challenge carries nothing
+    else we use, so only an Accept or a Reject has its attributes decoded by name."""
+    raw = lambda code: OrderedDict.get(reply, code, ())  # noqa: E731
+    message = b"".join(raw(EAP_MESSAGE)) or None
+    st = next(iter(raw(STATE)), None)
     if reply.code == packet.AccessChallenge:
-        return RadiusReply("challenge", message, st, attrs, None)
+        return RadiusReply("challenge", message, st, {}, None)
+    attrs = {k: reply[k] for k in reply.keys() if isinstance(k, str)}
     if reply.code == packet.AccessAccept:
         try:
             prov = from_attributes(attrs)
@@ -193,7 +220,8 @@ class RadiusMux:
                 continue
             f = self.inflight[raw[1]]
             try:
-                reply = f.packet.CreateReply(packet=raw)
+                reply = packet.AuthPacket(packet=raw, secret=self.client.secret, authenticator=f.packet.authenticator,
+                                          dict=self.client.dict)
                 valid = f.packet.VerifyReply(reply, raw, enforce_ma=True)
             except Exception:  # malformed: as good as unsigned
                 valid = False

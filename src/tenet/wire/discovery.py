@@ -173,7 +173,7 @@ def _mac_enc(v: object) -> bytes:
 def _mac_dec(b: bytes) -> str:
     if len(b) != 6:
         raise ValueError(f"length {len(b)}, expected 6")
-    return ":".join(f"{x:02x}" for x in b)
+    return b.hex(":")
 
 
 def _ip_enc(v: object) -> bytes:
