@@ -28,8 +28,8 @@ from tenet.store.open import open_store
 from tenet.stopping import stop_on_signals
 
 log = logging.getLogger("tenet.agent")
-PACE = 0.01  # under table churn, at most one reconcile per 10 ms (each applies the latest tables) …
-DUTY = 1.0  # … and at most half a core: admission (a child process) needs the rest under churn
+PACE = 0.02  # under table churn, at most one reconcile per 20 ms (each applies the latest tables) …
+DUTY = 2.0  # … and at most a third of a core: admission (a child process) needs the rest under churn
 PR_SET_PDEATHSIG = 1
 
 

@@ -15,7 +15,7 @@ from tenet.stopping import stop_on_signals
 
 log = logging.getLogger("tenet.controller")
 WATCHED = (keys.intent(), keys.endpoints_prefix())
-PACE = 0.01  # under endpoint churn, at most one recompute per 10 ms (each sees all changes so far)
+PACE = 0.02  # under endpoint churn, at most one recompute per 20 ms (each sees all changes so far)
 
 
 def run(store_url: str, resync: float = 10.0) -> None:
