@@ -34,3 +34,23 @@ def test_first_pass_after_quiet_is_immediate_and_a_burst_is_spaced():
     p.done()
     c.t += 5.0
     assert p.pace() == 0.0  # quiet again: at once
+
+
+def test_credit_lets_sparse_changes_through_and_paces_only_sustained_churn():
+    c, cpu = Clock(), Clock()
+    p = Pacer(0.02, 2.0, burst=0.1, clock=c, sleep=c.sleep, cpu=cpu)
+    for _ in range(20):  # a change every 25 ms, each pass 5 ms of CPU: never waits
+        assert p.pace() == 0.0
+        cpu.t += 0.005
+        c.t += 0.005
+        p.done()
+        c.t += 0.020
+    waits = []
+    for _ in range(20):  # back to back: the 100 ms of credit goes, then 20 ms gaps
+        waits.append(p.pace())
+        cpu.t += 0.001
+        c.t += 0.001
+        p.done()
+    assert waits[:4] == [0.0] * 4
+    assert all(abs(w - 0.019) < 1e-9 for w in waits[7:])
+    assert p.burst == 0.1 and p.credit < 0

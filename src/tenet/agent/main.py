@@ -30,6 +30,7 @@ from tenet.stopping import stop_on_signals
 log = logging.getLogger("tenet.agent")
 PACE = 0.02  # under table churn, at most one reconcile per 20 ms (each applies the latest tables) …
 DUTY = 2.0  # … and at most a third of a core: admission (a child process) needs the rest under churn
+BURST = 0.1  # quiet time banks up to this much pacing: changes one at a time never wait
 PR_SET_PDEATHSIG = 1
 
 
@@ -86,7 +87,7 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
     stopping = stop_on_signals()
     rev = store.revision() + 1
     last: dict | None = None
-    pacer = Pacer(PACE, DUTY)
+    pacer = Pacer(PACE, DUTY, BURST)
     # The last desired state applied, and when everything is next read back regardless: a
     # pass in between reads only what its tables changed (a re-rated link: one class dump).
     converged: KernelState | None = None

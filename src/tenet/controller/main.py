@@ -16,13 +16,14 @@ from tenet.stopping import stop_on_signals
 log = logging.getLogger("tenet.controller")
 WATCHED = (keys.intent(), keys.endpoints_prefix())
 PACE = 0.02  # under endpoint churn, at most one recompute per 20 ms (each sees all changes so far)
+BURST = 0.1  # quiet time banks up to this much pacing: changes one at a time never wait
 
 
 def run(store_url: str, resync: float = 10.0) -> None:
     store = open_store(store_url)
     stopping = stop_on_signals()
     rev = store.revision() + 1
-    pacer = Pacer(PACE)
+    pacer = Pacer(PACE, burst=BURST)
     last: dict[str, int] = {}
     while not stopping.is_set():
         pacer.pace()
