@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -90,4 +91,22 @@ def test_a_tenant_vm_cannot_reach_its_nve_through_the_vn(lab):
         lab.exec("o1", sys.executable, "-c", FORGE, "198.18.1.10", "7000", "10.77.0.1", check=True)
         assert not ping(lab, "o1", "198.18.1.10")
     assert "lladdr" not in lab.exec("o1", "ip", "neigh", "show", "198.18.1.10", check=True).stdout  # no answer
+    assert in_base.fields("arp.src.hw_mac == 02:de:ad:00:be:ef", "arp.dst.proto_ipv4") == []
+
+
+def test_a_guard_opened_by_hand_is_closed_again_by_the_agent(lab):
+    """Editing a chain (here: the guard's policy set to accept) keeps the table's comment,
+    where the ruleset's digest lives. The agent still notices — the kernel's listing moved
+    since its last swap — and puts the guard back: the same injection fails again."""
+    chain = lambda: lab.exec("host1", "nft", "list", "chain", "netdev", "tenet", "nve_local", check=True).stdout  # noqa: E731
+    lab.exec("host1", "nft", "chain", "netdev", "tenet", "nve_local", "{ policy accept ; }", check=True)
+    assert "policy accept" in chain()
+    deadline = time.monotonic() + 10  # the agent reads everything back every 2 s
+    while "policy drop" not in chain():
+        assert time.monotonic() < deadline, "the agent never restored the guard"
+        time.sleep(0.1)
+    lab.exec("o1", "ip", "route", "replace", "198.18.1.10/32", "dev", "eth0", check=True)
+    with Capture(lab, "b1", "eth0", "arp") as in_base:
+        lab.exec("o1", sys.executable, "-c", FORGE, "198.18.1.10", "7000", "10.77.0.1", check=True)
+        assert not ping(lab, "o1", "198.18.1.10")
     assert in_base.fields("arp.src.hw_mac == 02:de:ad:00:be:ef", "arp.dst.proto_ipv4") == []
