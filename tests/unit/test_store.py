@@ -84,6 +84,29 @@ def test_watch_replays_then_waits(url, store):
     assert [(e.key, e.value) for e in events] == [("/w/b", b"2")]
 
 
+def test_a_watcher_woken_by_other_prefixes_skips_nothing_of_its_own(url, store):
+    """A watch looks only at revisions newer than its last look; commits under other
+    prefixes wake it many times before its own arrives, and that one is still returned."""
+    for i in range(50):
+        store.put(f"/other/{i}", b"x")
+    start = store.revision() + 1
+
+    def writer():
+        other = open_store(url)
+        for i in range(200):
+            other.put(f"/other/{i % 7}", str(i).encode())
+            if i == 150:
+                other.put("/w/mine", b"1")
+        other.close()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    events = store.watch("/w/", start, timeout=10)
+    t.join()
+    assert [(e.kind, e.key, e.value) for e in events] == [("put", "/w/mine", b"1")]
+    assert events[0].revision == start + 151
+
+
 def test_compacted_history_is_reported(store):
     for i in range(5):
         store.put("/c", str(i).encode())
