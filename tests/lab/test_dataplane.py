@@ -117,6 +117,38 @@ def test_overlapping_mac_and_ip_stay_isolated(lab):
     assert after["w1"] - before["w1"] == 4
 
 
+# In a VM's namespace: a veth pair, a socket bound to one end sends a DISCOVER, and an unbound
+# socket (as the NVE's, on every port) reports each frame it reads as "<port> <pkttype>".
+OWN_FRAMES = r"""
+import socket
+from tenet.ethernet import packet_socket
+from tenet.wire.discovery import BROADCAST, Message, MsgType, frame
+every, tx = packet_socket(), packet_socket()
+tx.bind(("tq0", 0))
+every.settimeout(0.5)
+tx.send(frame(BROADCAST, "02:00:00:00:00:99", Message(MsgType.DISCOVER)))
+try:
+    while True:
+        _, addr = every.recvfrom(2048)
+        print(addr[0], addr[2])
+except socket.timeout:
+    pass
+"""
+
+
+def test_packet_sockets_read_only_frames_they_receive(lab):
+    """The classic-BPF filter of tenet's packet sockets drops outgoing frames in the kernel: a
+    socket that sends on every port never reads its own (or a bridge's flooded) frames."""
+    lab.exec("x1", "ip", "link", "add", "tq0", "type", "veth", "peer", "name", "tq1", check=True)
+    try:
+        lab.exec("x1", "ip", "link", "set", "tq0", "up", check=True)
+        lab.exec("x1", "ip", "link", "set", "tq1", "up", check=True)
+        out = lab.exec("x1", sys.executable, "-c", OWN_FRAMES, check=True).stdout.split("\n")
+        assert [l for l in out if l] == ["tq1 1"]  # PACKET_BROADCAST on the receiving end, once
+    finally:
+        lab.exec("x1", "ip", "link", "del", "tq0")
+
+
 def test_agent_restart_loses_no_packets(lab):
     flows = [lab.popen("x1", "ping", "-i", "0.02", "-n", "-q", "-w", "6", ip, stdout=subprocess.PIPE, text=True)
              for ip in ("10.50.0.3", "10.50.0.4", "10.50.0.2")]

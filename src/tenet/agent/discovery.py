@@ -28,7 +28,7 @@ from tenet.compute.routing import DELIVER
 from tenet.compute.tables import HostTables
 from tenet.store import keys
 from tenet.store.base import Delete, Put, Store
-from tenet.ethernet import PACKET_OUTGOING, hwaddr, packet_socket
+from tenet.ethernet import hwaddr, packet_socket
 from tenet.wire import arp, eapol
 from tenet.wire.discovery import (
     ACCESS_TUNNEL_PORT, SERVER_PORT, DecodeError, MsgType, NveType, TlvType, decode, encode, frame, unframe,
@@ -165,11 +165,9 @@ class Discovery:
                 data, addr = self.sock.recvfrom(65535, socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 return
-            self._frame(now, data, addr[0], addr[2])
+            self._frame(now, data, addr[0])  # incoming only: the socket filter drops what we send
 
-    def _frame(self, now: float, data: bytes, port: str, pkttype: int) -> None:
-        if pkttype == PACKET_OUTGOING:  # the socket filter drops these already
-            return
+    def _frame(self, now: float, data: bytes, port: str) -> None:
         if port.startswith(SWITCH_PORT_PREFIX) and data[12:14] == b"\x88\x8e":
             self._receive_eapol(now, port, data)
             return

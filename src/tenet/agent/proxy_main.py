@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from tenet.agent.proxy8021x import Credentials, Emit, Proxy
-from tenet.ethernet import PACKET_OUTGOING, packet_socket
+from tenet.ethernet import packet_socket
 from tenet.model.load import load_intent
 from tenet.model.tenancy import Intent, Join, port_name
 from tenet.store import keys
@@ -127,14 +127,13 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
                 pass
             next_scan = 0.0  # a port came or went: look now
         if sock in ready:
-            data, addr = sock.recvfrom(2048)
-            if addr[2] != PACKET_OUTGOING:
-                try:
-                    dst, src, f = eapol.unframe(data)
-                except DecodeError as e:
-                    log.warning("malformed EAPOL on %s: %s", uplink, e)
-                    continue
-                emit(proxy.on_eapol(time.monotonic(), dst, src, f))
+            data = sock.recv(2048)  # incoming only: the socket filter drops what we send
+            try:
+                dst, src, f = eapol.unframe(data)
+            except DecodeError as e:
+                log.warning("malformed EAPOL on %s: %s", uplink, e)
+                continue
+            emit(proxy.on_eapol(time.monotonic(), dst, src, f))
         emit(proxy.tick(time.monotonic()))
     # no logoff on the way out: the VMs are still there, and a restarted proxy just asks again
 

@@ -10,7 +10,7 @@ import subprocess
 from ipaddress import IPv4Interface
 from pathlib import Path
 
-from tenet.ethernet import PACKET_OUTGOING, packet_socket
+from tenet.ethernet import packet_socket
 from tenet.wire.discovery import (
     BROADCAST, CLIENT_PORT, SERVER_PORT, AccessTunnel, DecodeError, Message, TlvType, decode, encode, frame, unframe,
 )
@@ -64,9 +64,7 @@ class PacketLink:
         ready, _, _ = select.select([self.sock], [], [], timeout)
         if not ready:
             return None
-        data, addr = self.sock.recvfrom(65535)
-        if addr[2] == PACKET_OUTGOING:
-            return None
+        data = self.sock.recv(65535)  # incoming only: the socket filter drops what we send
         try:
             dst, src, _, msg = unframe(data)
         except DecodeError:
