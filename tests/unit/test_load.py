@@ -59,6 +59,9 @@ def test_issue_example_loads_with_allocations():
     assert i.tenants == ("default",)
     assert load_intent(intent_to_doc(i)) == i
     assert load_intent(doc()) == i  # deterministic
+    sharded = load_intent(doc(hosts__host1={"network": "pn2", "admission_shards": 2}))
+    assert sharded.fabric.host("host1").admission_shards == 2 and i.fabric.host("host1").admission_shards == 1
+    assert load_intent(intent_to_doc(sharded)) == sharded
 
 
 @pytest.mark.parametrize(
@@ -83,6 +86,8 @@ def test_issue_example_loads_with_allocations():
         ({"networks__n1__group": "224.0.0.5"}, "networks.n1.group: 224.0.0.5 is not a routable multicast group"),
         ({"name": "Bad Name"}, "name: required"),
         ({"vms__host1": {"host": "host1", "nics": []}}, "host1: name used by both a host and a vm"),
+        ({"hosts__host1__admission_shards": -1}, "hosts.host1.admission_shards: must be an integer 0..64"),
+        ({"hosts__host1__admission_shards": "2"}, "hosts.host1.admission_shards: must be an integer 0..64"),
     ],
 )
 def test_each_rule_names_its_path(patch, expected):

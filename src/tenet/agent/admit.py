@@ -1,10 +1,10 @@
-"""The NVE's admission process: NVO3 discovery and RADIUS relaying, beside the reconciler.
+"""The NVE's admission processes: NVO3 discovery and RADIUS relaying, beside the reconciler.
 
 Under churn both admission and reconciliation burn CPU; in one Python process they share a
-GIL and throttle each other. So the agent runs admission as a child process (same network
-namespace; it dies with its parent). It needs only its host's published tables (what it may
-offer, as what kind of NVE) — port MACs it reads itself — and what it decides leaves as
-endpoint keys in the store, exactly as before.
+GIL and throttle each other. So the agent runs admission as child processes (same network
+namespace; they die with their parent), one per shard of the TES MACs (shards.py). Each needs
+only its host's published tables (what it may offer, as what kind of NVE) — port MACs it reads
+itself — and what it decides leaves as endpoint keys in the store, exactly as before.
 """
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ import argparse
 import json
 import logging
 import os
+import socket
 import sys
 import threading
 from pathlib import Path
 
 from tenet.aaa.radius import RadiusClient, RadiusMux
+from tenet.agent import shards as shard_control
 from tenet.agent.discovery import Discovery
 from tenet.compute.tables import from_json
 from tenet.pace import Pacer
@@ -44,45 +46,54 @@ def follow_tables(store: Store, host: str, d: Discovery, stopping: threading.Eve
             tables = from_json(kv.value)
             d.configure(tables)
             if last is None:  # ready: say so, with who we are (the lab waits for this)
-                ready = {"pid": os.getpid(), "serves": [s.vn for s in tables.serves] if d.radius else []}
-                store.put(keys.admission(host), json.dumps(ready, sort_keys=True).encode())
+                ready = {"pid": os.getpid(), "serves": [s.vn for s in tables.serves] if d.radius else [],
+                         "shard": d.shard, "shards": d.shards}
+                store.put(keys.admission(host, d.shard), json.dumps(ready, sort_keys=True).encode())
             last = kv.value
         pacer.done()
         rev, _ = follow(store, keys.tables(host), rev, timeout=1.0)
 
 
 def follow_revocations(store: Store, host: str, d: Discovery, stopping: threading.Event) -> None:
-    """`tenet detach` writes a key per MAC; end that session here, then clear the request.
-    Looked at every FOLLOW_PACE rather than watched: under churn a watcher wakes on every
-    commit to the store, and revocations are rare."""
+    """Shard 0: `tenet detach` writes a key per MAC; end that session in whichever shard has
+    it, then clear the request. Looked at every FOLLOW_PACE rather than watched: under churn a
+    watcher wakes on every commit to the store, and revocations are rare."""
     while not stopping.is_set():
         for kv in store.range(keys.revoke_prefix(host)):  # level: whatever is requested now
             why = json.loads(kv.value).get("why", "revoked by the operator")
             mac = kv.key.rsplit("/", 1)[-1]
-            log.info("revoke %s: %s (%s)", mac, why, "ended" if d.revoke(mac, why) else "no session here")
+            done = d.command(shard_control.Command("revoke", mac, why))
+            log.info("revoke %s: %s (%s)", mac, why, "ended" if done else "no session here")
             store.txn([], [Delete(kv.key)])
         stopping.wait(FOLLOW_PACE)
 
 
 def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int = SERVER_PORT,
-        tunnel_port: int = ACCESS_TUNNEL_PORT) -> None:
+        tunnel_port: int = ACCESS_TUNNEL_PORT, shard: int = 0, shards: int = 1, packet_fd: int = -1) -> None:
     mux = None  # without RADIUS nothing is offered; the ARP responder of IP-based VNs still runs
     if radius:
         ip, _, port = radius.partition(":")
         secret = Path(secret_file).read_text().strip()
         mux = RadiusMux(RadiusClient(ip, secret, int(port or 1812), nas_identifier=host))
-    d = Discovery(open_store(store_url), host, mux, udp_port if radius else 0, tunnel_port)
+    sock = socket.socket(fileno=packet_fd) if packet_fd >= 0 else None  # our member of the agent's fanout group
+    d = Discovery(open_store(store_url), host, mux, udp_port if radius else 0, tunnel_port, sock, shard, shards)
     stopping = stop_on_signals(also=d.stop)
     threading.Thread(target=follow_tables, args=(open_store(store_url), host, d, stopping), name="tables",
                      daemon=True).start()
-    threading.Thread(target=follow_revocations, args=(open_store(store_url), host, d, stopping), name="revocations",
-                     daemon=True).start()
+    if shard == 0:
+        threading.Thread(target=follow_revocations, args=(open_store(store_url), host, d, stopping),
+                         name="revocations", daemon=True).start()
+    else:
+        threading.Thread(target=shard_control.serve, args=(host, shard, d.apply, stopping), name="control",
+                         daemon=True).start()
     d.run()
 
 
-def argv_for(host: str, store_url: str, radius: str, secret_file: str, udp_port: int, tunnel_port: int) -> list[str]:
+def argv_for(host: str, store_url: str, radius: str, secret_file: str, udp_port: int, tunnel_port: int,
+             shard: int = 0, shards: int = 1, packet_fd: int = -1) -> list[str]:
     argv = [sys.executable, "-m", "tenet.agent.admit", "--host", host, "--store", store_url,
-            "--udp-port", str(udp_port), "--tunnel-port", str(tunnel_port)]
+            "--udp-port", str(udp_port), "--tunnel-port", str(tunnel_port),
+            "--shard", str(shard), "--shards", str(shards), "--packet-fd", str(packet_fd)]
     return argv + (["--radius", radius, "--secret-file", secret_file] if radius else [])
 
 
@@ -94,9 +105,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--secret-file", default="")
     p.add_argument("--udp-port", type=int, default=SERVER_PORT)
     p.add_argument("--tunnel-port", type=int, default=ACCESS_TUNNEL_PORT)
+    p.add_argument("--shard", type=int, default=0, help="which shard of the TES MACs this process serves")
+    p.add_argument("--shards", type=int, default=1)
+    p.add_argument("--packet-fd", type=int, default=-1,
+                   help="an inherited packet socket (the agent's fanout group member); none: open one")
     a = p.parse_args(argv)
+    if not 0 <= a.shard < a.shards:
+        p.error(f"--shard must be 0..{a.shards - 1}")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
-    run(a.host, a.store, a.radius, a.secret_file, a.udp_port, a.tunnel_port)
+    run(a.host, a.store, a.radius, a.secret_file, a.udp_port, a.tunnel_port, a.shard, a.shards, a.packet_fd)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """Effects of NVO3 admission: the packet socket, RADIUS calls, endpoint reports.
 
 One AF_PACKET socket sees discovery and session frames on every VM port (a classic-BPF filter
-keeps everything else in the kernel); one UDP socket serves TESs behind an L3 hop; one more
+keeps everything else in the kernel; with several shards, only those of the TES MACs this
+shard owns, see shards.py); one UDP socket serves TESs behind an L3 hop (shard 0); one more
 carries every RADIUS exchange in flight (aaa/radius.RadiusMux). One thread, one select: frames
-and RADIUS answers feed the pure state machine in admission.py; Attach/Detach become endpoint keys in the store, from which the controller
-recomputes every host's tables — the agent then builds the VN instance like any other.
+and RADIUS answers feed the pure state machine in admission.py; Attach/Detach become endpoint
+keys in the store, from which the controller recomputes every host's tables — the agent then
+builds the VN instance like any other.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from tenet.aaa.provisioning import Provisioning
 from tenet.aaa import dynauth
 from tenet.aaa.radius import RadiusMux, RadiusReply
 from tenet.agent import authenticator as auth
+from tenet.agent.shards import Command, Peers
 from tenet.agent.admission import (
     UDP, Action, AskRadius, Attach, Detach, Nve, RadiusAnswer, Send, Session, udp_address, udp_channel,
 )
@@ -28,7 +31,7 @@ from tenet.compute.routing import DELIVER
 from tenet.compute.tables import HostTables
 from tenet.store import keys
 from tenet.store.base import Delete, Put, Store
-from tenet.ethernet import hwaddr, packet_socket
+from tenet.ethernet import hwaddr, packet_socket, shard_of
 from tenet.wire import arp, eapol
 from tenet.wire.discovery import (
     ACCESS_TUNNEL_PORT, SERVER_PORT, DecodeError, MsgType, NveType, TlvType, decode, encode, frame, unframe,
@@ -49,24 +52,31 @@ def _mac(b: bytes) -> str:
 
 
 class Discovery:
-    """Runs admission for one host: one thread, one select over the packet socket, the L3
-    transport's UDP socket and the RADIUS socket."""
+    """Runs admission for one host (or one shard of it): one thread, one select over the packet
+    socket, the L3 transport's UDP socket and the RADIUS socket."""
 
     def __init__(self, store: Store, host: str, radius: RadiusMux | None,
-                 udp_port: int = SERVER_PORT, tunnel_port: int = ACCESS_TUNNEL_PORT) -> None:
+                 udp_port: int = SERVER_PORT, tunnel_port: int = ACCESS_TUNNEL_PORT,
+                 sock: socket.socket | None = None, shard: int = 0, shards: int = 1) -> None:
         self.store = store
         self.host = host
         self.radius = radius  # None: no AAA, so no VN is offered
+        self.shard, self.shards = shard, shards
         self.nve = Nve(host, NveType.HYPERVISOR, 0, "0.0.0.0", {})
-        self.sock = packet_socket(arp=True, eapol=True)
+        self.sock = sock or packet_socket(arp=True, eapol=True)
         self.auth = auth.Authenticator()  # on an access switch's ports (ts…): 802.1X, many MACs per port
         self.arp_ports: dict[str, str] = {}  # TES port on an IP-based VN -> the VN's anycast gateway MAC
-        self.udp = _udp_socket(udp_port) if udp_port else None
-        self.dynauth = _udp_socket(dynauth.PORT) if radius is not None else None  # RFC 5176, from our RADIUS
+        # the per-NVE singletons are shard 0's: the L3 transport and RFC 5176 (from our RADIUS)
+        self.udp = _udp_socket(udp_port) if udp_port and shard == 0 else None
+        self.dynauth = _udp_socket(dynauth.PORT) if radius is not None and shard == 0 else None
+        self.peers = Peers(host, shards) if shard == 0 else None
         self.nve.tunnel_port = tunnel_port
         self.stopping = threading.Event()
         self.reports: queue.SimpleQueue = queue.SimpleQueue()  # C-implemented: cheap on the hot path
         threading.Thread(target=self._write_reports, name="reports", daemon=True).start()
+        if self.dynauth is not None:
+            self.dynauth.settimeout(0.5)
+            threading.Thread(target=self._serve_dynauth, name="dynauth", daemon=True).start()
         self.lock = threading.Lock()
         self.ticked = float("-inf")
         self._restore()
@@ -93,10 +103,19 @@ class Discovery:
                 self.nve.port_macs[port] = mac
         return mac
 
+    def _owns(self, record: dict) -> bool:
+        """Whose session a recorded endpoint is after a restart: the L3 transport's are shard
+        0's; an L2 TES's belongs to the shard the kernel hands its frames to."""
+        if record.get("channel", "").startswith(UDP):
+            return self.shard == 0
+        return shard_of(record["mac"], self.shards) == self.shard
+
     def _restore(self) -> None:
         now = time.monotonic()
         for kv in self.store.range(f"{keys.endpoints_prefix()}{self.host}/"):
             r = json.loads(kv.value)
+            if not self._owns(r):
+                continue
             prov = Provisioning(**r["provisioning"]) if r.get("provisioning") else None
             if r.get("kind") == "8021x":  # authorized on a switch port: nobody re-authenticates
                 self.auth.restore(auth.Supplicant(r["port"], r["mac"], "authorized", now, identity=r.get("identity", ""),
@@ -116,15 +135,13 @@ class Discovery:
                 log.exception("admission pass failed")
 
     def _pass(self) -> None:
-        inputs = [s for s in (self.sock, self.udp, self.radius, self.dynauth) if s is not None]
+        inputs = [s for s in (self.sock, self.udp, self.radius) if s is not None]
         ready, _, _ = select.select(inputs, [], [], TICK)
         now = time.monotonic()
         if self.sock in ready:
             self._receive(now)
         if self.udp is not None and self.udp in ready:
             self._receive_udp(now)
-        if self.dynauth is not None and self.dynauth in ready:
-            self._receive_dynauth(now)
         if self.radius is not None and self.radius in ready:
             self._answers(now, self.radius.on_readable(now))
         if now - self.ticked < TICK:
@@ -149,11 +166,30 @@ class Discovery:
                 actions = self.nve.on_radius(now, tag, _answer(reply))
             self._do(actions)
 
-    def revoke(self, mac: str, why: str) -> bool:
+    def command(self, cmd: Command) -> bool:
+        """Shard 0: a per-NVE request about a MAC, to this shard's sessions and every other's."""
+        here = self.apply(cmd)
+        elsewhere = self.peers.ask(cmd) if self.peers is not None else False
+        return here or elsewhere
+
+    def apply(self, cmd: Command) -> bool:
+        """End or re-provision this shard's sessions of a MAC; whether it had any."""
+        now = time.monotonic()
+        dot1x: list = []
+        nvo3: list[Action] = []
         with self.lock:
-            actions = self.nve.revoke(mac, why)
-        self._do(actions)
-        return bool(actions)
+            if cmd.kind == "revoke":
+                nvo3 = self.nve.revoke(cmd.mac, cmd.why)
+            elif cmd.kind == "disconnect":
+                dot1x = self.auth.disconnect(cmd.mac)
+                nvo3 = self.nve.revoke(cmd.mac, cmd.why)
+            elif cmd.provisioning is not None:  # coa: the attributes the request carries change
+                changed = {k: v for k, v in asdict(cmd.provisioning).items() if v is not None}
+                dot1x = [a for s in list(self.auth.sessions.values()) if s.mac == cmd.mac and s.provisioning
+                         for a in self.auth.change(cmd.mac, replace(s.provisioning, **changed))]
+        self._do_8021x(now, dot1x)
+        self._do(nvo3)
+        return bool(dot1x or nvo3)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -222,10 +258,24 @@ class Discovery:
                 for s in self.nve.serves:
                     self.reports.put(Delete(keys.endpoint(self.host, s.vn, a.mac)))
 
-    def _receive_dynauth(self, now: float) -> None:
+    def _serve_dynauth(self) -> None:
+        """Its own thread: a request may wait (≤ 1 s) for the other shards' answers."""
+        while not self.stopping.is_set():
+            try:
+                data, (ip, port) = self.dynauth.recvfrom(4096)  # type: ignore[union-attr]
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError as e:
+                log.warning("dynamic authorization socket: %s", e)
+                continue
+            try:
+                self._dynauth(data, ip, port)
+            except Exception:  # one bad request must not end dynamic authorization
+                log.exception("dynamic authorization from %s failed", ip)
+
+    def _dynauth(self, data: bytes, ip: str, port: int) -> None:
         """Disconnect: end the MAC's 802.1X authorization or NVO3 session. CoA: apply the
         changed attributes (e.g. a new rate) to the MAC's authorization, live."""
-        data, (ip, port) = self.dynauth.recvfrom(4096)  # type: ignore[union-attr]
         client = self.radius.client  # type: ignore[union-attr]
         if ip != client.server:
             log.warning("dynamic authorization from %s ignored: only %s may", ip, client.server)
@@ -235,19 +285,9 @@ class Discovery:
         except dynauth.DynAuthError as e:
             log.warning("dynamic authorization from %s dropped: %s", ip, e)
             return
-        with self.lock:
-            if req.kind == "disconnect":
-                dot1x = self.auth.disconnect(req.mac)
-                nvo3 = self.nve.revoke(req.mac, "RADIUS Disconnect-Request")
-            else:
-                changed = {k: v for k, v in asdict(req.provisioning).items() if v is not None}  # type: ignore[arg-type]
-                dot1x = [a for s in list(self.auth.sessions.values()) if s.mac == req.mac and s.provisioning
-                         for a in self.auth.change(req.mac, replace(s.provisioning, **changed))]
-                nvo3 = []
-        log.info("RADIUS %s for %s: %s", req.kind, req.mac, "done" if dot1x or nvo3 else "no such session")
-        self._do_8021x(now, dot1x)
-        self._do(nvo3)
-        self.dynauth.sendto(dynauth.answer(req, bool(dot1x or nvo3)), (ip, port))  # type: ignore[union-attr]
+        done = self.command(Command(req.kind, req.mac, "RADIUS Disconnect-Request", req.provisioning))
+        log.info("RADIUS %s for %s: %s", req.kind, req.mac, "done" if done else "no such session")
+        self.dynauth.sendto(dynauth.answer(req, done), (ip, port))  # type: ignore[union-attr]
 
     def _authorize(self, a: auth.Authorize) -> None:
         """RFC 3580: the VN by name, or by number (a VLAN id or a VN-ID) among those we serve."""

@@ -6,15 +6,12 @@ desired state (its host's tables) and the whole actual state (the kernel) and co
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import logging
-import signal
-import subprocess
 import sys
 import time
 
-from tenet.agent import admit
+from tenet.agent.shard_group import ShardGroup, shard_count
 from tenet.agent.desired import desired_state
 from tenet.pace import Pacer
 from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
@@ -31,7 +28,6 @@ log = logging.getLogger("tenet.agent")
 PACE = 0.02  # under table churn, at most one reconcile per 20 ms (each applies the latest tables) …
 DUTY = 2.0  # … and at most a third of a core: admission (a child process) needs the rest under churn
 BURST = 0.1  # quiet time banks up to this much pacing: changes one at a time never wait
-PR_SET_PDEATHSIG = 1
 
 
 def sync(store: Store, kernel: Kernel, host: str, converged: KernelState | None = None
@@ -56,13 +52,6 @@ def sync(store: Store, kernel: Kernel, host: str, converged: KernelState | None 
     }, desired, ops
 
 
-def start_admission(host: str, store_url: str, radius: str, secret_file: str, udp_port: int,
-                    tunnel_port: int) -> subprocess.Popen:
-    """Admission runs in a child process (agent/admit.py) that dies with this one."""
-    return subprocess.Popen(admit.argv_for(host, store_url, radius, secret_file, udp_port, tunnel_port),
-                            preexec_fn=_die_with_parent)
-
-
 def _needs_admission(store: Store, host: str, radius: str) -> bool:
     """NVO3 admission needs RADIUS; an IP-based VN needs the same process's ARP responder."""
     if radius:
@@ -71,19 +60,15 @@ def _needs_admission(store: Store, host: str, radius: str) -> bool:
     return kv is not None and any(t.forwarding == "ip" for t in from_json(kv.value).vns)
 
 
-def _die_with_parent() -> None:
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 PORT_WAIT = 0.05  # seconds between looks while a VM port is missing
 VERIFY = 0.2  # a full read-back this long after the last pass that applied ops
 
 
 def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret_file: str = "",
-        udp_port: int = SERVER_PORT, tunnel_port: int = ACCESS_TUNNEL_PORT) -> None:
+        udp_port: int = SERVER_PORT, tunnel_port: int = ACCESS_TUNNEL_PORT, shards: int = 1) -> None:
     store = open_store(store_url)
     kernel = LinuxKernel()
-    admission = None
+    admission = ShardGroup(store, host, store_url, radius, secret_file, udp_port, tunnel_port, shards)
     stopping = stop_on_signals()
     rev = store.revision() + 1
     last: dict | None = None
@@ -96,10 +81,8 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
         pacer.pace()
         now = time.monotonic()
         try:
-            if (admission is None or admission.poll() is not None) and _needs_admission(store, host, radius):
-                if admission is not None:
-                    log.error("admission process exited with %s; restarting it", admission.returncode)
-                admission = start_admission(host, store_url, radius, secret_file, udp_port, tunnel_port)
+            if not admission.procs and _needs_admission(store, host, radius):
+                admission.ensure()
             full = now >= full_due or converged is None
             status, converged, ops = sync(store, kernel, host, None if full else converged)
             if full:
@@ -121,12 +104,7 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
         waiting = status.get("state") == "waiting for ports"
         wait = PORT_WAIT if waiting else min(resync, max(full_due - time.monotonic(), 0.0))
         rev, _ = follow(store, keys.tables(host), rev, timeout=wait)
-    if admission is not None:
-        admission.terminate()
-        try:
-            admission.wait(3)
-        except subprocess.TimeoutExpired:
-            admission.kill()
+    admission.stop()
     kernel.close()
 
 
@@ -141,11 +119,16 @@ def main(argv: list[str] | None = None) -> None:
                    help="L3 transport: UDP port for TESs behind an L3 hop (0: L2 only)")
     p.add_argument("--tunnel-port", type=int, default=ACCESS_TUNNEL_PORT,
                    help="L3 transport: UDP port of the VXLAN access tunnels to those TESs")
+    p.add_argument("--admission-shards", type=int, default=0,
+                   help="admission processes, each serving a share of the TES MACs (0: one per CPU, at most 4)")
     a = p.parse_args(argv)
     if a.radius and not a.secret_file:
         p.error("--radius needs --secret-file")
+    if a.admission_shards < 0:
+        p.error("--admission-shards must be 0 (one per CPU) or more")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
-    run(a.host, a.store, a.resync, a.radius, a.secret_file, a.udp_port, a.tunnel_port)
+    run(a.host, a.store, a.resync, a.radius, a.secret_file, a.udp_port, a.tunnel_port,
+        shard_count(a.admission_shards))
 
 
 if __name__ == "__main__":

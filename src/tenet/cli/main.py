@@ -88,10 +88,11 @@ def lab_status(name: Optional[str] = typer.Argument(None)) -> None:
                 gen, state = str(st.get("generation")), st.get("state", "")
         alive = "yes" if start_time(p.pid) == p.start_time else "[red]no[/red]"
         t.add_row(p.role, p.node, str(p.pid), alive, gen, state)
-        a = store.get(keys.admission(p.node)) if p.role == "agent" else None
-        if a:  # the agent's admission process (its child): serving, and for which VNs
+        shards = store.range(keys.admission_prefix(p.node)) if p.role == "agent" else []
+        for a in shards:  # the agent's admission processes (its children): serving, and for which VNs
             ready = json.loads(a.value)
-            t.add_row("  admission", p.node, str(ready["pid"]), "yes" if _alive(ready["pid"]) else "[red]no[/red]",
+            name = "  admission" + (f" {ready['shard']}/{ready['shards']}" if ready.get("shards", 1) > 1 else "")
+            t.add_row(name, p.node, str(ready["pid"]), "yes" if _alive(ready["pid"]) else "[red]no[/red]",
                       "", "serves " + (", ".join(ready["serves"]) or "nothing"))
     out.print(t)
     out.print(f"{len(rec.namespaces)} namespaces")

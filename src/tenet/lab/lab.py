@@ -133,7 +133,9 @@ class Lab:
             self._spawn("proxy", x.name, argv, self.plan.node(x.name).netns)
 
     def _agent_argv(self, host: str) -> list[str]:
-        argv = [sys.executable, "-m", "tenet.agent.main", "--host", host, "--store", self.store_url]
+        shards = next(h.admission_shards for h in self.intent.fabric.hosts if h.name == host)
+        argv = [sys.executable, "-m", "tenet.agent.main", "--host", host, "--store", self.store_url,
+                "--admission-shards", str(shards)]
         if self.plan.aaa:
             argv += ["--radius", f"{self.plan.aaa.ip}:{RADIUS_PORT}", "--secret-file", str(self.record.dir / "radius.secret")]
         return argv
@@ -240,8 +242,8 @@ class Lab:
         if t is None or s is None:
             return False
         status = json.loads(s.value)
-        if self.plan.aaa and store.get(keys.admission(host)) is None:
-            return False  # its admission process does not serve yet: a TES would miss its offer
+        if self.plan.aaa and not _admission_ready(store, host):
+            return False  # its admission processes do not all serve yet: a TES would miss its offer
         return status.get("state") == "converged" and status.get("generation") == json.loads(t.value)["generation"]
 
     def down(self) -> None:
@@ -345,3 +347,9 @@ def down(record: Record) -> None:
         record.save()
         raise LabError("; ".join(errors))
     shutil.rmtree(record.dir, ignore_errors=True)  # the lab's own directory: store, logs, configs it wrote
+
+
+def _admission_ready(store, host: str) -> bool:
+    """Every shard of the host's admission has said it serves (each writes its own key)."""
+    ready = [json.loads(kv.value) for kv in store.range(keys.admission_prefix(host))]
+    return bool(ready) and len(ready) >= ready[0].get("shards", 1)

@@ -54,6 +54,7 @@ class Host:
     capability: int = 100
     switch: bool = False  # declared under `switches:`: its ports lead to hosts (proxies), not VMs
     mab: bool = False  # a switch: MAC Authentication Bypass allowed for MACs that speak no EAPOL
+    admission_shards: int = 1  # admission processes on this NVE, by TES MAC (0: one per CPU)
 
     @property
     def ip(self) -> IPv4Address:

@@ -33,14 +33,14 @@ FIRST_HOST = 10
 
 KEYS = {
     "": {"name", "underlay", "hosts", "tenants", "networks", "vms", "aaa", "servers", "switches", "vrouters", "vlinks"},
-    "switch": {"network", "ip", "role", "capability", "radius", "mab"},
+    "switch": {"network", "ip", "role", "capability", "radius", "mab", "admission_shards"},
     "server": {"uplink", "address", "network", "mac", "ip", "identity", "password", "nves"},
     "aaa": {"users"},
     "user": {"password", "network", "rate", "session_timeout", "ip", "cos"},
     "underlay": {"networks", "routers"},
     "network": {"subnet", "capacity"},
     "router": {"networks", "addresses"},
-    "host": {"network", "ip", "role", "capability", "switch"},
+    "host": {"network", "ip", "role", "capability", "switch", "admission_shards"},
     "vn": {"vnid", "subnet", "bum", "group", "tenant", "forwarding", "over"},
     "vm": {"host", "nics", "network", "mac", "ip", "join", "identity", "password", "nves", "gateway"},
     "nic": {"network", "mac", "ip", "join", "identity", "password", "nves", "gateway"},
@@ -267,8 +267,12 @@ def _hosts(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: 
         if not isinstance(cap, int) or isinstance(cap, bool) or not 0 <= cap < 2**32:
             p.add(f"{section}.{name}.capability", f"must be an integer 0..2^32-1, not {cap!r}")
             continue
+        shards = spec.get("admission_shards", 1)
+        if not isinstance(shards, int) or isinstance(shards, bool) or not 0 <= shards <= 64:
+            p.add(f"{section}.{name}.admission_shards", f"must be an integer 0..64 (0: one per CPU), not {shards!r}")
+            continue
         hosts.append(Host(name, spec["network"], ip, role, cap, switch=section == "switches",
-                          mab=bool(spec.get("mab", False))))
+                          mab=bool(spec.get("mab", False)), admission_shards=shards))
     return hosts
 
 
@@ -628,12 +632,14 @@ def intent_to_doc(intent: Intent) -> dict:
             },
         },
         "hosts": {
-            **{h.name: {"network": h.network, "ip": str(h.ip), "role": h.role, "capability": h.capability}
+            **{h.name: {"network": h.network, "ip": str(h.ip), "role": h.role, "capability": h.capability,
+                        **({"admission_shards": h.admission_shards} if h.admission_shards != 1 else {})}
                for h in f.hosts if not h.switch},
             **{x.name: {"switch": x.switch, "role": x.role} for x in f.proxies},
         },
         **(
-            {"switches": {h.name: {"network": h.network, "ip": str(h.ip), "capability": h.capability, "mab": h.mab}
+            {"switches": {h.name: {"network": h.network, "ip": str(h.ip), "capability": h.capability, "mab": h.mab,
+                                   **({"admission_shards": h.admission_shards} if h.admission_shards != 1 else {})}
                           for h in f.hosts if h.switch}}
             if any(h.switch for h in f.hosts)
             else {}

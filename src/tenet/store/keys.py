@@ -35,9 +35,13 @@ def status(host: str) -> str:
     return host_prefix(host) + "status"
 
 
-def admission(host: str) -> str:
-    """Written by a host's admission process once it serves (docs/protocol.md)."""
-    return host_prefix(host) + "admission"
+def admission_prefix(host: str) -> str:
+    return host_prefix(host) + "admission/"
+
+
+def admission(host: str, shard: int = 0) -> str:
+    """Written by each of a host's admission processes (shards) once it serves (docs/protocol.md)."""
+    return f"{admission_prefix(host)}{int(shard)}"
 
 
 def revoke_prefix(host: str) -> str:
