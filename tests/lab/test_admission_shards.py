@@ -56,7 +56,7 @@ def shard_pids(lab) -> dict[int, int]:
 def attached_by(lab, mac: str) -> set[int]:
     """The PIDs that logged attaching this MAC (the agent's children share its log)."""
     log = Path(lab.process("agent", "h1").log).read_text()
-    return {int(p) for p in re.findall(rf"tenet\.discovery\[(\d+)\] attach {mac} ", log)}
+    return {int(p) for p in re.findall(rf"tenet\.discovery\[(\d+)\] [^\n]*\battach {mac} ", log)}
 
 
 def tes_log(lab, vm: str) -> str:

@@ -113,6 +113,10 @@ def main(argv: list[str] | None = None) -> None:
     if not 0 <= a.shard < a.shards:
         p.error(f"--shard must be 0..{a.shards - 1}")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
+    # every attach and detach is logged: skip what the format does not show (the caller's
+    # file and line is a stack walk per record; thread names; multiprocessing's process name)
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = logging.logMultiprocessing = False
     run(a.host, a.store, a.radius, a.secret_file, a.udp_port, a.tunnel_port, a.shard, a.shards, a.packet_fd)
 
 
