@@ -1,7 +1,7 @@
 """Runs inside one TES namespace for bench/attach.py: many virtual TESs, pipelined.
 
-Each virtual TES (its own MAC) loops DISCOVER -> OFFER -> REQUEST -> CONFIRM -> EAP identity
--> EAP-MD5 -> AUTH_RESULT -> TERMINATE, reacting to frames as they come, so the NVE — not a
+Each virtual TES (its own MAC) loops DISCOVER -> OFFER -> REQUEST (with its EAP identity, as
+tenet-tes sends it) -> CONFIRM -> EAP-MD5 -> AUTH_RESULT -> TERMINATE, reacting to frames as they come, so the NVE — not a
 TES's offer window — is what limits the rate. Bounded: `count` TESs for `seconds`.
 Prints the number of admissions (AUTH_RESULT success).
 
@@ -19,6 +19,8 @@ import sys
 import time
 
 from tenet.ethernet import packet_socket
+from tenet.tes.client import IDENTITY_ID
+from tenet.wire import eap
 from tenet.wire.discovery import BROADCAST, HEADER, Message, MsgType, Tlv, TlvType, frame
 
 ETH = 14
@@ -83,7 +85,9 @@ def main() -> None:
             if kind == MsgType.OFFER:
                 key = (dst, nve, vnid)
                 if key not in requests:
-                    msg = Message(MsgType.REQUEST, 0, int.from_bytes(vnid, "big"), (Tlv(TlvType.VN_NAME, "n1"),))
+                    ident = eap.encode(eap.identity_response(IDENTITY_ID, creds[dst][0].decode()))  # as tenet-tes
+                    msg = Message(MsgType.REQUEST, 0, int.from_bytes(vnid, "big"),
+                                  (Tlv(TlvType.VN_NAME, "n1"), Tlv(TlvType.EAP_PAYLOAD, ident)))
                     requests[key] = frame(":".join(f"{x:02x}" for x in nve), raw[dst], msg)
                 sock.send(requests[key])
             elif kind == MsgType.EAP:

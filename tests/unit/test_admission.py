@@ -49,6 +49,19 @@ def test_accept_attaches_with_provisioning():
     assert any(isinstance(a, Attach) and a.session.vn == "n1" for a in acts)
 
 
+def test_identity_in_the_request_goes_straight_to_radius():
+    """A REQUEST carrying the TES's EAP-Response/Identity: CONFIRM and the Access-Request at
+    once, no EAP-Request/Identity; any other EAP packet there is ignored (asked as usual)."""
+    ident = Tlv(TlvType.EAP_PAYLOAD, eap.encode(eap.identity_response(1, "alice")))
+    acts = nve().on_frame(0, "tp1", TES, Message(MsgType.REQUEST, 0, 6001, (ident,)))
+    assert [type(a) for a in acts] == [Send, AskRadius] and sends(acts, MsgType.CONFIRM)
+    assert acts[1].identity == "alice" and acts[1].eap == ident.value and acts[1].state is None
+    md5 = Tlv(TlvType.EAP_PAYLOAD, eap.encode(eap.md5_response(1, b"pw", b"challenge")))
+    for odd in (md5, Tlv(TlvType.EAP_PAYLOAD, b"\x02\x01\x00\x09\x01")):  # not identity; malformed
+        acts = nve().on_frame(0, "tp1", TES, Message(MsgType.REQUEST, 0, 6001, (odd,)))
+        assert [type(a) for a in acts] == [Send, Send] and sends(acts, MsgType.EAP)
+
+
 def test_reject_never_attaches():
     n = nve()
     acts = n.on_frame(0, "tp1", TES, Message(MsgType.REQUEST, 0, 6001))

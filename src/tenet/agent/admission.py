@@ -202,7 +202,10 @@ class Nve:
         uniq = msg.get(TlvType.HOST_UNIQ)
         if uniq is not None:
             confirm.append(Tlv(TlvType.HOST_UNIQ, uniq))
-        return [self._reply(port, src, MsgType.CONFIRM, s.id, vn.vnid, *confirm), self._eap_request_identity(s)]
+        out: list[Action] = [self._reply(port, src, MsgType.CONFIRM, s.id, vn.vnid, *confirm)]
+        if _identity_response(msg.get(TlvType.EAP_PAYLOAD)):  # the TES named itself up front:
+            return out + self._eap(now, s, msg)  # straight to RADIUS, one round trip saved
+        return out + [self._eap_request_identity(s)]
 
     def _eap(self, now: float, s: Session, msg: Message) -> list[Action]:
         payload = msg.get(TlvType.EAP_PAYLOAD)
@@ -298,3 +301,14 @@ class Nve:
     def restore(self, now: float, s: Session) -> None:
         """Adopt a session recorded before an agent restart: its TES keeps its attachment."""
         self.sessions[s.id] = replace(s, last_seen=now)
+
+
+def _identity_response(payload: object) -> bool:
+    """Is this an EAP-Response/Identity (what a TES may carry in its REQUEST)?"""
+    if not isinstance(payload, bytes):
+        return False
+    try:
+        pkt = eap.decode(payload)
+    except ValueError:
+        return False
+    return pkt.code is eap.EapCode.RESPONSE and pkt.type == eap.TYPE_IDENTITY

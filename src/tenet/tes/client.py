@@ -21,6 +21,7 @@ log = logging.getLogger("tenet.tes")
 
 # default policy: access switch over hypervisor over router, then capability, then first answer
 TYPE_RANK = {NveType.ACCESS_SWITCH: 0, NveType.HYPERVISOR: 1, NveType.ROUTER: 2}
+IDENTITY_ID = 1  # EAP identifier of the Response/Identity a REQUEST carries (no Request preceded it)
 
 
 @dataclass(frozen=True)
@@ -123,10 +124,13 @@ class Tes:
         return offers
 
     def request(self, offer: Offer) -> tuple[int, Message | None]:
-        """REQUEST until CONFIRM; return the session id and any EAP request that came with it."""
+        """REQUEST until CONFIRM; return the session id and any EAP request that came with it.
+        The REQUEST carries our EAP-Response/Identity (identifier IDENTITY_ID), so the NVE can
+        ask RADIUS at once instead of asking us first; an NVE that ignores it asks as usual."""
         uniq = os.urandom(8)
+        ident = Tlv(TlvType.EAP_PAYLOAD, eap.encode(eap.identity_response(IDENTITY_ID, self.cfg.identity)))
         for _ in range(self.cfg.request_retries):
-            self.link.send(offer.nve, Message(MsgType.REQUEST, 0, offer.vnid, self._discover_tlvs(uniq)))
+            self.link.send(offer.nve, Message(MsgType.REQUEST, 0, offer.vnid, (*self._discover_tlvs(uniq), ident)))
             deadline = self.clock() + self.cfg.request_interval
             while (left := deadline - self.clock()) > 0:
                 got = self.link.recv(left)
