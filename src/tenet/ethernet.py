@@ -11,6 +11,7 @@ import ctypes
 import fcntl
 import socket
 import struct
+import sys
 
 from tenet.wire.arp import ETHERTYPE as ETHERTYPE_ARP
 from tenet.wire.eapol import ETHERTYPE as ETHERTYPE_EAPOL
@@ -21,6 +22,7 @@ SOL_SOCKET = 1
 SO_ATTACH_FILTER = 26
 PACKET_OUTGOING = 4
 SIOCGIFHWADDR = 0x8927
+SIOCGIFMTU = 0x8921
 SOL_PACKET = 263
 PACKET_FANOUT = 18
 PACKET_FANOUT_DATA = 22
@@ -82,12 +84,23 @@ def fanout_sockets(count: int, group: int, **kinds: bool) -> list[socket.socket]
     return socks
 
 
-def hwaddr(ifname: str) -> str:
-    """An interface's MAC by ioctl ("" if it is gone): no netlink dump, and right in our own
-    namespace."""
+def _ifreq(ifname: str, request: int) -> bytes | None:
+    """One interface ioctl (None if the interface is gone): no netlink dump to decode, and
+    right in our own namespace."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         try:
-            raw = fcntl.ioctl(s.fileno(), SIOCGIFHWADDR, struct.pack("256s", ifname.encode()[:15]))
+            return fcntl.ioctl(s.fileno(), request, struct.pack("256s", ifname.encode()[:15]))
         except OSError:
-            return ""
-    return ":".join(f"{b:02x}" for b in raw[18:24])
+            return None
+
+
+def hwaddr(ifname: str) -> str:
+    """An interface's MAC ("" if it is gone)."""
+    raw = _ifreq(ifname, SIOCGIFHWADDR)
+    return ":".join(f"{b:02x}" for b in raw[18:24]) if raw else ""
+
+
+def mtu(ifname: str) -> int | None:
+    """An interface's MTU (None if it is gone)."""
+    raw = _ifreq(ifname, SIOCGIFMTU)
+    return int.from_bytes(raw[16:20], sys.byteorder) if raw else None

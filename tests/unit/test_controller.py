@@ -1,7 +1,9 @@
 """The controller publishes full state with generations; external MACs survive restarts."""
 import json
+import time
 
 from tenet.compute.tables import from_json
+from tenet.controller.hold import Hold
 from tenet.controller.publish import publish
 from tenet.model.load import intent_to_doc, load_file
 from tenet.store import keys
@@ -62,3 +64,38 @@ def test_bad_intent_keeps_published_tables(tmp_path):
     except Exception as e:
         assert "problem" in str(e)
     assert from_json(store.get(keys.tables("host2")).value).generation == 1
+
+
+def test_a_vn_instance_outlives_its_last_endpoint_by_the_hold(tmp_path):
+    store, intent = seeded(tmp_path)
+    hold = Hold(0.2)
+    publish(store, hold)
+    doc = intent_to_doc(intent)
+    doc["vms"]["L"]["host"] = "host1"  # N6's only endpoint on host3 leaves
+    store.put(keys.intent(), json.dumps(doc).encode())
+    held = publish(store, hold)["host3"].vn("N6")
+    assert held is not None and not [e for e in held.entries if e.port]  # kept, with no local member
+    assert publish(store, hold)["host3"].vn("N6") is not None  # a pass inside the hold keeps it
+    time.sleep(0.25)
+    assert publish(store, hold)["host3"].vn("N6") is None
+
+
+def test_an_endpoint_back_within_the_hold_cancels_it():
+    hold = Hold(2.0)
+    a, b = ("h1", "n1"), ("h2", "n1")
+    assert hold.update(0.0, frozenset({a, b})) == frozenset()
+    assert hold.update(1.0, frozenset({b})) == {a} and hold.next_due() == 3.0
+    assert hold.update(1.5, frozenset({a, b})) == frozenset() and hold.next_due() is None  # back: no hold
+    assert hold.update(2.0, frozenset({b})) == {a}  # left again: a fresh hold from now
+    assert hold.update(3.9, frozenset({b})) == {a}
+    assert hold.update(4.0, frozenset({b})) == frozenset()
+
+
+def test_without_a_hold_the_instance_goes_at_once(tmp_path):
+    store, intent = seeded(tmp_path)
+    hold = Hold(0.0)
+    publish(store, hold)
+    doc = intent_to_doc(intent)
+    doc["vms"]["L"]["host"] = "host1"
+    store.put(keys.intent(), json.dumps(doc).encode())
+    assert publish(store, hold)["host3"].vn("N6") is None

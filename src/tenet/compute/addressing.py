@@ -127,18 +127,22 @@ def bum_entry(
 
 
 def compute_tables(
-    intent: Intent, endpoints: tuple[Endpoint, ...], extmacs: Mapping[Key, str]
+    intent: Intent, endpoints: tuple[Endpoint, ...], extmacs: Mapping[Key, str],
+    held: frozenset[tuple[str, str]] = frozenset(),
 ) -> dict[str, HostTables]:
-    """Tables for every host of the fabric (hosts with no VN get an empty, still-valid set)."""
+    """Tables for every host of the fabric (hosts with no VN get an empty, still-valid set).
+    `held`: (host, VN) instances kept although no endpoint of the VN is on the host any more
+    (controller/hold.py); only bridged VNs over the underlay are ever kept."""
     by_vn: dict[str, list[Endpoint]] = {}
     for ep in endpoints:
         by_vn.setdefault(ep.vn, []).append(ep)
     result: dict[str, HostTables] = {}
     for host in intent.fabric.hosts:
         vns = tuple(
-            vn_table(intent, vn, host, tuple(by_vn[vn.name]), extmacs)
+            vn_table(intent, vn, host, tuple(by_vn.get(vn.name, ())), extmacs)
             for vn in intent.vns
             if any(ep.host == host.name for ep in by_vn.get(vn.name, ()))
+            or ((host.name, vn.name) in held and holdable(vn))
         )
         tables = HostTables(
             host=host.name,
@@ -153,6 +157,17 @@ def compute_tables(
         )
         result[host.name] = with_hash(tables)
     return result
+
+
+def holdable(vn: VirtualNetwork) -> bool:
+    """A bridged VN over the underlay: its table needs no member on the host itself (a routed
+    VN's router MAC and a layered VN's carrier are allocated per member host)."""
+    return vn.forwarding == "mac" and not vn.over
+
+
+def instances(endpoints: tuple[Endpoint, ...]) -> frozenset[tuple[str, str]]:
+    """The (host, VN) instances the endpoints need."""
+    return frozenset((ep.host, ep.vn) for ep in endpoints)
 
 
 def with_hash(tables: HostTables) -> HostTables:

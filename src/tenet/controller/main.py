@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 
+from tenet.controller.hold import HOLD, Hold
 from tenet.controller.publish import publish
 from tenet.pace import Pacer
 from tenet.store import keys
@@ -19,16 +20,17 @@ PACE = 0.02  # under endpoint churn, at most one recompute per 20 ms (each sees 
 BURST = 0.1  # quiet time banks up to this much pacing: changes one at a time never wait
 
 
-def run(store_url: str, resync: float = 10.0) -> None:
+def run(store_url: str, resync: float = 10.0, hold: float = HOLD) -> None:
     store = open_store(store_url)
     stopping = stop_on_signals()
     rev = store.revision() + 1
     pacer = Pacer(PACE, burst=BURST)
+    held = Hold(hold)
     last: dict[str, int] = {}
     while not stopping.is_set():
         pacer.pace()
         try:
-            generations = {h: t.generation for h, t in publish(store).items()}
+            generations = {h: t.generation for h, t in publish(store, held).items()}
             if generations != last:
                 log.info("published %d hosts: %s", len(generations), generations)
                 last = generations
@@ -36,8 +38,9 @@ def run(store_url: str, resync: float = 10.0) -> None:
             log.error("recompute failed, keeping published tables: %s", e)
         pacer.done()
         due = time.monotonic() + resync  # level-triggered: recompute now and then regardless
+        due = min(due, held.next_due() or due)  # and when a held VN instance is to go
         while not stopping.is_set() and time.monotonic() < due:
-            rev, events = follow(store, "/tenet/", rev, timeout=min(resync, 1.0))
+            rev, events = follow(store, "/tenet/", rev, timeout=max(0.0, min(due - time.monotonic(), 1.0)))
             if events is None or any(e.key.startswith(WATCHED) for e in events):
                 break
 
@@ -45,9 +48,13 @@ def run(store_url: str, resync: float = 10.0) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="tenet-controller")
     p.add_argument("--store", required=True)
+    p.add_argument("--instance-hold", type=float, default=HOLD, metavar="SECONDS",
+                   help="keep a VN instance on a host this long after its last endpoint leaves (0: remove at once)")
     a = p.parse_args(argv)
+    if a.instance_hold < 0:
+        p.error("--instance-hold must be >= 0")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    run(a.store)
+    run(a.store, hold=a.instance_hold)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,16 @@ so agents can tell "nothing new" from "new" without deltas (Neutron l2pop's less
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 
-from tenet.compute.addressing import compute_tables
+from tenet.compute.addressing import compute_tables, instances
 from tenet.compute.endpoints import Endpoint, declared_endpoints, reported_endpoints
 from tenet.compute.extmac import Key, allocate
 from tenet.compute.layers import with_carriers
 from tenet.compute.routing import router_keys
 from tenet.compute.tables import HostTables, from_json, to_json
+from tenet.controller.hold import Hold
 from tenet.model.load import load_intent
 from tenet.model.tenancy import Intent
 from tenet.store import keys
@@ -49,19 +51,21 @@ def endpoints_of(intent: Intent, store: Store) -> tuple[Endpoint, ...]:
     return with_carriers(intent, declared + reported_endpoints(intent, reports, declared))
 
 
-def publish(store: Store) -> dict[str, HostTables]:
-    """Recompute every host's tables; write only those whose content changed."""
+def publish(store: Store, hold: Hold | None = None) -> dict[str, HostTables]:
+    """Recompute every host's tables; write only those whose content changed. With a `hold`,
+    VN instances that lost their last endpoint stay for its time."""
     intent = read_intent(store)
     if intent is None:
         return {}
     endpoints = endpoints_of(intent, store)
+    held = hold.update(time.monotonic(), instances(endpoints)) if hold is not None else frozenset()
     existing = read_extmacs(store)
     macs = allocate([ep.key for ep in endpoints] + router_keys(intent.vns, endpoints), existing)
     fresh = [Put(keys.extmac(vn, vm, nic), mac.encode()) for (vn, vm, nic), mac in macs.items() if (vn, vm, nic) not in existing]
     if fresh:
         store.txn([], fresh)
     published: dict[str, HostTables] = {}
-    for host, tables in compute_tables(intent, endpoints, macs).items():
+    for host, tables in compute_tables(intent, endpoints, macs, held).items():
         kv = store.get(keys.tables(host))
         old = from_json(kv.value) if kv else None
         if old and old.content_hash == tables.content_hash:
