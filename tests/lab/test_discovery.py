@@ -183,6 +183,23 @@ def test_forged_and_stale_session_ids_are_ignored(lab):
     assert lab.exec("T", "ping", "-c2", "-i0.2", "-W2", "10.60.0.2").returncode == 0
 
 
+def test_discovery_frames_never_enter_the_vn(lab):
+    """T's port is bridged into n1 (T is admitted). A DISCOVER it broadcasts again must reach
+    h1's admission — an OFFER comes back — and no VM of n1: not S2 on h2, which would see it
+    if the bridge flooded it (VN name, host-uniq) across the VN."""
+    t = lab.mac("T")
+    uniq = os.urandom(8)
+    discover = Message(MsgType.DISCOVER, 0, 0, (Tlv(TlvType.VN_NAME, "n1"), Tlv(TlvType.HOST_UNIQ, uniq)))
+    script = ("import sys, time; from tenet.ethernet import packet_socket; s = packet_socket(); s.bind(('eth0', 0)); "
+              "[(s.send(bytes.fromhex(sys.argv[1])), time.sleep(0.1)) for _ in range(5)]")
+    with Capture(lab, "S2", "eth0", "ether proto 0x88b5") as far, Capture(lab, "T", "eth0", "ether proto 0x88b5") as near:
+        r = lab.exec("T", sys.executable, "-c", script, frame("ff:ff:ff:ff:ff:ff", t, discover).hex())
+        assert r.returncode == 0, r.stderr
+    offers = near.fields(f"eth.type == 0x88b5 && eth.dst == {t} && frame contains {uniq.hex(':')}", "eth.src")
+    assert len(offers) >= 5  # h1 answered each (h4, the access switch on T's LAN, may too)
+    assert far.fields("eth.type == 0x88b5", "eth.src") == []
+
+
 def test_terminate_removes_everything_including_the_last_vn_instance(lab):
     assert "tnb6002" in links(lab, "h1")  # V is the only n2 endpoint on h1
     lab.stop_process("tes", "V.eth0")  # SIGTERM: tenet-tes sends TERMINATE

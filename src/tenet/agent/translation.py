@@ -125,6 +125,7 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
     chains += _link_marks(tables, present_ports)
     chains += _layer_guard(tables)
     chains += _nve_local(tables)
+    chains += _control_stays(present_ports)
     if dispatch:
         chains.append(
             f"  chain uplink_in {{\n"
@@ -213,6 +214,18 @@ def _nve_local(tables: HostTables) -> list[str]:
     devices = ", ".join(f'"{b}"' for b in bridges)
     return [f"  chain nve_local {{\n    type filter hook ingress devices = {{ {devices} }}"
             f" priority -300; policy drop;\n  }}\n"]
+
+
+def _control_stays(present_ports: frozenset[str]) -> list[str]:
+    """NVO3 discovery and session frames are for the NVE alone. Its packet sockets tap them
+    before this hook runs, so dropping them here loses nothing — and keeps an admitted port's
+    bridge from flooding a TES's DISCOVER (VN name, host-uniq) and EAP identity into the VN,
+    to every host and VM of it."""
+    if not present_ports:
+        return []
+    devices = ", ".join(f'"{p}"' for p in sorted(present_ports))
+    return [f"  chain control {{\n    type filter hook ingress devices = {{ {devices} }} priority -300; policy accept;\n"
+            f"    ether type {{ {ETHERTYPE_DISCOVERY:#06x}, {ETHERTYPE_SESSION:#06x} }} counter drop\n  }}\n"]
 
 
 def _layer_guard(tables: HostTables) -> list[str]:
