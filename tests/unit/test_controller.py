@@ -7,6 +7,7 @@ from tenet.controller.hold import Hold
 from tenet.controller.publish import publish
 from tenet.model.load import intent_to_doc, load_file
 from tenet.store import keys
+from tenet.store.base import MAX_TXN_OPS, Put, in_chunks
 from tenet.store.open import open_store
 
 from pathlib import Path
@@ -99,3 +100,14 @@ def test_without_a_hold_the_instance_goes_at_once(tmp_path):
     doc["vms"]["L"]["host"] = "host1"
     store.put(keys.intent(), json.dumps(doc).encode())
     assert publish(store, hold)["host3"].vn("N6") is None
+
+
+def test_writes_beyond_etcds_transaction_limit_go_in_chunks(tmp_path):
+    """etcd refuses more than 128 operations in one transaction: reports and tables never ask it to."""
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    seen: list[int] = []
+    real = store.txn
+    store.txn = lambda compares, ops, *a: (seen.append(len(ops)), real(compares, ops, *a))[1]
+    in_chunks(store, [Put(f"/k/{i:03d}", b"v") for i in range(250)])
+    assert seen == [MAX_TXN_OPS, MAX_TXN_OPS, 50] and max(seen) <= 128
+    assert len(store.range("/k/")) == 250

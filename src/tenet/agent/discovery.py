@@ -30,7 +30,7 @@ from tenet.agent.admission import (
 from tenet.compute.routing import DELIVER
 from tenet.compute.tables import HostTables
 from tenet.store import keys
-from tenet.store.base import Delete, Put, Store
+from tenet.store.base import Delete, Put, Store, in_chunks
 from tenet.ethernet import hwaddr, packet_socket, shard_of
 from tenet.wire import arp, eapol
 from tenet.wire.discovery import (
@@ -379,7 +379,7 @@ class Discovery:
                 except queue.Empty:
                     break
             try:
-                self.store.txn([], [op for op, _ in batch])
+                in_chunks(self.store, [op for op, _ in batch])  # a retry rewrites chunks already in: same values
             except Exception as e:  # the store is away: keep the batch, in order, and try again
                 log.error("endpoint reports not written (%d kept for a retry): %s", len(batch), e)
                 self.stopping.wait(0.5)

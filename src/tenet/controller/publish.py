@@ -19,7 +19,7 @@ from tenet.controller.hold import Hold
 from tenet.model.load import load_intent
 from tenet.model.tenancy import Intent
 from tenet.store import keys
-from tenet.store.base import Put, Store
+from tenet.store.base import Put, Store, in_chunks
 
 
 _parsed: dict[int, Intent] = {}
@@ -65,6 +65,7 @@ def publish(store: Store, hold: Hold | None = None) -> dict[str, HostTables]:
     if fresh:
         store.txn([], fresh)
     published: dict[str, HostTables] = {}
+    writes: list[Put] = []
     for host, tables in compute_tables(intent, endpoints, macs, held).items():
         kv = store.get(keys.tables(host))
         old = from_json(kv.value) if kv else None
@@ -72,6 +73,7 @@ def publish(store: Store, hold: Hold | None = None) -> dict[str, HostTables]:
             published[host] = old
             continue
         tables = replace(tables, generation=(old.generation + 1) if old else 1)
-        store.put(keys.tables(host), to_json(tables).encode())
+        writes.append(Put(keys.tables(host), to_json(tables).encode()))
         published[host] = tables
+    in_chunks(store, writes)  # one commit for the hosts that changed, not one per host
     return published

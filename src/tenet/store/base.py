@@ -76,6 +76,15 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+MAX_TXN_OPS = 100  # etcd refuses a transaction of more than 128 operations (its --max-txn-ops)
+
+
+def in_chunks(store: Store, ops: Sequence[Op]) -> None:
+    """Write `ops` unconditionally, MAX_TXN_OPS to a commit (each chunk all or nothing)."""
+    for i in range(0, len(ops), MAX_TXN_OPS):
+        store.txn([], ops[i:i + MAX_TXN_OPS])
+
+
 def follow(store: Store, prefix: str, rev: int, timeout: float) -> tuple[int, list[Event] | None]:
     """Wait up to `timeout` for changes under `prefix` from `rev`: the revision to watch from
     next, and the events — None when the history was compacted away, which a level-triggered
