@@ -97,7 +97,7 @@ def _ifreq(ifname: str, request: int) -> bytes | None:
 def hwaddr(ifname: str) -> str:
     """An interface's MAC ("" if it is gone)."""
     raw = _ifreq(ifname, SIOCGIFHWADDR)
-    return ":".join(f"{b:02x}" for b in raw[18:24]) if raw else ""
+    return raw[18:24].hex(":") if raw else ""
 
 
 def mtu(ifname: str) -> int | None:

@@ -50,7 +50,7 @@ NVE_TYPES = {"hypervisor": NveType.HYPERVISOR, "access-switch": NveType.ACCESS_S
 
 
 def _mac(b: bytes) -> str:
-    return ":".join(f"{x:02x}" for x in b)
+    return b.hex(":")
 
 
 class Discovery:
@@ -211,7 +211,7 @@ class Discovery:
             return
         if port.startswith(SWITCH_PORT_PREFIX) and data[12:14] == b"\x08\x06":  # a MAC that speaks no EAPOL
             with self.lock:  # ARPs before anything else: MAB, if this switch allows it
-                actions8 = self.auth.on_data(now, port, ":".join(f"{b:02x}" for b in data[6:12]))
+                actions8 = self.auth.on_data(now, port, _mac(data[6:12]))
             self._do_8021x(now, actions8)
             return
         if not port.startswith(PORT_PREFIX):

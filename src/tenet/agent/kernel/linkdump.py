@@ -70,7 +70,7 @@ def _ip4(raw: bytes | None) -> str:
 
 
 def _mac(raw: bytes | None) -> str:
-    return ":".join(f"{b:02x}" for b in raw) if raw else ""
+    return raw.hex(":") if raw else ""
 
 
 def _vxlan(data: bytes) -> VxlanInfo:
