@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(iproute2 nftables iperf3 iputils-ping tcpdump tshark smcroute freeradius etcd-server
+PACKAGES=(iproute2 nftables iperf3 iputils-ping tcpdump tshark frr freeradius etcd-server
           python3-venv python3-nftables procps)
 
 missing=()
@@ -18,7 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # The packages start system services we do not want: the lab runs its own instances.
-  for svc in freeradius etcd smcroute; do
+  for svc in freeradius etcd frr; do
     (systemctl disable --now "$svc" || service "$svc" stop || true) >/dev/null 2>&1
   done
 fi

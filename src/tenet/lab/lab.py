@@ -15,7 +15,8 @@ from pathlib import Path
 from tenet.aaa.config import render
 from tenet.aaa.server import FreeRadius
 from tenet.compute.tables import from_json
-from tenet.lab import netns
+from tenet.lab import frr, netns
+from tenet.lab.frr import RouterConfig
 from tenet.lab.netns import LabError
 from tenet.lab.plan import LabPlan, plan
 from tenet.lab.record import Proc, Record, start_time
@@ -75,6 +76,7 @@ class Lab:
         try:
             self._build()
             self._start()
+            self.wait_routed(timeout)
             self.wait_converged(timeout)
             self.start_tes()
             self.start_proxies()
@@ -116,7 +118,7 @@ class Lab:
         self.progress("starting controller")
         self._spawn("controller", "controller", [py, "-m", "tenet.controller.main", "--store", self.store_url])
         for r in self.plan.routers:
-            self._start_mrouter(r)
+            self._start_router(r)
         if self.plan.aaa:
             self._start_radius()
         for h in self.intent.fabric.hosts:
@@ -201,20 +203,72 @@ class Lab:
             store.close()
         raise LabError(f"{vm} eth{nic} not attached after {timeout:.0f}s")
 
-    def _start_mrouter(self, r) -> None:
-        conf = self.record.dir / f"smcroute-{r.name}.conf"
-        lines = [f"phyint {i} enable" for i in r.interfaces]
-        for i in r.interfaces:
-            outs = " ".join(o for o in r.interfaces if o != i)
-            lines += [f"mroute from {i} group {g} to {outs}" for g in r.groups]
-        conf.write_text("\n".join(lines) + "\n")
-        d = self.record.dir
-        self._spawn(
-            "mrouter",
-            r.name,
-            ["smcrouted", "-n", "-N", "-f", str(conf), "-u", str(d / f"smcroute-{r.name}.sock"), "-P", str(d / f"smcroute-{r.name}.pid"), "-l", "notice"],
-            r.netns,
-        )
+    def _start_router(self, r: RouterConfig) -> None:
+        """FRR's zebra, ospfd and pimd in the router's namespace, configured from the plan."""
+        run = self.record.dir / f"frr-{r.name}"
+        run.mkdir(exist_ok=True)
+        for daemon in frr.DAEMONS:
+            (run / f"{daemon}.conf").write_text(frr.CONFIGS[daemon](r))
+        for path in (run, *run.iterdir()):
+            shutil.chown(path, frr.USER, frr.USER)
+        for daemon in frr.DAEMONS:
+            self._spawn(daemon, r.name, frr.argv(daemon, run), r.netns)
+            if daemon == "zebra":  # the others configure through it: a static RP given before
+                self._wait_for(run / "zserv.api", daemon, r.name)  # zebra answers is refused
+
+    def _wait_for(self, path: Path, role: str, node: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            if self._dead() or time.monotonic() > deadline:
+                raise LabError(f"{role} on {node} did not create {path}; see {self.process(role, node).log}")
+            time.sleep(0.02)
+
+    def wait_routed(self, timeout: float = 60.0) -> None:
+        """Return when every router has its routes to every physical network, with as many
+        equal-cost next hops as the graph has (OSPF converged), the rendezvous point routed, and
+        a PIM neighbour on every network it shares with another router."""
+        deadline = time.monotonic() + timeout
+        pending = list(self.plan.routers)
+        paths = frr.equal_paths({r.name: r.ports for r in pending})
+        while pending:
+            pending = [r for r in pending if not self._routed(r, paths[r.name])]
+            dead = self._dead()
+            if dead:
+                raise LabError(f"{dead.role} on {dead.node} exited; see {dead.log}")
+            if pending and time.monotonic() > deadline:
+                raise LabError(f"underlay not converged after {timeout:.0f}s: {', '.join(r.name for r in pending)}")
+            if pending:
+                time.sleep(0.1)
+        if self.plan.routers:
+            self.progress(f"underlay routed: {len(self.plan.routers)} routers (OSPF, PIM)")
+
+    def _routed(self, r: RouterConfig, paths: dict[str, int]) -> bool:
+        routes = json.loads(self.exec(r.name, "ip", "-j", "-4", "route", "show").stdout or "[]")
+        have = {x["dst"]: len(x.get("nexthops", ())) or 1 for x in routes if x.get("protocol") == "ospf"}
+        subnet = {n.name: str(n.subnet) for n in self.intent.fabric.networks}
+        if any(have.get(subnet[net]) != n for net, n in paths.items()):
+            return False
+        want = {p.dev for p in r.ports
+                if any(o.name != r.name and p.network in o.networks for o in self.intent.fabric.routers)}
+        neighbours = self._vtysh(r, "show ip pim neighbor json")
+        rp = self._vtysh(r, "show ip pim rp-info json").get(r.rp)
+        if rp is None:  # FRR 8.4 may refuse a static RP it cannot route to yet: give it again
+            self._vtysh(r, "configure terminal", f"ip pim rp {r.rp} {frr.MULTICAST}")
+            return False
+        return want <= set(neighbours) and all(x["iAmRP"] or x["outboundInterface"] != "Unknown" for x in rp)
+
+    def _vtysh(self, r: RouterConfig, *commands: str) -> dict:
+        argv = ["vtysh", "--vty_socket", str(self.record.dir / f"frr-{r.name}")]
+        for c in commands:
+            argv += ["-c", c]
+        try:
+            return json.loads(self.exec(r.name, *argv).stdout or "{}")
+        except json.JSONDecodeError:
+            return {}
+
+    def _dead(self) -> Proc | None:
+        return next((p for p in self.record.processes
+                     if start_time(p.pid) != p.start_time and (p.role, p.node) not in self.stopped), None)
 
     def wait_converged(self, timeout: float = 60.0) -> None:
         """Return when every agent reports the generation the controller published for it."""
@@ -224,10 +278,9 @@ class Lab:
         try:
             while True:
                 pending = [h for h in hosts if not self._converged(store, h)]
-                dead = [p for p in self.record.processes
-                        if start_time(p.pid) != p.start_time and (p.role, p.node) not in self.stopped]
+                dead = self._dead()
                 if dead:
-                    raise LabError(f"{dead[0].role} on {dead[0].node} exited; see {dead[0].log}")
+                    raise LabError(f"{dead.role} on {dead.node} exited; see {dead.log}")
                 if not pending:
                     self.progress(f"all {len(hosts)} agents converged")
                     return

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from ipaddress import IPv4Network
 
 from tenet.compute.overlay import vr_routes
 from tenet.compute.routing import gateway_ip
+from tenet.lab.frr import RouterConfig, RouterPort, rendezvous
 from tenet.model.layers import VXLAN_OVERHEAD, max_layer
 from tenet.model.tenancy import switch_port_name, Intent, port_name
 
@@ -23,7 +23,6 @@ def underlay_mtu(intent: Intent) -> int:
     return VM_MTU + VXLAN_OVERHEAD * (max_layer(intent) + 1)
 
 
-MCAST_RANGE = "239.0.0.0/8"
 AAA_NODE = "aaa"  # reserved node name when the topology declares AAA
 
 
@@ -53,14 +52,6 @@ class Command:
 
 
 @dataclass(frozen=True)
-class Router:
-    name: str
-    netns: str
-    interfaces: tuple[str, ...]
-    groups: tuple[str, ...]  # multicast ranges forwarded between all interfaces
-
-
-@dataclass(frozen=True)
 class Aaa:
     """Where the lab's FreeRADIUS listens: a node of its own on the first physical network."""
 
@@ -74,7 +65,7 @@ class LabPlan:
     nodes: tuple[Node, ...]
     veths: tuple[Veth, ...]
     commands: tuple[Command, ...]  # run in order after the veths exist
-    routers: tuple[Router, ...]
+    routers: tuple[RouterConfig, ...]  # each runs FRR (lab/frr.py)
     aaa: Aaa | None = None
 
     def node(self, name: str) -> Node:
@@ -89,7 +80,9 @@ def netns_name(lab: str, node: str) -> str:
 
 
 def _next_hops(intent: Intent) -> dict[tuple[str, str], tuple[str, str]]:
-    """(from network, to network) -> (router, router address on the from network), by BFS."""
+    """(from network, to network) -> (router, router address on the from network), by BFS: a
+    host's or server's static routes (its first hop is a router on its own network; the
+    routers themselves route by OSPF)."""
     routers = intent.fabric.routers
     result: dict[tuple[str, str], tuple[str, str]] = {}
     for start in intent.fabric.networks:
@@ -173,34 +166,36 @@ def plan(intent: Intent) -> LabPlan:
     cmds: list[Command] = []
     for n in nodes:
         cmds += quiet(n.netns, forward=n.kind in ("router", "vrouter"))
-    for n in f.networks:
+    for n in f.networks:  # a switch that snoops IGMP (with a querier where no router asks)
         cmds += [
-            Command(ns(n.name), ("ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")),
+            Command(ns(n.name), ("ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "1",
+                                 "mcast_querier", "1", "mcast_query_interval", "500",
+                                 "mcast_last_member_interval", "20")),
             Command(ns(n.name), ("ip", "link", "set", "br0", "up")),
         ]
     hops = _next_hops(intent)
     attach: list[Command] = []
-    groups = sorted({MCAST_RANGE} | {f"{v.group}/32" for v in intent.vns if v.group and v.group not in IPv4Network(MCAST_RANGE)})
-    routers: list[Router] = []
+    ports = {r.name: tuple(RouterPort(f"u{pi}", p.address, p.network) for pi, p in enumerate(r.ports)) for r in f.routers}
+    rp = rendezvous(ports) if ports else ""
+    routers: list[RouterConfig] = []
     for ri, r in enumerate(f.routers):
-        ifaces = []
-        for pi, p in enumerate(r.ports):
-            dev, peer = f"u{pi}", f"r{ri}"
-            veths.append(Veth(ns(r.name), dev, ns(p.network), peer, mtu))
+        for p in ports[r.name]:
+            peer = f"r{ri}"
+            veths.append(Veth(ns(r.name), p.dev, ns(p.network), peer, mtu))
             attach.append(Command(ns(p.network), ("ip", "link", "set", peer, "master", "br0", "up")))
             cmds += [
-                Command(ns(r.name), ("ip", "addr", "add", str(p.address), "dev", dev)),
-                Command(ns(r.name), ("ip", "link", "set", dev, "up")),
+                Command(ns(r.name), ("ip", "addr", "add", str(p.address), "dev", p.dev)),
+                Command(ns(r.name), ("ip", "link", "set", p.dev, "up")),
             ]
-            ifaces.append(dev)
-        for p in r.ports:
-            cmds += _routes(intent, ns(r.name), p.network, hops, set(r.networks))
-        routers.append(Router(r.name, ns(r.name), tuple(ifaces), tuple(groups)))
+        routers.append(RouterConfig(r.name, ns(r.name), ports[r.name], rp))
     on_underlay = [(f"h{i}", h.name, h.network, h.address) for i, h in enumerate(f.hosts)]
     on_underlay += [(f"s{i}", s.name, s.uplink, s.address) for i, s in enumerate(intent.servers)]
     for peer, name, pn_name, address in on_underlay:  # hosts, and servers behind L3 hops
         veths.append(Veth(ns(name), "up0", ns(pn_name), peer, mtu))
-        attach.append(Command(ns(pn_name), ("ip", "link", "set", peer, "master", "br0", "up")))
+        attach += [  # one host per port: its IGMP leave ends its membership at once
+            Command(ns(pn_name), ("ip", "link", "set", peer, "master", "br0", "up")),
+            Command(ns(pn_name), ("ip", "link", "set", peer, "type", "bridge_slave", "fastleave", "on")),
+        ]
         cmds += [
             Command(ns(name), ("ip", "addr", "add", str(address), "dev", "up0")),
             Command(ns(name), ("ip", "link", "set", "up0", "up")),

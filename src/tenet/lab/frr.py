@@ -1,0 +1,130 @@
+"""The lab's routers run FRR (Debian's frr): zebra, ospfd for unicast, pimd for the VNs'
+multicast groups. Pure: configuration text and command lines from the plan's routers.
+
+The underlay is thus one that no one here wrote: any graph of physical networks and routers
+(chains, rings, leaf-spine with several equal paths) routes as a real one would. OSPF runs
+with sub-second hellos (dead interval 1 s) and an immediate SPF, so a failed router is routed
+around within a few seconds; equal-cost paths are installed as multipath routes. PIM sparse
+mode forwards a VN's group only toward networks where a host joined it (IGMP), with the
+rendezvous point on the most central router.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from ipaddress import IPv4Interface
+from pathlib import Path
+
+FRR = Path("/usr/lib/frr")
+DAEMONS = ("zebra", "ospfd", "pimd")
+USER = "frr"  # the Debian package's: the daemons refuse to run as root without its vty group
+MULTICAST = "224.0.0.0/4"
+MAX_PATHS = 16  # equal-cost next hops OSPF installs  # every VN group, wherever the topology puts it
+
+
+@dataclass(frozen=True)
+class RouterPort:
+    dev: str
+    address: IPv4Interface
+    network: str
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    name: str
+    netns: str
+    ports: tuple[RouterPort, ...]
+    rp: str  # the rendezvous point's address (one of the central router's own)
+
+    @property
+    def router_id(self) -> str:
+        return str(min(p.address.ip for p in self.ports))
+
+
+def rendezvous(routers: dict[str, tuple[RouterPort, ...]]) -> str:
+    """The address of the router with the fewest hops to the farthest router (ties: the most
+    networks, then by name), so shared trees are short: a spine of a leaf-spine fabric, the
+    middle of a chain."""
+    nets: dict[str, set[str]] = {}
+    for name, ports in routers.items():
+        for p in ports:
+            nets.setdefault(p.network, set()).add(name)
+
+    def eccentricity(start: str) -> int:
+        seen, queue, far = {start}, deque([(start, 0)]), 0
+        while queue:
+            r, d = queue.popleft()
+            far = max(far, d)
+            for p in routers[r]:
+                for other in nets[p.network] - seen:
+                    seen.add(other)
+                    queue.append((other, d + 1))
+        return far if len(seen) == len(routers) else len(routers) + far
+
+    best = min(sorted(routers), key=lambda r: (eccentricity(r), -len(routers[r])))
+    return str(min(p.address.ip for p in routers[best]))
+
+
+def equal_paths(routers: dict[str, tuple[RouterPort, ...]]) -> dict[str, dict[str, int]]:
+    """router -> network it is not on -> how many next hops OSPF installs toward it, every
+    interface costing the same: one per (shared network, neighbour) on a shortest path. The lab
+    waits for exactly these, so `up` means converged, equal-cost multipath included."""
+    nets: dict[str, set[str]] = {}
+    for name, ports in routers.items():
+        for p in ports:
+            nets.setdefault(p.network, set()).add(name)
+    hops: dict[str, dict[str, int]] = {r: {} for r in routers}  # routers traversed to reach a net
+    for net, attached in nets.items():
+        queue = deque(attached)
+        for r in attached:
+            hops[r][net] = 1
+        while queue:
+            r = queue.popleft()
+            for p in routers[r]:
+                for other in nets[p.network]:
+                    if net not in hops[other]:
+                        hops[other][net] = hops[r][net] + 1
+                        queue.append(other)
+    out: dict[str, dict[str, int]] = {}
+    for r, ports in routers.items():
+        out[r] = {
+            net: min(MAX_PATHS, sum(1 for p in ports for x in nets[p.network]
+                                    if x != r and hops[x].get(net) == d - 1))
+            for net, d in hops[r].items() if d > 1
+        }
+    return out
+
+
+def zebra_conf(r: RouterConfig) -> str:
+    return f"hostname {r.name}\nlog stdout informational\n!\n"
+
+
+def ospfd_conf(r: RouterConfig) -> str:
+    lines = [f"hostname {r.name}", "log stdout informational", "!"]
+    for p in r.ports:
+        lines += [f"interface {p.dev}", " ip ospf area 0",
+                  " ip ospf dead-interval minimal hello-multiplier 4", "!"]
+    lines += ["router ospf", f" ospf router-id {r.router_id}", " timers throttle spf 0 50 500",
+              f" maximum-paths {MAX_PATHS}", "!"]
+    return "\n".join(lines) + "\n"
+
+
+def pimd_conf(r: RouterConfig) -> str:
+    lines = [f"hostname {r.name}", "log stdout informational", f"ip pim rp {r.rp} {MULTICAST}",
+             "ip pim join-prune-interval 5", "!"]
+    for p in r.ports:
+        lines += [f"interface {p.dev}", " ip pim", " ip igmp", " ip igmp query-interval 5",
+                  " ip igmp last-member-query-interval 2", "!"]
+    return "\n".join(lines) + "\n"
+
+
+CONFIGS = {"zebra": zebra_conf, "ospfd": ospfd_conf, "pimd": pimd_conf}
+
+
+def argv(daemon: str, run_dir: Path) -> list[str]:
+    """A daemon in the foreground (the lab records its PID), every path in the router's own
+    directory (owned by FRR's user, which the daemons drop to), no TCP vty (vtysh reaches it by
+    `vtysh --vty_socket <run_dir>`)."""
+    return [str(FRR / daemon), "-f", str(run_dir / f"{daemon}.conf"), "-i", str(run_dir / f"{daemon}.pid"),
+            "-z", str(run_dir / "zserv.api"), "--vty_socket", str(run_dir), "-u", USER, "-g", USER,
+            "-P", "0", "--log", "stdout"]
