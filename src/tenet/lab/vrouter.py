@@ -23,7 +23,7 @@ from pathlib import Path
 from tenet.compute.overlay import vr_routes
 from tenet.lab import netns
 from tenet.lab.netns import LabError
-from tenet.lab.plan import Command, netns_name, nic_wiring, quiet
+from tenet.lab.plan import Command, dual_stack, netns_name, nic_wiring, quiet
 from tenet.lab.record import Record
 from tenet.model.errors import IntentError, Problem
 from tenet.model.load import _next_free, intent_to_doc, load_intent
@@ -86,7 +86,7 @@ class VirtualRouters:
         try:
             netns.add(ns)
             vm = _vr(planned, name)
-            cmds = quiet(ns, forward=True)
+            cmds = quiet(ns, forward=True, ipv6=dual_stack(vm))
             for i in range(len(vm.nics)):
                 veth, up = nic_wiring(planned, vm, i)
                 netns.veth(veth)
