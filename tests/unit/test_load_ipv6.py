@@ -136,3 +136,14 @@ def test_plan_turns_ipv6_on_only_in_dual_stack_vms_and_routers_without_dad():
     assert [c for c in b if c.startswith("ip -6 addr")] == [
         "ip -6 addr add fd00:1::2/64 dev eth0 nodad", "ip -6 addr add fd00:1::22/64 dev eth0 nodad",
         "ip -6 addr add 2001:db8::2/64 dev eth1 nodad"]
+
+
+def test_a_copied_vr_takes_the_lowest_free_ipv6_addresses_and_the_cli_reads_them():
+    from tenet.cli.main import _nic_option
+    from tenet.lab.vrouter import _free6
+    i = load_intent(doc())
+    assert _free6(i, "blue", IPv6Interface("2001:db8::1/64")) == IPv6Interface("2001:db8::4/64")  # ::1..::3 taken
+    assert _free6(i, "red", IPv6Interface("fd00:1::1/64")) == IPv6Interface("fd00:1::3/64")
+    assert _nic_option("blue=10.0.0.5/24,fd00::5/64,fd01::5/64") == {
+        "network": "blue", "ip": "10.0.0.5/24", "ip6": ["fd00::5/64", "fd01::5/64"]}
+    assert _nic_option("blue") == {"network": "blue"}
