@@ -147,3 +147,14 @@ def test_a_copied_vr_takes_the_lowest_free_ipv6_addresses_and_the_cli_reads_them
     assert _nic_option("blue=10.0.0.5/24,fd00::5/64,fd01::5/64") == {
         "network": "blue", "ip": "10.0.0.5/24", "ip6": ["fd00::5/64", "fd01::5/64"]}
     assert _nic_option("blue") == {"network": "blue"}
+
+
+def test_an_ipv6_only_mab_nic_is_refused():
+    """MAB starts on a MAC's first ARP (agent/discovery.py): without IPv4 it would never start."""
+    def mab(d, ip=None):
+        d["switches"] = {"tor1": {"network": "pn1", "mab": True}}
+        d["hosts"]["h6"] = {"switch": "tor1"}
+        d["vms"]["M"] = {"host": "h6", "network": "blue", "join": "mab", "ip6": "2001:db8::9/64", **({"ip": ip} if ip else {})}
+    assert "vms.M.ip6: join: mab starts on the MAC's first ARP: an IPv6-only NIC would never be tried (give it ip " \
+           "too)" in problems(doc(mab))
+    assert nic(load_intent(doc(lambda d: mab(d, "10.2.0.9/24"))), "M").ip6 == (IPv6Interface("2001:db8::9/64"),)

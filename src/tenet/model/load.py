@@ -414,6 +414,9 @@ def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str
     if join is Join.MAB and (identity or password):
         p.add(path, "join: mab authenticates by MAC alone: no identity or password")
         return None
+    if join is Join.MAB and ip6 and ip is None:
+        p.add(f"{path}.ip6", "join: mab starts on the MAC's first ARP: an IPv6-only NIC would never be tried (give it ip too)")
+        return None
     if join is Join.STATIC and (identity or password):
         p.add(path, "identity/password only make sense with join: discover")
         return None
