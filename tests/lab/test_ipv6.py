@@ -26,18 +26,19 @@ def lab():
         yield lab
 
 
-def extmac(lab, vn, vm):
-    """A VM's external MAC as the controller published it (seen from a translating peer)."""
+def external_macs(lab):
+    """External MAC -> (VN, VM), as the controller published them to translating peers."""
     store = open_store(lab.store_url)
     try:
-        for h in lab.intent.fabric.hosts:
-            t = from_json(store.get(keys.tables(h.name)).value).vn(vn)
-            for e in t.entries if t else ():
-                if e.vm == vm and e.function is Function.TRANSLATE_L2:
-                    return e.address
+        return {e.address: (t.vn, e.vm) for h in lab.intent.fabric.hosts
+                for t in from_json(store.get(keys.tables(h.name)).value).vns
+                for e in t.entries if e.function is Function.TRANSLATE_L2}
     finally:
         store.close()
-    raise AssertionError(f"no external MAC for {vm}")
+
+
+def extmac(lab, vn, vm):
+    return next(ext for ext, owner in external_macs(lab).items() if owner == (vn, vm))
 
 
 def mac(lab, vm):
@@ -107,11 +108,12 @@ def test_translated_wire_carries_external_macs_and_nd_keeps_internal_ones(lab, v
     assert requests and all(r == [s_ext, d_ext] for r in requests), requests
     assert replies and all(r == [d_ext, s_ext] for r in replies), replies
     unicast_nd = cap.fields(f"({ND}) && !vxlan", "eth.src", "eth.dst", "icmpv6.opt.linkaddr")
-    assert unicast_nd, "no unicast neighbour discovery crossed pn1"
-    for eth_src, eth_dst, option in unicast_nd:
-        assert {eth_src, eth_dst} == {s_ext, d_ext}
-        assert option in ("", {s_ext: s_int, d_ext: d_int}[eth_src]), (eth_src, option)
-    assert any(option == d_int for _, _, option in unicast_nd), unicast_nd  # the advertisement's own
+    assert [r for r in unicast_nd if {r[0], r[1]} == {s_ext, d_ext}], "no unicast ND of the pair crossed pn1"
+    owners = external_macs(lab)
+    for eth_src, eth_dst, option in unicast_nd:  # the pair's, and any NUD probe of others on the wire
+        assert eth_src in owners and eth_dst in owners and owners[eth_src][0] == owners[eth_dst][0]
+        assert option in ("", mac(lab, owners[eth_src][1])), (eth_src, option)  # the sender's internal MAC
+    assert any(r == [d_ext, s_ext, d_int] for r in unicast_nd), unicast_nd  # e.g. the advertisement
     # solicitations to 33:33:ff:… cross only inside VXLAN (the VN's BUM), never as plain Ethernet
     assert cap.fields("eth.dst[0:2] == 33:33 && !vxlan", "frame.number") == []
     assert cap.fields(f"vxlan && eth.dst == 33:33:ff:00:00:03 && icmpv6.type == 135", "frame.number")
@@ -176,3 +178,19 @@ def test_same_addresses_and_macs_in_two_vns_stay_isolated(lab):
     assert {vm: mid[vm] - before[vm] for vm in ("m1", "m3", "m4", "b1", "b3", "b4")} == \
         {"m1": 6, "m3": 1, "m4": 1, "b1": 0, "b3": 0, "b4": 0}
     assert {vm: after[vm] - mid[vm] for vm in ("m1", "b1")} == {"m1": 0, "b1": 3}
+
+
+def test_virtual_routers_hold_ipv6_addresses_also_when_created_or_copied(lab):
+    ping6(lab, "m1", "fd00:61::fe")  # g, declared, on host c
+    made = []
+    try:
+        lab.vrouters.create("g2", "b", "red", [{"network": "red", "ip6": ["fd00:61::f2/64"]}])
+        made.append("g2")
+        ping6(lab, "m1", "fd00:61::f2")
+        intent = lab.vrouters.copy("g2", "g3", "a")  # the lowest free address of the prefix
+        made.append("g3")
+        assert next(v for v in intent.vms if v.name == "g3").nics[0].ip6[0].compressed == "fd00:61::5/64"
+        ping6(lab, "m4", "fd00:61::5")
+    finally:
+        for vr in reversed(made):
+            lab.vrouters.destroy(vr)

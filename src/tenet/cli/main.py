@@ -258,7 +258,7 @@ def _vr_op(lab: Optional[str], op: str, name: str, *args, show: str | None = Non
         out.print(f"{name}: destroyed")
         return
     vr = next(v for v in intent.vrouters if v.name == shown)
-    addrs = ", ".join(f"{n.network} {n.ip or ''} {n.mac}".replace("  ", " ")
+    addrs = ", ".join(" ".join(str(x) for x in (n.network, n.ip or "", *n.ip6, n.mac) if x)
                       for vm in intent.vms if vm.name == shown for n in vm.nics)
     out.print(f"{shown}: {vr.state} on {vr.host} ({addrs})")
 
