@@ -80,7 +80,7 @@ def _set(path, value):
     (_set(("vms", "A", "ip6"), "fd00:1::zz"), "vms.A.ip6: not an IPv6 address: 'fd00:1::zz'"),
     (_set(("vms", "A", "ip6"), "10.1.0.9/24"), "vms.A.ip6: '10.1.0.9/24' is IPv4: put it in ip, IPv6 addresses in ip6"),
     (_set(("vms", "A", "ip6"), "fd00:2::1"), "vms.A.ip6: fd00:2::1/64 is not in VN red's subnet6 fd00:1::/64"),
-    (_set(("vms", "A", "ip6"), "fd00:1::1/80"), "vms.A.ip6: fd00:1::1/80 is not in VN red's subnet6 fd00:1::/64"),
+    (_set(("vms", "A", "ip6"), "fd00:1::1/80"), "vms.A.ip6: fd00:1::1/80 has prefix length 80, but VN red's subnet6 is fd00:1::/64"),
     (_set(("vms", "C", "ip6"), "2001:db8::3"), "vms.C.ip6: 2001:db8::3 needs a prefix length (VN blue has no subnet6)"),
     (_set(("vms", "C", "ip6"), "2001:db8::2/64"), "vms.C.ip6: 2001:db8::2 is already used in blue by vms.B.nics[1]"),
     (_set(("vms", "C", "ip6"), "2001:db8::1/64"), "vrouters.V.nics[0].ip6: 2001:db8::1 is already used in blue by vms.C"),

@@ -104,6 +104,7 @@ def _address(p: Problems, value: Any, path: str, vn: str, within: IPv6Network | 
         p.add(path, f"{addr.ip} is the Subnet-Router anycast address of {addr.network}")
         return None
     if within is not None and addr.network != within:
-        p.add(path, f"{addr} is not in VN {vn}'s subnet6 {within}")
+        p.add(path, f"{addr} has prefix length {addr.network.prefixlen}, but VN {vn}'s subnet6 is {within}"
+              if addr.ip in within else f"{addr} is not in VN {vn}'s subnet6 {within}")
         return None
     return addr
