@@ -209,11 +209,25 @@ def vr_move(name: str, to: str = typer.Option(..., "--to", help="the hypervisor 
 @vr_app.command("create")
 def vr_create(name: str, host: str = typer.Option(..., "--host", help="the hypervisor it runs on"),
               tenant: str = typer.Option("default", "--tenant"),
-              nic: list[str] = typer.Option([], "--nic", help="VN or VN=ADDRESS/PREFIX, once per NIC"),
+              nic: list[str] = typer.Option([], "--nic", help="VN or VN=ADDRESS/PREFIX[,IPV6/PREFIX…], once per NIC"),
               lab: Optional[str] = typer.Option(None, "--lab")) -> None:
     """Create a running VR with NICs on ordinary VNs (validated before anything is built)."""
-    nics = [{"network": n.split("=", 1)[0], **({"ip": n.split("=", 1)[1]} if "=" in n else {})} for n in nic]
+    nics = [_nic_option(n) for n in nic]
     _vr_op(lab, "create", name, host, tenant, nics)
+
+
+def _nic_option(text: str) -> dict:
+    """`VN=10.1.0.5/24,fd00:1::5/64` -> a NIC's keys (an address with a colon is IPv6)."""
+    vn, _, addresses = text.partition("=")
+    spec: dict = {"network": vn}
+    for a in filter(None, addresses.split(",")):
+        if ":" in a:
+            spec.setdefault("ip6", []).append(a)
+        elif "ip" in spec:
+            raise typer.BadParameter(f"{text}: a NIC has one IPv4 address")
+        else:
+            spec["ip"] = a
+    return spec
 
 
 @vr_app.command("copy")
@@ -244,7 +258,7 @@ def _vr_op(lab: Optional[str], op: str, name: str, *args, show: str | None = Non
         out.print(f"{name}: destroyed")
         return
     vr = next(v for v in intent.vrouters if v.name == shown)
-    addrs = ", ".join(f"{n.network} {n.ip or ''} {n.mac}".replace("  ", " ")
+    addrs = ", ".join(" ".join(str(x) for x in (n.network, n.ip or "", *n.ip6, n.mac) if x)
                       for vm in intent.vms if vm.name == shown for n in vm.nics)
     out.print(f"{shown}: {vr.state} on {vr.host} ({addrs})")
 

@@ -112,12 +112,17 @@ def _routes(intent: Intent, ns: str, net: str, hops: dict, exclude: set[str]) ->
     return out
 
 
-def quiet(ns: str, forward: bool = False) -> list[Command]:
+def quiet(ns: str, forward: bool = False, ipv6: bool = False) -> list[Command]:
+    """IPv6 off (captures show only what tenet sends) except in a dual-stack VM or virtual
+    router, which skips duplicate address detection: the model keeps addresses unique per VN."""
+    off = "0" if ipv6 else "1"
     cmds = [
-        Command(ns, ("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")),
-        Command(ns, ("sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")),
+        Command(ns, ("sysctl", "-qw", f"net.ipv6.conf.all.disable_ipv6={off}")),
+        Command(ns, ("sysctl", "-qw", f"net.ipv6.conf.default.disable_ipv6={off}")),
         Command(ns, ("ip", "link", "set", "lo", "up")),
     ]
+    if ipv6:
+        cmds += [Command(ns, ("sysctl", "-qw", f"net.ipv6.conf.{c}.accept_dad=0")) for c in ("all", "default")]
     if forward:
         cmds += [
             Command(ns, ("sysctl", "-qw", "net.ipv4.ip_forward=1")),
@@ -127,21 +132,34 @@ def quiet(ns: str, forward: bool = False) -> list[Command]:
     return cmds
 
 
+def dual_stack(vm) -> bool:
+    """A VM (or virtual router) with an IPv6 address on any NIC gets IPv6 in its namespace."""
+    return any(n.ip6 for n in vm.nics)
+
+
 def nic_wiring(intent: Intent, vm, i: int) -> tuple[Veth, list[Command]]:
     """A VM's NIC `i` as a veth to its host: the VM's side up and addressed (the host's side is
     brought up, or bridged, by whoever owns the host)."""
     ns, dev, nic = netns_name(intent.name, vm.name), f"eth{i}", vm.nics[i]
     veth = Veth(ns, dev, netns_name(intent.name, vm.host), port_name(vm.name, i), VM_MTU, a_mac=nic.mac)
-    return veth, [Command(ns, ("ip", "link", "set", dev, "up")), *_nic_ip(intent, ns, dev, nic)]
+    return veth, [*_no_dad(ns, dev, vm), Command(ns, ("ip", "link", "set", dev, "up")), *_nic_ip(intent, ns, dev, nic)]
+
+
+def _no_dad(netns: str, dev: str, vm) -> list[Command]:
+    """Before a dual-stack VM's NIC comes up: no DAD for its link-local address either (the
+    veth existed before `quiet` set the namespace's default)."""
+    return [Command(netns, ("sysctl", "-qw", f"net.ipv6.conf.{dev}.accept_dad=0"))] if dual_stack(vm) else []
 
 
 def _nic_ip(intent: Intent, netns: str, dev: str, nic) -> list[Command]:
     """Address a VM NIC as any OS would: its address and prefix; on a routed VN also a default
-    route via the anycast gateway. Nothing else — on a routed VN the NVE answers its ARP."""
+    route via the anycast gateway. Nothing else — on a routed VN the NVE answers its ARP.
+    IPv6 addresses go on beside it, `nodad` (unique per VN by the model)."""
+    cmds = [Command(netns, ("ip", "-6", "addr", "add", str(a), "dev", dev, "nodad")) for a in nic.ip6]
     if nic.ip is None:
-        return []
+        return cmds
     vn = intent.vn(nic.network)
-    cmds = [Command(netns, ("ip", "addr", "add", str(nic.ip), "dev", dev))]
+    cmds.insert(0, Command(netns, ("ip", "addr", "add", str(nic.ip), "dev", dev)))
     if vn.forwarding == "ip":
         cmds.append(Command(netns, ("ip", "route", "add", "default", "via", str(gateway_ip(vn)), "dev", dev)))
     elif nic.gateway:
@@ -164,8 +182,9 @@ def plan(intent: Intent) -> LabPlan:
     veths: list[Veth] = []
     mtu = underlay_mtu(intent)
     cmds: list[Command] = []
+    dual = {vm.name for vm in intent.vms if dual_stack(vm)}
     for n in nodes:
-        cmds += quiet(n.netns, forward=n.kind in ("router", "vrouter"))
+        cmds += quiet(n.netns, forward=n.kind in ("router", "vrouter"), ipv6=n.name in dual and n.kind in ("vm", "vrouter"))
     for n in f.networks:  # a switch that snoops IGMP (with a querier where no router asks)
         cmds += [
             Command(ns(n.name), ("ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "1",
@@ -245,6 +264,7 @@ def plan(intent: Intent) -> LabPlan:
                     veths.append(Veth(lan.netns, f"n{k}", ns(h), port, VM_MTU))
                     attach.append(Command(lan.netns, ("ip", "link", "set", f"n{k}", "master", "br0", "up")))
                     cmds.append(Command(ns(h), ("ip", "link", "set", port, "up")))
+                cmds += _no_dad(ns(vm.name), dev, vm)
                 cmds.append(Command(ns(vm.name), ("ip", "link", "set", dev, "up")))
                 cmds += _nic_ip(intent, ns(vm.name), dev, nic)
                 continue

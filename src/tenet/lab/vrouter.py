@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Interface, IPv6Interface
 from pathlib import Path
 
 from tenet.compute.overlay import vr_routes
 from tenet.lab import netns
 from tenet.lab.netns import LabError
-from tenet.lab.plan import Command, netns_name, nic_wiring, quiet
+from tenet.lab.plan import Command, dual_stack, netns_name, nic_wiring, quiet
 from tenet.lab.record import Record
 from tenet.model.errors import IntentError, Problem
 from tenet.model.load import _next_free, intent_to_doc, load_intent
@@ -86,7 +86,7 @@ class VirtualRouters:
         try:
             netns.add(ns)
             vm = _vr(planned, name)
-            cmds = quiet(ns, forward=True)
+            cmds = quiet(ns, forward=True, ipv6=dual_stack(vm))
             for i in range(len(vm.nics)):
                 veth, up = nic_wiring(planned, vm, i)
                 netns.veth(veth)
@@ -113,6 +113,8 @@ class VirtualRouters:
             spec: dict = {"network": nic.network}
             if nic.ip is not None:
                 spec["ip"] = str(_free(intent, nic.network, nic.ip))
+            if nic.ip6:
+                spec["ip6"] = [str(_free6(intent, nic.network, a)) for a in nic.ip6]
             nics.append(spec)
         return self.create(name, host or vr.host, vr.tenant, nics)
 
@@ -257,6 +259,16 @@ def _free(intent: Intent, vn: str, like: IPv4Interface) -> IPv4Interface:
     if free is None:
         raise LabError(f"VN {vn} has no free address left in {like.network}")
     return free
+
+
+def _free6(intent: Intent, vn: str, like: IPv6Interface) -> IPv6Interface:
+    """The lowest address of `like`'s prefix no NIC of the VN holds (hosts() skips the
+    Subnet-Router anycast address)."""
+    used = {a.ip for vm in intent.vms for n in vm.nics if n.network == vn for a in n.ip6}
+    free = next((a for a in like.network.hosts() if a not in used), None)
+    if free is None:
+        raise LabError(f"VN {vn} has no free IPv6 address left in {like.network}")
+    return IPv6Interface(f"{free}/{like.network.prefixlen}")
 
 
 def _v2() -> bool:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_interface, ip_network
+from dataclasses import replace
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, ip_interface, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import yaml
 from tenet.model.errors import IntentError, Problem
 from tenet.model.rate import RATE, parse_rate
 from tenet.model.fabric import ProxyHost, Fabric, Host, PhysicalNetwork, Router, RouterPort
+from tenet.model.ipv6 import addresses6, subnet6 as parse_subnet6
 from tenet.model.layers import problems as layer_problems
 from tenet.model.tenancy import AaaUser, Bum, Intent, Join, Nic, Server, VirtualNetwork, Vm, group_for
 
@@ -41,9 +43,9 @@ KEYS = {
     "network": {"subnet", "capacity"},
     "router": {"networks", "addresses"},
     "host": {"network", "ip", "role", "capability", "switch", "admission_shards"},
-    "vn": {"vnid", "subnet", "bum", "group", "tenant", "forwarding", "over"},
-    "vm": {"host", "nics", "network", "mac", "ip", "join", "identity", "password", "nves", "gateway"},
-    "nic": {"network", "mac", "ip", "join", "identity", "password", "nves", "gateway"},
+    "vn": {"vnid", "subnet", "subnet6", "bum", "group", "tenant", "forwarding", "over"},
+    "vm": {"host", "nics", "network", "mac", "ip", "ip6", "join", "identity", "password", "nves", "gateway"},
+    "nic": {"network", "mac", "ip", "ip6", "join", "identity", "password", "nves", "gateway"},
     "vrouter": {"host", "tenant", "nics", "state"},
     "vlink": {"between", "vnid", "subnet", "guarantee", "limit", "delay", "loss"},
 }
@@ -343,11 +345,15 @@ def _vns(p: _Problems, doc: dict) -> tuple[list[VirtualNetwork], list[str]]:
         if forwarding == "ip" and subnet is None:
             p.add(f"{path}.forwarding", "an IP-based VN needs a subnet to route")
             continue
+        subnet6 = parse_subnet6(p, spec["subnet6"], f"{path}.subnet6") if "subnet6" in spec else None
+        if subnet6 is not None and forwarding == "ip":
+            p.add(f"{path}.subnet6", "a routed VN (forwarding: ip) is IPv4-only; IPv6 needs forwarding: mac")
+            continue
         over = spec.get("over", "")
         if not isinstance(over, str):
             p.add(f"{path}.over", f"must name a VN, not {over!r}")
             continue
-        vns.append(VirtualNetwork(name, vnid, tenant, subnet, bum, group, forwarding, over))
+        vns.append(VirtualNetwork(name, vnid, tenant, subnet, bum, group, forwarding, over, subnet6))
     return vns, tenants
 
 
@@ -386,6 +392,15 @@ def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str
             elif vn.forwarding == "ip" and ip.ip == next(vn.subnet.hosts()):
                 p.add(f"{path}.ip", f"{ip.ip} is VN {net}'s gateway (a routed VN's first address)")
                 ip = None
+    ip6: tuple[IPv6Interface, ...] = ()
+    if spec.get("ip6") is not None:
+        if vn.forwarding == "ip":
+            p.add(f"{path}.ip6", f"VN {net} is routed (forwarding: ip), which is IPv4-only")
+            return None
+        got = addresses6(p, spec["ip6"], f"{path}.ip6", net, vn.subnet6)
+        if got is None:
+            return None
+        ip6 = got
     try:
         join = Join(spec.get("join", "static"))
     except ValueError:
@@ -398,6 +413,9 @@ def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str
         return None
     if join is Join.MAB and (identity or password):
         p.add(path, "join: mab authenticates by MAC alone: no identity or password")
+        return None
+    if join is Join.MAB and ip6 and ip is None:
+        p.add(f"{path}.ip6", "join: mab starts on the MAC's first ARP: an IPv6-only NIC would never be tried (give it ip too)")
         return None
     if join is Join.STATIC and (identity or password):
         p.add(path, "identity/password only make sense with join: discover")
@@ -420,7 +438,7 @@ def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str
         gateway = gw.ip
     if mac is None:
         return None
-    return Nic(net, mac, ip, join, identity, password, tuple(nves), gateway)
+    return Nic(net, mac, ip, join, identity, password, tuple(nves), gateway, ip6)
 
 
 def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork], proxies: set[str] = frozenset(),
@@ -430,13 +448,13 @@ def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork]
     hosts = nves | proxies
     vms: list[Vm] = []
     macs: dict[tuple[str, str], str] = seen[0] if seen else {}
-    ips: dict[tuple[str, IPv4Address], str] = seen[1] if seen else {}
+    ips: dict[tuple[str, IPv4Address | IPv6Address], str] = seen[1] if seen else {}  # both families
     for name, spec in p.names(doc.get(section), section).items():
         path = f"{section}.{name}"
         spec = p.mapping(spec, path, "vm")
         if spec.get("host") not in hosts:
             p.add(f"{path}.host", f"no host named {spec.get('host')!r}" if spec.get("host") else "required")
-        short = {k: spec[k] for k in ("network", "mac", "ip", "join", "identity", "password", "nves", "gateway") if k in spec}
+        short = {k: spec[k] for k in KEYS["nic"] if k in spec}
         if short and "nics" in spec:
             p.add(path, "give either nics or the one-NIC shorthand (network/mac/ip), not both")
             continue
@@ -457,16 +475,21 @@ def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork]
             salt = 0
             while "mac" not in nspec and (nic.network, nic.mac) in macs:
                 salt += 1
-                nic = Nic(nic.network, generated_mac(name, i, salt), nic.ip, gateway=nic.gateway)
+                nic = replace(nic, mac=generated_mac(name, i, salt))
             if (nic.network, nic.mac) in macs:
                 p.add(f"{npath}.mac", f"{nic.mac} is already used in {nic.network} by {macs[(nic.network, nic.mac)]}")
                 continue
             if nic.ip is not None and (nic.network, nic.ip.ip) in ips:
                 p.add(f"{npath}.ip", f"{nic.ip.ip} is already used in {nic.network} by {ips[(nic.network, nic.ip.ip)]}")
                 continue
+            taken6 = next((a.ip for a in nic.ip6 if (nic.network, a.ip) in ips), None)
+            if taken6 is not None:
+                p.add(f"{npath}.ip6", f"{taken6} is already used in {nic.network} by {ips[(nic.network, taken6)]}")
+                continue
             macs[(nic.network, nic.mac)] = npath
-            if nic.ip is not None:
-                ips[(nic.network, nic.ip.ip)] = npath
+            for a in (nic.ip, *nic.ip6):
+                if a is not None:
+                    ips[(nic.network, a.ip)] = npath
             nics.append(nic)
         behind = spec.get("host") in proxies
         for i, nic in enumerate(nics):
@@ -653,6 +676,7 @@ def intent_to_doc(intent: Intent) -> dict:
                 **({"forwarding": v.forwarding} if v.forwarding != "mac" else {}),
                 **({"over": v.over} if v.over else {}),
                 **({"subnet": str(v.subnet)} if v.subnet else {}),
+                **({"subnet6": str(v.subnet6)} if v.subnet6 else {}),
                 **({"group": str(v.group)} if v.group else {}),
             }
             for v in intent.vns if v.name not in links
@@ -688,6 +712,8 @@ def _nic_doc(n: Nic) -> dict:
     d: dict = {"network": n.network, "mac": n.mac}
     if n.ip:
         d["ip"] = str(n.ip)
+    if n.ip6:
+        d["ip6"] = [str(a) for a in n.ip6]
     if n.join in (Join.DISCOVER, Join.DOT1X):
         d.update(join=n.join.value, identity=n.identity, password=n.password)
     elif n.join is Join.MAB:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 
 
 class Bum(str, Enum):
@@ -27,6 +27,7 @@ class VirtualNetwork:
     group: IPv4Address | None  # the VN's multicast group when bum is MULTICAST
     forwarding: str = "mac"  # "mac" (bridged, default) or "ip" (routed, aggregated tables)
     over: str = ""  # the VN it is layered over (model/layers.py); "" = over the underlay
+    subnet6: IPv6Network | None = None  # its IPv6 prefix, if declared: NICs' ip6 must lie in it
 
 
 class Join(str, Enum):
@@ -48,6 +49,7 @@ class Nic:
     password: str = ""
     nves: tuple[str, ...] = ()  # more NVEs on the TES's access LAN (the VM's host is always one)
     gateway: IPv4Address | None = None  # the VM's default route (e.g. a virtual router on its VN)
+    ip6: tuple[IPv6Interface, ...] = ()  # IPv6 addresses beside `ip` (dual stack); MAC-based VNs only
 
 
 @dataclass(frozen=True)
