@@ -96,6 +96,7 @@ def test_a_limit_holds_both_ways_and_is_re_rated_live(lab):
     before = {h: root_sent(lab, h) for h in ("h1", "h2")}
     (up,) = bulk(lab, [("a1", "a2")])
     (down,) = bulk(lab, [("a1", "a2")], reverse=True)
+    print(f"limit 8 Mbit/s: a1->a2 {up / 1e6:.2f}, a2->a1 {down / 1e6:.2f} Mbit/s on the wire")
     assert 0.9 * 8e6 <= up <= 1.1 * 8e6 and 0.9 * 8e6 <= down <= 1.1 * 8e6, (up / 1e6, down / 1e6)
 
     with iperf(lab, [("a1", "a2")], 12, interval=1) as (client,):
@@ -105,6 +106,7 @@ def test_a_limit_holds_both_ways_and_is_re_rated_live(lab):
         report = json.loads(client.communicate(timeout=40)[0])
     rates = [i["sum"]["bits_per_second"] * WIRE for i in report["intervals"]]
     old, new = sum(rates[1:4]) / 3, sum(rates[8:12]) / 4  # clear of TCP's start and of the change
+    print(f"live re-rate 8 -> 16 Mbit/s: {old / 1e6:.2f} before, {new / 1e6:.2f} after")
     assert 0.9 * 8e6 <= old <= 1.1 * 8e6 and 0.9 * 16e6 <= new <= 1.1 * 16e6, [round(r / 1e6, 2) for r in rates]
     assert all(root_sent(lab, h) > before[h] for h in ("h1", "h2"))  # never a new root
 
@@ -116,6 +118,7 @@ def test_a_guarantee_holds_across_the_router_under_contention(lab):
     wait(lambda: rated(lab, "10", "24Mbit", "32Mbit"), 5, "vl1 guaranteed on both uplinks")
     for reverse in (False, True):
         a, b = bulk(lab, [("a1", "a2"), ("b1", "b2")], reverse=reverse)
+        print(f"guarantee 24 of 32 Mbit/s{' (reverse)' if reverse else ''}: vl1 {a / 1e6:.2f}, vl2 {b / 1e6:.2f}")
         assert a >= 0.9 * 24e6 and b <= 1.1 * 8e6 and a + b <= 1.1 * 32e6, (reverse, a / 1e6, b / 1e6)
 
 
