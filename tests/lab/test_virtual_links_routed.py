@@ -122,23 +122,26 @@ def test_a_guarantee_holds_across_the_router_under_contention(lab):
         assert a >= 0.9 * 24e6 and b <= 1.1 * 8e6 and a + b <= 1.1 * 32e6, (reverse, a / 1e6, b / 1e6)
 
 
-def test_re_rating_one_link_leaves_the_other_tenant_alone(lab):
-    """Ten changes of vl1 while tenant b pings across the router at 100/s: no loss, vl2's class
-    and both uplinks' roots untouched, tenant a's routers' configuration unchanged."""
+def test_re_rating_one_link_leaves_other_links_and_vns_alone(lab):
+    """Ten changes of vl1 while tenant b's link and an ordinary VN each carry a ping across the
+    router at 100/s: no loss, vl2's class and both uplinks' roots untouched, tenant a's routers'
+    configuration unchanged."""
     lab.set_link("vl1", guarantee="0", limit="0")
     wait(lambda: rated(lab, "10", "8Kbit", "32Mbit"), 5, "vl1 back to defaults")
     vr_config = [lab.exec(vr, "ip", "-o", cmd).stdout for vr in ("a1", "a2") for cmd in ("addr", "route")]
     vl2 = {h: classes(lab, h)["11"] for h in ("h1", "h2")}
     before = {h: root_sent(lab, h) for h in ("h1", "h2")}
-    pinger = lab.popen("b1", "ping", "-i0.01", "-c400", "-W1", FAR, stdout=subprocess.PIPE, text=True)
+    pingers = [lab.popen("b1", "ping", "-i0.01", "-c400", "-W1", FAR, stdout=subprocess.PIPE, text=True),
+               lab.popen("v1", "ping", "-i0.01", "-c400", "-W1", "10.73.0.2", stdout=subprocess.PIPE, text=True)]
     for i in range(10):
         g, lim = ("20mbit", "30mbit") if i % 2 == 0 else ("5mbit", "10mbit")
         lab.set_link("vl1", guarantee=g, limit=lim)
         tc = lambda s: s.replace("mbit", "Mbit")  # noqa: E731
         wait(lambda: rated(lab, "10", tc(g), tc(lim)), 5, f"vl1 at {g}/{lim}")
         time.sleep(0.2)
-    out, _ = pinger.communicate(timeout=30)
-    assert " 0% packet loss" in out, out
+    for pinger in pingers:
+        out, _ = pinger.communicate(timeout=30)
+        assert " 0% packet loss" in out, out
     assert {h: classes(lab, h)["11"] for h in ("h1", "h2")} == vl2
     assert all(root_sent(lab, h) > before[h] for h in ("h1", "h2"))
     assert [lab.exec(vr, "ip", "-o", cmd).stdout for vr in ("a1", "a2") for cmd in ("addr", "route")] == vr_config
