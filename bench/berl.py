@@ -1,9 +1,12 @@
 """Berl et al.'s experiment (seed 001, Figures 5 and 6) on tenet, at 32 Mbit/s and at 1 Gbit/s.
 
-    .venv/bin/python bench/berl.py [--phase 8] [--capacity 32mbit --capacity 1gbit]
+    .venv/bin/python bench/berl.py [--phase 8] [--capacity 32mbit --capacity 1gbit] [--underlay flat --underlay routed]
 
 examples/berl.yaml: two tenants' parallel overlays, each two virtual routers and one virtual
-link, over one physical path shaped at the capacity (HTB on the hosts' uplinks). Both links
+link, over one physical path shaped at the capacity (HTB on the hosts' uplinks). `--underlay
+routed` puts rm2 on a second physical network (same capacity) behind one router, so the links'
+frames cross it VXLAN-encapsulated instead of L2-translated; run with `flat` in the same
+invocation, the flat run is its baseline. Both links
 carry bulk TCP (iperf3, client site 1 -> site 2) the whole time. Phase 1: no guarantees, the
 links share. Phase 2: vl1 gets a guarantee of 30/32 of the capacity, live. Phase 3: the
 inverse — vl1 loses it and is limited to 2/32. Bandwidth is read off the uplink's HTB class
@@ -105,10 +108,21 @@ def mean_between(series, t0: float, t1: float) -> float:
     return statistics.fmean(vals) if vals else 0.0
 
 
-def run(capacity: str, phase: float, toggles: int) -> dict:
+def routed(doc: dict) -> dict:
+    """Berl's topology with rm2 on a second physical network, one router between."""
+    nets = doc["underlay"]["networks"]
+    nets["core2"] = {**nets["core"], "subnet": "198.19.73.0/24"}
+    doc["underlay"]["routers"] = {"r": {"networks": ["core", "core2"]}}
+    doc["hosts"]["rm2"]["network"] = "core2"
+    return doc | {"name": "berlr"}
+
+
+def run(capacity: str, phase: float, toggles: int, underlay: str = "flat") -> dict:
     cap = parse_rate(capacity)
     doc = yaml.safe_load((ROOT / "examples" / "berl.yaml").read_text())
     doc["underlay"]["networks"]["core"]["capacity"] = capacity
+    if underlay == "routed":
+        doc = routed(doc)
     guarantee, limit = f"{cap * 30 // 32 // 1000}kbit", f"{cap * 2 // 32 // 1000}kbit"
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         yaml.safe_dump(doc, f)
@@ -155,10 +169,10 @@ def run(capacity: str, phase: float, toggles: int) -> dict:
     settle = min(2.0, phase / 4)
     phases = [(0, phase), (t1 - t0, t2 - t0), (t2 - t0, t3 - t0)]
     means = [{vl: mean_between(series[vl], a + settle, b) for vl in VL} for a, b in phases]
-    plot(series, capacity, cap, [(t1 - t0, f"vl1 guarantee {guarantee}"), (t2 - t0, f"vl1 limit {limit}")])
+    plot(series, capacity, cap, [(t1 - t0, f"vl1 guarantee {guarantee}"), (t2 - t0, f"vl1 limit {limit}")], underlay)
     g_bps, l_bps = parse_rate(guarantee), parse_rate(limit)
     return {
-        "capacity": capacity, "phase_s": phase, "guarantee": guarantee, "limit": limit,
+        "capacity": capacity, "underlay": underlay, "phase_s": phase, "guarantee": guarantee, "limit": limit,
         "phase_means_mbit": [{k: round(v / 1e6, 2) for k, v in m.items()} for m in means],
         "guaranteed_share": round(means[1]["vl1"] / g_bps, 3),
         "limited_share": round(means[2]["vl1"] / l_bps, 3),
@@ -170,7 +184,7 @@ def run(capacity: str, phase: float, toggles: int) -> dict:
     }
 
 
-def plot(series, capacity: str, cap: int, marks) -> None:
+def plot(series, capacity: str, cap: int, marks, underlay: str = "flat") -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -184,10 +198,12 @@ def plot(series, capacity: str, cap: int, marks) -> None:
     ax.set_xlabel("time (s)")
     ax.set_ylabel("Mbit/s on the physical link (HTB counters)")
     ax.set_ylim(0, cap / 1e6 * 1.12)
-    ax.set_title(f"Two virtual links sharing a {capacity} physical link (tenet, after Berl et al. Fig. 6)")
+    across = " (VXLAN across a router)" if underlay == "routed" else ""
+    ax.set_title(f"Two virtual links sharing a {capacity} physical link{across} (tenet, after Berl et al. Fig. 6)",
+                 fontsize=10)
     ax.legend(loc="center right")
     fig.tight_layout()
-    fig.savefig(ROOT / "docs" / f"berl-{capacity}.png", dpi=110)
+    fig.savefig(ROOT / "docs" / f"berl-{capacity}{'-routed' if underlay == 'routed' else ''}.png", dpi=110)
     plt.close(fig)
 
 
@@ -196,12 +212,16 @@ def main() -> None:
     ap.add_argument("--phase", type=float, default=8.0, help="seconds per phase")
     ap.add_argument("--capacity", action="append", help="physical link capacity (repeatable)")
     ap.add_argument("--toggles", type=int, default=20, help="re-ratings timed for the change latency")
+    ap.add_argument("--underlay", action="append", choices=("flat", "routed"),
+                    help="one physical network, or two joined by a router (repeatable; default flat)")
     args = ap.parse_args()
-    results = [run(c, args.phase, args.toggles) for c in (args.capacity or ["32mbit", "1gbit"])]
+    results = [run(c, args.phase, args.toggles, u) for c in (args.capacity or ["32mbit", "1gbit"])
+               for u in (args.underlay or ["flat"])]
     out = {"bench": "berl", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "runs": results}
     dest = HERE / "results" / f"berl-{datetime.now(timezone.utc):%Y-%m-%dT%H%M%S}.json"
-    dest.write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))
+    dest.parent.mkdir(exist_ok=True)
+    dest.write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from tenet.compute.addressing import compute_tables
 from tenet.compute.endpoints import declared_endpoints
 from tenet.compute.extmac import allocate
 from tenet.compute.overlay import vr_routes
+from tenet.compute.tables import Function
 from tenet.compute.qos import DEFAULT, PARENT, TOKEN_RATE, uplink_qos
 from tenet.model.errors import IntentError
 from tenet.model.load import intent_to_doc, load_intent
@@ -30,6 +31,16 @@ BERL = Path(__file__).parents[2] / "examples" / "berl.yaml"
 
 def doc():
     return yaml.safe_load(BERL.read_text())
+
+
+def routed_doc(site2_capacity="20mbit"):
+    """Berl's two sites on two physical networks joined by one router: links cross it as VXLAN."""
+    d = doc()
+    d["underlay"] = {"networks": {"pn1": {"subnet": "198.19.71.0/24", "capacity": "32mbit"},
+                                  "pn2": {"subnet": "198.19.72.0/24", **({"capacity": site2_capacity} if site2_capacity else {})}},
+                     "routers": {"r": {"networks": ["pn1", "pn2"]}}}
+    d["hosts"] = {"rm1": {"network": "pn1"}, "rm2": {"network": "pn2"}}
+    return d
 
 
 def problems(d):
@@ -70,6 +81,8 @@ def test_routes_follow_the_overlay_graph():
     (lambda d: d["underlay"]["networks"]["core"].pop("capacity") and d["vlinks"]["vl1"].update(guarantee="1mbit"),
      "vlinks.vl1.guarantee: physical network core has no capacity to guarantee from"),
     (lambda d: d["vrouters"]["a1"].update(host="nowhere"), "vrouters.a1.host: no hypervisor host named 'nowhere'"),
+    (lambda d: d["underlay"]["networks"]["core"].pop("capacity") and d["vlinks"]["vl1"].update(limit="1mbit"),
+     "vlinks.vl1.limit: physical network core has no capacity"),
 ])
 def test_overlay_rules_name_their_path(patch, expected):
     d = doc()
@@ -86,6 +99,35 @@ def test_uplink_tree_guarantee_is_rate_limit_is_ceil():
     assert [(c.vl, c.rate_bps, c.ceil_bps, c.ports) for c in q.classes] == [
         ("vl1", 30_000_000, 32_000_000, (port_name("a1", 1),)),
         ("vl2", TOKEN_RATE, 2_000_000, (port_name("b1", 1),))]
+
+
+def test_a_limit_across_a_router_needs_capacity_on_both_networks():
+    """Each end shapes only what its own host sends: an unshaped far network would leave the
+    link limited one way. Refused, naming that network; a link with no limit needs nothing."""
+    d = routed_doc(site2_capacity=None)
+    d["vlinks"]["vl1"].update(limit="8mbit")
+    assert problems(d) == ["vlinks.vl1.limit: physical network pn2 has no capacity, so its hosts' uplinks "
+                           "are unshaped: the limit would not hold on what they send"]
+    d["vlinks"]["vl1"].pop("limit")
+    assert load_intent(d) and uplink_qos(load_intent(d), "rm2") is None
+
+
+def test_a_link_across_a_router_is_encapsulated_and_classed_on_both_uplinks():
+    """VXLAN between the ends (VNI = the link's VN-ID), and on each end's uplink a class capped
+    by that end's own network; the VR's port carries the mark on both hosts."""
+    d = routed_doc()
+    d["vlinks"]["vl1"].update(guarantee="10mbit", limit="24mbit")
+    intent = load_intent(d)
+    for host, vr, ceil in (("rm1", "a1", 24_000_000), ("rm2", "a2", 20_000_000)):
+        t = tables(intent, host)
+        vl1 = t.vn("vl1")
+        assert vl1.vnid == 7100 and {e.function for e in vl1.entries if not e.port} == {  # never translated
+            Function.ENCAPSULATE, Function.REPLICATE}
+        assert [(c.vl, c.rate_bps, c.ceil_bps, c.ports) for c in t.qos.classes if c.vl == "vl1"] == [
+            ("vl1", 10_000_000, ceil, (port_name(vr, 1),))]
+        ports = frozenset({port_name(vr, 1)})
+        assert f'iifname "{port_name(vr, 1)}" meta priority set 7e03:10' in render(t, ports)
+        assert UplinkClass("up0", 0x10, 10_000_000, ceil) in desired_state(t, ports, 1550).uplink_classes
 
 
 def tables(intent, host="rm1"):

@@ -129,15 +129,17 @@ def _check_capacity(p: _Problems, networks: dict[str, PhysicalNetwork], hosts: d
                     routers: dict[str, VirtualRouter], links: list[tuple[VirtualLink, int]]) -> None:
     load: dict[str, list[VirtualLink]] = {}
     for vl, _ in links:
-        if not vl.guarantee_bps:
-            continue
         crossed = crossed_networks(vl, routers, hosts)
-        if not crossed:
+        if vl.guarantee_bps and not crossed:
             p.add(f"vlinks.{vl.name}.guarantee", "both ends are on one host: nothing physical to guarantee")
         for n in sorted(crossed):
-            if not networks[n].capacity_bps:
+            if vl.guarantee_bps and not networks[n].capacity_bps:
                 p.add(f"vlinks.{vl.name}.guarantee", f"physical network {n} has no capacity to guarantee from")
-            load.setdefault(n, []).append(vl)
+            elif vl.limit_bps and not networks[n].capacity_bps:  # each end shapes only what its host sends
+                p.add(f"vlinks.{vl.name}.limit", f"physical network {n} has no capacity, so its hosts' uplinks "
+                                                 f"are unshaped: the limit would not hold on what they send")
+            if vl.guarantee_bps:
+                load.setdefault(n, []).append(vl)
     for n, vls in load.items():
         cap, total = networks[n].capacity_bps, sum(vl.guarantee_bps for vl in vls)
         if cap and total > cap:
