@@ -15,7 +15,7 @@ def test_vn_by_name_with_limits_and_address():
     p = from_attributes({**VN, "Tunnel-Private-Group-Id": [(0, "n1")], "WISPr-Bandwidth-Max-Down": [50_000_000],
                          "Session-Timeout": [3600], "Filter-Id": ["web"], "Framed-IP-Address": ["10.60.0.40"],
                          "Framed-IP-Netmask": ["255.255.255.0"]})
-    assert p == Provisioning(vn="n1", rate_bps=50_000_000, session_timeout=3600, filter_id="web", ip="10.60.0.40/24")
+    assert p == Provisioning(vn="n1", rate_down_bps=50_000_000, session_timeout=3600, filter_id="web", ip="10.60.0.40/24")
 
 
 def test_numeric_group_is_a_vnid_and_a_vlan_when_it_fits():
@@ -63,7 +63,7 @@ def test_dynamic_authorization_requests_are_authenticated_and_name_a_mac():
     req["WISPr-Bandwidth-Max-Down"] = 5_000_000
     raw = req.RequestPacket()
     got = dynauth.parse(raw, b"s3cret", d)
-    assert (got.kind, got.mac, got.provisioning.rate_bps) == ("coa", "02:00:d3:d9:85:36", 5_000_000)
+    assert (got.kind, got.mac, got.provisioning.rate_down_bps) == ("coa", "02:00:d3:d9:85:36", 5_000_000)
     with pytest.raises(dynauth.DynAuthError, match="Request Authenticator"):
         dynauth.parse(raw, b"other", d)
     nak = packet.CoAPacket(packet=dynauth.answer(got, False), secret=b"s3cret", dict=d)

@@ -240,8 +240,10 @@ class Nve:
             tlvs = [Tlv(TlvType.AUTH_STATUS, 0), Tlv(TlvType.VN_NAME, s.vn), Tlv(TlvType.HELLO_INTERVAL, HELLO_INTERVAL)]
             if p.vlan:
                 tlvs.append(Tlv(TlvType.VLAN, p.vlan))
-            if p.rate_bps or p.cos:
-                tlvs.append(Tlv(TlvType.QOS, Qos(p.rate_bps or 0, p.cos or 0)))
+            if p.rate_down_bps or p.cos:
+                tlvs.append(Tlv(TlvType.QOS, Qos(p.rate_down_bps or 0, p.cos or 0)))
+            if p.rate_up_bps:
+                tlvs.append(Tlv(TlvType.RATE_UP, p.rate_up_bps))
             if p.session_timeout:
                 tlvs.append(Tlv(TlvType.SESSION_TIMEOUT, p.session_timeout))
             if p.filter_id:

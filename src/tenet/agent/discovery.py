@@ -118,7 +118,7 @@ class Discovery:
             r = json.loads(kv.value)
             if not self._owns(r):
                 continue
-            prov = Provisioning(**r["provisioning"]) if r.get("provisioning") else None
+            prov = Provisioning.from_dict(r["provisioning"]) if r.get("provisioning") else None
             if r.get("kind") == "8021x":  # authorized on a switch port: nobody re-authenticates
                 self.auth.restore(auth.Supplicant(r["port"], r["mac"], "authorized", now, identity=r.get("identity", ""),
                                                   provisioning=prov))
