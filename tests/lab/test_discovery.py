@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tenet.agent.translation import stage_names
 from tenet.compute.tables import from_json
 from tenet.controller.hold import HOLD
 from tenet.model.tenancy import port_name
@@ -43,7 +44,8 @@ def test_tes_attaches_and_reaches_vms_on_other_hosts(lab):
     assert lab.exec("T", "ping", "-c3", "-i0.2", "-W2", "10.60.0.2").returncode == 0  # S2: same network
     ep = lab.endpoints()[lab.mac("T")]
     assert ep["vn"] == "n1" and ep["host"] == "h1" and ep["identity"] == "alice"
-    assert ep["provisioning"]["rate_bps"] == 50_000_000  # from the Access-Accept (WISPr-Bandwidth-Max-Down)
+    # from the Access-Accept: `rate: 50mbit` is WISPr-Bandwidth-Max-Down and -Max-Up
+    assert (ep["provisioning"]["rate_down_bps"], ep["provisioning"]["rate_up_bps"]) == (50_000_000, 50_000_000)
     # nothing about T was declared: the controller learned it from the agent's report
     assert all(n.join.value == "discover" for n in next(v for v in lab.intent.vms if v.name == "T").nics)
 
@@ -124,6 +126,31 @@ def test_rate_from_the_access_accept_shapes_traffic_toward_the_tes(lab):
     finally:
         server.terminate()
         server.wait(5)
+
+
+WIRE = 1514 / 1448  # a full TCP segment's Ethernet frame over its payload: tbf counts frames
+
+
+def test_rate_from_the_access_accept_holds_what_the_tes_sends(lab):
+    """alice's `rate: 50mbit` is also WISPr-Bandwidth-Max-Up: T's port hands what arrives from T
+    to its stage (a veth pair, nftables `fwd`), whose token bucket holds T's TCP stream to
+    S2 — translated, straight to h2 — to 50 Mbit/s on the wire; every ingress hook of the
+    port, and T's place in the bridge, moved to the stage's other end."""
+    shaper, arrival = stage_names(port_name("T", 0))
+    qdisc = lab.exec("h1", "tc", "qdisc", "show", "dev", shaper).stdout
+    assert "tbf 7e01: root" in qdisc and "rate 50Mbit" in qdisc, qdisc
+    assert "master tnb6001" in lab.exec("h1", "ip", "link", "show", arrival).stdout
+    assert "master" not in lab.exec("h1", "ip", "link", "show", port_name("T", 0)).stdout
+    server = lab.popen("S2", "iperf3", "-s", "-1", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait(lambda: "LISTEN" in lab.exec("S2", "ss", "-ltn", "sport = :5201").stdout, 5, "iperf3 server")
+        r = lab.exec("T", "iperf3", "-c", "10.60.0.2", "-t", "3", "-J", timeout=30)
+        wire = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] * WIRE
+        assert abs(wire - 50e6) <= 0.1 * 50e6, f"{wire / 1e6:.1f} Mbit/s on the wire from T"
+    finally:
+        server.terminate()
+        server.wait(5)
+    assert lab.exec("T", "ping", "-c2", "-i0.2", "-W2", "10.60.0.1").returncode == 0  # VXLAN to h3 too
 
 
 def test_address_assigned_by_radius_is_applied_and_withdrawn(lab):
