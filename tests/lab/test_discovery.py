@@ -153,6 +153,51 @@ def test_rate_from_the_access_accept_holds_what_the_tes_sends(lab):
     assert lab.exec("T", "ping", "-c2", "-i0.2", "-W2", "10.60.0.1").returncode == 0  # VXLAN to h3 too
 
 
+COA_UP = """
+import sys
+from pyrad import packet
+from pyrad.client import Client
+from pyrad.dictionary import Dictionary
+from tenet.aaa.radius import DICTIONARY
+nas, secret, mac, bps = sys.argv[1:5]
+c = Client(server=nas, secret=secret.encode(), dict=Dictionary(str(DICTIONARY)), coaport=3799, timeout=2, retries=1)
+req = c.CreateCoAPacket(code=packet.CoARequest, Calling_Station_Id=mac)
+req["WISPr-Bandwidth-Max-Up"] = int(bps)
+print(c.SendPacket(req).code)
+"""
+
+
+def coa_up(lab, nve, mac, bps):
+    """An RFC 5176 CoA-Request from the RADIUS node carrying only WISPr-Bandwidth-Max-Up."""
+    secret = (lab.record.dir / "radius.secret").read_text().strip()
+    r = lab.exec("aaa", sys.executable, "-c", COA_UP, str(lab.intent.fabric.host(nve).ip), secret, mac, str(bps))
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout)
+
+
+def test_coa_changes_a_tes_up_rate_live_in_place(lab):
+    """A CoA for T (an NVO3 session, not 802.1X) re-rates its stage's token bucket in place —
+    the qdisc's byte counter goes on — and leaves the rate toward T alone."""
+    shaper, _ = stage_names(port_name("T", 0))
+    sent = lambda: int(re.search(r"Sent (\d+) bytes", lab.exec("h1", "tc", "-s", "qdisc", "show", "dev", shaper).stdout).group(1))  # noqa: E731
+    before = sent()
+    assert coa_up(lab, "h1", lab.mac("T"), 20_000_000) == 44  # CoA-ACK
+    wait(lambda: "rate 20Mbit" in lab.exec("h1", "tc", "qdisc", "show", "dev", shaper).stdout, 5, "20 Mbit/s")
+    assert sent() >= before and "rate 50Mbit" in lab.exec("h1", "tc", "qdisc", "show", "dev", port_name("T", 0)).stdout
+    assert lab.endpoints()[lab.mac("T")]["provisioning"]["rate_up_bps"] == 20_000_000
+    server = lab.popen("S2", "iperf3", "-s", "-1", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait(lambda: "LISTEN" in lab.exec("S2", "ss", "-ltn", "sport = :5201").stdout, 5, "iperf3 server")
+        r = lab.exec("T", "iperf3", "-c", "10.60.0.2", "-t", "3", "-J", timeout=30)
+        wire = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] * WIRE
+        assert abs(wire - 20e6) <= 0.1 * 20e6, f"{wire / 1e6:.1f} Mbit/s on the wire from T after the CoA"
+    finally:
+        server.terminate()
+        server.wait(5)
+    assert coa_up(lab, "h1", lab.mac("T"), 50_000_000) == 44
+    wait(lambda: "rate 50Mbit" in lab.exec("h1", "tc", "qdisc", "show", "dev", shaper).stdout, 5, "50 Mbit/s again")
+
+
 def test_address_assigned_by_radius_is_applied_and_withdrawn(lab):
     lab.wait_attached("X", timeout=15)
     assert "10.60.0.40/24" in lab.exec("X", "ip", "-4", "-br", "addr", "show", "eth0").stdout  # Framed-IP-Address

@@ -55,6 +55,9 @@ class AskRadius:
     port: str
 
 
+SESSION_BOUND = ("vn", "vnid", "vlan", "ip")  # fixed for a session's life: a CoA cannot move a TES
+
+
 @dataclass(frozen=True)
 class Attach:
     session: "Session"
@@ -298,6 +301,18 @@ class Nve:
             del self.sessions[s.id]
             reason = Tlv(TlvType.REASON, Reason(ReasonCode.ADMIN, why))
             out += [self._reply(s.port, s.tes_mac, MsgType.TERMINATE, s.id, s.vnid, reason), Detach(s, ReasonCode.ADMIN)]
+        return out
+
+    def change(self, mac: str, changed: dict[str, object]) -> list[Action]:
+        """RFC 5176 CoA-Request: the attributes it carries replace the attached TES's (e.g. a new
+        WISPr-Bandwidth-Max-Up); the report carries them to the tables, the kernel is re-rated
+        in place. The TES is not told: its limits are the network's to hold."""
+        changed = {k: v for k, v in changed.items() if k not in SESSION_BOUND}
+        out: list[Action] = []
+        for s in [s for s in self.sessions.values() if s.tes_mac == mac and s.state in ("attached", "reauthenticating")]:
+            new = replace(s, provisioning=replace(s.provisioning or Provisioning(), **changed))  # type: ignore[arg-type]
+            self.sessions[s.id] = new
+            out.append(Attach(new))
         return out
 
     def restore(self, now: float, s: Session) -> None:

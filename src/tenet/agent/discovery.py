@@ -189,6 +189,7 @@ class Discovery:
                 changed = {k: v for k, v in asdict(cmd.provisioning).items() if v is not None}
                 dot1x = [a for s in list(self.auth.sessions.values()) if s.mac == cmd.mac and s.provisioning
                          for a in self.auth.change(cmd.mac, replace(s.provisioning, **changed))]
+                nvo3 = self.nve.change(cmd.mac, changed)
         self._do_8021x(now, dot1x)
         self._do(nvo3)
         return bool(dot1x or nvo3)
