@@ -153,6 +153,30 @@ def test_rate_from_the_access_accept_holds_what_the_tes_sends(lab):
     assert lab.exec("T", "ping", "-c2", "-i0.2", "-W2", "10.60.0.1").returncode == 0  # VXLAN to h3 too
 
 
+def test_a_server_attached_over_udp_is_held_upstream_too(lab):
+    """s1 (alice, 50 Mbit/s) reaches h1 through an L3 access tunnel: the tunnel device leaves the
+    bridge for its stage like a VM port, and what s1 sends to S2 is held to the limit."""
+    s1 = server(lab, "s1")
+    lab.wait_attached("s1", timeout=15)
+    lab.wait_converged(20)  # and h1 has applied it
+    tunnel = lab.endpoints()[s1.nic.mac]["port"]
+    shaper, arrival = stage_names(tunnel)
+    assert "rate 50Mbit" in lab.exec("h1", "tc", "qdisc", "show", "dev", shaper).stdout
+    assert "master tnb6001" in lab.exec("h1", "ip", "link", "show", arrival).stdout
+    wait(lambda: lab.exec("s1", "ping", "-c1", "-W1", "10.60.0.2").returncode == 0, 10, "s1 reaching S2")
+    server_ = lab.popen("S2", "iperf3", "-s", "-1", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait(lambda: "LISTEN" in lab.exec("S2", "ss", "-ltn", "sport = :5201").stdout, 5, "iperf3 server")
+        r = lab.exec("s1", "iperf3", "-c", "10.60.0.2", "-t", "3", "-J", timeout=30)
+        goodput = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"]
+    finally:
+        server_.terminate()
+        server_.wait(5)
+    # the tunnel's frames are the inner ones (VXLAN is decapsulated before the stage)
+    wire = goodput * WIRE
+    assert abs(wire - 50e6) <= 0.1 * 50e6, f"{wire / 1e6:.1f} Mbit/s on the wire from s1"
+
+
 COA_UP = """
 import sys
 from pyrad import packet
