@@ -189,6 +189,19 @@ def test_mab_admits_a_known_mac_that_speaks_no_eapol(lab):
     assert not ping(lab, "C", "10.61.0.1") and c not in lab.endpoints()
 
 
+def test_a_mab_macs_up_rate_holds_beside_another_limited_mac(lab):
+    """B's MAB user has `rate_up: 10mbit` (only): B gets its own class on the port's stage,
+    beside V's; nothing limits what is sent to B."""
+    b = lab.mac("B")
+    wait(lambda: b in lab.endpoints(), 15, "B admitted by MAB")
+    lab.wait_converged(20)
+    classes = lab.exec("tor1", "tc", "class", "show", "dev", STAGE).stdout
+    assert "rate 10Mbit ceil 10Mbit" in classes and "rate 20Mbit ceil 20Mbit" in classes, classes
+    wire = iperf(lab, "B", "S", "10.61.0.1") * WIRE
+    assert abs(wire - 10e6) <= 0.1 * 10e6, f"{wire / 1e6:.2f} Mbit/s on the wire from B"
+    assert iperf(lab, "S", "B", "10.61.0.23", 2) > 200e6  # toward B: no limit
+
+
 DYNAUTH = """
 import sys
 from pyrad import packet
