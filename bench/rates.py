@@ -132,7 +132,7 @@ def main() -> None:
 
 
 def stage(lab: Lab) -> str:
-    from tenet.agent.translation import stage_names
+    from tenet.agent.rates import stage_names
     from tenet.model.tenancy import switch_port_name
     return stage_names(switch_port_name("host6"))[0]
 

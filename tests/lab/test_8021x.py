@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tenet.agent.translation import stage_names
+from tenet.agent.rates import stage_names
 from tenet.model.tenancy import port_name, switch_port_name
 
 from capture import Capture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tenet.agent.translation import stage_names
+from tenet.agent.rates import stage_names
 from tenet.compute.tables import from_json
 from tenet.controller.hold import HOLD
 from tenet.model.tenancy import port_name

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tenet.agent.translation import stage_names
+from tenet.agent.rates import stage_names
 from tenet.compute.tables import HostTables, from_json
 from tenet.model.tenancy import port_name
 from tenet.store import keys

@@ -6,7 +6,8 @@ from tenet.agent.desired import desired_state
 from tenet.agent.kernel.fake import FakeKernel
 from tenet.agent.kernel.state import BridgeFdb, Link, MacClass, Shaper
 from tenet.agent.reconcile import Attach, ClearShaper, DelLink, SetMacClass, SetShaper, reconcile
-from tenet.agent.translation import render, stage_names
+from tenet.agent.rates import stage_names
+from tenet.agent.translation import render
 from tenet.compute.addressing import compute_tables
 from tenet.compute.endpoints import declared_endpoints, reported_endpoints
 from tenet.compute.extmac import allocate
@@ -149,7 +150,7 @@ def test_a_pass_after_a_converged_one_reads_back_only_what_changed():
     assert reconcile(k, desired) == [] and k.asked[-1] is None
 
 
-# -- rates both ways: the upstream stage (translation.Stage) --------------------------------
+# -- rates both ways: the upstream stage (rates.Stage) --------------------------------
 
 def _with_rates(t, port, up, down=0):
     return replace(t, vns=tuple(replace(v, entries=tuple(

@@ -81,7 +81,7 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
     rate_of = {(e.port, e.destination): e.rate_down_bps for t in tables.vns for e in t.rows(Function.NO_MODIFICATION)}
     mac_classes = {MacClass(port, minor, rate_of[port, mac]) for mac, (port, minor) in tr.mac_minors(tables).items()
                    if port in present_ports}
-    # Upstream: each limited port's stage (translation.Stage), a veth pair that takes the port's
+    # Upstream: each limited port's stage (rates.Stage), a veth pair that takes the port's
     # place for arriving frames; a TES's bridged port hands its bridge membership to the stage.
     attached = dict(attachments)
     bridged_tunnels = {l.name: l.master for l in links if l.name in staged and l.kind == "vxlan" and l.master}

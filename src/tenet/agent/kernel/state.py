@@ -62,7 +62,7 @@ class VxlanFdb:
 class Shaper:
     """A token bucket (tc tbf) as the root qdisc of a device. On a TES's port it shapes what the
     NVE sends to the TES (WISPr-Bandwidth-Max-Down); on the port's stage (tnu…, see
-    translation.Stage) what the TES sends (WISPr-Bandwidth-Max-Up)."""
+    rates.Stage) what the TES sends (WISPr-Bandwidth-Max-Up)."""
 
     port: str
     rate_bps: int
@@ -72,7 +72,7 @@ class Shaper:
 class MacClass:
     """A rate limit for one MAC on an access switch's port: an HTB class, which nftables steers
     that MAC's frames into (meta priority). Toward the MAC: 7e02:<minor> on the port itself;
-    from it: 7e04:<minor> on the port's stage (tnu…, see translation.Stage)."""
+    from it: 7e04:<minor> on the port's stage (tnu…, see rates.Stage)."""
 
     port: str
     minor: int
