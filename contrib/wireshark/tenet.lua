@@ -13,7 +13,7 @@ local tlv_types = {
   [6] = "TES_IP", [7] = "VLAN", [8] = "QOS", [9] = "PUBLIC_KEY", [10] = "HOST_UNIQ",
   [11] = "REASON", [12] = "EAP_PAYLOAD", [13] = "AUTH_STATUS", [14] = "SESSION_TIMEOUT",
   [15] = "TES_MAC", [16] = "FILTER_ID", [17] = "HELLO_INTERVAL",
-  [18] = "ACCESS_TUNNEL",
+  [18] = "ACCESS_TUNNEL", [19] = "RATE_UP",
 }
 local nve_types = { [1] = "hypervisor", [2] = "access switch", [3] = "router" }
 local reasons = {

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tenet.agent.rates import stage_names
 from tenet.model.tenancy import port_name, switch_port_name
 
 from capture import Capture
@@ -20,6 +21,7 @@ from tenet.lab.lab import Lab
 
 TOPOLOGY = Path(__file__).with_name("dot1x.yaml")
 PORT = switch_port_name("host6")
+STAGE = stage_names(PORT)[0]  # where what arrives on the port from a MAC limited upstream is shaped
 
 
 def ping(lab, vm, ip):
@@ -72,6 +74,41 @@ def test_rate_from_radius_holds_per_mac_on_the_shared_port(lab, sender):
     wire = iperf(lab, sender, "V", "10.61.0.20") * WIRE
     assert abs(wire - 20e6) <= 0.05 * 20e6, f"{wire / 1e6:.2f} Mbit/s on the wire toward V"
     assert iperf(lab, "Z", "W", "10.61.0.21", 2) > 200e6  # the same port, another MAC: unshaped
+
+
+@pytest.mark.parametrize("receiver", ["S", "S3"])  # translated path, VXLAN path
+def test_rate_from_radius_holds_what_the_mac_sends_on_the_shared_port(lab, receiver):
+    """vm-v's `rate: 20mbit` is also WISPr-Bandwidth-Max-Up: V's frames arriving on the switch
+    port go through the port's stage, in their own HTB class; W — behind the same port, no
+    limit — still sends at memory speed (its frames skip the stage)."""
+    classes = lab.exec("tor1", "tc", "class", "show", "dev", STAGE).stdout
+    assert "class htb 7e04:" in classes and "rate 20Mbit ceil 20Mbit" in classes, classes
+    ip = {"S": "10.61.0.1", "S3": "10.61.0.3"}[receiver]
+    wire = iperf(lab, "V", receiver, ip) * WIRE
+    assert abs(wire - 20e6) <= 0.1 * 20e6, f"{wire / 1e6:.2f} Mbit/s on the wire from V"
+    assert iperf(lab, "W", "Z", "10.61.0.1", 2) > 200e6  # the same port, another MAC: unshaped
+
+
+def sent_bytes(lab, dev):
+    """What the root qdisc of `dev` has sent since it was made (a new one starts at 0)."""
+    out = lab.exec("tor1", "tc", "-s", "qdisc", "show", "dev", dev, "root").stdout
+    return int(re.search(r"Sent (\d+) bytes", out).group(1))
+
+
+def test_coa_changes_the_up_rate_live_in_place(lab):
+    """An RFC 5176 CoA-Request with only WISPr-Bandwidth-Max-Up re-rates V's upstream class on
+    the port's stage; its HTB root is kept (its byte counter goes on), the down class stays."""
+    v = lab.mac("V")
+    before = sent_bytes(lab, STAGE)
+    assert before > 0
+    assert dynauth(lab, "coa", v, "up=8000000") == 44  # CoA-ACK
+    wait(lambda: "rate 8Mbit ceil 8Mbit" in lab.exec("tor1", "tc", "class", "show", "dev", STAGE).stdout, 5, "8 Mbit/s")
+    assert "rate 20Mbit ceil 20Mbit" in lab.exec("tor1", "tc", "class", "show", "dev", PORT).stdout  # down: as it was
+    assert sent_bytes(lab, STAGE) >= before  # the same root qdisc, re-rated in place
+    wire = iperf(lab, "V", "S", "10.61.0.1", 3) * WIRE
+    assert abs(wire - 8e6) <= 0.1 * 8e6, f"{wire / 1e6:.2f} Mbit/s from V after the CoA"
+    assert dynauth(lab, "coa", v, "up=20000000") == 44  # back, for the tests after this one
+    wait(lambda: "rate 20Mbit ceil 20Mbit" in lab.exec("tor1", "tc", "class", "show", "dev", STAGE).stdout, 5, "20")
 
 
 def test_class_of_service_from_radius_is_marked(lab):
@@ -152,6 +189,19 @@ def test_mab_admits_a_known_mac_that_speaks_no_eapol(lab):
     assert not ping(lab, "C", "10.61.0.1") and c not in lab.endpoints()
 
 
+def test_a_mab_macs_up_rate_holds_beside_another_limited_mac(lab):
+    """B's MAB user has `rate_up: 10mbit` (only): B gets its own class on the port's stage,
+    beside V's; nothing limits what is sent to B."""
+    b = lab.mac("B")
+    wait(lambda: b in lab.endpoints(), 15, "B admitted by MAB")
+    lab.wait_converged(20)
+    classes = lab.exec("tor1", "tc", "class", "show", "dev", STAGE).stdout
+    assert "rate 10Mbit ceil 10Mbit" in classes and "rate 20Mbit ceil 20Mbit" in classes, classes
+    wire = iperf(lab, "B", "S", "10.61.0.1") * WIRE
+    assert abs(wire - 10e6) <= 0.1 * 10e6, f"{wire / 1e6:.2f} Mbit/s on the wire from B"
+    assert iperf(lab, "S", "B", "10.61.0.23", 2) > 200e6  # toward B: no limit
+
+
 DYNAUTH = """
 import sys
 from pyrad import packet
@@ -162,8 +212,9 @@ nas, secret, kind, mac = sys.argv[1:5]
 c = Client(server=nas, secret=secret.encode(), dict=Dictionary(str(DICTIONARY)), coaport=3799, timeout=2, retries=1)
 code = packet.CoARequest if kind == "coa" else packet.DisconnectRequest
 req = c.CreateCoAPacket(code=code, Calling_Station_Id=mac)
-if kind == "coa":
-    req["WISPr-Bandwidth-Max-Down"] = int(sys.argv[5])
+for arg in sys.argv[5:]:  # "5000000" (down), or "up=5000000" / "down=5000000"
+    direction, _, bps = arg.rpartition("=")
+    req["WISPr-Bandwidth-Max-Up" if direction == "up" else "WISPr-Bandwidth-Max-Down"] = int(bps)
 print(c.SendPacket(req).code)
 """
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tenet.agent.rates import stage_names
 from tenet.compute.tables import from_json
 from tenet.controller.hold import HOLD
 from tenet.model.tenancy import port_name
@@ -43,7 +44,8 @@ def test_tes_attaches_and_reaches_vms_on_other_hosts(lab):
     assert lab.exec("T", "ping", "-c3", "-i0.2", "-W2", "10.60.0.2").returncode == 0  # S2: same network
     ep = lab.endpoints()[lab.mac("T")]
     assert ep["vn"] == "n1" and ep["host"] == "h1" and ep["identity"] == "alice"
-    assert ep["provisioning"]["rate_bps"] == 50_000_000  # from the Access-Accept (WISPr-Bandwidth-Max-Down)
+    # from the Access-Accept: `rate: 50mbit` is WISPr-Bandwidth-Max-Down and -Max-Up
+    assert (ep["provisioning"]["rate_down_bps"], ep["provisioning"]["rate_up_bps"]) == (50_000_000, 50_000_000)
     # nothing about T was declared: the controller learned it from the agent's report
     assert all(n.join.value == "discover" for n in next(v for v in lab.intent.vms if v.name == "T").nics)
 
@@ -124,6 +126,100 @@ def test_rate_from_the_access_accept_shapes_traffic_toward_the_tes(lab):
     finally:
         server.terminate()
         server.wait(5)
+
+
+WIRE = 1514 / 1448  # a full TCP segment's Ethernet frame over its payload: tbf counts frames
+
+
+def test_rate_from_the_access_accept_holds_what_the_tes_sends(lab):
+    """alice's `rate: 50mbit` is also WISPr-Bandwidth-Max-Up: T's port hands what arrives from T
+    to its stage (a veth pair, nftables `fwd`), whose token bucket holds T's TCP stream to
+    S2 — translated, straight to h2 — to 50 Mbit/s on the wire; every ingress hook of the
+    port, and T's place in the bridge, moved to the stage's other end."""
+    shaper, arrival = stage_names(port_name("T", 0))
+    qdisc = lab.exec("h1", "tc", "qdisc", "show", "dev", shaper).stdout
+    assert "tbf 7e01: root" in qdisc and "rate 50Mbit" in qdisc, qdisc
+    assert "master tnb6001" in lab.exec("h1", "ip", "link", "show", arrival).stdout
+    assert "master" not in lab.exec("h1", "ip", "link", "show", port_name("T", 0)).stdout
+    server = lab.popen("S2", "iperf3", "-s", "-1", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait(lambda: "LISTEN" in lab.exec("S2", "ss", "-ltn", "sport = :5201").stdout, 5, "iperf3 server")
+        r = lab.exec("T", "iperf3", "-c", "10.60.0.2", "-t", "3", "-J", timeout=30)
+        wire = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] * WIRE
+        assert abs(wire - 50e6) <= 0.1 * 50e6, f"{wire / 1e6:.1f} Mbit/s on the wire from T"
+    finally:
+        server.terminate()
+        server.wait(5)
+    assert lab.exec("T", "ping", "-c2", "-i0.2", "-W2", "10.60.0.1").returncode == 0  # VXLAN to h3 too
+
+
+def test_a_server_attached_over_udp_is_held_upstream_too(lab):
+    """s1 (alice, 50 Mbit/s) reaches h1 through an L3 access tunnel: the tunnel device leaves the
+    bridge for its stage like a VM port, and what s1 sends to S2 is held to the limit."""
+    s1 = server(lab, "s1")
+    lab.wait_attached("s1", timeout=15)
+    lab.wait_converged(20)  # and h1 has applied it
+    tunnel = lab.endpoints()[s1.nic.mac]["port"]
+    shaper, arrival = stage_names(tunnel)
+    assert "rate 50Mbit" in lab.exec("h1", "tc", "qdisc", "show", "dev", shaper).stdout
+    assert "master tnb6001" in lab.exec("h1", "ip", "link", "show", arrival).stdout
+    wait(lambda: lab.exec("s1", "ping", "-c1", "-W1", "10.60.0.2").returncode == 0, 10, "s1 reaching S2")
+    server_ = lab.popen("S2", "iperf3", "-s", "-1", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait(lambda: "LISTEN" in lab.exec("S2", "ss", "-ltn", "sport = :5201").stdout, 5, "iperf3 server")
+        r = lab.exec("s1", "iperf3", "-c", "10.60.0.2", "-t", "3", "-J", timeout=30)
+        goodput = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"]
+    finally:
+        server_.terminate()
+        server_.wait(5)
+    # the tunnel's frames are the inner ones (VXLAN is decapsulated before the stage)
+    wire = goodput * WIRE
+    assert abs(wire - 50e6) <= 0.1 * 50e6, f"{wire / 1e6:.1f} Mbit/s on the wire from s1"
+
+
+COA_UP = """
+import sys
+from pyrad import packet
+from pyrad.client import Client
+from pyrad.dictionary import Dictionary
+from tenet.aaa.radius import DICTIONARY
+nas, secret, mac, bps = sys.argv[1:5]
+c = Client(server=nas, secret=secret.encode(), dict=Dictionary(str(DICTIONARY)), coaport=3799, timeout=2, retries=1)
+req = c.CreateCoAPacket(code=packet.CoARequest, Calling_Station_Id=mac)
+req["WISPr-Bandwidth-Max-Up"] = int(bps)
+print(c.SendPacket(req).code)
+"""
+
+
+def coa_up(lab, nve, mac, bps):
+    """An RFC 5176 CoA-Request from the RADIUS node carrying only WISPr-Bandwidth-Max-Up."""
+    secret = (lab.record.dir / "radius.secret").read_text().strip()
+    r = lab.exec("aaa", sys.executable, "-c", COA_UP, str(lab.intent.fabric.host(nve).ip), secret, mac, str(bps))
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout)
+
+
+def test_coa_changes_a_tes_up_rate_live_in_place(lab):
+    """A CoA for T (an NVO3 session, not 802.1X) re-rates its stage's token bucket in place —
+    the qdisc's byte counter goes on — and leaves the rate toward T alone."""
+    shaper, _ = stage_names(port_name("T", 0))
+    sent = lambda: int(re.search(r"Sent (\d+) bytes", lab.exec("h1", "tc", "-s", "qdisc", "show", "dev", shaper).stdout).group(1))  # noqa: E731
+    before = sent()
+    assert coa_up(lab, "h1", lab.mac("T"), 20_000_000) == 44  # CoA-ACK
+    wait(lambda: "rate 20Mbit" in lab.exec("h1", "tc", "qdisc", "show", "dev", shaper).stdout, 5, "20 Mbit/s")
+    assert sent() >= before and "rate 50Mbit" in lab.exec("h1", "tc", "qdisc", "show", "dev", port_name("T", 0)).stdout
+    assert lab.endpoints()[lab.mac("T")]["provisioning"]["rate_up_bps"] == 20_000_000
+    server = lab.popen("S2", "iperf3", "-s", "-1", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait(lambda: "LISTEN" in lab.exec("S2", "ss", "-ltn", "sport = :5201").stdout, 5, "iperf3 server")
+        r = lab.exec("T", "iperf3", "-c", "10.60.0.2", "-t", "3", "-J", timeout=30)
+        wire = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] * WIRE
+        assert abs(wire - 20e6) <= 0.1 * 20e6, f"{wire / 1e6:.1f} Mbit/s on the wire from T after the CoA"
+    finally:
+        server.terminate()
+        server.wait(5)
+    assert coa_up(lab, "h1", lab.mac("T"), 50_000_000) == 44
+    wait(lambda: "rate 50Mbit" in lab.exec("h1", "tc", "qdisc", "show", "dev", shaper).stdout, 5, "50 Mbit/s again")
 
 
 def test_address_assigned_by_radius_is_applied_and_withdrawn(lab):

@@ -1,13 +1,17 @@
 """IP-based (routed) VNs: per-VN routing tables with prefix aggregation, real packets."""
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
 
+from tenet.agent.rates import stage_names
 from tenet.compute.tables import HostTables, from_json
+from tenet.model.tenancy import port_name
 from tenet.store import keys
 from tenet.store.open import open_store
 
@@ -75,6 +79,30 @@ def test_attached_tes_is_routed_from_every_host(lab):
     assert ping(lab, "c", "10.63.0.12")
     own = [r for r in tables(lab, "h1").vn("r1").routes if r.prefix == "10.63.0.12/32"]
     assert len(own) == 1 and own[0].function == "deliver" and own[0].address == lab.mac("t")
+
+
+def test_a_routed_tes_is_held_upstream(lab):
+    """carol's `rate_up: 20mbit`: t's port in a routed VN is staged like any TES's — the routed
+    chain hooks the stage's arrival end — and t's TCP stream to c (h2) is held to the limit;
+    toward t nothing is limited."""
+    lab.wait_converged(20)
+    shaper, arrival = stage_names(port_name("t", 0))
+    assert "rate 20Mbit" in lab.exec("h1", "tc", "qdisc", "show", "dev", shaper).stdout
+    hooked = lab.exec("h1", "nft", "list", "chain", "netdev", "tenet", "ipvn7100_out").stdout
+    assert arrival in hooked.split("devices = ")[1].split("}")[0], hooked
+    assert "tbf" not in lab.exec("h1", "tc", "qdisc", "show", "dev", port_name("t", 0)).stdout
+    srv = lab.popen("c", "iperf3", "-s", "-1", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while "LISTEN" not in lab.exec("c", "ss", "-ltn", "sport = :5201").stdout:
+            assert time.monotonic() < deadline, "iperf3 server"
+            time.sleep(0.05)
+        r = lab.exec("t", "iperf3", "-c", "10.63.0.100", "-t", "3", "-J", timeout=30)
+        wire = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] * 1514 / 1448
+    finally:
+        srv.terminate()
+        srv.wait(5)
+    assert abs(wire - 20e6) <= 0.1 * 20e6, f"{wire / 1e6:.1f} Mbit/s on the wire from t"
 
 
 def test_tes_covered_by_an_aggregate_adds_no_remote_entry(lab):

@@ -189,3 +189,15 @@ def test_operator_revocation_terminates_and_detaches():
     assert term.session_id == sid and term.get(TlvType.REASON).code is ReasonCode.ADMIN
     assert any(isinstance(a, Detach) and a.reason is ReasonCode.ADMIN for a in acts)
     assert n.revoke(TES, "again") == [] and sid not in n.sessions
+
+
+def test_coa_changes_an_attached_tes_rates_and_reports_them():
+    """RFC 5176 CoA for an NVO3 TES: the attributes it carries replace the session's, the new
+    report carries them to the tables; the VN and address stay those of the session."""
+    n = nve()
+    sid, _ = attach(n)
+    acts = n.change(TES, {"rate_up_bps": 8_000_000, "vn": "elsewhere"})
+    assert [type(a) for a in acts] == [Attach]
+    p = acts[0].session.provisioning
+    assert (p.rate_up_bps, p.vn) == (8_000_000, "n1") and n.sessions[sid].provisioning == p
+    assert n.change("02:00:00:00:00:99", {"rate_up_bps": 1}) == []  # not here: the caller NAKs

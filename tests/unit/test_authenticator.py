@@ -16,7 +16,7 @@ from tenet.wire.eapol import PAE_GROUP, Eapol, EapolType, of_eap
 
 PORT, V, W = "sw1", "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 USERS = {"vm-v": "s3cret", "vm-w": "other"}
-GRANT = Provisioning(vn="n2", rate_bps=10_000_000)
+GRANT = Provisioning(vn="n2", rate_down_bps=10_000_000)
 
 
 class Radius:
@@ -102,7 +102,7 @@ def test_mab_only_when_allowed():
 def test_disconnect_and_coa():
     host, switch = Proxy(), Authenticator()
     run(host, switch, Radius(), 0, host.vm_up(0, V, Credentials("vm-v", "s3cret")))
-    slower = Provisioning(vn="n2", rate_bps=1_000_000)
+    slower = Provisioning(vn="n2", rate_down_bps=1_000_000)
     assert switch.change(V, slower) == [Authorize(PORT, V, slower)]
     assert switch.change("02:00:00:00:00:77", slower) == []  # unknown MAC: CoA-NAK
     assert switch.disconnect(V) == [Deauthorize(PORT, V, "disconnect")]

@@ -191,6 +191,28 @@ def test_user_address_must_lie_in_its_vn():
     assert "aaa.users.alice.ip: 10.9.0.40/24 is not in VN n1's subnet 10.1.0.0/24" in problems(d)
 
 
+def test_user_rates_each_way():
+    d = doc()
+    d["aaa"] = {"users": {"alice": {"password": "pw", "network": "n1", "rate_up": "5mbit", "rate_down": "40mbit"}}}
+    u = load_intent(d).aaa[0]
+    assert (u.limit_up, u.limit_down) == ("5mbit", "40mbit")
+    assert load_intent(intent_to_doc(load_intent(d))) == load_intent(d)
+    d["aaa"]["users"]["alice"] = {"password": "pw", "network": "n1", "rate": "20mbit"}
+    assert (load_intent(d).aaa[0].limit_up, load_intent(d).aaa[0].limit_down) == ("20mbit", "20mbit")
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ({"rate_up": "fast"}, "aaa.users.alice.rate_up: not a rate like 50mbit: 'fast'"),
+    ({"rate_down": "5 mbit"}, "aaa.users.alice.rate_down: not a rate like 50mbit: '5 mbit'"),
+    ({"rate": "20mbit", "rate_up": "5mbit"},
+     "aaa.users.alice.rate: sets both directions: give rate_up and/or rate_down instead, not both forms"),
+])
+def test_user_rates_are_checked(spec, expected):
+    d = doc()
+    d["aaa"] = {"users": {"alice": {"password": "pw", "network": "n1", **spec}}}
+    assert expected in problems(d), problems(d)
+
+
 @pytest.mark.parametrize("cos", [8, -1, "high", True])
 def test_user_class_of_service_is_0_to_7(cos):
     d = doc()

@@ -15,7 +15,7 @@ def test_vn_by_name_with_limits_and_address():
     p = from_attributes({**VN, "Tunnel-Private-Group-Id": [(0, "n1")], "WISPr-Bandwidth-Max-Down": [50_000_000],
                          "Session-Timeout": [3600], "Filter-Id": ["web"], "Framed-IP-Address": ["10.60.0.40"],
                          "Framed-IP-Netmask": ["255.255.255.0"]})
-    assert p == Provisioning(vn="n1", rate_bps=50_000_000, session_timeout=3600, filter_id="web", ip="10.60.0.40/24")
+    assert p == Provisioning(vn="n1", rate_down_bps=50_000_000, session_timeout=3600, filter_id="web", ip="10.60.0.40/24")
 
 
 def test_numeric_group_is_a_vnid_and_a_vlan_when_it_fits():
@@ -51,6 +51,27 @@ def test_users_file_carries_what_the_topology_grants():
         assert line in text
 
 
+def test_rate_sets_both_directions_and_rate_up_down_each_one():
+    both = config._users([AaaUser("v", "pw", "n1", "20mbit")])
+    assert "WISPr-Bandwidth-Max-Up := 20000000" in both and "WISPr-Bandwidth-Max-Down := 20000000" in both
+    split = config._users([AaaUser("v", "pw", "n1", rate_up="5mbit", rate_down="40mbit")])
+    assert "WISPr-Bandwidth-Max-Up := 5000000" in split and "WISPr-Bandwidth-Max-Down := 40000000" in split
+    up_only = config._users([AaaUser("v", "pw", "n1", rate_up="5mbit")])
+    assert "WISPr-Bandwidth-Max-Up := 5000000" in up_only and "Max-Down" not in up_only
+
+
+def test_both_wispr_rates_become_provisioning():
+    p = from_attributes({"WISPr-Bandwidth-Max-Up": [5_000_000], "WISPr-Bandwidth-Max-Down": [40_000_000]})
+    assert (p.rate_up_bps, p.rate_down_bps) == (5_000_000, 40_000_000)
+    assert from_attributes({"WISPr-Bandwidth-Max-Up": [5_000_000]}).rate_down_bps is None  # a CoA may change one
+
+
+def test_a_report_from_before_two_directions_still_reads():
+    assert Provisioning.from_dict({"vn": "n1", "rate_bps": 50_000_000}) == Provisioning(vn="n1", rate_down_bps=50_000_000)
+    p = Provisioning(vn="n1", rate_down_bps=1, rate_up_bps=2)
+    assert Provisioning.from_dict(vars(p)) == p
+
+
 def test_dynamic_authorization_requests_are_authenticated_and_name_a_mac():
     from pyrad import packet
     from pyrad.dictionary import Dictionary
@@ -63,7 +84,7 @@ def test_dynamic_authorization_requests_are_authenticated_and_name_a_mac():
     req["WISPr-Bandwidth-Max-Down"] = 5_000_000
     raw = req.RequestPacket()
     got = dynauth.parse(raw, b"s3cret", d)
-    assert (got.kind, got.mac, got.provisioning.rate_bps) == ("coa", "02:00:d3:d9:85:36", 5_000_000)
+    assert (got.kind, got.mac, got.provisioning.rate_down_bps) == ("coa", "02:00:d3:d9:85:36", 5_000_000)
     with pytest.raises(dynauth.DynAuthError, match="Request Authenticator"):
         dynauth.parse(raw, b"other", d)
     nak = packet.CoAPacket(packet=dynauth.answer(got, False), secret=b"s3cret", dict=d)

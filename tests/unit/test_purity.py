@@ -6,6 +6,7 @@ from pathlib import Path
 SRC = Path(__file__).parents[2] / "src" / "tenet"
 PURE = ("model", "compute", "wire")
 PURE_MODULES = ("agent.admission", "agent.authenticator", "agent.proxy8021x", "agent.desired", "agent.translation",
+                "agent.rates",
                 "agent.reconcile", "agent.kernel.state", "aaa.provisioning")
 FORBIDDEN = {"socket", "subprocess", "pyroute2", "asyncio", "sqlite3", "select", "threading",
              "multiprocessing", "ctypes", "os", "shutil", "signal", "nftables", "pyrad"}

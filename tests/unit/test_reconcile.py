@@ -4,14 +4,15 @@ from pathlib import Path
 
 from tenet.agent.desired import desired_state
 from tenet.agent.kernel.fake import FakeKernel
-from tenet.agent.kernel.state import BridgeFdb, Shaper
-from tenet.agent.reconcile import ClearShaper, DelLink, reconcile
+from tenet.agent.kernel.state import BridgeFdb, Link, MacClass, Shaper
+from tenet.agent.reconcile import Attach, ClearShaper, DelLink, SetMacClass, SetShaper, reconcile
+from tenet.agent.rates import stage_names
 from tenet.agent.translation import render
 from tenet.compute.addressing import compute_tables
-from tenet.compute.endpoints import declared_endpoints
+from tenet.compute.endpoints import declared_endpoints, reported_endpoints
 from tenet.compute.extmac import allocate
 from tenet.model.load import load_file
-from tenet.model.tenancy import port_name
+from tenet.model.tenancy import port_name, switch_port_name
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "datacenter.yaml"
 
@@ -112,7 +113,7 @@ def test_rate_from_the_access_accept_becomes_a_shaper_and_goes_with_it():
     t = tables_for(intent, "host2")
     c = port_name("C", 0)
     limited = replace(t, vns=tuple(
-        replace(v, entries=tuple(replace(e, rate_bps=50_000_000) if e.port == c else e for e in v.entries)) for v in t.vns))
+        replace(v, entries=tuple(replace(e, rate_down_bps=50_000_000) if e.port == c else e for e in v.entries)) for v in t.vns))
     converge(k, limited)
     assert k.observe().shapers == {Shaper(c, 50_000_000)}
     _, ops = converge(k, limited)
@@ -140,10 +141,86 @@ def test_a_pass_after_a_converged_one_reads_back_only_what_changed():
     before, _ = converge(k, t)
     c = port_name("C", 0)
     limited = replace(t, vns=tuple(
-        replace(v, entries=tuple(replace(e, rate_bps=50_000_000) if e.port == c else e for e in v.entries)) for v in t.vns))
+        replace(v, entries=tuple(replace(e, rate_down_bps=50_000_000) if e.port == c else e for e in v.entries)) for v in t.vns))
     desired = desired_state(limited, k.ports(), k.uplink_mtu("up0"))
     ops = reconcile(k, desired, converged=before)
     assert k.asked[-1] == {"shapers"} and [type(o).__name__ for o in ops] == ["SetShaper"]
     assert reconcile(k, desired, converged=desired) == [] and len(k.asked) == 2  # nothing changed: no read at all
     # what the partial pass assumed is what a full read finds
     assert reconcile(k, desired) == [] and k.asked[-1] is None
+
+
+# -- rates both ways: the upstream stage (rates.Stage) --------------------------------
+
+def _with_rates(t, port, up, down=0):
+    return replace(t, vns=tuple(replace(v, entries=tuple(
+        replace(e, rate_up_bps=up, rate_down_bps=down) if e.port == port else e for e in v.entries)) for v in t.vns))
+
+
+def test_a_tes_limited_upstream_gets_a_stage_in_its_place_and_a_coa_rerates_it_in_place():
+    intent, k = host2_kernel()
+    t = tables_for(intent, "host2")
+    c = port_name("C", 0)
+    shaper, arrival = stage_names(c)
+    br = dict(desired_state(t, k.ports(), 1550).attachments)[c]
+    desired, _ = converge(k, _with_rates(t, c, up=30_000_000, down=50_000_000))
+    seen = k.observe()
+    assert Link(arrival, "veth", master=br, peer=shaper, mtu=1550) in seen.links  # in the bridge instead of C's port
+    assert Link(shaper, "veth", peer=arrival, mtu=1550) in seen.links
+    assert c not in dict(seen.attachments) and BridgeFdb(arrival, intent_mac(intent, "C")) in seen.bridge_fdb
+    assert seen.shapers == {Shaper(c, 50_000_000), Shaper(shaper, 30_000_000)}  # down on the port, up on the stage
+    assert f'iifname "{c}" fwd to "{shaper}"' in desired.nft_text  # everything C sends goes through the stage
+    assert f'iifname "{shaper}" fwd to "{c}"' in desired.nft_text  # and what the bridge sends C comes back out
+    assert converge(k, _with_rates(t, c, up=30_000_000, down=50_000_000))[1] == []  # idempotent
+    # RFC 5176 CoA: a new up rate is one op, the token bucket changed in place
+    _, ops = converge(k, _with_rates(t, c, up=10_000_000, down=50_000_000))
+    assert ops == [SetShaper(Shaper(shaper, 10_000_000))]
+    # the limit goes: C's port is back in the bridge, the stage is gone
+    desired, ops = converge(k, t)
+    assert Attach(c, br) in ops and (DelLink(arrival) in ops or DelLink(shaper) in ops)
+    assert k.observe().links == desired.links and k.observe().attachments == desired.attachments
+
+
+def intent_mac(intent, vm):
+    return next(v for v in intent.vms if v.name == vm).nics[0].mac
+
+
+DOT1X = Path(__file__).parents[2] / "tests" / "lab" / "dot1x.yaml"
+
+
+def switch_tables(v_prov):
+    """tor1's tables with V and W authorized on its port toward host6."""
+    intent = load_file(DOT1X)
+    port = switch_port_name("host6")
+    reports = [{"vn": "n2", "mac": intent_mac(intent, "V"), "host": "tor1", "port": port, "provisioning": v_prov},
+               {"vn": "n3", "mac": intent_mac(intent, "W"), "host": "tor1", "port": port, "provisioning": {}}]
+    declared = declared_endpoints(intent)
+    eps = declared + reported_endpoints(intent, reports, declared)
+    return intent, port, compute_tables(intent, eps, allocate([e.key for e in eps], {}))["tor1"]
+
+
+def test_a_mac_limited_upstream_on_a_switch_port_gets_its_own_class_on_the_ports_stage():
+    intent, port, t = switch_tables({"rate_up_bps": 20_000_000, "rate_down_bps": 40_000_000})
+    v, w = intent_mac(intent, "V"), intent_mac(intent, "W")
+    shaper, arrival = stage_names(port)
+    k = FakeKernel(frozenset({port}))
+    desired, _ = converge(k, t)
+    (down,) = [c for c in k.observe().mac_classes if c.port == port]
+    (up,) = [c for c in k.observe().mac_classes if c.port == shaper]
+    assert (down.rate_bps, up.rate_bps) == (40_000_000, 20_000_000)
+    assert {Link(shaper, "veth", peer=arrival, mtu=1550), Link(arrival, "veth", peer=shaper, mtu=1550)} <= k.observe().links
+    stage = desired.nft_text[desired.nft_text.index("chain stage_up"):]
+    assert f'iifname "{port}" ether saddr {{ {v} }} meta priority set ether saddr map {{ {v} : 7e04:{up.minor:x} }}' \
+           f' fwd to "{shaper}"' in stage  # W's frames are not staged: nothing of W waits behind V
+    access_in = desired.nft_text[desired.nft_text.index("chain access_in"):]
+    assert f'"{arrival}" . {v}' in access_in and f'"{arrival}" . {w}' not in access_in
+    assert "stage_down" not in desired.nft_text  # a switch port is in no bridge
+    # CoA: V's up rate changes in place, nothing else is touched
+    _, _, faster = switch_tables({"rate_up_bps": 30_000_000, "rate_down_bps": 40_000_000})
+    _, ops = converge(k, faster)
+    assert ops == [SetMacClass(MacClass(shaper, up.minor, 30_000_000))]
+    # no up limit any more: the class and the stage go, the down class stays
+    _, _, down_only = switch_tables({"rate_down_bps": 40_000_000})
+    _, ops = converge(k, down_only)
+    assert {type(o).__name__ for o in ops} == {"DelMacClass", "DelLink", "SetRuleset"}
+    assert {c.port for c in k.observe().mac_classes} == {port}

@@ -10,7 +10,7 @@ from tenet.ethernet import shard_of
 
 def test_commands_round_trip_with_their_token():
     for cmd in (Command("revoke", "02:00:00:00:00:01", "audit"), Command("disconnect", "02:00:00:00:00:02"),
-                Command("coa", "02:00:00:00:00:03", provisioning=Provisioning(rate_bps=5_000_000))):
+                Command("coa", "02:00:00:00:00:03", provisioning=Provisioning(rate_down_bps=5_000_000))):
         assert decode(encode(cmd, 7)) == (cmd, 7)
 
 

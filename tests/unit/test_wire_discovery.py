@@ -122,10 +122,22 @@ tlvs = st.one_of(
     st.builds(Tlv, st.just(TlvType.HOST_UNIQ), st.binary(min_size=1, max_size=64)),
     st.builds(Tlv, st.just(TlvType.REASON), st.builds(Reason, st.sampled_from(list(ReasonCode)), st.text(max_size=10))),
     st.builds(Tlv, st.just(TlvType.ACCESS_TUNNEL), st.builds(AccessTunnel, st.integers(1, 2**24 - 1), st.integers(1, 65535))),
+    st.builds(Tlv, st.just(TlvType.RATE_UP), st.integers(1, 2**64 - 1)),
     st.builds(Tlv, st.integers(100, 65535), st.binary(max_size=20)),
 )
 messages = st.builds(Message, st.sampled_from(list(MsgType)), st.integers(0, 2**32 - 1), st.integers(0, 2**24 - 1),
                      st.lists(tlvs, max_size=6).map(tuple))
+
+
+def test_the_up_rate_is_a_tlv_of_its_own_that_older_peers_keep_raw():
+    """QOS stays 9 bytes (the down rate and the CoS); RATE_UP (19) is 8 bytes of bit/s. A peer
+    that predates it decodes an unknown TLV, which it keeps raw: the AUTH_RESULT still parses."""
+    msg = Message(MsgType.AUTH_RESULT, 1, 6001, (Tlv(TlvType.QOS, Qos(50_000_000, 0)), Tlv(TlvType.RATE_UP, 20_000_000)))
+    wire = encode(msg)
+    assert wire.endswith(bytes.fromhex("0013 0008") + (20_000_000).to_bytes(8, "big"))
+    assert decode(wire).get(TlvType.RATE_UP) == 20_000_000 and decode(wire).get(TlvType.QOS) == Qos(50_000_000, 0)
+    with pytest.raises(ValueError, match="not in 1"):
+        encode(Message(MsgType.AUTH_RESULT, 1, 6001, (Tlv(TlvType.RATE_UP, 0),)))
 
 
 @settings(max_examples=300, deadline=None)

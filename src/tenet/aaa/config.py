@@ -20,8 +20,10 @@ def _users(users: Sequence[AaaUser]) -> str:
             "Tunnel-Medium-Type := IEEE-802",
             f'Tunnel-Private-Group-Id := "{u.network}"',
         ]
-        if u.rate:
-            reply.append(f"WISPr-Bandwidth-Max-Down := {parse_rate(u.rate)}")
+        if u.limit_up:
+            reply.append(f"WISPr-Bandwidth-Max-Up := {parse_rate(u.limit_up)}")
+        if u.limit_down:
+            reply.append(f"WISPr-Bandwidth-Max-Down := {parse_rate(u.limit_down)}")
         if u.session_timeout:
             reply.append(f"Session-Timeout := {u.session_timeout}")
         if u.cos is not None:

@@ -1,8 +1,9 @@
 """What an Access-Accept provisions, read per RFC 3580 (pure).
 
 VN: Tunnel-Type = VLAN (13), Tunnel-Medium-Type = IEEE-802 (6), Tunnel-Private-Group-Id = a VN
-name, or a decimal VN-ID. Rate limit: WISPr-Bandwidth-Max-Down (vendor 14122, attribute 8,
-bits/s) — a widely deployed attribute rather than a private one. Session-Timeout triggers
+name, or a decimal VN-ID. Rate limits, bits/s, one per direction: WISPr-Bandwidth-Max-Up
+(vendor 14122, attribute 7: what the TES may send) and WISPr-Bandwidth-Max-Down (attribute 8:
+what the NVE sends toward it) — widely deployed attributes rather than private ones. Session-Timeout triggers
 re-authentication; Filter-Id is passed through; RFC 4675 User-Priority-Table gives the class
 of service (DSCP CS<n> on the TES's IPv4 frames); Framed-IP-Address (with Framed-IP-Netmask,
 else /32) is the TES's address in the VN, which the TES configures and the NVE reports.
@@ -26,11 +27,21 @@ class Provisioning:
     vn: str | None = None
     vnid: int | None = None
     vlan: int | None = None
-    rate_bps: int | None = None
+    rate_down_bps: int | None = None  # WISPr-Bandwidth-Max-Down: toward the TES
     cos: int | None = None
     session_timeout: int | None = None
     filter_id: str | None = None
     ip: str | None = None  # "10.60.0.40/24"
+    rate_up_bps: int | None = None  # WISPr-Bandwidth-Max-Up: from the TES
+
+    @staticmethod
+    def from_dict(d: Mapping[str, object]) -> "Provisioning":
+        """From its JSON form (a stored endpoint report); a report written before rates had
+        two directions names the down rate `rate_bps`."""
+        d = dict(d)
+        if "rate_bps" in d:
+            d.setdefault("rate_down_bps", d.pop("rate_bps"))
+        return Provisioning(**d)  # type: ignore[arg-type]
 
 
 def _first(attrs: Mapping[str, list], name: str):
@@ -64,10 +75,11 @@ def from_attributes(attrs: Mapping[str, list]) -> Provisioning:
         else:
             vn = group
     timeout = _int(_first(attrs, "Session-Timeout"))
-    rate = _int(_first(attrs, "WISPr-Bandwidth-Max-Down"))
+    down = _int(_first(attrs, "WISPr-Bandwidth-Max-Down"))
+    up = _int(_first(attrs, "WISPr-Bandwidth-Max-Up"))
     fid = _first(attrs, "Filter-Id")
-    return Provisioning(vn, vnid, vlan, rate or None, _cos(attrs), timeout or None, str(fid) if fid else None,
-                        _address(attrs))
+    return Provisioning(vn, vnid, vlan, down or None, _cos(attrs), timeout or None, str(fid) if fid else None,
+                        _address(attrs), up or None)
 
 
 def _cos(attrs: Mapping[str, list]) -> int | None:

@@ -55,6 +55,9 @@ class AskRadius:
     port: str
 
 
+SESSION_BOUND = ("vn", "vnid", "vlan", "ip")  # fixed for a session's life: a CoA cannot move a TES
+
+
 @dataclass(frozen=True)
 class Attach:
     session: "Session"
@@ -240,8 +243,10 @@ class Nve:
             tlvs = [Tlv(TlvType.AUTH_STATUS, 0), Tlv(TlvType.VN_NAME, s.vn), Tlv(TlvType.HELLO_INTERVAL, HELLO_INTERVAL)]
             if p.vlan:
                 tlvs.append(Tlv(TlvType.VLAN, p.vlan))
-            if p.rate_bps or p.cos:
-                tlvs.append(Tlv(TlvType.QOS, Qos(p.rate_bps or 0, p.cos or 0)))
+            if p.rate_down_bps or p.cos:
+                tlvs.append(Tlv(TlvType.QOS, Qos(p.rate_down_bps or 0, p.cos or 0)))
+            if p.rate_up_bps:
+                tlvs.append(Tlv(TlvType.RATE_UP, p.rate_up_bps))
             if p.session_timeout:
                 tlvs.append(Tlv(TlvType.SESSION_TIMEOUT, p.session_timeout))
             if p.filter_id:
@@ -296,6 +301,18 @@ class Nve:
             del self.sessions[s.id]
             reason = Tlv(TlvType.REASON, Reason(ReasonCode.ADMIN, why))
             out += [self._reply(s.port, s.tes_mac, MsgType.TERMINATE, s.id, s.vnid, reason), Detach(s, ReasonCode.ADMIN)]
+        return out
+
+    def change(self, mac: str, changed: dict[str, object]) -> list[Action]:
+        """RFC 5176 CoA-Request: the attributes it carries replace the attached TES's (e.g. a new
+        WISPr-Bandwidth-Max-Up); the report carries them to the tables, the kernel is re-rated
+        in place. The TES is not told: its limits are the network's to hold."""
+        changed = {k: v for k, v in changed.items() if k not in SESSION_BOUND}
+        out: list[Action] = []
+        for s in [s for s in self.sessions.values() if s.tes_mac == mac and s.state in ("attached", "reauthenticating")]:
+            new = replace(s, provisioning=replace(s.provisioning or Provisioning(), **changed))  # type: ignore[arg-type]
+            self.sessions[s.id] = new
+            out.append(Attach(new))
         return out
 
     def restore(self, now: float, s: Session) -> None:

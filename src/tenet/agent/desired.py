@@ -1,6 +1,8 @@
 """Desired kernel state of one host, derived from its tables alone. Pure."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tenet.agent import translation as tr
 from tenet.agent.kernel.state import Address, BridgeFdb, KernelState, Link, MacClass, Shaper, UplinkClass, Vxlan, VxlanFdb
 from tenet.compute.qos import DEFAULT, PARENT
@@ -21,6 +23,7 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
     tunnels = {tun.port for t in tables.vns for tun in t.tunnels}
     carriers = {t.carrier.port: t.carrier for t in tables.vns if t.carrier}
     addresses = set()
+    staged = tr.stages(tables, present_ports | tunnels)
     for c in carriers.values():  # the NVE's own port on a lower VN (model/layers.py)
         mtu = uplink_mtu - VXLAN_OVERHEAD * (c.layer + 1)
         links.add(Link(c.port, "veth", master=tr.bridge_name(c.vnid), peer=c.dev, mtu=mtu, peer_mac=c.mac))
@@ -71,24 +74,43 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
                 vfdb.add(VxlanFdb(vx, e.destination, e.address))
             elif e.function is Function.REPLICATE:
                 vfdb.update(VxlanFdb(vx, FLOOD, p) for p in e.peers)
-    rates = {e.port: e.rate_bps for t in tables.vns for e in t.entries  # a switch port is shared: not per port
-             if e.port and e.rate_bps and not e.port.startswith(tr.SWITCH_PORT_PREFIX)}
-    rates |= {r.port: r.rate_bps for t in tables.vns for r in t.routes if r.port and r.rate_bps}
-    shapers = frozenset(Shaper(p, rate) for p, rate in rates.items() if p in present_ports | tunnels)
-    rate_of = {e.destination: e.rate_bps for t in tables.vns for e in t.rows(Function.NO_MODIFICATION)}
-    mac_classes = frozenset(MacClass(port, minor, rate_of[mac]) for mac, (port, minor) in tr.mac_minors(tables).items()
-                            if port in present_ports)
+    rates = {e.port: e.rate_down_bps for t in tables.vns for e in t.entries  # a switch port is shared: not per port
+             if e.port and e.rate_down_bps and not e.port.startswith(tr.SWITCH_PORT_PREFIX)}
+    rates |= {r.port: r.rate_down_bps for t in tables.vns for r in t.routes if r.port and r.rate_down_bps}
+    shapers = {Shaper(p, rate) for p, rate in rates.items() if p in present_ports | tunnels}
+    rate_of = {(e.port, e.destination): e.rate_down_bps for t in tables.vns for e in t.rows(Function.NO_MODIFICATION)}
+    mac_classes = {MacClass(port, minor, rate_of[port, mac]) for mac, (port, minor) in tr.mac_minors(tables).items()
+                   if port in present_ports}
+    # Upstream: each limited port's stage (rates.Stage), a veth pair that takes the port's
+    # place for arriving frames; a TES's bridged port hands its bridge membership to the stage.
+    attached = dict(attachments)
+    bridged_tunnels = {l.name: l.master for l in links if l.name in staged and l.kind == "vxlan" and l.master}
+    links = {replace(l, master="") if l.name in bridged_tunnels else l for l in links}
+    for st in staged.values():
+        master = attached.pop(st.port, "") or bridged_tunnels.get(st.port, "")
+        links.add(Link(st.arrival, "veth", master=master, peer=st.shaper, mtu=uplink_mtu))
+        links.add(Link(st.shaper, "veth", peer=st.arrival, mtu=uplink_mtu))
+        if master:  # learning is off on the ports we create; the bridge is told where the TES is
+            moved = {f for f in bfdb if f.port == st.port}
+            bfdb = (bfdb - moved) | {BridgeFdb(st.arrival, f.mac) for f in moved}
+            bfdb |= {BridgeFdb(st.arrival, e.destination) for t_ in tables.vns for e in t_.rows(Function.NO_MODIFICATION)
+                     if e.port == st.port}
+        if st.switch:
+            mac_classes |= {MacClass(st.shaper, minor, rate) for _, minor, rate in st.minors}
+        else:
+            shapers.add(Shaper(st.shaper, st.rate_bps))
     text = tr.render(tables, present_ports | tunnels | set(carriers))
+
     return KernelState(
         links=frozenset(links),
-        attachments=frozenset(attachments),
+        attachments=frozenset(attached.items()),
         bridge_fdb=frozenset(bfdb),
         vxlan_fdb=frozenset(vfdb),
         nft_hash=tr.digest_of(text),
         nft_text=text,
         missing_ports=frozenset(missing),
-        shapers=shapers,
-        mac_classes=mac_classes,
+        shapers=frozenset(shapers),
+        mac_classes=frozenset(mac_classes),
         uplink_classes=uplink_classes(tables),
         addresses=frozenset(addresses),
     )

@@ -118,7 +118,7 @@ class Discovery:
             r = json.loads(kv.value)
             if not self._owns(r):
                 continue
-            prov = Provisioning(**r["provisioning"]) if r.get("provisioning") else None
+            prov = Provisioning.from_dict(r["provisioning"]) if r.get("provisioning") else None
             if r.get("kind") == "8021x":  # authorized on a switch port: nobody re-authenticates
                 self.auth.restore(auth.Supplicant(r["port"], r["mac"], "authorized", now, identity=r.get("identity", ""),
                                                   provisioning=prov))
@@ -189,6 +189,7 @@ class Discovery:
                 changed = {k: v for k, v in asdict(cmd.provisioning).items() if v is not None}
                 dot1x = [a for s in list(self.auth.sessions.values()) if s.mac == cmd.mac and s.provisioning
                          for a in self.auth.change(cmd.mac, replace(s.provisioning, **changed))]
+                nvo3 = self.nve.change(cmd.mac, changed)
         self._do_8021x(now, dot1x)
         self._do(nvo3)
         return bool(dot1x or nvo3)

@@ -109,6 +109,15 @@ class Kernel(Protocol):
     def apply(self, op: Op) -> None: ...
 
 
+def _creates_pair(l: Link, want: dict[str, Link]) -> bool:
+    """Which end of a desired veth pair is added (the kernel makes both): the bridge side, or
+    for a pair with neither end in a bridge (a switch port's stage), the first name."""
+    peer = want.get(l.peer)
+    if l.master or peer is None:
+        return True
+    return not peer.master and l.name < peer.name
+
+
 def diff(desired: KernelState, actual: KernelState) -> list[Op]:
     ops: list[Op] = []
     want = {l.name: l for l in desired.links}
@@ -125,8 +134,8 @@ def diff(desired: KernelState, actual: KernelState) -> list[Op]:
     for l in sorted(desired.links, key=lambda l: (order[l.kind], l.name)):
         if l.name in have and l.name not in rebuilt:
             continue
-        if l.kind == "veth" and not l.master:
-            continue  # created together with its bridge-side peer
+        if l.kind == "veth" and not _creates_pair(l, want):
+            continue  # created together with its peer
         ops.append(AddLink(l))
     # a rebuilt veth takes its peer (a carrier's addressed end) with it
     fresh = {n for n in want if n not in have} | rebuilt | {have[n].peer for n in rebuilt if have[n].kind == "veth"}

@@ -50,7 +50,7 @@ def decode(data: bytes) -> tuple[Command, int]:
     """(command, token); ValueError naming what is wrong."""
     try:
         doc = json.loads(data)
-        prov = Provisioning(**doc["provisioning"]) if doc.get("provisioning") else None
+        prov = Provisioning.from_dict(doc["provisioning"]) if doc.get("provisioning") else None
         cmd = Command(doc["kind"], doc["mac"], doc.get("why", ""), prov)
         token = int(doc.get("token", 0))
     except (ValueError, KeyError, TypeError) as e:

@@ -15,6 +15,18 @@ from __future__ import annotations
 
 import hashlib
 
+from tenet.agent.rates import (  # noqa: F401  (re-exported: the rest of the agent reads them here)
+    MAC_CLASS_MAJOR,
+    STAGE_IN,
+    STAGE_OUT,
+    SWITCH_PORT_PREFIX,
+    UP_CLASS_MAJOR,
+    Stage,
+    arrivals,
+    mac_minors,
+    stage_names,
+    stages,
+)
 from tenet.compute.qos import UPLINK_MAJOR
 from tenet.compute.tables import Function, HostTables, VnTable
 from tenet.wire.discovery import ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION
@@ -29,26 +41,6 @@ def bridge_name(vnid: int) -> str:
 
 ACCESS_BRIDGE_SIDE = "tnr"  # veth end in the VN's bridge …
 ACCESS_SWITCH_SIDE = "tnq"  # … and its peer, where nftables steers to and from the switch's access ports
-SWITCH_PORT_PREFIX = "ts"
-
-
-MAC_CLASS_MAJOR = "7e02"
-
-
-def mac_minors(tables: HostTables) -> dict[str, tuple[str, int]]:
-    """MAC on an access switch port with a rate limit -> (port, HTB class minor). Stable: a
-    MAC's minor comes from the MAC itself, probing only on a collision within its port."""
-    limited = sorted((e.port, e.destination) for t in tables.vns for e in t.rows(Function.NO_MODIFICATION)
-                     if e.port.startswith(SWITCH_PORT_PREFIX) and e.rate_bps)
-    out: dict[str, tuple[str, int]] = {}
-    taken: dict[str, set[int]] = {}
-    for port, mac in limited:
-        minor = int(mac.replace(":", ""), 16) % 0xFFF0 + 1
-        while minor in taken.setdefault(port, set()):
-            minor = minor % 0xFFF0 + 1
-        taken[port].add(minor)
-        out[mac] = (port, minor)
-    return out
 
 
 def _priority_rule(pairs: list[tuple[str, int]]) -> str:
@@ -74,6 +66,12 @@ def _map(pairs: list[tuple[str, str]]) -> str:
     return "{ " + ", ".join(f"{k} : {v}" for k, v in sorted(pairs)) + " }"
 
 
+def _names(devices: list[str]) -> str:
+    """One interface name, or an anonymous set of them."""
+    quoted = [f'"{d}"' for d in devices]
+    return quoted[0] if len(quoted) == 1 else _set(quoted)
+
+
 def _set(items: list[str]) -> str:
     return "{ " + ", ".join(sorted(items)) + " }"
 
@@ -86,6 +84,7 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
     up = tables.uplink
     dispatch: list[tuple[str, str]] = []
     chains: list[str] = []
+    staged = stages(tables, present_ports)
     for t in tables.vns:
         if not needs_translation(t):
             continue
@@ -108,7 +107,7 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
             f" fwd to ether daddr map {_map(deliver)}\n"
             f"    drop\n  }}\n"
         )
-        devices = ", ".join(f'"{p}"' for p in ports)
+        devices = ", ".join(f'"{d}"' for p in ports for d in arrivals(p, staged))
         chains.append(
             f"  chain vn{t.vnid}_out {{\n"
             f"    type filter hook ingress devices = {{ {devices} }} priority -100; policy accept;\n"
@@ -120,8 +119,9 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
         )
     for t in tables.vns:
         if t.forwarding == "ip":
-            chains += _routed(t, tables.uplink, present_ports, dispatch)
-    chains += _access(tables, present_ports)
+            chains += _routed(t, tables.uplink, present_ports, dispatch, staged)
+    chains += _stages(staged)
+    chains += _access(tables, present_ports, staged)
     chains += _link_marks(tables, present_ports)
     chains += _layer_guard(tables)
     chains += _nve_local(tables)
@@ -152,7 +152,8 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
     return f"table netdev {TABLE} {{\n  comment \"{digest}\"\n{body}}}\n"
 
 
-def _routed(t: VnTable, up: str, present: frozenset[str], dispatch: list[tuple[str, str]]) -> list[str]:
+def _routed(t: VnTable, up: str, present: frozenset[str], dispatch: list[tuple[str, str]],
+            staged: dict[str, Stage]) -> list[str]:
     """A routed VN: the per-VN routing table as an nftables interval verdict map.
 
     TESs send everything to the anycast gateway MAC; their port's hook looks the destination
@@ -184,7 +185,7 @@ def _routed(t: VnTable, up: str, present: frozenset[str], dispatch: list[tuple[s
             f"    ether saddr set {t.router_mac} ether daddr set {mac} fwd to \"{dev}\"\n  }}\n"
         )
         verdicts += [(r.prefix, f"jump {name}") for r in t.routes if r.mac == mac]
-    ports = ", ".join(f'"{r.port}"' for r in sorted(local, key=lambda r: r.port))
+    ports = ", ".join(f'"{d}"' for r in sorted(local, key=lambda r: r.port) for d in arrivals(r.port, staged))
     chains.append(
         f"  chain ipvn{v}_out {{\n"
         f"    type filter hook ingress devices = {{ {ports} }} priority -100; policy drop;\n"
@@ -269,7 +270,34 @@ def _link_marks(tables: HostTables, present: frozenset[str]) -> list[str]:
             f" priority -250; policy accept;\n{rules}  }}\n"]
 
 
-def _access(tables: HostTables, present: frozenset[str]) -> list[str]:
+def _stages(staged: dict[str, Stage]) -> list[str]:
+    """Upstream stages (class Stage): after the control drop (-300), the gate (-200), the link
+    marks (-250) and the CoS marking (-150), before every forwarding hook (-100, -50)."""
+    if not staged:
+        return []
+    rules = ""
+    for s in sorted(staged.values(), key=lambda s: s.port):
+        if s.switch:
+            macs = _set([m for m, _, _ in s.minors])
+            prio = _map([(m, f"{UP_CLASS_MAJOR}:{minor:x}") for m, minor, _ in s.minors])
+            rules += f'    iifname "{s.port}" ether saddr {macs} meta priority set ether saddr map {prio} fwd to "{s.shaper}"\n'
+        else:
+            rules += f'    iifname "{s.port}" fwd to "{s.shaper}"\n'
+    devices = ", ".join(f'"{p}"' for p in sorted(staged))
+    chains = [f"  chain stage_up {{\n    type filter hook ingress devices = {{ {devices} }}"
+              f" priority -120; policy accept;\n{rules}  }}\n"]
+    # A TES's stage replaces its port in the bridge: what the bridge sends it comes back out
+    # of the stage's shaping end and goes on to the port (down: shaped there, on the port).
+    back = sorted((s.shaper, s.port) for s in staged.values() if not s.switch)
+    if back:
+        devices = ", ".join(f'"{d}"' for d, _ in back)
+        rules = "".join(f'    iifname "{d}" fwd to "{p}"\n' for d, p in back)
+        chains.append(f"  chain stage_down {{\n    type filter hook ingress devices = {{ {devices} }}"
+                      f" priority -100; policy drop;\n{rules}  }}\n")
+    return chains
+
+
+def _access(tables: HostTables, present: frozenset[str], staged: dict[str, Stage]) -> list[str]:
     """An access switch's ports (seed 000): many authorized MACs per port, each in its own VN.
 
     `access_in` (after translation's hooks, which take translated peers first) looks up
@@ -290,6 +318,8 @@ def _access(tables: HostTables, present: frozenset[str]) -> list[str]:
         return []
     ports = sorted({p for m in members.values() for p, _ in m})
     devices = ", ".join(f'"{p}"' for p in ports)
+    via = {p: arrivals(p, staged) for p in ports}  # a limited MAC's frames arrive on its port's stage
+    up_limited = {(p, m) for p, s in staged.items() for m, _, _ in s.minors}
     marked = sorted((e.port, e.destination, e.cos) for t in tables.vns for e in t.rows(Function.NO_MODIFICATION)
                     if e.cos and e.port in ports)
     cos_chain = []
@@ -298,9 +328,11 @@ def _access(tables: HostTables, present: frozenset[str]) -> list[str]:
         cos_chain = [f"  chain access_cos {{\n    type filter hook ingress devices = {{ {devices} }}"
                      f" priority -150; policy accept;\n{rules}  }}\n"]
     verdicts = [(f'"{p}" . {mac}', f"jump acc{v}") for v, m in members.items() for p, mac in m]
+    verdicts += [(f'"{staged[p].arrival}" . {mac}', f"jump acc{v}") for v, m in members.items() for p, mac in m
+                 if (p, mac) in up_limited]
     chains = cos_chain + [
         f"  chain access_in {{\n"
-        f"    type filter hook ingress devices = {{ {', '.join(f'{chr(34)}{p}{chr(34)}' for p in ports)} }}"
+        f"    type filter hook ingress devices = {{ {', '.join(f'{chr(34)}{d}{chr(34)}' for p in ports for d in via[p])} }}"
         f" priority -50; policy drop;\n"
         f"    iifname . ether saddr vmap {_map(verdicts)}\n  }}\n"
     ]
@@ -313,7 +345,7 @@ def _access(tables: HostTables, present: frozenset[str]) -> list[str]:
         # has no 802.1Q): a VN's broadcast sent down as is would reach every VM behind the port.
         # So each member gets its own copy, addressed to its MAC (a unicast ARP request is
         # still answered); the host's bridge delivers it to that VM alone.
-        bum = "".join(f'    iifname != "{p}" ether daddr set {mac} dup to "{p}"\n' for p, mac in sorted(m))
+        bum = "".join(f'    iifname != {_names(via[p])} ether daddr set {mac} dup to "{p}"\n' for p, mac in sorted(m))
         chains.append(
             f"  chain acc{v} {{\n{prio}    fwd to ether daddr map {to_port}\n"
             f"    meta pkttype != {{ broadcast, multicast }} fwd to \"{outside}\"\n"

@@ -59,7 +59,8 @@ def vn_table(
         peer = hosts[ep.host]
         fn = function_for(host, peer)
         if fn is Function.NO_MODIFICATION:
-            entries.append(Entry(ep.mac, fn, ep.mac, vm=ep.vm, port=ep.port, rate_bps=ep.rate_bps, cos=ep.cos))
+            entries.append(Entry(ep.mac, fn, ep.mac, vm=ep.vm, port=ep.port, rate_down_bps=ep.rate_down_bps,
+                                 rate_up_bps=ep.rate_up_bps, cos=ep.cos))
             if any(hosts[m.host].network == host.network and m.host != host.name for m in members):
                 reverse.append(ReverseEntry(extmacs[ep.key], ep.mac, local=True))
         elif fn is Function.TRANSLATE_L2:
@@ -91,7 +92,7 @@ def layered_table(intent: Intent, vn: VirtualNetwork, host: Host, members: tuple
     for ep in sorted(members, key=lambda e: (e.host != host.name, e.vm, e.nic)):
         if ep.host == host.name:
             entries.append(Entry(ep.mac, Function.NO_MODIFICATION, ep.mac, vm=ep.vm, port=ep.port,
-                                 rate_bps=ep.rate_bps, cos=ep.cos))
+                                 rate_down_bps=ep.rate_down_bps, rate_up_bps=ep.rate_up_bps, cos=ep.cos))
         else:
             entries.append(Entry(ep.mac, Function.ENCAPSULATE, at[ep.host], vm=ep.vm))
     return VnTable(vn=vn.name, vnid=vn.vnid, bum=vn.bum.value, group="", entries=tuple(entries),

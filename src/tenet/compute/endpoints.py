@@ -26,7 +26,8 @@ class Endpoint:
     host: str
     port: str  # host-side interface name
     tunnel: Tunnel | None = None  # the TES attached over L3 (docs/protocol.md, L3 transport)
-    rate_bps: int = 0  # what its Access-Accept allows toward it (0: no limit)
+    rate_down_bps: int = 0  # what its Access-Accept allows toward it (0: no limit)
+    rate_up_bps: int = 0  # what its Access-Accept allows it to send (0: no limit)
     cos: int = 0  # its class of service (0: best effort)
 
     @property
@@ -78,6 +79,7 @@ def reported_endpoints(intent: Intent, reports: list[dict], declared: tuple[Endp
         tunnel = Tunnel(r["port"], **r["tunnel"]) if r.get("tunnel") else None
         prov = r.get("provisioning") or {}
         out.append(Endpoint(vn=r["vn"], vm=dynamic_vm_name(r["mac"]), nic=0, mac=r["mac"], ip=ip, host=r["host"],
-                            port=r["port"], tunnel=tunnel, rate_bps=int(prov.get("rate_bps") or 0),
+                            port=r["port"], tunnel=tunnel, rate_down_bps=int(prov.get("rate_down_bps") or prov.get("rate_bps") or 0),
+                            rate_up_bps=int(prov.get("rate_up_bps") or 0),
                             cos=int(prov.get("cos") or 0)))
     return tuple(out)

@@ -28,7 +28,8 @@ class Route:
     function: str  # "deliver" (local host route) or the addressing function toward the NVE
     address: str  # deliver: the TES MAC; remote: the NVE's underlay IP
     port: str = ""  # deliver: the TES's port
-    rate_bps: int = 0  # deliver: the limit toward that TES (0: none)
+    rate_down_bps: int = 0  # deliver: the limit toward that TES (0: none)
+    rate_up_bps: int = 0  # deliver: the limit on what that TES sends (0: none)
     mac: str = ""  # remote: the NVE's router MAC for this VN
 
 
@@ -71,7 +72,8 @@ def routes(vn: VirtualNetwork, host: Host, members: tuple[Endpoint, ...], hosts:
     assert vn.subnet is not None
     with_ip = [m for m in members if m.ip]
     ip = lambda m: IPv4Interface(m.ip).ip  # noqa: E731
-    out = [Route(f"{ip(m)}/32", DELIVER, m.mac, m.port, rate_bps=m.rate_bps) for m in with_ip if m.host == host.name]
+    out = [Route(f"{ip(m)}/32", DELIVER, m.mac, m.port, rate_down_bps=m.rate_down_bps,
+                 rate_up_bps=m.rate_up_bps) for m in with_ip if m.host == host.name]
     for peer in sorted({m.host for m in with_ip} - {host.name}):
         own = [ip(m) for m in with_ip if m.host == peer]
         others = [ip(m) for m in with_ip if m.host != peer]

@@ -41,7 +41,8 @@ class Entry:
     vm: str = ""
     port: str = ""  # host-side interface of a local VM NIC
     peers: tuple[str, ...] = ()  # underlay IPs for replication
-    rate_bps: int = 0  # local rows: the limit toward that TES from its Access-Accept (0: none)
+    rate_down_bps: int = 0  # local rows: the limit toward that TES from its Access-Accept (0: none)
+    rate_up_bps: int = 0  # local rows: the limit on what that TES sends (0: none)
     cos: int = 0  # local rows: its class of service, marked as DSCP CS<cos> on its IPv4 frames
 
 
@@ -113,12 +114,12 @@ def from_json(text: str | bytes) -> HostTables:
             bum=v["bum"],
             group=v["group"],
             entries=tuple(
-                Entry(**{**e, "function": Function(e["function"]), "peers": tuple(e["peers"])})
+                Entry(**{**_rates(e), "function": Function(e["function"]), "peers": tuple(e["peers"])})
                 for e in v["entries"]
             ),
             reverse=tuple(ReverseEntry(**r) for r in v["reverse"]),
             forwarding=v.get("forwarding", "mac"),
-            routes=tuple(Route(**r) for r in v.get("routes", ())),
+            routes=tuple(Route(**_rates(r)) for r in v.get("routes", ())),
             router_mac=v.get("router_mac", ""),
             gateway=v.get("gateway", ""),
             tunnels=tuple(Tunnel(**x) for x in v.get("tunnels", ())),
@@ -140,6 +141,15 @@ def from_json(text: str | bytes) -> HostTables:
         generation=d["generation"],
         content_hash=d.get("content_hash", ""),
     )
+
+
+def _rates(row: dict) -> dict:
+    """A row published before rates had two directions names the down rate `rate_bps`."""
+    if "rate_bps" not in row:
+        return row
+    row = dict(row)
+    row.setdefault("rate_down_bps", row.pop("rate_bps"))
+    return row
 
 
 def _qos(d: dict | None) -> UplinkQos | None:

@@ -38,7 +38,7 @@ KEYS = {
     "switch": {"network", "ip", "role", "capability", "radius", "mab", "admission_shards"},
     "server": {"uplink", "address", "network", "mac", "ip", "identity", "password", "nves"},
     "aaa": {"users"},
-    "user": {"password", "network", "rate", "session_timeout", "ip", "cos"},
+    "user": {"password", "network", "rate", "rate_up", "rate_down", "session_timeout", "ip", "cos"},
     "underlay": {"networks", "routers"},
     "network": {"subnet", "capacity"},
     "router": {"networks", "addresses"},
@@ -563,8 +563,13 @@ def _aaa(p: _Problems, doc: dict, vns: dict[str, VirtualNetwork]) -> list[AaaUse
         if net not in vns:
             p.add(f"{path}.network", f"no virtual network named {net!r}" if net else "required")
             ok = False
-        if rate and not RATE.match(rate):
-            p.add(f"{path}.rate", f"not a rate like 50mbit: {rate!r}")
+        rates = {k: str(spec.get(k, "")) for k in ("rate", "rate_up", "rate_down")}
+        for key, value in rates.items():
+            if value and not RATE.match(value):
+                p.add(f"{path}.{key}", f"not a rate like 50mbit: {value!r}")
+                ok = False
+        if rates["rate"] and (rates["rate_up"] or rates["rate_down"]):
+            p.add(f"{path}.rate", "sets both directions: give rate_up and/or rate_down instead, not both forms")
             ok = False
         if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 0:
             p.add(f"{path}.session_timeout", f"must be seconds >= 0, not {timeout!r}")
@@ -586,7 +591,8 @@ def _aaa(p: _Problems, doc: dict, vns: dict[str, VirtualNetwork]) -> list[AaaUse
             p.add(f"{path}.cos", f"must be a class of service 0..7, not {cos!r}")
             ok = False
         if ok:
-            users.append(AaaUser(name, password, net, rate, timeout, ip, cos))
+            users.append(AaaUser(name, password, net, rate, timeout, ip, cos,
+                                 rate_up=rates["rate_up"], rate_down=rates["rate_down"]))
     return users
 
 
@@ -727,8 +733,9 @@ def _nic_doc(n: Nic) -> dict:
 
 def _user_doc(u: AaaUser) -> dict:
     d: dict = {"password": u.password, "network": u.network}
-    if u.rate:
-        d["rate"] = u.rate
+    for key in ("rate", "rate_up", "rate_down"):
+        if getattr(u, key):
+            d[key] = getattr(u, key)
     if u.session_timeout:
         d["session_timeout"] = u.session_timeout
     if u.ip:

@@ -78,10 +78,22 @@ class AaaUser:
     name: str
     password: str
     network: str  # VN name
-    rate: str = ""  # e.g. "50mbit"; "" = unlimited
+    rate: str = ""  # e.g. "50mbit", both directions; "" = unlimited
     session_timeout: int = 0  # seconds; 0 = none
     ip: IPv4Interface | None = None  # handed to the TES as Framed-IP-Address/-Netmask
     cos: int | None = None  # 802.1p class of service 0..7, as RFC 4675 User-Priority-Table
+    rate_up: str = ""  # from the TES into the network only (never together with `rate`)
+    rate_down: str = ""  # toward the TES only
+
+    @property
+    def limit_up(self) -> str:
+        """WISPr-Bandwidth-Max-Up: what the TES may send ("" = unlimited)."""
+        return self.rate_up or self.rate
+
+    @property
+    def limit_down(self) -> str:
+        """WISPr-Bandwidth-Max-Down: what the NVE sends toward the TES ("" = unlimited)."""
+        return self.rate_down or self.rate
 
 
 @dataclass(frozen=True)

@@ -169,7 +169,7 @@ class Tes:
                 if msg.get(TlvType.AUTH_STATUS) != 0:
                     reason = msg.get(TlvType.REASON)
                     raise AuthFailed(reason.text if isinstance(reason, Reason) else "rejected")
-                prov = {t.name.lower(): msg.get(t) for t in (TlvType.VLAN, TlvType.QOS, TlvType.TES_IP, TlvType.SESSION_TIMEOUT, TlvType.FILTER_ID, TlvType.ACCESS_TUNNEL) if msg.get(t) is not None}
+                prov = {t.name.lower(): msg.get(t) for t in (TlvType.VLAN, TlvType.QOS, TlvType.RATE_UP, TlvType.TES_IP, TlvType.SESSION_TIMEOUT, TlvType.FILTER_ID, TlvType.ACCESS_TUNNEL) if msg.get(t) is not None}
                 self.link.attached(offer.nve, msg)
                 return Attachment(offer.nve, session, msg.vnid, float(msg.get(TlvType.HELLO_INTERVAL) or 1), prov)
             elif msg.type is MsgType.TERMINATE:

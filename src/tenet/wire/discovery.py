@@ -59,6 +59,7 @@ class TlvType(IntEnum):
     FILTER_ID = 16
     HELLO_INTERVAL = 17
     ACCESS_TUNNEL = 18
+    RATE_UP = 19  # u64 bit/s the TES may send (QOS's rate is toward it): a TLV of its own, see docs
 
 
 class NveType(IntEnum):
@@ -80,7 +81,7 @@ class ReasonCode(IntEnum):
 
 @dataclass(frozen=True)
 class Qos:
-    rate_bps: int  # 0 = no limit
+    rate_bps: int  # toward the TES (WISPr-Bandwidth-Max-Down); 0 = no limit
     cos: int  # 0..7
 
 
@@ -259,6 +260,7 @@ REGISTRY: dict[int, tuple[Callable, Callable]] = {
     TlvType.FILTER_ID: _text(1, 255),
     TlvType.HELLO_INTERVAL: _uint(2, 1),
     TlvType.ACCESS_TUNNEL: (_tunnel_enc, _tunnel_dec),
+    TlvType.RATE_UP: _uint(8, 1),
 }
 
 

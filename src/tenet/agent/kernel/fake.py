@@ -99,7 +99,7 @@ class FakeKernel:
         elif isinstance(op, SetRuleset):
             self.state = replace(s, nft_hash=translation.digest_of(op.text))
         elif isinstance(op, SetShaper):
-            if op.shaper.port in self._ports:
+            if op.shaper.port in self._ports or op.shaper.port in links:
                 rest = {x for x in s.shapers if x.port != op.shaper.port}
                 self.state = replace(s, shapers=frozenset(rest | {op.shaper}))
         elif isinstance(op, SetMacClass):

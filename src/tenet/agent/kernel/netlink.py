@@ -47,10 +47,16 @@ NUD_NOARP = 0x40
 NUD_PERMANENT = 0x80
 VM_PORT_PREFIX = "tp"
 SWITCH_PORT_PREFIX = "ts"  # an access switch's port toward a host: many MACs, many VNs
-SHAPED = (VM_PORT_PREFIX, "tna")  # VM ports and L3 access tunnels
+SHAPED = (VM_PORT_PREFIX, "tna", tr.STAGE_IN)  # VM ports, L3 access tunnels, and upstream stages
 SHAPER_HANDLE = 0x7E010000  # "7e01:": the root qdisc handle that marks a shaper as ours
 SHAPER_LATENCY = "20ms"  # queueing a token bucket allows before it drops
 MAC_CLASS_MAJOR = 0x7E02  # an access switch port's HTB root "7e02:"; a MAC's class is 7e02:<minor>
+UP_CLASS_MAJOR = int(tr.UP_CLASS_MAJOR, 16)  # the same on a switch port's upstream stage (tnu…)
+
+
+def class_major(port: str) -> int:
+    """A MAC's HTB classes: toward it on the switch port, from it on the port's stage."""
+    return UP_CLASS_MAJOR if port.startswith(tr.STAGE_IN) else MAC_CLASS_MAJOR
 LINK_QUANTUM = 8 * 1514  # one quantum for every class: spare capacity is shared evenly, not by rate
 
 
@@ -144,10 +150,10 @@ class LinuxKernel:
     def _mac_classes(self, name: dict[int, str]) -> frozenset[MacClass]:
         out = set()
         for idx, port in name.items():
-            if not port.startswith(SWITCH_PORT_PREFIX):
+            if not port.startswith((SWITCH_PORT_PREFIX, tr.STAGE_IN)):
                 continue
             for c in self.ipr.get_classes(index=idx):
-                if c["handle"] >> 16 == MAC_CLASS_MAJOR and c.get_attr("TCA_KIND") == "htb":
+                if c["handle"] >> 16 == class_major(port) and c.get_attr("TCA_KIND") == "htb":
                     parms = c.get_nested("TCA_OPTIONS", "TCA_HTB_PARMS")
                     if parms:
                         out.add(MacClass(port, c["handle"] & 0xFFFF, parms["rate"] * 8))
@@ -226,7 +232,7 @@ class LinuxKernel:
         elif isinstance(op, SetMacClass):
             idx = self._idx(op.cls.port)
             if idx is not None:
-                root = MAC_CLASS_MAJOR << 16
+                root = class_major(op.cls.port) << 16
                 if not any(q["handle"] == root for q in self.ipr.get_qdiscs(index=idx)):
                     ipr.tc("add", "htb", idx, root, default=0)  # unclassified frames pass unshaped
                 rate = op.cls.rate_bps
@@ -246,7 +252,7 @@ class LinuxKernel:
         elif isinstance(op, DelMacClass):
             idx = self._idx(op.port)
             if idx is not None:
-                root = MAC_CLASS_MAJOR << 16
+                root = class_major(op.port) << 16
                 ipr.tc("del-class", index=idx, handle=root | op.minor, parent=root)
         elif isinstance(op, ClearShaper):
             idx = self._idx(op.port)
@@ -313,7 +319,9 @@ class LinuxKernel:
         if l.kind == "veth":
             quiet_ipv6(l.peer)
             ipr.link("set", index=self._idx(l.peer), state="up", **({"mtu": l.mtu} if l.mtu else {}))
-            if l.name.startswith((tr.ACCESS_BRIDGE_SIDE, CARRIER_PORT)):  # ways into the VN from outside: floods welcome
+            if not l.master:
+                return
+            if l.name.startswith((tr.ACCESS_BRIDGE_SIDE, CARRIER_PORT, tr.STAGE_OUT)):  # ways into the VN from outside: floods welcome
                 ipr.brport("set", index=idx, learning=0)
             else:
                 ipr.brport("set", index=idx, learning=0, unicast_flood=0, mcast_flood=0, bcast_flood=0)

@@ -60,8 +60,9 @@ class VxlanFdb:
 
 @dataclass(frozen=True)
 class Shaper:
-    """A rate limit toward a TES: a token bucket (tc tbf) as the root qdisc of its port. It
-    shapes what the NVE sends to the TES — RADIUS's WISPr-Bandwidth-Max-Down, exactly."""
+    """A token bucket (tc tbf) as the root qdisc of a device. On a TES's port it shapes what the
+    NVE sends to the TES (WISPr-Bandwidth-Max-Down); on the port's stage (tnu…, see
+    rates.Stage) what the TES sends (WISPr-Bandwidth-Max-Up)."""
 
     port: str
     rate_bps: int
@@ -69,8 +70,9 @@ class Shaper:
 
 @dataclass(frozen=True)
 class MacClass:
-    """A rate limit toward one MAC on an access switch's port: an HTB class (7e02:<minor>)
-    under the port's HTB root; nftables steers that MAC's frames into it (meta priority)."""
+    """A rate limit for one MAC on an access switch's port: an HTB class, which nftables steers
+    that MAC's frames into (meta priority). Toward the MAC: 7e02:<minor> on the port itself;
+    from it: 7e04:<minor> on the port's stage (tnu…, see rates.Stage)."""
 
     port: str
     minor: int
