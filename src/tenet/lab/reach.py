@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from tenet.model.tenancy import Intent
 
+SAME_VN_WAITS = (1, 2, 3)  # s per echo: a same-VN probe is retried (a loaded machine resolves slowly)
 PROBE_TABLE = 100  # routing table of eth<i>'s probes: PROBE_TABLE + i (and the rule's priority)
 
 
@@ -40,7 +41,7 @@ class Probe:
     dst: Nic
     answered: bool
     answer_mac: str  # MAC the source resolved the destination IP to ("" if none)
-    sent: int  # echo requests sent (a same-VN probe is retried once)
+    sent: int  # echo requests sent (a same-VN probe is retried until answered, up to 3)
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,9 @@ def _probe(lab, src: Nic, dst: Nic) -> Probe:
     # one destination at a time, so the neighbour entry read afterwards is this probe's own.
     lab.exec(src.vm, "ip", "route", "replace", f"{dst.ip}/32", "dev", src.dev, "table", _table(src))
     ok, sent = False, 0
-    for _ in range(2):
+    for wait in SAME_VN_WAITS:
         sent += 1
-        ok = lab.exec(src.vm, "ping", "-c1", "-W1", "-n", "-q", "-I", src.dev, dst.ip).returncode == 0
+        ok = lab.exec(src.vm, "ping", "-c1", f"-W{wait}", "-n", "-q", "-I", src.dev, dst.ip).returncode == 0
         if ok or src.vn != dst.vn:
             break
     neigh = lab.exec(src.vm, "ip", "-4", "neigh", "show", dst.ip, "dev", src.dev).stdout.split()
