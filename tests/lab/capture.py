@@ -32,3 +32,10 @@ class Capture:
             argv += ["-e", f]
         r = subprocess.run(argv, capture_output=True, text=True, check=True)
         return [line.split("\t") for line in r.stdout.splitlines() if line]
+
+
+def vxlan_to(lab, host: str, group: str, seconds: float) -> int:
+    """VXLAN packets to multicast `group` arriving on a host's uplink within `seconds`."""
+    with Capture(lab, host, "up0", f"udp port 4789 and dst host {group}") as cap:
+        time.sleep(seconds)
+    return len(cap.fields("vxlan", "frame.number"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from capture import Capture
+from capture import Capture, vxlan_to
 from tenet.lab.demo import check, read_tables
 from tenet.lab.lab import Lab
 
@@ -19,13 +19,6 @@ HOLD = 2.0  # the controller's default instance hold (controller/hold.py)
 def chain():
     with Lab.load(HERE / "chain.yaml") as lab:
         yield lab
-
-
-def vxlan_to(lab, host: str, group: str, seconds: float) -> int:
-    """VXLAN packets to `group` arriving on a host's uplink within `seconds`."""
-    with Capture(lab, host, "up0", f"udp port 4789 and dst host {group}") as cap:
-        time.sleep(seconds)
-    return len(cap.fields("vxlan", "frame.number"))
 
 
 def test_every_vn_answers_across_two_routers(chain):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from ipaddress import IPv4Interface
 
-from tenet.lab.frr import RouterConfig, RouterPort, equal_paths, ospfd_conf, pimd_conf, rendezvous
+import pytest
+
+from tenet.lab.frr import (RouterConfig, RouterPort, anycast_address, equal_paths, ospfd_conf, pimd_conf,
+                           rendezvous, router_id)
 
 
 def fabric(links: dict[str, list[str]]) -> dict[str, tuple[RouterPort, ...]]:
@@ -29,7 +32,7 @@ CLOS = fabric({
 def test_a_chain_has_one_path_and_the_rp_in_the_middle():
     chain = fabric({"ra": ["pa", "pb"], "rb": ["pb", "pc"], "rc": ["pc", "pd"]})
     assert equal_paths(chain) == {"ra": {"pc": 1, "pd": 1}, "rb": {"pa": 1, "pd": 1}, "rc": {"pa": 1, "pb": 1}}
-    assert rendezvous(chain) == str(chain["rb"][0].address.ip)
+    assert rendezvous(chain) == ("rb",)
 
 
 def test_leaf_spine_has_two_paths_between_racks_and_the_rp_on_a_spine():
@@ -37,7 +40,7 @@ def test_leaf_spine_has_two_paths_between_racks_and_the_rp_on_a_spine():
     assert paths["leaf1"]["rack4"] == 2  # through either spine
     assert paths["leaf1"]["l2s1"] == 1  # a spine's link: through that spine only
     assert paths["spine1"]["rack3"] == 1 and paths["spine1"]["l3s2"] == 1
-    assert rendezvous(CLOS) == str(CLOS["spine1"][0].address.ip)
+    assert rendezvous(CLOS) == ("spine1", "spine2")  # an anycast RP on both spines
 
 
 def test_a_ring_splits_the_far_side():
@@ -48,6 +51,24 @@ def test_a_ring_splits_the_far_side():
 
 
 def test_every_port_runs_ospf_and_pim():
-    r = RouterConfig("leaf1", "tn-x-leaf1", CLOS["leaf1"], "198.18.9.9")
-    assert ospfd_conf(r).count(" ip ospf area 0") == 3
-    assert pimd_conf(r).count(" ip pim\n") == 3 and "ip pim rp 198.18.9.9 224.0.0.0/4" in pimd_conf(r)
+    peers = (router_id(CLOS["spine1"]), router_id(CLOS["spine2"]))
+    leaf = RouterConfig("leaf1", "tn-x-leaf1", CLOS["leaf1"], "198.19.255.254", peers)
+    assert ospfd_conf(leaf).count(" ip ospf area 0") == 3
+    assert pimd_conf(leaf).count(" ip pim\n") == 3 and "ip pim rp 198.19.255.254 224.0.0.0/4" in pimd_conf(leaf)
+    assert "msdp" not in pimd_conf(leaf)
+
+
+def test_the_rp_routers_hold_the_anycast_address_and_peer_by_msdp():
+    peers = (router_id(CLOS["spine1"]), router_id(CLOS["spine2"]))
+    spine = RouterConfig("spine1", "tn-x-spine1", CLOS["spine1"], "198.19.255.254", peers)
+    assert "interface lo\n ip ospf area 0" in ospfd_conf(spine)
+    conf = pimd_conf(spine)
+    assert f"ip msdp mesh-group tenet source {peers[0]}" in conf
+    assert f"ip msdp mesh-group tenet member {peers[1]}" in conf and f"member {peers[0]}" not in conf
+
+
+def test_the_anycast_address_avoids_every_network():
+    from ipaddress import IPv4Network
+    assert anycast_address([IPv4Network("198.18.0.0/24")]) == "198.19.255.254"
+    with pytest.raises(ValueError, match="no free anycast RP address"):
+        anycast_address([IPv4Network("198.19.255.0/25"), IPv4Network("198.19.255.128/25")])

@@ -5,21 +5,24 @@ The underlay is thus one that no one here wrote: any graph of physical networks 
 (chains, rings, leaf-spine with several equal paths) routes as a real one would. OSPF runs
 with sub-second hellos (dead interval 1 s) and an immediate SPF, so a failed router is routed
 around within a few seconds; equal-cost paths are installed as multipath routes. PIM sparse
-mode forwards a VN's group only toward networks where a host joined it (IGMP), with the
-rendezvous point on the most central router.
+mode forwards a VN's group only toward networks where a host joined it (IGMP), with an
+anycast rendezvous point shared (MSDP) by the most central routers, so no one router is a
+single point of failure for the VNs' broadcasts.
 """
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
 FRR = Path("/usr/lib/frr")
 DAEMONS = ("zebra", "ospfd", "pimd")
 USER = "frr"  # the Debian package's: the daemons refuse to run as root without its vty group
 MULTICAST = "224.0.0.0/4"
-MAX_PATHS = 16  # equal-cost next hops OSPF installs  # every VN group, wherever the topology puts it
+MAX_PATHS = 16
+MESH = "tenet"  # the MSDP mesh group of the anycast RP routers
+ANYCAST_RANGE = "198.19.255.0/24"  # the RP's anycast address: the first /32 from the top no network holds  # equal-cost next hops OSPF installs  # every VN group, wherever the topology puts it
 
 
 @dataclass(frozen=True)
@@ -34,17 +37,27 @@ class RouterConfig:
     name: str
     netns: str
     ports: tuple[RouterPort, ...]
-    rp: str  # the rendezvous point's address (one of the central router's own)
+    rp: str  # the rendezvous point's anycast address, held by every router in `rp_peers`
+    rp_peers: tuple[str, ...] = ()  # router ids of the RP routers (this one's included if it is one)
 
     @property
     def router_id(self) -> str:
-        return str(min(p.address.ip for p in self.ports))
+        return router_id(self.ports)
+
+    @property
+    def is_rp(self) -> bool:
+        return self.router_id in self.rp_peers
 
 
-def rendezvous(routers: dict[str, tuple[RouterPort, ...]]) -> str:
-    """The address of the router with the fewest hops to the farthest router (ties: the most
-    networks, then by name), so shared trees are short: a spine of a leaf-spine fabric, the
-    middle of a chain."""
+def router_id(ports: tuple[RouterPort, ...]) -> str:
+    return str(min(p.address.ip for p in ports))
+
+
+def rendezvous(routers: dict[str, tuple[RouterPort, ...]]) -> tuple[str, ...]:
+    """The routers that share the anycast RP: those with the fewest hops to the farthest
+    router, then the most ports — the spines of a leaf-spine fabric, the middle of a chain.
+    Each source registers with, and each receiver joins toward, the nearest of them; MSDP
+    between them tells each the others' sources; when one dies the rest carry on."""
     nets: dict[str, set[str]] = {}
     for name, ports in routers.items():
         for p in ports:
@@ -61,8 +74,9 @@ def rendezvous(routers: dict[str, tuple[RouterPort, ...]]) -> str:
                     queue.append((other, d + 1))
         return far if len(seen) == len(routers) else len(routers) + far
 
-    best = min(sorted(routers), key=lambda r: (eccentricity(r), -len(routers[r])))
-    return str(min(p.address.ip for p in routers[best]))
+    key = {r: (eccentricity(r), -len(routers[r])) for r in routers}
+    best = min(key.values())
+    return tuple(sorted(r for r in routers if key[r] == best))
 
 
 def equal_paths(routers: dict[str, tuple[RouterPort, ...]]) -> dict[str, dict[str, int]]:
@@ -95,6 +109,13 @@ def equal_paths(routers: dict[str, tuple[RouterPort, ...]]) -> dict[str, dict[st
     return out
 
 
+def anycast_address(subnets: list[IPv4Network]) -> str:
+    for a in reversed(list(IPv4Network(ANYCAST_RANGE).hosts())):
+        if not any(a in n for n in subnets):
+            return str(a)
+    raise ValueError(f"no free anycast RP address in {ANYCAST_RANGE}")
+
+
 def zebra_conf(r: RouterConfig) -> str:
     return f"hostname {r.name}\nlog stdout informational\n!\n"
 
@@ -104,6 +125,8 @@ def ospfd_conf(r: RouterConfig) -> str:
     for p in r.ports:
         lines += [f"interface {p.dev}", " ip ospf area 0",
                   " ip ospf dead-interval minimal hello-multiplier 4", "!"]
+    if r.is_rp:  # the anycast RP address on lo, announced like any network
+        lines += ["interface lo", " ip ospf area 0", "!"]
     lines += ["router ospf", f" ospf router-id {r.router_id}", " timers throttle spf 0 50 500",
               f" maximum-paths {MAX_PATHS}", "!"]
     return "\n".join(lines) + "\n"
@@ -115,6 +138,12 @@ def pimd_conf(r: RouterConfig) -> str:
     for p in r.ports:
         lines += [f"interface {p.dev}", " ip pim", " ip igmp", " ip igmp query-interval 5",
                   " ip igmp last-member-query-interval 2", "!"]
+    if r.is_rp:
+        lines += ["interface lo", " ip pim", "!"]
+        others = [a for a in r.rp_peers if a != r.router_id]
+        if others:  # MSDP mesh: a source registered here is announced to the other RPs
+            lines += [f"ip msdp mesh-group {MESH} source {r.router_id}"]
+            lines += [f"ip msdp mesh-group {MESH} member {a}" for a in others]
     return "\n".join(lines) + "\n"
 
 

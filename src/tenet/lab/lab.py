@@ -225,8 +225,9 @@ class Lab:
 
     def wait_routed(self, timeout: float = 60.0) -> None:
         """Return when every router has its routes to every physical network, with as many
-        equal-cost next hops as the graph has (OSPF converged), the rendezvous point routed, and
-        a PIM neighbour on every network it shares with another router."""
+        equal-cost next hops as the graph has (OSPF converged), the rendezvous point routed, a
+        PIM neighbour on every network it shares with another router, and — on the anycast RP
+        routers — an established MSDP session with each other one."""
         deadline = time.monotonic() + timeout
         pending = list(self.plan.routers)
         paths = frr.equal_paths({r.name: r.ports for r in pending})
@@ -255,6 +256,10 @@ class Lab:
         if rp is None:  # FRR 8.4 may refuse a static RP it cannot route to yet: give it again
             self._vtysh(r, "configure terminal", f"ip pim rp {r.rp} {frr.MULTICAST}")
             return False
+        if r.is_rp and len(r.rp_peers) > 1:  # the anycast RPs know each other's sources
+            msdp = self._vtysh(r, "show ip msdp peer json")
+            if not all(msdp.get(a, {}).get("state") == "established" for a in r.rp_peers if a != r.router_id):
+                return False
         return want <= set(neighbours) and all(x["iAmRP"] or x["outboundInterface"] != "Unknown" for x in rp)
 
     def _vtysh(self, r: RouterConfig, *commands: str) -> dict:

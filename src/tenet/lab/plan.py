@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from tenet.compute.overlay import vr_routes
 from tenet.compute.routing import gateway_ip
-from tenet.lab.frr import RouterConfig, RouterPort, rendezvous
+from tenet.lab.frr import RouterConfig, RouterPort, anycast_address, rendezvous, router_id
 from tenet.model.layers import VXLAN_OVERHEAD, max_layer
 from tenet.model.tenancy import switch_port_name, Intent, port_name
 
@@ -195,7 +195,8 @@ def plan(intent: Intent) -> LabPlan:
     hops = _next_hops(intent)
     attach: list[Command] = []
     ports = {r.name: tuple(RouterPort(f"u{pi}", p.address, p.network) for pi, p in enumerate(r.ports)) for r in f.routers}
-    rp = rendezvous(ports) if ports else ""
+    rp = anycast_address([n.subnet for n in f.networks]) if ports else ""
+    rp_peers = tuple(router_id(ports[r]) for r in rendezvous(ports)) if ports else ()
     routers: list[RouterConfig] = []
     for ri, r in enumerate(f.routers):
         for p in ports[r.name]:
@@ -206,7 +207,9 @@ def plan(intent: Intent) -> LabPlan:
                 Command(ns(r.name), ("ip", "addr", "add", str(p.address), "dev", p.dev)),
                 Command(ns(r.name), ("ip", "link", "set", p.dev, "up")),
             ]
-        routers.append(RouterConfig(r.name, ns(r.name), ports[r.name], rp))
+        routers.append(cfg := RouterConfig(r.name, ns(r.name), ports[r.name], rp, rp_peers))
+        if cfg.is_rp:
+            cmds.append(Command(ns(r.name), ("ip", "addr", "add", f"{rp}/32", "dev", "lo")))
     on_underlay = [(f"h{i}", h.name, h.network, h.address) for i, h in enumerate(f.hosts)]
     on_underlay += [(f"s{i}", s.name, s.uplink, s.address) for i, s in enumerate(intent.servers)]
     for peer, name, pn_name, address in on_underlay:  # hosts, and servers behind L3 hops
