@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tenet.store import keys
+from tenet.store.etcd import EtcdStore, parse_url
 from tenet.store.base import Compacted, Compare, Delete, DeletePrefix, LeaseExpired, Put, StoreError, follow
 from tenet.store.open import open_store
 
@@ -107,9 +108,9 @@ class EtcdCluster:
         for p in self.procs:
             if p.poll() is None:
                 os.kill(p.pid, signal.SIGTERM)
-        for p in self.procs:
+        for p in self.procs:  # the data is thrown away: no need to wait for a graceful leave
             try:
-                p.wait(10)
+                p.wait(1)
             except subprocess.TimeoutExpired:
                 os.kill(p.pid, signal.SIGKILL)
                 p.wait()
@@ -235,6 +236,114 @@ def test_follow_advances_past_what_it_saw_and_reports_compaction_as_none(store):
     assert follow(store, "/c", 2, timeout=0) == (6, None)
 
 
+def test_value_compare_on_a_missing_key_is_false(store):
+    """etcd's rule, which SQLite follows: a missing key has no value, not an empty one."""
+    for op in ("==", "!=", "<", ">"):
+        ok, _ = store.txn([Compare("/none", "value", op, b"")], [Put("/hit", op.encode())])
+        assert not ok
+    assert store.get("/hit") is None
+    ok, _ = store.txn([Compare("/none", "mod", "==", 0), Compare("/none", "version", "==", 0), Compare("/none", "create", "<", 1)],
+                      [Put("/hit", b"absent")])
+    assert ok and store.get("/hit").value == b"absent"
+
+
+def test_compares_on_revisions_and_versions(store):
+    store.put("/k", b"a")
+    kv = store.get("/k")
+    store.put("/k", b"b")
+    assert store.txn([Compare("/k", "create", "==", kv.create_revision), Compare("/k", "version", "==", 2),
+                      Compare("/k", "mod", ">", kv.mod_revision), Compare("/k", "value", ">", b"a")], [])[0]
+    assert not store.txn([Compare("/k", "mod", "==", kv.mod_revision)], [])[0]
+    assert not store.txn([Compare("/k", "version", "<", 2)], [])[0]
+
+
+def test_a_txn_that_changes_nothing_makes_no_revision(store):
+    rev = store.put("/a", b"1")
+    assert store.txn([], [Delete("/none"), DeletePrefix("/nothing/")]) == (True, rev)
+    assert store.txn([Compare("/a", "value", "==", b"2")], [Put("/a", b"3")]) == (False, rev)
+    assert store.revision() == rev
+
+
+def test_compaction_past_a_watchers_revision_means_read_again(url, store):
+    """A watcher that saw everything up to `rev` comes back after the history it needs was
+    compacted away: it is told so (Compacted; follow answers None), never a silent [] — the
+    timeout is long, so swallowing the compaction (as etcd3gw does) would fail here."""
+    store.put("/w/a", b"1")
+    rev, events = follow(store, "/w/", 1, timeout=5)
+    assert [e.key for e in events] == ["/w/a"] and rev == 2
+    writer = open_store(url)
+    for i in range(5):
+        writer.put("/w/b", str(i).encode())
+    writer.compact(writer.revision())
+    writer.close()
+    with pytest.raises(Compacted) as info:
+        store.watch("/w/", rev, timeout=30)
+    assert info.value.revision == rev
+    now = store.revision()
+    assert follow(store, "/w/", rev, timeout=30) == (now + 1, None)
+    assert store.get("/w/b").value == b"4"  # what a reader told to look again finds
+    assert [e.value for e in store.watch("/w/", now, timeout=5)] == [b"4"]  # the present is still watchable
+
+
+def test_keys_under_a_revoked_lease_go_in_one_revision(store):
+    lease = store.grant(30)
+    store.put("/l/a", b"1", lease=lease)
+    start = store.txn([], [Put("/l/b", b"2", lease), Put("/l/c", b"3")])[1]
+    store.revoke(lease)
+    assert [kv.key for kv in store.range("/l/")] == ["/l/c"]
+    events = store.watch("/l/", start + 1, timeout=5)
+    assert [(e.kind, e.key, e.revision) for e in events] == [("delete", "/l/a", start + 1), ("delete", "/l/b", start + 1)]
+    store.revoke(lease)  # again: nothing
+    assert store.revision() == start + 1
+    with pytest.raises(LeaseExpired):
+        store.keepalive(lease)
+
+
+def test_a_put_detaches_a_key_from_its_lease(store):
+    lease = store.grant(30)
+    store.put("/l/a", b"1", lease=lease)
+    store.put("/l/a", b"2")
+    store.revoke(lease)
+    assert store.get("/l/a").value == b"2"
+
+
+def test_a_put_under_an_unknown_lease_is_refused(store):
+    with pytest.raises(LeaseExpired):
+        store.put("/l/a", b"1", lease=12345)
+    with pytest.raises(LeaseExpired):
+        store.txn([], [Put("/l/b", b"1"), Put("/l/a", b"1", 12345)])
+    assert store.range("/l/") == [] and store.revision() == 0
+
+
+def test_bad_lease_ttl_is_a_clear_error(store):
+    for ttl in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="TTL"):
+            store.grant(ttl)
+
+
+def test_a_lease_not_kept_alive_expires_and_deletes_its_keys(url, store):
+    lease = store.grant(1)
+    rev = store.put("/live/h1", b"up", lease=lease)
+    store.put("/live/h2", b"no lease")
+    events = store.watch("/live/h1", rev + 1, timeout=30)  # returns when the expiry's delete arrives
+    assert [(e.kind, e.key) for e in events] == [("delete", "/live/h1")]
+    assert store.get("/live/h1") is None and store.get("/live/h2").value == b"no lease"
+    with pytest.raises(LeaseExpired):
+        store.keepalive(lease)
+    with pytest.raises(LeaseExpired):
+        store.put("/live/h1", b"up", lease=lease)
+
+
+def test_keepalive_renews_the_lease(store):
+    lease = store.grant(2)
+    store.put("/live/h1", b"up", lease=lease)
+    for _ in range(3):  # 3 s in all: longer than the TTL, never 2 s without a renewal
+        time.sleep(1.0)
+        assert store.keepalive(lease) == 2
+    assert store.get("/live/h1").value == b"up"
+    store.revoke(lease)
+
+
 def _increment(url: str, n: int) -> None:
     s = open_store(url)
     for _ in range(n):
@@ -268,3 +377,88 @@ def test_keys_reject_bad_components():
 def test_unknown_url_is_a_clear_error():
     with pytest.raises(StoreError, match="unknown store URL"):
         open_store("redis://x")
+
+
+def _watchers(cluster: EtcdCluster, member: int) -> int:
+    for line in _get(cluster, member, "/metrics").splitlines():
+        if line.startswith("etcd_debugging_mvcc_watcher_total "):
+            return int(float(line.split()[1]))
+    return 0
+
+
+def _get(cluster: EtcdCluster, member: int, path: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", cluster.client_ports[member], timeout=5)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+@needs_etcd
+def test_killing_the_member_in_use_fails_over_and_a_waiting_watch_resumes():
+    """Three members; the clients talk to the leader; it is SIGKILLed while a watch waits on it
+    and a lease is held. Writes, CAS and reads go on through the others (after the election),
+    the watch resumes from its revision on another member and sees the next write, and the
+    lease survives (leases are replicated)."""
+    cluster = EtcdCluster(3, heartbeat_ms=50, election_ms=500)
+    try:
+        leader = cluster.leader()
+        order = [leader] + [i for i in range(3) if i != leader]
+        url = "etcd://" + ",".join(f"127.0.0.1:{cluster.client_ports[i]}" for i in order)
+        store, watcher = open_store(url), open_store(url)
+        lease = store.grant(30)
+        store.put("/h/alive", b"1", lease=lease)
+        rev = store.put("/w/before", b"1")
+        got: list = []
+        t = threading.Thread(target=lambda: got.append(watcher.watch("/w/", rev + 1, timeout=60)))
+        t.start()
+        for _ in range(600):  # readiness: the watch is established on the leader
+            if _watchers(cluster, leader) >= 1:
+                break
+            time.sleep(0.02)
+        else:
+            raise AssertionError("the watch never reached the leader")
+        cluster.kill(leader)
+        after = store.put("/w/after", b"2")
+        assert after == rev + 1  # history goes on: no revision lost or reused
+        t.join(60)
+        assert [[(e.kind, e.key, e.value, e.revision) for e in events] for events in got] == [[("put", "/w/after", b"2", rev + 1)]]
+        kv = store.get("/w/after")
+        assert store.txn([Compare("/w/after", "mod", "==", kv.mod_revision)], [Put("/w/after", b"3")])[0]
+        assert store.keepalive(lease) == 30 and store.get("/h/alive").value == b"1"
+        assert [kv.key for kv in watcher.range("/w/")] == ["/w/after", "/w/before"]
+        store.close()
+        watcher.close()
+    finally:
+        cluster.stop()
+
+
+@needs_etcd
+def test_all_members_down_is_a_clear_error():
+    cluster = EtcdCluster(1)
+    store = EtcdStore.from_url(cluster.url)
+    store.patience = 0.5
+    store.put("/a", b"1")
+    cluster.stop()
+    with pytest.raises(StoreError, match="etcd unreachable"):
+        store.get("/a")
+
+
+@pytest.mark.parametrize("bad, why", [
+    ("etcd://", "bad etcd endpoint"),
+    ("etcd://host", "bad etcd endpoint"),
+    ("etcd://h:1,h:x", "bad etcd endpoint"),
+    ("etcd://h:70000", "bad etcd endpoint"),
+    ("etcd://h:1?cacert=/nonexistent", "does not exist"),
+    ("etcd://h:1?ca=/etc/hostname", "unknown etcd URL option"),
+    ("etcd://h:1?cacert=/etc/hostname&cert=/etc/hostname", "both cert and key"),
+    ("etcd://h:1?cert=/etc/hostname&key=/etc/hostname", "needs cacert"),
+])
+def test_bad_etcd_urls_are_clear_errors(bad, why):
+    with pytest.raises(StoreError, match=why):
+        open_store(bad)
+
+
+def test_etcd_url_forms():
+    assert parse_url("etcd://10.0.0.1:2379,etcd-b:2379,[::1]:2379") == ([("10.0.0.1", 2379), ("etcd-b", 2379), ("::1", 2379)], None)

@@ -43,7 +43,9 @@ from tenet.store.base import (
     StoreError,
 )
 
-TIMEOUT = 5.0  # one request to one member
+TIMEOUT = 2.0  # one request to one member: a member whose leader just died holds requests
+HEADERS = {"Content-Type": "application/json",
+           "Grpc-Metadata-hasleader": "true"}  # a member without a leader says so at once
 PATIENCE = 15.0  # all members, all retries: long enough for a new leader to be elected
 BACKOFF = 0.05  # between two rounds over every member
 REPLAY = 1.0  # etcd replays a watch's past from a loop that runs every 100 ms: wait this for it
@@ -222,7 +224,7 @@ class EtcdStore:
     def _once(self, path: str, body: dict) -> dict:
         conn = self._fresh()
         try:
-            conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+            conn.request("POST", path, json.dumps(body), HEADERS)
             resp = conn.getresponse()
             data = resp.read()
         except (OSError, http.client.HTTPException) as e:
@@ -348,7 +350,7 @@ class EtcdStore:
     def _stream_first(self, path: str, body: dict) -> dict:
         conn = self._connect(self.current, self.timeout)
         try:
-            conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+            conn.request("POST", path, json.dumps(body), HEADERS)
             line = conn.getresponse().readline()
             if not line:
                 raise _Failed(f"{path}: closed", sent=True)
@@ -391,8 +393,7 @@ class EtcdStore:
         conn = self._connect(member, min(self.timeout, max(0.001, deadline - time.monotonic())))
         try:
             # hasleader: the member cancels the watch if it loses its leader, instead of going quiet
-            conn.request("POST", "/v3/watch", json.dumps({"create_request": create}),
-                         {"Content-Type": "application/json", "Grpc-Metadata-hasleader": "true"})
+            conn.request("POST", "/v3/watch", json.dumps({"create_request": create}), HEADERS)
             sock = conn.sock  # the response reads through it even if the connection lets go of it
             resp = conn.getresponse()
             created = False
