@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tenet.store import keys
-from tenet.store.etcd import EtcdStore, parse_url
+from tenet.store.etcd import EtcdStore, Tls, parse_url
 from tenet.store.base import Compacted, Compare, Delete, DeletePrefix, LeaseExpired, Put, StoreError, follow
 from tenet.store.open import open_store
 
@@ -40,8 +41,14 @@ class EtcdCluster:
     """`members` etcd processes on 127.0.0.1 in one temporary directory of their own; stopped
     by their PIDs, and only that directory is removed."""
 
-    def __init__(self, members: int, heartbeat_ms: int = 10, election_ms: int = 100) -> None:
+    def __init__(self, members: int, heartbeat_ms: int = 10, election_ms: int = 100, tls: Path | None = None) -> None:
+        """`tls`: a directory with ca.pem, server.pem, server-key.pem: clients must then speak
+        TLS and present a certificate signed by the CA."""
         self.dir = Path(tempfile.mkdtemp(prefix="tenet-etcd-"))
+        scheme = "https" if tls else "http"
+        secure = ["--cert-file", str(tls / "server.pem"), "--key-file", str(tls / "server-key.pem"),
+                  "--trusted-ca-file", str(tls / "ca.pem"), "--client-cert-auth"] if tls else []
+        self.tls = tls
         ports = _free_ports(2 * members)
         self.client_ports, peer_ports = ports[:members], ports[members:]
         names = [f"m{i}" for i in range(members)]
@@ -52,10 +59,10 @@ class EtcdCluster:
                 log = open(self.dir / f"{name}.log", "wb")
                 self.procs.append(subprocess.Popen(
                     [ETCD, "--name", name, "--data-dir", str(self.dir / name),
-                     "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls", f"http://127.0.0.1:{client}",
+                     "--listen-client-urls", f"{scheme}://127.0.0.1:{client}", "--advertise-client-urls", f"{scheme}://127.0.0.1:{client}",
                      "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
                      "--initial-cluster", initial, "--initial-cluster-state", "new", "--initial-cluster-token", self.dir.name,
-                     "--heartbeat-interval", str(heartbeat_ms), "--election-timeout", str(election_ms)],
+                     "--heartbeat-interval", str(heartbeat_ms), "--election-timeout", str(election_ms), *secure],
                     stdout=log, stderr=subprocess.STDOUT))
                 log.close()
             for i in range(members):
@@ -69,7 +76,12 @@ class EtcdCluster:
         return "etcd://" + ",".join(f"127.0.0.1:{p}" for p in self.client_ports)
 
     def post(self, member: int, path: str, body: str = "{}") -> bytes:
-        conn = http.client.HTTPConnection("127.0.0.1", self.client_ports[member], timeout=5)
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=str(self.tls / "ca.pem"))
+            ctx.load_cert_chain(self.tls / "client.pem", self.tls / "client-key.pem")
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection("127.0.0.1", self.client_ports[member], timeout=5, context=ctx)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.client_ports[member], timeout=5)
         try:
             conn.request("POST", path, body)
             return conn.getresponse().read()
@@ -462,3 +474,44 @@ def test_bad_etcd_urls_are_clear_errors(bad, why):
 
 def test_etcd_url_forms():
     assert parse_url("etcd://10.0.0.1:2379,etcd-b:2379,[::1]:2379") == ([("10.0.0.1", 2379), ("etcd-b", 2379), ("::1", 2379)], None)
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def _certificates(d: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA (the
+    server's is a client certificate too: etcd's JSON gateway dials its own gRPC port with it)."""
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=tenet-test-ca",
+             "-keyout", str(d / "ca-key.pem"), "-out", str(d / "ca.pem"))
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth"), ("client", "extendedKeyUsage=clientAuth")):
+        (d / f"{name}.ext").write_text(ext + "\n")
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN=tenet-{name}", "-keyout", str(d / f"{name}-key.pem"),
+                 "-out", str(d / f"{name}.csr"))
+        _openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca-key.pem"),
+                 "-CAcreateserial", "-days", "1", "-extfile", str(d / f"{name}.ext"), "-out", str(d / f"{name}.pem"))
+
+
+@needs_etcd
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make test certificates")
+def test_tls_with_a_client_certificate(tmp_path):
+    """The URL's cacert/cert/key reach a member that requires client certificates; without the
+    client certificate, or trusting another CA, the client fails at once with a TLS error."""
+    _certificates(tmp_path)
+    cluster = EtcdCluster(1, tls=tmp_path)
+    try:
+        port = cluster.client_ports[0]
+        good = open_store(f"etcd://127.0.0.1:{port}?cacert={tmp_path}/ca.pem&cert={tmp_path}/client.pem&key={tmp_path}/client-key.pem")
+        assert good.put("/tls", b"1") == 1 and good.get("/tls").value == b"1"
+        good.close()
+        with pytest.raises(StoreError, match="TLS"):
+            EtcdStore([("127.0.0.1", port)], Tls(str(tmp_path / "ca.pem"))).get("/tls")  # no client certificate
+        with pytest.raises(StoreError, match="TLS"):
+            EtcdStore([("127.0.0.1", port)], Tls(str(tmp_path / "client.pem"), str(tmp_path / "client.pem"),
+                                                  str(tmp_path / "client-key.pem"))).get("/tls")  # server not trusted
+        with pytest.raises(StoreError):
+            plain = EtcdStore([("127.0.0.1", port)], patience=0.5)
+            plain.get("/tls")  # plain HTTP to a TLS member
+    finally:
+        cluster.stop()

@@ -204,6 +204,9 @@ class EtcdStore:
             conn = http.client.HTTPConnection(host, port, timeout=timeout)
         try:
             conn.connect()
+        except ssl.SSLError as e:  # a certificate problem is not an outage: say so at once
+            conn.close()
+            raise StoreError(f"etcd TLS with {host}:{port} failed: {e}") from e
         except (OSError, http.client.HTTPException) as e:
             conn.close()
             raise _Failed(f"{host}:{port}: {e}", sent=False) from e
@@ -227,6 +230,10 @@ class EtcdStore:
             conn.request("POST", path, json.dumps(body), HEADERS)
             resp = conn.getresponse()
             data = resp.read()
+        except ssl.SSLError as e:  # TLS 1.3: a refused client certificate shows on the first read
+            conn.close()
+            self.conn = None
+            raise StoreError(f"etcd TLS with {self.endpoints[self.current]} failed: {e}") from e
         except (OSError, http.client.HTTPException) as e:
             conn.close()
             self.conn = None
