@@ -19,7 +19,7 @@ import pytest
 
 from tenet.store import keys
 from tenet.store.etcd import EtcdStore, Tls, parse_url
-from tenet.store.base import Compacted, Compare, Delete, DeletePrefix, LeaseExpired, Put, StoreError, follow
+from tenet.store.base import MAX_TXN_OPS, Compacted, Compare, Delete, DeletePrefix, LeaseExpired, Put, StoreError, follow, in_chunks
 from tenet.store.open import open_store
 
 ETCD = shutil.which("etcd")
@@ -274,6 +274,16 @@ def test_a_txn_that_changes_nothing_makes_no_revision(store):
     assert store.txn([], [Delete("/none"), DeletePrefix("/nothing/")]) == (True, rev)
     assert store.txn([Compare("/a", "value", "==", b"2")], [Put("/a", b"3")]) == (False, rev)
     assert store.revision() == rev
+
+
+def test_in_chunks_writes_max_txn_ops_to_a_commit(url, store):
+    """MAX_TXN_OPS fits in one transaction on every backend (etcd refuses more than 128 by
+    default — a clear StoreError; SQLite does not check, so callers must chunk)."""
+    in_chunks(store, [Put(f"/many/{i:03}", b"x") for i in range(2 * MAX_TXN_OPS + 50)])
+    assert len(store.range("/many/")) == 2 * MAX_TXN_OPS + 50 and store.revision() == 3
+    if url.startswith("etcd://"):
+        with pytest.raises(StoreError, match="too many operations"):
+            store.txn([], [Put(f"/many/{i:03}", b"y") for i in range(129)])
 
 
 def test_compaction_past_a_watchers_revision_means_read_again(url, store):
