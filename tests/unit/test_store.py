@@ -525,3 +525,23 @@ def test_tls_with_a_client_certificate(tmp_path):
             plain.get("/tls")  # plain HTTP to a TLS member
     finally:
         cluster.stop()
+
+
+def test_a_sqlite_store_from_before_leases_opens_and_keeps_its_keys(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript("""PRAGMA journal_mode=WAL;
+        CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB, create_rev INTEGER, mod_rev INTEGER, version INTEGER);
+        CREATE TABLE events (rev INTEGER, key TEXT, kind TEXT, value BLOB);
+        CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER);
+        INSERT INTO meta VALUES ('revision', 1), ('compacted', 0);
+        INSERT INTO kv VALUES ('/old', X'31', 1, 1, 1);""")
+    db.close()
+    store = open_store(f"sqlite:///{path}")
+    lease = store.grant(30)
+    assert store.put("/new", b"2", lease=lease) == 2
+    store.revoke(lease)
+    assert [(kv.key, kv.value) for kv in store.range("/")] == [("/old", b"1")]
+    store.close()

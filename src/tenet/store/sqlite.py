@@ -29,7 +29,8 @@ from tenet.store.base import (
 )
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB, create_rev INTEGER, mod_rev INTEGER, version INTEGER);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB, create_rev INTEGER, mod_rev INTEGER, version INTEGER,
+                               lease INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS events (rev INTEGER, key TEXT, kind TEXT, value BLOB);
 CREATE INDEX IF NOT EXISTS events_rev ON events (rev);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER);
@@ -57,7 +58,11 @@ class SqliteStore:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
             if "lease" not in [r[1] for r in self.db.execute("PRAGMA table_info(kv)")]:  # a store from before leases
-                self.db.execute("ALTER TABLE kv ADD COLUMN lease INTEGER NOT NULL DEFAULT 0")
+                try:
+                    self.db.execute("ALTER TABLE kv ADD COLUMN lease INTEGER NOT NULL DEFAULT 0")
+                except sqlite3.OperationalError as e:  # another process added it meanwhile
+                    if "duplicate column" not in str(e):
+                        raise
         self.changes = Changes(f"{path}-wal")
 
     def close(self) -> None:
