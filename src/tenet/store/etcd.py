@@ -370,7 +370,8 @@ class EtcdStore:
     # -- watch -------------------------------------------------------------------------
     def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
         """Events under `prefix` from `start_revision`: what history holds, else the first that
-        arrive within `timeout`, else []. A member lost mid-wait: the same watch on the next one."""
+        arrive within `timeout`, else []. A member lost mid-wait: the same watch on the next one.
+        No member answering for `patience`: StoreError (from the history check), not silence."""
         deadline = time.monotonic() + timeout
         self._check_history(start_revision)
         create = {"key": _key(prefix) if prefix else _b64(b"\0"), "range_end": _prefix_end(prefix),
@@ -397,7 +398,7 @@ class EtcdStore:
     def _watch_once(self, create: dict, start_revision: int, deadline: float) -> list[Event]:
         with self.lock:
             member = self.current
-        conn = self._connect(member, min(self.timeout, max(0.001, deadline - time.monotonic())))
+        conn = self._connect(member, self.timeout)  # even with timeout 0: the past is still returned
         try:
             # hasleader: the member cancels the watch if it loses its leader, instead of going quiet
             conn.request("POST", "/v3/watch", json.dumps({"create_request": create}), HEADERS)
