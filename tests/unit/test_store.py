@@ -467,6 +467,8 @@ def test_all_members_down_is_a_clear_error():
     cluster.stop()
     with pytest.raises(StoreError, match="etcd unreachable"):
         store.get("/a")
+    with pytest.raises(StoreError, match="etcd unreachable"):
+        store.watch("/", 1, timeout=5)  # not [] as if nothing had changed
 
 
 @pytest.mark.parametrize("bad, why", [
