@@ -63,6 +63,7 @@ class SqliteStore:
                 except sqlite3.OperationalError as e:  # another process added it meanwhile
                     if "duplicate column" not in str(e):
                         raise
+            self.db.execute("CREATE INDEX IF NOT EXISTS kv_lease ON kv (lease) WHERE lease != 0")
         self.changes = Changes(f"{path}-wal")
 
     def close(self) -> None:
@@ -216,7 +217,7 @@ class SqliteStore:
     def _drop(self, cur: sqlite3.Cursor, lease: int) -> None:
         """Delete the lease and its keys, in one new revision if it had any (as etcd does)."""
         cur.execute("DELETE FROM leases WHERE id=?", (lease,))
-        keys = [r[0] for r in cur.execute("SELECT key FROM kv WHERE lease=? ORDER BY key", (lease,))]
+        keys = [r[0] for r in cur.execute("SELECT key FROM kv WHERE lease=? AND lease != 0 ORDER BY key", (lease,))]
         if keys:
             rev = self._meta("revision") + 1
             for k in keys:
