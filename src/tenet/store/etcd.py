@@ -8,6 +8,8 @@ URL: ``etcd://host:port[,host:port...][?cacert=PATH&cert=PATH&key=PATH]``. Sever
 are members of one cluster: a request that cannot reach one (refused, reset, timed out, or the
 member has no leader) is sent to the next. A `cacert` turns on TLS (https to every member,
 certificate and host name verified); `cert` and `key` add a client certificate, both or neither.
+After a member refused us, the next is used once it follows another leader (a follower of a
+dead leader holds requests until its election timeout).
 
 Revisions are etcd's minus one, so that an empty store is at 0 and its first write at 1, as in
 SQLite; compares, watches and compaction translate. A watch is one gateway stream per call,
@@ -165,11 +167,12 @@ def _compare(c: Compare) -> dict:
 
 
 class _Failed(Exception):
-    """This member could not answer; `sent`: the request may have reached it."""
+    """This member could not answer; `sent`: the request may have reached it; `down`: the
+    member could not be reached at all."""
 
-    def __init__(self, why: str, sent: bool) -> None:
+    def __init__(self, why: str, sent: bool, down: bool = False) -> None:
         super().__init__(why)
-        self.sent = sent
+        self.sent, self.down = sent, down
 
 
 class EtcdStore:
@@ -181,6 +184,8 @@ class EtcdStore:
         self.ssl = tls.context() if tls else None
         self.timeout, self.patience = timeout, patience
         self.current = 0  # the member we talk to until it fails
+        self.ids: dict[int, str] = {}  # endpoint -> etcd member id, learned from answers
+        self.gone: set[str] = set()  # members that refused us since the last leader we saw
         self.conn: http.client.HTTPConnection | None = None
         self.lock = threading.Lock()  # one keep-alive connection for unary requests
 
@@ -209,7 +214,7 @@ class EtcdStore:
             raise StoreError(f"etcd TLS with {host}:{port} failed: {e}") from e
         except (OSError, http.client.HTTPException) as e:
             conn.close()
-            raise _Failed(f"{host}:{port}: {e}", sent=False) from e
+            raise _Failed(f"{host}:{port}: {e}", sent=False, down=True) from e
         return conn
 
     def _fresh(self) -> http.client.HTTPConnection:
@@ -242,7 +247,21 @@ class EtcdStore:
             reply = json.loads(data)
         except ValueError as e:
             raise _Failed(f"{self.endpoints[self.current]}: not JSON ({resp.status}): {data[:200]!r}", sent=True) from e
+        if isinstance(reply.get("header"), dict) and reply["header"].get("member_id"):
+            self.ids[self.current] = reply["header"]["member_id"]
         return reply
+
+    def _await_leader(self, deadline: float) -> None:
+        """After a member refused us: until the member we now use follows a leader other than
+        one that refused (it notices the loss only after an election timeout, and meanwhile
+        holds requests rather than failing them), up to one request timeout."""
+        until = min(deadline, time.monotonic() + self.timeout)
+        while time.monotonic() < until:
+            leader = self._once("/v3/maintenance/status", {}).get("leader")
+            if leader and leader not in self.gone:
+                break
+            time.sleep(BACKOFF)
+        self.gone.clear()
 
     def _call(self, path: str, body: dict, *, retry_sent: bool = True) -> dict:
         """POST to the current member; on failure try the others, round after round, until
@@ -253,6 +272,8 @@ class EtcdStore:
         with self.lock:
             while True:
                 try:
+                    if self.gone:
+                        self._await_leader(deadline)
                     reply = self._once(path, body)
                     if "error" not in reply:
                         return reply
@@ -261,6 +282,8 @@ class EtcdStore:
                         return reply  # the caller interprets the error
                     raise _Failed(message, sent=not any(s in message for s in SAFE_UNAVAILABLE))
                 except _Failed as e:
+                    if e.down and self.current in self.ids:
+                        self.gone.add(self.ids[self.current])
                     if e.sent and not retry_sent:
                         raise OutcomeUnknown(f"etcd {path}: {e}; it may or may not have applied") from None
                     if time.monotonic() > deadline:
