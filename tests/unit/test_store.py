@@ -3,11 +3,13 @@ real etcd (Debian's etcd-server, started per test on loopback in a temporary dir
 from __future__ import annotations
 
 import http.client
+import json
 import multiprocessing
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import tempfile
@@ -18,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from tenet.store import keys
-from tenet.store.etcd import EtcdStore, Tls, parse_url
 from tenet.store.base import MAX_TXN_OPS, Compacted, Compare, Delete, DeletePrefix, LeaseExpired, Put, StoreError, follow, in_chunks
+from tenet.store.etcd import EtcdStore, Tls, parse_url
 from tenet.store.open import open_store
 
 ETCD = shutil.which("etcd")
@@ -102,8 +104,6 @@ class EtcdCluster:
         raise RuntimeError(f"etcd member {member} did not start: {(self.dir / f'm{member}.log').read_text()[-2000:]}")
 
     def leader(self) -> int:
-        import json
-
         ids = {}
         for i, p in enumerate(self.procs):
             if p.poll() is None:
@@ -532,8 +532,6 @@ def test_tls_with_a_client_certificate(tmp_path):
 
 
 def test_a_sqlite_store_from_before_leases_opens_and_keeps_its_keys(tmp_path):
-    import sqlite3
-
     path = tmp_path / "old.db"
     db = sqlite3.connect(path, isolation_level=None)
     db.executescript("""PRAGMA journal_mode=WAL;
