@@ -1,20 +1,142 @@
-"""Store contract: etcd v3 semantics, run against every backend (SQLite now; etcd joins as a param)."""
+"""Store contract: etcd v3 semantics, the same assertions against every backend — SQLite and a
+real etcd (Debian's etcd-server, started per test on loopback in a temporary directory)."""
 from __future__ import annotations
 
+import http.client
+import json
 import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import ssl
+import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from tenet.store import keys
-from tenet.store.base import Compacted, Compare, DeletePrefix, Put, StoreError, follow
+from tenet.store.base import MAX_TXN_OPS, Compacted, Compare, Delete, DeletePrefix, LeaseExpired, Put, StoreError, follow, in_chunks
+from tenet.store.etcd import EtcdStore, Tls, parse_url
 from tenet.store.open import open_store
 
+ETCD = shutil.which("etcd")
+needs_etcd = pytest.mark.skipif(ETCD is None, reason="the etcd binary is not installed (scripts/setup.sh installs etcd-server)")
 
-@pytest.fixture(params=["sqlite"])
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class EtcdCluster:
+    """`members` etcd processes on 127.0.0.1 in one temporary directory of their own; stopped
+    by their PIDs, and only that directory is removed."""
+
+    def __init__(self, members: int, heartbeat_ms: int = 10, election_ms: int = 100, tls: Path | None = None) -> None:
+        """`tls`: a directory with ca.pem, server.pem, server-key.pem: clients must then speak
+        TLS and present a certificate signed by the CA."""
+        self.dir = Path(tempfile.mkdtemp(prefix="tenet-etcd-"))
+        scheme = "https" if tls else "http"
+        secure = ["--cert-file", str(tls / "server.pem"), "--key-file", str(tls / "server-key.pem"),
+                  "--trusted-ca-file", str(tls / "ca.pem"), "--client-cert-auth"] if tls else []
+        self.tls = tls
+        ports = _free_ports(2 * members)
+        self.client_ports, peer_ports = ports[:members], ports[members:]
+        names = [f"m{i}" for i in range(members)]
+        initial = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in zip(names, peer_ports))
+        self.procs: list[subprocess.Popen] = []
+        try:
+            for name, client, peer in zip(names, self.client_ports, peer_ports):
+                log = open(self.dir / f"{name}.log", "wb")
+                self.procs.append(subprocess.Popen(
+                    [ETCD, "--name", name, "--data-dir", str(self.dir / name),
+                     "--listen-client-urls", f"{scheme}://127.0.0.1:{client}", "--advertise-client-urls", f"{scheme}://127.0.0.1:{client}",
+                     "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                     "--initial-cluster", initial, "--initial-cluster-state", "new", "--initial-cluster-token", self.dir.name,
+                     "--heartbeat-interval", str(heartbeat_ms), "--election-timeout", str(election_ms), *secure],
+                    stdout=log, stderr=subprocess.STDOUT))
+                log.close()
+            for i in range(members):
+                self.wait_ready(i)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        return "etcd://" + ",".join(f"127.0.0.1:{p}" for p in self.client_ports)
+
+    def post(self, member: int, path: str, body: str = "{}") -> bytes:
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=str(self.tls / "ca.pem"))
+            ctx.load_cert_chain(self.tls / "client.pem", self.tls / "client-key.pem")
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection("127.0.0.1", self.client_ports[member], timeout=5, context=ctx)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.client_ports[member], timeout=5)
+        try:
+            conn.request("POST", path, body)
+            return conn.getresponse().read()
+        finally:
+            conn.close()
+
+    def wait_ready(self, member: int) -> None:
+        """Until the member serves a linearizable read (it has a leader): a readiness wait."""
+        for _ in range(600):
+            if self.procs[member].poll() is not None:
+                break
+            try:
+                if b'"header"' in self.post(member, "/v3/kv/range", '{"key": "AA=="}'):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"etcd member {member} did not start: {(self.dir / f'm{member}.log').read_text()[-2000:]}")
+
+    def leader(self) -> int:
+        ids = {}
+        for i, p in enumerate(self.procs):
+            if p.poll() is None:
+                status = json.loads(self.post(i, "/v3/maintenance/status"))
+                ids[status["header"]["member_id"]] = i
+                leader_id = status["leader"]
+        return ids[leader_id]
+
+    def kill(self, member: int) -> None:
+        os.kill(self.procs[member].pid, signal.SIGKILL)
+        self.procs[member].wait()
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGTERM)
+        for p in self.procs:  # the data is thrown away: no need to wait for a graceful leave
+            try:
+                p.wait(1)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
+        shutil.rmtree(self.dir)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("etcd", marks=needs_etcd)])
 def url(request, tmp_path):
-    return f"sqlite:///{tmp_path / 'store.db'}"
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    cluster = EtcdCluster(1)
+    yield cluster.url
+    cluster.stop()
 
 
 @pytest.fixture
@@ -126,6 +248,124 @@ def test_follow_advances_past_what_it_saw_and_reports_compaction_as_none(store):
     assert follow(store, "/c", 2, timeout=0) == (6, None)
 
 
+def test_value_compare_on_a_missing_key_is_false(store):
+    """etcd's rule, which SQLite follows: a missing key has no value, not an empty one."""
+    for op in ("==", "!=", "<", ">"):
+        ok, _ = store.txn([Compare("/none", "value", op, b"")], [Put("/hit", op.encode())])
+        assert not ok
+    assert store.get("/hit") is None
+    ok, _ = store.txn([Compare("/none", "mod", "==", 0), Compare("/none", "version", "==", 0), Compare("/none", "create", "<", 1)],
+                      [Put("/hit", b"absent")])
+    assert ok and store.get("/hit").value == b"absent"
+
+
+def test_compares_on_revisions_and_versions(store):
+    store.put("/k", b"a")
+    kv = store.get("/k")
+    store.put("/k", b"b")
+    assert store.txn([Compare("/k", "create", "==", kv.create_revision), Compare("/k", "version", "==", 2),
+                      Compare("/k", "mod", ">", kv.mod_revision), Compare("/k", "value", ">", b"a")], [])[0]
+    assert not store.txn([Compare("/k", "mod", "==", kv.mod_revision)], [])[0]
+    assert not store.txn([Compare("/k", "version", "<", 2)], [])[0]
+
+
+def test_a_txn_that_changes_nothing_makes_no_revision(store):
+    rev = store.put("/a", b"1")
+    assert store.txn([], [Delete("/none"), DeletePrefix("/nothing/")]) == (True, rev)
+    assert store.txn([Compare("/a", "value", "==", b"2")], [Put("/a", b"3")]) == (False, rev)
+    assert store.revision() == rev
+
+
+def test_in_chunks_writes_max_txn_ops_to_a_commit(url, store):
+    """MAX_TXN_OPS fits in one transaction on every backend (etcd refuses more than 128 by
+    default — a clear StoreError; SQLite does not check, so callers must chunk)."""
+    in_chunks(store, [Put(f"/many/{i:03}", b"x") for i in range(2 * MAX_TXN_OPS + 50)])
+    assert len(store.range("/many/")) == 2 * MAX_TXN_OPS + 50 and store.revision() == 3
+    if url.startswith("etcd://"):
+        with pytest.raises(StoreError, match="too many operations"):
+            store.txn([], [Put(f"/many/{i:03}", b"y") for i in range(129)])
+
+
+def test_compaction_past_a_watchers_revision_means_read_again(url, store):
+    """A watcher that saw everything up to `rev` comes back after the history it needs was
+    compacted away: it is told so (Compacted; follow answers None), never a silent [] — the
+    timeout is long, so swallowing the compaction (as etcd3gw does) would fail here."""
+    store.put("/w/a", b"1")
+    rev, events = follow(store, "/w/", 1, timeout=5)
+    assert [e.key for e in events] == ["/w/a"] and rev == 2
+    writer = open_store(url)
+    for i in range(5):
+        writer.put("/w/b", str(i).encode())
+    writer.compact(writer.revision())
+    writer.close()
+    with pytest.raises(Compacted) as info:
+        store.watch("/w/", rev, timeout=30)
+    assert info.value.revision == rev
+    now = store.revision()
+    assert follow(store, "/w/", rev, timeout=30) == (now + 1, None)
+    assert store.get("/w/b").value == b"4"  # what a reader told to look again finds
+    assert [e.value for e in store.watch("/w/", now, timeout=5)] == [b"4"]  # the present is still watchable
+
+
+def test_keys_under_a_revoked_lease_go_in_one_revision(store):
+    lease = store.grant(30)
+    store.put("/l/a", b"1", lease=lease)
+    start = store.txn([], [Put("/l/b", b"2", lease), Put("/l/c", b"3")])[1]
+    store.revoke(lease)
+    assert [kv.key for kv in store.range("/l/")] == ["/l/c"]
+    events = store.watch("/l/", start + 1, timeout=5)
+    assert [(e.kind, e.key, e.revision) for e in events] == [("delete", "/l/a", start + 1), ("delete", "/l/b", start + 1)]
+    store.revoke(lease)  # again: nothing
+    assert store.revision() == start + 1
+    with pytest.raises(LeaseExpired):
+        store.keepalive(lease)
+
+
+def test_a_put_detaches_a_key_from_its_lease(store):
+    lease = store.grant(30)
+    store.put("/l/a", b"1", lease=lease)
+    store.put("/l/a", b"2")
+    store.revoke(lease)
+    assert store.get("/l/a").value == b"2"
+
+
+def test_a_put_under_an_unknown_lease_is_refused(store):
+    with pytest.raises(LeaseExpired):
+        store.put("/l/a", b"1", lease=12345)
+    with pytest.raises(LeaseExpired):
+        store.txn([], [Put("/l/b", b"1"), Put("/l/a", b"1", 12345)])
+    assert store.range("/l/") == [] and store.revision() == 0
+
+
+def test_bad_lease_ttl_is_a_clear_error(store):
+    for ttl in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="TTL"):
+            store.grant(ttl)
+
+
+def test_a_lease_not_kept_alive_expires_and_deletes_its_keys(url, store):
+    lease = store.grant(1)
+    rev = store.put("/live/h1", b"up", lease=lease)
+    store.put("/live/h2", b"no lease")
+    events = store.watch("/live/h1", rev + 1, timeout=30)  # returns when the expiry's delete arrives
+    assert [(e.kind, e.key) for e in events] == [("delete", "/live/h1")]
+    assert store.get("/live/h1") is None and store.get("/live/h2").value == b"no lease"
+    with pytest.raises(LeaseExpired):
+        store.keepalive(lease)
+    with pytest.raises(LeaseExpired):
+        store.put("/live/h1", b"up", lease=lease)
+
+
+def test_keepalive_renews_the_lease(store):
+    lease = store.grant(2)
+    store.put("/live/h1", b"up", lease=lease)
+    for _ in range(3):  # 3 s in all: longer than the TTL, never 2 s without a renewal
+        time.sleep(1.0)
+        assert store.keepalive(lease) == 2
+    assert store.get("/live/h1").value == b"up"
+    store.revoke(lease)
+
+
 def _increment(url: str, n: int) -> None:
     s = open_store(url)
     for _ in range(n):
@@ -159,3 +399,151 @@ def test_keys_reject_bad_components():
 def test_unknown_url_is_a_clear_error():
     with pytest.raises(StoreError, match="unknown store URL"):
         open_store("redis://x")
+
+
+def _watchers(cluster: EtcdCluster, member: int) -> int:
+    for line in _get(cluster, member, "/metrics").splitlines():
+        if line.startswith("etcd_debugging_mvcc_watcher_total "):
+            return int(float(line.split()[1]))
+    return 0
+
+
+def _get(cluster: EtcdCluster, member: int, path: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", cluster.client_ports[member], timeout=5)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+@needs_etcd
+def test_killing_the_member_in_use_fails_over_and_a_waiting_watch_resumes():
+    """Three members; the clients talk to the leader; it is SIGKILLed while a watch waits on it
+    and a lease is held. Writes, CAS and reads go on through the others (after the election),
+    the watch resumes from its revision on another member and sees the next write, and the
+    lease survives (leases are replicated)."""
+    cluster = EtcdCluster(3, heartbeat_ms=50, election_ms=500)
+    try:
+        leader = cluster.leader()
+        order = [leader] + [i for i in range(3) if i != leader]
+        url = "etcd://" + ",".join(f"127.0.0.1:{cluster.client_ports[i]}" for i in order)
+        store, watcher = open_store(url), open_store(url)
+        lease = store.grant(30)
+        store.put("/h/alive", b"1", lease=lease)
+        rev = store.put("/w/before", b"1")
+        got: list = []
+        t = threading.Thread(target=lambda: got.append(watcher.watch("/w/", rev + 1, timeout=60)))
+        t.start()
+        for _ in range(600):  # readiness: the watch is established on the leader
+            if _watchers(cluster, leader) >= 1:
+                break
+            time.sleep(0.02)
+        else:
+            raise AssertionError("the watch never reached the leader")
+        cluster.kill(leader)
+        after = store.put("/w/after", b"2")  # may be applied twice: a put is repeated when its answer is lost
+        t.join(60)
+        assert len(got) == 1 and got[0], "the watch returned nothing"
+        events = [(e.kind, e.key, e.value) for e in got[0]]
+        assert events == [("put", "/w/after", b"2")] * len(events)
+        assert got[0][0].revision == rev + 1 and got[0][-1].revision <= after  # resumed from its revision: nothing lost
+        kv = store.get("/w/after")
+        assert store.txn([Compare("/w/after", "mod", "==", kv.mod_revision)], [Put("/w/after", b"3")])[0]
+        assert store.keepalive(lease) == 30 and store.get("/h/alive").value == b"1"
+        assert [kv.key for kv in watcher.range("/w/")] == ["/w/after", "/w/before"]
+        store.close()
+        watcher.close()
+    finally:
+        cluster.stop()
+
+
+@needs_etcd
+def test_all_members_down_is_a_clear_error():
+    cluster = EtcdCluster(1)
+    store = EtcdStore.from_url(cluster.url)
+    store.patience = 0.5
+    store.put("/a", b"1")
+    cluster.stop()
+    with pytest.raises(StoreError, match="etcd unreachable"):
+        store.get("/a")
+    with pytest.raises(StoreError, match="etcd unreachable"):
+        store.watch("/", 1, timeout=5)  # not [] as if nothing had changed
+
+
+@pytest.mark.parametrize("bad, why", [
+    ("etcd://", "bad etcd endpoint"),
+    ("etcd://host", "bad etcd endpoint"),
+    ("etcd://h:1,h:x", "bad etcd endpoint"),
+    ("etcd://h:70000", "bad etcd endpoint"),
+    ("etcd://h:1?cacert=/nonexistent", "does not exist"),
+    ("etcd://h:1?ca=/etc/hostname", "unknown etcd URL option"),
+    ("etcd://h:1?cacert=/etc/hostname&cert=/etc/hostname", "both cert and key"),
+    ("etcd://h:1?cert=/etc/hostname&key=/etc/hostname", "needs cacert"),
+])
+def test_bad_etcd_urls_are_clear_errors(bad, why):
+    with pytest.raises(StoreError, match=why):
+        open_store(bad)
+
+
+def test_etcd_url_forms():
+    assert parse_url("etcd://10.0.0.1:2379,etcd-b:2379,[::1]:2379") == ([("10.0.0.1", 2379), ("etcd-b", 2379), ("::1", 2379)], None)
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def _certificates(d: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA (the
+    server's is a client certificate too: etcd's JSON gateway dials its own gRPC port with it)."""
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=tenet-test-ca",
+             "-keyout", str(d / "ca-key.pem"), "-out", str(d / "ca.pem"))
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth"), ("client", "extendedKeyUsage=clientAuth")):
+        (d / f"{name}.ext").write_text(ext + "\n")
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN=tenet-{name}", "-keyout", str(d / f"{name}-key.pem"),
+                 "-out", str(d / f"{name}.csr"))
+        _openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca-key.pem"),
+                 "-CAcreateserial", "-days", "1", "-extfile", str(d / f"{name}.ext"), "-out", str(d / f"{name}.pem"))
+
+
+@needs_etcd
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make test certificates")
+def test_tls_with_a_client_certificate(tmp_path):
+    """The URL's cacert/cert/key reach a member that requires client certificates; without the
+    client certificate, or trusting another CA, the client fails at once with a TLS error."""
+    _certificates(tmp_path)
+    cluster = EtcdCluster(1, tls=tmp_path)
+    try:
+        port = cluster.client_ports[0]
+        good = open_store(f"etcd://127.0.0.1:{port}?cacert={tmp_path}/ca.pem&cert={tmp_path}/client.pem&key={tmp_path}/client-key.pem")
+        assert good.put("/tls", b"1") == 1 and good.get("/tls").value == b"1"
+        good.close()
+        with pytest.raises(StoreError, match="TLS"):
+            EtcdStore([("127.0.0.1", port)], Tls(str(tmp_path / "ca.pem"))).get("/tls")  # no client certificate
+        with pytest.raises(StoreError, match="TLS"):
+            EtcdStore([("127.0.0.1", port)], Tls(str(tmp_path / "client.pem"), str(tmp_path / "client.pem"),
+                                                  str(tmp_path / "client-key.pem"))).get("/tls")  # server not trusted
+        with pytest.raises(StoreError):
+            plain = EtcdStore([("127.0.0.1", port)], patience=0.5)
+            plain.get("/tls")  # plain HTTP to a TLS member
+    finally:
+        cluster.stop()
+
+
+def test_a_sqlite_store_from_before_leases_opens_and_keeps_its_keys(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript("""PRAGMA journal_mode=WAL;
+        CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB, create_rev INTEGER, mod_rev INTEGER, version INTEGER);
+        CREATE TABLE events (rev INTEGER, key TEXT, kind TEXT, value BLOB);
+        CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER);
+        INSERT INTO meta VALUES ('revision', 1), ('compacted', 0);
+        INSERT INTO kv VALUES ('/old', X'31', 1, 1, 1);""")
+    db.close()
+    store = open_store(f"sqlite:///{path}")
+    lease = store.grant(30)
+    assert store.put("/new", b"2", lease=lease) == 2
+    store.revoke(lease)
+    assert [(kv.key, kv.value) for kv in store.range("/")] == [("/old", b"1")]
+    store.close()

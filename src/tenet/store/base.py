@@ -1,7 +1,10 @@
 """The store contract, modelled on etcd v3 so that an etcd backend drops in unchanged.
 
-Keys are strings, values bytes; every mutation gets a store-wide revision; a transaction's
-ops share one revision; watch replays history from a revision, then waits.
+Keys are strings, values bytes; every mutation gets a store-wide revision (0 for an empty
+store, 1 for its first write); a transaction's ops share one revision; watch replays history
+from a revision, then waits. A value compare on a missing key is false (etcd's rule). Leases
+give liveness: a key put under a lease is deleted (one revision, delete events) when the lease
+is revoked or not kept alive within its TTL. docs/store.md has the backends and the rules.
 """
 from __future__ import annotations
 
@@ -18,6 +21,14 @@ class Compacted(StoreError):
     def __init__(self, revision: int) -> None:
         super().__init__(f"revision {revision} has been compacted")
         self.revision = revision
+
+
+class LeaseExpired(StoreError):
+    """The lease is unknown: expired, revoked or never granted. Grant a new one."""
+
+    def __init__(self, lease: int) -> None:
+        super().__init__(f"lease {lease:x} has expired or does not exist")
+        self.lease = lease
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,7 @@ class Compare:
 class Put:
     key: str
     value: bytes
+    lease: int = 0  # 0: no lease (a put without one detaches the key from its old lease)
 
 
 @dataclass(frozen=True)
@@ -67,12 +79,18 @@ Op = Union[Put, Delete, DeletePrefix]
 class Store(Protocol):
     def get(self, key: str) -> KeyValue | None: ...
     def range(self, prefix: str) -> list[KeyValue]: ...
-    def put(self, key: str, value: bytes) -> int: ...
+    def put(self, key: str, value: bytes, lease: int = 0) -> int: ...
     def delete(self, key: str) -> int: ...
     def txn(self, compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op] = ()) -> tuple[bool, int]: ...
     def revision(self) -> int: ...
     def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]: ...
     def compact(self, revision: int) -> None: ...
+    # Leases: grant returns a new lease's id (its TTL may be raised to the backend's minimum);
+    # keepalive renews it and returns its TTL, or raises LeaseExpired; revoke deletes its keys
+    # now (a no-op for an unknown lease).
+    def grant(self, ttl: int) -> int: ...
+    def keepalive(self, lease: int) -> int: ...
+    def revoke(self, lease: int) -> None: ...
     def close(self) -> None: ...
 
 

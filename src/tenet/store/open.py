@@ -1,4 +1,5 @@
-"""Pick a backend from a URL: sqlite:///path (embedded default) or etcd://host:port."""
+"""Pick a backend from a URL: sqlite:///path (embedded default) or
+etcd://host:port[,host:port...][?cacert=PATH&cert=PATH&key=PATH] (docs/store.md)."""
 from __future__ import annotations
 
 from tenet.store.base import Store, StoreError
@@ -10,5 +11,7 @@ def open_store(url: str) -> Store:
 
         return SqliteStore(url[len("sqlite://") :])
     if url.startswith("etcd://"):
-        raise StoreError("etcd backend not available yet")
-    raise StoreError(f"unknown store URL {url!r} (expected sqlite:///path or etcd://host:port)")
+        from tenet.store.etcd import EtcdStore
+
+        return EtcdStore.from_url(url)
+    raise StoreError(f"unknown store URL {url!r} (expected sqlite:///path or etcd://host:port[,host:port...])")

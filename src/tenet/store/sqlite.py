@@ -3,13 +3,17 @@
 A revision counter and an event log give etcd's semantics: every mutation is one SQLite
 transaction (BEGIN IMMEDIATE) that bumps the global revision; watch reads the log when the
 write-ahead log changes (inotify, store/changes.py), with a slow poll as the fallback.
+There is no server to expire leases, so every reader and writer reaps the expired ones (wall
+clock, shared by all processes on the host) before it looks: a watcher's poll bounds the delay.
 """
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from tenet.store.changes import Changes
@@ -19,16 +23,20 @@ from tenet.store.base import (
     Delete,
     Event,
     KeyValue,
+    LeaseExpired,
     Op,
     Put,
 )
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB, create_rev INTEGER, mod_rev INTEGER, version INTEGER);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB, create_rev INTEGER, mod_rev INTEGER, version INTEGER,
+                               lease INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS events (rev INTEGER, key TEXT, kind TEXT, value BLOB);
 CREATE INDEX IF NOT EXISTS events_rev ON events (rev);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER);
 INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0);
+CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, ttl INTEGER, expiry REAL);
+CREATE INDEX IF NOT EXISTS leases_expiry ON leases (expiry);
 """
 HISTORY = 10000
 POLL = 0.05  # fallback only: a commit wakes watchers at once through inotify
@@ -49,6 +57,13 @@ class SqliteStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            if "lease" not in [r[1] for r in self.db.execute("PRAGMA table_info(kv)")]:  # a store from before leases
+                try:
+                    self.db.execute("ALTER TABLE kv ADD COLUMN lease INTEGER NOT NULL DEFAULT 0")
+                except sqlite3.OperationalError as e:  # another process added it meanwhile
+                    if "duplicate column" not in str(e):
+                        raise
+            self.db.execute("CREATE INDEX IF NOT EXISTS kv_lease ON kv (lease) WHERE lease != 0")
         self.changes = Changes(f"{path}-wal")
 
     def close(self) -> None:
@@ -61,24 +76,27 @@ class SqliteStore:
 
     def revision(self) -> int:
         with self.lock:
+            self._reap()
             return self._meta("revision")
 
     def get(self, key: str) -> KeyValue | None:
         with self.lock:
+            self._reap()
             row = self.db.execute("SELECT key, value, mod_rev, create_rev, version FROM kv WHERE key=?", (key,)).fetchone()
         return KeyValue(row[0], bytes(row[1]), row[2], row[3], row[4]) if row else None
 
     def range(self, prefix: str) -> list[KeyValue]:
         lo, hi = _prefix_bounds(prefix)
         with self.lock:
+            self._reap()
             rows = self.db.execute(
                 "SELECT key, value, mod_rev, create_rev, version FROM kv WHERE key >= ? AND key < ? ORDER BY key", (lo, hi)
             ).fetchall()
         return [KeyValue(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
 
     # -- writes ------------------------------------------------------------------------
-    def put(self, key: str, value: bytes) -> int:
-        return self.txn([], [Put(key, value)])[1]
+    def put(self, key: str, value: bytes, lease: int = 0) -> int:
+        return self.txn([], [Put(key, value, lease)])[1]
 
     def delete(self, key: str) -> int:
         return self.txn([], [Delete(key)])[1]
@@ -88,6 +106,7 @@ class SqliteStore:
             cur = self.db.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
+                self._expire(cur)
                 ok = all(self._check(cur, c) for c in compares)
                 rev = self._meta("revision") + 1
                 changed = False
@@ -111,7 +130,9 @@ class SqliteStore:
         row = cur.execute("SELECT value, mod_rev, create_rev, version FROM kv WHERE key=?", (c.key,)).fetchone()
         actual: int | bytes
         if c.target == "value":
-            actual = bytes(row[0]) if row else b""
+            if row is None:
+                return False  # etcd: a missing key has no value to compare
+            actual = bytes(row[0])
         else:
             actual = (row[{"mod": 1, "create": 2, "version": 3}[c.target]] if row else 0)
         return {"==": actual == c.operand, "!=": actual != c.operand, ">": actual > c.operand, "<": actual < c.operand}[c.op]  # type: ignore[operator]
@@ -120,9 +141,12 @@ class SqliteStore:
         if isinstance(op, Put):
             if not isinstance(op.value, bytes):
                 raise TypeError(f"value for {op.key} must be bytes, not {type(op.value).__name__}")
+            if op.lease and cur.execute("SELECT 1 FROM leases WHERE id=?", (op.lease,)).fetchone() is None:
+                raise LeaseExpired(op.lease)
             cur.execute(
-                "INSERT INTO kv VALUES (?, ?, ?, ?, 1) ON CONFLICT(key) DO UPDATE SET value=excluded.value, mod_rev=excluded.mod_rev, version=version+1",
-                (op.key, op.value, rev, rev),
+                "INSERT INTO kv (key, value, create_rev, mod_rev, version, lease) VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT(key) "
+                "DO UPDATE SET value=excluded.value, mod_rev=excluded.mod_rev, version=version+1, lease=excluded.lease",
+                (op.key, op.value, rev, rev, op.lease),
             )
             cur.execute("INSERT INTO events VALUES (?, ?, 'put', ?)", (rev, op.key, op.value))
             return True
@@ -145,6 +169,61 @@ class SqliteStore:
             self.db.execute("UPDATE meta SET value=max(value, ?) WHERE name='compacted'", (revision,))
             self.db.execute("COMMIT")
 
+    # -- leases ------------------------------------------------------------------------
+    def grant(self, ttl: int) -> int:
+        if not isinstance(ttl, int) or ttl < 1:
+            raise ValueError(f"lease TTL must be a whole number of seconds >= 1, not {ttl!r}")
+        lease = secrets.randbits(62) or 1
+        with self.lock:
+            self.db.execute("INSERT INTO leases VALUES (?, ?, ?)", (lease, ttl, time.time() + ttl))
+        return lease
+
+    def keepalive(self, lease: int) -> int:
+        with self.lock, self._writing() as cur:
+            self._expire(cur)
+            row = cur.execute("SELECT ttl FROM leases WHERE id=?", (lease,)).fetchone()
+            if row:
+                cur.execute("UPDATE leases SET expiry=? WHERE id=?", (time.time() + row[0], lease))
+        if row is None:
+            raise LeaseExpired(lease)
+        return row[0]
+
+    def revoke(self, lease: int) -> None:
+        with self.lock, self._writing() as cur:
+            self._expire(cur)
+            self._drop(cur, lease)
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Cursor]:
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    def _reap(self) -> None:
+        """Under the lock, outside a transaction: expire what is due (a cheap look when nothing is)."""
+        if self.db.execute("SELECT 1 FROM leases WHERE expiry < ? LIMIT 1", (time.time(),)).fetchone():
+            with self._writing() as cur:
+                self._expire(cur)
+
+    def _expire(self, cur: sqlite3.Cursor) -> None:
+        for (lease,) in cur.execute("SELECT id FROM leases WHERE expiry < ?", (time.time(),)).fetchall():
+            self._drop(cur, lease)
+
+    def _drop(self, cur: sqlite3.Cursor, lease: int) -> None:
+        """Delete the lease and its keys, in one new revision if it had any (as etcd does)."""
+        cur.execute("DELETE FROM leases WHERE id=?", (lease,))
+        keys = [r[0] for r in cur.execute("SELECT key FROM kv WHERE lease=? AND lease != 0 ORDER BY key", (lease,))]
+        if keys:
+            rev = self._meta("revision") + 1
+            for k in keys:
+                self._op(cur, Delete(k), rev)
+            cur.execute("UPDATE meta SET value=? WHERE name='revision'", (rev,))
+
     # -- watch -------------------------------------------------------------------------
     def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
         lo, hi = _prefix_bounds(prefix)
@@ -153,6 +232,7 @@ class SqliteStore:
         while True:
             armed = self.changes.arm()  # before reading: a commit after the read still wakes us
             with self.lock:  # one read transaction: `now` and the rows are the same snapshot
+                self._reap()
                 self.db.execute("BEGIN")
                 try:
                     if start_revision < self._meta("compacted"):
