@@ -26,19 +26,6 @@ from tenet.lab.lab import Lab
 HERE = Path(__file__).parent
 WIRE = 1514 / 1448
 
-COA = """
-import sys
-from pyrad import packet
-from pyrad.client import Client
-from pyrad.dictionary import Dictionary
-from tenet.aaa.radius import DICTIONARY
-nas, secret, mac, bps = sys.argv[1:5]
-c = Client(server=nas, secret=secret.encode(), dict=Dictionary(str(DICTIONARY)), coaport=3799, timeout=2, retries=1)
-req = c.CreateCoAPacket(code=packet.CoARequest, Calling_Station_Id=mac)
-req["WISPr-Bandwidth-Max-Up"] = int(bps)
-print(c.SendPacket(req).code)
-"""
-
 
 def _listen(lab: Lab, node: str, port: int) -> subprocess.Popen:
     srv = lab.popen(node, "iperf3", "-s", "-1", "-p", str(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -103,9 +90,8 @@ def main() -> None:
         w_alone = iperf(lab, "W", "S2", s2, t)
         v_with, w_with = together(lab, [("V", "S", s), ("W", "S2", s2)], t)
         limited("V up while W sends too", 20e6, v_with)
-        nas = str(lab.intent.fabric.host("tor1").ip)
-        secret = (lab.record.dir / "radius.secret").read_text().strip()
-        r = lab.exec("aaa", sys.executable, "-c", COA, nas, secret, lab.mac("V").upper().replace(":", "-"), "10000000")
+        r = lab.exec("aaa", sys.executable, "-m", "tenet.aaa.dynauth_client", "--nas", str(lab.intent.fabric.host("tor1").ip),
+                     "--secret-file", str(lab.record.dir / "radius.secret"), "--mac", lab.mac("V"), "coa", "--up", "10mbit")
         assert r.stdout.strip() == "44", (r.stdout, r.stderr)  # CoA-ACK
         deadline = time.monotonic() + 10
         while "rate 10Mbit" not in lab.exec("tor1", "tc", "class", "show", "dev", stage(lab)).stdout:

@@ -72,3 +72,11 @@ def test_the_anycast_address_avoids_every_network():
     assert anycast_address([IPv4Network("198.18.0.0/24")]) == "198.19.255.254"
     with pytest.raises(ValueError, match="no free anycast RP address"):
         anycast_address([IPv4Network("198.19.255.0/25"), IPv4Network("198.19.255.128/25")])
+
+
+def test_a_lone_rp_is_at_its_own_address_without_msdp():
+    chain = fabric({"ra": ["pa", "pb"], "rb": ["pb", "pc"], "rc": ["pc", "pd"]})
+    me = router_id(chain["rb"])
+    rb = RouterConfig("rb", "tn-x-rb", chain["rb"], me, (me,))
+    assert rb.is_rp and not rb.anycast
+    assert "msdp" not in pimd_conf(rb) and "interface lo" not in ospfd_conf(rb)

@@ -37,7 +37,7 @@ class RouterConfig:
     name: str
     netns: str
     ports: tuple[RouterPort, ...]
-    rp: str  # the rendezvous point's anycast address, held by every router in `rp_peers`
+    rp: str  # the rendezvous point: the anycast address of the routers in `rp_peers`, or the one's id
     rp_peers: tuple[str, ...] = ()  # router ids of the RP routers (this one's included if it is one)
 
     @property
@@ -47,6 +47,13 @@ class RouterConfig:
     @property
     def is_rp(self) -> bool:
         return self.router_id in self.rp_peers
+
+    @property
+    def anycast(self) -> bool:
+        """An RP that shares its address with other RPs (on lo, announced by OSPF, MSDP between
+        them). A lone RP is one at its own router id: FRR then forwards a new source's first
+        packets at once (with the address on lo it dropped the first ones: tests/lab/test_ipv6_access.py)."""
+        return self.is_rp and len(self.rp_peers) > 1
 
 
 def router_id(ports: tuple[RouterPort, ...]) -> str:
@@ -125,7 +132,7 @@ def ospfd_conf(r: RouterConfig) -> str:
     for p in r.ports:
         lines += [f"interface {p.dev}", " ip ospf area 0",
                   " ip ospf dead-interval minimal hello-multiplier 4", "!"]
-    if r.is_rp:  # the anycast RP address on lo, announced like any network
+    if r.anycast:  # the anycast RP address on lo, announced like any network
         lines += ["interface lo", " ip ospf area 0", "!"]
     lines += ["router ospf", f" ospf router-id {r.router_id}", " timers throttle spf 0 50 500",
               f" maximum-paths {MAX_PATHS}", "!"]
@@ -138,12 +145,9 @@ def pimd_conf(r: RouterConfig) -> str:
     for p in r.ports:
         lines += [f"interface {p.dev}", " ip pim", " ip igmp", " ip igmp query-interval 5",
                   " ip igmp last-member-query-interval 2", "!"]
-    if r.is_rp:
-        lines += ["interface lo", " ip pim", "!"]
-        others = [a for a in r.rp_peers if a != r.router_id]
-        if others:  # MSDP mesh: a source registered here is announced to the other RPs
-            lines += [f"ip msdp mesh-group {MESH} source {r.router_id}"]
-            lines += [f"ip msdp mesh-group {MESH} member {a}" for a in others]
+    if r.anycast:  # MSDP mesh: a source registered here is announced to the other RPs
+        lines += ["interface lo", " ip pim", "!", f"ip msdp mesh-group {MESH} source {r.router_id}"]
+        lines += [f"ip msdp mesh-group {MESH} member {a}" for a in r.rp_peers if a != r.router_id]
     return "\n".join(lines) + "\n"
 
 

@@ -195,8 +195,9 @@ def plan(intent: Intent) -> LabPlan:
     hops = _next_hops(intent)
     attach: list[Command] = []
     ports = {r.name: tuple(RouterPort(f"u{pi}", p.address, p.network) for pi, p in enumerate(r.ports)) for r in f.routers}
-    rp = anycast_address([n.subnet for n in f.networks]) if ports else ""
     rp_peers = tuple(router_id(ports[r]) for r in rendezvous(ports)) if ports else ()
+    # several RP routers share an anycast address; one alone is the RP at its own address
+    rp = anycast_address([n.subnet for n in f.networks]) if len(rp_peers) > 1 else next(iter(rp_peers), "")
     routers: list[RouterConfig] = []
     for ri, r in enumerate(f.routers):
         for p in ports[r.name]:
@@ -208,7 +209,7 @@ def plan(intent: Intent) -> LabPlan:
                 Command(ns(r.name), ("ip", "link", "set", p.dev, "up")),
             ]
         routers.append(cfg := RouterConfig(r.name, ns(r.name), ports[r.name], rp, rp_peers))
-        if cfg.is_rp:
+        if cfg.anycast:
             cmds.append(Command(ns(r.name), ("ip", "addr", "add", f"{rp}/32", "dev", "lo")))
     on_underlay = [(f"h{i}", h.name, h.network, h.address) for i, h in enumerate(f.hosts)]
     on_underlay += [(f"s{i}", s.name, s.uplink, s.address) for i, s in enumerate(intent.servers)]
