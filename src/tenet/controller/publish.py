@@ -15,6 +15,7 @@ from tenet.compute.extmac import Key, allocate
 from tenet.compute.layers import with_carriers
 from tenet.compute.routing import router_keys
 from tenet.controller.hold import Hold
+from tenet.controller.proxies import proxy_writes
 from tenet.model.tenancy import Intent
 from tenet.store import keys
 from tenet.store.records import EndpointReport, ExtMac, HostTables, RecordError, intent_from_json
@@ -81,5 +82,6 @@ def publish(store: Store, hold: Hold | None = None) -> dict[str, HostTables]:
         tables = replace(tables, generation=(old.generation + 1) if old else 1)
         writes.append(Put(keys.tables(host), tables.to_json()))
         published[host] = tables
+    writes += proxy_writes(store, intent)
     in_chunks(store, writes)  # one commit for the hosts that changed, not one per host
     return published

@@ -23,7 +23,7 @@ from tenet.model.tenancy import Intent
 
 __all__ = [
     "AdmissionReady", "AgentState", "AgentStatus", "EndpointKind", "EndpointReport", "ExtMac", "HostTables",
-    "RecordError", "ReportedTunnel", "Revocation", "intent_doc_from_json", "intent_from_json", "intent_to_json",
+    "ProxyPort", "ProxyPorts", "RecordError", "ReportedTunnel", "Revocation", "intent_doc_from_json", "intent_from_json", "intent_to_json",
 ]
 
 
@@ -150,6 +150,51 @@ class Revocation:
     def from_json(cls, data: str | bytes) -> Revocation:
         d = _doc(data, "revocation")
         return cls(_get(d, "revocation", "why", str, cls.why))
+
+
+# -- /tenet/hosts/<proxy>/proxy -----------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class ProxyPort:
+    """One VM port of an 802.1X proxy host: the VM's MAC and VN, and how it joins — with the
+    identity and password the host vouches with, or by MAC (MAB: neither)."""
+
+    port: str
+    mac: str
+    vn: str
+    mab: bool = False
+    identity: str = ""
+    password: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mab and (self.identity or self.password):
+            raise RecordError(f"proxy port.{self.port}: MAB carries no identity or password")
+        if not self.mab and not (self.identity and self.password):
+            raise RecordError(f"proxy port.{self.port}: 802.1X needs an identity and a password")
+
+
+@dataclass(frozen=True)
+class ProxyPorts:
+    """What the controller publishes for an 802.1X proxy host: only its own VMs' ports, so a
+    host never reads the intent (every other VM's password)."""
+
+    ports: tuple[ProxyPort, ...] = ()
+
+    def to_json(self) -> bytes:
+        return _dumps({"ports": [{"port": p.port, "mac": p.mac, "vn": p.vn, "mab": p.mab, "identity": p.identity,
+                                  "password": p.password} for p in sorted(self.ports, key=lambda p: p.port)]})
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> ProxyPorts:
+        r, d = "proxy ports", _doc(data, "proxy ports")
+        out = []
+        for i, p in enumerate(_get(d, r, "ports", list)):
+            if not isinstance(p, dict):
+                raise RecordError(f"{r}.ports[{i}]: expected an object")
+            f = f"{r}.ports[{i}]"
+            out.append(ProxyPort(port=_get(p, f, "port", str), mac=_get(p, f, "mac", str), vn=_get(p, f, "vn", str),
+                                 mab=_get(p, f, "mab", bool, False), identity=_get(p, f, "identity", str, ""),
+                                 password=_get(p, f, "password", str, "")))
+        return cls(tuple(sorted(out, key=lambda p: p.port)))
 
 
 # -- /tenet/endpoints/<host>/<vn>/<mac> ----------------------------------------------------
