@@ -46,14 +46,30 @@ def read_extmacs(store: Store) -> dict[Key, str]:
     return out
 
 
+_reports: dict[bytes, EndpointReport] = {}
+
+
+def read_reports(store: Store) -> list[EndpointReport]:
+    """Every endpoint report, each parsed once while its value stays the same (under churn a
+    pass reads them all, and only a few changed since the last)."""
+    global _reports
+    fresh: dict[bytes, EndpointReport] = {}
+    for kv in store.range(keys.endpoints_prefix()):
+        r = _reports.get(kv.value)
+        if r is None:
+            try:
+                r = EndpointReport.from_json(kv.value)
+            except RecordError as e:  # one bad report must not stop every host's tables
+                log.error("%s ignored: %s", kv.key, e)
+                continue
+        fresh[kv.value] = r
+    _reports = fresh
+    return list(fresh.values())
+
+
 def endpoints_of(intent: Intent, store: Store) -> tuple[Endpoint, ...]:
     """Declared endpoints plus those the agents admitted (NVO3 auto-attachment)."""
-    reports = []
-    for kv in store.range(keys.endpoints_prefix()):
-        try:
-            reports.append(EndpointReport.from_json(kv.value))
-        except RecordError as e:  # one bad report must not stop every host's tables
-            log.error("%s ignored: %s", kv.key, e)
+    reports = read_reports(store)
     declared = declared_endpoints(intent)
     return with_carriers(intent, declared + reported_endpoints(intent, reports, declared))
 
