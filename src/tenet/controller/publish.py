@@ -24,18 +24,20 @@ log = logging.getLogger("tenet.controller")
 from tenet.store.base import Put, Store, in_chunks
 
 
-_parsed: dict[int, Intent] = {}
+_parsed: dict[bytes, Intent] = {}
 
 
 def read_intent(store: Store) -> Intent | None:
-    """The intent, validated once per revision (endpoints churn far more often than intent)."""
+    """The intent, validated once per stored value (endpoints churn far more often than intent).
+    Keyed by the value, not its revision: another store (a test's, a restarted one) may hold
+    another intent at the same revision."""
     kv = store.get(keys.intent())
     if kv is None:
         return None
-    if kv.mod_revision not in _parsed:
+    if kv.value not in _parsed:
         _parsed.clear()
-        _parsed[kv.mod_revision] = intent_from_json(kv.value)
-    return _parsed[kv.mod_revision]
+        _parsed[kv.value] = intent_from_json(kv.value)
+    return _parsed[kv.value]
 
 
 def read_extmacs(store: Store) -> dict[Key, str]:
