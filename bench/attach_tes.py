@@ -15,6 +15,7 @@ import time
 from tenet.compute.tables import from_json
 from tenet.store import keys
 from tenet.store.open import open_store
+from tenet.store.records import AgentStatus
 from tenet.tes.client import Config, Tes
 from tenet.tes.link import PacketLink
 
@@ -26,7 +27,7 @@ def published(store, host: str, mac: str) -> bool:
 
 def applied(store, host: str) -> bool:
     t, s = store.get(keys.tables(host)), store.get(keys.status(host))
-    return bool(t and s) and json.loads(s.value).get("generation") == from_json(t.value).generation
+    return bool(t and s) and AgentStatus.from_json(s.value).generation == from_json(t.value).generation
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from tenet.lab.lab import Lab
 from tenet.model.tenancy import port_name
 from tenet.store import keys
 from tenet.store.open import open_store
+from tenet.store.records import AgentStatus, HostTables
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -91,7 +92,7 @@ def main() -> int:
 
         def applied() -> bool:
             t, st = store.get(keys.tables("tor1")), store.get(keys.status("tor1"))
-            return bool(t and st) and json.loads(st.value)["generation"] == json.loads(t.value)["generation"]
+            return bool(t and st) and AgentStatus.from_json(st.value).generation == HostTables.from_json(t.value).generation
 
         def until(pred, what: str, timeout: float = 10.0) -> None:
             deadline = time.monotonic() + timeout

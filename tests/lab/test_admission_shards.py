@@ -4,7 +4,6 @@ a RADIUS Disconnect) reach whichever shard holds the session; and when one shard
 restarted and take their sessions back from the store, so no TES notices."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -19,6 +18,7 @@ from tenet.ethernet import shard_of
 from tenet.lab.lab import Lab
 from tenet.store import keys
 from tenet.store.open import open_store
+from tenet.store.records import AdmissionReady
 
 from waiting import wait
 
@@ -47,10 +47,10 @@ def lab():
 def shard_pids(lab) -> dict[int, int]:
     store = open_store(lab.store_url)
     try:
-        ready = [json.loads(kv.value) for kv in store.range(keys.admission_prefix("h1"))]
+        ready = [AdmissionReady.from_json(kv.value) for kv in store.range(keys.admission_prefix("h1"))]
     finally:
         store.close()
-    return {r["shard"]: r["pid"] for r in ready}
+    return {r.shard: r.pid for r in ready}
 
 
 def attached_by(lab, mac: str) -> set[int]:

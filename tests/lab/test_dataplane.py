@@ -1,7 +1,6 @@
 """Each addressing function carries real packets in real namespaces, and tenants stay apart."""
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from tenet.compute.tables import Function, from_json
 from tenet.lab.lab import Lab
 from tenet.store import keys
 from tenet.store.open import open_store
+from tenet.store.records import AgentState, AgentStatus
 
 from capture import Capture
 
@@ -161,8 +161,8 @@ def test_agent_restart_loses_no_packets(lab):
     for out in outs:
         m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
         assert m and int(m[1]) > 100 and m[1] == m[2], out
-    status = json.loads(open_store(lab.store_url).get(keys.status("a")).value)
-    assert status["state"] == "converged"
+    status = AgentStatus.from_json(open_store(lab.store_url).get(keys.status("a")).value)
+    assert status.state is AgentState.CONVERGED
 
 
 def test_tables_cli_prints_seed_columns(lab):

@@ -18,6 +18,7 @@ from tenet.controller.hold import HOLD
 from tenet.model.tenancy import port_name
 from tenet.store import keys
 from tenet.store.open import open_store
+from tenet.store.records import AdmissionReady, EndpointReport
 from tenet.wire.discovery import Message, MsgType, Reason, ReasonCode, Tlv, TlvType, frame
 
 from capture import Capture
@@ -90,12 +91,12 @@ def test_tes_rediscovers_when_its_nve_stops_answering(lab):
     w = lab.mac("W")
     wait(lambda: w in lab.endpoints() and lab.endpoints()[w]["host"] == "h4", 15, "W on h4")
     store = open_store(lab.store_url)
-    pid = json.loads(store.get(keys.admission("h4")).value)["pid"]
+    pid = AdmissionReady.from_json(store.get(keys.admission("h4")).value).pid
     store.close()
     os.kill(pid, signal.SIGSTOP)
     try:
         def on_h1():
-            return any(json.loads(kv.value)["mac"] == w for kv in _range(lab, f"{keys.endpoints_prefix()}h1/"))
+            return any(EndpointReport.from_json(kv.value).mac == w for kv in _range(lab, f"{keys.endpoints_prefix()}h1/"))
         wait(on_h1, 20, "W's attachment through h1")
         assert "nve-silent" in Path(lab.process("tes", "W.eth0").log).read_text()
         wait(lambda: lab.exec("W", "ping", "-c1", "-W1", "10.60.0.1").returncode == 0, 10, "W reaching S via h1")

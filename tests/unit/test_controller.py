@@ -111,3 +111,19 @@ def test_writes_beyond_etcds_transaction_limit_go_in_chunks(tmp_path):
     in_chunks(store, [Put(f"/k/{i:03d}", b"v") for i in range(250)])
     assert seen == [MAX_TXN_OPS, MAX_TXN_OPS, 50] and max(seen) <= 128
     assert len(store.range("/k/")) == 250
+
+
+def test_a_malformed_endpoint_report_is_ignored_not_fatal(tmp_path, caplog):
+    """One agent's bad value must not stop every host's tables (it is logged, by key)."""
+    from tenet.store.records import EndpointReport
+
+    store, intent = seeded(tmp_path)
+    vn = intent.vns[0].name
+    host = next(h.name for h in intent.fabric.hosts if not h.switch)
+    good = EndpointReport(vn=vn, vnid=intent.vns[0].vnid, mac="02:12:34:56:78:9a", port="tv-tes", host=host, session=7)
+    store.put(keys.endpoint(host, vn, good.mac), good.to_json())
+    store.put(keys.endpoint(host, vn, "02:00:00:00:00:ff"), b'{"vn": "x"}')
+    published = publish(store)
+    assert set(published) == {h.name for h in intent.fabric.hosts}
+    assert any(e.destination == good.mac for t in published[host].vns for e in t.entries)
+    assert "02:00:00:00:00:ff" in caplog.text and "endpoint report.vnid: missing" in caplog.text

@@ -9,7 +9,9 @@ from tenet.agent.reconcile import Attach, ClearShaper, DelLink, SetMacClass, Set
 from tenet.agent.rates import stage_names
 from tenet.agent.translation import render
 from tenet.compute.addressing import compute_tables
+from tenet.aaa.provisioning import Provisioning
 from tenet.compute.endpoints import declared_endpoints, reported_endpoints
+from tenet.store.records import EndpointKind, EndpointReport
 from tenet.compute.extmac import allocate
 from tenet.model.load import load_file
 from tenet.model.tenancy import port_name, switch_port_name
@@ -192,8 +194,10 @@ def switch_tables(v_prov):
     """tor1's tables with V and W authorized on its port toward host6."""
     intent = load_file(DOT1X)
     port = switch_port_name("host6")
-    reports = [{"vn": "n2", "mac": intent_mac(intent, "V"), "host": "tor1", "port": port, "provisioning": v_prov},
-               {"vn": "n3", "mac": intent_mac(intent, "W"), "host": "tor1", "port": port, "provisioning": {}}]
+    reports = [EndpointReport(vn="n2", vnid=0, mac=intent_mac(intent, "V"), host="tor1", port=port,
+                              kind=EndpointKind.DOT1X, provisioning=Provisioning.from_dict(v_prov)),
+               EndpointReport(vn="n3", vnid=0, mac=intent_mac(intent, "W"), host="tor1", port=port,
+                              kind=EndpointKind.DOT1X)]
     declared = declared_endpoints(intent)
     eps = declared + reported_endpoints(intent, reports, declared)
     return intent, port, compute_tables(intent, eps, allocate([e.key for e in eps], {}))["tor1"]

@@ -9,7 +9,6 @@ itself — and what it decides leaves as endpoint keys in the store, exactly as 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import socket
@@ -20,11 +19,11 @@ from pathlib import Path
 from tenet.aaa.radius import RadiusClient, RadiusMux
 from tenet.agent import shards as shard_control
 from tenet.agent.discovery import Discovery
-from tenet.compute.tables import from_json
 from tenet.pace import Pacer
 from tenet.store import keys
 from tenet.store.base import Delete, Store, follow
 from tenet.store.open import open_store
+from tenet.store.records import AdmissionReady, HostTables, RecordError, Revocation
 from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
 from tenet.stopping import stop_on_signals
 
@@ -43,12 +42,12 @@ def follow_tables(store: Store, host: str, d: Discovery, stopping: threading.Eve
         pacer.pace()
         kv = store.get(keys.tables(host))
         if kv is not None and kv.value != last:
-            tables = from_json(kv.value)
+            tables = HostTables.from_json(kv.value)
             d.configure(tables)
             if last is None:  # ready: say so, with who we are (the lab waits for this)
-                ready = {"pid": os.getpid(), "serves": [s.vn for s in tables.serves] if d.radius else [],
-                         "shard": d.shard, "shards": d.shards}
-                store.put(keys.admission(host, d.shard), json.dumps(ready, sort_keys=True).encode())
+                ready = AdmissionReady(pid=os.getpid(), serves=tuple(s.vn for s in tables.serves) if d.radius else (),
+                                       shard=d.shard, shards=d.shards)
+                store.put(keys.admission(host, d.shard), ready.to_json())
             last = kv.value
         pacer.done()
         rev, _ = follow(store, keys.tables(host), rev, timeout=1.0)
@@ -60,7 +59,11 @@ def follow_revocations(store: Store, host: str, d: Discovery, stopping: threadin
     watcher wakes on every commit to the store, and revocations are rare."""
     while not stopping.is_set():
         for kv in store.range(keys.revoke_prefix(host)):  # level: whatever is requested now
-            why = json.loads(kv.value).get("why", "revoked by the operator")
+            try:
+                why = Revocation.from_json(kv.value).why
+            except RecordError as e:  # still a request to end the session: with the default reason
+                log.warning("%s: %s", kv.key, e)
+                why = Revocation().why
             mac = kv.key.rsplit("/", 1)[-1]
             done = d.command(shard_control.Command("revoke", mac, why))
             log.info("revoke %s: %s (%s)", mac, why, "ended" if done else "no session here")

@@ -10,7 +10,6 @@ builds the VN instance like any other.
 """
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import select
@@ -19,7 +18,6 @@ import threading
 import time
 from dataclasses import asdict, replace
 
-from tenet.aaa.provisioning import Provisioning
 from tenet.aaa import dynauth
 from tenet.aaa.radius import RadiusMux, RadiusReply
 from tenet.agent import authenticator as auth
@@ -31,6 +29,7 @@ from tenet.compute.routing import DELIVER
 from tenet.compute.tables import HostTables
 from tenet.store import keys
 from tenet.store.base import Delete, Put, Store, in_chunks
+from tenet.store.records import EndpointKind, EndpointReport, RecordError, ReportedTunnel
 from tenet.ethernet import hwaddr, packet_socket, shard_of
 from tenet.wire import arp, eapol
 from tenet.wire.discovery import (
@@ -105,28 +104,30 @@ class Discovery:
                 self.nve.port_macs[port] = mac
         return mac
 
-    def _owns(self, record: dict) -> bool:
+    def _owns(self, record: EndpointReport) -> bool:
         """Whose session a recorded endpoint is after a restart: the L3 transport's are shard
         0's; an L2 TES's belongs to the shard the kernel hands its frames to."""
-        if record.get("channel", "").startswith(UDP):
+        if record.channel.startswith(UDP):
             return self.shard == 0
-        return shard_of(record["mac"], self.shards) == self.shard
+        return shard_of(record.mac, self.shards) == self.shard
 
     def _restore(self) -> None:
         now = time.monotonic()
         for kv in self.store.range(f"{keys.endpoints_prefix()}{self.host}/"):
-            r = json.loads(kv.value)
+            try:
+                r = EndpointReport.from_json(kv.value)
+            except RecordError as e:
+                log.error("%s not restored: %s", kv.key, e)
+                continue
             if not self._owns(r):
                 continue
-            prov = Provisioning.from_dict(r["provisioning"]) if r.get("provisioning") else None
-            if r.get("kind") == "8021x":  # authorized on a switch port: nobody re-authenticates
-                self.auth.restore(auth.Supplicant(r["port"], r["mac"], "authorized", now, identity=r.get("identity", ""),
-                                                  provisioning=prov))
+            if r.kind is EndpointKind.DOT1X:  # authorized on a switch port: nobody re-authenticates
+                self.auth.restore(auth.Supplicant(r.port, r.mac, "authorized", now, identity=r.identity,
+                                                  provisioning=r.provisioning))
                 continue
-            tunnel = r.get("tunnel") or {}
-            self.nve.restore(now, Session(r["session"], r.get("channel", r["port"]), r["mac"], r["vn"], r["vnid"],
-                                          "attached", now, identity=r.get("identity", ""), provisioning=prov,
-                                          tes_ip=r.get("ip", ""), tunnel_vni=tunnel.get("vni", 0)))
+            self.nve.restore(now, Session(r.session, r.channel or r.port, r.mac, r.vn, r.vnid,
+                                          "attached", now, identity=r.identity, provisioning=r.provisioning,
+                                          tes_ip=r.ip, tunnel_vni=r.tunnel.vni if r.tunnel else 0))
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
@@ -300,10 +301,11 @@ class Discovery:
             log.error("802.1X: %s on %s accepted into %s, which this switch does not serve", a.mac, a.port, p.vn or p.vnid)
             return
         log.info("802.1X: %s on %s authorized into %s", a.mac, a.port, vn.vn)
-        value = {"vn": vn.vn, "vnid": vn.vnid, "mac": a.mac, "port": a.port, "host": self.host, "session": 0,
-                 "identity": self.auth.sessions.get((a.port, a.mac), auth.Supplicant(a.port, a.mac, "", 0)).identity,
-                 "ip": p.ip or "", "kind": "8021x", "provisioning": asdict(p)}
-        self.reports.put((Put(keys.endpoint(self.host, vn.vn, a.mac), json.dumps(value, sort_keys=True).encode()), ""))
+        report = EndpointReport(
+            vn=vn.vn, vnid=vn.vnid, mac=a.mac, port=a.port, host=self.host, session=0,
+            identity=self.auth.sessions.get((a.port, a.mac), auth.Supplicant(a.port, a.mac, "", 0)).identity,
+            ip=p.ip or "", kind=EndpointKind.DOT1X, provisioning=p)
+        self.reports.put((Put(keys.endpoint(self.host, vn.vn, a.mac), report.to_json()), ""))
 
     def _answer_arp(self, port: str, data: bytes) -> None:
         """Proxy ARP on IP-based VNs: every address a TES asks for is the anycast gateway."""
@@ -392,15 +394,11 @@ class Discovery:
             batch = []
 
     def _report(self, s: Session) -> Put:
-        value = {
-            "vn": s.vn, "vnid": s.vnid, "mac": s.tes_mac, "port": s.access_port, "host": self.host,
-            "session": s.id, "identity": s.identity, "ip": s.tes_ip,
-            "provisioning": vars(s.provisioning) if s.provisioning else None,  # flat: asdict's deep copy costs
-        }
-        if s.tunnel_vni:
-            value["channel"] = s.port
-            value["tunnel"] = {"remote": udp_address(s.port)[0], "vni": s.tunnel_vni, "udp_port": self.nve.tunnel_port}
-        return Put(keys.endpoint(self.host, s.vn, s.tes_mac), json.dumps(value, sort_keys=True).encode())
+        tunnel = ReportedTunnel(udp_address(s.port)[0], s.tunnel_vni, self.nve.tunnel_port) if s.tunnel_vni else None
+        report = EndpointReport(vn=s.vn, vnid=s.vnid, mac=s.tes_mac, port=s.access_port, host=self.host,
+                                session=s.id, identity=s.identity, ip=s.tes_ip, provisioning=s.provisioning,
+                                channel=s.port if s.tunnel_vni else "", tunnel=tunnel)
+        return Put(keys.endpoint(self.host, s.vn, s.tes_mac), report.to_json())
 
 
 def _answer(reply: RadiusReply | Exception) -> RadiusAnswer:

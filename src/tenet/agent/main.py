@@ -6,7 +6,6 @@ desired state (its host's tables) and the whole actual state (the kernel) and co
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -18,8 +17,8 @@ from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
 from tenet.agent.kernel.netlink import LinuxKernel
 from tenet.agent.kernel.state import KernelState
 from tenet.agent.reconcile import Kernel, reconcile
-from tenet.compute.tables import from_json
 from tenet.store import keys
+from tenet.store.records import AgentState, AgentStatus, HostTables
 from tenet.store.base import Store, follow
 from tenet.store.open import open_store
 from tenet.stopping import stop_on_signals
@@ -31,25 +30,22 @@ BURST = 0.1  # quiet time banks up to this much pacing: changes one at a time ne
 
 
 def sync(store: Store, kernel: Kernel, host: str, converged: KernelState | None = None
-         ) -> tuple[dict, KernelState | None, list]:
+         ) -> tuple[AgentStatus, KernelState | None, list]:
     """One pass: the status to report, the desired state and the ops applied. Without
     published tables the agent touches nothing (never delete blind). `converged`: see
     reconcile()."""
     kv = store.get(keys.tables(host))
     if kv is None:
-        return {"generation": 0, "state": "waiting for tables"}, None, []
-    tables = from_json(kv.value)
+        return AgentStatus(generation=0, state=AgentState.WAITING_FOR_TABLES), None, []
+    tables = HostTables.from_json(kv.value)
     macs = kernel.port_macs()
     desired = desired_state(tables, frozenset(macs), kernel.uplink_mtu(tables.uplink))
     ops = reconcile(kernel, desired, converged)
     if ops:
         log.info("generation %d: applied %d ops", tables.generation, len(ops))
-    return {
-        "generation": tables.generation,
-        "content_hash": tables.content_hash,
-        "missing_ports": sorted(desired.missing_ports),
-        "state": "converged" if not desired.missing_ports else "waiting for ports",
-    }, desired, ops
+    state = AgentState.WAITING_FOR_PORTS if desired.missing_ports else AgentState.CONVERGED
+    return AgentStatus(generation=tables.generation, state=state, content_hash=tables.content_hash,
+                       missing_ports=tuple(sorted(desired.missing_ports))), desired, ops
 
 
 def _needs_admission(store: Store, host: str, radius: str) -> bool:
@@ -57,7 +53,7 @@ def _needs_admission(store: Store, host: str, radius: str) -> bool:
     if radius:
         return True
     kv = store.get(keys.tables(host))
-    return kv is not None and any(t.forwarding == "ip" for t in from_json(kv.value).vns)
+    return kv is not None and any(t.forwarding == "ip" for t in HostTables.from_json(kv.value).vns)
 
 
 PORT_WAIT = 0.05  # seconds between looks while a VM port is missing
@@ -71,7 +67,7 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
     admission = ShardGroup(store, host, store_url, radius, secret_file, udp_port, tunnel_port, shards)
     stopping = stop_on_signals()
     rev = store.revision() + 1
-    last: dict | None = None
+    last: AgentStatus | None = None
     pacer = Pacer(PACE, DUTY, BURST)
     # The last desired state applied, and when everything is next read back regardless: a
     # pass in between reads only what its tables changed (a re-rated link: one class dump).
@@ -93,15 +89,15 @@ def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret
                 full_due = min(last_full + resync, now + VERIFY)
         except Exception as e:  # report and retry next pass; the kernel keeps what it has
             log.exception("reconcile failed")
-            status = {"generation": -1, "state": "error", "error": str(e)}
+            status = AgentStatus(generation=-1, state=AgentState.ERROR, error=str(e))
             converged = None
         if status != last:
-            store.put(keys.status(host), json.dumps(status, sort_keys=True).encode())
+            store.put(keys.status(host), status.to_json())
             last = status
         pacer.done()
         # a port the tables name is missing (a VM booting, or arriving by migration): look
         # again soon rather than at the next resync
-        waiting = status.get("state") == "waiting for ports"
+        waiting = status.state is AgentState.WAITING_FOR_PORTS
         wait = PORT_WAIT if waiting else min(resync, max(full_due - time.monotonic(), 0.0))
         rev, _ = follow(store, keys.tables(host), rev, timeout=wait)
     admission.stop()

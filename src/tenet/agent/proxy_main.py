@@ -2,13 +2,14 @@
 
 Its VMs hold no credentials and run nothing: when a VM's port appears (created, or arrived by
 migration) this agent authenticates it toward the switch with EAPOL frames whose source is the
-VM's MAC, using the identity and secret the host keeps for that VM (from the intent); when the
-port goes it sends EAPOL-Logoff. The state machine is agent/proxy8021x.py; this is its I/O.
+VM's MAC, using the identity and secret the host keeps for that VM (the controller publishes
+them under this host's prefix, controller/proxies.py: the host never reads the intent, which
+holds every VM's password); when the port goes it sends EAPOL-Logoff. The state machine is
+agent/proxy8021x.py; this is its I/O.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import select
@@ -20,10 +21,10 @@ from dataclasses import dataclass
 
 from tenet.agent.proxy8021x import Credentials, Emit, Proxy
 from tenet.ethernet import packet_socket
-from tenet.model.load import load_intent
-from tenet.model.tenancy import Intent, Join, port_name
 from tenet.store import keys
+from tenet.store.base import Store
 from tenet.store.open import open_store
+from tenet.store.records import ProxyPorts, RecordError
 from tenet.wire import eapol
 from tenet.wire.errors import DecodeError
 from tenet.stopping import stop_on_signals
@@ -50,15 +51,21 @@ class VmRecord:
     creds: Credentials | None  # None: MAB
 
 
-def vm_records(intent: Intent, host: str) -> dict[str, VmRecord]:
-    """VM port -> its record, for this host's VMs that join through the switch."""
-    out = {}
-    for vm in intent.vms:
-        for i, nic in enumerate(vm.nics):
-            if vm.host == host and nic.join in (Join.DOT1X, Join.MAB):
-                creds = Credentials(nic.identity, nic.password) if nic.join is Join.DOT1X else None
-                out[port_name(vm.name, i)] = VmRecord(nic.mac, nic.network, creds)
-    return out
+def vm_records(ports: ProxyPorts) -> dict[str, VmRecord]:
+    """VM port -> its record, from what the controller published for this host."""
+    return {p.port: VmRecord(p.mac, p.vn, None if p.mab else Credentials(p.identity, p.password)) for p in ports.ports}
+
+
+def read_records(store: Store, host: str, last: dict[str, VmRecord]) -> dict[str, VmRecord]:
+    """This host's published VM ports (none yet: none). A malformed value keeps the last ones."""
+    kv = store.get(keys.proxy(host))
+    if kv is None:
+        return {}
+    try:
+        return vm_records(ProxyPorts.from_json(kv.value))
+    except RecordError as e:
+        log.error("%s: %s", keys.proxy(host), e)
+        return last
 
 
 def guard(records: dict[str, VmRecord], present: set[str]) -> str:
@@ -93,6 +100,7 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
     sock.bind((uplink, 0))
     events = link_events()
     proxy, up, next_scan, guarded = Proxy(), set(), 0.0, ""
+    records: dict[str, VmRecord] = {}
 
     def emit(out: list[Emit]) -> None:
         for e in out:
@@ -102,8 +110,7 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
     while not stopping.is_set():
         now = time.monotonic()
         if now >= next_scan:
-            kv = store.get(keys.intent())
-            records = vm_records(load_intent(json.loads(kv.value)), host) if kv else {}
+            records = read_records(store, host, records)
             present = set(os.listdir("/sys/class/net"))
             wanted = guard(records, present)
             if wanted != guarded:  # level: rewrite only when the VM ports changed

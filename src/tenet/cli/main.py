@@ -20,6 +20,7 @@ from tenet.model.errors import IntentError
 from tenet.store import keys
 from tenet.store.base import Put
 from tenet.store.open import open_store
+from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, Revocation
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="tenet: tenant virtual networks on the Linux kernel")
 lab_app = typer.Typer(no_args_is_help=True, help="Emulated datacenters on this machine")
@@ -84,16 +85,16 @@ def lab_status(name: Optional[str] = typer.Argument(None)) -> None:
         if p.role == "agent":
             s = store.get(keys.status(p.node))
             if s:
-                st = json.loads(s.value)
-                gen, state = str(st.get("generation")), st.get("state", "")
+                st = AgentStatus.from_json(s.value)
+                gen, state = str(st.generation), st.state.value
         alive = "yes" if start_time(p.pid) == p.start_time else "[red]no[/red]"
         t.add_row(p.role, p.node, str(p.pid), alive, gen, state)
         shards = store.range(keys.admission_prefix(p.node)) if p.role == "agent" else []
         for a in shards:  # the agent's admission processes (its children): serving, and for which VNs
-            ready = json.loads(a.value)
-            name = "  admission" + (f" {ready['shard']}/{ready['shards']}" if ready.get("shards", 1) > 1 else "")
-            t.add_row(name, p.node, str(ready["pid"]), "yes" if _alive(ready["pid"]) else "[red]no[/red]",
-                      "", "serves " + (", ".join(ready["serves"]) or "nothing"))
+            ready = AdmissionReady.from_json(a.value)
+            name = "  admission" + (f" {ready.shard}/{ready.shards}" if ready.shards > 1 else "")
+            t.add_row(name, p.node, str(ready.pid), "yes" if _alive(ready.pid) else "[red]no[/red]",
+                      "", "serves " + (", ".join(ready.serves) or "nothing"))
     out.print(t)
     out.print(f"{len(rec.namespaces)} namespaces")
 
@@ -114,7 +115,7 @@ def endpoints(
 ) -> None:
     """TESs that attached themselves: where, as whom, with what the Access-Accept granted."""
     url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
-    reports = [json.loads(kv.value) for kv in open_store(url).range(keys.endpoints_prefix())]
+    reports = [EndpointReport.from_json(kv.value).to_dict() for kv in open_store(url).range(keys.endpoints_prefix())]
     if as_json:
         sys.stdout.write(json.dumps(reports, indent=1, sort_keys=True) + "\n")
         return
@@ -141,11 +142,11 @@ def detach(
     url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
     store = open_store(url)
     mac = mac.lower().replace("-", ":")
-    hosts = sorted({json.loads(kv.value)["host"] for kv in store.range(keys.endpoints_prefix())
-                    if json.loads(kv.value)["mac"] == mac})
+    reports = [EndpointReport.from_json(kv.value) for kv in store.range(keys.endpoints_prefix())]
+    hosts = sorted({r.host for r in reports if r.mac == mac})
     if not hosts:
         _fail(f"no attached TES has MAC {mac} (see: tenet endpoints)")
-    store.txn([], [Put(keys.revoke(h, mac), json.dumps({"why": why}).encode()) for h in hosts])
+    store.txn([], [Put(keys.revoke(h, mac), Revocation(why).to_json()) for h in hosts])
     out.print(f"asked {', '.join(hosts)} to end the session of {mac}")
 
 

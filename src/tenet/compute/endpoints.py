@@ -1,9 +1,14 @@
 """Where each VM NIC is: the one input that changes when VMs join, leave or migrate."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tenet.model.tenancy import Intent, Join, port_name
+
+if TYPE_CHECKING:  # the stored record (store/records.py); the core only reads its fields
+    from tenet.store.records import EndpointReport
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,8 @@ def dynamic_vm_name(mac: str) -> str:
     return "tes-" + mac.replace(":", "")
 
 
-def reported_endpoints(intent: Intent, reports: list[dict], declared: tuple[Endpoint, ...] = ()) -> tuple[Endpoint, ...]:
+def reported_endpoints(intent: Intent, reports: Sequence[EndpointReport],
+                       declared: tuple[Endpoint, ...] = ()) -> tuple[Endpoint, ...]:
     """Endpoints agents reported after admitting a TES. Ignored: reports for VNs no longer in
     the intent, and any whose MAC or IP another endpoint of the VN already holds (first wins),
     so a TES can never take over a declared VM's address."""
@@ -69,17 +75,17 @@ def reported_endpoints(intent: Intent, reports: list[dict], declared: tuple[Endp
     macs = {(e.vn, e.mac) for e in declared}
     ips = {(e.vn, e.ip.split("/")[0]) for e in declared if e.ip}
     out = []
-    for r in sorted(reports, key=lambda r: (r.get("session", 0), r.get("mac", ""))):
-        ip = r.get("ip", "")
-        if r.get("vn") not in vns or (r["vn"], r["mac"]) in macs or (ip and (r["vn"], ip.split("/")[0]) in ips):
+    for r in sorted(reports, key=lambda r: (r.session, r.mac)):
+        ip = r.ip
+        if r.vn not in vns or (r.vn, r.mac) in macs or (ip and (r.vn, ip.split("/")[0]) in ips):
             continue
-        macs.add((r["vn"], r["mac"]))
+        macs.add((r.vn, r.mac))
         if ip:
-            ips.add((r["vn"], ip.split("/")[0]))
-        tunnel = Tunnel(r["port"], **r["tunnel"]) if r.get("tunnel") else None
-        prov = r.get("provisioning") or {}
-        out.append(Endpoint(vn=r["vn"], vm=dynamic_vm_name(r["mac"]), nic=0, mac=r["mac"], ip=ip, host=r["host"],
-                            port=r["port"], tunnel=tunnel, rate_down_bps=int(prov.get("rate_down_bps") or prov.get("rate_bps") or 0),
-                            rate_up_bps=int(prov.get("rate_up_bps") or 0),
-                            cos=int(prov.get("cos") or 0)))
+            ips.add((r.vn, ip.split("/")[0]))
+        t = r.tunnel
+        tunnel = Tunnel(r.port, t.remote, t.vni, t.udp_port) if t else None
+        p = r.provisioning
+        out.append(Endpoint(vn=r.vn, vm=dynamic_vm_name(r.mac), nic=0, mac=r.mac, ip=ip, host=r.host,
+                            port=r.port, tunnel=tunnel, rate_down_bps=(p.rate_down_bps or 0) if p else 0,
+                            rate_up_bps=(p.rate_up_bps or 0) if p else 0, cos=(p.cos or 0) if p else 0))
     return tuple(out)

@@ -100,13 +100,34 @@ class HostTables:
     def vn(self, name: str) -> VnTable | None:
         return next((t for t in self.vns if t.vn == name), None)
 
+    def to_json(self) -> bytes:
+        """The stored value (store/records.py re-exports this record)."""
+        return to_json(self).encode()
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> HostTables:
+        return from_json(data)
+
+
+class TablesError(ValueError):
+    """A stored value that is not a host's tables: names the field."""
+
 
 def to_json(tables: HostTables) -> str:
     return json.dumps(asdict(tables), sort_keys=True)
 
 
 def from_json(text: str | bytes) -> HostTables:
-    d = json.loads(text)
+    """ValueError (TablesError) naming the field when the text is not a host's tables."""
+    try:
+        return _from_doc(json.loads(text))
+    except KeyError as e:
+        raise TablesError(f"host tables: field {e} missing") from None
+    except (TypeError, ValueError, AttributeError) as e:
+        raise TablesError(f"host tables: {e}") from None
+
+
+def _from_doc(d: dict) -> HostTables:
     vns = tuple(
         VnTable(
             vn=v["vn"],

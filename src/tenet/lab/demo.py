@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tenet.compute.tables import Function, HostTables, from_json
+from tenet.compute.tables import Function, HostTables
 from tenet.lab.reach import Reachability, measure
 from tenet.model.tenancy import Intent, Join
 from tenet.store import keys
@@ -58,7 +58,7 @@ def table_failures(intent: Intent, tables: dict[str, HostTables]) -> list[str]:
 def read_tables(store_url: str, intent: Intent) -> dict[str, HostTables]:
     store = open_store(store_url)
     try:
-        return {h.name: from_json(kv.value) for h in intent.fabric.hosts if (kv := store.get(keys.tables(h.name)))}
+        return {h.name: HostTables.from_json(kv.value) for h in intent.fabric.hosts if (kv := store.get(keys.tables(h.name)))}
     finally:
         store.close()
 

@@ -14,17 +14,17 @@ from pathlib import Path
 
 from tenet.aaa.config import render
 from tenet.aaa.server import FreeRadius
-from tenet.compute.tables import from_json
 from tenet.lab import frr, netns
 from tenet.lab.frr import RouterConfig
 from tenet.lab.netns import LabError
 from tenet.lab.plan import LabPlan, plan
 from tenet.lab.record import Proc, Record, start_time
-from tenet.model.load import intent_to_doc, load_file
+from tenet.model.load import load_file
 from tenet.model.tenancy import Intent, Join
 from tenet.lab.vrouter import VirtualRouters
 from tenet.store import keys
 from tenet.store.open import open_store
+from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, HostTables, intent_to_json
 
 Progress = Callable[[str], None]
 RADIUS_PORT = 1812
@@ -112,7 +112,7 @@ class Lab:
 
     def _start(self) -> None:
         store = open_store(self.store_url)
-        store.put(keys.intent(), json.dumps(intent_to_doc(self.intent)).encode())
+        store.put(keys.intent(), intent_to_json(self.intent))
         store.close()
         py = sys.executable
         self.progress("starting controller")
@@ -194,7 +194,7 @@ class Lab:
             while time.monotonic() - start < timeout:
                 for h in hosts:
                     kv = store.get(keys.tables(h))
-                    vns = from_json(kv.value).vns if kv else ()
+                    vns = HostTables.from_json(kv.value).vns if kv else ()
                     if any(e.destination == mac and e.port for t in vns for e in t.entries) \
                             or any(r.address == mac for t in vns for r in t.routes):
                         return time.monotonic() - start
@@ -299,10 +299,9 @@ class Lab:
         t, s = store.get(keys.tables(host)), store.get(keys.status(host))
         if t is None or s is None:
             return False
-        status = json.loads(s.value)
         if self.plan.aaa and not _admission_ready(store, host):
             return False  # its admission processes do not all serve yet: a TES would miss its offer
-        return status.get("state") == "converged" and status.get("generation") == json.loads(t.value)["generation"]
+        return AgentStatus.from_json(s.value).converged_on(HostTables.from_json(t.value))
 
     def down(self) -> None:
         """Remove exactly what was recorded: processes by PID, then namespaces by name."""
@@ -345,10 +344,12 @@ class Lab:
         return next(v for v in self.intent.vms if v.name == vm).nics[nic].mac
 
     def endpoints(self) -> dict[str, dict]:
-        """The endpoint reports NVEs wrote for TESs that attached (or were authorized), by MAC."""
+        """The endpoint reports NVEs wrote for TESs that attached (or were authorized), by MAC,
+        each read as its record and given in its JSON form."""
         store = open_store(self.store_url)
         try:
-            return {r["mac"]: r for r in (json.loads(kv.value) for kv in store.range(keys.endpoints_prefix()))}
+            reports = (EndpointReport.from_json(kv.value) for kv in store.range(keys.endpoints_prefix()))
+            return {r.mac: r.to_dict() for r in reports}
         finally:
             store.close()
 
@@ -409,5 +410,5 @@ def down(record: Record) -> None:
 
 def _admission_ready(store, host: str) -> bool:
     """Every shard of the host's admission has said it serves (each writes its own key)."""
-    ready = [json.loads(kv.value) for kv in store.range(keys.admission_prefix(host))]
-    return bool(ready) and len(ready) >= ready[0].get("shards", 1)
+    ready = [AdmissionReady.from_json(kv.value) for kv in store.range(keys.admission_prefix(host))]
+    return bool(ready) and len(ready) >= ready[0].shards

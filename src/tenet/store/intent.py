@@ -6,14 +6,14 @@ concurrent one makes us re-read and re-apply rather than lose it.
 """
 from __future__ import annotations
 
-import json
 from typing import Callable
 
 from tenet.model.errors import IntentError, Problem
-from tenet.model.load import intent_to_doc, load_intent
+from tenet.model.load import load_intent
 from tenet.model.tenancy import Intent
 from tenet.store import keys
 from tenet.store.base import Compare, KeyValue, Put, Store, StoreError
+from tenet.store.records import intent_doc_from_json, intent_from_json, intent_to_json
 
 ATTEMPTS = 5
 
@@ -26,18 +26,18 @@ def _stored(store: Store) -> KeyValue:
 
 
 def read_intent(store: Store) -> Intent:
-    return load_intent(json.loads(_stored(store).value), "store")
+    return intent_from_json(_stored(store).value, "store")
 
 
 def edit_intent(store: Store, change: Callable[[dict], None]) -> Intent:
     """Apply `change` to the stored document; return the new intent once it is written."""
     for _ in range(ATTEMPTS):
         kv = _stored(store)
-        doc = json.loads(kv.value)
+        doc = intent_doc_from_json(kv.value)
         change(doc)
         intent = load_intent(doc, "edit")
         ok, _ = store.txn([Compare(keys.intent(), "mod", "==", kv.mod_revision)],
-                          [Put(keys.intent(), json.dumps(intent_to_doc(intent)).encode())])
+                          [Put(keys.intent(), intent_to_json(intent))])
         if ok:
             return intent
     raise StoreError(f"the intent changed under {ATTEMPTS} edits in a row: try again")

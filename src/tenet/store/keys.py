@@ -1,4 +1,5 @@
 """Key layout. The controller writes intent-derived keys; an agent reads only its host's.
+Every value is a record of store/records.py (named per key there).
 
 | key | writer | value |
 |---|---|---|
@@ -6,6 +7,9 @@
 | /tenet/alloc/extmac/<vn>/<vm>/<nic> | controller | external MAC of that NIC |
 | /tenet/hosts/<host>/tables | controller | the host's tables with a generation (JSON) |
 | /tenet/hosts/<host>/status | the host's agent | generation applied and state (JSON) |
+| /tenet/hosts/<host>/admission/<shard> | the host's admission processes | serving: pid, VNs offered |
+| /tenet/hosts/<host>/revoke/<mac> | operator (CLI) | end that TES's session, and why |
+| /tenet/hosts/<proxy>/proxy | controller | an 802.1X proxy host's VM ports, with their credentials |
 | /tenet/endpoints/<host>/<vn>/<mac> | the host's agent | a dynamically attached endpoint |
 """
 from __future__ import annotations
@@ -33,6 +37,11 @@ def tables(host: str) -> str:
 
 def status(host: str) -> str:
     return host_prefix(host) + "status"
+
+
+def proxy(host: str) -> str:
+    """What an 802.1X proxy host needs of the intent: its VM ports and their credentials only."""
+    return host_prefix(host) + "proxy"
 
 
 def admission_prefix(host: str) -> str:

@@ -1,0 +1,316 @@
+"""Every value the store holds, as a frozen dataclass with to_json/from_json (keys.py says where).
+
+Together with keys.py this is the store's schema: a process writes a record's to_json() and
+the reader gets the same record back from from_json(), or a RecordError naming the record
+and the field that is wrong — never a half-read dict. Stored values outlive restarts and
+upgrades, so from_json accepts every form today's and earlier writers produced (noted per
+field); to_json may add fields, never rename or drop one.
+
+A host's tables (compute/tables.py) are the largest record; their codec lives beside their
+dataclasses in the pure core and is re-exported here.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Mapping
+
+from tenet.aaa.provisioning import Provisioning
+from tenet.compute.tables import HostTables
+from tenet.model.load import intent_to_doc, load_intent
+from tenet.model.tenancy import Intent
+
+__all__ = [
+    "AdmissionReady", "AgentState", "AgentStatus", "EndpointKind", "EndpointReport", "ExtMac", "HostTables",
+    "ProxyPort", "ProxyPorts", "RecordError", "ReportedTunnel", "Revocation", "intent_doc_from_json", "intent_from_json", "intent_to_json",
+]
+
+
+class RecordError(ValueError):
+    """A stored value that is not the record its key promises: names the record and the field."""
+
+
+_MISSING: Any = object()
+
+
+def _doc(data: str | bytes, record: str) -> dict:
+    try:
+        d = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RecordError(f"{record}: not JSON: {e}") from None
+    if not isinstance(d, dict):
+        raise RecordError(f"{record}: expected a JSON object, got {type(d).__name__}")
+    return d
+
+
+def _get(d: Mapping, record: str, name: str, kind: type | tuple[type, ...], default: Any = _MISSING) -> Any:
+    """d[name], checked to be of `kind` (a JSON bool is not an int); `default` when absent."""
+    if name not in d:
+        if default is _MISSING:
+            raise RecordError(f"{record}.{name}: missing")
+        return default
+    v = d[name]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(v, kinds) or (isinstance(v, bool) and bool not in kinds):
+        want = " or ".join(k.__name__ for k in kinds)
+        raise RecordError(f"{record}.{name}: expected {want}, got {json.dumps(v)}")
+    return v
+
+
+def _dumps(d: dict) -> bytes:
+    return json.dumps(d, sort_keys=True).encode()
+
+
+# -- /tenet/hosts/<host>/status ------------------------------------------------------------
+class AgentState(str, Enum):
+    """Where a host's agent is with its tables (the lab waits for CONVERGED)."""
+
+    WAITING_FOR_TABLES = "waiting for tables"
+    WAITING_FOR_PORTS = "waiting for ports"
+    CONVERGED = "converged"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentStatus:
+    """What the agent last achieved: the generation of the tables it applied (0: none yet,
+    -1: the pass failed) and their content hash, and which VM ports it still waits for."""
+
+    generation: int
+    state: AgentState
+    content_hash: str = ""
+    missing_ports: tuple[str, ...] = ()
+    error: str = ""
+
+    def converged_on(self, tables: HostTables) -> bool:
+        return self.state is AgentState.CONVERGED and self.generation == tables.generation
+
+    def to_json(self) -> bytes:
+        d: dict = {"generation": self.generation, "state": self.state.value}
+        if self.content_hash or self.state in (AgentState.CONVERGED, AgentState.WAITING_FOR_PORTS):
+            d["content_hash"], d["missing_ports"] = self.content_hash, list(self.missing_ports)
+        if self.error:
+            d["error"] = self.error
+        return _dumps(d)
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> AgentStatus:
+        r, d = "agent status", _doc(data, "agent status")
+        state = _get(d, r, "state", str)
+        try:
+            st = AgentState(state)
+        except ValueError:
+            raise RecordError(f"{r}.state: {state!r} is none of {', '.join(s.value for s in AgentState)}") from None
+        ports = _get(d, r, "missing_ports", list, [])
+        if not all(isinstance(p, str) for p in ports):
+            raise RecordError(f"{r}.missing_ports: expected a list of port names")
+        return cls(generation=_get(d, r, "generation", int), state=st, content_hash=_get(d, r, "content_hash", str, ""),
+                   missing_ports=tuple(ports), error=_get(d, r, "error", str, ""))
+
+
+# -- /tenet/hosts/<host>/admission/<shard> -------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class AdmissionReady:
+    """One admission process (shard) serves: who it is and which VNs it offers (none without RADIUS)."""
+
+    pid: int
+    serves: tuple[str, ...]
+    shard: int = 0
+    shards: int = 1
+
+    def __post_init__(self) -> None:
+        if self.shards < 1 or not 0 <= self.shard < self.shards:
+            raise RecordError(f"admission ready.shard: {self.shard} is not one of {self.shards} shard(s)")
+
+    def to_json(self) -> bytes:
+        return _dumps({"pid": self.pid, "serves": list(self.serves), "shard": self.shard, "shards": self.shards})
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> AdmissionReady:
+        r, d = "admission ready", _doc(data, "admission ready")
+        serves = _get(d, r, "serves", list)
+        if not all(isinstance(v, str) for v in serves):
+            raise RecordError(f"{r}.serves: expected a list of VN names")
+        return cls(pid=_get(d, r, "pid", int), serves=tuple(serves), shard=_get(d, r, "shard", int, 0),
+                   shards=_get(d, r, "shards", int, 1))
+
+
+# -- /tenet/hosts/<host>/revoke/<mac> ------------------------------------------------------
+@dataclass(frozen=True)
+class Revocation:
+    """The operator asks the host's NVE to end a TES's session (`tenet detach`)."""
+
+    why: str = "revoked by the operator"
+
+    def to_json(self) -> bytes:
+        return _dumps({"why": self.why})
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Revocation:
+        d = _doc(data, "revocation")
+        return cls(_get(d, "revocation", "why", str, cls.why))
+
+
+# -- /tenet/hosts/<proxy>/proxy -----------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class ProxyPort:
+    """One VM port of an 802.1X proxy host: the VM's MAC and VN, and how it joins — with the
+    identity and password the host vouches with, or by MAC (MAB: neither)."""
+
+    port: str
+    mac: str
+    vn: str
+    mab: bool = False
+    identity: str = ""
+    password: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mab and (self.identity or self.password):
+            raise RecordError(f"proxy port.{self.port}: MAB carries no identity or password")
+        if not self.mab and not (self.identity and self.password):
+            raise RecordError(f"proxy port.{self.port}: 802.1X needs an identity and a password")
+
+
+@dataclass(frozen=True)
+class ProxyPorts:
+    """What the controller publishes for an 802.1X proxy host: only its own VMs' ports, so a
+    host never reads the intent (every other VM's password)."""
+
+    ports: tuple[ProxyPort, ...] = ()
+
+    def to_json(self) -> bytes:
+        return _dumps({"ports": [{"port": p.port, "mac": p.mac, "vn": p.vn, "mab": p.mab, "identity": p.identity,
+                                  "password": p.password} for p in sorted(self.ports, key=lambda p: p.port)]})
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> ProxyPorts:
+        r, d = "proxy ports", _doc(data, "proxy ports")
+        out = []
+        for i, p in enumerate(_get(d, r, "ports", list)):
+            if not isinstance(p, dict):
+                raise RecordError(f"{r}.ports[{i}]: expected an object")
+            f = f"{r}.ports[{i}]"
+            out.append(ProxyPort(port=_get(p, f, "port", str), mac=_get(p, f, "mac", str), vn=_get(p, f, "vn", str),
+                                 mab=_get(p, f, "mab", bool, False), identity=_get(p, f, "identity", str, ""),
+                                 password=_get(p, f, "password", str, "")))
+        return cls(tuple(sorted(out, key=lambda p: p.port)))
+
+
+# -- /tenet/endpoints/<host>/<vn>/<mac> ----------------------------------------------------
+class EndpointKind(str, Enum):
+    """How the TES was admitted: NVO3 discovery (a session), or 802.1X on a switch port."""
+
+    NVO3 = "nvo3"
+    DOT1X = "8021x"
+
+
+@dataclass(frozen=True)
+class ReportedTunnel:
+    """An L3-attached TES's access tunnel: the TES's IP, its session's VNI, the NVE's UDP port."""
+
+    remote: str
+    vni: int
+    udp_port: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointReport:
+    """A TES an NVE admitted: where (host, port), into which VN, as whom, with what RADIUS granted.
+    `channel` is the L3 transport's session channel (udp:IP:PORT) when the TES came over UDP."""
+
+    vn: str
+    vnid: int
+    mac: str
+    port: str
+    host: str
+    session: int = 0
+    identity: str = ""
+    ip: str = ""
+    kind: EndpointKind = EndpointKind.NVO3
+    provisioning: Provisioning | None = None
+    channel: str = ""
+    tunnel: ReportedTunnel | None = None
+
+    def to_dict(self) -> dict:
+        """The JSON form (also what `tenet endpoints --json` prints)."""
+        d: dict = {"vn": self.vn, "vnid": self.vnid, "mac": self.mac, "port": self.port, "host": self.host,
+                   "session": self.session, "identity": self.identity, "ip": self.ip, "kind": self.kind.value,
+                   "provisioning": dict(vars(self.provisioning)) if self.provisioning else None}  # flat: asdict's deep copy costs
+        if self.channel:
+            d["channel"] = self.channel
+        if self.tunnel:
+            d["tunnel"] = {"remote": self.tunnel.remote, "vni": self.tunnel.vni, "udp_port": self.tunnel.udp_port}
+        return d
+
+    def to_json(self) -> bytes:
+        return _dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> EndpointReport:
+        return cls.from_dict(_doc(data, "endpoint report"))
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> EndpointReport:
+        """Reports written before `kind` existed are NVO3's; provisioning may name its down
+        rate `rate_bps` (before rates had two directions)."""
+        r = "endpoint report"
+        kind = _get(d, r, "kind", str, EndpointKind.NVO3.value)
+        try:
+            k = EndpointKind(kind)
+        except ValueError:
+            raise RecordError(f"{r}.kind: {kind!r} is none of {', '.join(k.value for k in EndpointKind)}") from None
+        prov = _get(d, r, "provisioning", (dict, type(None)), None)
+        try:
+            provisioning = Provisioning.from_dict(prov) if prov else None
+        except TypeError as e:
+            raise RecordError(f"{r}.provisioning: {e}") from None
+        t = _get(d, r, "tunnel", (dict, type(None)), None)
+        rt = f"{r}.tunnel"
+        tunnel = ReportedTunnel(_get(t, rt, "remote", str), _get(t, rt, "vni", int), _get(t, rt, "udp_port", int)) if t else None
+        return cls(vn=_get(d, r, "vn", str), vnid=_get(d, r, "vnid", int), mac=_get(d, r, "mac", str), port=_get(d, r, "port", str),
+                   host=_get(d, r, "host", str), session=_get(d, r, "session", int, 0),
+                   identity=_get(d, r, "identity", str, ""), ip=_get(d, r, "ip", (str, type(None)), "") or "",
+                   kind=k, provisioning=provisioning, channel=_get(d, r, "channel", str, ""), tunnel=tunnel)
+
+
+# -- /tenet/alloc/extmac/<vn>/<vm>/<nic> ---------------------------------------------------
+@dataclass(frozen=True)
+class ExtMac:
+    """The external MAC the controller allocated to a NIC (stable while the VM keeps it)."""
+
+    mac: str
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.mac).encode()
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> ExtMac:
+        """A JSON string; earlier controllers stored the bare MAC text."""
+        text = data.decode() if isinstance(data, bytes) else data
+        if not text.startswith('"'):
+            mac = text
+        else:
+            try:
+                mac = json.loads(text)
+            except ValueError as e:
+                raise RecordError(f"external MAC: not JSON: {e}") from None
+        if not isinstance(mac, str) or len(mac.split(":")) != 6:
+            raise RecordError(f"external MAC.mac: {text!r} is not a MAC address")
+        return cls(mac)
+
+
+# -- /tenet/intent -------------------------------------------------------------------------
+def intent_to_json(intent: Intent) -> bytes:
+    """The intent as its canonical document (the loader's input form)."""
+    return json.dumps(intent_to_doc(intent)).encode()
+
+
+def intent_doc_from_json(data: str | bytes) -> dict:
+    """The stored document, unvalidated: what an edit changes before the loader checks it whole."""
+    return _doc(data, "intent")
+
+
+def intent_from_json(data: str | bytes, source: str = "") -> Intent:
+    """The stored intent, validated (IntentError naming every problem by its path)."""
+    return load_intent(intent_doc_from_json(data), source)
