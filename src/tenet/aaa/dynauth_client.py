@@ -18,7 +18,7 @@ from pyrad import packet
 from pyrad.client import Client, Timeout
 from pyrad.dictionary import Dictionary
 
-from tenet.aaa.radius import DICTIONARY
+from tenet.aaa.radius import DICTIONARY, calling_station_id
 from tenet.model.rate import parse_rate
 
 COA_PORT = 3799
@@ -26,12 +26,12 @@ ACKS = (packet.CoAACK, packet.DisconnectACK)
 
 
 def send(nas: str, secret: bytes, mac: str, *, disconnect: bool = False, up_bps: int | None = None,
-         down_bps: int | None = None, timeout: float = 2.0) -> int:
+         down_bps: int | None = None, timeout: float = 2.0, port: int = COA_PORT) -> int:
     """The reply's code. The MAC goes as RFC 3580's Calling-Station-Id (AA-BB-CC-DD-EE-FF)."""
-    c = Client(server=nas, secret=secret, dict=Dictionary(str(DICTIONARY)), coaport=COA_PORT,
+    c = Client(server=nas, secret=secret, dict=Dictionary(str(DICTIONARY)), coaport=port,
                timeout=timeout, retries=1)
     code = packet.DisconnectRequest if disconnect else packet.CoARequest
-    req = c.CreateCoAPacket(code=code, Calling_Station_Id=mac.upper().replace(":", "-"))
+    req = c.CreateCoAPacket(code=code, Calling_Station_Id=calling_station_id(mac))
     if up_bps is not None:
         req["WISPr-Bandwidth-Max-Up"] = up_bps
     if down_bps is not None:
@@ -46,6 +46,7 @@ def _bps(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nas", required=True, help="the NVE's address (its RFC 5176 port is 3799)")
+    ap.add_argument("--port", type=int, default=COA_PORT)
     ap.add_argument("--secret-file", required=True, type=Path)
     ap.add_argument("--mac", required=True)
     sub = ap.add_subparsers(dest="kind", required=True)
@@ -58,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("coa needs --up or --down")
     try:
         code = send(a.nas, a.secret_file.read_text().strip().encode(), a.mac, disconnect=a.kind == "disconnect",
-                    up_bps=getattr(a, "up", None), down_bps=getattr(a, "down", None))
+                    up_bps=getattr(a, "up", None), down_bps=getattr(a, "down", None), port=a.port)
     except Timeout:
-        print(f"no answer from {a.nas}:{COA_PORT}", file=sys.stderr)
+        print(f"no answer from {a.nas}:{a.port}", file=sys.stderr)
         return 2
     print(code)
     return 0 if code in ACKS else 1

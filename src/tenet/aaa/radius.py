@@ -27,6 +27,11 @@ from tenet.aaa.provisioning import Provisioning, ProvisioningError, from_attribu
 from tenet.wire import eap
 
 DICTIONARY = Path(__file__).with_name("dictionary")
+
+
+def calling_station_id(mac: str) -> str:
+    """RFC 3580's form of a MAC in Calling-Station-Id: AA-BB-CC-DD-EE-FF."""
+    return mac.replace(":", "-").upper()
 EAP_CHUNK = 253
 TICK = 0.05  # how often a blocking exchange looks at its retry timer
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, replace
 
 from tenet.aaa import dynauth
-from tenet.aaa.radius import RadiusMux, RadiusReply
+from tenet.aaa.radius import RadiusMux, RadiusReply, calling_station_id
 from tenet.agent import authenticator as auth
 from tenet.agent.shards import Command, Peers
 from tenet.agent.admission import (
@@ -253,7 +253,7 @@ class Discovery:
                         log.warning("EAPOL on %s failed: %s", a.port, e)
             elif isinstance(a, auth.AskRadius) and self.radius is not None:
                 self.radius.submit(now, ("8021x", a.key), a.user_name, a.eap, a.state,
-                                   a.key[1].replace(":", "-").upper(), a.key[0],
+                                   calling_station_id(a.key[1]), a.key[0],
                                    password=a.user_name if a.mab else None)  # MAB: User-Password = the MAC
             elif isinstance(a, auth.Authorize):
                 self._authorize(a)
@@ -354,7 +354,7 @@ class Discovery:
                         log.warning("send on %s failed: %s", a.port, e)
             elif isinstance(a, AskRadius) and self.radius is not None:
                 self.radius.submit(time.monotonic(), a.session, a.identity, a.eap, a.state,
-                                   a.tes_mac.replace(":", "-").upper(), a.port)
+                                   calling_station_id(a.tes_mac), a.port)
             elif isinstance(a, Attach):
                 s = a.session
                 self.reports.put((self._report(s), f"attach {s.tes_mac} to {s.vn} (session {s.id:08x})"))

@@ -19,9 +19,9 @@ from tenet.controller.proxies import proxy_writes
 from tenet.model.tenancy import Intent
 from tenet.store import keys
 from tenet.store.records import EndpointReport, ExtMac, HostTables, RecordError, intent_from_json
+from tenet.store.base import Put, Store, in_chunks
 
 log = logging.getLogger("tenet.controller")
-from tenet.store.base import Put, Store, in_chunks
 
 
 _parsed: dict[bytes, Intent] = {}

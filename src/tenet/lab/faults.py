@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 from tenet.lab.frr import DAEMONS
@@ -49,10 +49,10 @@ def router_down(lab, router: str) -> Iterator[None]:
             os.kill(pid, signal.SIGCONT)
 
 
-def ping_through(lab, vm: str, ip: str, fault: Callable[[], object], *, seconds: float = 8.0,
-                 interval: float = 0.02, after: float = 1.5) -> PingRun:
-    """A continuous ping from `vm` to `ip` for `seconds`; `fault()` runs `after` seconds in and
-    stays in force until the ping ends (a context manager's __enter__, or any call)."""
+def ping_through(lab, vm: str, ip: str, fault: Callable[[], AbstractContextManager], *,
+                 seconds: float = 8.0, interval: float = 0.02, after: float = 1.5) -> PingRun:
+    """A continuous ping from `vm` to `ip` for `seconds`; the context `fault()` gives is entered
+    `after` seconds in and left when the ping ends."""
     pinger = lab.popen(vm, "ping", "-i", str(interval), "-W1", "-w", str(int(seconds)), ip,
                        stdout=subprocess.PIPE, text=True)
     try:

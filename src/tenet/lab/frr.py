@@ -60,15 +60,21 @@ def router_id(ports: tuple[RouterPort, ...]) -> str:
     return str(min(p.address.ip for p in ports))
 
 
+def routers_on(routers: dict[str, tuple[RouterPort, ...]]) -> dict[str, set[str]]:
+    """network -> the routers with a port on it: the graph both searches below walk."""
+    nets: dict[str, set[str]] = {}
+    for name, ports in routers.items():
+        for p in ports:
+            nets.setdefault(p.network, set()).add(name)
+    return nets
+
+
 def rendezvous(routers: dict[str, tuple[RouterPort, ...]]) -> tuple[str, ...]:
     """The routers that share the anycast RP: those with the fewest hops to the farthest
     router, then the most ports — the spines of a leaf-spine fabric, the middle of a chain.
     Each source registers with, and each receiver joins toward, the nearest of them; MSDP
     between them tells each the others' sources; when one dies the rest carry on."""
-    nets: dict[str, set[str]] = {}
-    for name, ports in routers.items():
-        for p in ports:
-            nets.setdefault(p.network, set()).add(name)
+    nets = routers_on(routers)
 
     def eccentricity(start: str) -> int:
         seen, queue, far = {start}, deque([(start, 0)]), 0
@@ -90,10 +96,7 @@ def equal_paths(routers: dict[str, tuple[RouterPort, ...]]) -> dict[str, dict[st
     """router -> network it is not on -> how many next hops OSPF installs toward it, every
     interface costing the same: one per (shared network, neighbour) on a shortest path. The lab
     waits for exactly these, so `up` means converged, equal-cost multipath included."""
-    nets: dict[str, set[str]] = {}
-    for name, ports in routers.items():
-        for p in ports:
-            nets.setdefault(p.network, set()).add(name)
+    nets = routers_on(routers)
     hops: dict[str, dict[str, int]] = {r: {} for r in routers}  # routers traversed to reach a net
     for net, attached in nets.items():
         queue = deque(attached)

@@ -230,9 +230,13 @@ class Lab:
         routers — an established MSDP session with each other one."""
         deadline = time.monotonic() + timeout
         pending = list(self.plan.routers)
-        paths = frr.equal_paths({r.name: r.ports for r in pending})
+        ports = {r.name: r.ports for r in pending}
+        paths, shared = frr.equal_paths(ports), frr.routers_on(ports)
+        subnet = {n.name: str(n.subnet) for n in self.intent.fabric.networks}
+        wants = {r.name: ({subnet[net]: n for net, n in paths[r.name].items()},
+                          {p.dev for p in r.ports if len(shared[p.network]) > 1}) for r in pending}
         while pending:
-            pending = [r for r in pending if not self._routed(r, paths[r.name])]
+            pending = [r for r in pending if not self._routed(r, *wants[r.name])]
             dead = self._dead()
             if dead:
                 raise LabError(f"{dead.role} on {dead.node} exited; see {dead.log}")
@@ -243,24 +247,24 @@ class Lab:
         if self.plan.routers:
             self.progress(f"underlay routed: {len(self.plan.routers)} routers (OSPF, PIM)")
 
-    def _routed(self, r: RouterConfig, paths: dict[str, int]) -> bool:
+    def _routed(self, r: RouterConfig, paths: dict[str, int], pim_ports: set[str]) -> bool:
+        """`paths`: subnet -> equal-cost next hops it must have; `pim_ports`: ports that must
+        have a PIM neighbour."""
         routes = json.loads(self.exec(r.name, "ip", "-j", "-4", "route", "show").stdout or "[]")
         have = {x["dst"]: len(x.get("nexthops", ())) or 1 for x in routes if x.get("protocol") == "ospf"}
-        subnet = {n.name: str(n.subnet) for n in self.intent.fabric.networks}
-        if any(have.get(subnet[net]) != n for net, n in paths.items()):
+        if any(have.get(net) != n for net, n in paths.items()):
             return False
-        want = {p.dev for p in r.ports
-                if any(o.name != r.name and p.network in o.networks for o in self.intent.fabric.routers)}
-        neighbours = self._vtysh(r, "show ip pim neighbor json")
         rp = self._vtysh(r, "show ip pim rp-info json").get(r.rp)
         if rp is None:  # FRR 8.4 may refuse a static RP it cannot route to yet: give it again
             self._vtysh(r, "configure terminal", f"ip pim rp {r.rp} {frr.MULTICAST}")
             return False
-        if r.is_rp and len(r.rp_peers) > 1:  # the anycast RPs know each other's sources
+        if not all(x["iAmRP"] or x["outboundInterface"] != "Unknown" for x in rp):
+            return False
+        if r.anycast:  # the anycast RPs know each other's sources
             msdp = self._vtysh(r, "show ip msdp peer json")
             if not all(msdp.get(a, {}).get("state") == "established" for a in r.rp_peers if a != r.router_id):
                 return False
-        return want <= set(neighbours) and all(x["iAmRP"] or x["outboundInterface"] != "Unknown" for x in rp)
+        return pim_ports <= set(self._vtysh(r, "show ip pim neighbor json"))
 
     def _vtysh(self, r: RouterConfig, *commands: str) -> dict:
         argv = ["vtysh", "--vty_socket", str(self.record.dir / f"frr-{r.name}")]

@@ -555,7 +555,7 @@ def _aaa(p: _Problems, doc: dict, vns: dict[str, VirtualNetwork]) -> list[AaaUse
         path = f"aaa.users.{name}"
         spec = p.mapping(spec, path, "user")
         password, net = spec.get("password"), spec.get("network")
-        rate, timeout = str(spec.get("rate", "")), spec.get("session_timeout", 0)
+        timeout = spec.get("session_timeout", 0)
         ok = True
         if not isinstance(password, str) or not password:
             p.add(f"{path}.password", "required")
@@ -591,7 +591,7 @@ def _aaa(p: _Problems, doc: dict, vns: dict[str, VirtualNetwork]) -> list[AaaUse
             p.add(f"{path}.cos", f"must be a class of service 0..7, not {cos!r}")
             ok = False
         if ok:
-            users.append(AaaUser(name, password, net, rate, timeout, ip, cos,
+            users.append(AaaUser(name, password, net, rates["rate"], timeout, ip, cos,
                                  rate_up=rates["rate_up"], rate_down=rates["rate_down"]))
     return users
 

@@ -46,11 +46,11 @@ NTF_MASTER = 0x04
 NUD_NOARP = 0x40
 NUD_PERMANENT = 0x80
 VM_PORT_PREFIX = "tp"
-SWITCH_PORT_PREFIX = "ts"  # an access switch's port toward a host: many MACs, many VNs
+SWITCH_PORT_PREFIX = tr.SWITCH_PORT_PREFIX  # an access switch's port toward a host: many MACs, many VNs
 SHAPED = (VM_PORT_PREFIX, "tna", tr.STAGE_IN)  # VM ports, L3 access tunnels, and upstream stages
 SHAPER_HANDLE = 0x7E010000  # "7e01:": the root qdisc handle that marks a shaper as ours
 SHAPER_LATENCY = "20ms"  # queueing a token bucket allows before it drops
-MAC_CLASS_MAJOR = 0x7E02  # an access switch port's HTB root "7e02:"; a MAC's class is 7e02:<minor>
+MAC_CLASS_MAJOR = int(tr.MAC_CLASS_MAJOR, 16)  # an access switch port's HTB root; a MAC's class is 7e02:<minor>
 UP_CLASS_MAJOR = int(tr.UP_CLASS_MAJOR, 16)  # the same on a switch port's upstream stage (tnu…)
 
 
