@@ -12,9 +12,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 from tenet.aaa.config import render
 from tenet.aaa.server import FreeRadius
 from tenet.lab import frr, netns
+from tenet.lab.control import Control, control_of
 from tenet.lab.frr import RouterConfig
 from tenet.lab.netns import LabError
 from tenet.lab.plan import LabPlan, plan
@@ -36,8 +39,9 @@ def _quiet(_: str) -> None:
 
 
 class Lab:
-    def __init__(self, intent: Intent, topology: str, progress: Progress = _quiet) -> None:
+    def __init__(self, intent: Intent, topology: str, progress: Progress = _quiet, control: Control = Control()) -> None:
         self.intent = intent
+        self.control = control
         self.plan: LabPlan = plan(intent)
         self.topology = topology
         self.progress = progress
@@ -47,7 +51,8 @@ class Lab:
     @classmethod
     def load(cls, path: str | Path, progress: Progress = _quiet) -> "Lab":
         """Validate the topology file; nothing is created until `up` (or `with`)."""
-        return cls(load_file(path), str(Path(path).resolve()), progress)
+        intent = load_file(path)
+        return cls(intent, str(Path(path).resolve()), progress, control_of(yaml.safe_load(Path(path).read_text()), str(path)))
 
     @property
     def name(self) -> str:

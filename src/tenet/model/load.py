@@ -34,7 +34,7 @@ DEFAULT_TENANT = "default"
 FIRST_HOST = 10
 
 KEYS = {
-    "": {"name", "underlay", "hosts", "tenants", "networks", "vms", "aaa", "servers", "switches", "vrouters", "vlinks"},
+    "": {"name", "control", "underlay", "hosts", "tenants", "networks", "vms", "aaa", "servers", "switches", "vrouters", "vlinks"},
     "switch": {"network", "ip", "role", "capability", "radius", "mab", "admission_shards"},
     "server": {"uplink", "address", "network", "mac", "ip", "identity", "password", "nves"},
     "aaa": {"users"},

@@ -1,0 +1,59 @@
+"""How a lab installs tenet's control plane: the topology's `control:` block.
+
+`control: {store: etcd, etcd_members: 3, controllers: 2}` makes the lab start an etcd cluster
+and controller replicas on a management network, as an operator would (docs/deploy.md). The
+default is one machine's setup: a SQLite file and one controller. Lab policy, not intent: the
+model's loader ignores this block and the store never holds it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from tenet.model.errors import IntentError, Problem
+
+KEYS = {"store", "etcd_members", "controllers"}
+MAX_MEMBERS = 7
+MAX_CONTROLLERS = 5
+
+
+class StoreKind(str, Enum):
+    SQLITE = "sqlite"
+    ETCD = "etcd"
+
+
+@dataclass(frozen=True)
+class Control:
+    store: StoreKind = StoreKind.SQLITE
+    etcd_members: int = 0  # 0 with SQLite
+    controllers: int = 1
+
+
+def control_of(doc: Any, source: str = "") -> Control:
+    """The `control:` block of a topology document (absent: the default), or IntentError
+    naming each bad field."""
+    raw = doc.get("control") if isinstance(doc, dict) else None
+    if raw is None:
+        return Control()
+    problems: list[Problem] = []
+    if not isinstance(raw, dict):
+        raise IntentError((Problem("control", "must be a mapping"),), source)
+    for k in sorted(set(raw) - KEYS):
+        problems.append(Problem(f"control.{k}", f"unknown key (expected one of {', '.join(sorted(KEYS))})"))
+    try:
+        store = StoreKind(raw.get("store", "sqlite"))
+    except ValueError:
+        problems.append(Problem("control.store", f"must be sqlite or etcd, not {raw.get('store')!r}"))
+        store = StoreKind.SQLITE
+    members = raw.get("etcd_members", 3 if store is StoreKind.ETCD else 0)
+    if store is StoreKind.SQLITE and "etcd_members" in raw:
+        problems.append(Problem("control.etcd_members", "only with store: etcd"))
+    elif store is StoreKind.ETCD and (type(members) is not int or not 1 <= members <= MAX_MEMBERS or members % 2 == 0):
+        problems.append(Problem("control.etcd_members", f"an odd number from 1 to {MAX_MEMBERS}, not {members!r}"))
+    controllers = raw.get("controllers", 1)
+    if type(controllers) is not int or not 1 <= controllers <= MAX_CONTROLLERS:
+        problems.append(Problem("control.controllers", f"a number from 1 to {MAX_CONTROLLERS}, not {controllers!r}"))
+    if problems:
+        raise IntentError(tuple(problems), source)
+    return Control(store, members if store is StoreKind.ETCD else 0, controllers)
