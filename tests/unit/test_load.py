@@ -78,7 +78,6 @@ def test_issue_example_loads_with_allocations():
         ({"hosts__host1__network": "pn7"}, "hosts.host1.network: no physical network named 'pn7'"),
         ({"hosts__host1__netwrk": "pn1"}, "hosts.host1.netwrk: unknown key"),
         ({"hosts__host1__ip": "198.18.1.20"}, "hosts.host1.ip: 198.18.1.20 is not a host address of pn2"),
-        ({"underlay__networks__pn1": {"subnet": "10.0.0.0/24"}}, "underlay.networks.pn1.subnet: 10.0.0.0/24 is not inside 198.18.0.0/15"),
         ({"underlay__networks__pn2": {"subnet": "198.18.1.0/25"}}, "underlay.networks.pn2.subnet: 198.18.1.0/25 overlaps pn1"),
         ({"underlay__routers__r1": {"networks": ["pn1"]}}, "underlay.routers.r1.networks: a router joins two or more"),
         ({"networks__n1__vnid": 1 << 24}, "networks.n1.vnid: VN-ID must be an integer 1..16777215"),
@@ -220,3 +219,44 @@ def test_user_class_of_service_is_0_to_7(cos):
     assert f"aaa.users.alice.cos: must be a class of service 0..7, not {cos!r}" in problems(d)
     d["aaa"]["users"]["alice"]["cos"] = 5
     assert load_intent(d).aaa[0].cos == 5 and load_intent(intent_to_doc(load_intent(d))) == load_intent(d)
+
+
+def test_any_underlay_is_a_valid_fabric_but_the_lab_keeps_to_its_range():
+    """The 198.18.0.0/15 rule is the lab's policy, not the model's: a deployment's underlay
+    may be 10.0.0.0/8."""
+    from tenet.lab import policy
+
+    d = doc()
+    d["underlay"]["networks"]["pn1"] = {"subnet": "10.0.0.0/24"}
+    intent = load_intent(d)
+    assert str(intent.fabric.network("pn1").subnet) == "10.0.0.0/24"
+    with pytest.raises(IntentError, match=r"underlay.networks.pn1.subnet: 10.0.0.0/24 is not inside 198.18.0.0/15"):
+        policy.check(intent)
+
+
+def test_the_parts_load_on_their_own_to_the_same_intent():
+    from tenet.model.load import load_fabric, load_tenancy
+    from tenet.model.parts import join, split
+
+    whole = load_intent(doc())
+    fabric_doc, tenancy_doc = split(intent_to_doc(whole))
+    assert set(fabric_doc) == {"name", "underlay", "hosts"} and "vms" in tenancy_doc
+    fabric = load_fabric(fabric_doc)
+    assert fabric == whole.fabric
+    assert load_tenancy(tenancy_doc, fabric, "fig3") == whole
+    assert load_intent(join(fabric_doc, tenancy_doc)) == whole
+
+
+def test_each_part_names_its_own_problems_and_refuses_the_others_keys():
+    from tenet.model.load import load_fabric, load_tenancy
+    from tenet.model.parts import split
+
+    fabric_doc, tenancy_doc = split(doc())
+    with pytest.raises(IntentError, match=r"vms: unknown key"):
+        load_fabric({**fabric_doc, "vms": {}})
+    fabric = load_fabric(fabric_doc)
+    with pytest.raises(IntentError, match=r"hosts: unknown key"):
+        load_tenancy({**tenancy_doc, "hosts": {}}, fabric, "fig3")
+    tenancy_doc["vms"]["I"]["host"] = "host9"  # a host the fabric does not have (nor has registered)
+    with pytest.raises(IntentError, match=r"vms.I.host: no host named 'host9'"):
+        load_tenancy(tenancy_doc, fabric, "fig3")

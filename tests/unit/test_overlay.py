@@ -23,7 +23,7 @@ from tenet.model.errors import IntentError
 from tenet.model.load import intent_to_doc, load_intent
 from tenet.model.tenancy import port_name
 from tenet.store import keys
-from tenet.store.intent import read_intent, set_link
+from tenet.store.intent import read_intent, set_link, write_intent
 from tenet.store.open import open_store
 
 BERL = Path(__file__).parents[2] / "examples" / "berl.yaml"
@@ -158,14 +158,14 @@ def test_re_rating_changes_the_class_in_place_and_nothing_else():
 
 def test_set_link_is_validated_and_all_or_nothing(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    store.put(keys.intent(), json.dumps(intent_to_doc(load_intent(doc()))).encode())
+    write_intent(store, load_intent(doc()))
     assert next(v for v in set_link(store, "vl1", guarantee="30mbit").vlinks if v.name == "vl1").guarantee_bps == 30_000_000
-    before = store.get(keys.intent())
+    before = store.get(keys.tenancy())
     with pytest.raises(IntentError, match="over its 32 Mbit/s"):
         set_link(store, "vl2", guarantee="10mbit")
     with pytest.raises(IntentError, match="no such virtual link"):
         set_link(store, "vl9", limit="1mbit")
-    assert store.get(keys.intent()) == before
+    assert store.get(keys.tenancy()) == before
     edited = set_link(store, "vl1", guarantee="0", limit="2mbit")
     vl1 = next(v for v in edited.vlinks if v.name == "vl1")
     assert (vl1.guarantee_bps, vl1.limit_bps) == (0, 2_000_000)

@@ -13,10 +13,11 @@ from tenet.compute.endpoints import declared_endpoints
 from tenet.compute.extmac import allocate
 from tenet.model.load import intent_to_doc, load_file
 from tenet.model.tenancy import port_name
+from tenet.store.intent import write_intent
 from tenet.store.records import (
-    AdmissionReady, AgentState, AgentStatus, EndpointKind, EndpointReport, ExtMac, HostTables, ProxyPort, ProxyPorts,
+    AdmissionReady, AgentState, AgentStatus, Alive, Chassis, EndpointKind, HostRole, EndpointReport, ExtMac, HostTables, ProxyPort, ProxyPorts,
     RecordError,
-    ReportedTunnel, Revocation, intent_doc_from_json, intent_from_json, intent_to_json,
+    ReportedTunnel, Revocation, fabric_to_json, part_from_json, tenancy_to_json,
 )
 
 ROOT = Path(__file__).parents[2]
@@ -62,11 +63,25 @@ def test_host_tables_round_trip_through_the_record():
         assert back == tables
 
 
-def test_intent_round_trip():
+def test_intent_round_trip_through_its_two_parts():
+    from tenet.model.load import load_fabric, load_tenancy
     intent = load_file(EXAMPLE)
-    assert intent_from_json(intent_to_json(intent)) == intent
-    doc = intent_doc_from_json(intent_to_json(intent))  # the editable document: names, not objects
-    assert doc["name"] == intent.name and set(doc["vms"]) == {v.name for v in intent.vms if not v.router}
+    fabric = load_fabric(part_from_json(fabric_to_json(intent), "fabric"))
+    tenancy = part_from_json(tenancy_to_json(intent), "tenancy")  # the editable document: names, not objects
+    assert load_tenancy(tenancy, fabric, intent.name) == intent
+    assert set(tenancy["vms"]) == {v.name for v in intent.vms if not v.router} and "hosts" not in tenancy
+
+
+def test_chassis_and_alive_round_trip_and_reject():
+    c = Chassis(host="h1", network="pn1", address="198.18.1.10/24", uplink="up0", role=HostRole.ACCESS_SWITCH, mab=True)
+    assert Chassis.from_json(c.to_json()) == c
+    assert c.fabric_entry() == ("switches", {"network": "pn1", "ip": "198.18.1.10", "capability": 100, "mab": True,
+                                             "admission_shards": 1})
+    with pytest.raises(RecordError, match="chassis.role: 'router' is none of"):
+        Chassis.from_json(b'{"host": "h1", "network": "pn1", "address": "a", "uplink": "u", "role": "router"}')
+    with pytest.raises(RecordError, match="chassis.address: missing"):
+        Chassis.from_json(b'{"host": "h1", "network": "pn1", "uplink": "u"}')
+    assert Alive.from_json(Alive(pid=7, since=1.5).to_json()) == Alive(pid=7, since=1.5)
 
 
 # -- what today's (and earlier) writers stored reads back ------------------------------------
@@ -160,16 +175,17 @@ def test_malformed_tables_name_the_field():
         HostTables.from_json(b"{broken")
 
 
-def test_a_bad_intent_is_an_intent_error_not_a_crash():
+def test_a_bad_part_is_an_error_not_a_crash():
     from tenet.model.errors import IntentError
-    with pytest.raises(RecordError, match="intent: expected a JSON object"):
-        intent_from_json(b"[]")
+    from tenet.model.load import load_fabric
+    with pytest.raises(RecordError, match="tenancy: expected a JSON object"):
+        part_from_json(b"[]", "tenancy")
     with pytest.raises(IntentError):
-        intent_from_json(b'{"name": "x"}')
+        load_fabric(part_from_json(b'{"name": "x"}', "fabric"))
 
 
 # -- only store/records.py encodes what goes into the store ----------------------------------
-RECORD_ENCODERS = {"intent_to_json"}  # module-level encoders in store/records.py besides the to_json methods
+RECORD_ENCODERS = {"fabric_to_json", "tenancy_to_json"}  # module-level encoders in store/records.py besides the to_json methods
 
 
 def _encoded_by_a_record(value: ast.expr) -> bool:
@@ -209,7 +225,7 @@ def test_the_scan_sees_a_hand_encoded_value():
            'Put(keys.revoke(h, mac), b\'{"why": "x"}\')\n'
            'r = json.loads(kv.value)["mac"]\n')
     assert len(hand_encoded(bad)) == 3
-    good = ("store.put(keys.status(h), status.to_json())\nPut(keys.intent(), intent_to_json(i))\n"
+    good = ("store.put(keys.status(h), status.to_json())\nPut(keys.tenancy(), tenancy_to_json(i))\n"
             "q.put((Put(k, r.to_json()), ''))\n")
     assert hand_encoded(good) == []
 
@@ -239,7 +255,7 @@ def test_each_proxy_host_is_published_only_its_own_vms(tmp_path):
     doc["vms"]["W"]["host"] = "host7"
     intent = load_intent(doc)
     store = open_store(f"sqlite:///{tmp_path / 's.db'}")
-    store.put(keys.intent(), intent_to_json(intent))
+    write_intent(store, intent)
     publish(store)
 
     def published(host):
@@ -256,7 +272,7 @@ def test_each_proxy_host_is_published_only_its_own_vms(tmp_path):
     publish(store)  # unchanged: nothing rewritten
     assert store.revision() == rev
     doc["vms"]["W"]["host"] = "host6"  # W moves back: both hosts' ports follow
-    store.put(keys.intent(), intent_to_json(load_intent(doc)))
+    write_intent(store, load_intent(doc))
     publish(store)
     assert mac["W"] in {p.mac for p in published("host6").ports} and published("host7").ports == ()
     store.close()

@@ -15,7 +15,7 @@ from tenet.store.open import open_store
 from tenet.stopping import stop_on_signals
 
 log = logging.getLogger("tenet.controller")
-WATCHED = (keys.intent(), keys.endpoints_prefix())
+WATCHED = (keys.fabric(), keys.tenancy(), keys.chassis_prefix(), keys.alive_prefix(), keys.endpoints_prefix())
 PACE = 0.02  # under endpoint churn, at most one recompute per 20 ms (each sees all changes so far)
 BURST = 0.1  # quiet time banks up to this much pacing: changes one at a time never wait
 

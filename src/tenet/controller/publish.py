@@ -18,26 +18,28 @@ from tenet.controller.hold import Hold
 from tenet.controller.proxies import proxy_writes
 from tenet.model.tenancy import Intent
 from tenet.store import keys
-from tenet.store.records import EndpointReport, ExtMac, HostTables, RecordError, intent_from_json
+from tenet.store.intent import compose, read_stored
+from tenet.store.records import EndpointReport, ExtMac, HostTables, RecordError
 from tenet.store.base import Put, Store, in_chunks
 
 log = logging.getLogger("tenet.controller")
 
 
-_parsed: dict[bytes, Intent] = {}
+_parsed: dict[tuple, Intent] = {}
 
 
 def read_intent(store: Store) -> Intent | None:
-    """The intent, validated once per stored value (endpoints churn far more often than intent).
-    Keyed by the value, not its revision: another store (a test's, a restarted one) may hold
-    another intent at the same revision."""
-    kv = store.get(keys.intent())
-    if kv is None:
+    """The composed intent (store/intent.py), validated once per stored parts and
+    registrations (endpoints churn far more often). Keyed by the values, not revisions:
+    another store (a test's, a restarted one) may hold other parts at the same revisions."""
+    if store.get(keys.fabric()) is None:
         return None
-    if kv.value not in _parsed:
+    stored = read_stored(store)
+    key = (stored.fabric.value, stored.tenancy.value if stored.tenancy else b"", tuple(c.to_json() for c in stored.chassis))
+    if key not in _parsed:
         _parsed.clear()
-        _parsed[kv.value] = intent_from_json(kv.value)
-    return _parsed[kv.value]
+        _parsed[key] = compose(stored)
+    return _parsed[key]
 
 
 def read_extmacs(store: Store) -> dict[Key, str]:

@@ -16,7 +16,7 @@ import yaml
 
 from tenet.aaa.config import render
 from tenet.aaa.server import FreeRadius
-from tenet.lab import frr, netns
+from tenet.lab import frr, netns, policy
 from tenet.lab.control import Control, control_of
 from tenet.lab.frr import RouterConfig
 from tenet.lab.netns import LabError
@@ -27,7 +27,8 @@ from tenet.model.tenancy import Intent, Join
 from tenet.lab.vrouter import VirtualRouters
 from tenet.store import keys
 from tenet.store.open import open_store
-from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, HostTables, intent_to_json
+from tenet.store.intent import write_intent
+from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, HostTables
 
 Progress = Callable[[str], None]
 RADIUS_PORT = 1812
@@ -40,6 +41,7 @@ def _quiet(_: str) -> None:
 
 class Lab:
     def __init__(self, intent: Intent, topology: str, progress: Progress = _quiet, control: Control = Control()) -> None:
+        policy.check(intent, topology)
         self.intent = intent
         self.control = control
         self.plan: LabPlan = plan(intent)
@@ -117,7 +119,7 @@ class Lab:
 
     def _start(self) -> None:
         store = open_store(self.store_url)
-        store.put(keys.intent(), intent_to_json(self.intent))
+        write_intent(store, self.intent)
         store.close()
         py = sys.executable
         self.progress("starting controller")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, ip_interface, ip_network
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,9 @@ from tenet.model.rate import RATE, parse_rate
 from tenet.model.fabric import ProxyHost, Fabric, Host, PhysicalNetwork, Router, RouterPort
 from tenet.model.ipv6 import addresses6, subnet6 as parse_subnet6
 from tenet.model.layers import problems as layer_problems
+from tenet.model.parts import FABRIC, LAB, TENANCY
 from tenet.model.tenancy import AaaUser, Bum, Intent, Join, Nic, Server, VirtualNetwork, Vm, group_for
 
-LAB_SAFE = IPv4Network("198.18.0.0/15")
 MULTICAST = IPv4Network("224.0.0.0/4")
 LINK_LOCAL_MCAST = IPv4Network("224.0.0.0/24")
 LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,11}$")
@@ -34,7 +34,9 @@ DEFAULT_TENANT = "default"
 FIRST_HOST = 10
 
 KEYS = {
-    "": {"name", "control", "underlay", "hosts", "tenants", "networks", "vms", "aaa", "servers", "switches", "vrouters", "vlinks"},
+    "": FABRIC | TENANCY | LAB,
+    "fabric": FABRIC,
+    "tenancy": TENANCY,
     "switch": {"network", "ip", "role", "capability", "radius", "mab", "admission_shards"},
     "server": {"uplink", "address", "network", "mac", "ip", "identity", "password", "nves"},
     "aaa": {"users"},
@@ -139,9 +141,6 @@ def _underlay(p: _Problems, doc: dict) -> tuple[dict[str, PhysicalNetwork], list
             continue
         subnet = _net(p, spec["subnet"], f"{path}.subnet")
         if subnet is None:
-            continue
-        if not subnet.subnet_of(LAB_SAFE):
-            p.add(f"{path}.subnet", f"{subnet} is not inside {LAB_SAFE} (the underlay range)")
             continue
         for other in networks.values():
             if subnet.overlaps(other.subnet):
@@ -597,17 +596,70 @@ def _aaa(p: _Problems, doc: dict, vns: dict[str, VirtualNetwork]) -> list[AaaUse
 
 
 def load_intent(doc: Any, source: str = "") -> Intent:
-    """Validate and complete a topology document; raise IntentError listing every problem."""
+    """Validate and complete a whole topology document (fabric and tenancy in one mapping, the
+    lab's file); raise IntentError listing every problem of both parts."""
     p = _Problems()
     if not isinstance(doc, dict):
         raise IntentError((Problem("", "a topology must be a mapping"),), source)
     p.mapping(doc, "", "")
+    stage = _fabric(p, doc)
+    intent = _tenancy(p, doc, stage)
+    if p.items:
+        raise IntentError(tuple(p.items), source)
+    return intent
+
+
+def load_fabric(doc: Any, source: str = "") -> Fabric:
+    """The fabric part alone (model/parts.py names its keys): what exists, validated without
+    any tenancy."""
+    p = _Problems()
+    if not isinstance(doc, dict):
+        raise IntentError((Problem("", "the fabric must be a mapping"),), source)
+    p.mapping(doc, "", "fabric")
+    stage = _fabric(p, doc)
+    if p.items:
+        raise IntentError(tuple(p.items), source)
+    return stage.fabric
+
+
+def load_tenancy(doc: Any, fabric: Fabric, name: str, source: str = "") -> Intent:
+    """The tenancy part alone, against a fabric already validated (the one in the store,
+    with its registered hosts): problems are named by their path in the tenancy."""
+    p = _Problems()
+    if not isinstance(doc, dict):
+        raise IntentError((Problem("", "the tenancy must be a mapping"),), source)
+    p.mapping(doc, "", "tenancy")
+    used = {r.address.ip for rt in fabric.routers for r in rt.ports} | {h.ip for h in fabric.hosts}
+    intent = _tenancy(p, doc, _Stage(name, {n.name: n for n in fabric.networks}, used, fabric))
+    if p.items:
+        raise IntentError(tuple(p.items), source)
+    return intent
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """What the tenancy is checked against: the fabric, and the underlay addresses it uses."""
+
+    name: str
+    networks: dict[str, PhysicalNetwork]
+    used: set[IPv4Address]
+    fabric: Fabric
+
+
+def _fabric(p: _Problems, doc: dict) -> _Stage:
     name = doc.get("name")
     if not isinstance(name, str) or not LAB_NAME.match(name):
         p.add("name", f"required: [a-z0-9][a-z0-9-]{{0,11}}, not {name!r}")
     networks, routers, used = _underlay(p, doc)
     hosts = _hosts(p, doc, networks, used) + _hosts(p, doc, networks, used, "switches")
     proxies = _proxies(p, doc, {h.name for h in hosts if h.switch})
+    fabric = Fabric(tuple(networks.values()), tuple(routers), tuple(hosts), tuple(proxies))
+    return _Stage(str(name), networks, used, fabric)
+
+
+def _tenancy(p: _Problems, doc: dict, stage: _Stage) -> Intent:
+    networks, used, fabric = stage.networks, stage.used, stage.fabric
+    hosts, proxies, routers = list(fabric.hosts), fabric.proxies, fabric.routers
     vns, tenants = _vns(p, doc)
     seen: tuple[dict, dict] = ({}, {})
     vms = _vms(p, doc, {h.name for h in hosts if not h.switch}, {v.name: v for v in vns}, {x.name for x in proxies},
@@ -627,10 +679,7 @@ def load_intent(doc: Any, source: str = "") -> Intent:
             if n in kinds:
                 p.add(n, f"name used by both a {kinds[n]} and a {kind} (node names share one namespace)")
             kinds[n] = kind
-    if p.items:
-        raise IntentError(tuple(p.items), source)
-    fabric = Fabric(tuple(networks.values()), tuple(routers), tuple(hosts), tuple(proxies))
-    return Intent(str(name), fabric, tuple(tenants), tuple(vns), tuple(vms), tuple(users), tuple(servers),
+    return Intent(stage.name, fabric, tuple(tenants), tuple(vns), tuple(vms), tuple(users), tuple(servers),
                   tuple(vrouters), tuple(vlinks))
 
 

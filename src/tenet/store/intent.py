@@ -1,48 +1,145 @@
-"""The operator's intent in the store: read, and edited as a whole.
+"""The operator's intent in the store: two parts and the hosts' registrations, composed.
 
-An edit is read-modify-write of the canonical document, validated in full by the loader and
-written with a compare-and-swap on the key's revision: an invalid edit changes nothing, a
-concurrent one makes us re-read and re-apply rather than lose it.
+The fabric (`/tenet/fabric`) and the tenancy (`/tenet/tenancy`) are stored apart
+(model/parts.py); every registered chassis (`/tenet/chassis/<host>`) adds or updates a host
+of the fabric with what its agent saw on its uplink. An edit is read-modify-write of the
+tenancy only, validated against the whole and written with a compare-and-swap on the
+tenancy's revision: an invalid edit changes nothing, a concurrent one makes us re-read and
+re-apply rather than lose it (`tenet apply` instead fails: it shows a diff against what it read).
 """
 from __future__ import annotations
 
+import json
+import logging
+from dataclasses import dataclass
+from ipaddress import IPv4Interface, IPv4Network
 from typing import Callable
 
 from tenet.model.errors import IntentError, Problem
-from tenet.model.load import load_intent
+from tenet.model.load import intent_to_doc, load_fabric, load_tenancy
+from tenet.model.parts import FABRIC, join, split
 from tenet.model.tenancy import Intent
 from tenet.store import keys
 from tenet.store.base import Compare, KeyValue, Put, Store, StoreError
-from tenet.store.records import intent_doc_from_json, intent_from_json, intent_to_json
+from tenet.store.records import Chassis, RecordError, fabric_to_json, part_from_json, tenancy_to_json
 
+log = logging.getLogger("tenet.store")
 ATTEMPTS = 5
 
 
-def _stored(store: Store) -> KeyValue:
-    kv = store.get(keys.intent())
-    if kv is None:
-        raise IntentError((Problem("", "the store holds no intent (is the lab up?)"),), "store")
-    return kv
+@dataclass(frozen=True)
+class Stored:
+    """The parts as stored, with the revisions an edit compares against."""
+
+    fabric: KeyValue
+    tenancy: KeyValue | None  # None: nothing provisioned yet
+    chassis: tuple[Chassis, ...]
+
+    @property
+    def name(self) -> str:
+        return str(part_from_json(self.fabric.value, "fabric").get("name", ""))
+
+
+def read_stored(store: Store) -> Stored:
+    fabric = store.get(keys.fabric())
+    if fabric is None:
+        raise IntentError((Problem("", "the store holds no fabric (is the lab up? tenet apply a fabric first)"),), "store")
+    return Stored(fabric, store.get(keys.tenancy()), read_chassis(store))
+
+
+def read_chassis(store: Store) -> tuple[Chassis, ...]:
+    out = []
+    for kv in store.range(keys.chassis_prefix()):
+        try:
+            out.append(Chassis.from_json(kv.value))
+        except RecordError as e:  # one bad registration must not hide every host
+            log.error("%s ignored: %s", kv.key, e)
+    return tuple(out)
+
+
+def registered(fabric_doc: dict, chassis: tuple[Chassis, ...]) -> tuple[dict, tuple[Problem, ...]]:
+    """The fabric document with each registered host in it (replacing a declared host of the
+    same name: the agent reports what its uplink really has). A registration that does not
+    fit the fabric — an unknown physical network, an address outside its subnet or already
+    someone else's — is left out and named, never allowed to spoil the whole fabric."""
+    doc = json.loads(json.dumps(fabric_doc))
+    subnets = {n: spec.get("subnet") for n, spec in (doc.get("underlay", {}).get("networks") or {}).items()}
+    taken = {str(a): f"router {r}" for r, spec in (doc.get("underlay", {}).get("routers") or {}).items()
+             for a in (spec.get("addresses") or {}).values()}
+    for section in ("hosts", "switches"):
+        for h, spec in (doc.get(section) or {}).items():
+            if isinstance(spec, dict) and "ip" in spec:
+                taken[str(spec["ip"])] = f"host {h}"
+    problems = []
+    for c in sorted(chassis, key=lambda c: c.host):
+        where = f"chassis.{c.host}"
+        try:
+            address = IPv4Interface(c.address)
+        except ValueError:
+            problems.append(Problem(where, f"address {c.address!r} is not IPv4 address/prefix"))
+            continue
+        if c.network not in subnets:
+            problems.append(Problem(where, f"no physical network named {c.network!r} in the fabric"))
+            continue
+        subnet = IPv4Network(subnets[c.network])
+        if address.network != subnet or address.ip in (subnet.network_address, subnet.broadcast_address):
+            problems.append(Problem(where, f"{c.address} is not a host address of {c.network} ({subnet})"))
+            continue
+        owner = taken.get(str(address.ip))
+        if owner not in (None, f"host {c.host}"):
+            problems.append(Problem(where, f"{address.ip} is already {owner}'s"))
+            continue
+        for section in ("hosts", "switches"):
+            (doc.get(section) or {}).pop(c.host, None)
+        section, entry = c.fabric_entry()
+        doc.setdefault(section, {})[c.host] = entry
+        taken[str(address.ip)] = f"host {c.host}"
+    return doc, tuple(problems)
+
+
+def compose(stored: Stored) -> Intent:
+    """The intent the controller computes from: IntentError when the parts do not fit."""
+    fabric_doc, problems = registered(part_from_json(stored.fabric.value, "fabric"), stored.chassis)
+    for p in problems:
+        log.warning("registration ignored: %s", p)
+    fabric = load_fabric(fabric_doc, "store fabric")
+    tenancy = part_from_json(stored.tenancy.value, "tenancy") if stored.tenancy else {}
+    return load_tenancy(tenancy, fabric, stored.name, "store tenancy")
 
 
 def read_intent(store: Store) -> Intent:
-    return intent_from_json(_stored(store).value, "store")
+    return compose(read_stored(store))
+
+
+def write_intent(store: Store, intent: Intent) -> int:
+    """Both parts at once (a lab starting, a first install): one revision."""
+    _, rev = store.txn([], [Put(keys.fabric(), fabric_to_json(intent)), Put(keys.tenancy(), tenancy_to_json(intent))])
+    return rev
 
 
 def edit_intent(store: Store, change: Callable[[dict], None]) -> Intent:
-    """Apply `change` to the stored document; return the new intent once it is written."""
+    """Apply `change` to the whole document (fabric and tenancy, as `tenet get` prints it) and
+    write its tenancy; a change to the fabric part is refused. Returns the new intent."""
     for _ in range(ATTEMPTS):
-        kv = _stored(store)
-        doc = intent_doc_from_json(kv.value)
+        stored = read_stored(store)
+        before = intent_to_doc(compose(stored))
+        doc = json.loads(json.dumps(before))
         change(doc)
-        intent = load_intent(doc, "edit")
-        ok, _ = store.txn([Compare(keys.intent(), "mod", "==", kv.mod_revision)],
-                          [Put(keys.intent(), intent_to_json(intent))])
+        fabric_doc, tenancy_doc = split(doc)
+        if fabric_doc != split(before)[0]:
+            raise IntentError((Problem("", f"an edit changes the tenancy only, not {', '.join(sorted(FABRIC))}"),), "edit")
+        intent = compose(Stored(stored.fabric, KeyValue(keys.tenancy(), json.dumps(tenancy_doc).encode(), 0, 0, 0),
+                                stored.chassis))
+        rev = stored.tenancy.mod_revision if stored.tenancy else 0
+        ok, _ = store.txn([Compare(keys.tenancy(), "mod", "==", rev)], [Put(keys.tenancy(), tenancy_to_json(intent))])
         if ok:
             return intent
-    raise StoreError(f"the intent changed under {ATTEMPTS} edits in a row: try again")
+    raise StoreError(f"the tenancy changed under {ATTEMPTS} edits in a row: try again")
 
 
+def whole_doc(intent: Intent) -> dict:
+    """What `tenet get` prints: the canonical document, both parts in one mapping."""
+    return join(*split(intent_to_doc(intent)))
 def set_vrouter(store: Store, name: str, state: str | None = None, host: str | None = None) -> Intent:
     """Pause, resume, stop, start (state) or move (host) a virtual router in the intent."""
 

@@ -3,7 +3,10 @@ Every value is a record of store/records.py (named per key there).
 
 | key | writer | value |
 |---|---|---|
-| /tenet/intent | operator (lab, CLI) | the validated intent document (JSON) |
+| /tenet/fabric | operator (lab, CLI) | the fabric part of the document: physical networks, routers, declared hosts |
+| /tenet/tenancy | operator (`tenet apply`, lab, CLI) | the tenancy part: tenants, VNs, VMs, users, servers, VRs, links |
+| /tenet/chassis/<host> | the host's agent | its registration: network, uplink address, role (permanent) |
+| /tenet/alive/<host> | the host's agent | under the agent's lease: the host is up |
 | /tenet/alloc/extmac/<vn>/<vm>/<nic> | controller | external MAC of that NIC |
 | /tenet/hosts/<host>/tables | controller | the host's tables with a generation (JSON) |
 | /tenet/hosts/<host>/status | the host's agent | generation applied and state (JSON) |
@@ -23,8 +26,28 @@ def _part(s: str) -> str:
     return s
 
 
-def intent() -> str:
-    return ROOT + "intent"
+def fabric() -> str:
+    return ROOT + "fabric"
+
+
+def tenancy() -> str:
+    return ROOT + "tenancy"
+
+
+def chassis_prefix() -> str:
+    return ROOT + "chassis/"
+
+
+def chassis(host: str) -> str:
+    return chassis_prefix() + _part(host)
+
+
+def alive_prefix() -> str:
+    return ROOT + "alive/"
+
+
+def alive(host: str) -> str:
+    return alive_prefix() + _part(host)
 
 
 def host_prefix(host: str) -> str:

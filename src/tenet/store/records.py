@@ -18,12 +18,14 @@ from typing import Any, Mapping
 
 from tenet.aaa.provisioning import Provisioning
 from tenet.compute.tables import HostTables
-from tenet.model.load import intent_to_doc, load_intent
+from tenet.model.load import intent_to_doc
+from tenet.model.parts import split
 from tenet.model.tenancy import Intent
 
 __all__ = [
-    "AdmissionReady", "AgentState", "AgentStatus", "EndpointKind", "EndpointReport", "ExtMac", "HostTables",
-    "ProxyPort", "ProxyPorts", "RecordError", "ReportedTunnel", "Revocation", "intent_doc_from_json", "intent_from_json", "intent_to_json",
+    "AdmissionReady", "AgentState", "AgentStatus", "Alive", "Chassis", "EndpointKind", "EndpointReport", "ExtMac", "HostRole",
+    "HostTables", "ProxyPort", "ProxyPorts", "RecordError", "ReportedTunnel", "Revocation", "fabric_to_json", "part_from_json",
+    "tenancy_to_json",
 ]
 
 
@@ -300,17 +302,83 @@ class ExtMac:
         return cls(mac)
 
 
-# -- /tenet/intent -------------------------------------------------------------------------
-def intent_to_json(intent: Intent) -> bytes:
-    """The intent as its canonical document (the loader's input form)."""
-    return json.dumps(intent_to_doc(intent)).encode()
+# -- /tenet/chassis/<host> and /tenet/alive/<host> ----------------------------------------
+class HostRole(str, Enum):
+    """What a registering host is: where its chassis goes in the fabric."""
+
+    HYPERVISOR = "hypervisor"
+    ACCESS_SWITCH = "access-switch"
 
 
-def intent_doc_from_json(data: str | bytes) -> dict:
-    """The stored document, unvalidated: what an edit changes before the loader checks it whole."""
-    return _doc(data, "intent")
+@dataclass(frozen=True, kw_only=True)
+class Chassis:
+    """A host's registration, written by its own agent from its config file and its uplink
+    (like OVN's Chassis or Calico's Node): permanent, so a host that went down is still known
+    — its liveness is the separate Alive key under the agent's lease."""
+
+    host: str
+    network: str  # the physical network its uplink is on
+    address: str  # its uplink's IPv4 address with prefix length, as the kernel has it
+    uplink: str
+    role: HostRole = HostRole.HYPERVISOR
+    capability: int = 100
+    admission_shards: int = 1
+    mab: bool = False  # an access switch: MAC Authentication Bypass
+
+    def to_json(self) -> bytes:
+        return _dumps({"host": self.host, "network": self.network, "address": self.address, "uplink": self.uplink,
+                       "role": self.role.value, "capability": self.capability,
+                       "admission_shards": self.admission_shards, "mab": self.mab})
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Chassis:
+        r, d = "chassis", _doc(data, "chassis")
+        role = _get(d, r, "role", str, HostRole.HYPERVISOR.value)
+        try:
+            hr = HostRole(role)
+        except ValueError:
+            raise RecordError(f"{r}.role: {role!r} is none of {', '.join(x.value for x in HostRole)}") from None
+        return cls(host=_get(d, r, "host", str), network=_get(d, r, "network", str), address=_get(d, r, "address", str),
+                   uplink=_get(d, r, "uplink", str), role=hr, capability=_get(d, r, "capability", int, 100),
+                   admission_shards=_get(d, r, "admission_shards", int, 1), mab=_get(d, r, "mab", bool, False))
+
+    def fabric_entry(self) -> tuple[str, dict]:
+        """Where it goes in the fabric document and what it says there (the loader's form)."""
+        ip = self.address.split("/")[0]
+        if self.role is HostRole.ACCESS_SWITCH:
+            return "switches", {"network": self.network, "ip": ip, "capability": self.capability, "mab": self.mab,
+                                "admission_shards": self.admission_shards}
+        return "hosts", {"network": self.network, "ip": ip, "role": self.role.value, "capability": self.capability,
+                         "admission_shards": self.admission_shards}
 
 
-def intent_from_json(data: str | bytes, source: str = "") -> Intent:
-    """The stored intent, validated (IntentError naming every problem by its path)."""
-    return load_intent(intent_doc_from_json(data), source)
+@dataclass(frozen=True, kw_only=True)
+class Alive:
+    """The agent serving a host is alive: put under its lease, gone when the lease lapses."""
+
+    pid: int
+    since: float  # wall-clock time the agent registered
+
+    def to_json(self) -> bytes:
+        return _dumps({"pid": self.pid, "since": self.since})
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Alive:
+        r, d = "alive", _doc(data, "alive")
+        return cls(pid=_get(d, r, "pid", int), since=float(_get(d, r, "since", (int, float))))
+
+
+# -- /tenet/fabric and /tenet/tenancy ------------------------------------------------------
+def fabric_to_json(intent: Intent) -> bytes:
+    """The fabric part of the intent's canonical document (model/parts.py)."""
+    return json.dumps(split(intent_to_doc(intent))[0]).encode()
+
+
+def tenancy_to_json(intent: Intent) -> bytes:
+    """The tenancy part of the intent's canonical document (model/parts.py)."""
+    return json.dumps(split(intent_to_doc(intent))[1]).encode()
+
+
+def part_from_json(data: str | bytes, part: str) -> dict:
+    """A stored part, unvalidated: what an edit changes before the loader checks it."""
+    return _doc(data, part)
