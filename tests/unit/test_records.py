@@ -76,9 +76,9 @@ def test_chassis_and_alive_round_trip_and_reject():
     c = Chassis(host="h1", network="pn1", address="198.18.1.10/24", uplink="up0", role=HostRole.ACCESS_SWITCH, mab=True)
     assert Chassis.from_json(c.to_json()) == c
     assert c.fabric_entry() == ("switches", {"network": "pn1", "ip": "198.18.1.10", "capability": 100, "mab": True,
-                                             "admission_shards": 1})
-    with pytest.raises(RecordError, match="chassis.role: 'router' is none of"):
-        Chassis.from_json(b'{"host": "h1", "network": "pn1", "address": "a", "uplink": "u", "role": "router"}')
+                                             "admission_shards": 1, "uplink": "up0"})
+    with pytest.raises(RecordError, match="chassis.role: .spine. is none of"):
+        Chassis.from_json(b'{"host": "h1", "network": "pn1", "address": "a", "uplink": "u", "role": "spine"}')
     with pytest.raises(RecordError, match="chassis.address: missing"):
         Chassis.from_json(b'{"host": "h1", "network": "pn1", "uplink": "u"}')
     assert Alive.from_json(Alive(pid=7, since=1.5).to_json()) == Alive(pid=7, since=1.5)

@@ -10,16 +10,17 @@ import logging
 import sys
 import time
 
+from tenet.agent.config import AgentConfig, ConfigError, load_config
+from tenet.agent.registration import Registration
 from tenet.agent.shard_group import ShardGroup, shard_count
 from tenet.agent.desired import desired_state
 from tenet.pace import Pacer
-from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
-from tenet.agent.kernel.netlink import LinuxKernel
+from tenet.agent.kernel.netlink import LinuxKernel, ipv4_address
 from tenet.agent.kernel.state import KernelState
 from tenet.agent.reconcile import Kernel, reconcile
 from tenet.store import keys
 from tenet.store.records import AgentState, AgentStatus, HostTables
-from tenet.store.base import Store, follow
+from tenet.store.base import Store, StoreError, follow
 from tenet.store.open import open_store
 from tenet.stopping import stop_on_signals
 
@@ -60,71 +61,81 @@ PORT_WAIT = 0.05  # seconds between looks while a VM port is missing
 VERIFY = 0.2  # a full read-back this long after the last pass that applied ops
 
 
-def run(host: str, store_url: str, resync: float = 2.0, radius: str = "", secret_file: str = "",
-        udp_port: int = SERVER_PORT, tunnel_port: int = ACCESS_TUNNEL_PORT, shards: int = 1) -> None:
+STORE_RETRY = 1.0  # seconds between tries while the store is unreachable
+
+
+def run(config: AgentConfig) -> None:
+    host, store_url = config.host, config.store
     store = open_store(store_url)
-    kernel = LinuxKernel()
-    admission = ShardGroup(store, host, store_url, radius, secret_file, udp_port, tunnel_port, shards)
+    kernel = LinuxKernel(config.uplink)
+    admission = ShardGroup(store, host, store_url, config.radius, config.secret_file, config.udp_port,
+                           config.tunnel_port, shard_count(config.admission_shards))
+    registration = Registration(config, lambda: ipv4_address(config.uplink))
+    registration.start()
     stopping = stop_on_signals()
-    rev = store.revision() + 1
+    rev = 0  # 0: not yet read from the store
     last: AgentStatus | None = None
     pacer = Pacer(PACE, DUTY, BURST)
     # The last desired state applied, and when everything is next read back regardless: a
     # pass in between reads only what its tables changed (a re-rated link: one class dump).
     converged: KernelState | None = None
     full_due = last_full = 0.0
+    away = False
     while not stopping.is_set():
         pacer.pace()
         now = time.monotonic()
         try:
-            if not admission.procs and _needs_admission(store, host, radius):
+            if not rev:
+                rev = store.revision() + 1
+            if not admission.procs and _needs_admission(store, host, config.radius):
                 admission.ensure()
             full = now >= full_due or converged is None
-            status, converged, ops = sync(store, kernel, host, None if full else converged)
+            try:
+                status, converged, ops = sync(store, kernel, host, None if full else converged)
+            except Exception as e:  # report and retry next pass; the kernel keeps what it has
+                if isinstance(e, StoreError):
+                    raise
+                log.exception("reconcile failed")
+                status, converged, ops = AgentStatus(generation=-1, state=AgentState.ERROR, error=str(e)), None, []
             if full:
                 last_full = now
             if full and not ops:
-                full_due = now + resync  # read back whole and found as desired
+                full_due = now + config.resync  # read back whole and found as desired
             elif ops:  # read everything back once changes pause (a burst is not slowed by it)
-                full_due = min(last_full + resync, now + VERIFY)
-        except Exception as e:  # report and retry next pass; the kernel keeps what it has
-            log.exception("reconcile failed")
-            status = AgentStatus(generation=-1, state=AgentState.ERROR, error=str(e))
-            converged = None
-        if status != last:
-            store.put(keys.status(host), status.to_json())
-            last = status
-        pacer.done()
-        # a port the tables name is missing (a VM booting, or arriving by migration): look
-        # again soon rather than at the next resync
-        waiting = status.state is AgentState.WAITING_FOR_PORTS
-        wait = PORT_WAIT if waiting else min(resync, max(full_due - time.monotonic(), 0.0))
-        rev, _ = follow(store, keys.tables(host), rev, timeout=wait)
+                full_due = min(last_full + config.resync, now + VERIFY)
+            if status != last:
+                store.put(keys.status(host), status.to_json())
+                last = status
+            if away:
+                log.info("store reachable again: resynced")
+                away = False
+            pacer.done()
+            # a port the tables name is missing (a VM booting, or arriving by migration): look
+            # again soon rather than at the next resync
+            waiting = status.state is AgentState.WAITING_FOR_PORTS
+            wait = PORT_WAIT if waiting else min(config.resync, max(full_due - time.monotonic(), 0.0))
+            rev, _ = follow(store, keys.tables(host), rev, timeout=wait)
+        except StoreError as e:  # forward with the last tables; resync from scratch on return
+            if not away:
+                log.warning("store unreachable, forwarding with the last tables: %s", e)
+                away = True
+            rev, last, converged = 0, None, None
+            stopping.wait(STORE_RETRY)
+    registration.stop()
     admission.stop()
     kernel.close()
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="tenet-agent")
-    p.add_argument("--host", required=True)
-    p.add_argument("--store", required=True)
-    p.add_argument("--resync", type=float, default=2.0)
-    p.add_argument("--radius", default="", help="IP:PORT of the RADIUS server; enables NVO3 admission")
-    p.add_argument("--secret-file", default="", help="file holding the RADIUS shared secret")
-    p.add_argument("--udp-port", type=int, default=SERVER_PORT,
-                   help="L3 transport: UDP port for TESs behind an L3 hop (0: L2 only)")
-    p.add_argument("--tunnel-port", type=int, default=ACCESS_TUNNEL_PORT,
-                   help="L3 transport: UDP port of the VXLAN access tunnels to those TESs")
-    p.add_argument("--admission-shards", type=int, default=0,
-                   help="admission processes, each serving a share of the TES MACs (0: one per CPU, at most 4)")
+    p = argparse.ArgumentParser(prog="tenet-agent", description="The NVE agent: one per host (docs/agent.md).")
+    p.add_argument("--config", required=True, metavar="FILE", help="the agent's TOML configuration (docs/agent.md)")
     a = p.parse_args(argv)
-    if a.radius and not a.secret_file:
-        p.error("--radius needs --secret-file")
-    if a.admission_shards < 0:
-        p.error("--admission-shards must be 0 (one per CPU) or more")
+    try:
+        config = load_config(a.config)
+    except ConfigError as e:
+        p.error(str(e))
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
-    run(a.host, a.store, a.resync, a.radius, a.secret_file, a.udp_port, a.tunnel_port,
-        shard_count(a.admission_shards))
+    run(config)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ from tenet.lab.netns import LabError
 from tenet.lab.record import Record, running_labs, start_time
 from tenet.model.errors import IntentError
 from tenet.store import keys
-from tenet.store.base import Put
+from tenet.store import inventory
+from tenet.store.base import Put, StoreError
 from tenet.store.open import open_store
 from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, Revocation
 
@@ -29,6 +30,8 @@ link_app = typer.Typer(no_args_is_help=True, help="Virtual links between virtual
 app.add_typer(link_app, name="link")
 vr_app = typer.Typer(no_args_is_help=True, help="Virtual routers: pause, resume, stop, start, move")
 app.add_typer(vr_app, name="vr")
+hosts_app = typer.Typer(help="Hosts: declared in the fabric or registered by their agents, up or down")
+app.add_typer(hosts_app, name="hosts")
 out = Console(width=None if sys.stdout.isatty() else 200)  # piped: never truncate MACs and IPs
 err = Console(stderr=True)
 
@@ -76,7 +79,7 @@ def lab_status(name: Optional[str] = typer.Argument(None)) -> None:
         rec = Record.load(_lab_name(name))
     except LookupError as e:
         _fail(str(e))
-    store = open_store(f"sqlite:///{rec.dir / 'store.db'}")
+    store = open_store(rec.store_url)
     t = Table(title=f"lab {rec.name} ({rec.state}) — {rec.topology}")
     for c in ("role", "node", "pid", "alive", "generation", "state"):
         t.add_column(c)
@@ -107,6 +110,58 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _store_url(lab: Optional[str], store_url: Optional[str]) -> str:
+    """--store URL as given, else the named (or only running) lab's store."""
+    if store_url:
+        return store_url
+    try:
+        return Record.load(_lab_name(lab)).store_url
+    except LookupError as e:
+        _fail(str(e))
+    return ""
+
+
+@hosts_app.callback(invoke_without_command=True)
+def hosts_list(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json"),
+    lab: Optional[str] = typer.Option(None, "--lab"),
+    store_url: Optional[str] = typer.Option(None, "--store"),
+) -> None:
+    """Every host: where it is, whether its agent is up (its lease renewed), how far its tables are."""
+    if ctx.invoked_subcommand:
+        return
+    try:
+        views = inventory.hosts(open_store(_store_url(lab, store_url)))
+    except (IntentError, StoreError) as e:
+        _fail(str(e))
+    if as_json:
+        sys.stdout.write(json.dumps([v.to_dict() for v in views], indent=1) + "\n")
+        return
+    t = Table(title=f"{len(views)} host(s)")
+    for c in ("host", "network", "address", "role", "state", "tables", "applied", "agent", "problem"):
+        t.add_column(c)
+    colour = {"up": "green", "down": "red", "refused": "red", "unregistered": "dim"}
+    for v in views:
+        t.add_row(v.name, v.network, v.address, v.role, f"[{colour[v.state.value]}]{v.state.value}[/]",
+                  str(v.published or ""), str(v.applied or ""), v.agent, v.problem)
+    out.print(t)
+
+
+@hosts_app.command("forget")
+def hosts_forget(
+    host: str,
+    lab: Optional[str] = typer.Option(None, "--lab"),
+    store_url: Optional[str] = typer.Option(None, "--store"),
+) -> None:
+    """Decommission a registered host whose agent is stopped: its chassis record goes."""
+    try:
+        inventory.forget(open_store(_store_url(lab, store_url)), host)
+    except StoreError as e:
+        _fail(str(e))
+    out.print(f"{host} forgotten")
+
+
 @app.command("endpoints")
 def endpoints(
     as_json: bool = typer.Option(False, "--json"),
@@ -114,7 +169,7 @@ def endpoints(
     store_url: Optional[str] = typer.Option(None, "--store"),
 ) -> None:
     """TESs that attached themselves: where, as whom, with what the Access-Accept granted."""
-    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    url = _store_url(lab, store_url)
     reports = [EndpointReport.from_json(kv.value).to_dict() for kv in open_store(url).range(keys.endpoints_prefix())]
     if as_json:
         sys.stdout.write(json.dumps(reports, indent=1, sort_keys=True) + "\n")
@@ -139,7 +194,7 @@ def detach(
 ) -> None:
     """End an attached TES's session now: its NVE sends TERMINATE (admin) and detaches it. It
     may attach again if RADIUS still accepts it (change the user first to keep it out)."""
-    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    url = _store_url(lab, store_url)
     store = open_store(url)
     mac = mac.lower().replace("-", ":")
     reports = [EndpointReport.from_json(kv.value) for kv in store.range(keys.endpoints_prefix())]
@@ -164,7 +219,7 @@ def link_set(
 
     if guarantee is None and limit is None:
         _fail("nothing to set: give --guarantee and/or --limit")
-    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    url = _store_url(lab, store_url)
     try:
         intent = set_link(open_store(url), name, guarantee, limit)
     except IntentError as e:
@@ -251,7 +306,7 @@ def _vr_op(lab: Optional[str], op: str, name: str, *args, show: str | None = Non
 
     rec = Record.load(_lab_name(lab))
     try:
-        intent = getattr(VirtualRouters(rec, f"sqlite:///{rec.dir / 'store.db'}"), op)(name, *args)
+        intent = getattr(VirtualRouters(rec, rec.store_url), op)(name, *args)
     except (IntentError, LabError) as e:
         _fail(str(e))
     shown = name if show is None else show
@@ -284,7 +339,7 @@ def tables(
     store_url: Optional[str] = typer.Option(None, "--store"),
 ) -> None:
     """A host's addressing mode tables, as the seed's FIGS. 7A/7B."""
-    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    url = _store_url(lab, store_url)
     kv = open_store(url).get(keys.tables(host))
     if kv is None:
         _fail(f"no tables published for host {host!r}")

@@ -27,7 +27,6 @@ from tenet.model.fabric import Host
 from tenet.model.layers import carrier, layer
 from tenet.model.tenancy import Bum, Intent, VirtualNetwork
 
-UPLINK = "up0"
 
 
 def function_for(src: Host, dst: Host) -> Function:
@@ -148,7 +147,7 @@ def compute_tables(
         tables = HostTables(
             host=host.name,
             underlay_ip=str(host.ip),
-            uplink=UPLINK,
+            uplink=host.uplink,
             vns=vns,
             serves=tuple(Servable(v.name, v.vnid) for v in intent.vns),
             role=host.role,

@@ -15,6 +15,7 @@ from tenet.compute.extmac import Key, allocate
 from tenet.compute.layers import with_carriers
 from tenet.compute.routing import router_keys
 from tenet.controller.hold import Hold
+from tenet.controller.liveness import Liveness
 from tenet.controller.proxies import proxy_writes
 from tenet.model.tenancy import Intent
 from tenet.store import keys
@@ -78,13 +79,25 @@ def endpoints_of(intent: Intent, store: Store) -> tuple[Endpoint, ...]:
     return with_carriers(intent, declared + reported_endpoints(intent, reports, declared))
 
 
-def publish(store: Store, hold: Hold | None = None) -> dict[str, HostTables]:
+def registered_hosts(store: Store) -> frozenset[str]:
+    return frozenset(kv.key[len(keys.chassis_prefix()):] for kv in store.range(keys.chassis_prefix()))
+
+
+def alive_hosts(store: Store) -> frozenset[str]:
+    return frozenset(kv.key[len(keys.alive_prefix()):] for kv in store.range(keys.alive_prefix()))
+
+
+def publish(store: Store, hold: Hold | None = None, liveness: Liveness | None = None) -> dict[str, HostTables]:
     """Recompute every host's tables; write only those whose content changed. With a `hold`,
-    VN instances that lost their last endpoint stay for its time."""
+    VN instances that lost their last endpoint stay for its time; with `liveness`, hosts
+    down for longer than its grace leave their peers' tables (and keep their own)."""
     intent = read_intent(store)
     if intent is None:
         return {}
     endpoints = endpoints_of(intent, store)
+    down = liveness.update(time.monotonic(), registered_hosts(store), alive_hosts(store)) if liveness else frozenset()
+    if down:  # peers stop sending to them; their own tables stay as last published
+        endpoints = tuple(ep for ep in endpoints if ep.host not in down)
     held = hold.update(time.monotonic(), instances(endpoints)) if hold is not None else frozenset()
     existing = read_extmacs(store)
     macs = allocate([ep.key for ep in endpoints] + router_keys(intent.vns, endpoints), existing)
@@ -94,6 +107,8 @@ def publish(store: Store, hold: Hold | None = None) -> dict[str, HostTables]:
     published: dict[str, HostTables] = {}
     writes: list[Put] = []
     for host, tables in compute_tables(intent, endpoints, macs, held).items():
+        if host in down:
+            continue
         kv = store.get(keys.tables(host))
         old = HostTables.from_json(kv.value) if kv else None
         if old and old.content_hash == tables.content_hash:

@@ -16,6 +16,7 @@ import yaml
 
 from tenet.aaa.config import render
 from tenet.aaa.server import FreeRadius
+from tenet.agent.config import AgentConfig, render as render_config
 from tenet.lab import frr, netns, policy
 from tenet.lab.control import Control, control_of
 from tenet.lab.frr import RouterConfig
@@ -28,7 +29,7 @@ from tenet.lab.vrouter import VirtualRouters
 from tenet.store import keys
 from tenet.store.open import open_store
 from tenet.store.intent import write_intent
-from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, HostTables
+from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, HostRole, HostTables
 
 Progress = Callable[[str], None]
 RADIUS_PORT = 1812
@@ -62,7 +63,7 @@ class Lab:
 
     @property
     def store_url(self) -> str:
-        return f"sqlite:///{self.record.dir / 'store.db'}"
+        return self.record.store_url
 
     # -- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> "Lab":
@@ -142,12 +143,16 @@ class Lab:
             self._spawn("proxy", x.name, argv, self.plan.node(x.name).netns)
 
     def _agent_argv(self, host: str) -> list[str]:
-        shards = next(h.admission_shards for h in self.intent.fabric.hosts if h.name == host)
-        argv = [sys.executable, "-m", "tenet.agent.main", "--host", host, "--store", self.store_url,
-                "--admission-shards", str(shards)]
-        if self.plan.aaa:
-            argv += ["--radius", f"{self.plan.aaa.ip}:{RADIUS_PORT}", "--secret-file", str(self.record.dir / "radius.secret")]
-        return argv
+        """An agent starts from its config file, as on a real host (docs/agent.md)."""
+        h = self.intent.fabric.host(host)
+        config = AgentConfig(host=h.name, store=self.store_url, uplink=h.uplink, network=h.network,
+                             role=HostRole.ACCESS_SWITCH if h.switch else HostRole(h.role), capability=h.capability,
+                             admission_shards=h.admission_shards, mab=h.mab,
+                             radius=f"{self.plan.aaa.ip}:{RADIUS_PORT}" if self.plan.aaa else "",
+                             secret_file=str(self.record.dir / "radius.secret") if self.plan.aaa else "")
+        path = self.record.dir / f"agent-{host}.toml"
+        path.write_text(render_config(config))
+        return [sys.executable, "-m", "tenet.agent.main", "--config", str(path)]
 
     def _start_radius(self) -> None:
         """A real FreeRADIUS with a private config, reachable over the underlay."""

@@ -55,6 +55,7 @@ class Host:
     switch: bool = False  # declared under `switches:`: its ports lead to hosts (proxies), not VMs
     mab: bool = False  # a switch: MAC Authentication Bypass allowed for MACs that speak no EAPOL
     admission_shards: int = 1  # admission processes on this NVE, by TES MAC (0: one per CPU)
+    uplink: str = "up0"  # its interface on the physical network (a registered host says which)
 
     @property
     def ip(self) -> IPv4Address:

@@ -28,6 +28,7 @@ MULTICAST = IPv4Network("224.0.0.0/4")
 LINK_LOCAL_MCAST = IPv4Network("224.0.0.0/24")
 LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,11}$")
 NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$")
+IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
 ROLES = ("hypervisor", "access-switch", "router")
 DEFAULT_TENANT = "default"
@@ -37,14 +38,14 @@ KEYS = {
     "": FABRIC | TENANCY | LAB,
     "fabric": FABRIC,
     "tenancy": TENANCY,
-    "switch": {"network", "ip", "role", "capability", "radius", "mab", "admission_shards"},
+    "switch": {"network", "ip", "role", "capability", "radius", "mab", "admission_shards", "uplink"},
     "server": {"uplink", "address", "network", "mac", "ip", "identity", "password", "nves"},
     "aaa": {"users"},
     "user": {"password", "network", "rate", "rate_up", "rate_down", "session_timeout", "ip", "cos"},
     "underlay": {"networks", "routers"},
     "network": {"subnet", "capacity"},
     "router": {"networks", "addresses"},
-    "host": {"network", "ip", "role", "capability", "switch", "admission_shards"},
+    "host": {"network", "ip", "role", "capability", "switch", "admission_shards", "uplink"},
     "vn": {"vnid", "subnet", "subnet6", "bum", "group", "tenant", "forwarding", "over"},
     "vm": {"host", "nics", "network", "mac", "ip", "ip6", "join", "identity", "password", "nves", "gateway"},
     "nic": {"network", "mac", "ip", "ip6", "join", "identity", "password", "nves", "gateway"},
@@ -272,8 +273,12 @@ def _hosts(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: 
         if not isinstance(shards, int) or isinstance(shards, bool) or not 0 <= shards <= 64:
             p.add(f"{section}.{name}.admission_shards", f"must be an integer 0..64 (0: one per CPU), not {shards!r}")
             continue
+        uplink = spec.get("uplink", "up0")
+        if not isinstance(uplink, str) or not IFNAME.match(uplink):
+            p.add(f"{section}.{name}.uplink", f"must be an interface name of 1..15 characters, not {uplink!r}")
+            continue
         hosts.append(Host(name, spec["network"], ip, role, cap, switch=section == "switches",
-                          mab=bool(spec.get("mab", False)), admission_shards=shards))
+                          mab=bool(spec.get("mab", False)), admission_shards=shards, uplink=uplink))
     return hosts
 
 
@@ -711,13 +716,15 @@ def intent_to_doc(intent: Intent) -> dict:
         },
         "hosts": {
             **{h.name: {"network": h.network, "ip": str(h.ip), "role": h.role, "capability": h.capability,
-                        **({"admission_shards": h.admission_shards} if h.admission_shards != 1 else {})}
+                        **({"admission_shards": h.admission_shards} if h.admission_shards != 1 else {}),
+                        **({"uplink": h.uplink} if h.uplink != "up0" else {})}
                for h in f.hosts if not h.switch},
             **{x.name: {"switch": x.switch, "role": x.role} for x in f.proxies},
         },
         **(
             {"switches": {h.name: {"network": h.network, "ip": str(h.ip), "capability": h.capability, "mab": h.mab,
-                                   **({"admission_shards": h.admission_shards} if h.admission_shards != 1 else {})}
+                                   **({"admission_shards": h.admission_shards} if h.admission_shards != 1 else {}),
+                                   **({"uplink": h.uplink} if h.uplink != "up0" else {})}
                           for h in f.hosts if h.switch}}
             if any(h.switch for h in f.hosts)
             else {}

@@ -49,7 +49,7 @@ def read_stored(store: Store) -> Stored:
 
 def read_chassis(store: Store) -> tuple[Chassis, ...]:
     out = []
-    for kv in store.range(keys.chassis_prefix()):
+    for kv in sorted(store.range(keys.chassis_prefix()), key=lambda kv: kv.create_revision):
         try:
             out.append(Chassis.from_json(kv.value))
         except RecordError as e:  # one bad registration must not hide every host
@@ -61,7 +61,8 @@ def registered(fabric_doc: dict, chassis: tuple[Chassis, ...]) -> tuple[dict, tu
     """The fabric document with each registered host in it (replacing a declared host of the
     same name: the agent reports what its uplink really has). A registration that does not
     fit the fabric — an unknown physical network, an address outside its subnet or already
-    someone else's — is left out and named, never allowed to spoil the whole fabric."""
+    someone else's — is left out and named, never allowed to spoil the whole fabric. On a
+    clash the earlier registration (the order given: read_chassis sorts by creation) keeps it."""
     doc = json.loads(json.dumps(fabric_doc))
     subnets = {n: spec.get("subnet") for n, spec in (doc.get("underlay", {}).get("networks") or {}).items()}
     taken = {str(a): f"router {r}" for r, spec in (doc.get("underlay", {}).get("routers") or {}).items()
@@ -71,7 +72,7 @@ def registered(fabric_doc: dict, chassis: tuple[Chassis, ...]) -> tuple[dict, tu
             if isinstance(spec, dict) and "ip" in spec:
                 taken[str(spec["ip"])] = f"host {h}"
     problems = []
-    for c in sorted(chassis, key=lambda c: c.host):
+    for c in chassis:
         where = f"chassis.{c.host}"
         try:
             address = IPv4Interface(c.address)
@@ -87,7 +88,7 @@ def registered(fabric_doc: dict, chassis: tuple[Chassis, ...]) -> tuple[dict, tu
             continue
         owner = taken.get(str(address.ip))
         if owner not in (None, f"host {c.host}"):
-            problems.append(Problem(where, f"{address.ip} is already {owner}'s"))
+            problems.append(Problem(where, f"{address.ip} is taken by {owner}"))
             continue
         for section in ("hosts", "switches"):
             (doc.get(section) or {}).pop(c.host, None)

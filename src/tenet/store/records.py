@@ -308,6 +308,7 @@ class HostRole(str, Enum):
 
     HYPERVISOR = "hypervisor"
     ACCESS_SWITCH = "access-switch"
+    ROUTER = "router"  # an NVE in a router (the seed's third kind of host)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -347,9 +348,9 @@ class Chassis:
         ip = self.address.split("/")[0]
         if self.role is HostRole.ACCESS_SWITCH:
             return "switches", {"network": self.network, "ip": ip, "capability": self.capability, "mab": self.mab,
-                                "admission_shards": self.admission_shards}
+                                "admission_shards": self.admission_shards, "uplink": self.uplink}
         return "hosts", {"network": self.network, "ip": ip, "role": self.role.value, "capability": self.capability,
-                         "admission_shards": self.admission_shards}
+                         "admission_shards": self.admission_shards, "uplink": self.uplink}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -60,6 +60,18 @@ def class_major(port: str) -> int:
 LINK_QUANTUM = 8 * 1514  # one quantum for every class: spare capacity is shared evenly, not by rate
 
 
+def ipv4_address(ifname: str) -> str | None:
+    """The first IPv4 address of an interface with its prefix length ("198.18.1.10/24"), or
+    None when it has none or does not exist. A socket of its own: any thread may ask."""
+    with IPRoute() as ipr:
+        idx = ipr.link_lookup(ifname=ifname)
+        if not idx:
+            return None
+        for a in ipr.get_addr(family=socket.AF_INET, index=idx[0]):
+            return f'{a.get_attr("IFA_ADDRESS")}/{a["prefixlen"]}'
+    return None
+
+
 class LinuxKernel:
     def __init__(self, uplink: str = "up0") -> None:
         self.ipr = IPRoute()

@@ -1,0 +1,143 @@
+"""An agent's configuration file (TOML), as an operator writes it on each host.
+
+Everything the agent needs to serve its host is here or on the host itself (its uplink's
+address): nothing depends on a lab having wired it. docs/agent.md documents every key.
+
+    host = "host1"                      # this host's name in the fabric
+    store = "etcd://10.0.0.1:2379,10.0.0.2:2379?cacert=/etc/tenet/ca.pem&cert=...&key=..."
+    uplink = "eth1"                     # the interface on the physical network
+    network = "pn1"                     # that physical network's name in the fabric
+    role = "hypervisor"                 # or "access-switch"
+    capability = 100                    # what a discovering TES selects by
+    admission_shards = 0                # 0: one per CPU (at most 4)
+    mab = false                         # access switches: MAC Authentication Bypass
+    lease_ttl = 5                       # seconds: the host is shown down this long after its agent died
+    resync = 2.0                        # seconds between full read-backs of the kernel
+
+    [radius]                            # enables NVO3 admission (EAP relayed to RADIUS)
+    server = "10.0.0.5:1812"
+    secret_file = "/etc/tenet/radius.secret"
+
+    [discovery]                         # TESs behind an L3 hop
+    udp_port = 6767                     # 0: L2 discovery only
+    tunnel_port = 4790
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tenet.store.records import HostRole
+from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$")
+IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+ENDPOINT = re.compile(r"^[0-9.]+:[0-9]{1,5}$")
+TOP = {"host", "store", "uplink", "network", "role", "capability", "admission_shards", "mab", "lease_ttl", "resync",
+       "radius", "discovery"}
+SECTIONS = {"radius": {"server", "secret_file"}, "discovery": {"udp_port", "tunnel_port"}}
+
+
+class ConfigError(ValueError):
+    """The file, and every key that is wrong in it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentConfig:
+    host: str
+    store: str
+    uplink: str
+    network: str
+    role: HostRole = HostRole.HYPERVISOR
+    capability: int = 100
+    admission_shards: int = 0
+    mab: bool = False
+    lease_ttl: int = 5
+    resync: float = 2.0
+    radius: str = ""  # "IP:PORT"; empty: no NVO3 admission
+    secret_file: str = ""
+    udp_port: int = SERVER_PORT
+    tunnel_port: int = ACCESS_TUNNEL_PORT
+
+
+def load_config(path: str | Path) -> AgentConfig:
+    try:
+        doc = tomllib.loads(Path(path).read_text())
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return parse_config(doc, str(path))
+
+
+def parse_config(doc: dict, source: str = "") -> AgentConfig:
+    problems: list[str] = []
+    for k in sorted(set(doc) - TOP):
+        problems.append(f"{k}: unknown key (expected one of {', '.join(sorted(TOP))})")
+    for section, allowed in SECTIONS.items():
+        value = doc.get(section, {})
+        if not isinstance(value, dict):
+            problems.append(f"{section}: must be a table")
+            continue
+        for k in sorted(set(value) - allowed):
+            problems.append(f"{section}.{k}: unknown key (expected one of {', '.join(sorted(allowed))})")
+
+    def want(path: str, value: Any, ok: bool, expect: str) -> Any:
+        if not ok:
+            problems.append(f"{path}: {expect}, not {value!r}")
+        return value
+
+    def required(key: str, pattern: re.Pattern, expect: str) -> str:
+        if key not in doc:
+            problems.append(f"{key}: required")
+            return ""
+        v = doc[key]
+        return want(key, v, isinstance(v, str) and bool(pattern.match(v)), expect)
+
+    def integer(key: str, default: int, low: int, high: int, where: dict | None = None, path: str = "") -> int:
+        v = (doc if where is None else where).get(key, default)
+        return want(path or key, v, type(v) is int and low <= v <= high, f"an integer {low}..{high}")
+
+    host = required("host", NAME, "a name like [A-Za-z0-9][A-Za-z0-9_-]{0,30}")
+    store = required("store", re.compile(r"^(sqlite:///|etcd://)."), "a store URL (sqlite:///path or etcd://host:port,...)")
+    uplink = required("uplink", IFNAME, "an interface name of 1..15 characters")
+    network = required("network", NAME, "a physical network's name")
+    role_text = doc.get("role", HostRole.HYPERVISOR.value)
+    role = HostRole.HYPERVISOR
+    if role_text in {r.value for r in HostRole}:
+        role = HostRole(role_text)
+    else:
+        problems.append(f"role: one of {', '.join(r.value for r in HostRole)}, not {role_text!r}")
+    capability = integer("capability", 100, 0, 2**32 - 1)
+    shards = integer("admission_shards", 0, 0, 64)
+    mab = want("mab", doc.get("mab", False), isinstance(doc.get("mab", False), bool), "true or false")
+    ttl = integer("lease_ttl", 5, 2, 300)
+    resync = doc.get("resync", 2.0)
+    want("resync", resync, type(resync) in (int, float) and 0.1 <= resync <= 3600, "seconds from 0.1 to 3600")
+    radius = doc.get("radius", {}) if isinstance(doc.get("radius", {}), dict) else {}
+    server, secret = radius.get("server", ""), radius.get("secret_file", "")
+    if radius:
+        want("radius.server", server, isinstance(server, str) and bool(ENDPOINT.match(server)), "IP:PORT")
+        want("radius.secret_file", secret, isinstance(secret, str) and bool(secret), "a file holding the shared secret")
+    disc = doc.get("discovery", {}) if isinstance(doc.get("discovery", {}), dict) else {}
+    udp = integer("udp_port", SERVER_PORT, 0, 65535, disc, "discovery.udp_port")
+    tunnel = integer("tunnel_port", ACCESS_TUNNEL_PORT, 1, 65535, disc, "discovery.tunnel_port")
+    if problems:
+        raise ConfigError(f"{source or 'agent config'}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
+    return AgentConfig(host=host, store=store, uplink=uplink, network=network, role=role, capability=capability,
+                       admission_shards=shards, mab=mab, lease_ttl=ttl, resync=float(resync), radius=server,
+                       secret_file=secret, udp_port=udp, tunnel_port=tunnel)
+
+
+def render(c: AgentConfig) -> str:
+    """The file for a config (the lab writes one per host, as an operator would)."""
+    lines = [f'host = "{c.host}"', f'store = "{c.store}"', f'uplink = "{c.uplink}"', f'network = "{c.network}"',
+             f'role = "{c.role.value}"', f"capability = {c.capability}", f"admission_shards = {c.admission_shards}",
+             f"mab = {'true' if c.mab else 'false'}", f"lease_ttl = {c.lease_ttl}", f"resync = {c.resync}"]
+    if c.radius:
+        lines += ["", "[radius]", f'server = "{c.radius}"', f'secret_file = "{c.secret_file}"']
+    lines += ["", "[discovery]", f"udp_port = {c.udp_port}", f"tunnel_port = {c.tunnel_port}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,56 @@
+"""The agent's configuration file: what an operator writes on each host (docs/agent.md)."""
+import pytest
+
+from tenet.agent.config import AgentConfig, ConfigError, load_config, parse_config, render
+from tenet.store.records import HostRole
+
+GOOD = """
+host = "host1"
+store = "etcd://10.0.0.1:2379,10.0.0.2:2379"
+uplink = "eth1"
+network = "pn1"
+role = "access-switch"
+mab = true
+
+[radius]
+server = "10.0.0.5:1812"
+secret_file = "/etc/tenet/radius.secret"
+"""
+
+
+def test_a_full_file(tmp_path):
+    path = tmp_path / "agent.toml"
+    path.write_text(GOOD)
+    c = load_config(path)
+    assert (c.host, c.uplink, c.network, c.role, c.mab, c.radius) == ("host1", "eth1", "pn1", HostRole.ACCESS_SWITCH, True,
+                                                                      "10.0.0.5:1812")
+    assert (c.lease_ttl, c.admission_shards, c.udp_port) == (5, 0, 6767)  # the documented defaults
+    assert parse_config(__import__("tomllib").loads(render(c))) == c  # what the lab writes reads back the same
+
+
+def test_every_problem_is_named_at_once(tmp_path):
+    path = tmp_path / "agent.toml"
+    path.write_text('host = "h 1"\nuplink = "an-interface-name-too-long"\nrole = "spine"\nlease_ttl = 1\n'
+                    'colour = "red"\n[radius]\nserver = "nowhere"\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    text = str(e.value)
+    for fragment in ("colour: unknown key", "host: a name like", "store: required", "uplink: an interface name",
+                     "network: required", "role: one of hypervisor", "lease_ttl: an integer 2..300",
+                     "radius.server: IP:PORT", "radius.secret_file: a file holding"):
+        assert fragment in text, fragment
+    assert str(path) in text
+
+
+def test_unreadable_or_not_toml(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("host = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+
+
+def test_minimal_file_is_a_hypervisor():
+    c = parse_config({"host": "h1", "store": "sqlite:///tmp/s.db", "uplink": "up0", "network": "pn1"})
+    assert c == AgentConfig(host="h1", store="sqlite:///tmp/s.db", uplink="up0", network="pn1")
