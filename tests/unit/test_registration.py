@@ -140,3 +140,23 @@ def test_the_inventory_shows_each_host_as_it_is_and_forgets_only_a_stopped_one(t
     with pytest.raises(StoreError, match="host2 is not registered"):
         forget(store, "host2")
     store.close()
+
+
+def test_a_host_still_running_vms_is_not_forgotten(tmp_path):
+    import pytest
+    from tenet.store.base import StoreError
+    from tenet.store.inventory import forget
+
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    doc = intent_to_doc(load_file(EXAMPLE))
+    c = chassis("host1", doc["hosts"]["host1"]["ip"] + "/24", "pn2")
+    del doc["hosts"]["host1"]  # host1 exists only by registration
+    fabric, tenancy = split(doc)
+    import json
+    store.put(keys.fabric(), json.dumps(fabric).encode())
+    store.put(keys.chassis("host1"), c.to_json())
+    store.put(keys.tenancy(), json.dumps(tenancy).encode())
+    assert read_intent(store).fabric.host("host1").uplink == "eth1"
+    with pytest.raises(StoreError, match="host1 still runs H, I, J, K"):
+        forget(store, "host1")
+    store.close()

@@ -7,7 +7,7 @@ from enum import Enum
 
 from tenet.store import keys
 from tenet.store.base import Delete, Compare, Store, StoreError
-from tenet.store.intent import read_stored, registered
+from tenet.store.intent import compose, read_stored, registered
 from tenet.store.records import AgentStatus, Alive, HostTables, RecordError, part_from_json
 
 
@@ -75,8 +75,15 @@ def _since(value: bytes) -> float:
 
 
 def forget(store: Store, host: str) -> None:
-    """Decommission a registered host: its chassis goes (its agent must be stopped: an alive
-    host is refused, and the check and the delete are one transaction)."""
+    """Decommission a registered host: its chassis goes. Refused while its agent is alive
+    (the check and the delete are one transaction) and while the tenancy places anything on
+    it that the fabric would then lack."""
+    stored = read_stored(store)
+    declared = part_from_json(stored.fabric.value, "fabric")
+    if host not in (declared.get("hosts") or {}) and host not in (declared.get("switches") or {}):
+        placed = [vm.name for vm in compose(stored).vms if vm.host == host]
+        if placed:
+            raise StoreError(f"{host} still runs {', '.join(sorted(placed))} in the tenancy: move or remove them first")
     ok, _ = store.txn([Compare(keys.alive(host), "create", "==", 0), Compare(keys.chassis(host), "create", "!=", 0)],
                       [Delete(keys.chassis(host))])
     if not ok:
