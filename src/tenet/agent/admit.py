@@ -21,7 +21,7 @@ from tenet.agent import shards as shard_control
 from tenet.agent.discovery import Discovery
 from tenet.pace import Pacer
 from tenet.store import keys
-from tenet.store.base import Delete, Store, follow
+from tenet.store.base import Delete, Store, StoreError, follow
 from tenet.store.open import open_store
 from tenet.store.records import AdmissionReady, HostTables, RecordError, Revocation
 from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
@@ -71,6 +71,17 @@ def follow_revocations(store: Store, host: str, d: Discovery, stopping: threadin
         stopping.wait(FOLLOW_PACE)
 
 
+def resilient(loop, store: Store, host: str, d: Discovery, stopping: threading.Event) -> None:
+    """A follower thread outlives the store going away: it starts over (level-triggered, so
+    from scratch) once the store answers again."""
+    while not stopping.is_set():
+        try:
+            loop(store, host, d, stopping)
+        except StoreError as e:
+            log.warning("%s: store unreachable, retrying: %s", loop.__name__, e)
+            stopping.wait(1.0)
+
+
 def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int = SERVER_PORT,
         tunnel_port: int = ACCESS_TUNNEL_PORT, shard: int = 0, shards: int = 1, packet_fd: int = -1) -> None:
     mux = None  # without RADIUS nothing is offered; the ARP responder of IP-based VNs still runs
@@ -81,10 +92,10 @@ def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int 
     sock = socket.socket(fileno=packet_fd) if packet_fd >= 0 else None  # our member of the agent's fanout group
     d = Discovery(open_store(store_url), host, mux, udp_port if radius else 0, tunnel_port, sock, shard, shards)
     stopping = stop_on_signals(also=d.stop)
-    threading.Thread(target=follow_tables, args=(open_store(store_url), host, d, stopping), name="tables",
+    threading.Thread(target=resilient, args=(follow_tables, open_store(store_url), host, d, stopping), name="tables",
                      daemon=True).start()
     if shard == 0:
-        threading.Thread(target=follow_revocations, args=(open_store(store_url), host, d, stopping),
+        threading.Thread(target=resilient, args=(follow_revocations, open_store(store_url), host, d, stopping),
                          name="revocations", daemon=True).start()
     else:
         threading.Thread(target=shard_control.serve, args=(host, shard, d.apply, stopping), name="control",
