@@ -76,7 +76,7 @@ def lab_status(name: Optional[str] = typer.Argument(None)) -> None:
         rec = Record.load(_lab_name(name))
     except LookupError as e:
         _fail(str(e))
-    store = open_store(f"sqlite:///{rec.dir / 'store.db'}")
+    store = open_store(rec.store_url)
     t = Table(title=f"lab {rec.name} ({rec.state}) — {rec.topology}")
     for c in ("role", "node", "pid", "alive", "generation", "state"):
         t.add_column(c)
@@ -114,7 +114,7 @@ def endpoints(
     store_url: Optional[str] = typer.Option(None, "--store"),
 ) -> None:
     """TESs that attached themselves: where, as whom, with what the Access-Accept granted."""
-    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    url = store_url or Record.load(_lab_name(lab)).store_url
     reports = [EndpointReport.from_json(kv.value).to_dict() for kv in open_store(url).range(keys.endpoints_prefix())]
     if as_json:
         sys.stdout.write(json.dumps(reports, indent=1, sort_keys=True) + "\n")
@@ -139,7 +139,7 @@ def detach(
 ) -> None:
     """End an attached TES's session now: its NVE sends TERMINATE (admin) and detaches it. It
     may attach again if RADIUS still accepts it (change the user first to keep it out)."""
-    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    url = store_url or Record.load(_lab_name(lab)).store_url
     store = open_store(url)
     mac = mac.lower().replace("-", ":")
     reports = [EndpointReport.from_json(kv.value) for kv in store.range(keys.endpoints_prefix())]
@@ -164,7 +164,7 @@ def link_set(
 
     if guarantee is None and limit is None:
         _fail("nothing to set: give --guarantee and/or --limit")
-    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    url = store_url or Record.load(_lab_name(lab)).store_url
     try:
         intent = set_link(open_store(url), name, guarantee, limit)
     except IntentError as e:
@@ -251,7 +251,7 @@ def _vr_op(lab: Optional[str], op: str, name: str, *args, show: str | None = Non
 
     rec = Record.load(_lab_name(lab))
     try:
-        intent = getattr(VirtualRouters(rec, f"sqlite:///{rec.dir / 'store.db'}"), op)(name, *args)
+        intent = getattr(VirtualRouters(rec, rec.store_url), op)(name, *args)
     except (IntentError, LabError) as e:
         _fail(str(e))
     shown = name if show is None else show
@@ -284,7 +284,7 @@ def tables(
     store_url: Optional[str] = typer.Option(None, "--store"),
 ) -> None:
     """A host's addressing mode tables, as the seed's FIGS. 7A/7B."""
-    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    url = store_url or Record.load(_lab_name(lab)).store_url
     kv = open_store(url).get(keys.tables(host))
     if kv is None:
         _fail(f"no tables published for host {host!r}")

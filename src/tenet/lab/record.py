@@ -30,10 +30,15 @@ class Record:
     processes: list[Proc] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     state: str = "creating"
+    store: str = ""  # the store URL for tools in the root namespace; "": the lab's SQLite file
 
     @property
     def dir(self) -> Path:
         return RUN_DIR / self.name
+
+    @property
+    def store_url(self) -> str:
+        return self.store or f"sqlite:///{self.dir / 'store.db'}"
 
     def save(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
