@@ -17,8 +17,10 @@ import yaml
 from tenet.aaa.config import render
 from tenet.aaa.server import FreeRadius
 from tenet.agent.config import AgentConfig, render as render_config
-from tenet.lab import frr, netns, policy
+from tenet.lab import etcd, frr, netns, policy
 from tenet.lab.control import Control, control_of
+from tenet.lab.etcd import MemberStatus
+from tenet.lab.pki import Pki, issue, passwords as new_passwords
 from tenet.lab.frr import RouterConfig
 from tenet.lab.netns import LabError
 from tenet.lab.plan import LabPlan, plan
@@ -26,7 +28,7 @@ from tenet.lab.record import Proc, Record, start_time
 from tenet.model.load import load_file
 from tenet.model.tenancy import Intent, Join
 from tenet.lab.vrouter import VirtualRouters
-from tenet.store import keys
+from tenet.store import keys, rbac
 from tenet.store.open import open_store
 from tenet.store.intent import write_intent
 from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, HostRole, HostTables
@@ -45,10 +47,12 @@ class Lab:
         policy.check(intent, topology)
         self.intent = intent
         self.control = control
-        self.plan: LabPlan = plan(intent)
+        self.plan: LabPlan = plan(intent, control)
         self.topology = topology
         self.progress = progress
         self.record = Record(name=intent.name, topology=topology)
+        if self.plan.management is not None:  # the operator's view: root, from the bridge's namespace
+            self.record.store = etcd.client_url(self.plan.etcd_nodes(), self.pki, rbac.ROOT, self.plan.management.netns)
         self.stopped: set[tuple[str, str]] = set()  # stopped on purpose: not a failure when found dead
 
     @classmethod
@@ -63,7 +67,20 @@ class Lab:
 
     @property
     def store_url(self) -> str:
+        """The store as tools in the root namespace (tests, the CLI) reach it, as root."""
         return self.record.store_url
+
+    @property
+    def pki(self) -> Pki:
+        """With store: etcd, the lab's CA, certificates and passwords (lab/pki.py)."""
+        return Pki(self.record.dir / "pki")
+
+    def store_url_for(self, user: str) -> str:
+        """The store URL a control-plane process starts with: on etcd, as etcd user `user`
+        (its certificate and password) over its own management interface; else the SQLite file."""
+        if self.plan.management is None:
+            return self.store_url
+        return etcd.client_url(self.plan.etcd_nodes(), self.pki, user)
 
     # -- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> "Lab":
@@ -119,12 +136,16 @@ class Lab:
         return proc
 
     def _start(self) -> None:
+        if self.plan.management is not None:
+            self._start_etcd()
         store = open_store(self.store_url)
         write_intent(store, self.intent)
         store.close()
         py = sys.executable
         self.progress("starting controller")
-        self._spawn("controller", "controller", [py, "-m", "tenet.controller.main", "--store", self.store_url])
+        where = self.plan.controller_nodes()[0].netns if self.plan.management else None
+        self._spawn("controller", "controller", [py, "-m", "tenet.controller.main", "--store", self.store_url_for(rbac.CONTROLLER)],
+                    where)
         for r in self.plan.routers:
             self._start_router(r)
         if self.plan.aaa:
@@ -133,19 +154,60 @@ class Lab:
             self.progress(f"starting agent on {h.name}" + (" (access switch)" if h.switch else ""))
             self._spawn("agent", h.name, self._agent_argv(h.name), self.plan.node(h.name).netns)
 
+    def _start_etcd(self, timeout: float = 30.0) -> None:
+        """Certificates and passwords, the members, then RBAC: every role, and auth on."""
+        members = self.plan.etcd_nodes()
+        roles = rbac.roles(self.intent.fabric)
+        users = rbac.users(roles)
+        self.progress(f"issuing etcd certificates: {len(members)} members, {len(users)} users")
+        issue(self.pki, {m.name: str(m.ip.ip) for m in members}, users)
+        passwords = new_passwords(self.pki, users)
+        for m in members:
+            self._spawn("etcd", m.name, etcd.member_argv(m, members, self.pki, self.record.dir / "etcd", f"tenet-{self.name}"), m.netns)
+        self.wait_etcd(timeout)
+        store = open_store(self.store_url)
+        try:
+            rbac.apply(store, roles, passwords)
+        finally:
+            store.close()
+        self.progress(f"etcd: {len(members)} members healthy, auth on, {len(roles)} roles")
+
+    def etcd_status(self) -> list[MemberStatus]:
+        """Each etcd member's own view (its id, the leader it follows), asked as root."""
+        assert self.plan.management is not None, "the lab's store is not etcd"
+        return etcd.statuses(self.plan.etcd_nodes(), self.pki, rbac.ROOT, self.plan.management.netns)
+
+    def wait_etcd(self, timeout: float = 30.0) -> None:
+        """Until every member answers and all follow one leader among them."""
+        deadline = time.monotonic() + timeout
+        while not etcd.healthy(status := self.etcd_status()):
+            dead = self._dead()
+            if dead:
+                raise LabError(f"{dead.role} on {dead.node} exited; see {dead.log}")
+            if time.monotonic() > deadline:
+                raise LabError(f"etcd not healthy after {timeout:.0f}s: " + ", ".join(
+                    f"{s.name} {'no answer' if s.id is None else f'leader {s.leader}'}" for s in status)
+                    + f"; see {self.record.dir}/etcd-*.log")
+            time.sleep(0.1)
+
     def start_proxies(self) -> None:
         """Hosts behind access switches start vouching for their VMs once the switches serve.
         A proxy recorded earlier is stopped (by its PID) and forgotten first."""
         for x in self.intent.fabric.proxies:
             self._forget("proxy", x.name)
             self.progress(f"starting the 802.1X proxy on {x.name} (behind {x.switch})")
-            argv = [sys.executable, "-m", "tenet.agent.proxy_main", "--host", x.name, "--store", self.store_url]
+            argv = [sys.executable, "-m", "tenet.agent.proxy_main", "--host", x.name, "--store", self._agent_store_url(x.name)]
             self._spawn("proxy", x.name, argv, self.plan.node(x.name).netns)
+
+    def _agent_store_url(self, host: str) -> str:
+        """What a host's agent (or 802.1X proxy) is told of the store: on etcd, its own user
+        and certificate, reaching the members over the host's management interface."""
+        return self.store_url_for(rbac.agent_user(host))
 
     def _agent_argv(self, host: str) -> list[str]:
         """An agent starts from its config file, as on a real host (docs/agent.md)."""
         h = self.intent.fabric.host(host)
-        config = AgentConfig(host=h.name, store=self.store_url, uplink=h.uplink, network=h.network,
+        config = AgentConfig(host=h.name, store=self._agent_store_url(host), uplink=h.uplink, network=h.network,
                              role=HostRole.ACCESS_SWITCH if h.switch else HostRole(h.role), capability=h.capability,
                              admission_shards=h.admission_shards, mab=h.mab,
                              radius=f"{self.plan.aaa.ip}:{RADIUS_PORT}" if self.plan.aaa else "",
@@ -376,7 +438,7 @@ class Lab:
 
     def _follow(self, intent: Intent) -> None:
         """The intent was edited through us (a VR created, say): name what it now names."""
-        self.intent, self.plan = intent, plan(intent)
+        self.intent, self.plan = intent, plan(intent, self.control)
 
     def restart_agent(self, host: str) -> Proc:
         """Stop an agent by its recorded PID and start a new one (the kernel keeps its state)."""

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from tenet.compute.overlay import vr_routes
 from tenet.compute.routing import gateway_ip
+from tenet.lab.control import Control
 from tenet.lab.frr import RouterConfig, RouterPort, anycast_address, rendezvous, router_id
+from tenet.lab.management import DEV, Management, Station, management
 from tenet.model.layers import VXLAN_OVERHEAD, max_layer
 from tenet.model.tenancy import switch_port_name, Intent, port_name
 
@@ -67,6 +69,15 @@ class LabPlan:
     commands: tuple[Command, ...]  # run in order after the veths exist
     routers: tuple[RouterConfig, ...]  # each runs FRR (lab/frr.py)
     aaa: Aaa | None = None
+    management: Management | None = None  # with store: etcd (lab/management.py)
+
+    def controller_nodes(self) -> tuple[Station, ...]:
+        """Where controller replicas run with store: etcd, one namespace each on the
+        management network (ctl1..N, as the control block asks); () with SQLite."""
+        return self.management.controllers if self.management else ()
+
+    def etcd_nodes(self) -> tuple[Station, ...]:
+        return self.management.etcd if self.management else ()
 
     def node(self, name: str) -> Node:
         for n in self.nodes:
@@ -167,7 +178,30 @@ def _nic_ip(intent: Intent, netns: str, dev: str, nic) -> list[Command]:
     return cmds
 
 
-def plan(intent: Intent) -> LabPlan:
+def _management_wiring(m: Management) -> tuple[list[Node], list[Veth], list[Command], list[Command]]:
+    """The bridge in its namespace, the namespaces of the members and controllers, and a veth
+    `mg0` from the bridge into each station (hosts exist already): nodes, veths, commands
+    and the attachments to run after them."""
+    nodes = [Node("mgmt", "mgmt", m.netns)] + [Node(s.name, s.kind, s.netns) for s in m.stations if s.kind in ("etcd", "controller")]
+    cmds = quiet(m.netns) + [
+        Command(m.netns, ("ip", "link", "add", "br0", "type", "bridge")),
+        Command(m.netns, ("ip", "addr", "add", str(m.address), "dev", "br0")),
+        Command(m.netns, ("ip", "link", "set", "br0", "up")),
+    ]
+    for n in nodes[1:]:
+        cmds += quiet(n.netns)
+    veths, attach = [], []
+    for i, s in enumerate(m.stations):
+        veths.append(Veth(s.netns, DEV, m.netns, f"p{i}", VM_MTU))
+        attach += [
+            Command(m.netns, ("ip", "link", "set", f"p{i}", "master", "br0", "up")),
+            Command(s.netns, ("ip", "addr", "add", str(s.ip), "dev", DEV)),
+            Command(s.netns, ("ip", "link", "set", DEV, "up")),
+        ]
+    return nodes, veths, cmds, attach
+
+
+def plan(intent: Intent, control: Control = Control()) -> LabPlan:
     lab = intent.name
     ns = lambda n: netns_name(lab, n)  # noqa: E731
     f = intent.fabric
@@ -281,5 +315,12 @@ def plan(intent: Intent) -> LabPlan:
                 cmds.append(Command(ns(vm.host), ("ip", "link", "set", port, "up")))
     for vr, routes in vr_routes(intent).items():  # after every NIC is up and addressed
         attach += [Command(ns(vr), ("ip", "route", "replace", str(net), "via", str(via))) for net, via in routes]
-    return LabPlan(lab, tuple(nodes), tuple(veths), tuple(cmds + attach), tuple(routers), aaa)
+    mgmt = management(intent, control, netns_name)
+    if mgmt is not None:
+        m_nodes, m_veths, m_cmds, m_attach = _management_wiring(mgmt)
+        nodes += m_nodes
+        veths += m_veths
+        cmds += m_cmds
+        attach += m_attach
+    return LabPlan(lab, tuple(nodes), tuple(veths), tuple(cmds + attach), tuple(routers), aaa, mgmt)
 

@@ -4,12 +4,19 @@ Our own small client (http.client, JSON, base64 keys and values) instead of a li
 swallows a watch's `compact_revision` and python-etcd3 breaks on protobuf >= 4, and the
 compaction rule is the one thing a level-triggered reader must never miss.
 
-URL: ``etcd://host:port[,host:port...][?cacert=PATH&cert=PATH&key=PATH]``. Several endpoints
-are members of one cluster: a request that cannot reach one (refused, reset, timed out, or the
-member has no leader) is sent to the next. A `cacert` turns on TLS (https to every member,
-certificate and host name verified); `cert` and `key` add a client certificate, both or neither.
-After a member refused us, the next is used once it follows another leader (a follower of a
-dead leader holds requests until its election timeout).
+URL: ``etcd://host:port[,host:port...][?cacert=PATH&cert=PATH&key=PATH&user=NAME&password-file=PATH&netns=NAME]``.
+Several endpoints are members of one cluster: a request that cannot reach one (refused, reset,
+timed out, or the member has no leader) is sent to the next. A `cacert` turns on TLS (https to
+every member, certificate and host name verified); `cert` and `key` add a client certificate,
+both or neither. After a member refused us, the next is used once it follows another leader (a
+follower of a dead leader holds requests until its election timeout).
+
+`user` and `password-file` log in to a cluster with auth enabled (etcd RBAC): the client asks
+for a token when etcd first refuses it, and again when etcd says the token is invalid or stale,
+then repeats the request once. Through the JSON gateway etcd ignores a client certificate's
+name (and refuses one that has a CommonName once auth is on), so the user is who we are; the
+certificate only lets us connect. `netns` creates every socket inside that named network
+namespace (store/netns.py: the lab's root-side tools reach its management network).
 
 Revisions are etcd's minus one, so that an empty store is at 0 and its first write at 1, as in
 SQLite; compares, watches and compaction translate. A watch is one gateway stream per call,
@@ -44,14 +51,21 @@ from tenet.store.base import (
     Put,
     StoreError,
 )
+from tenet.store.netns import dial
 
 TIMEOUT = 2.0  # one request to one member: a member whose leader just died holds requests
 HEADERS = {"Content-Type": "application/json",
+           # etcd 3.4 knows a request came through its gateway by the forwarded Accept header:
+           # without it, it takes the member's own certificate's CN for the user
+           "Accept": "application/json",
            "Grpc-Metadata-hasleader": "true"}  # a member without a leader says so at once
 PATIENCE = 15.0  # all members, all retries: long enough for a new leader to be elected
 BACKOFF = 0.05  # between two rounds over every member
 REPLAY = 1.0  # etcd replays a watch's past from a loop that runs every 100 ms: wait this for it
 UNAVAILABLE = 14  # gRPC code: the member cannot serve now (no leader, stopping, ...)
+PERMISSION_DENIED = 7  # gRPC code: RBAC refused the request (or we have not logged in yet)
+STALE_TOKEN = ("invalid auth token", "auth store is old")  # log in again, then repeat
+ANONYMOUS = ("permission denied", "user name not found", "user name is empty")  # with auth on, no token yet
 SAFE_UNAVAILABLE = ("no leader", "not capable", "too many requests", "stopped")  # never applied
 TARGETS = {"mod": ("MOD", "mod_revision"), "create": ("CREATE", "create_revision"), "version": ("VERSION", "version"), "value": ("VALUE", "value")}
 RESULTS = {"==": "EQUAL", "!=": "NOT_EQUAL", ">": "GREATER", "<": "LESS"}
@@ -59,6 +73,10 @@ RESULTS = {"==": "EQUAL", "!=": "NOT_EQUAL", ">": "GREATER", "<": "LESS"}
 
 class OutcomeUnknown(StoreError):
     """A conditional transaction was sent but its answer lost: it may or may not have applied."""
+
+
+class PermissionDenied(StoreError):
+    """etcd's RBAC refused the request: this user may not read or write that key."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +92,35 @@ class Tls:
         return ctx
 
 
-def parse_url(url: str) -> tuple[list[tuple[str, int]], Tls | None]:
-    """`etcd://h:p,h:p?cacert=..&cert=..&key=..` -> endpoints and TLS files (checked to exist)."""
+@dataclass(frozen=True)
+class Login:
+    """An etcd user, and the file holding its password (read at each login, never in the URL)."""
+
+    user: str
+    password_file: str
+
+    def password(self) -> str:
+        try:
+            return Path(self.password_file).read_text().strip()
+        except OSError as e:
+            raise StoreError(f"etcd password file for {self.user!r}: {e}") from None
+
+
+@dataclass(frozen=True)
+class EtcdUrl:
+    endpoints: tuple[tuple[str, int], ...]
+    tls: Tls | None = None
+    login: Login | None = None
+    netns: str | None = None
+
+
+OPTIONS = ("cacert", "cert", "key", "user", "password-file", "netns")
+FILES = ("cacert", "cert", "key", "password-file")
+
+
+def parse_url(url: str) -> EtcdUrl:
+    """`etcd://h:p,h:p?cacert=..&cert=..&key=..&user=..&password-file=..&netns=..` -> its
+    parts, every file checked to exist."""
     if not url.startswith("etcd://"):
         raise StoreError(f"not an etcd URL: {url!r}")
     hosts, _, query = url[len("etcd://"):].partition("?")
@@ -86,18 +131,24 @@ def parse_url(url: str) -> tuple[list[tuple[str, int]], Tls | None]:
             raise StoreError(f"bad etcd endpoint {part!r} in {url!r} (expected host:port)")
         endpoints.append((host.strip("[]"), int(port)))
     options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
-    unknown = set(options) - {"cacert", "cert", "key"}
+    unknown = set(options) - set(OPTIONS)
     if unknown:
-        raise StoreError(f"unknown etcd URL option(s) {sorted(unknown)} (known: cacert, cert, key)")
-    for name, path in options.items():
-        if not Path(path).is_file():
-            raise StoreError(f"etcd {name} file {path!r} does not exist")
+        raise StoreError(f"unknown etcd URL option(s) {sorted(unknown)} (known: {', '.join(OPTIONS)})")
+    for name in FILES:
+        if name in options and not Path(options[name]).is_file():
+            raise StoreError(f"etcd {name} file {options[name]!r} does not exist")
     if ("cert" in options) != ("key" in options):
         raise StoreError("etcd client TLS needs both cert and key")
-    if options and "cacert" not in options:
+    if ("cert" in options or "key" in options) and "cacert" not in options:
         raise StoreError("etcd TLS needs cacert (the CA that signed the members' certificates)")
-    tls = Tls(options["cacert"], options.get("cert"), options.get("key")) if options else None
-    return endpoints, tls
+    if ("user" in options) != ("password-file" in options):
+        raise StoreError("etcd login needs both user and password-file")
+    netns = options.get("netns")
+    if netns is not None and (not netns or "/" in netns or netns in (".", "..")):
+        raise StoreError(f"etcd netns must name a network namespace, not {netns!r}")
+    tls = Tls(options["cacert"], options.get("cert"), options.get("key")) if "cacert" in options else None
+    login = Login(options["user"], options["password-file"]) if "user" in options else None
+    return EtcdUrl(tuple(endpoints), tls, login, netns)
 
 
 def _b64(data: bytes) -> str:
@@ -177,11 +228,14 @@ class _Failed(Exception):
 
 class EtcdStore:
     def __init__(self, endpoints: Sequence[tuple[str, int]], tls: Tls | None = None, timeout: float = TIMEOUT,
-                 patience: float = PATIENCE) -> None:
+                 patience: float = PATIENCE, login: Login | None = None, netns: str | None = None) -> None:
         if not endpoints:
             raise StoreError("etcd needs at least one endpoint")
         self.endpoints = list(endpoints)
         self.ssl = tls.context() if tls else None
+        self.login, self.netns = login, netns
+        self.token: str | None = None  # etcd's auth token, once it asked us to log in
+        self.narrow = False  # our role may not read every key (see revision)
         self.timeout, self.patience = timeout, patience
         self.current = 0  # the member we talk to until it fails
         self.ids: dict[int, str] = {}  # endpoint -> etcd member id, learned from answers
@@ -191,8 +245,8 @@ class EtcdStore:
 
     @classmethod
     def from_url(cls, url: str) -> EtcdStore:
-        endpoints, tls = parse_url(url)
-        return cls(endpoints, tls)
+        u = parse_url(url)
+        return cls(u.endpoints, u.tls, login=u.login, netns=u.netns)
 
     def close(self) -> None:
         with self.lock:
@@ -202,20 +256,29 @@ class EtcdStore:
 
     # -- transport ---------------------------------------------------------------------
     def _connect(self, member: int, timeout: float) -> http.client.HTTPConnection:
+        """A connection to one member, its socket made here (in our netns, if any) and
+        handed to http.client."""
         host, port = self.endpoints[member]
-        if self.ssl is not None:
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, timeout=timeout, context=self.ssl)
-        else:
-            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        sock = None
         try:
-            conn.connect()
+            sock = dial(host, port, timeout, self.netns)
+            if self.ssl is not None:
+                sock = self.ssl.wrap_socket(sock, server_hostname=host)
         except ssl.SSLError as e:  # a certificate problem is not an outage: say so at once
-            conn.close()
+            if sock is not None:
+                sock.close()
             raise StoreError(f"etcd TLS with {host}:{port} failed: {e}") from e
-        except (OSError, http.client.HTTPException) as e:
-            conn.close()
+        except OSError as e:
+            if sock is not None:
+                sock.close()
             raise _Failed(f"{host}:{port}: {e}", sent=False, down=True) from e
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn.sock = sock
         return conn
+
+    def _headers(self) -> dict[str, str]:
+        token = self.token
+        return {**HEADERS, "Authorization": token} if token else HEADERS
 
     def _fresh(self) -> http.client.HTTPConnection:
         """The kept connection if its member has not closed it meanwhile (a readable idle socket
@@ -232,7 +295,7 @@ class EtcdStore:
     def _once(self, path: str, body: dict) -> dict:
         conn = self._fresh()
         try:
-            conn.request("POST", path, json.dumps(body), HEADERS)
+            conn.request("POST", path, json.dumps(body), self._headers())
             resp = conn.getresponse()
             data = resp.read()
         except ssl.SSLError as e:  # TLS 1.3: a refused client certificate shows on the first read
@@ -268,7 +331,7 @@ class EtcdStore:
         `patience` runs out. `retry_sent`: the request is safe to repeat after it may have
         been applied (everything but a conditional txn)."""
         deadline = time.monotonic() + self.patience
-        tried = 0
+        tried, logged_in = 0, False
         with self.lock:
             while True:
                 try:
@@ -278,6 +341,11 @@ class EtcdStore:
                     if "error" not in reply:
                         return reply
                     message, code = str(reply.get("message") or reply["error"]), reply.get("code")
+                    if self.login is not None and not logged_in and (
+                            any(s in message for s in STALE_TOKEN) or (self.token is None and any(s in message for s in ANONYMOUS))):
+                        self._log_in()  # refused before anything applied: safe to repeat
+                        logged_in = True
+                        continue
                     if code != UNAVAILABLE:
                         return reply  # the caller interprets the error
                     raise _Failed(message, sent=not any(s in message for s in SAFE_UNAVAILABLE))
@@ -296,9 +364,26 @@ class EtcdStore:
                     if tried % len(self.endpoints) == 0:
                         time.sleep(BACKOFF)
 
-    @staticmethod
-    def _error(reply: dict, what: str) -> StoreError:
-        return StoreError(f"etcd {what}: {reply.get('message') or reply.get('error')}")
+    def _log_in(self) -> None:
+        """A new token for our user (the lock is held). A member without a leader cannot
+        answer: like any outage, the next one is asked."""
+        assert self.login is not None
+        self.token = None
+        reply = self._once("/v3/auth/authenticate", {"name": self.login.user, "password": self.login.password()})
+        if "error" in reply:
+            message = str(reply.get("message") or reply["error"])
+            if reply.get("code") == UNAVAILABLE:
+                raise _Failed(message, sent=False)
+            raise StoreError(f"etcd login as {self.login.user!r} failed: {message}")
+        self.token = reply["token"]
+
+    def _error(self, reply: dict, what: str, body: dict | None = None) -> StoreError:
+        message = reply.get("message") or reply.get("error")
+        if reply.get("code") == PERMISSION_DENIED or "user name is empty" in str(message):  # the latter: anonymous
+            key = base64.b64decode(body["key"]).decode(errors="replace") if body and body.get("key") else ""
+            who = f"user {self.login.user!r}" if self.login else "no user (the URL has no user=)"
+            return PermissionDenied(f"etcd {what}{f' of {key}' if key else ''}: {message} ({who})")
+        return StoreError(f"etcd {what}: {message}")
 
     def _ok(self, path: str, body: dict, *, retry_sent: bool = True) -> dict:
         reply = self._call(path, body, retry_sent=retry_sent)
@@ -307,12 +392,29 @@ class EtcdStore:
             if "lease not found" in message:
                 lease = int(body.get("ID") or body.get("lease") or _lease_in(body))
                 raise LeaseExpired(lease)
-            raise self._error(reply, path)
+            raise self._error(reply, path, body)
         return reply
+
+    def request(self, path: str, body: dict) -> dict:
+        """One call of etcd's v3 JSON API (auth, cluster, maintenance: what the Store protocol
+        does not cover), with the same failover and login; an error answer raises StoreError."""
+        return self._ok(path, body)
 
     # -- reads -------------------------------------------------------------------------
     def revision(self) -> int:
-        return _ours(self._ok("/v3/kv/range", {"key": _b64(b"\0"), "count_only": True})["header"]["revision"])
+        """The cluster's revision (a linearizable read of key NUL). A user whose role may not
+        read that key gets the member's own applied revision instead (an empty
+        transaction needs no permission): never ahead of the cluster, so a watch started
+        from it replays a little at worst and never skips."""
+        if not self.narrow:
+            body = {"key": _b64(b"\0"), "count_only": True}  # one key: cheap, linearizable
+            reply = self._call("/v3/kv/range", body)
+            if "error" not in reply:
+                return _ours(reply["header"]["revision"])
+            if reply.get("code") != PERMISSION_DENIED:
+                raise self._error(reply, "revision")
+            self.narrow = True
+        return _ours(self._ok("/v3/kv/txn", {})["header"]["revision"])
 
     def get(self, key: str) -> KeyValue | None:
         kvs = self._ok("/v3/kv/range", {"key": _key(key)}).get("kvs", [])
@@ -380,7 +482,7 @@ class EtcdStore:
     def _stream_first(self, path: str, body: dict) -> dict:
         conn = self._connect(self.current, self.timeout)
         try:
-            conn.request("POST", path, json.dumps(body), HEADERS)
+            conn.request("POST", path, json.dumps(body), self._headers())
             line = conn.getresponse().readline()
             if not line:
                 raise _Failed(f"{path}: closed", sent=True)
@@ -396,7 +498,7 @@ class EtcdStore:
         arrive within `timeout`, else []. A member lost mid-wait: the same watch on the next one.
         No member answering for `patience`: StoreError (from the history check), not silence."""
         deadline = time.monotonic() + timeout
-        self._check_history(start_revision)
+        self._check_history(prefix, start_revision)
         create = {"key": _key(prefix) if prefix else _b64(b"\0"), "range_end": _prefix_end(prefix),
                   "start_revision": str(_theirs(start_revision) if start_revision > 0 else 1)}
         while True:
@@ -407,16 +509,18 @@ class EtcdStore:
                     return []
                 self._next_member()
 
-    def _check_history(self, start_revision: int) -> None:
-        """Compacted now, not after etcd's next sync: a read at the start revision tells."""
-        reply = self._call("/v3/kv/range", {"key": _b64(b"\0"), "revision": str(_theirs(start_revision) if start_revision > 0 else 1),
+    def _check_history(self, prefix: str, start_revision: int) -> None:
+        """Compacted now, not after etcd's next sync: a read at the start revision tells. It
+        reads the prefix's own key, which whoever may watch the prefix may read."""
+        reply = self._call("/v3/kv/range", {"key": _key(prefix) if prefix else _b64(b"\0"),
+                                            "revision": str(_theirs(start_revision) if start_revision > 0 else 1),
                                             "count_only": True})
         if "error" in reply:
             message = str(reply.get("message") or reply["error"])
             if "compacted" in message:
                 raise Compacted(start_revision)
             if "future revision" not in message:
-                raise self._error(reply, "watch")
+                raise self._error(reply, "watch", {"key": _key(prefix)})
 
     def _watch_once(self, create: dict, start_revision: int, deadline: float) -> list[Event]:
         with self.lock:
@@ -424,7 +528,7 @@ class EtcdStore:
         conn = self._connect(member, self.timeout)  # even with timeout 0: the past is still returned
         try:
             # hasleader: the member cancels the watch if it loses its leader, instead of going quiet
-            conn.request("POST", "/v3/watch", json.dumps({"create_request": create}), HEADERS)
+            conn.request("POST", "/v3/watch", json.dumps({"create_request": create}), self._headers())
             sock = conn.sock  # the response reads through it even if the connection lets go of it
             resp = conn.getresponse()
             created = False
@@ -448,6 +552,8 @@ class EtcdStore:
                 result = msg.get("result", {})
                 if int(result.get("compact_revision", 0) or 0) > 0:
                     raise Compacted(start_revision)
+                if result.get("canceled") and "permission denied" in str(result.get("cancel_reason")):
+                    raise self._error({"code": PERMISSION_DENIED, "message": "permission denied"}, "watch", create)
                 if result.get("canceled"):
                     raise _Failed(f"watch canceled: {result.get('cancel_reason', '')}", sent=False)
                 if result.get("created") and not created:

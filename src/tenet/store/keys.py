@@ -14,6 +14,9 @@ Every value is a record of store/records.py (named per key there).
 | /tenet/hosts/<host>/revoke/<mac> | operator (CLI) | end that TES's session, and why |
 | /tenet/hosts/<proxy>/proxy | controller | an 802.1X proxy host's VM ports, with their credentials |
 | /tenet/endpoints/<host>/<vn>/<mac> | the host's agent | a dynamically attached endpoint |
+
+Who may read and write which keys on etcd (its RBAC roles) is derived from this layout in
+store/rbac.py.
 """
 from __future__ import annotations
 
@@ -99,3 +102,8 @@ def endpoints_prefix() -> str:
 
 def endpoint(host: str, vn: str, mac: str) -> str:
     return f"{endpoints_prefix()}{_part(host)}/{_part(vn)}/{_part(mac)}"
+
+
+def host_endpoints_prefix(host: str) -> str:
+    """Every endpoint one host's agent reported (it reads them back after a restart)."""
+    return f"{endpoints_prefix()}{_part(host)}/"
