@@ -447,6 +447,13 @@ class Lab:
         self.record.processes.remove(old)
         return self._spawn("agent", host, self._agent_argv(host), self.netns(host))
 
+    def restart_etcd(self, member: str) -> Proc:
+        """Start a stopped etcd member again from its data directory (it rejoins the cluster)."""
+        m = next(x for x in self.plan.etcd_nodes() if x.name == member)
+        self._forget("etcd", member)
+        argv = etcd.member_argv(m, self.plan.etcd_nodes(), self.pki, self.record.dir / "etcd", f"tenet-{self.name}")
+        return self._spawn("etcd", member, argv, m.netns)
+
 
 def _stop(p: Proc, grace: float = 3.0) -> None:
     if start_time(p.pid) != p.start_time:
