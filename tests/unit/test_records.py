@@ -14,8 +14,8 @@ from tenet.compute.extmac import allocate
 from tenet.model.load import intent_to_doc, load_file
 from tenet.model.tenancy import port_name
 from tenet.store.records import (
-    AdmissionReady, AgentState, AgentStatus, EndpointKind, EndpointReport, ExtMac, HostTables, ProxyPort, ProxyPorts,
-    RecordError,
+    AdmissionReady, AgentState, AgentStatus, EndpointKind, EndpointReport, ExtMac, HostTables, Leader, Observed, ProxyPort,
+    ProxyPorts, RecordError,
     ReportedTunnel, Revocation, intent_doc_from_json, intent_from_json, intent_to_json,
 )
 
@@ -43,6 +43,8 @@ RECORDS = [
     DOT1X,
     EndpointReport(vn="n1", vnid=1, mac="02:00:00:00:00:03", port="tv3", host="h2"),
     ExtMac("02:aa:00:00:00:01"),
+    Leader(name="ctl-a:4242", pid=4242, since=1_700_000_000.25),
+    Observed(revision=917, leader="ctl-a:4242"),
 ]
 
 
@@ -140,6 +142,9 @@ def test_older_stored_forms():
     (EndpointReport, b'{"vn": "n1", "vnid": 1, "mac": "m", "port": "p", "host": "h", "provisioning": 5}',
      "endpoint report.provisioning: expected dict"),
     (ExtMac, b'"not a mac"', "external MAC.mac"),
+    (Leader, b'{"name": "a", "pid": "1", "since": 0}', "leader.pid: expected int"),
+    (Leader, b'{"name": "a", "pid": 1}', "leader.since: missing"),
+    (Observed, b'{"revision": 3}', "observed.leader: missing"),
     (ExtMac, b'"02:aa', "external MAC: not JSON"),
 ])
 def test_malformed_is_rejected_naming_the_field(cls, data, field):

@@ -168,6 +168,16 @@ def test_in_chunks_writes_max_txn_ops_to_a_commit(url, store):
             store.txn([], [Put(f"/many/{i:03}", b"y") for i in range(129)])
 
 
+def test_in_chunks_with_compares_writes_only_while_they_hold(store):
+    """Each chunk carries the compares: refused, nothing of that chunk (or after it) is written."""
+    store.put("/term", b"1")
+    ops = [Put(f"/fenced/{i:03}", b"x") for i in range(MAX_TXN_OPS + 1)]
+    assert not in_chunks(store, ops, [Compare("/term", "value", "==", b"2")])
+    assert store.range("/fenced/") == []
+    assert in_chunks(store, ops, [Compare("/term", "value", "==", b"1")])
+    assert len(store.range("/fenced/")) == MAX_TXN_OPS + 1
+
+
 def test_compaction_past_a_watchers_revision_means_read_again(url, store):
     """A watcher that saw everything up to `rev` comes back after the history it needs was
     compacted away: it is told so (Compacted; follow answers None), never a silent [] — the

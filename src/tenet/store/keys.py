@@ -11,6 +11,8 @@ Every value is a record of store/records.py (named per key there).
 | /tenet/hosts/<host>/revoke/<mac> | operator (CLI) | end that TES's session, and why |
 | /tenet/hosts/<proxy>/proxy | controller | an 802.1X proxy host's VM ports, with their credentials |
 | /tenet/endpoints/<host>/<vn>/<mac> | the host's agent | a dynamically attached endpoint |
+| /tenet/controller/leader | the leading controller, under its lease | who leads; the key's create revision is its term |
+| /tenet/controller/observed | the leading controller (fenced) | how far the published tables reflect the inputs |
 """
 from __future__ import annotations
 
@@ -27,12 +29,22 @@ def intent() -> str:
     return ROOT + "intent"
 
 
+def hosts_prefix() -> str:
+    return ROOT + "hosts/"
+
+
 def host_prefix(host: str) -> str:
-    return f"{ROOT}hosts/{_part(host)}/"
+    return f"{hosts_prefix()}{_part(host)}/"
 
 
 def tables(host: str) -> str:
     return host_prefix(host) + "tables"
+
+
+def tables_host(key: str) -> str | None:
+    """The host whose tables `key` is, or None when it is another key."""
+    head, _, host = key.removesuffix("/tables").rpartition("/")
+    return host if key.endswith("/tables") and head + "/" == hosts_prefix() and host else None
 
 
 def status(host: str) -> str:
@@ -76,3 +88,13 @@ def endpoints_prefix() -> str:
 
 def endpoint(host: str, vn: str, mac: str) -> str:
     return f"{endpoints_prefix()}{_part(host)}/{_part(vn)}/{_part(mac)}"
+
+
+def controller_leader() -> str:
+    """Held by the leading controller replica under its lease (controller/leadership.py)."""
+    return ROOT + "controller/leader"
+
+
+def controller_observed() -> str:
+    """Written by the leader: every input up to a revision is in the published tables."""
+    return ROOT + "controller/observed"
