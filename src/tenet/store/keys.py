@@ -90,11 +90,15 @@ def endpoint(host: str, vn: str, mac: str) -> str:
     return f"{endpoints_prefix()}{_part(host)}/{_part(vn)}/{_part(mac)}"
 
 
+def controller_prefix() -> str:
+    return ROOT + "controller/"
+
+
 def controller_leader() -> str:
     """Held by the leading controller replica under its lease (controller/leadership.py)."""
-    return ROOT + "controller/leader"
+    return controller_prefix() + "leader"
 
 
 def controller_observed() -> str:
     """Written by the leader: every input up to a revision is in the published tables."""
-    return ROOT + "controller/observed"
+    return controller_prefix() + "observed"
