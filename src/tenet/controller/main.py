@@ -37,8 +37,7 @@ def lead(store: Store, term: Term, leading: Callable[[], bool], stopping: thread
     fenced write was refused). Starts from what the predecessor published: generations go on
     from the stored tables, and unchanged content is not written again."""
     rev = store.revision() + 1
-    held = carried_over(hold, [HostTables.from_json(kv.value) for kv in store.range(keys.hosts_prefix())
-                               if keys.tables_host(kv.key)])
+    held = carried_over(hold, _published(store))
     witness = Witness(term.leader.name, term.fence)
     pacer = Pacer(PACE, burst=BURST)
     last: dict[str, int] = {}
@@ -71,6 +70,18 @@ def lead(store: Store, term: Term, leading: Callable[[], bool], stopping: thread
             if events and current:  # others' writes, none an input: the tables reflect them too
                 witness.saw(store, rev - 1)
     return "stopping"
+
+
+def _published(store: Store) -> list[HostTables]:
+    """Every host's stored tables (a malformed value is skipped: the next pass rewrites it)."""
+    out = []
+    for kv in store.range(keys.hosts_prefix()):
+        if keys.tables_host(kv.key):
+            try:
+                out.append(HostTables.from_json(kv.value))
+            except ValueError as e:
+                log.error("%s ignored: %s", kv.key, e)
+    return out
 
 
 def run(store_url: str, name: str, resync: float = 10.0, hold: float = HOLD) -> None:
