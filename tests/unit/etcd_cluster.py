@@ -1,5 +1,5 @@
-"""A real etcd for the unit tests: Debian's etcd-server, started on loopback in a temporary
-directory of its own, stopped by its PIDs."""
+"""A real etcd for tests: Debian's etcd-server, `members` processes on loopback in a temporary
+directory of their own, stopped by PID (tests/unit/conftest.py's `url` fixture starts one)."""
 from __future__ import annotations
 
 import http.client
@@ -14,7 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 ETCD = shutil.which("etcd")
+needs_etcd = pytest.mark.skipif(ETCD is None, reason="the etcd binary is not installed (scripts/setup.sh installs etcd-server)")
 
 
 def _free_ports(n: int) -> list[int]:

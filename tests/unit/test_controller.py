@@ -3,7 +3,7 @@ import json
 import time
 
 from tenet.compute.tables import from_json
-from tenet.controller.hold import Hold
+from tenet.controller.hold import Hold, carried_over
 from tenet.controller.publish import publish
 from tenet.model.load import intent_to_doc, load_file
 from tenet.store import keys
@@ -136,3 +136,17 @@ def test_a_malformed_endpoint_report_is_ignored_not_fatal(tmp_path, caplog):
     assert set(published) == {h.name for h in intent.fabric.hosts}
     assert any(e.destination == good.mac for t in published[host].vns for e in t.entries)
     assert "02:00:00:00:00:ff" in caplog.text and "endpoint report.vnid: missing" in caplog.text
+
+
+def test_a_new_leader_holds_what_its_predecessor_published(tmp_path):
+    """A failover right after an instance lost its last endpoint: the new leader counts the
+    published instances as present, so it holds that one from now instead of dropping it."""
+    store, intent = seeded(tmp_path)
+    published = publish(store, Hold(2.0))
+    doc = intent_to_doc(intent)
+    doc["vms"]["L"]["host"] = "host1"  # N6's only endpoint on host3 leaves, and the leader dies
+    put_doc(store, doc)
+    inherited = carried_over(2.0, published.values())
+    assert publish(store, inherited)["host3"].vn("N6") is not None
+    assert ("host3", "N6") in inherited.until
+    assert Hold(2.0).update(0.0, inherited.present) == frozenset()  # remembering nothing: dropped at once

@@ -15,8 +15,8 @@ from tenet.model.load import intent_to_doc, load_file
 from tenet.model.tenancy import port_name
 from tenet.store.intent import write_intent
 from tenet.store.records import (
-    AdmissionReady, AgentState, AgentStatus, Alive, Chassis, EndpointKind, HostRole, EndpointReport, ExtMac, HostTables, ProxyPort, ProxyPorts,
-    RecordError,
+    AdmissionReady, AgentState, AgentStatus, Alive, Chassis, EndpointKind, HostRole, EndpointReport, ExtMac, HostTables,
+    Leader, Observed, ProxyPort, ProxyPorts, RecordError,
     ReportedTunnel, Revocation, fabric_to_json, part_from_json, tenancy_to_json,
 )
 
@@ -44,6 +44,8 @@ RECORDS = [
     DOT1X,
     EndpointReport(vn="n1", vnid=1, mac="02:00:00:00:00:03", port="tv3", host="h2"),
     ExtMac("02:aa:00:00:00:01"),
+    Leader(name="ctl-a:4242", pid=4242, since=1_700_000_000.25),
+    Observed(revision=917, leader="ctl-a:4242"),
 ]
 
 
@@ -155,6 +157,9 @@ def test_older_stored_forms():
     (EndpointReport, b'{"vn": "n1", "vnid": 1, "mac": "m", "port": "p", "host": "h", "provisioning": 5}',
      "endpoint report.provisioning: expected dict"),
     (ExtMac, b'"not a mac"', "external MAC.mac"),
+    (Leader, b'{"name": "a", "pid": "1", "since": 0}', "leader.pid: expected int"),
+    (Leader, b'{"name": "a", "pid": 1}', "leader.since: missing"),
+    (Observed, b'{"revision": 3}', "observed.leader: missing"),
     (ExtMac, b'"02:aa', "external MAC: not JSON"),
 ])
 def test_malformed_is_rejected_naming_the_field(cls, data, field):

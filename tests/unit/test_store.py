@@ -18,19 +18,7 @@ from tenet.store.base import MAX_TXN_OPS, Compacted, Compare, Delete, DeletePref
 from tenet.store.etcd import EtcdStore, EtcdUrl, Login, Tls, parse_url
 from tenet.store.open import open_store
 
-from etcd_cluster import ETCD, EtcdCluster
-
-needs_etcd = pytest.mark.skipif(ETCD is None, reason="the etcd binary is not installed (scripts/setup.sh installs etcd-server)")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("etcd", marks=needs_etcd)])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    cluster = EtcdCluster(1)
-    yield cluster.url
-    cluster.stop()
+from etcd_cluster import EtcdCluster, needs_etcd
 
 
 @pytest.fixture
@@ -178,6 +166,16 @@ def test_in_chunks_writes_max_txn_ops_to_a_commit(url, store):
     if url.startswith("etcd://"):
         with pytest.raises(StoreError, match="too many operations"):
             store.txn([], [Put(f"/many/{i:03}", b"y") for i in range(129)])
+
+
+def test_in_chunks_with_compares_writes_only_while_they_hold(store):
+    """Each chunk carries the compares: refused, nothing of that chunk (or after it) is written."""
+    store.put("/term", b"1")
+    ops = [Put(f"/fenced/{i:03}", b"x") for i in range(MAX_TXN_OPS + 1)]
+    assert not in_chunks(store, ops, [Compare("/term", "value", "==", b"2")])
+    assert store.range("/fenced/") == []
+    assert in_chunks(store, ops, [Compare("/term", "value", "==", b"1")])
+    assert len(store.range("/fenced/")) == MAX_TXN_OPS + 1
 
 
 def test_compaction_past_a_watchers_revision_means_read_again(url, store):

@@ -21,7 +21,7 @@ from tenet.store import keys
 from tenet.store import inventory
 from tenet.store.base import Put, StoreError
 from tenet.store.open import open_store
-from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, Revocation
+from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, Leader, Revocation
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="tenet: tenant virtual networks on the Linux kernel")
 lab_app = typer.Typer(no_args_is_help=True, help="Emulated datacenters on this machine")
@@ -73,31 +73,46 @@ def lab_down(name: Optional[str] = typer.Argument(None)) -> None:
 
 
 @lab_app.command("status")
-def lab_status(name: Optional[str] = typer.Argument(None)) -> None:
-    """Processes and agent convergence of a running lab."""
+def lab_status(name: Optional[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Processes (which controller leads) and agent convergence of a running lab."""
     try:
         rec = Record.load(_lab_name(name))
     except LookupError as e:
         _fail(str(e))
     store = open_store(rec.store_url)
-    t = Table(title=f"lab {rec.name} ({rec.state}) — {rec.topology}")
-    for c in ("role", "node", "pid", "alive", "generation", "state"):
-        t.add_column(c)
+    kv = store.get(keys.controller_leader())
+    leader = Leader.from_json(kv.value) if kv else None
+    procs: list[dict] = []
     for p in rec.processes:
-        gen = state = ""
+        row: dict = {"role": p.role, "node": p.node, "pid": p.pid, "alive": start_time(p.pid) == p.start_time}
+        if p.role == "controller":
+            row["leads"] = leader is not None and (leader.name, leader.pid) == (p.node, p.pid)
         if p.role == "agent":
             s = store.get(keys.status(p.node))
             if s:
                 st = AgentStatus.from_json(s.value)
-                gen, state = str(st.generation), st.state.value
-        alive = "yes" if start_time(p.pid) == p.start_time else "[red]no[/red]"
-        t.add_row(p.role, p.node, str(p.pid), alive, gen, state)
-        shards = store.range(keys.admission_prefix(p.node)) if p.role == "agent" else []
-        for a in shards:  # the agent's admission processes (its children): serving, and for which VNs
-            ready = AdmissionReady.from_json(a.value)
-            name = "  admission" + (f" {ready.shard}/{ready.shards}" if ready.shards > 1 else "")
-            t.add_row(name, p.node, str(ready.pid), "yes" if _alive(ready.pid) else "[red]no[/red]",
-                      "", "serves " + (", ".join(ready.serves) or "nothing"))
+                row["generation"], row["state"] = st.generation, st.state.value
+        procs.append(row)
+        for a in store.range(keys.admission_prefix(p.node)) if p.role == "agent" else []:
+            ready = AdmissionReady.from_json(a.value)  # the agent's admission processes (its children)
+            procs.append({"role": "admission", "node": p.node, "pid": ready.pid, "alive": _alive(ready.pid),
+                          "shard": ready.shard, "shards": ready.shards, "serves": list(ready.serves)})
+    store.close()
+    if as_json:
+        sys.stdout.write(json.dumps({"lab": rec.name, "state": rec.state, "topology": rec.topology, "processes": procs,
+                                     "namespaces": len(rec.namespaces)}, indent=2) + "\n")
+        return
+    t = Table(title=f"lab {rec.name} ({rec.state}) — {rec.topology}")
+    for c in ("role", "node", "pid", "alive", "generation", "state"):
+        t.add_column(c)
+    for r in procs:
+        alive = "yes" if r["alive"] else "[red]no[/red]"
+        if r["role"] == "admission":
+            shard = f" {r['shard']}/{r['shards']}" if r["shards"] > 1 else ""
+            t.add_row(f"  admission{shard}", r["node"], str(r["pid"]), alive, "", "serves " + (", ".join(r["serves"]) or "nothing"))
+            continue
+        state = ("leads" if r["leads"] else "follows") if r["role"] == "controller" else r.get("state", "")
+        t.add_row(r["role"], r["node"], str(r["pid"]), alive, str(r.get("generation", "")), state)
     out.print(t)
     out.print(f"{len(rec.namespaces)} namespaces")
 

@@ -8,7 +8,10 @@ computation stays pure (compute_tables takes the held set).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from tenet.compute.tables import HostTables
 
 Instance = tuple[str, str]  # (host, VN)
 HOLD = 2.0  # seconds: longer than a reboot's re-attach, short enough that cleanup is prompt
@@ -31,3 +34,10 @@ class Hold:
     def next_due(self) -> float | None:
         """When the earliest held instance is to go (the controller recomputes then)."""
         return min(self.until.values(), default=None)
+
+
+def carried_over(seconds: float, published: Iterable[HostTables]) -> Hold:
+    """A new leader's hold: the instances its predecessor published count as present, so one
+    that lost its last endpoint just before the failover is held from now, not dropped at once
+    (which would reprogram hosts whose tables had no reason to change)."""
+    return Hold(seconds, present=frozenset((t.host, vn.vn) for t in published for vn in t.vns))

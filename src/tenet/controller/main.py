@@ -1,55 +1,120 @@
-"""The controller process: watch intent (and endpoints), republish on every change."""
+"""The controller process: replicas elect a leader (leadership.py); the leader watches intent
+and endpoints and republishes on every change, each write fenced by its term; the others
+follow and take over when its lease lapses."""
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
 import sys
+import threading
 import time
+from collections.abc import Callable
 
-from tenet.controller.hold import HOLD, Hold
+from tenet.controller.fence import Deposed
+from tenet.controller.hold import HOLD, carried_over
+from tenet.controller.leadership import KEEPALIVE, Candidate, Term
 from tenet.controller.liveness import GRACE, Liveness
+from tenet.controller.observed import Witness
 from tenet.controller.publish import publish
 from tenet.pace import Pacer
 from tenet.store import keys
-from tenet.store.base import follow
+from tenet.store.base import Store, StoreError, follow
 from tenet.store.open import open_store
+from tenet.store.records import HostTables
 from tenet.stopping import stop_on_signals
 
 log = logging.getLogger("tenet.controller")
 WATCHED = (keys.fabric(), keys.tenancy(), keys.chassis_prefix(), keys.alive_prefix(), keys.endpoints_prefix())
 PACE = 0.02  # under endpoint churn, at most one recompute per 20 ms (each sees all changes so far)
 BURST = 0.1  # quiet time banks up to this much pacing: changes one at a time never wait
+RETRY = 1.0  # after the store failed us: a pause before campaigning again
 
 
-def run(store_url: str, resync: float = 10.0, hold: float = HOLD, grace: float = GRACE) -> None:
-    store = open_store(store_url)
-    stopping = stop_on_signals()
+def lead(store: Store, term: Term, leading: Callable[[], bool], stopping: threading.Event,
+         resync: float = 10.0, hold: float = HOLD, grace: float = GRACE) -> str:
+    """Publish on every change while this replica leads; returns why it stopped (Deposed when a
+    fenced write was refused). Starts from what the predecessor published: generations go on
+    from the stored tables, and unchanged content is not written again."""
     rev = store.revision() + 1
+    held = carried_over(hold, _published(store))
+    witness = Witness(term.leader.name, term.fence)
     pacer = Pacer(PACE, burst=BURST)
-    held = Hold(hold)
-    liveness = Liveness(grace)
+    liveness = Liveness(grace)  # a new leader starts every host's clock afresh (docs/agent.md)
     last: dict[str, int] = {}
     while not stopping.is_set():
+        if not leading():
+            return "lease not renewed within its TTL"
         pacer.pace()
+        current = False  # the tables reflect every input read by this pass
         try:
-            generations = {h: t.generation for h, t in publish(store, held, liveness).items()}
+            read_at = store.revision()  # before the pass reads its inputs: what Observed may promise
+            generations = {h: t.generation for h, t in publish(store, held, liveness, term.fence).items()}
             if generations != last:
                 log.info("published %d hosts: %s", len(generations), generations)
                 last = generations
+            witness.saw(store, read_at)
+            current = True
+        except Deposed:
+            raise
         except Exception as e:  # a bad intent must not kill the controller; the last tables stay
             log.error("recompute failed, keeping published tables: %s", e)
         pacer.done()
         due = time.monotonic() + resync  # level-triggered: recompute now and then regardless
         due = min(due, held.next_due() or due, liveness.next_due() or due)  # a held VN instance goes, a host is down
         while not stopping.is_set() and time.monotonic() < due:
-            rev, events = follow(store, "/tenet/", rev, timeout=max(0.0, min(due - time.monotonic(), 1.0)))
+            if not leading():
+                return "lease not renewed within its TTL"
+            rev, events = follow(store, keys.ROOT, rev, timeout=max(0.0, min(due - time.monotonic(), KEEPALIVE)))
             if events is None or any(e.key.startswith(WATCHED) for e in events):
                 break
+            if events and current:  # others' writes, none an input: the tables reflect them too
+                witness.saw(store, rev - 1)
+    return "stopping"
+
+
+def _published(store: Store) -> list[HostTables]:
+    """Every host's stored tables (a malformed value is skipped: the next pass rewrites it)."""
+    out = []
+    for kv in store.range(keys.hosts_prefix()):
+        if keys.tables_host(kv.key):
+            try:
+                out.append(HostTables.from_json(kv.value))
+            except ValueError as e:
+                log.error("%s ignored: %s", kv.key, e)
+    return out
+
+
+def run(store_url: str, name: str, resync: float = 10.0, hold: float = HOLD, grace: float = GRACE) -> None:
+    stopping = stop_on_signals()
+    candidate = Candidate(store_url, name)
+    store = open_store(store_url)
+    try:
+        while not stopping.is_set():
+            try:
+                term = candidate.elect(stopping)
+                if term is None:
+                    break
+                why = lead(store, term, candidate.leading, stopping, resync, hold, grace)
+            except Deposed as e:
+                why = str(e)
+            except StoreError as e:  # the store is away: agents keep their tables; try again later
+                log.error("%s: store failed: %s", name, e)
+                why = f"store failed: {e}"
+                stopping.wait(RETRY)
+            candidate.step_down(why)  # on SIGTERM too: the lease is revoked, a successor leads at once
+    finally:
+        candidate.step_down("stopping")
+        candidate.close()
+        store.close()
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="tenet-controller")
     p.add_argument("--store", required=True)
+    p.add_argument("--name", default=f"{socket.gethostname()}:{os.getpid()}",
+                   help="this replica's name in the leader record (default: hostname:pid)")
     p.add_argument("--instance-hold", type=float, default=HOLD, metavar="SECONDS",
                    help="keep a VN instance on a host this long after its last endpoint leaves (0: remove at once)")
     p.add_argument("--down-grace", type=float, default=GRACE, metavar="SECONDS",
@@ -57,8 +122,10 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     if a.instance_hold < 0 or a.down_grace < 0:
         p.error("--instance-hold and --down-grace must be >= 0")
+    if not a.name.strip():
+        p.error("--name must not be empty")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    run(a.store, hold=a.instance_hold, grace=a.down_grace)
+    run(a.store, a.name, hold=a.instance_hold, grace=a.down_grace)
 
 
 if __name__ == "__main__":

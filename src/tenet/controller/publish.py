@@ -14,6 +14,7 @@ from tenet.compute.endpoints import Endpoint, declared_endpoints, reported_endpo
 from tenet.compute.extmac import Key, allocate
 from tenet.compute.layers import with_carriers
 from tenet.compute.routing import router_keys
+from tenet.controller.fence import Fence, write
 from tenet.controller.hold import Hold
 from tenet.controller.liveness import Liveness
 from tenet.controller.proxies import proxy_writes
@@ -21,7 +22,7 @@ from tenet.model.tenancy import Intent
 from tenet.store import keys
 from tenet.store.intent import compose, read_stored
 from tenet.store.records import EndpointReport, ExtMac, HostTables, RecordError
-from tenet.store.base import Put, Store, in_chunks
+from tenet.store.base import Put, Store
 
 log = logging.getLogger("tenet.controller")
 
@@ -87,10 +88,12 @@ def alive_hosts(store: Store) -> frozenset[str]:
     return frozenset(kv.key[len(keys.alive_prefix()):] for kv in store.range(keys.alive_prefix()))
 
 
-def publish(store: Store, hold: Hold | None = None, liveness: Liveness | None = None) -> dict[str, HostTables]:
+def publish(store: Store, hold: Hold | None = None, liveness: Liveness | None = None,
+            fence: Fence | None = None) -> dict[str, HostTables]:
     """Recompute every host's tables; write only those whose content changed. With a `hold`,
     VN instances that lost their last endpoint stay for its time; with `liveness`, hosts
-    down for longer than its grace leave their peers' tables (and keep their own)."""
+    down for longer than its grace leave their peers' tables (and keep their own). With a
+    `fence`, every write holds only while that leader's term lasts (Deposed otherwise)."""
     intent = read_intent(store)
     if intent is None:
         return {}
@@ -103,7 +106,7 @@ def publish(store: Store, hold: Hold | None = None, liveness: Liveness | None = 
     macs = allocate([ep.key for ep in endpoints] + router_keys(intent.vns, endpoints), existing)
     fresh = [Put(keys.extmac(vn, vm, nic), ExtMac(mac).to_json()) for (vn, vm, nic), mac in macs.items() if (vn, vm, nic) not in existing]
     if fresh:
-        store.txn([], fresh)
+        write(store, fresh, fence)
     published: dict[str, HostTables] = {}
     writes: list[Put] = []
     for host, tables in compute_tables(intent, endpoints, macs, held).items():
@@ -118,5 +121,5 @@ def publish(store: Store, hold: Hold | None = None, liveness: Liveness | None = 
         writes.append(Put(keys.tables(host), tables.to_json()))
         published[host] = tables
     writes += proxy_writes(store, intent)
-    in_chunks(store, writes)  # one commit for the hosts that changed, not one per host
+    write(store, writes, fence)  # one commit for the hosts that changed, not one per host
     return published

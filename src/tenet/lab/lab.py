@@ -19,6 +19,7 @@ from tenet.aaa.server import FreeRadius
 from tenet.agent.config import AgentConfig, render as render_config
 from tenet.lab import etcd, frr, netns, policy
 from tenet.lab.control import Control, control_of
+from tenet.lab.converge import wait_converged
 from tenet.lab.etcd import MemberStatus
 from tenet.lab.pki import Pki, issue, passwords as new_passwords
 from tenet.lab.frr import RouterConfig
@@ -31,7 +32,7 @@ from tenet.lab.vrouter import VirtualRouters
 from tenet.store import keys, rbac
 from tenet.store.open import open_store
 from tenet.store.intent import write_intent
-from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, HostRole, HostTables
+from tenet.store.records import EndpointReport, HostRole, HostTables, Leader
 
 Progress = Callable[[str], None]
 RADIUS_PORT = 1812
@@ -64,6 +65,11 @@ class Lab:
     @property
     def name(self) -> str:
         return self.intent.name
+
+    @property
+    def controllers(self) -> list[str]:
+        """The controller replicas' nodes (and names in the leader record): controller1..N."""
+        return [f"controller{i}" for i in range(1, self.control.controllers + 1)]
 
     @property
     def store_url(self) -> str:
@@ -142,10 +148,12 @@ class Lab:
         write_intent(store, self.intent)
         store.close()
         py = sys.executable
-        self.progress("starting controller")
-        where = self.plan.controller_nodes()[0].netns if self.plan.management else None
-        self._spawn("controller", "controller", [py, "-m", "tenet.controller.main", "--store", self.store_url_for(rbac.CONTROLLER)],
-                    where)
+        n = self.control.controllers
+        self.progress("starting the controller" if n == 1 else f"starting {n} controller replicas")
+        for i, name in enumerate(self.controllers):
+            where = self.plan.controller_nodes()[i].netns if self.plan.management else None
+            self._spawn("controller", name, [py, "-m", "tenet.controller.main", "--store", self.store_url_for(rbac.CONTROLLER),
+                                             "--name", name], where)
         for r in self.plan.routers:
             self._start_router(r)
         if self.plan.aaa:
@@ -354,32 +362,16 @@ class Lab:
                      if start_time(p.pid) != p.start_time and (p.role, p.node) not in self.stopped), None)
 
     def wait_converged(self, timeout: float = 60.0) -> None:
-        """Return when every agent reports the generation the controller published for it."""
-        store = open_store(self.store_url)
-        deadline = time.monotonic() + timeout
+        """Return when the controller has published every change written so far and every
+        agent has applied the tables published for it (lab/converge.py)."""
         hosts = [h.name for h in self.intent.fabric.hosts]
-        try:
-            while True:
-                pending = [h for h in hosts if not self._converged(store, h)]
-                dead = self._dead()
-                if dead:
-                    raise LabError(f"{dead.role} on {dead.node} exited; see {dead.log}")
-                if not pending:
-                    self.progress(f"all {len(hosts)} agents converged")
-                    return
-                if time.monotonic() > deadline:
-                    raise LabError(f"agents not converged after {timeout:.0f}s: {', '.join(pending)}")
-                time.sleep(0.05)
-        finally:
-            store.close()
+        wait_converged(self.store_url, hosts, timeout, admission=bool(self.plan.aaa), check=self._alive)
+        self.progress(f"all {len(hosts)} agents converged")
 
-    def _converged(self, store, host: str) -> bool:
-        t, s = store.get(keys.tables(host)), store.get(keys.status(host))
-        if t is None or s is None:
-            return False
-        if self.plan.aaa and not _admission_ready(store, host):
-            return False  # its admission processes do not all serve yet: a TES would miss its offer
-        return AgentStatus.from_json(s.value).converged_on(HostTables.from_json(t.value))
+    def _alive(self) -> None:
+        dead = self._dead()
+        if dead:
+            raise LabError(f"{dead.role} on {dead.node} exited; see {dead.log}")
 
     def down(self) -> None:
         """Remove exactly what was recorded: processes by PID, then namespaces by name."""
@@ -406,6 +398,16 @@ class Lab:
             _stop(p)
         elif start_time(p.pid) == p.start_time:
             os.kill(p.pid, sig)
+
+    def leader(self) -> str | None:
+        """The controller replica that leads now (its node), or None while none does."""
+        store = open_store(self.store_url)
+        try:
+            kv = store.get(keys.controller_leader())
+        finally:
+            store.close()
+        name = Leader.from_json(kv.value).name if kv else None
+        return name if name in self.controllers else None
 
     def set_link(self, name: str, guarantee: str | None = None, limit: str | None = None) -> None:
         """`tenet link set` through the API: a validated edit of the stored intent."""
@@ -437,8 +439,10 @@ class Lab:
         return VirtualRouters(self.record, self.store_url, changed=self._follow)
 
     def _follow(self, intent: Intent) -> None:
-        """The intent was edited through us (a VR created, say): name what it now names."""
+        """The intent was edited through us (a VR created, say): name what it now names, and
+        return once the change is live."""
         self.intent, self.plan = intent, plan(intent, self.control)
+        self.wait_converged()
 
     def restart_agent(self, host: str) -> Proc:
         """Stop an agent by its recorded PID and start a new one (the kernel keeps its state)."""
@@ -491,9 +495,3 @@ def down(record: Record) -> None:
         record.save()
         raise LabError("; ".join(errors))
     shutil.rmtree(record.dir, ignore_errors=True)  # the lab's own directory: store, logs, configs it wrote
-
-
-def _admission_ready(store, host: str) -> bool:
-    """Every shard of the host's admission has said it serves (each writes its own key)."""
-    ready = [AdmissionReady.from_json(kv.value) for kv in store.range(keys.admission_prefix(host))]
-    return bool(ready) and len(ready) >= ready[0].shards

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tenet.compute.overlay import vr_routes
 from tenet.lab import netns
+from tenet.lab.converge import wait_converged
 from tenet.lab.netns import LabError
 from tenet.lab.plan import Command, dual_stack, netns_name, nic_wiring, quiet
 from tenet.lab.record import Record
@@ -48,12 +49,15 @@ def _vr(intent: Intent, name: str):
 
 
 class VirtualRouters:
-    """Primitives on one running lab's VRs, by its record and store (the CLI and Lab share it);
-    `changed` hears every intent an operation wrote."""
+    """Primitives on one running lab's VRs, by its record and store (the CLI and Lab share it).
+    Each returns once its change is live: `changed` hears the intent an operation wrote, after
+    everything else it did, and waits until the controller and the agents have applied it
+    (by default; the Lab's also follows the new intent)."""
 
-    def __init__(self, record: Record, store_url: str, changed: Callable[[Intent], None] = lambda _: None) -> None:
+    def __init__(self, record: Record, store_url: str, changed: Callable[[Intent], None] | None = None) -> None:
         self.record, self.lab, self.dir = record, record.name, record.dir
-        self.store_url, self.changed = store_url, changed
+        self.store_url = store_url
+        self.changed = changed or (lambda intent: wait_converged(store_url, [h.name for h in intent.fabric.hosts]))
 
     def _set(self, name: str, **kw) -> Intent:
         return self._edit(lambda store: set_vrouter(store, name, **kw))
@@ -61,9 +65,11 @@ class VirtualRouters:
     def _edit(self, edit: Callable) -> Intent:
         store = open_store(self.store_url)
         try:
-            intent = edit(store)
+            return edit(store)
         finally:
             store.close()
+
+    def _done(self, intent: Intent) -> Intent:
         self.changed(intent)
         return intent
 
@@ -98,7 +104,7 @@ class VirtualRouters:
             self._remove(name)
             raise
         self._route(intent)
-        return intent
+        return self._done(intent)
 
     def copy(self, source: str, name: str, host: str | None = None) -> Intent:
         """A clone of `source` on the same VNs with new MACs and the lowest free addresses
@@ -140,7 +146,7 @@ class VirtualRouters:
                 peer = next(e for e in vl.ends if e != name)
                 self._renumber(_vr(before, peer), _vr(intent, peer))
         self._route(intent)
-        return intent
+        return self._done(intent)
 
     def _renumber(self, old, new) -> None:
         """Bring a VR's NICs from `old`'s numbering to `new`'s (same order, some gone)."""
@@ -180,19 +186,19 @@ class VirtualRouters:
     def pause(self, name: str) -> Intent:
         _vr(self._intent(), name)
         self._freeze(name, True)
-        return self._set(name, state="paused")
+        return self._done(self._set(name, state="paused"))
 
     def resume(self, name: str) -> Intent:
         intent = self._set(name, state="running")
         self._freeze(name, False)
-        return intent
+        return self._done(intent)
 
     def stop(self, name: str) -> Intent:
         vm = _vr(self._intent(), name)
         intent = self._set(name, state="stopped")
         for i in range(len(vm.nics)):
             _ip(netns_name(self.lab, name), "link", "set", f"eth{i}", "down")
-        return intent
+        return self._done(intent)
 
     def start(self, name: str) -> Intent:
         vm = _vr(self._intent(), name)
@@ -201,7 +207,7 @@ class VirtualRouters:
             _ip(ns, "link", "set", f"eth{i}", "up")
         intent = self._set(name, state="running")
         self._route(intent)
-        return intent
+        return self._done(intent)
 
     def move(self, name: str, host: str) -> Intent:
         vm = _vr(self._intent(), name)
@@ -212,7 +218,7 @@ class VirtualRouters:
         for i in range(len(vm.nics)):
             _ip(old, "link", "set", port_name(name, i), "netns", new)
             _ip(new, "link", "set", port_name(name, i), "up")
-        return intent
+        return self._done(intent)
 
     # -- the freezer -------------------------------------------------------------------
     def _cgroup(self, name: str) -> Path:

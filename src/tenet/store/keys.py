@@ -14,6 +14,8 @@ Every value is a record of store/records.py (named per key there).
 | /tenet/hosts/<host>/revoke/<mac> | operator (CLI) | end that TES's session, and why |
 | /tenet/hosts/<proxy>/proxy | controller | an 802.1X proxy host's VM ports, with their credentials |
 | /tenet/endpoints/<host>/<vn>/<mac> | the host's agent | a dynamically attached endpoint |
+| /tenet/controller/leader | the leading controller, under its lease | who leads; the key's create revision is its term |
+| /tenet/controller/observed | the leading controller (fenced) | how far the published tables reflect the inputs |
 
 Who may read and write which keys on etcd (its RBAC roles) is derived from this layout in
 store/rbac.py.
@@ -53,12 +55,22 @@ def alive(host: str) -> str:
     return alive_prefix() + _part(host)
 
 
+def hosts_prefix() -> str:
+    return ROOT + "hosts/"
+
+
 def host_prefix(host: str) -> str:
-    return f"{ROOT}hosts/{_part(host)}/"
+    return f"{hosts_prefix()}{_part(host)}/"
 
 
 def tables(host: str) -> str:
     return host_prefix(host) + "tables"
+
+
+def tables_host(key: str) -> str | None:
+    """The host whose tables `key` is, or None when it is another key."""
+    head, _, host = key.removesuffix("/tables").rpartition("/")
+    return host if key.endswith("/tables") and head + "/" == hosts_prefix() and host else None
 
 
 def status(host: str) -> str:
@@ -107,3 +119,17 @@ def endpoint(host: str, vn: str, mac: str) -> str:
 def host_endpoints_prefix(host: str) -> str:
     """Every endpoint one host's agent reported (it reads them back after a restart)."""
     return f"{endpoints_prefix()}{_part(host)}/"
+
+
+def controller_prefix() -> str:
+    return ROOT + "controller/"
+
+
+def controller_leader() -> str:
+    """Held by the leading controller replica under its lease (controller/leadership.py)."""
+    return controller_prefix() + "leader"
+
+
+def controller_observed() -> str:
+    """Written by the leader: every input up to a revision is in the published tables."""
+    return controller_prefix() + "observed"

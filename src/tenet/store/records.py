@@ -24,8 +24,8 @@ from tenet.model.tenancy import Intent
 
 __all__ = [
     "AdmissionReady", "AgentState", "AgentStatus", "Alive", "Chassis", "EndpointKind", "EndpointReport", "ExtMac", "HostRole",
-    "HostTables", "ProxyPort", "ProxyPorts", "RecordError", "ReportedTunnel", "Revocation", "fabric_to_json", "part_from_json",
-    "tenancy_to_json",
+    "HostTables", "Leader", "Observed", "ProxyPort", "ProxyPorts", "RecordError", "ReportedTunnel", "Revocation",
+    "fabric_to_json", "part_from_json", "tenancy_to_json",
 ]
 
 
@@ -300,6 +300,44 @@ class ExtMac:
         if not isinstance(mac, str) or len(mac.split(":")) != 6:
             raise RecordError(f"external MAC.mac: {text!r} is not a MAC address")
         return cls(mac)
+
+
+# -- /tenet/controller/leader -------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class Leader:
+    """The controller replica that leads: its name, process and since when (wall clock, for
+    operators). Put under its lease, so it goes when the replica stops renewing; the key's
+    create revision is the term that fences its writes (controller/fence.py)."""
+
+    name: str
+    pid: int
+    since: float
+
+    def to_json(self) -> bytes:
+        return _dumps({"name": self.name, "pid": self.pid, "since": self.since})
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Leader:
+        r, d = "leader", _doc(data, "leader")
+        return cls(name=_get(d, r, "name", str), pid=_get(d, r, "pid", int), since=float(_get(d, r, "since", (int, float))))
+
+
+# -- /tenet/controller/observed -----------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class Observed:
+    """The leader's promise: every input written up to `revision` is reflected in the
+    published tables (controller/observed.py says when it is written and how to read it)."""
+
+    revision: int
+    leader: str
+
+    def to_json(self) -> bytes:
+        return _dumps({"revision": self.revision, "leader": self.leader})
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Observed:
+        r, d = "observed", _doc(data, "observed")
+        return cls(revision=_get(d, r, "revision", int), leader=_get(d, r, "leader", str))
 
 
 # -- /tenet/chassis/<host> and /tenet/alive/<host> ----------------------------------------
