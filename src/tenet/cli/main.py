@@ -18,7 +18,7 @@ from tenet.lab.netns import LabError
 from tenet.lab.record import Record, running_labs, start_time
 from tenet.model.errors import IntentError
 from tenet.store import keys
-from tenet.store.base import Put
+from tenet.store.base import Put, StoreError
 from tenet.store.open import open_store
 from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, Revocation
 
@@ -45,6 +45,19 @@ def _lab_name(name: Optional[str]) -> str:
     if len(labs) == 1:
         return labs[0]
     _fail("no lab is up" if not labs else f"several labs are up ({', '.join(labs)}): pass --lab NAME")
+    return ""
+
+
+def _store_url(lab: Optional[str], store_url: Optional[str]) -> str:
+    """--store URL (a deployment's), else the lab's (--lab NAME, or the one lab that is up)."""
+    if lab and store_url:
+        _fail("give --lab or --store, not both")
+    if store_url:
+        return store_url
+    try:
+        return Record.load(_lab_name(lab)).store_url
+    except LookupError as e:
+        _fail(str(e))
     return ""
 
 
@@ -76,7 +89,7 @@ def lab_status(name: Optional[str] = typer.Argument(None)) -> None:
         rec = Record.load(_lab_name(name))
     except LookupError as e:
         _fail(str(e))
-    store = open_store(f"sqlite:///{rec.dir / 'store.db'}")
+    store = open_store(rec.store_url)
     t = Table(title=f"lab {rec.name} ({rec.state}) — {rec.topology}")
     for c in ("role", "node", "pid", "alive", "generation", "state"):
         t.add_column(c)
@@ -114,7 +127,7 @@ def endpoints(
     store_url: Optional[str] = typer.Option(None, "--store"),
 ) -> None:
     """TESs that attached themselves: where, as whom, with what the Access-Accept granted."""
-    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    url = _store_url(lab, store_url)
     reports = [EndpointReport.from_json(kv.value).to_dict() for kv in open_store(url).range(keys.endpoints_prefix())]
     if as_json:
         sys.stdout.write(json.dumps(reports, indent=1, sort_keys=True) + "\n")
@@ -139,7 +152,7 @@ def detach(
 ) -> None:
     """End an attached TES's session now: its NVE sends TERMINATE (admin) and detaches it. It
     may attach again if RADIUS still accepts it (change the user first to keep it out)."""
-    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    url = _store_url(lab, store_url)
     store = open_store(url)
     mac = mac.lower().replace("-", ":")
     reports = [EndpointReport.from_json(kv.value) for kv in store.range(keys.endpoints_prefix())]
@@ -148,6 +161,65 @@ def detach(
         _fail(f"no attached TES has MAC {mac} (see: tenet endpoints)")
     store.txn([], [Put(keys.revoke(h, mac), Revocation(why).to_json()) for h in hosts])
     out.print(f"asked {', '.join(hosts)} to end the session of {mac}")
+
+
+@app.command("get")
+def get(
+    part: str = typer.Option("all", "--part", help="fabric, tenancy or all"),
+    fmt: str = typer.Option("yaml", "--format", help="yaml or json"),
+    lab: Optional[str] = typer.Option(None, "--lab"),
+    store_url: Optional[str] = typer.Option(None, "--store"),
+) -> None:
+    """The current document, canonical and complete (the fabric with its registered hosts):
+    edit it and give it to `tenet apply`."""
+    import yaml
+
+    from tenet.model.parts import split
+    from tenet.store.intent import read_intent, whole_doc
+
+    if part not in ("fabric", "tenancy", "all") or fmt not in ("yaml", "json"):
+        _fail("--part is fabric, tenancy or all; --format is yaml or json")
+    try:
+        doc = whole_doc(read_intent(open_store(_store_url(lab, store_url))))
+    except (IntentError, StoreError) as e:
+        _fail(str(e))
+    if part != "all":
+        doc = split(doc)[0 if part == "fabric" else 1]
+    sys.stdout.write(json.dumps(doc, indent=1) + "\n" if fmt == "json" else yaml.safe_dump(doc, sort_keys=False))
+
+
+@app.command("apply")
+def apply_cmd(
+    file: str,
+    dry_run: bool = typer.Option(False, "--dry-run", help="show the changes, write nothing"),
+    lab: Optional[str] = typer.Option(None, "--lab"),
+    store_url: Optional[str] = typer.Option(None, "--store"),
+) -> None:
+    """Replace the tenancy with FILE's (a whole document or the tenancy alone): validated as a
+    whole, shown as a diff, written only if nothing changed since it was read. A lab then
+    follows it (its VMs, users and TESs) and the command returns once the agents have."""
+    from tenet.cli.changes import show
+    from tenet.model.load import read_document
+    from tenet.store.apply import apply, plan_apply
+
+    url = _store_url(lab, store_url)
+    store = open_store(url)
+    try:
+        plan = plan_apply(store, read_document(file), file)
+    except (IntentError, StoreError, OSError) as e:
+        _fail(str(e))
+    show(out, plan)
+    if dry_run or plan.empty:
+        return
+    try:
+        if store_url:
+            rev = apply(store, plan)
+        else:
+            progress = lambda m: err.print(f"[dim]•[/dim] {m}", highlight=False)  # noqa: E731
+            rev = Lab.running(_lab_name(lab), progress).apply(plan)
+    except (StoreError, LabError) as e:
+        _fail(str(e))
+    out.print(f"applied: revision {rev}", highlight=False)
 
 
 @link_app.command("set")
@@ -164,7 +236,7 @@ def link_set(
 
     if guarantee is None and limit is None:
         _fail("nothing to set: give --guarantee and/or --limit")
-    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    url = _store_url(lab, store_url)
     try:
         intent = set_link(open_store(url), name, guarantee, limit)
     except IntentError as e:
@@ -251,7 +323,7 @@ def _vr_op(lab: Optional[str], op: str, name: str, *args, show: str | None = Non
 
     rec = Record.load(_lab_name(lab))
     try:
-        intent = getattr(VirtualRouters(rec, f"sqlite:///{rec.dir / 'store.db'}"), op)(name, *args)
+        intent = getattr(VirtualRouters(rec, rec.store_url), op)(name, *args)
     except (IntentError, LabError) as e:
         _fail(str(e))
     shown = name if show is None else show
@@ -284,7 +356,7 @@ def tables(
     store_url: Optional[str] = typer.Option(None, "--store"),
 ) -> None:
     """A host's addressing mode tables, as the seed's FIGS. 7A/7B."""
-    url = store_url or f"sqlite:///{Record.load(_lab_name(lab)).dir / 'store.db'}"
+    url = _store_url(lab, store_url)
     kv = open_store(url).get(keys.tables(host))
     if kv is None:
         _fail(f"no tables published for host {host!r}")

@@ -20,14 +20,17 @@ from tenet.lab import frr, netns, policy
 from tenet.lab.control import Control, control_of
 from tenet.lab.frr import RouterConfig
 from tenet.lab.netns import LabError
-from tenet.lab.plan import LabPlan, plan
+from tenet.lab.hypervisor import Hypervisor, VmChanges, unfollowable, vm_changes, wait_tables
+from tenet.lab.plan import AAA_NODE, LabPlan, plan
+from tenet.lab.users import dynauth_argv, session_changes
 from tenet.lab.record import Proc, Record, start_time
 from tenet.model.load import load_file
 from tenet.model.tenancy import Intent, Join
 from tenet.lab.vrouter import VirtualRouters
 from tenet.store import keys
 from tenet.store.open import open_store
-from tenet.store.intent import write_intent
+from tenet.store.apply import ApplyPlan, apply
+from tenet.store.intent import read_intent, write_intent
 from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, HostTables
 
 Progress = Callable[[str], None]
@@ -62,7 +65,7 @@ class Lab:
 
     @property
     def store_url(self) -> str:
-        return f"sqlite:///{self.record.dir / 'store.db'}"
+        return self.record.store_url
 
     # -- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> "Lab":
@@ -152,8 +155,9 @@ class Lab:
     def _start_radius(self) -> None:
         """A real FreeRADIUS with a private config, reachable over the underlay."""
         assert self.plan.aaa is not None
-        secret = secrets.token_hex(16)
-        (self.record.dir / "radius.secret").write_text(secret + "\n")
+        path = self.record.dir / "radius.secret"  # the agents hold it: a restart keeps it
+        secret = path.read_text().strip() if path.exists() else secrets.token_hex(16)
+        path.write_text(secret + "\n")
         run_dir = self.record.dir / "radius"
         server = FreeRadius(run_dir, render(self.intent.aaa, secret, self.plan.aaa.ip, RADIUS_PORT, [UNDERLAY], str(run_dir)))
         server.write()
@@ -373,6 +377,71 @@ class Lab:
         """The intent was edited through us (a VR created, say): name what it now names."""
         self.intent, self.plan = intent, plan(intent)
 
+    # -- following the intent (`tenet apply --lab`) -----------------------------------------
+    @classmethod
+    def running(cls, name: str, progress: Progress = _quiet) -> "Lab":
+        """A lab that is up, by its record, as its store now describes it."""
+        record = Record.load(name)
+        store = open_store(record.store_url)
+        try:
+            intent = read_intent(store)
+        finally:
+            store.close()
+        lab = cls(intent, record.topology, progress)
+        lab.record = record
+        return lab
+
+    def apply(self, change: ApplyPlan, timeout: float = 60.0) -> int | None:
+        """Write a planned tenancy (store/apply.py) if the lab can follow it, then follow it;
+        the revision written (None: nothing to)."""
+        assert change.before is not None, "a lab's store has its fabric"
+        refused = unfollowable(change.before, change.after, self.plan.aaa is not None)
+        if refused:
+            raise LabError(refused)
+        store = open_store(self.store_url)
+        try:
+            rev = apply(store, change)
+        finally:
+            store.close()
+        if rev is not None:
+            self.follow(change.before, change.after, timeout)
+        return rev
+
+    def follow(self, before: Intent, after: Intent, timeout: float = 60.0) -> VmChanges:
+        """The intent changed: VMs (lab/hypervisor.py), RADIUS users (lab/users.py) and TESs
+        follow it; return when the agents have installed the tables it leads to."""
+        changes = vm_changes(before, after)
+        for vm in (*changes.removed, *changes.restart):  # their TESs: before their NICs go
+            for p in [p for p in self.record.processes if p.role == "tes" and p.node.partition(".")[0] == vm]:
+                self._forget("tes", p.node)
+        Hypervisor(self.record, self.store_url, self.progress).follow(before, after)
+        self._follow(after)
+        if before.aaa != after.aaa:
+            self._forget("radius", "aaa")
+            self._start_radius()
+            self._wait_for_radius(timeout)
+            store = open_store(self.store_url)
+            try:
+                reports = [EndpointReport.from_json(kv.value) for kv in store.range(keys.endpoints_prefix())]
+            finally:
+                store.close()
+            for c in session_changes(before.aaa, after.aaa, reports):
+                r = self.exec(AAA_NODE, *dynauth_argv(c, str(after.fabric.host(c.nve).ip), str(self.record.dir / "radius.secret")))
+                self.progress(f"{'disconnect' if c.disconnect else 'new rates'} for {c.mac} on {c.nve}: "
+                              + {"0": "done"}.get(str(r.returncode), (r.stdout + r.stderr).strip()))
+        for vm in changes.restart:
+            self.start_tes(only=vm)
+        wait_tables(self.store_url, before, after, timeout)
+        self.wait_converged(timeout)
+        return changes
+
+    def _wait_for_radius(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while f":{RADIUS_PORT} " not in self.exec(AAA_NODE, "ss", "-Hlun", f"sport = :{RADIUS_PORT}").stdout:
+            if self._dead() or time.monotonic() > deadline:
+                raise LabError(f"FreeRADIUS did not listen again; see {self.process('radius', AAA_NODE).log}")
+            time.sleep(0.05)
+
     def restart_agent(self, host: str) -> Proc:
         """Stop an agent by its recorded PID and start a new one (the kernel keeps its state)."""
         old = self.process("agent", host)
@@ -401,7 +470,7 @@ def _stop(p: Proc, grace: float = 3.0) -> None:
 def down(record: Record) -> None:
     errors = []
     for saved in record.dir.glob("frozen-*.json") if record.dir.exists() else ():  # paused VRs: thaw first
-        VirtualRouters(record, "")._freeze(saved.stem.removeprefix("frozen-"), False)
+        VirtualRouters(record, "").freeze(saved.stem.removeprefix("frozen-"), False)
     for p in reversed(record.processes):
         try:
             _stop(p)

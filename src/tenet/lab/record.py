@@ -35,6 +35,11 @@ class Record:
     def dir(self) -> Path:
         return RUN_DIR / self.name
 
+    @property
+    def store_url(self) -> str:
+        """Where the lab's store is: the one place a lab's name becomes a store URL."""
+        return f"sqlite:///{self.dir / 'store.db'}"
+
     def save(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.dir / "record.json.tmp"
