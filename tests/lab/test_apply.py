@@ -179,6 +179,30 @@ def test_a_nic_moved_to_another_vn_reaches_its_new_members_only(lab, tmp_path):
     assert not pings(now, "s", "10.81.1.4")  # its old address answers no one
 
 
+def test_a_virtual_router_applied_routes_between_vns_and_applied_away_is_gone(lab, tmp_path):
+    """VR g on h3 joins n1 and n2: s (n1, h2) reaches c (n2, h2) through it, one routed hop."""
+    doc = get()
+    doc["vrouters"] = {"g": {"host": "h3", "tenant": "default", "nics": [{"network": "n1", "ip": "10.81.1.254/24"},
+                                                                         {"network": "n2", "ip": "10.81.2.254/24"}]}}
+    with undisturbed(lab):
+        r = apply_doc(tmp_path, doc)
+    assert r.returncode == 0, r.stderr
+    assert "+ vrouters.g" in r.stdout
+    now = Lab.running(NAME)
+    now.exec("s", "ip", "route", "replace", "10.81.2.0/24", "via", "10.81.1.254", check=True)
+    now.exec("c", "ip", "route", "replace", "10.81.1.0/24", "via", "10.81.2.254", check=True)
+    ping = now.exec("s", "ping", "-c2", "-i0.2", "-W1", "10.81.2.3")
+    assert ping.returncode == 0 and "ttl=63" in ping.stdout, ping.stdout
+    del doc["vrouters"]
+    with undisturbed(lab):
+        r = apply_doc(tmp_path, doc)
+    assert r.returncode == 0, r.stderr
+    assert "- vrouters.g" in r.stdout and not netns.exists("tn-tapply-g")
+    assert not pings(lab, "s", "10.81.2.3")
+    lab.exec("s", "ip", "route", "del", "10.81.2.0/24", check=True)
+    lab.exec("c", "ip", "route", "del", "10.81.1.0/24", check=True)
+
+
 def test_a_users_new_rate_holds_on_its_live_session(lab, tmp_path):
     """alice's rate_up 50mbit → 20mbit: the lab (as RADIUS operator) sends t's NVE a CoA, the
     session goes on, and t's TCP stream to s is held to 20 Mbit/s on the wire."""

@@ -414,26 +414,32 @@ class Lab:
         for vm in (*changes.removed, *changes.restart):  # their TESs: before their NICs go
             for p in [p for p in self.record.processes if p.role == "tes" and p.node.partition(".")[0] == vm]:
                 self._forget("tes", p.node)
+        self.record.save()
         Hypervisor(self.record, self.store_url, self.progress).follow(before, after)
         self._follow(after)
         if before.aaa != after.aaa:
-            self._forget("radius", "aaa")
-            self._start_radius()
-            self._wait_for_radius(timeout)
-            store = open_store(self.store_url)
-            try:
-                reports = [EndpointReport.from_json(kv.value) for kv in store.range(keys.endpoints_prefix())]
-            finally:
-                store.close()
-            for c in session_changes(before.aaa, after.aaa, reports):
-                r = self.exec(AAA_NODE, *dynauth_argv(c, str(after.fabric.host(c.nve).ip), str(self.record.dir / "radius.secret")))
-                self.progress(f"{'disconnect' if c.disconnect else 'new rates'} for {c.mac} on {c.nve}: "
-                              + {"0": "done"}.get(str(r.returncode), (r.stdout + r.stderr).strip()))
+            self._follow_users(before, after, timeout)
         for vm in changes.restart:
             self.start_tes(only=vm)
         wait_tables(self.store_url, before, after, timeout)
         self.wait_converged(timeout)
         return changes
+
+    def _follow_users(self, before: Intent, after: Intent, timeout: float) -> None:
+        """FreeRADIUS restarts with the new users; live sessions of changed ones are told."""
+        self._forget("radius", AAA_NODE)
+        self._start_radius()
+        self._wait_for_radius(timeout)
+        store = open_store(self.store_url)
+        try:
+            reports = [EndpointReport.from_json(kv.value) for kv in store.range(keys.endpoints_prefix())]
+        finally:
+            store.close()
+        secret = str(self.record.dir / "radius.secret")
+        for c in session_changes(before.aaa, after.aaa, reports):
+            r = self.exec(AAA_NODE, *dynauth_argv(c, str(after.fabric.host(c.nve).ip), secret))
+            self.progress(f"{'disconnect' if c.disconnect else 'new rates'} for {c.mac} on {c.nve}: "
+                          + ("done" if r.returncode == 0 else (r.stdout + r.stderr).strip()))
 
     def _wait_for_radius(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
