@@ -51,6 +51,19 @@ def _lab_name(name: Optional[str]) -> str:
     return ""
 
 
+def _store_url(lab: Optional[str], store_url: Optional[str]) -> str:
+    """--store URL (a deployment's), else the lab's (--lab NAME, or the one lab that is up)."""
+    if lab and store_url:
+        _fail("give --lab or --store, not both")
+    if store_url:
+        return store_url
+    try:
+        return Record.load(_lab_name(lab)).store_url
+    except LookupError as e:
+        _fail(str(e))
+    return ""
+
+
 @lab_app.command("up")
 def lab_up(file: str, timeout: float = typer.Option(60.0, help="seconds to wait for agents")) -> None:
     """Build the datacenter FILE describes; return when every agent has installed its tables."""
@@ -218,6 +231,65 @@ def detach(
         _fail(f"no attached TES has MAC {mac} (see: tenet endpoints)")
     store.txn([], [Put(keys.revoke(h, mac), Revocation(why).to_json()) for h in hosts])
     out.print(f"asked {', '.join(hosts)} to end the session of {mac}")
+
+
+@app.command("get")
+def get(
+    part: str = typer.Option("all", "--part", help="fabric, tenancy or all"),
+    fmt: str = typer.Option("yaml", "--format", help="yaml or json"),
+    lab: Optional[str] = typer.Option(None, "--lab"),
+    store_url: Optional[str] = typer.Option(None, "--store"),
+) -> None:
+    """The current document, canonical and complete (the fabric with its registered hosts):
+    edit it and give it to `tenet apply`."""
+    import yaml
+
+    from tenet.model.parts import split
+    from tenet.store.intent import read_intent, whole_doc
+
+    if part not in ("fabric", "tenancy", "all") or fmt not in ("yaml", "json"):
+        _fail("--part is fabric, tenancy or all; --format is yaml or json")
+    try:
+        doc = whole_doc(read_intent(open_store(_store_url(lab, store_url))))
+    except (IntentError, StoreError) as e:
+        _fail(str(e))
+    if part != "all":
+        doc = split(doc)[0 if part == "fabric" else 1]
+    sys.stdout.write(json.dumps(doc, indent=1) + "\n" if fmt == "json" else yaml.safe_dump(doc, sort_keys=False))
+
+
+@app.command("apply")
+def apply_cmd(
+    file: str,
+    dry_run: bool = typer.Option(False, "--dry-run", help="show the changes, write nothing"),
+    lab: Optional[str] = typer.Option(None, "--lab"),
+    store_url: Optional[str] = typer.Option(None, "--store"),
+) -> None:
+    """Replace the tenancy with FILE's (a whole document or the tenancy alone): validated as a
+    whole, shown as a diff, written only if nothing changed since it was read. A lab then
+    follows it (its VMs, users and TESs) and the command returns once the agents have."""
+    from tenet.cli.changes import show
+    from tenet.model.load import read_document
+    from tenet.store.apply import apply, plan_apply
+
+    url = _store_url(lab, store_url)
+    store = open_store(url)
+    try:
+        plan = plan_apply(store, read_document(file), file)
+    except (IntentError, StoreError, OSError) as e:
+        _fail(str(e))
+    show(out, plan)
+    if dry_run or plan.empty:
+        return
+    try:
+        if store_url:
+            rev = apply(store, plan)
+        else:
+            progress = lambda m: err.print(f"[dim]•[/dim] {m}", highlight=False)  # noqa: E731
+            rev = Lab.running(_lab_name(lab), progress).apply(plan)
+    except (StoreError, LabError) as e:
+        _fail(str(e))
+    out.print(f"applied: revision {rev}", highlight=False)
 
 
 @link_app.command("set")

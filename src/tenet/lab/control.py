@@ -29,6 +29,14 @@ class Control:
     etcd_members: int = 0  # 0 with SQLite
     controllers: int = 1
 
+    def to_dict(self) -> dict:
+        return {"store": self.store.value, "etcd_members": self.etcd_members, "controllers": self.controllers}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Control:
+        """As the lab's record keeps it ({}: a lab recorded before the block existed)."""
+        return cls(StoreKind(d.get("store", "sqlite")), int(d.get("etcd_members", 0)), int(d.get("controllers", 1)))
+
 
 def control_of(doc: Any, source: str = "") -> Control:
     """The `control:` block of a topology document (absent: the default), or IntentError

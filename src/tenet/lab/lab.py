@@ -24,15 +24,18 @@ from tenet.lab.etcd import MemberStatus
 from tenet.lab.pki import Pki, issue, passwords as new_passwords
 from tenet.lab.frr import RouterConfig
 from tenet.lab.netns import LabError
-from tenet.lab.plan import LabPlan, plan
+from tenet.lab.hypervisor import Hypervisor, VmChanges, unfollowable, vm_changes, wait_tables
+from tenet.lab.plan import AAA_NODE, LabPlan, plan
+from tenet.lab.users import dynauth_argv, session_changes
 from tenet.lab.record import Proc, Record, start_time
 from tenet.model.load import load_file
 from tenet.model.tenancy import Intent, Join
 from tenet.lab.vrouter import VirtualRouters
 from tenet.store import keys, rbac
 from tenet.store.open import open_store
-from tenet.store.intent import write_intent
-from tenet.store.records import EndpointReport, HostRole, HostTables, Leader
+from tenet.store.apply import ApplyPlan, apply
+from tenet.store.intent import read_intent, write_intent
+from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, HostRole, HostTables, Leader
 
 Progress = Callable[[str], None]
 RADIUS_PORT = 1812
@@ -51,7 +54,7 @@ class Lab:
         self.plan: LabPlan = plan(intent, control)
         self.topology = topology
         self.progress = progress
-        self.record = Record(name=intent.name, topology=topology)
+        self.record = Record(name=intent.name, topology=topology, control=control.to_dict())
         if self.plan.management is not None:  # the operator's view: root, from the bridge's namespace
             self.record.store = etcd.client_url(self.plan.etcd_nodes(), self.pki, rbac.ROOT, self.plan.management.netns)
         self.stopped: set[tuple[str, str]] = set()  # stopped on purpose: not a failure when found dead
@@ -227,8 +230,9 @@ class Lab:
     def _start_radius(self) -> None:
         """A real FreeRADIUS with a private config, reachable over the underlay."""
         assert self.plan.aaa is not None
-        secret = secrets.token_hex(16)
-        (self.record.dir / "radius.secret").write_text(secret + "\n")
+        path = self.record.dir / "radius.secret"  # the agents hold it: a restart keeps it
+        secret = path.read_text().strip() if path.exists() else secrets.token_hex(16)
+        path.write_text(secret + "\n")
         run_dir = self.record.dir / "radius"
         server = FreeRadius(run_dir, render(self.intent.aaa, secret, self.plan.aaa.ip, RADIUS_PORT, [UNDERLAY], str(run_dir)))
         server.write()
@@ -444,6 +448,77 @@ class Lab:
         self.intent, self.plan = intent, plan(intent, self.control)
         self.wait_converged()
 
+    # -- following the intent (`tenet apply --lab`) -----------------------------------------
+    @classmethod
+    def running(cls, name: str, progress: Progress = _quiet) -> "Lab":
+        """A lab that is up, by its record, as its store now describes it."""
+        record = Record.load(name)
+        store = open_store(record.store_url)
+        try:
+            intent = read_intent(store)
+        finally:
+            store.close()
+        lab = cls(intent, record.topology, progress, Control.from_dict(record.control))
+        lab.record = record
+        return lab
+
+    def apply(self, change: ApplyPlan, timeout: float = 60.0) -> int | None:
+        """Write a planned tenancy (store/apply.py) if the lab can follow it, then follow it;
+        the revision written (None: nothing to)."""
+        assert change.before is not None, "a lab's store has its fabric"
+        refused = unfollowable(change.before, change.after, self.plan.aaa is not None)
+        if refused:
+            raise LabError(refused)
+        store = open_store(self.store_url)
+        try:
+            rev = apply(store, change)
+        finally:
+            store.close()
+        if rev is not None:
+            self.follow(change.before, change.after, timeout)
+        return rev
+
+    def follow(self, before: Intent, after: Intent, timeout: float = 60.0) -> VmChanges:
+        """The intent changed: VMs (lab/hypervisor.py), RADIUS users (lab/users.py) and TESs
+        follow it; return when the agents have installed the tables it leads to."""
+        changes = vm_changes(before, after)
+        for vm in (*changes.removed, *changes.restart):  # their TESs: before their NICs go
+            for p in [p for p in self.record.processes if p.role == "tes" and p.node.partition(".")[0] == vm]:
+                self._forget("tes", p.node)
+        self.record.save()
+        Hypervisor(self.record, self.store_url, self.progress).follow(before, after)
+        self._follow(after)
+        if before.aaa != after.aaa:
+            self._follow_users(before, after, timeout)
+        for vm in changes.restart:
+            self.start_tes(only=vm)
+        wait_tables(self.store_url, before, after, timeout)
+        self.wait_converged(timeout)
+        return changes
+
+    def _follow_users(self, before: Intent, after: Intent, timeout: float) -> None:
+        """FreeRADIUS restarts with the new users; live sessions of changed ones are told."""
+        self._forget("radius", AAA_NODE)
+        self._start_radius()
+        self._wait_for_radius(timeout)
+        store = open_store(self.store_url)
+        try:
+            reports = [EndpointReport.from_json(kv.value) for kv in store.range(keys.endpoints_prefix())]
+        finally:
+            store.close()
+        secret = str(self.record.dir / "radius.secret")
+        for c in session_changes(before.aaa, after.aaa, reports):
+            r = self.exec(AAA_NODE, *dynauth_argv(c, str(after.fabric.host(c.nve).ip), secret))
+            self.progress(f"{'disconnect' if c.disconnect else 'new rates'} for {c.mac} on {c.nve}: "
+                          + ("done" if r.returncode == 0 else (r.stdout + r.stderr).strip()))
+
+    def _wait_for_radius(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while f":{RADIUS_PORT} " not in self.exec(AAA_NODE, "ss", "-Hlun", f"sport = :{RADIUS_PORT}").stdout:
+            if self._dead() or time.monotonic() > deadline:
+                raise LabError(f"FreeRADIUS did not listen again; see {self.process('radius', AAA_NODE).log}")
+            time.sleep(0.05)
+
     def restart_agent(self, host: str) -> Proc:
         """Stop an agent by its recorded PID and start a new one (the kernel keeps its state)."""
         old = self.process("agent", host)
@@ -479,7 +554,7 @@ def _stop(p: Proc, grace: float = 3.0) -> None:
 def down(record: Record) -> None:
     errors = []
     for saved in record.dir.glob("frozen-*.json") if record.dir.exists() else ():  # paused VRs: thaw first
-        VirtualRouters(record, "")._freeze(saved.stem.removeprefix("frozen-"), False)
+        VirtualRouters(record, "").freeze(saved.stem.removeprefix("frozen-"), False)
     for p in reversed(record.processes):
         try:
             _stop(p)

@@ -201,6 +201,60 @@ def _management_wiring(m: Management) -> tuple[list[Node], list[Veth], list[Comm
     return nodes, veths, cmds, attach
 
 
+@dataclass(frozen=True)
+class NicPlan:
+    """One VM NIC: the namespaces of its access LAN (if it has several NVEs), its veths, the
+    commands that address it, and those that attach ports to bridges (run after all others)."""
+
+    nodes: tuple[Node, ...]
+    veths: tuple[Veth, ...]
+    commands: tuple[Command, ...]
+    attach: tuple[Command, ...]
+
+
+def vm_commands(intent: Intent, vm) -> list[Command]:
+    """A VM's (or virtual router's) own namespace, before its NICs: as `quiet` makes every node."""
+    return quiet(netns_name(intent.name, vm.name), forward=vm.router, ipv6=dual_stack(vm))
+
+
+def nic_plan(intent: Intent, vm, i: int) -> NicPlan:
+    """NIC `i` of a VM wired to its host (and, on an access LAN, to its other NVEs too) — at
+    `lab up` for every VM, and by the lab's hypervisor for a VM or NIC the intent adds."""
+    ns = lambda n: netns_name(intent.name, n)  # noqa: E731
+    nic, dev, port = vm.nics[i], f"eth{i}", port_name(vm.name, i)
+    if nic.nves:  # an access LAN: the VM and every NVE on one bridge of its own
+        lan = Node(f"{vm.name}-lan{i}", "lan", ns(f"{vm.name}-lan{i}"))
+        veths = [Veth(ns(vm.name), dev, lan.netns, "vm", VM_MTU, a_mac=nic.mac)]
+        attach = [Command(lan.netns, ("ip", "link", "set", "vm", "master", "br0", "up"))]
+        cmds = quiet(lan.netns) + [
+            Command(lan.netns, ("ip", "link", "add", "br0", "type", "bridge")),
+            Command(lan.netns, ("ip", "link", "set", "br0", "up")),
+        ]
+        for k, h in enumerate((vm.host, *nic.nves)):
+            veths.append(Veth(lan.netns, f"n{k}", ns(h), port, VM_MTU))
+            attach.append(Command(lan.netns, ("ip", "link", "set", f"n{k}", "master", "br0", "up")))
+            cmds.append(Command(ns(h), ("ip", "link", "set", port, "up")))
+        cmds += _no_dad(ns(vm.name), dev, vm)
+        cmds.append(Command(ns(vm.name), ("ip", "link", "set", dev, "up")))
+        cmds += _nic_ip(intent, ns(vm.name), dev, nic)
+        return NicPlan((lan,), tuple(veths), tuple(cmds), tuple(attach))
+    veth, up = nic_wiring(intent, vm, i)
+    if behind_switch(intent, vm.host):
+        return NicPlan((), (veth,), tuple(up), tuple(host_port(intent, vm.host, port)))
+    return NicPlan((), (veth,), tuple(up + host_port(intent, vm.host, port)), ())
+
+
+def behind_switch(intent: Intent, host: str) -> bool:
+    return any(x.name == host for x in intent.fabric.proxies)
+
+
+def host_port(intent: Intent, host: str, port: str) -> list[Command]:
+    """A VM port's host side comes up; behind an access switch it joins the host's bridge."""
+    if behind_switch(intent, host):
+        return [Command(netns_name(intent.name, host), ("ip", "link", "set", port, "master", "br0", "up"))]
+    return [Command(netns_name(intent.name, host), ("ip", "link", "set", port, "up"))]
+
+
 def plan(intent: Intent, control: Control = Control()) -> LabPlan:
     lab = intent.name
     ns = lambda n: netns_name(lab, n)  # noqa: E731
@@ -268,7 +322,6 @@ def plan(intent: Intent, control: Control = Control()) -> LabPlan:
             Command(ns(x.name), ("ip", "link", "set", "up0", "master", "br0", "up")),
             Command(ns(x.switch), ("ip", "link", "set", switch_port_name(x.name), "up")),
         ]
-    proxies = {x.name for x in f.proxies}
     aaa = None
     if intent.aaa:
         pn = f.networks[0]
@@ -287,32 +340,12 @@ def plan(intent: Intent, control: Control = Control()) -> LabPlan:
         cmds += _routes(intent, node.netns, pn.name, hops, {pn.name})
         aaa = Aaa(node.netns, str(ip))
     for vm in intent.vms:
-        for i, nic in enumerate(vm.nics):
-            dev, port = f"eth{i}", port_name(vm.name, i)
-            if nic.nves:  # an access LAN: the VM and every NVE on one bridge of its own
-                lan = Node(f"{vm.name}-lan{i}", "lan", ns(f"{vm.name}-lan{i}"))
-                nodes.append(lan)
-                cmds += quiet(lan.netns) + [
-                    Command(lan.netns, ("ip", "link", "add", "br0", "type", "bridge")),
-                    Command(lan.netns, ("ip", "link", "set", "br0", "up")),
-                ]
-                veths.append(Veth(ns(vm.name), dev, lan.netns, "vm", VM_MTU, a_mac=nic.mac))
-                attach.append(Command(lan.netns, ("ip", "link", "set", "vm", "master", "br0", "up")))
-                for k, h in enumerate((vm.host, *nic.nves)):
-                    veths.append(Veth(lan.netns, f"n{k}", ns(h), port, VM_MTU))
-                    attach.append(Command(lan.netns, ("ip", "link", "set", f"n{k}", "master", "br0", "up")))
-                    cmds.append(Command(ns(h), ("ip", "link", "set", port, "up")))
-                cmds += _no_dad(ns(vm.name), dev, vm)
-                cmds.append(Command(ns(vm.name), ("ip", "link", "set", dev, "up")))
-                cmds += _nic_ip(intent, ns(vm.name), dev, nic)
-                continue
-            veth, up = nic_wiring(intent, vm, i)
-            veths.append(veth)
-            cmds += up
-            if vm.host in proxies:
-                attach.append(Command(ns(vm.host), ("ip", "link", "set", port, "master", "br0", "up")))
-            else:
-                cmds.append(Command(ns(vm.host), ("ip", "link", "set", port, "up")))
+        for i in range(len(vm.nics)):
+            w = nic_plan(intent, vm, i)
+            nodes += w.nodes
+            veths += w.veths
+            cmds += w.commands
+            attach += w.attach
     for vr, routes in vr_routes(intent).items():  # after every NIC is up and addressed
         attach += [Command(ns(vr), ("ip", "route", "replace", str(net), "via", str(via))) for net, via in routes]
     mgmt = management(intent, control, netns_name)

@@ -30,6 +30,7 @@ class Record:
     processes: list[Proc] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     state: str = "creating"
+    control: dict = field(default_factory=dict)  # the topology's control block, as lab/control.py read it
     store: str = ""  # the store URL tools in this (root) namespace use; empty: the SQLite file
 
     @property
@@ -38,6 +39,7 @@ class Record:
 
     @property
     def store_url(self) -> str:
+        """Where the lab's store is: the one place a lab's name becomes a store URL."""
         return self.store or f"sqlite:///{self.dir / 'store.db'}"
 
     def save(self) -> None:

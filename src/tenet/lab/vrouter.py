@@ -103,7 +103,7 @@ class VirtualRouters:
         except BaseException:
             self._remove(name)
             raise
-        self._route(intent)
+        self.route(intent)
         return self._done(intent)
 
     def copy(self, source: str, name: str, host: str | None = None) -> Intent:
@@ -139,13 +139,13 @@ class VirtualRouters:
                 doc["vlinks"].pop(link)
 
         intent = self._edit(lambda store: edit_intent(store, change))
-        self._freeze(name, False)
+        self.freeze(name, False)
         self._remove(name)
         for vl in before.vlinks:
             if vl.name in gone:
                 peer = next(e for e in vl.ends if e != name)
                 self._renumber(_vr(before, peer), _vr(intent, peer))
-        self._route(intent)
+        self.route(intent)
         return self._done(intent)
 
     def _renumber(self, old, new) -> None:
@@ -171,7 +171,7 @@ class VirtualRouters:
             self.record.namespaces.remove(ns)
             self.record.save()
 
-    def _route(self, intent: Intent) -> None:
+    def route(self, intent: Intent) -> None:
         for vr, routes in vr_routes(intent).items():
             for net, via in routes:
                 _ip(netns_name(self.lab, vr), "route", "replace", str(net), "via", str(via))
@@ -185,29 +185,30 @@ class VirtualRouters:
 
     def pause(self, name: str) -> Intent:
         _vr(self._intent(), name)
-        self._freeze(name, True)
+        self.freeze(name, True)
         return self._done(self._set(name, state="paused"))
 
     def resume(self, name: str) -> Intent:
         intent = self._set(name, state="running")
-        self._freeze(name, False)
+        self.freeze(name, False)
         return self._done(intent)
 
     def stop(self, name: str) -> Intent:
         vm = _vr(self._intent(), name)
         intent = self._set(name, state="stopped")
-        for i in range(len(vm.nics)):
-            _ip(netns_name(self.lab, name), "link", "set", f"eth{i}", "down")
+        self.power(vm, False)
         return self._done(intent)
 
     def start(self, name: str) -> Intent:
-        vm = _vr(self._intent(), name)
-        ns = netns_name(self.lab, name)
-        for i in range(len(vm.nics)):
-            _ip(ns, "link", "set", f"eth{i}", "up")
+        self.power(_vr(self._intent(), name), True)
         intent = self._set(name, state="running")
-        self._route(intent)
+        self.route(intent)
         return self._done(intent)
+
+    def power(self, vm, on: bool) -> None:
+        """A VR's NICs up (its routes through them are then put back by `route`) or down."""
+        for i in range(len(vm.nics)):
+            _ip(netns_name(self.lab, vm.name), "link", "set", f"eth{i}", "up" if on else "down")
 
     def move(self, name: str, host: str) -> Intent:
         vm = _vr(self._intent(), name)
@@ -230,7 +231,7 @@ class VirtualRouters:
             return cg.exists() and "frozen 1" in (cg / "cgroup.events").read_text()
         return cg.exists() and (cg / "freezer.state").read_text().strip() == "FROZEN"
 
-    def _freeze(self, name: str, frozen: bool) -> None:
+    def freeze(self, name: str, frozen: bool) -> None:
         """Freeze the processes in the VR's namespace (a routing daemon, say) in a freezer
         cgroup of their own (v2, or v1's freezer hierarchy); thaw them back into the cgroups
         they came from, and remove ours."""

@@ -689,14 +689,18 @@ def _tenancy(p: _Problems, doc: dict, stage: _Stage) -> Intent:
 
 
 def load_file(path: str | Path) -> Intent:
+    return load_intent(read_document(path), str(path))
+
+
+def read_document(path: str | Path) -> Any:
+    """A topology file's document, unvalidated; bad YAML is an IntentError naming the line."""
     text = Path(path).read_text()
     try:
-        doc = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise IntentError((Problem("", f"{where}not valid YAML ({getattr(e, 'problem', e)})"),), str(path)) from None
-    return load_intent(doc, str(path))
 
 
 def intent_to_doc(intent: Intent) -> dict:

@@ -16,6 +16,7 @@ from ipaddress import IPv4Interface, IPv4Network
 from typing import Callable
 
 from tenet.model.errors import IntentError, Problem
+from tenet.model.fabric import Fabric
 from tenet.model.load import intent_to_doc, load_fabric, load_tenancy
 from tenet.model.parts import FABRIC, join, split
 from tenet.model.tenancy import Intent
@@ -100,12 +101,16 @@ def registered(fabric_doc: dict, chassis: tuple[Chassis, ...]) -> tuple[dict, tu
 
 def compose(stored: Stored) -> Intent:
     """The intent the controller computes from: IntentError when the parts do not fit."""
+    tenancy = part_from_json(stored.tenancy.value, "tenancy") if stored.tenancy else {}
+    return load_tenancy(tenancy, composed_fabric(stored), stored.name, "store tenancy")
+
+
+def composed_fabric(stored: Stored) -> Fabric:
+    """The declared fabric with every registered host that fits it."""
     fabric_doc, problems = registered(part_from_json(stored.fabric.value, "fabric"), stored.chassis)
     for p in problems:
         log.warning("registration ignored: %s", p)
-    fabric = load_fabric(fabric_doc, "store fabric")
-    tenancy = part_from_json(stored.tenancy.value, "tenancy") if stored.tenancy else {}
-    return load_tenancy(tenancy, fabric, stored.name, "store tenancy")
+    return load_fabric(fabric_doc, "store fabric")
 
 
 def read_intent(store: Store) -> Intent:

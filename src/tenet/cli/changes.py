@@ -1,0 +1,50 @@
+"""How `tenet apply` shows a plan: + added, - removed, ~ changed (field: old → new)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from tenet.model.diff import Change, ChangeKind
+from tenet.store.apply import ApplyPlan
+
+MARK = {ChangeKind.ADDED: ("+", "green"), ChangeKind.REMOVED: ("-", "red"), ChangeKind.CHANGED: ("~", "yellow")}
+SECRET = ("password",)  # shown as changed, never as text
+
+
+def _value(path: str, value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if path.rsplit(".", 1)[-1] in SECRET:
+        return "***"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def lines(change: Change) -> list[str]:
+    """Rich markup lines: the item, then its fields (a removed item's are left out)."""
+    mark, colour = MARK[change.kind]
+    out = [f"[{colour}]{mark} {escape(change.item)}[/{colour}]"]
+    if change.kind is ChangeKind.ADDED:
+        out += [f"    {escape(f.path)}: {escape(_value(f.path, f.new))}" for f in change.fields]
+    elif change.kind is ChangeKind.CHANGED:
+        out += [f"    {escape(f.path or 'value')}: {escape(_value(f.path, f.old))} → {escape(_value(f.path, f.new))}"
+                for f in change.fields]
+    return out
+
+
+def show(console: Console, plan: ApplyPlan) -> None:
+    if plan.installs_fabric:
+        f = plan.after.fabric
+        console.print(f"[green]+ fabric {escape(plan.after.name)}[/green]: {len(f.networks)} physical networks, "
+                      f"{len(f.routers)} routers, {len(f.hosts)} hosts (a first install)", highlight=False)
+    if plan.empty:
+        console.print("no changes", highlight=False)
+        return
+    for change in plan.changes:
+        for line in lines(change):
+            console.print(line, highlight=False)
+    counts = {k: sum(c.kind is k for c in plan.changes) for k in ChangeKind}
+    console.print(f"{counts[ChangeKind.ADDED]} to add, {counts[ChangeKind.CHANGED]} to change, "
+                  f"{counts[ChangeKind.REMOVED]} to remove (tenancy revision {plan.revision})", highlight=False)
