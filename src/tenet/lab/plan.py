@@ -273,10 +273,15 @@ def plan(intent: Intent, control: Control = Control()) -> LabPlan:
     dual = {vm.name for vm in intent.vms if dual_stack(vm)}
     for n in nodes:
         cmds += quiet(n.netns, forward=n.kind in ("router", "vrouter"), ipv6=n.name in dual and n.kind in ("vm", "vrouter"))
-    for n in f.networks:  # a switch that snoops IGMP (with a querier where no router asks)
+    # A switch that snoops IGMP, with a querier where no router asks. Its queries are IGMPv3:
+    # a v2 query turns every host to v2, whose reports go to the group itself, so the hosts
+    # hear each other's and suppress their own — and the snooping switch, which learns
+    # members per port, cuts off every host but the last to report (seen: a VN's broadcasts
+    # stopped reaching the third host on one segment). v3 reports go to 224.0.0.22, unheard.
+    for n in f.networks:
         cmds += [
             Command(ns(n.name), ("ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "1",
-                                 "mcast_querier", "1", "mcast_query_interval", "500",
+                                 "mcast_querier", "1", "mcast_igmp_version", "3", "mcast_query_interval", "500",
                                  "mcast_last_member_interval", "20")),
             Command(ns(n.name), ("ip", "link", "set", "br0", "up")),
         ]
