@@ -23,14 +23,15 @@ from tenet.store.records import HostTables, Observed
 
 from waiting import wait
 
-TOPOLOGY = Path(__file__).with_name("ha.yaml")
+TOPOLOGIES = {"sqlite": Path(__file__).with_name("ha.yaml"), "etcd": Path(__file__).with_name("ha_etcd.yaml")}
 FAILOVER_BOUND = 10.0  # s: generous; bench/failover.py measures it
 PINGS = 300  # one every 20 ms: 6 s, the kill 1.5 s in
 
 
-@pytest.fixture(scope="module")
-def lab():
-    with Lab.load(TOPOLOGY) as lab:
+@pytest.fixture(scope="module", params=sorted(TOPOLOGIES))
+def lab(request):
+    """The same replicas on each store: SQLite on one machine, a 3-member etcd cluster."""
+    with Lab.load(TOPOLOGIES[request.param]) as lab:
         yield lab
 
 

@@ -17,12 +17,12 @@ from tenet.store.records import Chassis, HostTables
 
 from waiting import wait
 
-TOPOLOGY = Path(__file__).parent / "register.yaml"
+TOPOLOGIES = {"sqlite": Path(__file__).parent / "register.yaml", "etcd": Path(__file__).parent / "register_etcd.yaml"}
 
 
-@pytest.fixture(scope="module")
-def lab():
-    with Lab.load(TOPOLOGY) as lab:
+@pytest.fixture(scope="module", params=sorted(TOPOLOGIES))
+def lab(request):
+    with Lab.load(TOPOLOGIES[request.param]) as lab:
         yield lab
 
 
