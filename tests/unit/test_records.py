@@ -75,10 +75,13 @@ def test_intent_round_trip_through_its_two_parts():
 
 
 def test_chassis_and_alive_round_trip_and_reject():
-    c = Chassis(host="h1", network="pn1", address="198.18.1.10/24", uplink="up0", role=HostRole.ACCESS_SWITCH, mab=True)
+    c = Chassis(host="h1", network="pn1", address="198.18.1.10/24", uplink="up0", role=HostRole.ACCESS_SWITCH,
+                authenticator=True, mab=True)
     assert Chassis.from_json(c.to_json()) == c
     assert c.fabric_entry() == ("switches", {"network": "pn1", "ip": "198.18.1.10", "capability": 100, "mab": True,
                                              "admission_shards": 1, "uplink": "up0"})
+    nve = Chassis(host="h4", network="pn1", address="198.18.1.14/24", uplink="up0", role=HostRole.ACCESS_SWITCH)
+    assert nve.fabric_entry()[0] == "hosts"  # an NVE of the access-switch kind, not an 802.1X authenticator
     with pytest.raises(RecordError, match="chassis.role: .spine. is none of"):
         Chassis.from_json(b'{"host": "h1", "network": "pn1", "address": "a", "uplink": "u", "role": "spine"}')
     with pytest.raises(RecordError, match="chassis.address: missing"):

@@ -2,6 +2,8 @@
 of its peers' tables after the grace, and the agent's registration thread keeps it alive."""
 import time
 
+import pytest
+
 from tenet.agent.config import AgentConfig
 from tenet.agent.registration import Registration, chassis_of
 from tenet.compute.tables import Function
@@ -30,7 +32,7 @@ def chassis(host, address, network="pn1", **kw):
 def test_a_registration_adds_or_updates_a_host_and_a_misfit_is_named_not_fatal():
     doc, problems = registered(fabric_doc(), (
         chassis("host9", "198.18.1.99/24"),  # a new host
-        chassis("host2", "198.18.1.50/24", role=HostRole.ACCESS_SWITCH),  # declared: its agent knows better
+        chassis("host2", "198.18.1.50/24", role=HostRole.ACCESS_SWITCH, authenticator=True),  # declared: its agent knows better
         chassis("host8", "198.18.7.1/24"),  # not in pn1
         chassis("host7", "198.18.1.99/24"),  # host9's address
         chassis("host6", "198.18.1.5/24", network="pn9"),
@@ -160,3 +162,30 @@ def test_a_host_still_running_vms_is_not_forgotten(tmp_path):
     with pytest.raises(StoreError, match="host1 still runs H, I, J, K"):
         forget(store, "host1")
     store.close()
+
+
+TOPOLOGIES = sorted((Path(__file__).parents[2] / "tests" / "lab").glob("*.yaml")) + sorted(
+    (Path(__file__).parents[2] / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", TOPOLOGIES, ids=lambda p: p.name)
+def test_every_lab_host_registering_from_its_config_gives_back_the_same_intent(path):
+    """The lab writes each agent's file from the declared host (config_for); what that agent
+    registers must compose into the very intent the lab started with — else the controller
+    computes another datacenter than the one built."""
+    from tenet.agent.config import config_for, parse_config, render
+    from tenet.store.intent import compose, Stored
+    from tenet.store.base import KeyValue
+    import json
+    import tomllib
+
+    intent = load_file(path)
+    regs = []
+    for h in intent.fabric.hosts:
+        config = parse_config(tomllib.loads(render(config_for(h, "sqlite:///x.db"))))
+        regs.append(chassis_of(config, str(h.address)))
+    doc = intent_to_doc(intent)
+    fabric, tenancy = split(doc)
+    kv = lambda k, d: KeyValue(k, json.dumps(d).encode(), 1, 1, 1)  # noqa: E731
+    assert registered(fabric, tuple(regs))[1] == ()
+    assert compose(Stored(kv(keys.fabric(), fabric), kv(keys.tenancy(), tenancy), tuple(regs))) == intent

@@ -10,7 +10,8 @@ address): nothing depends on a lab having wired it. docs/agent.md documents ever
     role = "hypervisor"                 # or "access-switch"
     capability = 100                    # what a discovering TES selects by
     admission_shards = 0                # 0: one per CPU (at most 4)
-    mab = false                         # access switches: MAC Authentication Bypass
+    authenticator = false               # an 802.1X authenticator (hosts behind its ports vouch for their VMs)
+    mab = false                         # authenticators: MAC Authentication Bypass
     lease_ttl = 5                       # seconds: the host is shown down this long after its agent died
     resync = 2.0                        # seconds between full read-backs of the kernel
 
@@ -30,13 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tenet.model.fabric import Host
 from tenet.store.records import HostRole
 from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$")
 IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 ENDPOINT = re.compile(r"^[0-9.]+:[0-9]{1,5}$")
-TOP = {"host", "store", "uplink", "network", "role", "capability", "admission_shards", "mab", "lease_ttl", "resync",
+TOP = {"host", "store", "uplink", "network", "role", "capability", "admission_shards", "authenticator", "mab", "lease_ttl", "resync",
        "radius", "discovery"}
 SECTIONS = {"radius": {"server", "secret_file"}, "discovery": {"udp_port", "tunnel_port"}}
 
@@ -54,6 +56,7 @@ class AgentConfig:
     role: HostRole = HostRole.HYPERVISOR
     capability: int = 100
     admission_shards: int = 0
+    authenticator: bool = False
     mab: bool = False
     lease_ttl: int = 5
     resync: float = 2.0
@@ -61,6 +64,14 @@ class AgentConfig:
     secret_file: str = ""
     udp_port: int = SERVER_PORT
     tunnel_port: int = ACCESS_TUNNEL_PORT
+
+
+def config_for(host: Host, store: str, radius: str = "", secret_file: str = "") -> AgentConfig:
+    """The file a fabric's declared host needs (the lab writes one per host, as an operator
+    would): what its agent registers is then that host again."""
+    return AgentConfig(host=host.name, store=store, uplink=host.uplink, network=host.network, role=HostRole(host.role),
+                       capability=host.capability, admission_shards=host.admission_shards, authenticator=host.switch,
+                       mab=host.mab, radius=radius, secret_file=secret_file)
 
 
 def load_config(path: str | Path) -> AgentConfig:
@@ -113,6 +124,8 @@ def parse_config(doc: dict, source: str = "") -> AgentConfig:
         problems.append(f"role: one of {', '.join(r.value for r in HostRole)}, not {role_text!r}")
     capability = integer("capability", 100, 0, 2**32 - 1)
     shards = integer("admission_shards", 0, 0, 64)
+    authenticator = want("authenticator", doc.get("authenticator", False), isinstance(doc.get("authenticator", False), bool),
+                         "true or false")
     mab = want("mab", doc.get("mab", False), isinstance(doc.get("mab", False), bool), "true or false")
     ttl = integer("lease_ttl", 5, 2, 300)
     resync = doc.get("resync", 2.0)
@@ -128,7 +141,7 @@ def parse_config(doc: dict, source: str = "") -> AgentConfig:
     if problems:
         raise ConfigError(f"{source or 'agent config'}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
     return AgentConfig(host=host, store=store, uplink=uplink, network=network, role=role, capability=capability,
-                       admission_shards=shards, mab=mab, lease_ttl=ttl, resync=float(resync), radius=server,
+                       admission_shards=shards, authenticator=authenticator, mab=mab, lease_ttl=ttl, resync=float(resync), radius=server,
                        secret_file=secret, udp_port=udp, tunnel_port=tunnel)
 
 
@@ -136,7 +149,7 @@ def render(c: AgentConfig) -> str:
     """The file for a config (the lab writes one per host, as an operator would)."""
     lines = [f'host = "{c.host}"', f'store = "{c.store}"', f'uplink = "{c.uplink}"', f'network = "{c.network}"',
              f'role = "{c.role.value}"', f"capability = {c.capability}", f"admission_shards = {c.admission_shards}",
-             f"mab = {'true' if c.mab else 'false'}", f"lease_ttl = {c.lease_ttl}", f"resync = {c.resync}"]
+             f"authenticator = {'true' if c.authenticator else 'false'}", f"mab = {'true' if c.mab else 'false'}", f"lease_ttl = {c.lease_ttl}", f"resync = {c.resync}"]
     if c.radius:
         lines += ["", "[radius]", f'server = "{c.radius}"', f'secret_file = "{c.secret_file}"']
     lines += ["", "[discovery]", f"udp_port = {c.udp_port}", f"tunnel_port = {c.tunnel_port}"]

@@ -26,7 +26,8 @@ log = logging.getLogger("tenet.agent")
 
 def chassis_of(config: AgentConfig, address: str) -> Chassis:
     return Chassis(host=config.host, network=config.network, address=address, uplink=config.uplink, role=config.role,
-                   capability=config.capability, admission_shards=config.admission_shards, mab=config.mab)
+                   capability=config.capability, admission_shards=config.admission_shards,
+                   authenticator=config.authenticator, mab=config.mab)
 
 
 class Registration:

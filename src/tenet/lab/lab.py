@@ -16,7 +16,7 @@ import yaml
 
 from tenet.aaa.config import render
 from tenet.aaa.server import FreeRadius
-from tenet.agent.config import AgentConfig, render as render_config
+from tenet.agent.config import config_for, render as render_config
 from tenet.lab import etcd, frr, netns, policy
 from tenet.lab.control import Control, control_of
 from tenet.lab.converge import wait_converged
@@ -35,7 +35,7 @@ from tenet.store import keys, rbac
 from tenet.store.open import open_store
 from tenet.store.apply import ApplyPlan, apply
 from tenet.store.intent import read_intent, write_intent
-from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, HostRole, HostTables, Leader
+from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, HostTables, Leader
 
 Progress = Callable[[str], None]
 RADIUS_PORT = 1812
@@ -217,12 +217,9 @@ class Lab:
 
     def _agent_argv(self, host: str) -> list[str]:
         """An agent starts from its config file, as on a real host (docs/agent.md)."""
-        h = self.intent.fabric.host(host)
-        config = AgentConfig(host=h.name, store=self._agent_store_url(host), uplink=h.uplink, network=h.network,
-                             role=HostRole.ACCESS_SWITCH if h.switch else HostRole(h.role), capability=h.capability,
-                             admission_shards=h.admission_shards, mab=h.mab,
-                             radius=f"{self.plan.aaa.ip}:{RADIUS_PORT}" if self.plan.aaa else "",
-                             secret_file=str(self.record.dir / "radius.secret") if self.plan.aaa else "")
+        config = config_for(self.intent.fabric.host(host), self._agent_store_url(host),
+                            f"{self.plan.aaa.ip}:{RADIUS_PORT}" if self.plan.aaa else "",
+                            str(self.record.dir / "radius.secret") if self.plan.aaa else "")
         path = self.record.dir / f"agent-{host}.toml"
         path.write_text(render_config(config))
         return [sys.executable, "-m", "tenet.agent.main", "--config", str(path)]

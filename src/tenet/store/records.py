@@ -342,7 +342,7 @@ class Observed:
 
 # -- /tenet/chassis/<host> and /tenet/alive/<host> ----------------------------------------
 class HostRole(str, Enum):
-    """What a registering host is: where its chassis goes in the fabric."""
+    """What kind of NVE a registering host is (what a discovering TES selects by)."""
 
     HYPERVISOR = "hypervisor"
     ACCESS_SWITCH = "access-switch"
@@ -362,12 +362,13 @@ class Chassis:
     role: HostRole = HostRole.HYPERVISOR
     capability: int = 100
     admission_shards: int = 1
-    mab: bool = False  # an access switch: MAC Authentication Bypass
+    authenticator: bool = False  # an 802.1X authenticator (the fabric's `switches:`): hosts behind its ports vouch for their VMs
+    mab: bool = False  # an authenticator: MAC Authentication Bypass
 
     def to_json(self) -> bytes:
         return _dumps({"host": self.host, "network": self.network, "address": self.address, "uplink": self.uplink,
                        "role": self.role.value, "capability": self.capability,
-                       "admission_shards": self.admission_shards, "mab": self.mab})
+                       "admission_shards": self.admission_shards, "authenticator": self.authenticator, "mab": self.mab})
 
     @classmethod
     def from_json(cls, data: str | bytes) -> Chassis:
@@ -379,12 +380,13 @@ class Chassis:
             raise RecordError(f"{r}.role: {role!r} is none of {', '.join(x.value for x in HostRole)}") from None
         return cls(host=_get(d, r, "host", str), network=_get(d, r, "network", str), address=_get(d, r, "address", str),
                    uplink=_get(d, r, "uplink", str), role=hr, capability=_get(d, r, "capability", int, 100),
-                   admission_shards=_get(d, r, "admission_shards", int, 1), mab=_get(d, r, "mab", bool, False))
+                   admission_shards=_get(d, r, "admission_shards", int, 1),
+                   authenticator=_get(d, r, "authenticator", bool, False), mab=_get(d, r, "mab", bool, False))
 
     def fabric_entry(self) -> tuple[str, dict]:
         """Where it goes in the fabric document and what it says there (the loader's form)."""
         ip = self.address.split("/")[0]
-        if self.role is HostRole.ACCESS_SWITCH:
+        if self.authenticator:
             return "switches", {"network": self.network, "ip": ip, "capability": self.capability, "mab": self.mab,
                                 "admission_shards": self.admission_shards, "uplink": self.uplink}
         return "hosts", {"network": self.network, "ip": ip, "role": self.role.value, "capability": self.capability,
