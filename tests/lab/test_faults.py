@@ -14,7 +14,7 @@ from tenet.lab import etcd
 from tenet.lab.lab import Lab
 from tenet.store import keys
 from tenet.store.base import StoreError
-from tenet.store.inventory import HostState, hosts
+from tenet.store.inventory import HostState
 from tenet.store.open import open_store
 from tenet.store.records import AgentStatus, HostTables
 from waiting import wait
@@ -41,14 +41,6 @@ class Pinger:
         line = next(l for l in summary if "packets transmitted" in l)
         sent, received = (int(w.split()[0]) for w in line.split(",")[:2])
         return sent, received
-
-
-def views(lab):
-    store = open_store(lab.store_url)
-    try:
-        return {v.name: v for v in hosts(store)}
-    finally:
-        store.close()
 
 
 def stored(lab, key: str) -> bytes | None:
@@ -82,7 +74,7 @@ def test_quorum_lost_nothing_changes_traffic_flows_and_an_agent_restarts_meanwhi
         for m in gone:
             lab.restart_etcd(m)
     lab.wait_etcd(30)
-    wait(lambda: views(lab)["c"].state is HostState.UP, 30, "c registered again once the store returned")
+    wait(lambda: lab.hosts()["c"].state is HostState.UP, 30, "c registered again once the store returned")
     lab.wait_converged(30)
     status = AgentStatus.from_json(stored(lab, keys.status("c")))
     assert status.generation == c_tables.generation  # resynced: the same tables, nothing to reprogram

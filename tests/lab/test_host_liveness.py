@@ -11,7 +11,7 @@ import pytest
 from tenet.controller.liveness import GRACE
 from tenet.lab.lab import Lab
 from tenet.store import keys
-from tenet.store.inventory import HostState, hosts
+from tenet.store.inventory import HostState
 from tenet.store.open import open_store
 from tenet.store.records import Chassis, HostTables
 
@@ -24,14 +24,6 @@ TOPOLOGIES = {"sqlite": Path(__file__).parent / "register.yaml", "etcd": Path(__
 def lab(request):
     with Lab.load(TOPOLOGIES[request.param]) as lab:
         yield lab
-
-
-def views(lab):
-    store = open_store(lab.store_url)
-    try:
-        return {v.name: v for v in hosts(store)}
-    finally:
-        store.close()
 
 
 def tables(lab, host) -> HostTables:
@@ -47,7 +39,7 @@ def rows(t: HostTables) -> set[str]:
 
 
 def test_every_agent_registered_from_its_config_file(lab):
-    wait(lambda: all(v.state is HostState.UP for v in views(lab).values()), 10, "every host up")
+    wait(lambda: all(v.state is HostState.UP for v in lab.hosts().values()), 10, "every host up")
     store = open_store(lab.store_url)
     for h in lab.intent.fabric.hosts:
         c = Chassis.from_json(store.get(keys.chassis(h.name)).value)
@@ -66,14 +58,14 @@ def test_a_dead_host_is_down_then_dropped_then_back_without_disturbing_the_other
     try:
         killed = time.monotonic()
         lab.stop_process("agent", "c", signal.SIGKILL)
-        wait(lambda: views(lab)["c"].state is HostState.DOWN, 10, "c shown down when its lease lapsed")
+        wait(lambda: lab.hosts()["c"].state is HostState.DOWN, 10, "c shown down when its lease lapsed")
         down_after = time.monotonic() - killed
         assert z_mac in rows(tables(lab, "a"))  # within the grace, peers keep it
         wait(lambda: z_mac not in rows(tables(lab, "a")), GRACE + 5, "z dropped from a's tables after the grace")
         assert time.monotonic() - killed >= GRACE
         assert tables(lab, "c") == c_before  # its own tables are kept as they were
         lab.restart_agent("c")
-        wait(lambda: views(lab)["c"].state is HostState.UP, 10, "c registered again")
+        wait(lambda: lab.hosts()["c"].state is HostState.UP, 10, "c registered again")
         wait(lambda: z_mac in rows(tables(lab, "a")), 10, "z back in a's tables")
         lab.wait_converged(20)
         assert tables(lab, "c").generation == c_before.generation  # nothing to reprogram on c

@@ -31,7 +31,8 @@ from tenet.lab.record import Proc, Record, start_time
 from tenet.model.load import load_file
 from tenet.model.tenancy import Intent, Join
 from tenet.lab.vrouter import VirtualRouters
-from tenet.store import keys, rbac
+from tenet.store import inventory, keys, rbac
+from tenet.store.inventory import HostView
 from tenet.store.open import open_store
 from tenet.store.apply import ApplyPlan, apply
 from tenet.store.intent import read_intent, write_intent
@@ -515,6 +516,14 @@ class Lab:
             if self._dead() or time.monotonic() > deadline:
                 raise LabError(f"FreeRADIUS did not listen again; see {self.process('radius', AAA_NODE).log}")
             time.sleep(0.05)
+
+    def hosts(self) -> dict[str, HostView]:
+        """Every host as `tenet hosts` shows it: registered, up or down, its tables' progress."""
+        store = open_store(self.store_url)
+        try:
+            return {v.name: v for v in inventory.hosts(store)}
+        finally:
+            store.close()
 
     def restart_agent(self, host: str) -> Proc:
         """Stop an agent by its recorded PID and start a new one (the kernel keeps its state)."""
