@@ -91,10 +91,10 @@ def registered(fabric_doc: dict, chassis: tuple[Chassis, ...]) -> tuple[dict, tu
         if owner not in (None, f"host {c.host}"):
             problems.append(Problem(where, f"{address.ip} is taken by {owner}"))
             continue
-        for section in ("hosts", "switches"):
-            (doc.get(section) or {}).pop(c.host, None)
         section, entry = c.fabric_entry()
-        doc.setdefault(section, {})[c.host] = entry
+        other = "switches" if section == "hosts" else "hosts"
+        (doc.get(other) or {}).pop(c.host, None)
+        doc.setdefault(section, {})[c.host] = entry  # a declared host keeps its place: the order allocates addresses
         taken[str(address.ip)] = f"host {c.host}"
     return doc, tuple(problems)
 
