@@ -138,17 +138,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _store_url(lab: Optional[str], store_url: Optional[str]) -> str:
-    """--store URL as given, else the named (or only running) lab's store."""
-    if store_url:
-        return store_url
-    try:
-        return Record.load(_lab_name(lab)).store_url
-    except LookupError as e:
-        _fail(str(e))
-    return ""
-
-
 @hosts_app.callback(invoke_without_command=True)
 def hosts_list(
     ctx: typer.Context,
