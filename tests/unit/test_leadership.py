@@ -89,6 +89,30 @@ def test_one_leads_and_a_resignation_hands_over_at_once(candidates, store):
     assert second is not None and second.fence.term > term.fence.term and not a.leading()
 
 
+def test_tenet_controllers_shows_the_leader_its_term_and_observed(candidates, url, store):
+    """What an operator sees of a deployment (no lab): the Leader record and the term."""
+    from typer.testing import CliRunner
+
+    from tenet.cli.main import app
+
+    def shown() -> dict:
+        r = CliRunner().invoke(app, ["controllers", "--store", url, "--json"])
+        assert r.exit_code == 0, r.output
+        return json.loads(r.output)
+
+    assert shown()["leader"] is None and shown()["term"] == 0
+    a = candidates("a")
+    term = a.campaign()
+    s = shown()
+    assert s["leader"]["name"] == "a" and s["term"] == term.fence.term and s["revision"] == store.revision()
+    Witness("a", term.fence).saw(store, store.revision())
+    assert shown()["observed"] >= s["revision"]
+    text = CliRunner().invoke(app, ["controllers", "--store", url]).output
+    assert f"leader a (pid {s['leader']['pid']})" in text and f"term {term.fence.term}" in text
+    a.step_down("test")
+    assert shown()["leader"] is None
+
+
 def test_a_lapsed_lease_hands_over_within_its_ttl(candidates):
     """The leader stops renewing (as if killed): the key goes TTL seconds after the last
     renewal, and the follower, watching it, takes over then — not at the next poll."""

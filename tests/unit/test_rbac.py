@@ -2,6 +2,7 @@
 reads and writes its own keys and is refused everything else, through our own client."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -168,3 +169,46 @@ def test_wrong_or_missing_credentials_are_clear_errors(cluster):
     anonymous = EtcdStore([("127.0.0.1", c.client_ports[0])], Tls(str(pki.ca), str(pki.cert("agent-a")), str(pki.key("agent-a"))))
     with pytest.raises(PermissionDenied, match="no user"):
         anonymous.get(keys.tables("a"))
+
+
+@needs_etcd
+def test_tenet_store_rbac_applies_what_the_lab_applies(tmp_path):
+    """docs/deploy.md step 5: the command, on a fresh cluster as root, gives a host that is
+    not in the fabric (--host) its role; missing passwords are named and nothing is applied."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from tenet.cli.main import app
+    from tenet.lab.etcd import client_url
+    from tenet.lab.management import Station
+    from ipaddress import IPv4Interface
+
+    pki = Pki(tmp_path)
+    fabric = tmp_path / "fabric.yaml"
+    fabric.write_text(yaml.safe_dump({"name": "r", "underlay": {"networks": {"pn": {"subnet": "10.9.0.0/24"}}}}))
+    roles = rbac.roles(load_intent(yaml.safe_load(fabric.read_text())).fabric, ["h7"])
+    assert [r.name for r in roles] == ["controller", "agent-h7"]
+    issue(pki, {"server": "127.0.0.1"}, ["client", *rbac.users(roles)])
+    c = EtcdCluster(1, tls=tmp_path)
+    try:
+        url = client_url([Station("m", "etcd", "", IPv4Interface("127.0.0.1/8"))], pki, "root").replace(
+            "127.0.0.1:2379", f"127.0.0.1:{c.client_ports[0]}")
+        argv = ["store", "rbac", "--fabric", str(fabric), "--host", "h7", "--passwords", str(tmp_path), "--store", url]
+        r = CliRunner().invoke(app, argv)
+        assert r.exit_code == 1 and "root.password" in r.output and "agent-h7.password" in r.output
+        assert "roles" not in json.loads(c.post(0, "/v3/auth/role/list"))  # nothing applied, auth still off
+        passwords(pki, rbac.users(roles))
+        r = CliRunner().invoke(app, argv)
+        assert r.exit_code == 0, r.output
+        h7 = login(c, pki, "agent-h7")
+        try:
+            h7.put(keys.chassis("h7"), b"c")
+            with pytest.raises(PermissionDenied):
+                h7.get(keys.fabric())
+        finally:
+            h7.close()
+        r = CliRunner().invoke(app, ["store", "rbac", "--fabric", str(fabric), "--passwords", str(tmp_path), "--store",
+                                     "sqlite:///" + str(tmp_path / "s.db")])
+        assert r.exit_code == 1 and "etcd://" in r.output
+    finally:
+        c.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import replace
 from typing import Optional
 
@@ -32,6 +33,8 @@ vr_app = typer.Typer(no_args_is_help=True, help="Virtual routers: pause, resume,
 app.add_typer(vr_app, name="vr")
 hosts_app = typer.Typer(help="Hosts: declared in the fabric or registered by their agents, up or down")
 app.add_typer(hosts_app, name="hosts")
+store_app = typer.Typer(no_args_is_help=True, help="The store: etcd access control for a deployment")
+app.add_typer(store_app, name="store")
 out = Console(width=None if sys.stdout.isatty() else 200)  # piped: never truncate MACs and IPs
 err = Console(stderr=True)
 
@@ -177,6 +180,75 @@ def hosts_forget(
     except StoreError as e:
         _fail(str(e))
     out.print(f"{host} forgotten")
+
+
+@app.command("controllers")
+def controllers(
+    as_json: bool = typer.Option(False, "--json"),
+    lab: Optional[str] = typer.Option(None, "--lab"),
+    store_url: Optional[str] = typer.Option(None, "--store"),
+) -> None:
+    """Which controller replica leads (its Leader record), since when, in which term, and up
+    to which store revision its published tables reflect every input."""
+    from tenet.controller.status import status
+
+    store = open_store(_store_url(lab, store_url))
+    try:
+        s = status(store)
+    except StoreError as e:
+        _fail(str(e))
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(s.to_dict(), indent=1) + "\n")
+        return
+    if s.leader is None:
+        out.print("no controller leads (none runs, or the leader's lease just lapsed)")
+    else:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.leader.since))
+        out.print(f"leader {s.leader.name} (pid {s.leader.pid}) since {since}, term {s.term}", highlight=False)
+    out.print(f"published: every input up to revision {s.observed} (store at {s.revision})", highlight=False)
+
+
+@store_app.command("rbac")
+def store_rbac(
+    fabric_file: str = typer.Option(..., "--fabric", help="the fabric document (a whole document will do)"),
+    host: list[str] = typer.Option([], "--host", help="a host that registers itself without being in the fabric (repeat)"),
+    passwords: str = typer.Option(".", "--passwords", help="directory of <user>.password files (lab/pki.py's names)"),
+    print_only: bool = typer.Option(False, "--print", help="print the etcdctl commands instead of applying them"),
+    store_url: Optional[str] = typer.Option(None, "--store", help="the etcd cluster, as root (auth may still be off)"),
+) -> None:
+    """etcd RBAC for a deployment: a role and user per process (controller, agent-<host>),
+    root, then auth enable last (docs/store.md, docs/deploy.md). What the lab applies."""
+    from tenet.model.load import load_fabric, read_document
+    from tenet.model.parts import split
+    from tenet.store import rbac
+    from tenet.store.etcd import EtcdStore
+
+    try:
+        doc = read_document(fabric_file)
+        roles = rbac.roles(load_fabric(split(doc)[0] if isinstance(doc, dict) else doc, fabric_file), host)
+    except (IntentError, OSError) as e:
+        _fail(str(e))
+    if print_only:
+        sys.stdout.write("\n".join(rbac.etcdctl_script(roles, passwords)) + "\n")
+        return
+    if not store_url:
+        _fail("give --store URL (the etcd cluster, as root) or --print")
+    try:
+        secrets = rbac.read_passwords(passwords, rbac.users(roles))
+        store = open_store(store_url)
+    except (ValueError, StoreError) as e:
+        _fail(str(e))
+    try:
+        if not isinstance(store, EtcdStore):
+            _fail("RBAC is etcd's: --store must be an etcd:// URL")
+        rbac.apply(store, roles, secrets)
+    except StoreError as e:
+        _fail(str(e))
+    finally:
+        store.close()
+    out.print(f"{len(roles)} roles, {len(roles) + 1} users (root too); auth enabled", highlight=False)
 
 
 @app.command("endpoints")

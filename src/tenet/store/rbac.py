@@ -13,17 +13,18 @@ a watch against read permission on the watched range: every agent watch is on it
 Leases need no permission in etcd 3.4 (any logged-in user grants and keeps one alive;
 revoking one needs write permission on the keys attached to it).
 
-`apply` sends what these etcdctl commands would (an operator can run them by hand; every
-user's password comes from a file, never from the command line):
+`apply` sends what the etcdctl commands of `etcdctl_script` would, in the same order (an
+operator can run them by hand, `tenet store rbac --print`; every user's password comes from a
+file, never from the command line):
 
     etcdctl role add agent-h1
     etcdctl role grant-permission agent-h1 read /tenet/hosts/h1/ --prefix
     etcdctl role grant-permission agent-h1 write /tenet/hosts/h1/status
-    ... (one per row of `roles`)
-    etcdctl user add agent-h1 --new-user-password="$(cat agent-h1.password)"
-    etcdctl user grant-role agent-h1 agent-h1
+    ... (one per grant of each role)
     etcdctl user add root --new-user-password="$(cat root.password)"
     etcdctl user grant-role root root
+    etcdctl user add agent-h1 --new-user-password="$(cat agent-h1.password)"
+    etcdctl user grant-role agent-h1 agent-h1
     etcdctl auth enable
 
 Nothing is enforced until `auth enable`, the last step: a failure half-way leaves the cluster
@@ -33,9 +34,11 @@ passwords set again). It only adds: a host taken out of service loses its user a
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 from tenet.model.fabric import Fabric
 from tenet.store import keys
@@ -96,14 +99,55 @@ def proxy_role(host: str) -> Role:
     return Role(agent_user(host), (Grant(keys.proxy(host), Access.READ),))
 
 
-def roles(fabric: Fabric) -> tuple[Role, ...]:
-    """Every role but root's (built in), for the hosts and proxy hosts of `fabric`."""
-    return (controller_role(), *(agent_role(h.name) for h in fabric.hosts), *(proxy_role(x.name) for x in fabric.proxies))
+def roles(fabric: Fabric, registered: Iterable[str] = ()) -> tuple[Role, ...]:
+    """Every role but root's (built in), for the hosts and proxy hosts of `fabric` and the
+    hosts that will register themselves without being declared (`registered`)."""
+    declared = [h.name for h in fabric.hosts]
+    named = {*declared, *(x.name for x in fabric.proxies)}
+    extra = [h for h in dict.fromkeys(registered) if h not in named]
+    return (controller_role(), *(agent_role(h) for h in (*declared, *extra)), *(proxy_role(x.name) for x in fabric.proxies))
 
 
 def users(rs: Sequence[Role]) -> tuple[str, ...]:
     """Who needs a password: root and one user per role."""
     return (ROOT, *(r.name for r in rs))
+
+
+def read_passwords(directory: str | Path, names: Sequence[str]) -> dict[str, str]:
+    """Each user's password from `<directory>/<user>.password` (as lab/pki.py writes them);
+    ValueError naming every file that is missing or empty."""
+    out, bad = {}, []
+    for user in names:
+        path = Path(directory) / f"{user}.password"
+        try:
+            out[user] = path.read_text().strip()
+        except OSError as e:
+            bad.append(f"{path}: {e.strerror}")
+            continue
+        if not out[user]:
+            bad.append(f"{path}: empty")
+    if bad:
+        raise ValueError("etcd user passwords: " + "; ".join(bad))
+    return out
+
+
+def etcdctl_script(rs: Sequence[Role], password_dir: str = ".") -> list[str]:
+    """The etcdctl commands that do what `apply` does, in its order, each password read from
+    `<password_dir>/<user>.password` by the shell. For a fresh cluster: `user add` fails for a
+    user that exists (`apply` sets its password again instead)."""
+    q = shlex.quote
+    lines = []
+    for r in rs:
+        lines.append(f"etcdctl role add {q(r.name)}")
+        for g in r.grants:
+            lines.append(f"etcdctl role grant-permission {q(r.name)} {g.access.value.lower()} {q(g.key)}"
+                         + (" --prefix" if g.prefix else ""))
+    for user in users(rs):
+        password = Path(password_dir) / f"{user}.password"
+        lines.append(f'etcdctl user add {q(user)} --new-user-password="$(cat {q(str(password))})"')
+        lines.append(f"etcdctl user grant-role {q(user)} {q(user)}")
+    lines.append("etcdctl auth enable")
+    return lines
 
 
 def _perm(g: Grant) -> dict:
