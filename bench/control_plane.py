@@ -46,6 +46,7 @@ from failover import by_signal, gap
 from stats import summary
 from tenet.controller.hold import HOLD
 from tenet.controller.leadership import KEEPALIVE, TTL
+from tenet.lab import etcd
 from tenet.lab.churn import endpoint_churn
 from tenet.lab.control import Control, StoreKind
 from tenet.lab.lab import Lab
@@ -112,7 +113,10 @@ def running(store: str) -> Iterator[tuple[Lab, Store]]:
 
 # -- attach latency -------------------------------------------------------------------------
 def attach_slice(lab: Lab, rounds: int) -> dict[str, list[float]]:
-    """Milliseconds: DISCOVER -> first packet, DISCOVER -> AUTH_RESULT, and direct logins."""
+    """Milliseconds: DISCOVER -> first packet, DISCOVER -> AUTH_RESULT, and direct logins; on
+    etcd, which member led the raft group (every process talks to etcd1, the first in its URL,
+    while it answers: a follower forwards each write to the leader)."""
+    raft_leader = etcd.leader(lab.etcd_status()) if lab.plan.management else None
     first, auth = attach_latency(lab, vm(lab, TES), vm(lab, SINK), rounds)
     tes = vm(lab, TES)
     secret = (lab.record.dir / "radius.secret").read_text().strip()
@@ -121,7 +125,7 @@ def attach_slice(lab: Lab, rounds: int) -> dict[str, list[float]]:
     if r.returncode:
         raise RuntimeError(r.stderr[-2000:])
     return {"first_packet": [x * 1000 for x in first], "auth_result": [x * 1000 for x in auth],
-            "direct_login": [x * 1000 for x in json.loads(r.stdout)]}
+            "direct_login": [x * 1000 for x in json.loads(r.stdout)], "raft_leader": raft_leader}
 
 
 # -- failover --------------------------------------------------------------------------------
@@ -268,7 +272,8 @@ def result(a: argparse.Namespace, attach: dict[str, list[dict]], rounds: list[di
                               "attach_to_first_packet_ms": summary(ms["first_packet"]),
                               "discover_to_auth_result_ms": summary(ms["auth_result"]),
                               "direct_freeradius_login_ms": summary(ms["direct_login"], 2),
-                              "first_packet_p50_per_slice_ms": [summary(sl["first_packet"])["p50"] for sl in slices]}
+                              "first_packet_p50_per_slice_ms": [summary(sl["first_packet"])["p50"] for sl in slices],
+                              **({"etcd_raft_leader_per_slice": [sl["raft_leader"] for sl in slices]} if store == "etcd" else {})}
         sq, et = figures["sqlite"]["attach_to_first_packet_ms"], figures["etcd"]["attach_to_first_packet_ms"]
         out["attach"] = {
             **figures,
