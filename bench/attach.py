@@ -15,30 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from attach_latency import latency as attach_latency, prepare, vm
+from stats import pct, summary
 from tenet.lab.lab import Lab
 
 HERE = Path(__file__).parent
 SETTLE = 3.0  # seconds between an NVE slice and the ceiling's: longer than the VN instance hold
-SINK = r"""
-import json, signal, socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 9999))
-first = {}
-signal.signal(signal.SIGTERM, lambda *a: (print(json.dumps(first)), sys.stdout.flush(), sys.exit(0)))
-print("ready", flush=True)
-while True:
-    data, addr = s.recvfrom(64)
-    now = time.monotonic()
-    rnd = data.split()[0].decode()
-    first.setdefault(rnd, now)
-    s.sendto(b"ack " + rnd.encode(), addr)
-"""
 CEILING = r"""
 import sys, threading, time
 from tenet.aaa.radius import RadiusClient
@@ -56,11 +43,6 @@ print(sum(count))
 """
 
 
-def pct(values: list[float], p: float) -> float:
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=200)
@@ -72,24 +54,8 @@ def main() -> int:
     py = sys.executable
     with Lab.load(HERE / "attach.yaml") as lab:
         tess = [v for v in lab.intent.vms if v.name.startswith("a")][: a.workers]
-        for v in tess:
-            lab.wait_attached(v.name, timeout=20)
-            lab.stop_process("tes", f"{v.name}.eth0")  # the bench drives its own TES below
-        s = next(v for v in lab.intent.vms if v.name == "S")
-        for v in tess:
-            lab.exec(v.name, "ip", "neigh", "replace", str(s.nics[0].ip.ip), "lladdr", s.nics[0].mac, "dev", "eth0", "nud", "permanent", check=True)
-            lab.exec("S", "ip", "neigh", "replace", str(v.nics[0].ip.ip), "lladdr", v.nics[0].mac, "dev", "eth0", "nud", "permanent", check=True)
-        time.sleep(4)  # let the stopped TESs' endpoints go
-        sink = lab.popen("S", py, "-c", SINK, stdout=subprocess.PIPE, text=True)
-        assert sink.stdout.readline().strip() == "ready"
-        args = [lab.store_url, "h1", str(s.nics[0].ip.ip)]
-        r = lab.exec(tess[0].name, py, str(HERE / "attach_tes.py"), "latency", "u0", "p0", *args, str(a.rounds), timeout=600)
-        if r.returncode:
-            raise RuntimeError(r.stderr[-2000:])
-        driver = json.loads(r.stdout)
-        sink.terminate()
-        arrivals = json.loads(sink.communicate(timeout=10)[0])
-        latency = [arrivals[str(i)] - t0 for i, t0 in enumerate(driver["starts"]) if str(i) in arrivals]
+        prepare(lab, tess, vm(lab, "S"))
+        latency, attached = attach_latency(lab, tess[0], vm(lab, "S"), a.rounds)
         # admission rate through the NVE under a bounded load (`tes` virtual TESs), and the
         # direct ceiling, in alternating slices: a machine whose speed drifts during the run
         # (a shared VM does) weighs on both sides alike
@@ -112,9 +78,8 @@ def main() -> int:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "python bench/attach.py " + " ".join(sys.argv[1:]),
         "rounds": len(ms),
-        "attach_to_first_packet_ms": {"p50": round(pct(ms, 50), 1), "p99": round(pct(ms, 99), 1),
-                                      "mean": round(statistics.mean(ms), 1), "max": round(max(ms), 1)},
-        "discover_to_auth_result_ms_p50": round(pct([x * 1000 for x in driver["attached"]], 50), 1),
+        "attach_to_first_packet_ms": summary(ms),
+        "discover_to_auth_result_ms_p50": round(pct([x * 1000 for x in attached], 50), 1),
         "admissions_per_s_through_nve": round(admitted / a.seconds, 1),
         "direct_freeradius_eap_md5_per_s": round(direct / a.seconds, 1),
         "ratio_nve_to_direct": round(admitted / direct, 3) if direct else None,

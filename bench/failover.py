@@ -8,11 +8,12 @@ names an empty etcd instead — while endpoints churn on one host every 20 ms (l
 so that every pass has something to publish. Each round kills the leader, by turns with
 SIGKILL (it dies without a word: its lease must lapse) and SIGTERM (it revokes its lease on
 the way out: the baseline, everything but the lease's wait), then restarts it as a follower.
-Measured from the signal, by watching the store: the leader key gone (vacancy), the successor
+Measured from the signal, by looking at the store every 10 ms (gap()): the leader key gone (vacancy), the successor
 holding it (elected), and the successor's Observed record covering the first churn write
 after the signal (published: a whole pass that read a change made after the death, and wrote
 its tables). p50/p99 per kind; the lease TTL is the floor a SIGKILL cannot beat. Writes JSON
-to bench/results/ (on failure, the store and the replicas' logs stay in a temporary directory). Run it alone (flock /tmp/tenet-lab.lock): the two cores are its clock.
+to bench/results/ (on failure, the store and the replicas' logs stay in a temporary
+directory). Run it alone (flock /tmp/tenet-lab.lock): the two cores are its clock.
 """
 from __future__ import annotations
 
@@ -25,14 +26,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from stats import pct
 from tenet.controller.leadership import KEEPALIVE, TTL
+from tenet.controller.observed import through
 from tenet.lab.churn import endpoint_churn
 from tenet.model.load import load_file
 from tenet.store import keys
-from tenet.store.base import follow
 from tenet.store.open import open_store
 from tenet.store.intent import write_intent
 from tenet.store.records import HostTables, Leader, Observed
@@ -40,11 +43,7 @@ from tenet.store.records import HostTables, Leader, Observed
 HERE = Path(__file__).parent
 INTENT = HERE.parent / "examples" / "datacenter.yaml"
 REPLICAS = ("c1", "c2")
-
-
-def pct(values: list[float], p: float) -> float:
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+POLL = 0.01  # s between looks at the controller's keys
 
 
 class Replicas:
@@ -91,41 +90,54 @@ def leader(store) -> str | None:
     return Leader.from_json(kv.value).name if kv else None
 
 
-def failover(store, replicas: Replicas, churn, host: str, sig: int) -> dict:
-    """One round: signal the leader, time vacancy, election and the successor's first publish."""
-    old = leader(store)
-    new = next(n for n in REPLICAS if n != old)
+def gap(store, churn, host: str, old: str, new: str, kill: Callable[[], None], limit: float = 30.0) -> dict[str, float]:
+    """One failover, shared with bench/control_plane.py: `kill` the leader `old`, then time from
+    that moment, looking at the store every POLL: the leader key no longer `old`'s (vacancy),
+    `new` holding it (elected), and `new`'s Observed record covering the first write of
+    `churn` (on `host`) made after the kill (published), `host`'s tables written anew.
+
+    Looked at, not watched: on etcd a watch call is one stream, and an event that lands while
+    the next call's stream is being made is sent only by etcd's history sync (every 100 ms),
+    which would add up to 100 ms to etcd's figures alone. A look costs one read; the error is
+    the poll period plus a read, on both stores alike."""
     generation = HostTables.from_json(store.get(keys.tables(host)).value).generation
-    rev = store.revision() + 1
     t0 = time.monotonic()
-    replicas.signal(old, sig)
-    after = store.revision()  # any write from here on came after the signal
+    kill()
+    after = store.revision()  # any write from here on came after the kill
     times: dict[str, float] = {}
     target = 0
     while "published" not in times:
-        if time.monotonic() - t0 > 30:
-            raise RuntimeError(f"no publication by {new} within 30 s: {times}")
+        if time.monotonic() - t0 > limit:
+            raise RuntimeError(f"no publication by {new} within {limit:.0f} s: {times}")
         if not target and churn.last > after:
             target = churn.last  # the first change the successor must publish
-        rev, events = follow(store, keys.controller_prefix(), rev, timeout=0.05)
+        found = {kv.key: kv for kv in store.range(keys.controller_prefix())}
         now = time.monotonic() - t0
-        for e in events or []:
-            if e.key == keys.controller_leader():
-                if e.kind == "delete":
-                    times.setdefault("vacancy", now)
-                elif Leader.from_json(e.value).name == new:
-                    times.setdefault("vacancy", now)  # (a watch may coalesce the delete and the put)
-                    times.setdefault("elected", now)
-            elif e.key == keys.controller_observed() and e.kind == "put" and target:
-                rec = Observed.from_json(e.value)
-                through = e.revision if e.revision == rec.revision + 1 else rec.revision
-                if rec.leader == new and through >= target:
-                    times["published"] = now
-    replicas.reap(old)
+        held = found.get(keys.controller_leader())
+        holder = Leader.from_json(held.value).name if held else None
+        if holder != old:
+            times.setdefault("vacancy", now)  # (a look may miss a vacancy the successor filled at once)
+        if holder == new:
+            times.setdefault("elected", now)
+        observed = found.get(keys.controller_observed())
+        if target and observed and Observed.from_json(observed.value).leader == new and through(observed) >= target:
+            times["published"] = now
+        else:
+            time.sleep(POLL)
     published = HostTables.from_json(store.get(keys.tables(host)).value).generation
     if published <= generation:
         raise RuntimeError(f"{new} covered revision {target} without publishing {host}'s churn")
-    return {"signal": signal.Signals(sig).name, "old": old, "new": new, **{k: round(v, 4) for k, v in times.items()}}
+    return {k: round(v, 4) for k, v in times.items()}
+
+
+def by_signal(rounds: list[dict]) -> dict[str, dict]:
+    """Per signal, the p50, p99 and max of each time gap() measured, in seconds."""
+    out = {}
+    for kind in sorted({r["signal"] for r in rounds}):
+        rs = [r for r in rounds if r["signal"] == kind]
+        out[kind] = {m: {"p50": round(pct([r[m] for r in rs], 50), 3), "p99": round(pct([r[m] for r in rs], 99), 3),
+                         "max": round(max(r[m] for r in rs), 3)} for m in ("vacancy", "elected", "published")}
+    return out
 
 
 def main() -> int:
@@ -157,7 +169,12 @@ def main() -> int:
                 until("both replicas up, one following",
                       lambda: all(f"{n}: following" in replicas.log(n) or f"{n}: leading" in replicas.log(n) for n in REPLICAS))
                 time.sleep(random.uniform(0.5, 0.5 + KEEPALIVE))  # the kill lands anywhere between two renewals
-                r = failover(store, replicas, churn, host, signal.SIGKILL if i % 2 == 0 else signal.SIGTERM)
+                sig = signal.SIGKILL if i % 2 == 0 else signal.SIGTERM
+                old = leader(store)
+                new = next(n for n in REPLICAS if n != old)
+                r = {"signal": sig.name, "old": old, "new": new,
+                     **gap(store, churn, host, old, new, lambda: replicas.signal(old, sig))}
+                replicas.reap(old)
                 rounds.append(r)
                 print(json.dumps(r), flush=True)
                 (work / f"{r['old']}.log").rename(work / f"{r['old']}-{i}.log")
@@ -169,11 +186,7 @@ def main() -> int:
         replicas.stop()
         store.close()
     shutil.rmtree(work)
-    summary = {}
-    for kind in ("SIGKILL", "SIGTERM"):
-        rs = [r for r in rounds if r["signal"] == kind]
-        summary[kind] = {m: {"p50": round(pct([r[m] for r in rs], 50), 3), "p99": round(pct([r[m] for r in rs], 99), 3),
-                             "max": round(max(r[m] for r in rs), 3)} for m in ("vacancy", "elected", "published")}
+    summary = by_signal(rounds)
     kill, term = summary["SIGKILL"]["published"]["p50"], summary["SIGTERM"]["published"]["p50"]
     out = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -133,3 +133,21 @@ def test_sigkilled_leader_is_replaced_while_endpoints_churn_and_traffic_flows(la
 def _observer(store) -> str | None:
     kv = store.get(keys.controller_observed())
     return Observed.from_json(kv.value).leader if kv else None
+
+
+def test_a_killed_replica_restarts_as_a_follower(lab):
+    """Lab.restart_controller: the replica the lab records as killed starts again by its new
+    PID and follows the leader; nothing else changes."""
+    leader = lab.leader()
+    assert leader is not None
+    for other in (c for c in lab.controllers if c != leader):
+        lab.stop_process("controller", other, signal.SIGKILL)  # (a no-op for one the test above killed)
+        log = Path(lab.process("controller", other).log)
+        offset = log.stat().st_size
+        old_pid = lab.process("controller", other).pid
+        proc = lab.restart_controller(other)
+        assert proc.pid != old_pid and lab.process("controller", other) == proc
+        wait(lambda: f"{other}: following {leader}".encode() in log.read_bytes()[offset:], 15, f"{other} following {leader}")
+    assert lab.leader() == leader
+    assert all(p["alive"] for p in status(lab)["processes"] if p["role"] == "controller")
+    lab.wait_converged(20)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import multiprocessing
 import shutil
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -16,6 +17,7 @@ import pytest
 from tenet.store import keys
 from tenet.store.base import MAX_TXN_OPS, Compacted, Compare, Delete, DeletePrefix, LeaseExpired, Put, StoreError, follow, in_chunks
 from tenet.store.etcd import EtcdStore, EtcdUrl, Login, Tls, parse_url
+from tenet.store.netns import dial
 from tenet.store.open import open_store
 
 from etcd_cluster import EtcdCluster, needs_etcd
@@ -394,6 +396,14 @@ def test_a_missing_network_namespace_is_a_clear_error_at_once():
     with pytest.raises(StoreError, match="network namespace 'tn-none-such' does not exist"):
         store.get("/a")
     assert time.monotonic() - t0 < 1  # not retried as an outage
+
+
+def test_a_connection_sends_small_writes_at_once():
+    """Nagle's algorithm off: a request's body (http.client's second write) must not wait for
+    the member's delayed ACK of its headers, 40 ms a request over a real link."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        with dial("127.0.0.1", server.getsockname()[1], 2.0) as sock:
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
 
 def _openssl(*args: str) -> None:

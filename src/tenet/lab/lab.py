@@ -151,13 +151,10 @@ class Lab:
         store = open_store(self.store_url)
         write_intent(store, self.intent)
         store.close()
-        py = sys.executable
         n = self.control.controllers
         self.progress("starting the controller" if n == 1 else f"starting {n} controller replicas")
-        for i, name in enumerate(self.controllers):
-            where = self.plan.controller_nodes()[i].netns if self.plan.management else None
-            self._spawn("controller", name, [py, "-m", "tenet.controller.main", "--store", self.store_url_for(rbac.CONTROLLER),
-                                             "--name", name], where)
+        for name in self.controllers:
+            self._start_controller(name)
         for r in self.plan.routers:
             self._start_router(r)
         if self.plan.aaa:
@@ -165,6 +162,20 @@ class Lab:
         for h in self.intent.fabric.hosts:
             self.progress(f"starting agent on {h.name}" + (" (access switch)" if h.switch else ""))
             self._spawn("agent", h.name, self._agent_argv(h.name), self.plan.node(h.name).netns)
+
+    def _start_controller(self, name: str) -> Proc:
+        """Replica `name` (controller1..N) against the store, in its own namespace on etcd."""
+        where = self.plan.controller_nodes()[self.controllers.index(name)].netns if self.plan.management else None
+        argv = [sys.executable, "-m", "tenet.controller.main", "--store", self.store_url_for(rbac.CONTROLLER), "--name", name]
+        return self._spawn("controller", name, argv, where)
+
+    def restart_controller(self, name: str) -> Proc:
+        """Start replica `name` again (killed, say): its recorded process is stopped by PID and
+        forgotten first. It campaigns, and follows while another replica leads."""
+        if name not in self.controllers:
+            raise LabError(f"no controller replica {name!r} in lab {self.name!r} (replicas: {', '.join(self.controllers)})")
+        self._forget("controller", name)
+        return self._start_controller(name)
 
     def _start_etcd(self, timeout: float = 30.0) -> None:
         """Certificates and passwords, the members, then RBAC: every role, and auth on."""
@@ -392,11 +403,13 @@ class Lab:
     def process(self, role: str, node: str) -> Proc:
         return next(p for p in self.record.processes if p.role == role and p.node == node)
 
-    def stop_process(self, role: str, node: str, sig: int = signal.SIGTERM) -> None:
-        """Signal a recorded process (SIGKILL: it dies without a word, e.g. a crashed TES)."""
+    def stop_process(self, role: str, node: str, sig: int = signal.SIGTERM, *, wait: bool = True) -> None:
+        """Signal a recorded process (SIGKILL: it dies without a word, e.g. a crashed TES). A
+        SIGTERM waits for the exit and kills after a grace, unless `wait` is False (a bench
+        timing what follows the signal itself)."""
         p = self.process(role, node)
         self.stopped.add((role, node))
-        if sig == signal.SIGTERM:
+        if sig == signal.SIGTERM and wait:
             _stop(p)
         elif start_time(p.pid) == p.start_time:
             os.kill(p.pid, sig)
