@@ -18,6 +18,7 @@ from tenet.controller.fence import Fence, write
 from tenet.controller.hold import Hold
 from tenet.controller.liveness import Liveness
 from tenet.controller.proxies import proxy_writes
+from tenet.model.errors import IntentError
 from tenet.model.tenancy import Intent
 from tenet.store import keys
 from tenet.store.intent import compose, read_stored
@@ -30,18 +31,20 @@ log = logging.getLogger("tenet.controller")
 _parsed: dict[tuple, Intent] = {}
 
 
-def read_intent(store: Store) -> Intent | None:
-    """The composed intent (store/intent.py), validated once per stored parts and
-    registrations (endpoints churn far more often). Keyed by the values, not revisions:
-    another store (a test's, a restarted one) may hold other parts at the same revisions."""
-    if store.get(keys.fabric()) is None:
+def read_intent(store: Store) -> tuple[Intent, frozenset[str]] | None:
+    """The composed intent (store/intent.py) and the registered hosts' names, from one read
+    of the parts and chassis; the intent validated once per stored parts and registrations
+    (endpoints churn far more often). Keyed by the values, not revisions: another store (a
+    test's, a restarted one) may hold other parts at the same revisions. None: no fabric yet."""
+    try:
+        stored = read_stored(store)
+    except IntentError:
         return None
-    stored = read_stored(store)
     key = (stored.fabric.value, stored.tenancy.value if stored.tenancy else b"", tuple(c.to_json() for c in stored.chassis))
     if key not in _parsed:
         _parsed.clear()
         _parsed[key] = compose(stored)
-    return _parsed[key]
+    return _parsed[key], frozenset(c.host for c in stored.chassis)
 
 
 def read_extmacs(store: Store) -> dict[Key, str]:
@@ -80,10 +83,6 @@ def endpoints_of(intent: Intent, store: Store) -> tuple[Endpoint, ...]:
     return with_carriers(intent, declared + reported_endpoints(intent, reports, declared))
 
 
-def registered_hosts(store: Store) -> frozenset[str]:
-    return frozenset(kv.key[len(keys.chassis_prefix()):] for kv in store.range(keys.chassis_prefix()))
-
-
 def alive_hosts(store: Store) -> frozenset[str]:
     return frozenset(kv.key[len(keys.alive_prefix()):] for kv in store.range(keys.alive_prefix()))
 
@@ -94,11 +93,12 @@ def publish(store: Store, hold: Hold | None = None, liveness: Liveness | None = 
     VN instances that lost their last endpoint stay for its time; with `liveness`, hosts
     down for longer than its grace leave their peers' tables (and keep their own). With a
     `fence`, every write holds only while that leader's term lasts (Deposed otherwise)."""
-    intent = read_intent(store)
-    if intent is None:
+    read = read_intent(store)
+    if read is None:
         return {}
+    intent, registered = read
     endpoints = endpoints_of(intent, store)
-    down = liveness.update(time.monotonic(), registered_hosts(store), alive_hosts(store)) if liveness else frozenset()
+    down = liveness.update(time.monotonic(), registered, alive_hosts(store)) if liveness else frozenset()
     if down:  # peers stop sending to them; their own tables stay as last published
         endpoints = tuple(ep for ep in endpoints if ep.host not in down)
     held = hold.update(time.monotonic(), instances(endpoints)) if hold is not None else frozenset()
