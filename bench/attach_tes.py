@@ -12,7 +12,7 @@ import socket
 import sys
 import time
 
-from tenet.compute.tables import from_json
+from tenet.store.published import read as read_tables
 from tenet.store import keys
 from tenet.store.open import open_store
 from tenet.store.records import AgentStatus
@@ -21,13 +21,13 @@ from tenet.tes.link import PacketLink
 
 
 def published(store, host: str, mac: str) -> bool:
-    kv = store.get(keys.tables(host))
-    return bool(kv) and any(e.destination == mac for t in from_json(kv.value).vns for e in t.entries)
+    t = read_tables(store, host)
+    return bool(t) and any(e.destination == mac for v in t.vns for e in v.entries)
 
 
 def applied(store, host: str) -> bool:
-    t, s = store.get(keys.tables(host)), store.get(keys.status(host))
-    return bool(t and s) and AgentStatus.from_json(s.value).generation == from_json(t.value).generation
+    t, s = read_tables(store, host), store.get(keys.status(host))
+    return bool(t and s) and AgentStatus.from_json(s.value).generation == t.generation
 
 
 def main() -> None:

@@ -51,10 +51,9 @@ from tenet.lab.churn import endpoint_churn
 from tenet.lab.control import Control, StoreKind
 from tenet.lab.lab import Lab
 from tenet.model.load import load_file
-from tenet.store import keys
+from tenet.store import published
 from tenet.store.base import Store
 from tenet.store.open import open_store
-from tenet.store.records import HostTables
 
 HERE = Path(__file__).parent
 TOPOLOGY = HERE / "control_plane.yaml"
@@ -130,7 +129,7 @@ def attach_slice(lab: Lab, rounds: int) -> dict[str, list[float]]:
 
 # -- failover --------------------------------------------------------------------------------
 def generation(db: Store, host: str) -> int:
-    return HostTables.from_json(db.get(keys.tables(host)).value).generation
+    return published.read(db, host).generation
 
 
 def applied(lab: Lab, host: str) -> int:

@@ -35,10 +35,10 @@ from tenet.controller.leadership import KEEPALIVE, TTL
 from tenet.controller.observed import through
 from tenet.lab.churn import endpoint_churn
 from tenet.model.load import load_file
-from tenet.store import keys
+from tenet.store import keys, published
 from tenet.store.open import open_store
 from tenet.store.intent import write_intent
-from tenet.store.records import HostTables, Leader, Observed
+from tenet.store.records import Leader, Observed
 
 HERE = Path(__file__).parent
 INTENT = HERE.parent / "examples" / "datacenter.yaml"
@@ -100,7 +100,7 @@ def gap(store, churn, host: str, old: str, new: str, kill: Callable[[], None], l
     the next call's stream is being made is sent only by etcd's history sync (every 100 ms),
     which would add up to 100 ms to etcd's figures alone. A look costs one read; the error is
     the poll period plus a read, on both stores alike."""
-    generation = HostTables.from_json(store.get(keys.tables(host)).value).generation
+    generation = published.read(store, host).generation
     t0 = time.monotonic()
     kill()
     after = store.revision()  # any write from here on came after the kill
@@ -124,8 +124,8 @@ def gap(store, churn, host: str, old: str, new: str, kill: Callable[[], None], l
             times["published"] = now
         else:
             time.sleep(POLL)
-    published = HostTables.from_json(store.get(keys.tables(host)).value).generation
-    if published <= generation:
+    now_at = published.read(store, host).generation
+    if now_at <= generation:
         raise RuntimeError(f"{new} covered revision {target} without publishing {host}'s churn")
     return {k: round(v, 4) for k, v in times.items()}
 

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from tenet.lab.lab import Lab
 from tenet.model.tenancy import port_name
-from tenet.store import keys
+from tenet.store import keys, published
 from tenet.store.open import open_store
-from tenet.store.records import AgentStatus, HostTables
+from tenet.store.records import AgentStatus
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -91,8 +91,8 @@ def main() -> int:
             return store.get(keys.endpoint("tor1", "n2", nic.mac)) is not None
 
         def applied() -> bool:
-            t, st = store.get(keys.tables("tor1")), store.get(keys.status("tor1"))
-            return bool(t and st) and AgentStatus.from_json(st.value).generation == HostTables.from_json(t.value).generation
+            t, st = published.read(store, "tor1"), store.get(keys.status("tor1"))
+            return bool(t and st) and AgentStatus.from_json(st.value).generation == t.generation
 
         def until(pred, what: str, timeout: float = 10.0) -> None:
             deadline = time.monotonic() + timeout

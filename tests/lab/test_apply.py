@@ -20,11 +20,10 @@ from tenet.lab import netns
 from tenet.lab.lab import Lab, down
 from tenet.lab.record import Record
 from tenet.model.tenancy import port_name
-from tenet.store import keys
+from tenet.store import keys, published
 from tenet.store.apply import ApplyConflict, apply, plan_apply
 from tenet.store.intent import edit_intent
 from tenet.store.open import open_store
-from tenet.store.records import HostTables
 
 from waiting import wait
 
@@ -72,7 +71,7 @@ def listed(lab, mac: str) -> list[str]:
     """The hosts whose published tables name `mac` in any VN."""
     store = open_store(lab.store_url)
     try:
-        tables = [HostTables.from_json(kv.value) for h in ("h1", "h2", "h3") if (kv := store.get(keys.tables(h)))]
+        tables = [t for h in ("h1", "h2", "h3") if (t := published.read(store, h))]
     finally:
         store.close()
     return [t.host for t in tables if any(e.destination == mac for v in t.vns for e in v.entries)]

@@ -17,9 +17,9 @@ import pytest
 from tenet.controller.observed import reflects
 from tenet.lab.churn import endpoint_churn
 from tenet.lab.lab import Lab
-from tenet.store import keys
+from tenet.store import keys, published
 from tenet.store.open import open_store
-from tenet.store.records import HostTables, Observed
+from tenet.store.records import Observed, TablesHead
 
 from waiting import wait
 
@@ -59,7 +59,7 @@ class Sampler:
 
     def _run(self) -> None:
         while not self.done.wait(0.02):
-            self.generations.append({keys.tables_host(kv.key): HostTables.from_json(kv.value).generation
+            self.generations.append({keys.tables_host(kv.key): TablesHead.from_json(kv.value).generation
                                      for kv in self.store.range(keys.hosts_prefix()) if keys.tables_host(kv.key)})
             kv = self.store.get(keys.controller_observed())
             if kv and (not self.observers or self.observers[-1] != Observed.from_json(kv.value).leader):
@@ -94,7 +94,7 @@ def test_sigkilled_leader_is_replaced_while_endpoints_churn_and_traffic_flows(la
             pinger = lab.popen("x", "ping", "-c", str(PINGS), "-i", "0.02", "-W1", "10.71.0.2", stdout=subprocess.PIPE, text=True)
             try:
                 time.sleep(1.5)
-                gens = {h: HostTables.from_json(store.get(keys.tables(h)).value).generation for h in ("a", "b", "c")}
+                gens = {h: published.read(store, h).generation for h in ("a", "b", "c")}
                 lab.stop_process("controller", old, signal.SIGKILL)
                 t0 = time.monotonic()
                 after_kill = store.revision()

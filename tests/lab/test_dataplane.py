@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tenet.compute.tables import Function, from_json
+from tenet.compute.tables import Function
 from tenet.lab.lab import Lab
-from tenet.store import keys
+from tenet.store import keys, published
 from tenet.store.open import open_store
 from tenet.store.records import AgentState, AgentStatus
 
@@ -29,7 +29,7 @@ def lab():
 def tables(lab, host):
     store = open_store(lab.store_url)
     try:
-        return from_json(store.get(keys.tables(host)).value)
+        return published.read(store, host)
     finally:
         store.close()
 

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from tenet.agent.rates import stage_names
-from tenet.compute.tables import from_json
 from tenet.controller.hold import HOLD
 from tenet.model.tenancy import port_name
-from tenet.store import keys
+from tenet.store import keys, published
 from tenet.store.open import open_store
 from tenet.store.records import AdmissionReady, EndpointReport
 from tenet.wire.discovery import Message, MsgType, Reason, ReasonCode, Tlv, TlvType, frame
@@ -290,7 +289,7 @@ def test_terminate_removes_everything_including_the_last_vn_instance(lab):
     assert "tnb6002" in links(lab, "h1")  # held (controller/hold.py): a TES back within 2 s finds it
     wait(lambda: "tnb6002" not in links(lab, "h1") and "tnx6002" not in links(lab, "h1"), 8, "n2 instance removal on h1")
     assert time.monotonic() - gone >= HOLD - 0.2  # less the endpoint wait's polling
-    tables = from_json(open_store(lab.store_url).get(keys.tables("h1")).value)
+    tables = published.read(open_store(lab.store_url), "h1")
     assert tables.vn("n2") is None and tables.vn("n1") is not None
 
 

@@ -13,10 +13,9 @@ import pytest
 from tenet.lab import etcd
 from tenet.lab.lab import Lab
 from tenet.agent.config import load_config
-from tenet.store import keys, rbac
+from tenet.store import keys, published, rbac
 from tenet.store.etcd import PermissionDenied
 from tenet.store.open import open_store
-from tenet.store.records import HostTables
 from waiting import wait
 
 TOPOLOGY = Path(__file__).with_name("etcd.yaml")
@@ -71,7 +70,7 @@ def test_vms_on_different_hosts_reach_each_other(lab):
 def test_an_agent_reads_its_own_tables_and_nothing_else(lab):
     store = as_agent(lab, "a")
     try:
-        tables = HostTables.from_json(store.get(keys.tables("a")).value)
+        tables = published.read(store, "a")
         assert [t.vn for t in tables.vns] == ["v1"]
         for refused in (lambda: store.get(keys.tables("b")), lambda: store.get(keys.tenancy()),
                         lambda: store.range(keys.host_prefix("c")), lambda: store.range(keys.endpoints_prefix()),

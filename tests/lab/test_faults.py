@@ -12,11 +12,11 @@ import pytest
 
 from tenet.lab import etcd
 from tenet.lab.lab import Lab
-from tenet.store import keys
+from tenet.store import keys, published
 from tenet.store.base import StoreError
 from tenet.store.inventory import HostState
 from tenet.store.open import open_store
-from tenet.store.records import AgentStatus, HostTables
+from tenet.store.records import AgentStatus
 from waiting import wait
 
 TOPOLOGY = Path(__file__).with_name("faults.yaml")
@@ -57,7 +57,11 @@ def test_quorum_lost_nothing_changes_traffic_flows_and_an_agent_restarts_meanwhi
     is left; pings keep flowing; c's agent restarts without a store and keeps its kernel
     state. The members return: the cluster heals, c re-registers and resyncs without
     reprogramming, and a new change is published and carries traffic."""
-    c_tables = HostTables.from_json(stored(lab, keys.tables("c")))
+    store = open_store(lab.store_url)
+    try:
+        c_tables = published.read(store, "c")
+    finally:
+        store.close()
     across, local = Pinger(lab, "x", "10.69.0.3"), Pinger(lab, "x", "10.69.0.2")
     time.sleep(1)
     gone = [m.name for m in lab.plan.etcd_nodes()[:2]]

@@ -10,7 +10,7 @@ import pytest
 
 from tenet.controller.liveness import GRACE
 from tenet.lab.lab import Lab
-from tenet.store import keys
+from tenet.store import keys, published
 from tenet.store.inventory import HostState
 from tenet.store.open import open_store
 from tenet.store.records import Chassis, HostTables
@@ -29,7 +29,7 @@ def lab(request):
 def tables(lab, host) -> HostTables:
     store = open_store(lab.store_url)
     try:
-        return HostTables.from_json(store.get(keys.tables(host)).value)
+        return published.read(store, host)
     finally:
         store.close()
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tenet.compute.tables import Function, from_json
+from tenet.compute.tables import Function
 from tenet.lab.lab import Lab
-from tenet.store import keys
+from tenet.store import published
 from tenet.store.open import open_store
 
 from capture import Capture
@@ -31,7 +31,7 @@ def external_macs(lab):
     store = open_store(lab.store_url)
     try:
         return {e.address: (t.vn, e.vm) for h in lab.intent.fabric.hosts
-                for t in from_json(store.get(keys.tables(h.name)).value).vns
+                for t in published.read(store, h.name).vns
                 for e in t.entries if e.function is Function.TRANSLATE_L2}
     finally:
         store.close()

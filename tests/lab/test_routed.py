@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tenet.agent.rates import stage_names
-from tenet.compute.tables import HostTables, from_json
+from tenet.compute.tables import HostTables
 from tenet.model.tenancy import port_name
-from tenet.store import keys
+from tenet.store import published
 from tenet.store.open import open_store
 
 from capture import Capture
@@ -31,7 +31,7 @@ def lab():
 def tables(lab, host: str) -> HostTables:
     s = open_store(lab.store_url)
     try:
-        return from_json(s.get(keys.tables(host)).value)
+        return published.read(s, host)
     finally:
         s.close()
 

@@ -2,11 +2,10 @@
 import json
 import time
 
-from tenet.compute.tables import from_json
 from tenet.controller.hold import Hold, carried_over
 from tenet.controller.publish import publish
 from tenet.model.load import intent_to_doc, load_file
-from tenet.store import keys
+from tenet.store import keys, published
 from tenet.store.base import MAX_TXN_OPS, Put, in_chunks
 from tenet.store.open import open_store
 from tenet.store.intent import write_intent
@@ -61,7 +60,7 @@ def test_external_macs_stable_across_controller_restart(tmp_path):
     reopened.txn([], [])  # a new controller process: nothing in memory
     after = publish(reopened)
     assert {h: t.content_hash for h, t in after.items()} == {h: t.content_hash for h, t in before.items()}
-    stored = from_json(reopened.get(keys.tables("host2")).value)
+    stored = published.read(reopened, "host2")
     assert stored == before["host2"]
 
 
@@ -73,7 +72,7 @@ def test_bad_intent_keeps_published_tables(tmp_path):
         publish(store)
     except Exception as e:
         assert "problem" in str(e)
-    assert from_json(store.get(keys.tables("host2")).value).generation == 1
+    assert published.read(store, "host2").generation == 1
 
 
 def test_a_vn_instance_outlives_its_last_endpoint_by_the_hold(tmp_path):

@@ -20,7 +20,7 @@ from tenet.controller.observed import Witness, reflects, through
 from tenet.controller.publish import publish
 from tenet.model.load import intent_to_doc, load_file
 from tenet.store.intent import write_intent
-from tenet.store import keys
+from tenet.store import keys, published
 from tenet.store.open import open_store
 from tenet.store.records import EndpointReport, HostTables, Leader, Observed
 
@@ -64,8 +64,8 @@ def _vacancy_within(candidate: Candidate, seconds: float) -> float:
 
 
 def _tables(store) -> dict[str, HostTables]:
-    return {keys.tables_host(kv.key): HostTables.from_json(kv.value) for kv in store.range(keys.hosts_prefix())
-            if keys.tables_host(kv.key)}
+    hosts = [keys.tables_host(kv.key) for kv in store.range(keys.hosts_prefix()) if keys.tables_host(kv.key)]
+    return {h: published.read(store, h) for h in hosts}
 
 
 def _seed(store):

@@ -20,10 +20,10 @@ from tenet.aaa.radius import RadiusClient, RadiusMux
 from tenet.agent import shards as shard_control
 from tenet.agent.discovery import Discovery
 from tenet.pace import Pacer
-from tenet.store import keys
+from tenet.store import keys, published
 from tenet.store.base import Delete, Store, StoreError, follow
 from tenet.store.open import open_store
-from tenet.store.records import AdmissionReady, HostTables, RecordError, Revocation
+from tenet.store.records import AdmissionReady, RecordError, Revocation
 from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
 from tenet.stopping import stop_on_signals
 
@@ -35,22 +35,34 @@ FOLLOW_PACE = 0.05  # what admission follows (its tables' VNs and role, revocati
 
 def follow_tables(store: Store, host: str, d: Discovery, stopping: threading.Event) -> None:
     """Level-triggered: hand the latest version of the host's tables to admission; under
-    endpoint churn (every admission changes them) at most 20 times a second."""
-    rev, last = store.revision() + 1, None
+    endpoint churn (every admission changes them) at most 20 times a second. Ready (the lab
+    waits for this) once the tables and the VNs it may offer have both been read."""
+    rev, last, reader = store.revision() + 1, None, published.Reader(host)
     pacer = Pacer(FOLLOW_PACE)
     while not stopping.is_set():
         pacer.pace()
-        kv = store.get(keys.tables(host))
-        if kv is not None and kv.value != last:
-            tables = HostTables.from_json(kv.value)
+        tables = reader.read(store)
+        if tables is not None and tables.content_hash != last:
             d.configure(tables)
-            if last is None:  # ready: say so, with who we are (the lab waits for this)
-                ready = AdmissionReady(pid=os.getpid(), serves=tuple(s.vn for s in tables.serves) if d.radius else (),
-                                       shard=d.shard, shards=d.shards)
+            if last is None:
+                d.serve(published.read_servable(store))
+                ready = AdmissionReady(pid=os.getpid(), serves=tuple(s.vn for s in d.nve.serves), shard=d.shard,
+                                       shards=d.shards)
                 store.put(keys.admission(host, d.shard), ready.to_json())
-            last = kv.value
+            last = tables.content_hash
         pacer.done()
-        rev, _ = follow(store, keys.tables(host), rev, timeout=1.0)
+        rev, _ = follow(store, published.prefix(host), rev, timeout=1.0)
+
+
+def follow_servable(store: Store, host: str, d: Discovery, stopping: threading.Event) -> None:
+    """The VNs this NVE may offer: one key for every host (store/published.py), watched apart
+    from the host's tables."""
+    rev = store.revision() + 1
+    d.serve(published.read_servable(store))
+    while not stopping.is_set():
+        rev, events = follow(store, keys.servable(), rev, timeout=1.0)
+        if events is None or events:
+            d.serve(published.read_servable(store))
 
 
 def follow_revocations(store: Store, host: str, d: Discovery, stopping: threading.Event) -> None:
@@ -94,6 +106,8 @@ def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int 
     stopping = stop_on_signals(also=d.stop)
     threading.Thread(target=resilient, args=(follow_tables, open_store(store_url), host, d, stopping), name="tables",
                      daemon=True).start()
+    threading.Thread(target=resilient, args=(follow_servable, open_store(store_url), host, d, stopping),
+                     name="servable", daemon=True).start()
     if shard == 0:
         threading.Thread(target=resilient, args=(follow_revocations, open_store(store_url), host, d, stopping),
                          name="revocations", daemon=True).start()

@@ -26,7 +26,7 @@ from tenet.agent.admission import (
     UDP, Action, AskRadius, Attach, Detach, Nve, RadiusAnswer, Send, Session, udp_address, udp_channel,
 )
 from tenet.compute.routing import DELIVER
-from tenet.compute.tables import HostTables
+from tenet.compute.tables import HostTables, Servable
 from tenet.store import keys
 from tenet.store.base import Delete, Put, Store, in_chunks
 from tenet.store.records import EndpointKind, EndpointReport, RecordError, ReportedTunnel
@@ -85,7 +85,6 @@ class Discovery:
     # -- configuration from the tables (level: replaced wholesale on every pass) ---------
     def configure(self, tables: HostTables) -> None:
         with self.lock:
-            self.nve.serves = tables.serves if self.radius else ()
             self.nve.nve_type = NVE_TYPES.get(tables.role, NveType.HYPERVISOR)
             self.nve.capability = tables.capability
             self.nve.nve_ip = tables.underlay_ip
@@ -94,6 +93,11 @@ class Discovery:
                               for r in t.routes if r.function == DELIVER and r.port}
             self.nve.uplink_mac = hwaddr(tables.uplink) if self.udp else ""
             self.auth.mab = tables.mab
+
+    def serve(self, vns: tuple[Servable, ...]) -> None:
+        """The VNs it may offer (none without RADIUS: it could not authenticate a TES)."""
+        with self.lock:
+            self.nve.serves = vns if self.radius else ()
 
     def _port_mac(self, port: str) -> str:
         """The NVE's MAC on a VM port (the host side of the veth), cached until reconfigured."""

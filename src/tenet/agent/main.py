@@ -18,8 +18,9 @@ from tenet.pace import Pacer
 from tenet.agent.kernel.netlink import LinuxKernel, ipv4_address
 from tenet.agent.kernel.state import KernelState
 from tenet.agent.reconcile import Kernel, reconcile
-from tenet.store import keys
-from tenet.store.records import AgentState, AgentStatus, HostTables
+from tenet.store import keys, published
+from tenet.store.published import Reader
+from tenet.store.records import AgentState, AgentStatus
 from tenet.store.base import Store, StoreError, follow
 from tenet.store.open import open_store
 from tenet.stopping import stop_on_signals
@@ -30,15 +31,14 @@ DUTY = 2.0  # … and at most a third of a core: admission (a child process) nee
 BURST = 0.1  # quiet time banks up to this much pacing: changes one at a time never wait
 
 
-def sync(store: Store, kernel: Kernel, host: str, converged: KernelState | None = None
+def sync(store: Store, kernel: Kernel, reader: Reader, converged: KernelState | None = None
          ) -> tuple[AgentStatus, KernelState | None, list]:
     """One pass: the status to report, the desired state and the ops applied. Without
     published tables the agent touches nothing (never delete blind). `converged`: see
-    reconcile()."""
-    kv = store.get(keys.tables(host))
-    if kv is None:
+    reconcile(). The reader decodes only the VN tables that changed since its last read."""
+    tables = reader.read(store)
+    if tables is None:
         return AgentStatus(generation=0, state=AgentState.WAITING_FOR_TABLES), None, []
-    tables = HostTables.from_json(kv.value)
     macs = kernel.port_macs()
     desired = desired_state(tables, frozenset(macs), kernel.uplink_mtu(tables.uplink))
     ops = reconcile(kernel, desired, converged)
@@ -53,8 +53,8 @@ def _needs_admission(store: Store, host: str, radius: str) -> bool:
     """NVO3 admission needs RADIUS; an IP-based VN needs the same process's ARP responder."""
     if radius:
         return True
-    kv = store.get(keys.tables(host))
-    return kv is not None and any(t.forwarding == "ip" for t in HostTables.from_json(kv.value).vns)
+    tables = published.read(store, host)
+    return tables is not None and any(t.forwarding == "ip" for t in tables.vns)
 
 
 PORT_WAIT = 0.05  # seconds between looks while a VM port is missing
@@ -79,6 +79,7 @@ def run(config: AgentConfig) -> None:
     # The last desired state applied, and when everything is next read back regardless: a
     # pass in between reads only what its tables changed (a re-rated link: one class dump).
     converged: KernelState | None = None
+    reader = published.Reader(host)
     full_due = last_full = 0.0
     away = False
     while not stopping.is_set():
@@ -90,8 +91,10 @@ def run(config: AgentConfig) -> None:
             if not admission.procs and _needs_admission(store, host, config.radius):
                 admission.ensure()
             full = now >= full_due or converged is None
+            if full:  # read back whole: the tables decoded afresh as well as the kernel
+                reader = published.Reader(host)
             try:
-                status, converged, ops = sync(store, kernel, host, None if full else converged)
+                status, converged, ops = sync(store, kernel, reader, None if full else converged)
             except Exception as e:  # report and retry next pass; the kernel keeps what it has
                 if isinstance(e, StoreError):
                     raise
@@ -114,7 +117,7 @@ def run(config: AgentConfig) -> None:
             # again soon rather than at the next resync
             waiting = status.state is AgentState.WAITING_FOR_PORTS
             wait = PORT_WAIT if waiting else min(config.resync, max(full_due - time.monotonic(), 0.0))
-            rev, _ = follow(store, keys.tables(host), rev, timeout=wait)
+            rev, _ = follow(store, published.prefix(host), rev, timeout=wait)
         except StoreError as e:  # forward with the last tables; resync from scratch on return
             if not away:
                 log.warning("store unreachable, forwarding with the last tables: %s", e)

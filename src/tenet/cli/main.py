@@ -13,13 +13,13 @@ from rich.console import Console
 from rich.table import Table
 
 from tenet.compute.present import reverse_rows, rows
-from tenet.compute.tables import from_json, to_json
+from tenet.compute.tables import to_json
 from tenet.lab.lab import Lab, down
 from tenet.lab.netns import LabError
 from tenet.lab.record import Record, running_labs, start_time
 from tenet.model.errors import IntentError
 from tenet.store import keys
-from tenet.store import inventory
+from tenet.store import inventory, published
 from tenet.store.base import Put, StoreError
 from tenet.store.open import open_store
 from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, Leader, Revocation
@@ -488,10 +488,9 @@ def tables(
 ) -> None:
     """A host's addressing mode tables, as the seed's FIGS. 7A/7B."""
     url = _store_url(lab, store_url)
-    kv = open_store(url).get(keys.tables(host))
-    if kv is None:
+    ht = published.read(open_store(url), host)
+    if ht is None:
         _fail(f"no tables published for host {host!r}")
-    ht = from_json(kv.value)
     vns = [t for t in ht.vns if vn is None or t.vn == vn]
     if vn and not vns:
         _fail(f"host {host} does not implement VN {vn!r} (it has: {', '.join(t.vn for t in ht.vns) or 'none'})")

@@ -26,18 +26,30 @@ def index_of(mac: str) -> int | None:
     return n if 0 <= n < SPACE else None
 
 
+class Allocator:
+    """Allocations kept between passes, so each new key costs a step of the cursor, not a
+    scan of every MAC allocated so far."""
+
+    def __init__(self, existing: Mapping[Key, str]) -> None:
+        self.macs = dict(existing)
+        self.used = {index_of(m) for m in existing.values()}
+        self.cursor = max((u for u in self.used if u is not None), default=0) + 1
+
+    def allocate(self, needed: Iterable[Key]) -> dict[Key, str]:
+        """A fresh, never-used MAC for each needed key without one: the new allocations."""
+        fresh = {}
+        for key in sorted(set(k for k in needed if k not in self.macs)):
+            while self.cursor in self.used:
+                self.cursor += 1
+            if self.cursor >= SPACE:
+                raise ValueError("external MAC space exhausted")
+            fresh[key] = self.macs[key] = mac_of(self.cursor)
+            self.used.add(self.cursor)
+        return fresh
+
+
 def allocate(needed: Iterable[Key], existing: Mapping[Key, str]) -> dict[Key, str]:
     """Existing allocations plus a fresh, never-used MAC for each needed key without one."""
-    result = dict(existing)
-    used = {index_of(m) for m in existing.values()}
-    cursor = max((u for u in used if u is not None), default=0) + 1
-    for key in sorted(set(needed)):
-        if key in result:
-            continue
-        while cursor in used:
-            cursor += 1
-        if cursor >= SPACE:
-            raise ValueError("external MAC space exhausted")
-        result[key] = mac_of(cursor)
-        used.add(cursor)
-    return result
+    allocator = Allocator(existing)
+    allocator.allocate(needed)
+    return allocator.macs

@@ -127,28 +127,59 @@ def from_json(text: str | bytes) -> HostTables:
         raise TablesError(f"host tables: {e}") from None
 
 
-def _from_doc(d: dict) -> HostTables:
-    vns = tuple(
-        VnTable(
-            vn=v["vn"],
-            vnid=v["vnid"],
-            bum=v["bum"],
-            group=v["group"],
-            entries=tuple(
-                Entry(**{**_rates(e), "function": Function(e["function"]), "peers": tuple(e["peers"])})
-                for e in v["entries"]
-            ),
-            reverse=tuple(ReverseEntry(**r) for r in v["reverse"]),
-            forwarding=v.get("forwarding", "mac"),
-            routes=tuple(Route(**_rates(r)) for r in v.get("routes", ())),
-            router_mac=v.get("router_mac", ""),
-            gateway=v.get("gateway", ""),
-            tunnels=tuple(Tunnel(**x) for x in v.get("tunnels", ())),
-            layer=v.get("layer", 0),
-            carrier=Carrier(**v["carrier"]) if v.get("carrier") else None,
-        )
-        for v in d["vns"]
+def vn_to_json(table: VnTable) -> bytes:
+    """One VN's table as stored on its own (store/published.py): the same JSON as within a
+    host's document, built field by field (asdict's deep copy dominates at scale)."""
+    return json.dumps(_vn_doc(table), sort_keys=True, separators=(",", ":")).encode()
+
+
+def vn_from_json(data: str | bytes) -> VnTable:
+    """ValueError (TablesError) naming the field when the text is not a VN's table."""
+    try:
+        return _vn_from_doc(json.loads(data))
+    except KeyError as e:
+        raise TablesError(f"VN table: field {e} missing") from None
+    except (TypeError, ValueError, AttributeError) as e:
+        raise TablesError(f"VN table: {e}") from None
+
+
+def _vn_doc(t: VnTable) -> dict:
+    return {
+        "vn": t.vn, "vnid": t.vnid, "bum": t.bum, "group": t.group, "forwarding": t.forwarding,
+        "router_mac": t.router_mac, "gateway": t.gateway, "layer": t.layer,
+        "entries": [{"destination": e.destination, "function": e.function.value, "address": e.address, "vm": e.vm,
+                     "port": e.port, "peers": list(e.peers), "rate_down_bps": e.rate_down_bps,
+                     "rate_up_bps": e.rate_up_bps, "cos": e.cos} for e in t.entries],
+        "reverse": [{"arrival": r.arrival, "internal": r.internal, "local": r.local} for r in t.reverse],
+        "routes": [vars(r) for r in t.routes],
+        "tunnels": [vars(x) for x in t.tunnels],
+        "carrier": vars(t.carrier) if t.carrier else None,
+    }
+
+
+def _vn_from_doc(v: dict) -> VnTable:
+    return VnTable(
+        vn=v["vn"],
+        vnid=v["vnid"],
+        bum=v["bum"],
+        group=v["group"],
+        entries=tuple(
+            Entry(**{**_rates(e), "function": Function(e["function"]), "peers": tuple(e["peers"])})
+            for e in v["entries"]
+        ),
+        reverse=tuple(ReverseEntry(**r) for r in v["reverse"]),
+        forwarding=v.get("forwarding", "mac"),
+        routes=tuple(Route(**_rates(r)) for r in v.get("routes", ())),
+        router_mac=v.get("router_mac", ""),
+        gateway=v.get("gateway", ""),
+        tunnels=tuple(Tunnel(**x) for x in v.get("tunnels", ())),
+        layer=v.get("layer", 0),
+        carrier=Carrier(**v["carrier"]) if v.get("carrier") else None,
     )
+
+
+def _from_doc(d: dict) -> HostTables:
+    vns = tuple(_vn_from_doc(v) for v in d["vns"])
     return HostTables(
         host=d["host"],
         underlay_ip=d["underlay_ip"],

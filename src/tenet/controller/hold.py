@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tenet.compute.tables import HostTables
+from tenet.store.records import TablesHead
 
 Instance = tuple[str, str]  # (host, VN)
 HOLD = 2.0  # seconds: longer than a reboot's re-attach, short enough that cleanup is prompt
@@ -36,7 +37,7 @@ class Hold:
         return min(self.until.values(), default=None)
 
 
-def carried_over(seconds: float, published: Iterable[HostTables]) -> Hold:
+def carried_over(seconds: float, published: Iterable[HostTables | TablesHead]) -> Hold:
     """A new leader's hold: the instances its predecessor published count as present, so one
     that lost its last endpoint just before the failover is held from now, not dropped at once
     (which would reprogram hosts whose tables had no reason to change)."""

@@ -17,16 +17,16 @@ from tenet.controller.hold import HOLD, carried_over
 from tenet.controller.leadership import KEEPALIVE, Candidate, Term
 from tenet.controller.liveness import GRACE, Liveness
 from tenet.controller.observed import Witness
-from tenet.controller.publish import publish
+from tenet.controller.publish import Publication
 from tenet.pace import Pacer
 from tenet.store import keys
 from tenet.store.base import Store, StoreError, follow
 from tenet.store.open import open_store
-from tenet.store.records import HostTables
+from tenet.model.tenancy import Intent
+from tenet.store.records import TablesHead
 from tenet.stopping import stop_on_signals
 
 log = logging.getLogger("tenet.controller")
-WATCHED = (keys.fabric(), keys.tenancy(), keys.chassis_prefix(), keys.alive_prefix(), keys.endpoints_prefix())
 PACE = 0.02  # under endpoint churn, at most one recompute per 20 ms (each sees all changes so far)
 BURST = 0.1  # quiet time banks up to this much pacing: changes one at a time never wait
 RETRY = 1.0  # after the store failed us: a pause before campaigning again
@@ -36,53 +36,61 @@ def lead(store: Store, term: Term, leading: Callable[[], bool], stopping: thread
          resync: float = 10.0, hold: float = HOLD, grace: float = GRACE) -> str:
     """Publish on every change while this replica leads; returns why it stopped (Deposed when a
     fenced write was refused). Starts from what the predecessor published: generations go on
-    from the stored tables, and unchanged content is not written again."""
-    rev = store.revision() + 1
-    held = carried_over(hold, _published(store))
+    from the stored tables, and unchanged content is not written again. Its inputs are read
+    once and then kept current by the watch (inputs.py); every `resync` a pass checks every
+    host's tables against what is stored."""
+    p = Publication(store, None, Liveness(grace), term.fence)  # a new leader starts every host's clock afresh
+    p.hold = held = carried_over(hold, _published(store, p.inputs.intent()))
+    rev = p.revision + 1
     witness = Witness(term.leader.name, term.fence)
     pacer = Pacer(PACE, burst=BURST)
-    liveness = Liveness(grace)  # a new leader starts every host's clock afresh (docs/agent.md)
-    last: dict[str, int] = {}
+    full_due = 0.0
     while not stopping.is_set():
         if not leading():
             return "lease not renewed within its TTL"
         pacer.pace()
         current = False  # the tables reflect every input read by this pass
         try:
-            read_at = store.revision()  # before the pass reads its inputs: what Observed may promise
-            generations = {h: t.generation for h, t in publish(store, held, liveness, term.fence).items()}
-            if generations != last:
-                log.info("published %d hosts: %s", len(generations), generations)
-                last = generations
+            read_at = p.revision  # what the pass computes from: what Observed may promise
+            now = time.monotonic()
+            written = p.run(now, everything=now >= full_due)
+            if now >= full_due:
+                full_due = now + resync  # level-triggered: every host checked now and then regardless
+            if written:
+                log.info("published %d hosts: %s", len(written),
+                         {h: t.generation for h, t in sorted(written.items())[:20]})
             witness.saw(store, read_at)
             current = True
         except Deposed:
             raise
+        except StoreError:
+            raise
         except Exception as e:  # a bad intent must not kill the controller; the last tables stay
-            log.error("recompute failed, keeping published tables: %s", e)
+            log.exception("recompute failed, keeping published tables: %s", e)
+            full_due = 0.0
         pacer.done()
-        due = time.monotonic() + resync  # level-triggered: recompute now and then regardless
-        due = min(due, held.next_due() or due, liveness.next_due() or due)  # a held VN instance goes, a host is down
+        due = min(full_due, held.next_due() or full_due, p.liveness.next_due() or full_due)  # a held VN instance goes, a host is down
         while not stopping.is_set() and time.monotonic() < due:
             if not leading():
                 return "lease not renewed within its TTL"
             rev, events = follow(store, keys.ROOT, rev, timeout=max(0.0, min(due - time.monotonic(), KEEPALIVE)))
-            if events is None or any(e.key.startswith(WATCHED) for e in events):
+            if p.feed(events):
                 break
             if events and current:  # others' writes, none an input: the tables reflect them too
                 witness.saw(store, rev - 1)
     return "stopping"
 
 
-def _published(store: Store) -> list[HostTables]:
-    """Every host's stored tables (a malformed value is skipped: the next pass rewrites it)."""
+def _published(store: Store, intent: Intent | None) -> list[TablesHead]:
+    """The intent's hosts' stored heads, for the hold a new leader carries over (a malformed
+    one is skipped: the next pass rewrites it)."""
     out = []
-    for kv in store.range(keys.hosts_prefix()):
-        if keys.tables_host(kv.key):
-            try:
-                out.append(HostTables.from_json(kv.value))
-            except ValueError as e:
-                log.error("%s ignored: %s", kv.key, e)
+    for h in intent.fabric.hosts if intent else ():
+        kv = store.get(keys.tables(h.name))
+        try:
+            out += [TablesHead.from_json(kv.value)] if kv else []
+        except ValueError as e:
+            log.error("%s ignored: %s", kv.key, e)
     return out
 
 

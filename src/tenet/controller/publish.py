@@ -1,125 +1,168 @@
-"""One controller pass: read intent and allocations, compute, publish what changed.
+"""The leader's passes: from its inputs (inputs.py) to the stored tables, redoing only what changed.
 
-Tables are full state stamped with a generation that increases only when content changes,
-so agents can tell "nothing new" from "new" without deltas (Neutron l2pop's lesson).
+A pass takes what changed since the last one — the intent, the live hosts, the VNs whose
+endpoint reports changed — recomputes those VNs' members, hands the members of every VN to
+the incremental tables (compute/incremental.py, equal to a full recompute by test), and
+writes the tables of the (host, VN) instances that changed and the heads of their hosts
+(store/published.py). Tables are full state stamped with a generation that increases only
+when content changes, so agents tell "nothing new" from "new" without deltas (Neutron
+l2pop's lesson); a periodic pass checks every host regardless (level-triggered).
 """
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 
-from tenet.compute.addressing import compute_tables, instances
 from tenet.compute.endpoints import Endpoint, declared_endpoints, reported_endpoints
-from tenet.compute.extmac import Key, allocate
+from tenet.compute.extmac import Allocator
+from tenet.compute.incremental import Tables
 from tenet.compute.layers import with_carriers
-from tenet.compute.routing import router_keys
+from tenet.compute.routing import router_key
+from tenet.compute.tables import HostTables, Servable
 from tenet.controller.fence import Fence, write
 from tenet.controller.hold import Hold
+from tenet.controller.inputs import Inputs
 from tenet.controller.liveness import Liveness
 from tenet.controller.proxies import proxy_writes
-from tenet.model.errors import IntentError
 from tenet.model.tenancy import Intent
 from tenet.store import keys
-from tenet.store.intent import compose, read_stored
-from tenet.store.records import EndpointReport, ExtMac, HostTables, RecordError
-from tenet.store.base import Put, Store
+from tenet.store.base import Event, Op, Put, Store
+from tenet.store.published import Publisher
+from tenet.store.records import ExtMac, Servables, TablesHead
 
 log = logging.getLogger("tenet.controller")
 
 
-_parsed: dict[tuple, Intent] = {}
+class Publication:
+    """One leader's term of passes: its inputs, the tables as computed, what it published."""
 
+    def __init__(self, store: Store, hold: Hold | None = None, liveness: Liveness | None = None,
+                 fence: Fence | None = None) -> None:
+        self.store, self.hold, self.liveness, self.fence = store, hold, liveness, fence
+        self.inputs = Inputs.read(store)
+        self.tables = Tables()
+        self.publisher = Publisher()
+        self.allocator = Allocator(self.inputs.extmacs)
+        self.intent: Intent | None = None
+        self.declared: dict[str, tuple[Endpoint, ...]] = {}
+        self.raw: dict[str, tuple[Endpoint, ...]] = {}  # per VN: declared and accepted reports
+        self.members: dict[str, tuple[Endpoint, ...]] = {}  # per VN: what the tables are computed from
+        self.down: frozenset[str] = frozenset()
+        self.unwritten: set[str] = set()  # down hosts whose tables changed meanwhile
+        self.servable: Servables | None = None
 
-def read_intent(store: Store) -> tuple[Intent, frozenset[str]] | None:
-    """The composed intent (store/intent.py) and the registered hosts' names, from one read
-    of the parts and chassis; the intent validated once per stored parts and registrations
-    (endpoints churn far more often). Keyed by the values, not revisions: another store (a
-    test's, a restarted one) may hold other parts at the same revisions. None: no fabric yet."""
-    try:
-        stored = read_stored(store)
-    except IntentError:
-        return None
-    key = (stored.fabric.value, stored.tenancy.value if stored.tenancy else b"", tuple(c.to_json() for c in stored.chassis))
-    if key not in _parsed:
-        _parsed.clear()
-        _parsed[key] = compose(stored)
-    return _parsed[key], frozenset(c.host for c in stored.chassis)
+    @property
+    def revision(self) -> int:
+        """Every input written up to this revision is in the copy the next pass computes from."""
+        return self.inputs.revision
 
+    def feed(self, events: Iterable[Event] | None) -> bool:
+        """Watch events (None: history compacted, read everything again). True: an input changed."""
+        if events is None:
+            self.inputs = Inputs.read(self.store)
+            return True
+        return self.inputs.apply(events)
 
-def read_extmacs(store: Store) -> dict[Key, str]:
-    out: dict[Key, str] = {}
-    for kv in store.range(keys.extmac_prefix()):
-        vn, vm, nic = kv.key[len(keys.extmac_prefix()) :].split("/")
-        out[(vn, vm, int(nic))] = ExtMac.from_json(kv.value).mac
-    return out
+    def run(self, now: float, everything: bool = False) -> dict[str, TablesHead]:
+        """One pass; returns the heads written. `everything`: check every host's tables
+        against what is stored, not only those the changes reach."""
+        intent_changed, alive_changed, report_vns = self.inputs.taken()
+        intent = self.inputs.intent()
+        if intent is None:
+            return {}
+        dirty = set(report_vns)
+        if intent is not self.intent:
+            self.publisher.load(self.store, [h.name for h in intent.fabric.hosts])  # hosts new to it
+            self.intent, everything = intent, True
+            declared: dict[str, list[Endpoint]] = {}
+            for ep in declared_endpoints(intent):
+                declared.setdefault(ep.vn, []).append(ep)
+            self.declared = {vn: tuple(eps) for vn, eps in declared.items()}
+            dirty = {v.name for v in intent.vns} | set(self.raw)
+        down = self.liveness.update(now, self.inputs.registered(), frozenset(self.inputs.alive)) \
+            if self.liveness else frozenset()
+        if down != self.down:
+            dirty |= set(self.raw)
+            self.down = down
+        self._members(intent, dirty)
+        held = self.hold.update(now, frozenset((ep.host, vn) for vn, eps in self.members.items() for ep in eps)) \
+            if self.hold is not None else frozenset()
+        self._allocate(intent, dirty)
+        changed = self.tables.update(intent, self.members, self.allocator.macs, held)
+        hosts = set(self.tables.tables) if everything else \
+            set(changed.hosts) | {h for h, _ in changed.instances} | (self.unwritten - down)
+        self.unwritten = (self.unwritten | (hosts & down)) - (hosts - down)
+        ops, pending = self.publisher.ops(self.tables.tables, hosts - down)
+        if intent_changed or everything:
+            ops += self._servable(intent) + proxy_writes(self.store, intent)
+        write(self.store, ops, self.fence)  # one commit per chunk, each host's VN tables before its head
+        self.publisher.written(pending)
+        return pending.heads
 
-
-_reports: dict[bytes, EndpointReport] = {}
-
-
-def read_reports(store: Store) -> list[EndpointReport]:
-    """Every endpoint report, each parsed once while its value stays the same (under churn a
-    pass reads them all, and only a few changed since the last)."""
-    global _reports
-    fresh: dict[bytes, EndpointReport] = {}
-    for kv in store.range(keys.endpoints_prefix()):
-        r = _reports.get(kv.value)
-        if r is None:
-            try:
-                r = EndpointReport.from_json(kv.value)
-            except RecordError as e:  # one bad report must not stop every host's tables
-                log.error("%s ignored: %s", kv.key, e)
+    def _members(self, intent: Intent, dirty: set[str]) -> None:
+        vns = {v.name for v in intent.vns}
+        for vn in dirty:
+            if vn not in vns:
+                self.raw.pop(vn, None)
                 continue
-        fresh[kv.value] = r
-    _reports = fresh
-    return list(fresh.values())
+            declared = self.declared.get(vn, ())
+            reports = list(self.inputs.reports.get(vn, {}).values())
+            self.raw[vn] = declared + reported_endpoints(intent, reports, declared)
+        if any(v.over for v in intent.vns):  # carriers join lower VNs: layered fabrics redo them all
+            grouped: dict[str, list[Endpoint]] = {}
+            for ep in with_carriers(intent, tuple(ep for eps in self.raw.values() for ep in eps)):
+                grouped.setdefault(ep.vn, []).append(ep)
+            fresh = {vn: tuple(eps) for vn, eps in grouped.items()}
+            dirty = set(fresh) | set(self.members)
+        else:
+            fresh = self.raw
+        for vn in dirty:
+            eps = fresh.get(vn, ())
+            if self.down:
+                eps = tuple(ep for ep in eps if ep.host not in self.down)
+            if eps:
+                if self.members.get(vn) != eps:
+                    self.members[vn] = eps
+            else:
+                self.members.pop(vn, None)
 
+    def _allocate(self, intent: Intent, dirty: set[str]) -> None:
+        """External MACs for the members of the changed VNs that have none (and each routed
+        VN's router MAC per host), written before any table names them."""
+        routed = {v.name for v in intent.vns if v.forwarding == "ip"}
+        wanted = [ep.key for vn in dirty for ep in self.members.get(vn, ())]
+        wanted += [router_key(vn, ep.host) for vn in dirty & routed for ep in self.members.get(vn, ())]
+        fresh = self.allocator.allocate(wanted)
+        if fresh:
+            write(self.store, [Put(keys.extmac(*k), ExtMac(mac).to_json()) for k, mac in sorted(fresh.items())], self.fence)
 
-def endpoints_of(intent: Intent, store: Store) -> tuple[Endpoint, ...]:
-    """Declared endpoints plus those the agents admitted (NVO3 auto-attachment)."""
-    reports = read_reports(store)
-    declared = declared_endpoints(intent)
-    return with_carriers(intent, declared + reported_endpoints(intent, reports, declared))
+    def _servable(self, intent: Intent) -> list[Op]:
+        record = Servables(tuple(Servable(v.name, v.vnid) for v in intent.vns))
+        if record == self.servable:
+            return []
+        kv = self.store.get(keys.servable())
+        self.servable = record
+        return [] if kv is not None and kv.value == record.to_json() else [Put(keys.servable(), record.to_json())]
 
-
-def alive_hosts(store: Store) -> frozenset[str]:
-    return frozenset(kv.key[len(keys.alive_prefix()):] for kv in store.range(keys.alive_prefix()))
+    def published(self) -> dict[str, HostTables]:
+        """Every host's tables as stored now (generation and digest from its head); down hosts'
+        tables are not written, so they are left out."""
+        out = {}
+        for h, t in self.tables.tables.items():
+            if h in self.down:
+                continue
+            head = self.publisher.head(h)
+            if head is not None:
+                out[h] = replace(t, serves=(), generation=head.generation, content_hash=head.content_hash)
+        return out
 
 
 def publish(store: Store, hold: Hold | None = None, liveness: Liveness | None = None,
             fence: Fence | None = None) -> dict[str, HostTables]:
-    """Recompute every host's tables; write only those whose content changed. With a `hold`,
-    VN instances that lost their last endpoint stay for its time; with `liveness`, hosts
-    down for longer than its grace leave their peers' tables (and keep their own). With a
-    `fence`, every write holds only while that leader's term lasts (Deposed otherwise)."""
-    read = read_intent(store)
-    if read is None:
-        return {}
-    intent, registered = read
-    endpoints = endpoints_of(intent, store)
-    down = liveness.update(time.monotonic(), registered, alive_hosts(store)) if liveness else frozenset()
-    if down:  # peers stop sending to them; their own tables stay as last published
-        endpoints = tuple(ep for ep in endpoints if ep.host not in down)
-    held = hold.update(time.monotonic(), instances(endpoints)) if hold is not None else frozenset()
-    existing = read_extmacs(store)
-    macs = allocate([ep.key for ep in endpoints] + router_keys(intent.vns, endpoints), existing)
-    fresh = [Put(keys.extmac(vn, vm, nic), ExtMac(mac).to_json()) for (vn, vm, nic), mac in macs.items() if (vn, vm, nic) not in existing]
-    if fresh:
-        write(store, fresh, fence)
-    published: dict[str, HostTables] = {}
-    writes: list[Put] = []
-    for host, tables in compute_tables(intent, endpoints, macs, held).items():
-        if host in down:
-            continue
-        kv = store.get(keys.tables(host))
-        old = HostTables.from_json(kv.value) if kv else None
-        if old and old.content_hash == tables.content_hash:
-            published[host] = old
-            continue
-        tables = replace(tables, generation=(old.generation + 1) if old else 1)
-        writes.append(Put(keys.tables(host), tables.to_json()))
-        published[host] = tables
-    writes += proxy_writes(store, intent)
-    write(store, writes, fence)  # one commit for the hosts that changed, not one per host
-    return published
+    """One pass from scratch (tools, tests): read every input, compute every host's tables,
+    write what differs from what is stored. The leader keeps a Publication instead."""
+    p = Publication(store, hold, liveness, fence)
+    p.run(time.monotonic(), everything=True)
+    return p.published()

@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 
 from tenet.controller.observed import reflects, through
 from tenet.lab.netns import LabError
-from tenet.store import keys
+from tenet.store import keys, published
 from tenet.store.base import Store
 from tenet.store.open import open_store
-from tenet.store.records import AdmissionReady, AgentStatus, HostTables, Leader
+from tenet.store.records import AdmissionReady, AgentStatus, Leader
 
 POLL = 0.02
 
@@ -50,12 +50,12 @@ def wait_converged(store_url: str, hosts: Sequence[str], timeout: float = 60.0, 
 
 
 def converged(store: Store, host: str, admission: bool = False) -> bool:
-    t, s = store.get(keys.tables(host)), store.get(keys.status(host))
+    t, s = published.read(store, host), store.get(keys.status(host))
     if t is None or s is None:
         return False
     if admission and not _admission_ready(store, host):
         return False  # its admission processes do not all serve yet: a TES would miss its offer
-    return AgentStatus.from_json(s.value).converged_on(HostTables.from_json(t.value))
+    return AgentStatus.from_json(s.value).converged_on(t)
 
 
 def _admission_ready(store: Store, host: str) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from tenet.compute.tables import Function, HostTables
 from tenet.lab.reach import Reachability, measure
 from tenet.model.tenancy import Intent, Join
-from tenet.store import keys
+from tenet.store import published
 from tenet.store.open import open_store
 
 
@@ -58,7 +58,7 @@ def table_failures(intent: Intent, tables: dict[str, HostTables]) -> list[str]:
 def read_tables(store_url: str, intent: Intent) -> dict[str, HostTables]:
     store = open_store(store_url)
     try:
-        return {h.name: HostTables.from_json(kv.value) for h in intent.fabric.hosts if (kv := store.get(keys.tables(h.name)))}
+        return {h.name: t for h in intent.fabric.hosts if (t := published.read(store, h.name))}
     finally:
         store.close()
 

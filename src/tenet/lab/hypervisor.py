@@ -22,9 +22,8 @@ from tenet.lab.plan import nic_plan, netns_name, host_port, vm_commands
 from tenet.lab.record import Record
 from tenet.lab.vrouter import VirtualRouters
 from tenet.model.tenancy import Intent, Join, Vm, port_name
-from tenet.store import keys
+from tenet.store import published
 from tenet.store.open import open_store
-from tenet.store.records import HostTables
 
 
 @dataclass(frozen=True)
@@ -201,8 +200,8 @@ def wait_tables(store_url: str, before: Intent, after: Intent, timeout: float = 
         while True:
             listed = set()
             for h in hosts:
-                kv = store.get(keys.tables(h))
-                for t in HostTables.from_json(kv.value).vns if kv else ():
+                tables = published.read(store, h)
+                for t in tables.vns if tables else ():
                     listed |= {(h, t.vn, e.destination, bool(e.port)) for e in t.entries}
                     listed |= {(h, t.vn, r.address, bool(r.port)) for r in t.routes}
             missing = want - listed

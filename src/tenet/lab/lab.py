@@ -31,12 +31,12 @@ from tenet.lab.record import Proc, Record, start_time
 from tenet.model.load import load_file
 from tenet.model.tenancy import Intent, Join
 from tenet.lab.vrouter import VirtualRouters
-from tenet.store import inventory, keys, rbac
+from tenet.store import inventory, keys, published, rbac
 from tenet.store.inventory import HostView
 from tenet.store.open import open_store
 from tenet.store.apply import ApplyPlan, apply
 from tenet.store.intent import read_intent, write_intent
-from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, HostTables, Leader
+from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, Leader
 
 Progress = Callable[[str], None]
 RADIUS_PORT = 1812
@@ -288,8 +288,8 @@ class Lab:
         try:
             while time.monotonic() - start < timeout:
                 for h in hosts:
-                    kv = store.get(keys.tables(h))
-                    vns = HostTables.from_json(kv.value).vns if kv else ()
+                    tables = published.read(store, h)
+                    vns = tables.vns if tables else ()
                     if any(e.destination == mac and e.port for t in vns for e in t.entries) \
                             or any(r.address == mac for t in vns for r in t.routes):
                         return time.monotonic() - start

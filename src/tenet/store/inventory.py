@@ -8,7 +8,7 @@ from enum import Enum
 from tenet.store import keys
 from tenet.store.base import Delete, Compare, Store, StoreError
 from tenet.store.intent import compose, read_stored, registered
-from tenet.store.records import AgentStatus, Alive, HostTables, RecordError, part_from_json
+from tenet.store.records import AgentStatus, Alive, RecordError, TablesHead, part_from_json
 
 
 class HostState(str, Enum):
@@ -58,7 +58,7 @@ def hosts(store: Store) -> list[HostView]:
             state = HostState.UP if alive else HostState.DOWN
         since = _since(alive.value) if alive else 0.0
         t, s = store.get(keys.tables(name)), store.get(keys.status(name))
-        published = HostTables.from_json(t.value).generation if t else 0
+        published = TablesHead.from_json(t.value).generation if t else 0
         status = AgentStatus.from_json(s.value) if s else None
         role = c.role.value if c else ("access-switch" if name in (fabric_doc.get("switches") or {}) else spec.get("role", "hypervisor"))
         out.append(HostView(name, c.network if c else spec.get("network", ""), c.address if c else str(spec.get("ip", "")),

@@ -8,7 +8,9 @@ Every value is a record of store/records.py (named per key there).
 | /tenet/chassis/<host> | the host's agent | its registration: network, uplink address, role (permanent) |
 | /tenet/alive/<host> | the host's agent | under the agent's lease: the host is up |
 | /tenet/alloc/extmac/<vn>/<vm>/<nic> | controller | external MAC of that NIC |
-| /tenet/hosts/<host>/tables | controller | the host's tables with a generation (JSON) |
+| /tenet/hosts/<host>/tables | controller | the head of the host's tables: generation, host-level fields, its VN tables by digest |
+| /tenet/hosts/<host>/tables/<vn> | controller | the host's table of one VN (store/published.py) |
+| /tenet/servable | controller | the VNs any NVE may offer (NVO3), once for every host |
 | /tenet/hosts/<host>/status | the host's agent | generation applied and state (JSON) |
 | /tenet/hosts/<host>/admission/<shard> | the host's admission processes | serving: pid, VNs offered |
 | /tenet/hosts/<host>/revoke/<mac> | operator (CLI) | end that TES's session, and why |
@@ -71,6 +73,19 @@ def tables_host(key: str) -> str | None:
     """The host whose tables `key` is, or None when it is another key."""
     head, _, host = key.removesuffix("/tables").rpartition("/")
     return host if key.endswith("/tables") and head + "/" == hosts_prefix() and host else None
+
+
+def vn_tables(host: str, vn: str) -> str:
+    """One VN's table on the host: under tables(host), so a watch of that prefix hears both."""
+    return f"{tables(host)}/{_part(vn)}"
+
+
+def vn_tables_prefix(host: str) -> str:
+    return tables(host) + "/"
+
+
+def servable() -> str:
+    return ROOT + "servable"
 
 
 def status(host: str) -> str:

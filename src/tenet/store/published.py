@@ -1,14 +1,34 @@
-"""A host's published tables as the store holds them, read back whole.
+"""A host's published tables as the store holds them: one key per VN table and a head.
+
+Why not one document per host: a host's tables list every destination of every VN it
+implements, so at 100 endpoints per host one document is hundreds of kilobytes, and a TES
+attaching anywhere would rewrite it whole on every host of its VN. Per (host, VN) a change
+writes only the tables of that VN, on the hosts that implement it, plus each such host's head
+(its generation and the digest of every VN table it holds). What every host needs alike —
+the VNs it may offer a discovering TES — is one key, /tenet/servable.
+
+The head is written after the VN tables it names (store/base.in_chunks keeps the order). A
+reader that finds a VN table whose digest is not the head's has read between two commits of
+one publish: it reads again (the rest is on its way), and reports TablesError if the store
+stays that way (a publisher that died mid-publish: the next leader rewrites it).
 
 Every reader of a host's tables (its agent and admission, the lab, the CLI, benchmarks) goes
-through here, so the layout under the host's tables key can change in one place. Watch
-`prefix(host)` to hear of any change to them.
+through Reader, which decodes only the VN tables whose digest changed since its last read.
 """
 from __future__ import annotations
 
+import hashlib
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from tenet.compute.tables import HostTables, Servable, TablesError, VnTable, vn_from_json, vn_to_json
 from tenet.store import keys
-from tenet.store.base import Store
-from tenet.store.records import HostTables
+from tenet.store.base import Delete, Op, Put, Store
+from tenet.store.records import RecordError, Servables, TablesHead, VnDigest
+
+FEW = 4  # changed VN tables read one by one up to this many; more: one range read
+SETTLE = (0.001, 0.005, 0.02, 0.05)  # pauses before reading again, while a publish is mid-way
 
 
 def prefix(host: str) -> str:
@@ -16,8 +36,153 @@ def prefix(host: str) -> str:
     return keys.tables(host)
 
 
+def digest(value: bytes) -> str:
+    return hashlib.sha256(value).hexdigest()[:16]
+
+
+def head_of(tables: HostTables, vns: Iterable[VnDigest], generation: int) -> TablesHead:
+    """The head for `tables`, whose VN tables are stored with digests `vns`."""
+    head = TablesHead(host=tables.host, underlay_ip=tables.underlay_ip, uplink=tables.uplink, role=tables.role,
+                      capability=tables.capability, mab=tables.mab, qos=tables.qos, vns=tuple(vns))
+    return _stamped(head, generation)
+
+
+def _stamped(head: TablesHead, generation: int) -> TablesHead:
+    body = TablesHead(**{**vars(head), "generation": 0, "content_hash": ""}).to_json()
+    return TablesHead(**{**vars(head), "generation": generation, "content_hash": digest(body)})
+
+
+class Publisher:
+    """The controller's memory of what it published: per host its head, per (host, VN) the
+    table object it last encoded and that encoding's digest, so an unchanged table object
+    costs a lookup, not a serialisation."""
+
+    def __init__(self) -> None:
+        self.heads: dict[str, TablesHead] = {}
+        self.encoded: dict[str, dict[str, tuple[VnTable, str]]] = {}  # host -> VN -> (table, digest)
+
+    def load(self, store: Store, hosts: Iterable[str]) -> None:
+        """Start from what is stored for the `hosts` not known yet (a new leader continues its
+        predecessor's generations; an unreadable head is as good as none: it is rewritten)."""
+        for h in [h for h in hosts if h not in self.heads]:
+            kv = store.get(keys.tables(h))
+            if kv is not None:
+                try:
+                    self.heads[h] = TablesHead.from_json(kv.value)
+                except RecordError:
+                    pass
+
+    def ops(self, tables: Mapping[str, HostTables], hosts: Iterable[str]) -> tuple[list[Op], Pending]:
+        """The writes that make the stored tables of `hosts` equal to `tables` (each host's
+        VN tables before its head; a host absent from `tables` is left as stored), and what
+        to remember once they are committed (written())."""
+        out: list[Op] = []
+        pending = Pending({}, {})
+        for h in sorted(set(hosts)):
+            t = tables.get(h)
+            if t is None:
+                continue
+            old = self.heads.get(h)
+            before = {v.vn: v.digest for v in old.vns} if old else {}
+            digests = []
+            for vt in t.vns:
+                seen = self.encoded.get(h, {}).get(vt.vn)
+                if seen is not None and seen[0] is vt:
+                    d = seen[1]
+                else:
+                    value = vn_to_json(vt)
+                    d = digest(value)
+                    pending.encoded.setdefault(h, {})[vt.vn] = (vt, d)
+                    if before.get(vt.vn) != d:
+                        out.append(Put(keys.vn_tables(h, vt.vn), value))
+                digests.append(VnDigest(vt.vn, d))
+            gone = set(before) - {vt.vn for vt in t.vns}
+            out += [Delete(keys.vn_tables(h, vn)) for vn in sorted(gone)]
+            head = head_of(t, digests, 0)
+            if old is not None and old.content_hash == head.content_hash:
+                continue
+            head = _stamped(head, (old.generation if old else 0) + 1)
+            out.append(Put(keys.tables(h), head.to_json()))
+            pending.heads[h] = head
+        return out, pending
+
+    def written(self, pending: Pending) -> None:
+        """The ops returned with `pending` are committed: remember them. (Until then nothing is
+        remembered, so ops that failed are computed again in full next time.)"""
+        self.heads.update(pending.heads)
+        for h, fresh in pending.encoded.items():
+            self.encoded.setdefault(h, {}).update(fresh)
+        for h, head in pending.heads.items():
+            keep = {v.vn for v in head.vns}
+            mine = self.encoded.get(h, {})
+            for vn in [vn for vn in mine if vn not in keep]:
+                del mine[vn]
+
+    def head(self, host: str) -> TablesHead | None:
+        return self.heads.get(host)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What a publish will have stored once its writes commit."""
+
+    heads: dict[str, TablesHead]
+    encoded: dict[str, dict[str, tuple[VnTable, str]]]
+
+
+def read_servable(store: Store) -> tuple[Servable, ...]:
+    kv = store.get(keys.servable())
+    return Servables.from_json(kv.value).vns if kv else ()
+
+
+class Reader:
+    """One host's tables read back whole, decoding only what changed since the last read."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.cache: dict[str, tuple[str, VnTable]] = {}
+
+    def read(self, store: Store) -> HostTables | None:
+        """The host's tables, or None before the controller first published them.
+        TablesError: malformed, or mid-publish for longer than SETTLE allows."""
+        for pause in (*SETTLE, None):
+            kv = store.get(keys.tables(self.host))
+            if kv is None:
+                return None
+            try:
+                head = TablesHead.from_json(kv.value)
+            except RecordError as e:
+                raise TablesError(str(e)) from None
+            if self._fetch(store, head):
+                vns = tuple(self.cache[v.vn][1] for v in head.vns)
+                self.cache = {v.vn: self.cache[v.vn] for v in head.vns}
+                return HostTables(host=head.host, underlay_ip=head.underlay_ip, uplink=head.uplink, vns=vns,
+                                  role=head.role, capability=head.capability, mab=head.mab, qos=head.qos,
+                                  generation=head.generation, content_hash=head.content_hash)
+            if pause is None:
+                break
+            time.sleep(pause)
+        raise TablesError(f"{self.host}: the stored VN tables do not match their head (generation {head.generation})")
+
+    def _fetch(self, store: Store, head: TablesHead) -> bool:
+        """Decode the VN tables the cache lacks; False when one is not what the head names."""
+        stale = [v for v in head.vns if self.cache.get(v.vn, ("",))[0] != v.digest]
+        if not stale:
+            return True
+        if len(stale) > FEW:
+            stored = {kv.key: kv.value for kv in store.range(keys.vn_tables_prefix(self.host))}
+            values = {v.vn: stored.get(keys.vn_tables(self.host, v.vn)) for v in stale}
+        else:
+            values = {v.vn: (kv.value if (kv := store.get(keys.vn_tables(self.host, v.vn))) else None) for v in stale}
+        for v in stale:
+            value = values[v.vn]
+            if value is None or digest(value) != v.digest:
+                return False
+            self.cache[v.vn] = (v.digest, vn_from_json(value))
+        return True
+
+
 def read(store: Store, host: str) -> HostTables | None:
     """The host's tables, or None before the controller first published them. A malformed
     value raises ValueError naming the field (records.TablesError)."""
-    kv = store.get(keys.tables(host))
-    return HostTables.from_json(kv.value) if kv else None
+    return Reader(host).read(store)

@@ -17,14 +17,15 @@ from enum import Enum
 from typing import Any, Mapping
 
 from tenet.aaa.provisioning import Provisioning
-from tenet.compute.tables import HostTables
+from tenet.compute.qos import LinkClass, UplinkQos
+from tenet.compute.tables import HostTables, Servable
 from tenet.model.load import intent_to_doc
 from tenet.model.parts import split
 from tenet.model.tenancy import Intent
 
 __all__ = [
     "AdmissionReady", "AgentState", "AgentStatus", "Alive", "Chassis", "EndpointKind", "EndpointReport", "ExtMac", "HostRole",
-    "HostTables", "Leader", "Observed", "ProxyPort", "ProxyPorts", "RecordError", "ReportedTunnel", "Revocation",
+    "HostTables", "Leader", "Observed", "Servables", "TablesHead", "VnDigest", "ProxyPort", "ProxyPorts", "RecordError", "ReportedTunnel", "Revocation",
     "fabric_to_json", "part_from_json", "tenancy_to_json",
 ]
 
@@ -320,6 +321,75 @@ class Leader:
     def from_json(cls, data: str | bytes) -> Leader:
         r, d = "leader", _doc(data, "leader")
         return cls(name=_get(d, r, "name", str), pid=_get(d, r, "pid", int), since=float(_get(d, r, "since", (int, float))))
+
+
+# -- /tenet/hosts/<host>/tables and /tenet/servable -----------------------------------------
+@dataclass(frozen=True)
+class VnDigest:
+    """One VN table of a host, by the digest of its stored value (/tables/<vn>)."""
+
+    vn: str
+    digest: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TablesHead:
+    """What a host's tables hold besides the VN tables, and which VN tables, by digest: a
+    reader that finds a stored VN table with another digest has read mid-publish and waits
+    for the rest (store/published.py). `content_hash` covers all of it, generation aside."""
+
+    host: str
+    underlay_ip: str
+    uplink: str
+    role: str = "hypervisor"
+    capability: int = 0
+    mab: bool = False
+    qos: UplinkQos | None = None
+    vns: tuple[VnDigest, ...] = ()
+    generation: int = 0
+    content_hash: str = ""
+
+    def to_json(self) -> bytes:
+        q = self.qos
+        return _dumps({"host": self.host, "underlay_ip": self.underlay_ip, "uplink": self.uplink, "role": self.role,
+                       "capability": self.capability, "mab": self.mab, "generation": self.generation,
+                       "content_hash": self.content_hash, "vns": [[v.vn, v.digest] for v in self.vns],
+                       "qos": None if q is None else {"capacity_bps": q.capacity_bps, "default_rate_bps": q.default_rate_bps,
+                                                      "classes": [{**vars(c), "ports": list(c.ports)} for c in q.classes]}})
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> TablesHead:
+        r, d = "tables head", _doc(data, "tables head")
+        vns = _get(d, r, "vns", list)
+        if not all(isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v) for v in vns):
+            raise RecordError(f"{r}.vns: expected a list of [VN, digest] pairs")
+        q = _get(d, r, "qos", (dict, type(None)), None)
+        try:
+            qos = None if q is None else UplinkQos(q["capacity_bps"], q["default_rate_bps"], tuple(
+                LinkClass(**{**c, "ports": tuple(c["ports"])}) for c in q["classes"]))
+        except (KeyError, TypeError) as e:
+            raise RecordError(f"{r}.qos: {e}") from None
+        return cls(host=_get(d, r, "host", str), underlay_ip=_get(d, r, "underlay_ip", str), uplink=_get(d, r, "uplink", str),
+                   role=_get(d, r, "role", str, "hypervisor"), capability=_get(d, r, "capability", int, 0),
+                   mab=_get(d, r, "mab", bool, False), qos=qos, vns=tuple(VnDigest(v, h) for v, h in vns),
+                   generation=_get(d, r, "generation", int), content_hash=_get(d, r, "content_hash", str, ""))
+
+
+@dataclass(frozen=True)
+class Servables:
+    """The VNs any NVE may offer a discovering TES: once for the fabric, not in every host's tables."""
+
+    vns: tuple[Servable, ...]
+
+    def to_json(self) -> bytes:
+        return _dumps({"vns": [[s.vn, s.vnid] for s in self.vns]})
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Servables:
+        vns = _get(_doc(data, "servable"), "servable", "vns", list)
+        if not all(isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and isinstance(v[1], int) for v in vns):
+            raise RecordError("servable.vns: expected a list of [VN, VN-ID] pairs")
+        return cls(tuple(Servable(v, i) for v, i in vns))
 
 
 # -- /tenet/controller/observed -----------------------------------------------------------
