@@ -5,7 +5,7 @@ from pathlib import Path
 from tenet.agent.desired import desired_state
 from tenet.agent.kernel.fake import FakeKernel
 from tenet.agent.kernel.state import BridgeFdb, Link, MacClass, Shaper
-from tenet.agent.reconcile import Attach, ClearShaper, DelLink, SetMacClass, SetShaper, reconcile
+from tenet.agent.reconcile import AddVxlanFdb, Attach, ClearShaper, DelLink, DelVxlanFdb, SetMacClass, SetShaper, reconcile
 from tenet.agent.rates import stage_names
 from tenet.agent.translation import render
 from tenet.compute.addressing import compute_tables
@@ -228,3 +228,15 @@ def test_a_mac_limited_upstream_on_a_switch_port_gets_its_own_class_on_the_ports
     _, ops = converge(k, down_only)
     assert {type(o).__name__ for o in ops} == {"DelMacClass", "DelLink", "SetRuleset"}
     assert {c.port for c in k.observe().mac_classes} == {port}
+
+
+def test_the_periodic_full_pass_repairs_what_an_incremental_pass_cannot_see():
+    """Between full passes the agent trusts what it applied (converged=); a change made behind
+    its back is invisible to such a pass, and the next full pass (every `resync`) repairs it."""
+    intent, k = host2_kernel()
+    desired, _ = converge(k, tables_for(intent, "host2"))
+    lost = sorted(desired.vxlan_fdb, key=str)[0]
+    k.apply(DelVxlanFdb(lost))  # someone removed it behind the agent's back
+    assert reconcile(k, desired, converged=desired) == []  # an incremental pass does not see it
+    assert reconcile(k, desired) == [AddVxlanFdb(lost)]  # the full pass reads the kernel back whole
+    assert k.observe().vxlan_fdb == desired.vxlan_fdb
