@@ -463,3 +463,15 @@ def test_a_sqlite_store_from_before_leases_opens_and_keeps_its_keys(tmp_path):
     store.revoke(lease)
     assert [(kv.key, kv.value) for kv in store.range("/")] == [("/old", b"1")]
     store.close()
+
+
+def test_a_range_larger_than_a_reply_comes_whole_and_in_order(url, monkeypatch):
+    """etcd replies in pages (RANGE_PAGE keys, read at one revision); every backend returns all."""
+    monkeypatch.setattr("tenet.store.etcd.RANGE_PAGE", 3)
+    s = open_store(url)
+    try:
+        s.txn([], [Put(f"/big/k{i:02d}", b"v%d" % i) for i in range(10)])
+        s.put("/bigger", b"not under /big/")
+        assert [(kv.key, kv.value) for kv in s.range("/big/")] == [(f"/big/k{i:02d}", b"v%d" % i) for i in range(10)]
+    finally:
+        s.close()

@@ -159,6 +159,9 @@ def _key(key: str) -> str:
     return _b64(key.encode())
 
 
+RANGE_PAGE = 2000  # keys per range reply
+
+
 def _prefix_end(prefix: str) -> str:
     """etcd's range end for a prefix: the prefix with its last byte incremented."""
     b = bytearray(prefix.encode())
@@ -421,8 +424,17 @@ class EtcdStore:
         return _kv(kvs[0]) if kvs else None
 
     def range(self, prefix: str) -> list[KeyValue]:
-        body = {"key": _key(prefix) if prefix else _b64(b"\0"), "range_end": _prefix_end(prefix)}
-        return [_kv(d) for d in self._ok("/v3/kv/range", body).get("kvs", [])]
+        """Every key under `prefix`, in pages of RANGE_PAGE read at the first page's revision
+        (one snapshot, however large: 100,000 endpoint reports exceed a single reply's limit)."""
+        body: dict = {"key": _key(prefix) if prefix else _b64(b"\0"), "range_end": _prefix_end(prefix),
+                      "limit": str(RANGE_PAGE)}
+        out: list[KeyValue] = []
+        while True:
+            reply = self._ok("/v3/kv/range", body)
+            out += [_kv(d) for d in reply.get("kvs", [])]
+            if not reply.get("more"):
+                return out
+            body = {**body, "key": _b64(out[-1].key.encode() + b"\0"), "revision": reply["header"]["revision"]}
 
     # -- writes ------------------------------------------------------------------------
     def put(self, key: str, value: bytes, lease: int = 0) -> int:
