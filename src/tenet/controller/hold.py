@@ -8,7 +8,7 @@ computation stays pure (compute_tables takes the held set).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from tenet.compute.tables import HostTables
@@ -21,15 +21,34 @@ HOLD = 2.0  # seconds: longer than a reboot's re-attach, short enough that clean
 @dataclass
 class Hold:
     seconds: float = HOLD
-    present: frozenset[Instance] = frozenset()
+    by_vn: dict[str, frozenset[str]] = field(default_factory=dict)  # VN -> the hosts its endpoints need
     until: dict[Instance, float] = field(default_factory=dict)
+
+    @property
+    def present(self) -> frozenset[Instance]:
+        return frozenset((h, vn) for vn, hosts in self.by_vn.items() for h in hosts)
 
     def update(self, now: float, present: frozenset[Instance]) -> frozenset[Instance]:
         """The instances to keep although no endpoint needs them (`present` are needed)."""
-        for gone in self.present - present:
-            self.until[gone] = now + self.seconds
-        self.until = {i: t for i, t in self.until.items() if t > now and i not in present}
-        self.present = present
+        by_vn: dict[str, set[str]] = {vn: set() for vn in self.by_vn}
+        for h, vn in present:
+            by_vn.setdefault(vn, set()).add(h)
+        return self.update_vns(now, {vn: frozenset(hosts) for vn, hosts in by_vn.items()})
+
+    def update_vns(self, now: float, needed: Mapping[str, frozenset[str]]) -> frozenset[Instance]:
+        """As update(), told only the VNs whose hosts may have changed (and their hosts now):
+        a pass that changed one VN costs that VN, not every instance of the fabric."""
+        for vn, hosts in needed.items():
+            before = self.by_vn.get(vn, frozenset())
+            for h in before - hosts:
+                self.until[(h, vn)] = now + self.seconds
+            for h in hosts - before:
+                self.until.pop((h, vn), None)
+            if hosts:
+                self.by_vn[vn] = hosts
+            else:
+                self.by_vn.pop(vn, None)
+        self.until = {i: t for i, t in self.until.items() if t > now}
         return frozenset(self.until)
 
     def next_due(self) -> float | None:
@@ -41,4 +60,8 @@ def carried_over(seconds: float, published: Iterable[HostTables | TablesHead]) -
     """A new leader's hold: the instances its predecessor published count as present, so one
     that lost its last endpoint just before the failover is held from now, not dropped at once
     (which would reprogram hosts whose tables had no reason to change)."""
-    return Hold(seconds, present=frozenset((t.host, vn.vn) for t in published for vn in t.vns))
+    by_vn: dict[str, set[str]] = {}
+    for t in published:
+        for vn in t.vns:
+            by_vn.setdefault(vn.vn, set()).add(t.host)
+    return Hold(seconds, by_vn={vn: frozenset(hosts) for vn, hosts in by_vn.items()})

@@ -86,9 +86,8 @@ class Publication:
         if down != self.down:
             dirty |= set(self.raw)
             self.down = down
-        self._members(intent, dirty)
-        held = self.hold.update(now, frozenset((ep.host, vn) for vn, eps in self.members.items() for ep in eps)) \
-            if self.hold is not None else frozenset()
+        moved = self._members(intent, dirty)
+        held = self.hold.update_vns(now, moved) if self.hold is not None else frozenset()
         self._allocate(intent, dirty)
         changed = self.tables.update(intent, self.members, self.allocator.macs, held)
         hosts = set(self.tables.tables) if everything else \
@@ -101,7 +100,9 @@ class Publication:
         self.publisher.written(pending)
         return pending.heads
 
-    def _members(self, intent: Intent, dirty: set[str]) -> None:
+    def _members(self, intent: Intent, dirty: set[str]) -> dict[str, frozenset[str]]:
+        """Recompute the members of the `dirty` VNs; returns, per VN whose members may have
+        changed, the hosts they are on now."""
         vns = {v.name for v in intent.vns}
         for vn in dirty:
             if vn not in vns:
@@ -118,6 +119,7 @@ class Publication:
             dirty = set(fresh) | set(self.members)
         else:
             fresh = self.raw
+        moved = {}
         for vn in dirty:
             eps = fresh.get(vn, ())
             if self.down:
@@ -127,6 +129,8 @@ class Publication:
                     self.members[vn] = eps
             else:
                 self.members.pop(vn, None)
+            moved[vn] = frozenset(ep.host for ep in eps)
+        return moved
 
     def _allocate(self, intent: Intent, dirty: set[str]) -> None:
         """External MACs for the members of the changed VNs that have none (and each routed
