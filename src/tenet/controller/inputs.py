@@ -46,6 +46,7 @@ class Inputs:
     _vn_of: dict[str, str] = field(default_factory=dict)  # report key -> its VN
     _compose: bool = True  # the intent's parts changed since it was last composed
     _intent: Intent | None = None
+    _invalid: IntentError | None = None
 
     @classmethod
     def read(cls, store: Store) -> Inputs:
@@ -136,10 +137,10 @@ class Inputs:
             self.report_vns.add(vn)
 
     def intent(self) -> Intent | None:
-        """The composed intent (validated once per change of its parts); None: no fabric, or
-        the parts do not fit (the error is logged once, the last tables stay)."""
+        """The composed intent (validated once per change of its parts); None: no fabric yet.
+        IntentError, every time until the parts change: they do not fit (the last tables stay)."""
         if self._compose:
-            self._intent, self._compose = None, False
+            self._intent, self._invalid, self._compose = None, None, False
             if self.fabric is not None:
                 chassis = []
                 for kv in sorted(self.chassis.values(), key=lambda kv: kv.create_revision):
@@ -150,7 +151,9 @@ class Inputs:
                 try:
                     self._intent = compose(Stored(self.fabric, self.tenancy, tuple(chassis)))
                 except IntentError as e:
-                    log.error("intent not valid, keeping the published tables: %s", e)
+                    self._invalid = e
+        if self._invalid is not None:
+            raise self._invalid
         return self._intent
 
     def registered(self) -> frozenset[str]:

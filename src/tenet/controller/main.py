@@ -22,6 +22,7 @@ from tenet.pace import Pacer
 from tenet.store import keys
 from tenet.store.base import Store, StoreError, follow
 from tenet.store.open import open_store
+from tenet.model.errors import IntentError
 from tenet.model.tenancy import Intent
 from tenet.store.records import TablesHead
 from tenet.stopping import stop_on_signals
@@ -40,7 +41,11 @@ def lead(store: Store, term: Term, leading: Callable[[], bool], stopping: thread
     once and then kept current by the watch (inputs.py); every `resync` a pass checks every
     host's tables against what is stored."""
     p = Publication(store, None, Liveness(grace), term.fence)  # a new leader starts every host's clock afresh
-    p.hold = held = carried_over(hold, _published(store, p.inputs.intent()))
+    try:
+        intent = p.inputs.intent()
+    except IntentError:  # the first pass says why
+        intent = None
+    p.hold = held = carried_over(hold, _published(store, intent))
     rev = p.revision + 1
     witness = Witness(term.leader.name, term.fence)
     pacer = Pacer(PACE, burst=BURST)
