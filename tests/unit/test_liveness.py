@@ -18,3 +18,13 @@ def test_unregistered_hosts_are_never_down():
     live = Liveness(grace=0)
     assert live.update(0, frozenset({"h1"}), frozenset()) == frozenset({"h1"})
     assert live.update(1, frozenset(), frozenset()) == frozenset()  # h1's chassis removed: not a host we watch
+
+
+def test_no_due_time_for_a_host_already_down():
+    """The leader waits on its watch until the next due time: a host already declared down
+    must not keep that time in the past (the leader would pass without ever reading its watch)."""
+    live = Liveness(grace=1.0)
+    assert live.update(0.0, frozenset({"a"}), frozenset()) == frozenset()
+    assert live.next_due() == 1.0
+    assert live.update(1.5, frozenset({"a"}), frozenset()) == frozenset({"a"})
+    assert live.next_due() is None

@@ -8,7 +8,8 @@ from tenet.agent.config import AgentConfig
 from tenet.agent.registration import Registration, chassis_of
 from tenet.compute.tables import Function
 from tenet.controller.liveness import Liveness
-from tenet.controller.publish import publish
+from tenet.controller.publish import Publication, publish
+from tenet.store.base import follow
 from tenet.model.load import intent_to_doc, load_file
 from tenet.model.parts import split
 from tenet.store import keys, published
@@ -189,3 +190,33 @@ def test_every_lab_host_registering_from_its_config_gives_back_the_same_intent(p
     kv = lambda k, d: KeyValue(k, json.dumps(d).encode(), 1, 1, 1)  # noqa: E731
     assert registered(fabric, tuple(regs))[1] == ()
     assert compose(Stored(kv(keys.fabric(), fabric), kv(keys.tenancy(), tenancy), tuple(regs))) == intent
+
+
+def test_a_leader_drops_a_down_host_and_takes_it_back_pass_by_pass(tmp_path):
+    """As above, with one leader's passes fed by its watch (controller/publish.Publication)."""
+    store = seeded(tmp_path)
+    intent = read_intent(store)
+    for h in intent.fabric.hosts:
+        store.put(keys.chassis(h.name), chassis(h.name, str(h.address), h.network).to_json())
+        store.put(keys.alive(h.name), Alive(pid=1, since=0).to_json())
+    p = Publication(store, liveness=Liveness(grace=0))
+    rev = p.revision + 1
+
+    def step():
+        nonlocal rev
+        rev, events = follow(store, keys.ROOT, rev, timeout=1)
+        assert p.feed(events)
+        p.run(time.monotonic())
+        return {h: published.read(store, h) for h in ("host1", "host3")}
+
+    p.run(time.monotonic(), everything=True)
+    before = {h: published.read(store, h) for h in ("host1", "host3")}
+    rows = lambda t: {e.destination for vn in t.vns for e in vn.entries}  # noqa: E731
+    on_host3 = {n.mac for vm in intent.vms if vm.host == "host3" for n in vm.nics}
+    store.delete(keys.alive("host3"))
+    after = step()
+    assert not rows(after["host1"]) & on_host3 and after["host3"] == before["host3"]
+    store.put(keys.alive("host3"), Alive(pid=2, since=1).to_json())
+    again = step()
+    assert rows(again["host1"]) == rows(before["host1"]) and again["host3"] == before["host3"]
+    store.close()

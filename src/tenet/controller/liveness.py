@@ -21,13 +21,16 @@ GRACE = 10.0  # seconds after the lease lapsed (its TTL: the agent's lease_ttl, 
 class Liveness:
     grace: float = GRACE
     gone_since: dict[str, float] = field(default_factory=dict)
+    now: float = float("-inf")  # of the last update
 
     def update(self, now: float, registered: frozenset[str], alive: frozenset[str]) -> frozenset[str]:
         """The down hosts: registered, not alive, for longer than the grace."""
+        self.now = now
         missing = registered - alive
         self.gone_since = {h: self.gone_since.get(h, now) for h in missing}
         return frozenset(h for h, t in self.gone_since.items() if now - t >= self.grace)
 
     def next_due(self) -> float | None:
-        """When the next missing host is to be declared down (the controller recomputes then)."""
-        return min((t + self.grace for t in self.gone_since.values()), default=None)
+        """When the next missing host is to be declared down (the controller recomputes then);
+        None when every missing host already is."""
+        return min((t + self.grace for t in self.gone_since.values() if t + self.grace > self.now), default=None)

@@ -75,7 +75,7 @@ def lead(store: Store, term: Term, leading: Callable[[], bool], stopping: thread
             full_due = 0.0
         pacer.done()
         due = min(full_due, held.next_due() or full_due, p.liveness.next_due() or full_due)  # a held VN instance goes, a host is down
-        while not stopping.is_set() and time.monotonic() < due:
+        while not stopping.is_set():  # at least one look at the watch per pass: the copy must not go stale
             if not leading():
                 return "lease not renewed within its TTL"
             rev, events = follow(store, keys.ROOT, rev, timeout=max(0.0, min(due - time.monotonic(), KEEPALIVE)))
@@ -83,6 +83,8 @@ def lead(store: Store, term: Term, leading: Callable[[], bool], stopping: thread
                 break
             if events and current:  # others' writes, none an input: the tables reflect them too
                 witness.saw(store, rev - 1)
+            if time.monotonic() >= due:
+                break
     return "stopping"
 
 
