@@ -94,7 +94,10 @@ class Ticket:
 class Bells:
     def __init__(self, directory: str | Path) -> None:
         self.dir = Path(directory)
-        self.dir.mkdir(exist_ok=True)
+        try:
+            self.dir.mkdir(exist_ok=True)
+        except OSError:  # no bells here (a read-only directory): arm() fails, watchers poll
+            pass
         self.lock = threading.Lock()
         self.by_name: dict[str, Bell] = {}
         self.by_wd: dict[int, Bell] = {}
