@@ -69,8 +69,7 @@ class SqliteStore:
         self.bells = Bells(f"{path}-bells")
 
     def close(self) -> None:
-        self.bells.close()
-        self.db.close()
+        self.db.close()  # the bells' inotify descriptor is the process's, shared by its stores
 
     # -- reads -------------------------------------------------------------------------
     def _meta(self, name: str) -> int:
