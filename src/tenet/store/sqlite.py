@@ -1,10 +1,12 @@
 """The embedded store: one SQLite file shared by the controller and agents (WAL mode).
 
 A revision counter and an event log give etcd's semantics: every mutation is one SQLite
-transaction (BEGIN IMMEDIATE) that bumps the global revision; watch reads the log when the
-write-ahead log changes (inotify, store/changes.py), with a slow poll as the fallback.
+transaction (BEGIN IMMEDIATE) that bumps the global revision; after it commits, the writer rings
+the doorbells of the prefixes it touched (store/bells.py) and watch reads the log when its own
+prefix's bell rings, with a slow poll as the fallback.
 There is no server to expire leases, so every reader and writer reaps the expired ones (wall
-clock, shared by all processes on the host) before it looks: a watcher's poll bounds the delay.
+clock, shared by all processes on the host) before it looks, and a waiting watcher wakes when
+the next lease is due.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from tenet.store.changes import Changes
+from tenet.store.bells import Bells
 from tenet.store.base import (
     Compacted,
     Compare,
@@ -39,9 +41,8 @@ CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, ttl INTEGER, expiry R
 CREATE INDEX IF NOT EXISTS leases_expiry ON leases (expiry);
 """
 HISTORY = 10000
-POLL = 0.05  # fallback only: a commit wakes watchers at once through inotify
-RECHECK, RECHECKS = 0.0005, 20  # after a wake that showed no new revision: up to 10 ms of quick looks
-RECHECKS_AFTER_OTHER = 1  # after a wake that showed another prefix's new revision: one more look
+POLL = 0.5  # fallback only: a commit rings its prefixes' bells, which wake their watchers at once
+POLL_UNARMED = 0.05  # without inotify (or a bell file), polling is all there is
 
 
 def _prefix_bounds(prefix: str) -> tuple[str, str]:
@@ -64,11 +65,11 @@ class SqliteStore:
                     if "duplicate column" not in str(e):
                         raise
             self.db.execute("CREATE INDEX IF NOT EXISTS kv_lease ON kv (lease) WHERE lease != 0")
-        self.changes = Changes(f"{path}-wal")
+        self.touched: list[str] = []  # keys the open transaction changed: their bells ring after COMMIT
+        self.bells = Bells(f"{path}-bells")
 
     def close(self) -> None:
-        self.changes.close()
-        self.db.close()
+        self.db.close()  # the bells' inotify descriptor is the process's, shared by its stores
 
     # -- reads -------------------------------------------------------------------------
     def _meta(self, name: str) -> int:
@@ -102,29 +103,22 @@ class SqliteStore:
         return self.txn([], [Delete(key)])[1]
 
     def txn(self, compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op] = ()) -> tuple[bool, int]:
-        with self.lock:
-            cur = self.db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                self._expire(cur)
-                ok = all(self._check(cur, c) for c in compares)
-                rev = self._meta("revision") + 1
-                changed = False
-                for op in success if ok else failure:
-                    changed |= self._op(cur, op, rev)
-                if changed:
-                    cur.execute("UPDATE meta SET value=? WHERE name='revision'", (rev,))
-                    floor = rev - HISTORY
-                    if floor > 0 and rev % 100 == 0:
-                        cur.execute("DELETE FROM events WHERE rev < ?", (floor,))
-                        cur.execute("UPDATE meta SET value=max(value, ?) WHERE name='compacted'", (floor,))
-                else:
-                    rev -= 1
-                cur.execute("COMMIT")
-                return ok, rev
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+        with self.lock, self._writing() as cur:
+            self._expire(cur)
+            ok = all(self._check(cur, c) for c in compares)
+            rev = self._meta("revision") + 1
+            changed = False
+            for op in success if ok else failure:
+                changed |= self._op(cur, op, rev)
+            if changed:
+                cur.execute("UPDATE meta SET value=? WHERE name='revision'", (rev,))
+                floor = rev - HISTORY
+                if floor > 0 and rev % 100 == 0:
+                    cur.execute("DELETE FROM events WHERE rev < ?", (floor,))
+                    cur.execute("UPDATE meta SET value=max(value, ?) WHERE name='compacted'", (floor,))
+            else:
+                rev -= 1
+        return ok, rev
 
     def _check(self, cur: sqlite3.Cursor, c: Compare) -> bool:
         row = cur.execute("SELECT value, mod_rev, create_rev, version FROM kv WHERE key=?", (c.key,)).fetchone()
@@ -149,6 +143,7 @@ class SqliteStore:
                 (op.key, op.value, rev, rev, op.lease),
             )
             cur.execute("INSERT INTO events VALUES (?, ?, 'put', ?)", (rev, op.key, op.value))
+            self.touched.append(op.key)
             return True
         keys = (
             [op.key]
@@ -159,6 +154,7 @@ class SqliteStore:
         for k in keys:
             if cur.execute("DELETE FROM kv WHERE key=?", (k,)).rowcount:
                 cur.execute("INSERT INTO events VALUES (?, ?, 'delete', NULL)", (rev, k))
+                self.touched.append(k)
                 changed = True
         return changed
 
@@ -195,14 +191,20 @@ class SqliteStore:
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction (under the lock); once it commits, ring the bells of what it changed."""
         cur = self.db.cursor()
         cur.execute("BEGIN IMMEDIATE")
+        self.touched.clear()
         try:
             yield cur
         except BaseException:
             cur.execute("ROLLBACK")
+            self.touched.clear()
             raise
         cur.execute("COMMIT")
+        if self.touched:
+            self.bells.ring(self.touched)
+            self.touched.clear()
 
     def _reap(self) -> None:
         """Under the lock, outside a transaction: expire what is due (a cheap look when nothing is)."""
@@ -228,9 +230,8 @@ class SqliteStore:
     def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
         lo, hi = _prefix_bounds(prefix)
         deadline = time.monotonic() + timeout
-        recheck, seen = 0, -1
         while True:
-            armed = self.changes.arm()  # before reading: a commit after the read still wakes us
+            ticket = self.bells.arm(prefix)  # before reading: a commit after the read still rings
             with self.lock:  # one read transaction: `now` and the rows are the same snapshot
                 self._reap()
                 self.db.execute("BEGIN")
@@ -242,6 +243,7 @@ class SqliteStore:
                         "SELECT kind, key, value, rev FROM events WHERE rev >= ? AND key >= ? AND key < ? ORDER BY rev",
                         (start_revision, lo, hi),
                     ).fetchall()
+                    due = self.db.execute("SELECT min(expiry) FROM leases").fetchone()[0]
                 finally:
                     self.db.execute("COMMIT")
             if rows:
@@ -252,21 +254,12 @@ class SqliteStore:
             left = deadline - time.monotonic()
             if left <= 0:
                 return []
-            if recheck:
-                # Woken, yet nothing for us. If no new revision is visible either, a commit's
-                # last log write notified us a moment before SQLite published it in the
-                # wal-index (shared memory, which inotify cannot see): look again shortly
-                # instead of sleeping until the poll. If a new revision is visible, the wake
-                # was another prefix's commit — under churn nearly every wake is — so only a
-                # short look covers a commit of ours whose notification coalesced with it.
-                recheck -= 1
-                if now > seen:
-                    recheck = min(recheck, RECHECKS_AFTER_OTHER - 1)
-                seen = now
-                time.sleep(min(left, RECHECK))
-                continue
-            seen = now
-            if armed:
-                recheck = RECHECKS if self.changes.wait(min(left, POLL)) else 0
+            # the bell rings after a commit, so a woken watcher sees it; the poll covers a lost
+            # ring, and the next lease's expiry (nobody commits it: the first to look reaps it)
+            wait = min(left, POLL if ticket else POLL_UNARMED)
+            if due is not None:
+                wait = min(wait, max(0.0, due - time.time()) + 0.001)
+            if ticket:
+                self.bells.wait(ticket, wait)
             else:
-                time.sleep(min(left, 0.005))
+                time.sleep(wait)
