@@ -9,7 +9,7 @@ import logging
 import time
 from dataclasses import replace
 
-from tenet.compute.addressing import compute_tables, instances
+from tenet.compute.addressing import compute_tables, instances, with_hash
 from tenet.compute.endpoints import Endpoint, declared_endpoints, reported_endpoints
 from tenet.compute.extmac import Key, allocate
 from tenet.compute.layers import with_carriers
@@ -112,6 +112,7 @@ def publish(store: Store, hold: Hold | None = None, liveness: Liveness | None = 
     for host, tables in compute_tables(intent, endpoints, macs, held).items():
         if host in down:
             continue
+        tables = with_hash(tables)
         kv = store.get(keys.tables(host))
         old = HostTables.from_json(kv.value) if kv else None
         if old and old.content_hash == tables.content_hash:
