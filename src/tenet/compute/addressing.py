@@ -103,19 +103,24 @@ def tunnels_of(local: Iterable[Endpoint]) -> tuple:
 
 
 def replicate_to(ips: Mapping[str, str], members: Collection[str], hosts: Iterable[str]) -> dict[str, Entry]:
-    """Each host's head-end replication row: the `ips` of every member host but itself."""
-    peers = sorted({ips[h] for h in members})
-    at = {ip: i for i, ip in enumerate(peers)}
+    """Each host's head-end replication row: the `ips` of every member host but itself (cut
+    out of the one sorted list and its joined text by slicing, not rebuilt per host)."""
+    peers = tuple(sorted({ips[h] for h in members}))
+    text = " ".join(peers)
+    at, start = {}, 0
+    for i, ip in enumerate(peers):
+        at[ip], start = (i, start), start + len(ip) + 1
     out: dict[str, Entry] = {}
     everyone = None
     for h in hosts:
-        i = at.get(ips[h])
-        if i is None:
-            everyone = everyone or Entry(BROADCAST, Function.REPLICATE, " ".join(peers), peers=tuple(peers))
+        mine = at.get(ips[h])
+        if mine is None:
+            everyone = everyone or Entry(BROADCAST, Function.REPLICATE, text, peers=peers)
             out[h] = everyone
         else:
-            mine = tuple(peers[:i] + peers[i + 1:])
-            out[h] = Entry(BROADCAST, Function.REPLICATE, " ".join(mine), peers=mine)
+            i, c = mine
+            cut = text[:c] + text[c + len(peers[i]) + 1:] if i + 1 < len(peers) else text[:max(c - 1, 0)]
+            out[h] = Entry(BROADCAST, Function.REPLICATE, cut, peers=peers[:i] + peers[i + 1:])
     return out
 
 
