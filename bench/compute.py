@@ -4,7 +4,8 @@
 
 Sizes are hosts x VNs x endpoints of bench/synthetic.py's seeded fabric (replicated VNs over
 10 physical networks). Per size, in a child process of its own (so that its peak RSS is its
-own): `compute_tables` timed `--repeat` times; a `Tables` engine loaded with the same inputs;
+own): `compute_tables` timed `--repeat` times, and the garbage collector's pass over what
+it made (paused during the compute, see addressing.collector_paused) timed apart; a `Tables` engine loaded with the same inputs;
 then `--updates` random single-endpoint changes (add, remove, move to another host, in turn),
 each timed around `Tables.update` alone. The incremental result is checked against a full
 recompute at the end. The baseline in the same run is the full recompute itself:
@@ -13,6 +14,7 @@ recompute at the end. The baseline in the same run is the full recompute itself:
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import resource
@@ -46,11 +48,16 @@ def one(size: str, repeat: int, updates: int, seed: int) -> dict:
     eps = list(syn.endpoints_of(intent))
     macs = allocate([e.key for e in eps], {})
     held: frozenset[tuple[str, str]] = frozenset()
-    full = []
+    full, collect = [], []
+    tables = None
     for _ in range(repeat):
+        del tables  # as a controller would: the previous tables are gone before the next pass
         t = time.perf_counter()
         tables = compute_tables(intent, tuple(eps), macs, held)
         full.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        gc.collect()  # the collector's one scan of what the compute made (paused during it)
+        collect.append(time.perf_counter() - t)
     rows = sum(len(vt.entries) for ht in tables.values() for vt in ht.vns)
     reverse = sum(len(vt.reverse) for ht in tables.values() for vt in ht.vns)
     instances = sum(len(ht.vns) for ht in tables.values())
@@ -94,6 +101,7 @@ def one(size: str, repeat: int, updates: int, seed: int) -> dict:
     return {
         "size": size, "hosts": hosts, "vns": vns, "endpoints": endpoints,
         "full_recompute_s": round(statistics.median(full), 3), "full_recompute_runs_s": [round(x, 3) for x in full],
+        "collect_after_s": round(statistics.median(collect), 3),
         "engine_load_s": round(load, 3),
         "incremental_one_endpoint_p50_ms": round(p50 * 1e3, 3),
         "incremental_one_endpoint_p99_ms": round(percentile(every, 99) * 1e3, 3),

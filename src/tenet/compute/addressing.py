@@ -247,15 +247,17 @@ def compute_tables(
         for vn in intent.vns:
             for host, table in vn_tables(ix, vn, members.get(vn.name, ()), extmacs, keep.get(vn.name, ())).items():
                 on[host].append(table)
-    qos = uplinks_qos(intent)
-    return {h: host_tables(ix, h, tables, qos[h]) for h, tables in on.items()}
+        qos = uplinks_qos(intent)
+        return {h: host_tables(ix, h, tables, qos[h]) for h, tables in on.items()}
 
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
     """A full recompute allocates about a million rows and tables that all live on, none of
     them cyclic garbage; CPython's collector would rescan the growing heap every few thousand
-    allocations meanwhile (measured: more than half the time at 100,000 endpoints)."""
+    allocations meanwhile (measured: more than half the time at 100,000 endpoints). Once
+    resumed, it scans them once (bench/compute.py: `collect_after_s`); a controller that
+    keeps the tables can spare even that with gc.freeze(): they are freed by refcount."""
     was = gc.isenabled()
     gc.disable()
     try:

@@ -55,6 +55,11 @@ class Tables:
                held: frozenset[Instance]) -> Changed:
         """Bring `tables` to these inputs. `members`: each VN's endpoints (carriers included),
         the same tuple object for a VN that did not change (compared by identity first)."""
+        with collector_paused():
+            return self._update(intent, members, extmacs, held)
+
+    def _update(self, intent: Intent, members: Mapping[str, tuple[Endpoint, ...]], extmacs: Mapping[Key, str],
+                held: frozenset[Instance]) -> Changed:
         dirty: set[str] = set()
         touched: set[str] = set()  # hosts whose HostTables are rebuilt
         if intent is not self._intent:
@@ -69,9 +74,8 @@ class Tables:
             dirty.update(vn for _, vn in held ^ self._held)
             self._held, self._keep = held, held_by_vn(held)
         instances: set[Instance] = set()
-        with collector_paused():
-            for name in dirty:
-                instances |= self._recompute(name, members.get(name, ()), extmacs)
+        for name in dirty:
+            instances |= self._recompute(name, members.get(name, ()), extmacs)
         touched.update(h for h, _ in instances)
         return self._rebuild(touched, frozenset(instances))
 
