@@ -155,6 +155,7 @@ def bridged_tables(ix: IntentIndex, vn: VirtualNetwork, members: list[Endpoint],
     vni = (ReverseEntry(arrival=f"vni {vn.vnid}", internal="", local=False),)
     group = str(vn.group) if vn.bum is Bum.MULTICAST and vn.group else ""
     tunnels = any(ep.tunnel for ep in members)
+    mode, depth = vn.bum.value, ix.layers[vn.name]
     out: dict[str, VnTable] = {}
     for h in implementing:
         mine, n = local.get(h, ()), network[h]
@@ -170,11 +171,11 @@ def bridged_tables(ix: IntentIndex, vn: VirtualNetwork, members: list[Endpoint],
         if mine and on_net[n] > len(mine):  # another host on this network has a member
             back = tuple(ReverseEntry(extmacs[ep.vn, ep.vm, ep.nic], ep.mac, True) for ep in mine) + back
         out[h] = VnTable(
-            vn=vn.name, vnid=vn.vnid, bum=vn.bum.value, group=group,
+            vn=vn.name, vnid=vn.vnid, bum=mode, group=group,
             entries=(bum[h], *map(local_row, mine), *rows, *encapsulated[n]),
             reverse=vni + back,
             tunnels=tunnels_of(mine) if tunnels else (),
-            layer=ix.layers[vn.name],
+            layer=depth,
         )
     return out
 
@@ -210,11 +211,10 @@ def routed_tables(ix: IntentIndex, vn: VirtualNetwork, members: list[Endpoint],
 
 
 def host_tables(ix: IntentIndex, host: str, vns: Iterable[VnTable], qos: UplinkQos | None) -> HostTables:
-    """A host's tables from its VN instances (any order: listed in the intent's order)."""
+    """A host's tables from its VN instances, given in the intent's order of VNs."""
     h = ix.hosts[host]
-    return HostTables(host=host, underlay_ip=ix.ips[host], uplink=h.uplink,
-                      vns=tuple(sorted(vns, key=lambda t: ix.order[t.vn])), serves=ix.serves, role=h.role,
-                      capability=h.capability, mab=h.mab, qos=qos)
+    return HostTables(host=host, underlay_ip=ix.ips[host], uplink=h.uplink, vns=tuple(vns), serves=ix.serves,
+                      role=h.role, capability=h.capability, mab=h.mab, qos=qos)
 
 
 def members_by_vn(endpoints: Iterable[Endpoint]) -> dict[str, tuple[Endpoint, ...]]:

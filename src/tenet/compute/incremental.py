@@ -140,7 +140,9 @@ class Tables:
                 if self.tables.pop(h, None) is not None:
                     removed.add(h)
                 continue
-            new = self.tables[h] = host_tables(self._ix, h, self._on.get(h, {}).values(), self._qos[h])
+            order = self._ix.order
+            vns = sorted(self._on.get(h, {}).values(), key=lambda t: order[t.vn])
+            new = self.tables[h] = host_tables(self._ix, h, vns, self._qos[h])
             if old is None or head(old) != head(new):
                 hosts.add(h)
         return Changed(frozenset(hosts | removed), instances, frozenset(removed))
