@@ -127,8 +127,8 @@ def replicate_to(ips: Mapping[str, str], members: Collection[str], hosts: Iterab
 def bridged_tables(ix: IntentIndex, vn: VirtualNetwork, members: list[Endpoint], extmacs: Mapping[Key, str],
                    held: list[str]) -> dict[str, VnTable]:
     """Rows in the order local, translated, encapsulated, each by (VM, NIC): `members` come
-    sorted, so every group is a filtered slice of it and nothing is sorted per host (the
-    filters are `compress` masks: this loop runs once per row of every table)."""
+    sorted, so every group is a filtered slice of it and nothing is sorted per host (slices
+    and `compress` masks: the per-host loop runs once per table, in C per row)."""
     local = by_host(members)
     implementing = list(local) + [h for h in held if h not in local]
     network = {h: ix.hosts[h].network for h in implementing}
@@ -161,15 +161,18 @@ def bridged_tables(ix: IntentIndex, vn: VirtualNetwork, members: list[Endpoint],
         mine, n = local.get(h, ()), network[h]
         rows: tuple[Entry, ...] = ()
         back: tuple[ReverseEntry, ...] = ()
-        if n in translated:
+        if n in translated:  # the network's rows but this host's own
             hosts, across, returning = translated[n]
-            if h in local:
+            if not mine:
+                rows, back = tuple(across), tuple(returning)
+            elif len(mine) == 1:
+                i = hosts.index(h)
+                rows, back = (*across[:i], *across[i + 1:]), (*returning[:i], *returning[i + 1:])
+            else:
                 keep = list(map(ne, hosts, repeat(h)))
                 rows, back = tuple(compress(across, keep)), tuple(compress(returning, keep))
-            else:
-                rows, back = tuple(across), tuple(returning)
         if mine and on_net[n] > len(mine):  # another host on this network has a member
-            back = tuple(ReverseEntry(extmacs[ep.vn, ep.vm, ep.nic], ep.mac, True) for ep in mine) + back
+            back = (*[ReverseEntry(extmacs[ep.vn, ep.vm, ep.nic], ep.mac, True) for ep in mine], *back)
         out[h] = VnTable(
             vn=vn.name, vnid=vn.vnid, bum=mode, group=group,
             entries=(bum[h], *map(local_row, mine), *rows, *encapsulated[n]),
