@@ -2,17 +2,26 @@
 
 Pure: intent + endpoint locations + external MACs -> HostTables for every host. A host gets
 tables only for the VNs it implements (those with at least one local endpoint).
+
+Computed one VN at a time (`vn_tables`), for every host implementing it at once: a row for a
+remote endpoint depends only on (endpoint, function), so it is built once and shared by every
+host's table, and the work is linear in the rows produced rather than hosts x VNs x endpoints.
+compute/incremental.py recomputes the same function for the VNs a change touches.
 """
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
-from dataclasses import replace
+import gc
+from collections import Counter
+from itertools import compress, repeat
+from operator import ne
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from tenet.compute.endpoints import Endpoint
 from tenet.compute.extmac import Key
 from tenet.compute import routing
-from tenet.compute.qos import uplink_qos
+from tenet.compute.qos import UplinkQos, uplinks_qos
 from tenet.compute.tables import (
     BROADCAST,
     Entry,
@@ -21,12 +30,10 @@ from tenet.compute.tables import (
     ReverseEntry,
     Servable,
     VnTable,
-    to_json,
 )
 from tenet.model.fabric import Host
-from tenet.model.layers import carrier, layer
+from tenet.model.layers import carrier_at, layer
 from tenet.model.tenancy import Bum, Intent, VirtualNetwork
-
 
 
 def function_for(src: Host, dst: Host) -> Function:
@@ -38,139 +45,230 @@ def function_for(src: Host, dst: Host) -> Function:
     return Function.ENCAPSULATE
 
 
-def vn_table(
-    intent: Intent,
-    vn: VirtualNetwork,
-    host: Host,
-    members: tuple[Endpoint, ...],
-    extmacs: Mapping[Key, str],
-) -> VnTable:
-    hosts = {h.name: h for h in intent.fabric.hosts}
-    tunnels = tuple(sorted((m.tunnel for m in members if m.tunnel and m.host == host.name), key=lambda t: t.port))
+@dataclass(frozen=True)
+class IntentIndex:
+    """The intent's maps every table needs, built once per intent instead of once per table."""
+
+    hosts: Mapping[str, Host]
+    ips: Mapping[str, str]  # host -> its underlay IP as the tables write it
+    position: Mapping[str, int]  # host -> its place in the fabric (carrier addresses follow it)
+    vns: Mapping[str, VirtualNetwork]
+    order: Mapping[str, int]  # VN -> its place in the intent (a host lists its VNs in that order)
+    layers: Mapping[str, int]
+    serves: tuple[Servable, ...]  # the same object in every host's tables
+
+    @classmethod
+    def of(cls, intent: Intent) -> IntentIndex:
+        vns = {v.name: v for v in intent.vns}
+        return cls(
+            hosts={h.name: h for h in intent.fabric.hosts},
+            ips={h.name: str(h.ip) for h in intent.fabric.hosts},
+            position={h.name: i for i, h in enumerate(intent.fabric.hosts)},
+            vns=vns,
+            order={v.name: i for i, v in enumerate(intent.vns)},
+            layers={v.name: layer(vns, v) for v in intent.vns},
+            serves=tuple(Servable(v.name, v.vnid) for v in intent.vns),
+        )
+
+
+def vn_tables(ix: IntentIndex, vn: VirtualNetwork, members: Iterable[Endpoint], extmacs: Mapping[Key, str],
+              held: Collection[str] = ()) -> dict[str, VnTable]:
+    """The VN's table on every host implementing it: its members' hosts, and the `held` ones
+    (controller/hold.py) if the VN can be held. Members on hosts outside the fabric are left
+    out: no table can reach them (a host that left with its endpoint reports still stored)."""
+    present = sorted((m for m in members if m.host in ix.hosts), key=lambda e: (e.vm, e.nic))
     if vn.forwarding == "ip":
-        return replace(routed_table(vn, host, members, hosts, extmacs), tunnels=tunnels)
+        return routed_tables(ix, vn, present, extmacs)
     if vn.over:
-        return layered_table(intent, vn, host, members)
-    entries: list[Entry] = [bum_entry(vn, host, members, hosts)]
-    reverse: list[ReverseEntry] = [ReverseEntry(arrival=f"vni {vn.vnid}", internal="", local=False)]
-    order = {Function.NO_MODIFICATION: 0, Function.TRANSLATE_L2: 1, Function.ENCAPSULATE: 2}
-    for ep in sorted(members, key=lambda e: (order[function_for(host, hosts[e.host])], e.vm, e.nic)):
-        peer = hosts[ep.host]
-        fn = function_for(host, peer)
-        if fn is Function.NO_MODIFICATION:
-            entries.append(Entry(ep.mac, fn, ep.mac, vm=ep.vm, port=ep.port, rate_down_bps=ep.rate_down_bps,
-                                 rate_up_bps=ep.rate_up_bps, cos=ep.cos))
-            if any(hosts[m.host].network == host.network and m.host != host.name for m in members):
-                reverse.append(ReverseEntry(extmacs[ep.key], ep.mac, local=True))
-        elif fn is Function.TRANSLATE_L2:
-            entries.append(Entry(ep.mac, fn, extmacs[ep.key], vm=ep.vm))
-            reverse.append(ReverseEntry(extmacs[ep.key], ep.mac, local=False))
+        return layered_tables(ix, vn, present)
+    return bridged_tables(ix, vn, present, extmacs, [h for h in held if h in ix.hosts] if holdable(vn) else [])
+
+
+def by_host(members: list[Endpoint]) -> dict[str, list[Endpoint]]:
+    out: dict[str, list[Endpoint]] = {}
+    for ep in members:
+        out.setdefault(ep.host, []).append(ep)
+    return out
+
+
+def local_row(ep: Endpoint) -> Entry:
+    return Entry(ep.mac, Function.NO_MODIFICATION, ep.mac, ep.vm, ep.port, (), ep.rate_down_bps, ep.rate_up_bps,
+                 ep.cos)
+
+
+def tunnels_of(local: Iterable[Endpoint]) -> tuple:
+    return tuple(sorted((m.tunnel for m in local if m.tunnel), key=lambda t: t.port))
+
+
+def replicate_to(ips: Mapping[str, str], members: Collection[str], hosts: Iterable[str]) -> dict[str, Entry]:
+    """Each host's head-end replication row: the `ips` of every member host but itself (cut
+    out of the one sorted list and its joined text by slicing, not rebuilt per host)."""
+    peers = tuple(sorted({ips[h] for h in members}))
+    text = " ".join(peers)
+    at, start = {}, 0
+    for i, ip in enumerate(peers):
+        at[ip], start = (i, start), start + len(ip) + 1
+    out: dict[str, Entry] = {}
+    everyone = None
+    for h in hosts:
+        mine = at.get(ips[h])
+        if mine is None:
+            everyone = everyone or Entry(BROADCAST, Function.REPLICATE, text, peers=peers)
+            out[h] = everyone
         else:
-            entries.append(Entry(ep.mac, fn, str(peer.ip), vm=ep.vm))
-    return VnTable(
-        vn=vn.name,
-        vnid=vn.vnid,
-        bum=vn.bum.value,
-        group=str(vn.group) if vn.bum is Bum.MULTICAST and vn.group else "",
-        entries=tuple(entries),
-        reverse=tuple(reverse),
-        tunnels=tunnels,
-        layer=layer({v.name: v for v in intent.vns}, vn),
-    )
+            i, c = mine
+            cut = text[:c] + text[c + len(peers[i]) + 1:] if i + 1 < len(peers) else text[:max(c - 1, 0)]
+            out[h] = Entry(BROADCAST, Function.REPLICATE, cut, peers=peers[:i] + peers[i + 1:])
+    return out
 
 
-def layered_table(intent: Intent, vn: VirtualNetwork, host: Host, members: tuple[Endpoint, ...]) -> VnTable:
+def bridged_tables(ix: IntentIndex, vn: VirtualNetwork, members: list[Endpoint], extmacs: Mapping[Key, str],
+                   held: list[str]) -> dict[str, VnTable]:
+    """Rows in the order local, translated, encapsulated, each by (VM, NIC): `members` come
+    sorted, so every group is a filtered slice of it and nothing is sorted per host (slices
+    and `compress` masks: the per-host loop runs once per table, in C per row)."""
+    local = by_host(members)
+    implementing = list(local) + [h for h in held if h not in local]
+    network = {h: ix.hosts[h].network for h in implementing}
+    at_net = [network[ep.host] for ep in members]
+    viewers = Counter(network.values())
+    translated: dict[str, tuple[list[str], list[Entry], list[ReverseEntry]]] = {}
+    on_net = Counter(at_net)
+    for ep, n in zip(members, at_net):
+        if viewers[n] > 1:  # another host on its network sees it
+            hosts, rows, back = translated.setdefault(n, ([], [], []))
+            ext = extmacs[ep.vn, ep.vm, ep.nic]
+            hosts.append(ep.host)
+            rows.append(Entry(ep.mac, Function.TRANSLATE_L2, ext, vm=ep.vm))
+            back.append(ReverseEntry(ext, ep.mac, False))
+    if len(viewers) > 1:
+        outward = [Entry(ep.mac, Function.ENCAPSULATE, ix.ips[ep.host], vm=ep.vm) for ep in members]
+        encapsulated = {n: tuple(compress(outward, map(ne, at_net, repeat(n)))) for n in viewers}
+    else:
+        encapsulated = dict.fromkeys(viewers, ())
+    if vn.bum is Bum.MULTICAST:
+        bum = dict.fromkeys(implementing, Entry(BROADCAST, Function.MULTICAST, str(vn.group)))
+    else:
+        bum = replicate_to(ix.ips, local, implementing)
+    vni = (ReverseEntry(arrival=f"vni {vn.vnid}", internal="", local=False),)
+    group = str(vn.group) if vn.bum is Bum.MULTICAST and vn.group else ""
+    tunnels = any(ep.tunnel for ep in members)
+    mode, depth = vn.bum.value, ix.layers[vn.name]
+    out: dict[str, VnTable] = {}
+    for h in implementing:
+        mine, n = local.get(h, ()), network[h]
+        rows: tuple[Entry, ...] = ()
+        back: tuple[ReverseEntry, ...] = ()
+        if n in translated:  # the network's rows but this host's own
+            hosts, across, returning = translated[n]
+            if not mine:
+                rows, back = tuple(across), tuple(returning)
+            elif len(mine) == 1:
+                i = hosts.index(h)
+                rows, back = (*across[:i], *across[i + 1:]), (*returning[:i], *returning[i + 1:])
+            else:
+                keep = list(map(ne, hosts, repeat(h)))
+                rows, back = tuple(compress(across, keep)), tuple(compress(returning, keep))
+        if mine and on_net[n] > len(mine):  # another host on this network has a member
+            back = (*[ReverseEntry(extmacs[ep.vn, ep.vm, ep.nic], ep.mac, True) for ep in mine], *back)
+        out[h] = VnTable(
+            vn=vn.name, vnid=vn.vnid, bum=mode, group=group,
+            entries=(bum[h], *map(local_row, mine), *rows, *encapsulated[n]),
+            reverse=vni + back,
+            tunnels=tunnels_of(mine) if tunnels else (),
+            layer=depth,
+        )
+    return out
+
+
+def layered_tables(ix: IntentIndex, vn: VirtualNetwork, members: list[Endpoint]) -> dict[str, VnTable]:
     """A VN over another VN: its "physical network" is the lower VN, which every NVE of the
     VN joins through its carrier; peers are encapsulated to their carriers' addresses, and
     the lower VN's table decides in turn how those packets travel (FIG. 9A)."""
-    vns = {v.name: v for v in intent.vns}
-    lower = vns[vn.over]
-    at = {h: carrier(intent, lower, h).ip.split("/")[0] for h in {m.host for m in members}}
-    peers = tuple(sorted({at[m.host] for m in members if m.host != host.name}))
-    entries = [Entry(BROADCAST, Function.REPLICATE, " ".join(peers), peers=peers)]
-    for ep in sorted(members, key=lambda e: (e.host != host.name, e.vm, e.nic)):
-        if ep.host == host.name:
-            entries.append(Entry(ep.mac, Function.NO_MODIFICATION, ep.mac, vm=ep.vm, port=ep.port,
-                                 rate_down_bps=ep.rate_down_bps, rate_up_bps=ep.rate_up_bps, cos=ep.cos))
-        else:
-            entries.append(Entry(ep.mac, Function.ENCAPSULATE, at[ep.host], vm=ep.vm))
-    return VnTable(vn=vn.name, vnid=vn.vnid, bum=vn.bum.value, group="", entries=tuple(entries),
-                   reverse=(ReverseEntry(arrival=f"vni {vn.vnid}", internal="", local=False),),
-                   layer=layer(vns, vn), carrier=carrier(intent, lower, host.name))
+    lower = ix.vns[vn.over]
+    local = by_host(members)
+    carriers = {h: carrier_at(lower, h, ix.position[h], ix.layers[lower.name]) for h in local}
+    at = {h: c.ip.split("/")[0] for h, c in carriers.items()}
+    bum = replicate_to(at, local, local)
+    outward = [(ep.host, Entry(ep.mac, Function.ENCAPSULATE, at[ep.host], vm=ep.vm)) for ep in members]
+    vni = (ReverseEntry(arrival=f"vni {vn.vnid}", internal="", local=False),)
+    return {h: VnTable(vn=vn.name, vnid=vn.vnid, bum=vn.bum.value, group="",
+                       entries=(bum[h], *map(local_row, mine), *(e for o, e in outward if o != h)),
+                       reverse=vni, layer=ix.layers[vn.name], carrier=carriers[h])
+            for h, mine in local.items()}
 
 
-def routed_table(vn: VirtualNetwork, host: Host, members: tuple[Endpoint, ...], hosts: Mapping[str, Host],
-                 extmacs: Mapping[Key, str]) -> VnTable:
+def routed_tables(ix: IntentIndex, vn: VirtualNetwork, members: list[Endpoint],
+                  extmacs: Mapping[Key, str]) -> dict[str, VnTable]:
     """An IP-based VN has no per-MAC rows: only its routing table, so that a TES covered by an
     existing aggregate leaves every other NVE's tables byte-for-byte unchanged."""
-    return VnTable(
-        vn=vn.name,
-        vnid=vn.vnid,
-        bum="none",
-        group="",
-        entries=(),
-        reverse=(ReverseEntry(f"vni {vn.vnid}", "", False),),
-        forwarding="ip",
-        routes=routing.routes(vn, host, members, hosts, extmacs, function_for),
-        router_mac=extmacs[routing.router_key(vn.name, host.name)],
-        gateway=f"{routing.gateway_ip(vn)} {routing.gateway_mac(vn)}",
-    )
+    routes = routing.routes_by_host(vn, members, ix.hosts, extmacs, function_for)
+    vni = (ReverseEntry(f"vni {vn.vnid}", "", False),)
+    gateway = f"{routing.gateway_ip(vn)} {routing.gateway_mac(vn)}"
+    return {h: VnTable(vn=vn.name, vnid=vn.vnid, bum="none", group="", entries=(), reverse=vni, forwarding="ip",
+                       routes=routes[h], router_mac=extmacs[routing.router_key(vn.name, h)], gateway=gateway,
+                       tunnels=tunnels_of(mine))
+            for h, mine in by_host(members).items()}
 
 
-def bum_entry(
-    vn: VirtualNetwork, host: Host, members: tuple[Endpoint, ...], hosts: Mapping[str, Host]
-) -> Entry:
-    if vn.bum is Bum.MULTICAST:
-        return Entry(BROADCAST, Function.MULTICAST, str(vn.group))
-    peers = tuple(sorted({str(hosts[m.host].ip) for m in members if m.host != host.name}))
-    return Entry(BROADCAST, Function.REPLICATE, " ".join(peers), peers=peers)
+def host_tables(ix: IntentIndex, host: str, vns: Iterable[VnTable], qos: UplinkQos | None) -> HostTables:
+    """A host's tables from its VN instances, given in the intent's order of VNs."""
+    h = ix.hosts[host]
+    return HostTables(host=host, underlay_ip=ix.ips[host], uplink=h.uplink, vns=tuple(vns), serves=ix.serves,
+                      role=h.role, capability=h.capability, mab=h.mab, qos=qos)
+
+
+def members_by_vn(endpoints: Iterable[Endpoint]) -> dict[str, tuple[Endpoint, ...]]:
+    out: dict[str, list[Endpoint]] = {}
+    for ep in endpoints:
+        out.setdefault(ep.vn, []).append(ep)
+    return {vn: tuple(eps) for vn, eps in out.items()}
+
+
+def held_by_vn(held: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for host, vn in held:
+        out.setdefault(vn, []).append(host)
+    return out
 
 
 def compute_tables(
     intent: Intent, endpoints: tuple[Endpoint, ...], extmacs: Mapping[Key, str],
     held: frozenset[tuple[str, str]] = frozenset(),
 ) -> dict[str, HostTables]:
-    """Tables for every host of the fabric (hosts with no VN get an empty, still-valid set).
-    `held`: (host, VN) instances kept although no endpoint of the VN is on the host any more
-    (controller/hold.py); only bridged VNs over the underlay are ever kept."""
-    by_vn: dict[str, list[Endpoint]] = {}
-    for ep in endpoints:
-        by_vn.setdefault(ep.vn, []).append(ep)
-    result: dict[str, HostTables] = {}
-    for host in intent.fabric.hosts:
-        vns = tuple(
-            vn_table(intent, vn, host, tuple(by_vn.get(vn.name, ())), extmacs)
-            for vn in intent.vns
-            if any(ep.host == host.name for ep in by_vn.get(vn.name, ()))
-            or ((host.name, vn.name) in held and holdable(vn))
-        )
-        tables = HostTables(
-            host=host.name,
-            underlay_ip=str(host.ip),
-            uplink=host.uplink,
-            vns=vns,
-            serves=tuple(Servable(v.name, v.vnid) for v in intent.vns),
-            role=host.role,
-            capability=host.capability,
-            mab=host.mab,
-            qos=uplink_qos(intent, host.name),
-        )
-        result[host.name] = with_hash(tables)
-    return result
+    """Tables for every host of the fabric (hosts with no VN get an empty, still-valid set):
+    the full recompute, the reference compute/incremental.py is tested against. `held`:
+    (host, VN) instances kept although no endpoint of the VN is on the host any more
+    (controller/hold.py); only bridged VNs over the underlay are ever kept. The tables carry
+    no content hash: store/published.py digests what it stores."""
+    ix = IntentIndex.of(intent)
+    members, keep = members_by_vn(endpoints), held_by_vn(held)
+    on: dict[str, list[VnTable]] = {h: [] for h in ix.hosts}
+    with collector_paused():
+        for vn in intent.vns:
+            for host, table in vn_tables(ix, vn, members.get(vn.name, ()), extmacs, keep.get(vn.name, ())).items():
+                on[host].append(table)
+        qos = uplinks_qos(intent)
+        return {h: host_tables(ix, h, tables, qos[h]) for h, tables in on.items()}
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """A full recompute allocates about a million rows and tables that all live on, none of
+    them cyclic garbage; CPython's collector would rescan the growing heap every few thousand
+    allocations meanwhile (measured: more than half the time at 100,000 endpoints). Once
+    resumed, it scans them once (bench/compute.py: `collect_after_s`); a controller that
+    keeps the tables can spare even that with gc.freeze(): they are freed by refcount."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def holdable(vn: VirtualNetwork) -> bool:
     """A bridged VN over the underlay: its table needs no member on the host itself (a routed
     VN's router MAC and a layered VN's carrier are allocated per member host)."""
     return vn.forwarding == "mac" and not vn.over
-
-
-def instances(endpoints: tuple[Endpoint, ...]) -> frozenset[tuple[str, str]]:
-    """The (host, VN) instances the endpoints need."""
-    return frozenset((ep.host, ep.vn) for ep in endpoints)
-
-
-def with_hash(tables: HostTables) -> HostTables:
-    """Stamp a digest of the content (generation excluded) so publishers skip no-op writes."""
-    body = to_json(replace(tables, generation=0, content_hash=""))
-    return replace(tables, content_hash=hashlib.sha256(body.encode()).hexdigest()[:16])

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tenet.model.tenancy import Intent, port_name
+from tenet.model.overlay import VirtualLink
+from tenet.model.tenancy import Intent, Nic, port_name
 
 UPLINK_MAJOR = 0x7E03
 PARENT, DEFAULT, FIRST = 0x1, 0xFFFF, 0x10
@@ -35,16 +36,26 @@ class UplinkQos:
 
 
 def uplink_qos(intent: Intent, host: str) -> UplinkQos | None:
-    h = intent.fabric.host(host)
-    cap = intent.fabric.network(h.network).capacity_bps
-    if not cap:
-        return None
+    return uplinks_qos(intent)[host]
+
+
+def uplinks_qos(intent: Intent) -> dict[str, UplinkQos | None]:
+    """Every host's uplink share, from maps of the overlay built once (not once per host)."""
+    caps = {n.name: n.capacity_bps for n in intent.fabric.networks}
     where = {vr.name: vr.host for vr in intent.vrouters}
     idle = {vr.name for vr in intent.vrouters if vr.state != "running"}  # their links' guarantees are free
     nics = {vm.name: vm.nics for vm in intent.vms if vm.router}
     vnid = {v.name: v.vnid for v in intent.vns}
+    links = sorted(intent.vlinks, key=lambda vl: vnid[vl.name])
+    return {h.name: _uplink(h.name, caps[h.network], links, where, idle, nics) for h in intent.fabric.hosts}
+
+
+def _uplink(host: str, cap: int, links: list[VirtualLink], where: dict[str, str], idle: set[str],
+            nics: dict[str, tuple[Nic, ...]]) -> UplinkQos | None:
+    if not cap:
+        return None
     classes = []
-    for i, vl in enumerate(sorted(intent.vlinks, key=lambda vl: vnid[vl.name])):
+    for i, vl in enumerate(links):
         ends = [where[e] for e in vl.ends]
         if host not in ends or ends[0] == ends[1] or idle & set(vl.ends):
             continue  # not here, or never on the wire

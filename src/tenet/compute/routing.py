@@ -10,6 +10,7 @@ translated on a shared physical network or inside VXLAN across routers.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -53,31 +54,53 @@ def router_keys(vns: Iterable[VirtualNetwork], endpoints: Iterable[Endpoint]) ->
 
 
 def aggregates(own: list[IPv4Address], others: list[IPv4Address], within: IPv4Network) -> list[IPv4Network]:
-    """Largest prefixes inside `within` covering `own`, none containing any of `others`."""
+    """Largest prefixes inside `within` covering `own`, none containing any of `others`.
+
+    A prefix of `ip` holds another address iff it is no longer than their common prefix, so
+    the longest prefix `ip` shares with any of `others` decides; that one is a neighbour of
+    `ip` in sorted order (a bisection, not a scan of every other address)."""
+    rest = sorted(int(o) for o in others)
     found: set[IPv4Network] = set()
     for ip in own:
-        best = IPv4Network(f"{ip}/32")
-        for plen in range(31, within.prefixlen - 1, -1):
-            cand = IPv4Network(f"{ip}/{plen}", strict=False)
-            if any(o in cand for o in others):
-                break
-            best = cand
-        found.add(best)
-    return sorted(n for n in found if not any(n != m and n.subnet_of(m) for m in found))
+        n = int(ip)
+        at = bisect_left(rest, n)
+        shared = max((32 - (n ^ rest[j]).bit_length() for j in (at - 1, at) if 0 <= j < len(rest)), default=-1)
+        found.add(IPv4Network(f"{ip}/{min(max(shared + 1, within.prefixlen), 32)}", strict=False))
+    out: list[IPv4Network] = []
+    for net in sorted(found):  # nested or disjoint: a kept prefix holds every later one it overlaps
+        if not (out and net.subnet_of(out[-1])):
+            out.append(net)
+    return out
 
 
-def routes(vn: VirtualNetwork, host: Host, members: tuple[Endpoint, ...], hosts: Mapping[str, Host],
-           extmacs: Mapping[Key, str], function_for) -> tuple[Route, ...]:
-    """Host routes for local TESs, one aggregate set per remote NVE."""
+def routes_by_host(vn: VirtualNetwork, members: tuple[Endpoint, ...] | list[Endpoint], hosts: Mapping[str, Host],
+                   extmacs: Mapping[Key, str], function_for) -> dict[str, tuple[Route, ...]]:
+    """Every member host's routing table for the VN: host routes for its own TESs, one
+    aggregate set per remote NVE. An NVE's aggregates do not depend on who looks at them, so
+    they are computed once per NVE and their routes shared per addressing function."""
     assert vn.subnet is not None
-    with_ip = [m for m in members if m.ip]
-    ip = lambda m: IPv4Interface(m.ip).ip  # noqa: E731
-    out = [Route(f"{ip(m)}/32", DELIVER, m.mac, m.port, rate_down_bps=m.rate_down_bps,
-                 rate_up_bps=m.rate_up_bps) for m in with_ip if m.host == host.name]
-    for peer in sorted({m.host for m in with_ip} - {host.name}):
-        own = [ip(m) for m in with_ip if m.host == peer]
-        others = [ip(m) for m in with_ip if m.host != peer]
-        fn = function_for(host, hosts[peer]).value
-        mac = extmacs[router_key(vn.name, peer)]
-        out += [Route(str(n), fn, str(hosts[peer].ip), mac=mac) for n in aggregates(own, others, vn.subnet)]
-    return tuple(sorted(out, key=lambda r: (IPv4Network(r.prefix).network_address, r.prefix)))
+    with_ip = [(IPv4Interface(m.ip).ip, m) for m in members if m.ip]
+    own: dict[str, list[IPv4Address]] = {}
+    deliver: dict[str, list[tuple[tuple, Route]]] = {}
+    for ip, m in with_ip:
+        own.setdefault(m.host, []).append(ip)
+        deliver.setdefault(m.host, []).append(((ip, f"{ip}/32"), Route(
+            f"{ip}/32", DELIVER, m.mac, m.port, rate_down_bps=m.rate_down_bps, rate_up_bps=m.rate_up_bps)))
+    nets = {peer: aggregates(ips, [ip for ip, m in with_ip if m.host != peer], vn.subnet) for peer, ips in own.items()}
+    shared: dict[tuple[str, str], list[tuple[tuple, Route]]] = {}
+
+    def toward(viewer: Host, peer: str) -> list[tuple[tuple, Route]]:
+        fn = function_for(viewer, hosts[peer]).value
+        if (peer, fn) not in shared:
+            mac = extmacs[router_key(vn.name, peer)]
+            shared[peer, fn] = [((n.network_address, str(n)), Route(str(n), fn, str(hosts[peer].ip), mac=mac))
+                                for n in nets[peer]]
+        return shared[peer, fn]
+
+    out: dict[str, tuple[Route, ...]] = {}
+    for host in dict.fromkeys(m.host for m in members):
+        rows = list(deliver.get(host, ()))
+        for peer in sorted(nets.keys() - {host}):
+            rows += toward(hosts[host], peer)
+        out[host] = tuple(r for _, r in sorted(rows, key=lambda kr: kr[0]))
+    return out

@@ -10,6 +10,7 @@ l2pop's lesson); a periodic pass checks every host regardless (level-triggered).
 """
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Iterable
@@ -98,6 +99,8 @@ class Publication:
             ops += self._servable(intent) + proxy_writes(self.store, intent)
         write(self.store, ops, self.fence)  # one commit per chunk, each host's VN tables before its head
         self.publisher.written(pending)
+        if everything:  # what the tables hold lives on, and holds no cycles: spare the collector rescanning it
+            gc.freeze()
         return pending.heads
 
     def _members(self, intent: Intent, dirty: set[str]) -> dict[str, frozenset[str]]:

@@ -65,11 +65,16 @@ def carrier_ip(subnet: IPv4Network, host_index: int) -> IPv4Interface:
 
 
 def carrier(intent: Intent, lower: VirtualNetwork, host: str) -> Carrier:
-    assert lower.subnet is not None
     index = [h.name for h in intent.fabric.hosts].index(host)
-    vns = {v.name: v for v in intent.vns}
+    return carrier_at(lower, host, index, layer({v.name: v for v in intent.vns}, lower))
+
+
+def carrier_at(lower: VirtualNetwork, host: str, index: int, lower_layer: int) -> Carrier:
+    """`carrier` from what it depends on (the host's position, the lower VN's layer), for
+    callers that index the intent once rather than once per carrier."""
+    assert lower.subnet is not None
     return Carrier(lower.name, lower.vnid, host, carrier_mac(lower.name, host), str(carrier_ip(lower.subnet, index)),
-                   layer(vns, lower))
+                   lower_layer)
 
 
 def max_layer(intent: Intent) -> int:
