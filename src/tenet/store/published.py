@@ -41,15 +41,14 @@ def digest(value: bytes) -> str:
 
 
 def head_of(tables: HostTables, vns: Iterable[VnDigest], generation: int) -> TablesHead:
-    """The head for `tables`, whose VN tables are stored with digests `vns`."""
-    head = TablesHead(host=tables.host, underlay_ip=tables.underlay_ip, uplink=tables.uplink, role=tables.role,
-                      capability=tables.capability, mab=tables.mab, qos=tables.qos, vns=tuple(vns))
-    return _stamped(head, generation)
-
-
-def _stamped(head: TablesHead, generation: int) -> TablesHead:
-    body = TablesHead(**{**vars(head), "generation": 0, "content_hash": ""}).to_json()
-    return TablesHead(**{**vars(head), "generation": generation, "content_hash": digest(body)})
+    """The head for `tables`, whose VN tables are stored with digests `vns`; its content hash
+    covers every field but the generation."""
+    vns = tuple(vns)
+    body = repr((tables.host, tables.underlay_ip, tables.uplink, tables.role, tables.capability, tables.mab,
+                 tables.qos, tuple((v.vn, v.digest) for v in vns)))
+    return TablesHead(host=tables.host, underlay_ip=tables.underlay_ip, uplink=tables.uplink, role=tables.role,
+                      capability=tables.capability, mab=tables.mab, qos=tables.qos, vns=vns, generation=generation,
+                      content_hash=digest(body.encode()))
 
 
 class Publisher:
@@ -98,10 +97,9 @@ class Publisher:
                 digests.append(VnDigest(vt.vn, d))
             gone = set(before) - {vt.vn for vt in t.vns}
             out += [Delete(keys.vn_tables(h, vn)) for vn in sorted(gone)]
-            head = head_of(t, digests, 0)
+            head = head_of(t, digests, (old.generation if old else 0) + 1)
             if old is not None and old.content_hash == head.content_hash:
                 continue
-            head = _stamped(head, (old.generation if old else 0) + 1)
             out.append(Put(keys.tables(h), head.to_json()))
             pending.heads[h] = head
         return out, pending
