@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from tenet.compute.addressing import compute_tables, members_by_vn
@@ -164,13 +165,18 @@ class World:
 @example([("add", "top", "h3", 0), ("add", "top", "h4", 0), ("host", "h2")])  # carriers follow the hosts' order
 @example([("held", "h2", "r"), ("host", "h2"), ("host", "h2")])  # a held instance on a host that returns
 @example([("add", "top", "h2", 0), ("add", "top", "h3", 0), ("vnid", "base")])  # the VN beneath changes
-def test_incremental_equals_the_full_recompute_after_every_change(changes):
+@pytest.mark.parametrize("hinted", [False, True], ids=["diffed", "hinted"])
+def test_incremental_equals_the_full_recompute_after_every_change(hinted, changes):
+    """`hinted`: told which VNs' members changed, as the controller does, instead of diffing them all."""
     world, engine = World(), Tables()
     before: dict = {}
+    last: dict = {}
     for change in [("add", "r", "h0", 0), *changes]:
         world.apply(change)
         eps, members = world.inputs()
-        changed = engine.update(world.intent, members, world.macs, world.held)
+        vns = {vn for vn in members.keys() | last.keys() if members.get(vn) != last.get(vn)} if hinted else None
+        last = dict(members)
+        changed = engine.update(world.intent, members, world.macs, world.held, vns=vns)
         full = compute_tables(world.intent, eps, world.macs, world.held)
         assert engine.tables == full, change
         for h in before.keys() | full.keys():

@@ -47,6 +47,8 @@ class Publication:
         self.publisher = Publisher()
         self.allocator = Allocator(self.inputs.extmacs)
         self.intent: Intent | None = None
+        self.vns: set[str] = set()  # the intent's VN names
+        self.layered = False  # the intent has VNs over VNs
         self.declared: dict[str, tuple[Endpoint, ...]] = {}
         self.raw: dict[str, tuple[Endpoint, ...]] = {}  # per VN: declared and accepted reports
         self.members: dict[str, tuple[Endpoint, ...]] = {}  # per VN: what the tables are computed from
@@ -77,6 +79,8 @@ class Publication:
         if intent is not self.intent:
             self.publisher.load(self.store, [h.name for h in intent.fabric.hosts])  # hosts new to it
             self.intent, everything = intent, True
+            self.vns = {v.name for v in intent.vns}
+            self.layered = any(v.over for v in intent.vns)
             declared: dict[str, list[Endpoint]] = {}
             for ep in declared_endpoints(intent):
                 declared.setdefault(ep.vn, []).append(ep)
@@ -90,7 +94,7 @@ class Publication:
         moved = self._members(intent, dirty)
         held = self.hold.update_vns(now, moved) if self.hold is not None else frozenset()
         self._allocate(intent, dirty)
-        changed = self.tables.update(intent, self.members, self.allocator.macs, held)
+        changed = self.tables.update(intent, self.members, self.allocator.macs, held, vns=moved.keys())
         hosts = set(self.tables.tables) if everything else \
             set(changed.hosts) | {h for h, _ in changed.instances} | (self.unwritten - down)
         self.unwritten = (self.unwritten | (hosts & down)) - (hosts - down)
@@ -106,15 +110,14 @@ class Publication:
     def _members(self, intent: Intent, dirty: set[str]) -> dict[str, frozenset[str]]:
         """Recompute the members of the `dirty` VNs; returns, per VN whose members may have
         changed, the hosts they are on now."""
-        vns = {v.name for v in intent.vns}
         for vn in dirty:
-            if vn not in vns:
+            if vn not in self.vns:
                 self.raw.pop(vn, None)
                 continue
             declared = self.declared.get(vn, ())
             reports = list(self.inputs.reports.get(vn, {}).values())
             self.raw[vn] = declared + reported_endpoints(intent, reports, declared)
-        if any(v.over for v in intent.vns):  # carriers join lower VNs: layered fabrics redo them all
+        if self.layered:  # carriers join lower VNs: layered fabrics redo them all
             grouped: dict[str, list[Endpoint]] = {}
             for ep in with_carriers(intent, tuple(ep for eps in self.raw.values() for ep in eps)):
                 grouped.setdefault(ep.vn, []).append(ep)
