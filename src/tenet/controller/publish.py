@@ -78,14 +78,16 @@ class Publication:
         dirty = set(report_vns)
         if intent is not self.intent:
             self.publisher.load(self.store, [h.name for h in intent.fabric.hosts])  # hosts new to it
-            self.intent, everything = intent, True
-            self.vns = {v.name for v in intent.vns}
-            self.layered = any(v.over for v in intent.vns)
-            declared: dict[str, list[Endpoint]] = {}
+            grouped: dict[str, list[Endpoint]] = {}
             for ep in declared_endpoints(intent):
-                declared.setdefault(ep.vn, []).append(ep)
-            self.declared = {vn: tuple(eps) for vn, eps in declared.items()}
-            dirty = {v.name for v in intent.vns} | set(self.raw)
+                grouped.setdefault(ep.vn, []).append(ep)
+            declared = {vn: tuple(eps) for vn, eps in grouped.items()}
+            vns = {v.name for v in intent.vns}
+            # a VN's accepted reports depend on the VN existing and on its declared NICs alone
+            dirty |= {vn for vn in vns | self.vns | declared.keys() | self.declared.keys()
+                      if (vn in vns) != (vn in self.vns) or declared.get(vn, ()) != self.declared.get(vn, ())}
+            self.intent, self.vns, self.declared, everything = intent, vns, declared, True
+            self.layered = any(v.over for v in intent.vns)
         down = self.liveness.update(now, self.inputs.registered(), frozenset(self.inputs.alive)) \
             if self.liveness else frozenset()
         if down != self.down:
