@@ -262,8 +262,14 @@ def run_store(kind: str, a: argparse.Namespace, work: Path) -> dict:
         ready: set[str] = set()
         deadline = time.monotonic() + a.ready_timeout
         while len(ready) < a.hosts:
-            msg = acks.next(deadline)
+            msg = acks.next(min(deadline, time.monotonic() + 1))
             if msg is None:
+                for i, p in enumerate(agents):
+                    if p.poll() is not None:
+                        raise Failed(f"simulated agents process {i} exited ({p.returncode}): "
+                                     f"{(work / f'agents-{kind}-{i}.log').read_text()[-2000:]}")
+                if time.monotonic() < deadline:
+                    continue
                 raise Failed(f"{a.hosts - len(ready)} simulated agents not watching within {a.ready_timeout} s, "
                              f"e.g. {sorted(set(hosts) - ready)[:5]}")
             if "ready" in msg:
@@ -327,6 +333,10 @@ def run_store(kind: str, a: argparse.Namespace, work: Path) -> dict:
             etcd.stop()
 
 
+def _terminated(*_: object) -> None:
+    raise Failed("terminated (SIGTERM)")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="scale")
     p.add_argument("--hosts", type=int, default=100)
@@ -345,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--hosts, --vns, --endpoints, --changes and --agent-procs must be >= 1, --stores not empty")
     if set(stores) - {"sqlite", "etcd"}:
         p.error(f"--stores: unknown {sorted(set(stores) - {'sqlite', 'etcd'})} (sqlite, etcd)")
+    signal.signal(signal.SIGTERM, _terminated)  # `timeout` sends it: stop what we started on the way out
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="tenet-scale-"))
     results = []

@@ -30,7 +30,7 @@ from tenet.store.base import Store, follow
 from tenet.store.open import open_store
 from tenet.store.records import HostTables
 
-WAKE = 1.0  # s: the longest watch wait, so that a stop is noticed
+WAKE = 60.0  # s: the longest watch wait; a stop does not wait for it (os._exit), so only an idle re-watch costs it
 
 
 def destinations(tables: HostTables | None) -> dict[str, frozenset[str]]:
