@@ -1,7 +1,7 @@
 """The control plane at scale: the real controller and store, simulated agents, one endpoint at a time.
 
     .venv/bin/python bench/scale.py --hosts 1000 --vns 1000 --endpoints 10000 [--changes 200]
-                                    [--stores sqlite,etcd] [--agent-procs 4] [--seed 1]
+                                    [--stores sqlite,etcd] [--agent-procs 4] [--seed 1] [--gap 0.2]
 
 For each store, in one run: a fresh store (a SQLite file, or a one-member etcd on loopback:
 bench/etcd_member.py) gets the synthetic fabric and tenancy (bench/synthetic.py) and all E
@@ -18,8 +18,10 @@ endpoint reports; then the real controller starts (`python -m tenet.controller.m
   (a blocking watch per host: inotify on SQLite, one HTTP long-poll per host on etcd),
   decoding with published.read on every wake, acknowledging each VN whose destinations
   changed over a UNIX datagram socket (host, CLOCK_MONOTONIC time, generation, VN, its MACs).
-* `--changes` single changes, alternately adding a report (new MAC, random host and VN) and
-  deleting a random existing one. The bench keeps its own model of the reports: an add is
+* `--changes` single changes, each after `--gap` seconds of quiet (0.2 s: the controller paces
+  its passes, a gap after each up to the CPU time it used, banking up to 0.1 s of credit when
+  quiet; back-to-back changes would measure that pacing, i.e. churn), alternately adding a
+  report (new MAC, random host and VN) and deleting a random existing one. The bench keeps its own model of the reports: an add is
   done when every host with a member in that VN lists the new MAC in it; a delete when every
   host that had a member no longer lists it (or lost the VN). Latency: from just before the
   bench's put/delete until the last of those hosts' agents had decoded it (the agent's clock
@@ -282,6 +284,7 @@ def run_store(kind: str, a: argparse.Namespace, work: Path) -> dict:
         t = time.monotonic()
         busy = 0.0  # seconds spent reading the history back, between changes
         for k in range(a.changes):
+            time.sleep(a.gap)
             c = one_change(store, acks, model, synth, rnd, k, a.change_timeout)
             b = time.monotonic()
             end = store.revision()
@@ -293,7 +296,7 @@ def run_store(kind: str, a: argparse.Namespace, work: Path) -> dict:
             busy += time.monotonic() - b
             if ctl.poll() is not None:
                 raise Failed(f"the controller exited ({ctl.returncode}) after change {k}: {ctl_log.read_text()[-2000:]}")
-        changes_s = time.monotonic() - t - busy
+        changes_s = time.monotonic() - t - busy - a.gap * a.changes
         ctl_rss = rss_mb(ctl.pid)
         agents_rss = round(sum(rss_mb(p.pid) for p in agents), 1)
         ms = [c["ms"] for c in changes]
@@ -301,7 +304,7 @@ def run_store(kind: str, a: argparse.Namespace, work: Path) -> dict:
         per = [c["bytes"] for c in changes]
         return {
             "store": kind, "hosts": a.hosts, "vns": a.vns, "endpoints": a.endpoints, "changes": a.changes,
-            "agent_procs": a.agent_procs,
+            "agent_procs": a.agent_procs, "gap_s": a.gap,
             "load_s": round(load_s, 2),
             "full_recompute_s": round(recompute_s, 3),
             "full_recompute_by": "Observed covers the last report's revision (controller start, election included)",
@@ -346,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stores", default="sqlite,etcd")
     p.add_argument("--agent-procs", type=int, default=4)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--gap", type=float, default=0.2, metavar="S",
+                   help="quiet time before each change, so that the controller's pacer (tenet/pace.py: a gap after "
+                        "each pass, up to its CPU time) has banked its credit: single changes, not churn")
     p.add_argument("--recompute-timeout", type=float, default=600.0, metavar="S")
     p.add_argument("--ready-timeout", type=float, default=300.0, metavar="S")
     p.add_argument("--change-timeout", type=float, default=60.0, metavar="S")
