@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, ttl INTEGER, expiry R
 CREATE INDEX IF NOT EXISTS leases_expiry ON leases (expiry);
 """
 HISTORY = 10000
+BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for another's write lock
 POLL = 0.5  # fallback only: a commit rings its prefixes' bells, which wake their watchers at once
 POLL_UNARMED = 0.05  # without inotify (or a bell file), polling is all there is
 
@@ -52,7 +53,7 @@ def _prefix_bounds(prefix: str) -> tuple[str, str]:
 class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
         self.lock = threading.Lock()
         with self.lock:
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -207,10 +208,21 @@ class SqliteStore:
             self.touched.clear()
 
     def _reap(self) -> None:
-        """Under the lock, outside a transaction: expire what is due (a cheap look when nothing is)."""
-        if self.db.execute("SELECT 1 FROM leases WHERE expiry < ? LIMIT 1", (time.time(),)).fetchone():
+        """Under the lock, outside a transaction: expire what is due (a cheap look when nothing is).
+        Best effort: when another process holds the write lock, its transaction expires what is
+        due before it writes anything, so waiting for it would only queue a thousand watchers
+        that woke for the same lapsed lease behind one another (and past the busy timeout)."""
+        if not self.db.execute("SELECT 1 FROM leases WHERE expiry < ? LIMIT 1", (time.time(),)).fetchone():
+            return
+        self.db.execute("PRAGMA busy_timeout = 0")
+        try:
             with self._writing() as cur:
                 self._expire(cur)
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _expire(self, cur: sqlite3.Cursor) -> None:
         for (lease,) in cur.execute("SELECT id FROM leases WHERE expiry < ?", (time.time(),)).fetchall():
