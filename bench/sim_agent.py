@@ -3,8 +3,8 @@
     python bench/sim_agent.py --store URL --ack /path/to/bench.sock h00000 h00004 ...
 
 One thread per host, each with a store client of its own (as every real agent has): it
-watches `published.prefix(host)`, and on every wake decodes the host's tables with
-`published.read` and acknowledges each VN whose destination set changed, as one datagram on
+watches `published.prefix(host)`, and on every wake reads the host's tables with a
+`published.Reader` (as the agent does: only changed VN tables are decoded) and acknowledges each VN whose destination set changed, as one datagram on
 the bench's UNIX socket:
 
     {"host": h, "t": time.monotonic(), "gen": generation, "vn": vn, "macs": [destinations]}
@@ -56,14 +56,15 @@ def serve(url: str, host: str, acks: Acks, stopping: threading.Event) -> None:
     store: Store = open_store(url)
     try:
         rev = store.revision() + 1  # before the first read: a write after it wakes the watch
-        tables = published.read(store, host)
+        reader = published.Reader(host)  # as the agent's: decodes only the VN tables whose digest changed
+        tables = reader.read(store)
         known = destinations(tables)
         acks.send({"host": host, "ready": tables.generation if tables else 0})
         while not stopping.is_set():
             rev, events = follow(store, published.prefix(host), rev, WAKE)
             if events == []:
                 continue
-            tables = published.read(store, host)
+            tables = reader.read(store)
             now_macs = destinations(tables)
             t = time.monotonic()
             gen = tables.generation if tables else 0
