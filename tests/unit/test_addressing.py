@@ -5,7 +5,7 @@ import pytest
 
 from tenet.compute.addressing import compute_tables
 from tenet.compute.endpoints import declared_endpoints
-from tenet.compute.extmac import allocate, index_of, mac_of
+from tenet.compute.extmac import Allocator, allocate, index_of, mac_of
 from tenet.compute.tables import Function, from_json, to_json, vn_from_json, vn_to_json
 from tenet.model.load import load_file
 
@@ -100,3 +100,14 @@ def test_json_round_trip(fig3):
 def test_deterministic(fig3):
     intent, eps, macs, tables = fig3
     assert compute_tables(intent, tuple(reversed(eps)), macs) == tables
+
+
+def test_an_allocation_whose_write_failed_is_allocated_again():
+    """The leader writes new external MACs with the tables; if that write fails they are
+    released, so the next pass allocates (and writes) them again instead of naming MACs no
+    store holds."""
+    a = Allocator({("N1", "A", 0): mac_of(1)})
+    fresh = a.allocate([("N1", "A", 0), ("N1", "B", 0)])
+    assert list(fresh) == [("N1", "B", 0)]
+    a.release(fresh)
+    assert ("N1", "B", 0) not in a.macs and list(a.allocate([("N1", "B", 0)])) == [("N1", "B", 0)]

@@ -48,6 +48,14 @@ class Allocator:
         return fresh
 
 
+    def release(self, fresh: Mapping[Key, str]) -> None:
+        """Forget allocations that were never stored (the write failed)."""
+        for key, mac in fresh.items():
+            if self.macs.get(key) == mac:
+                del self.macs[key]
+                self.used.discard(index_of(mac))
+
+
 def allocate(needed: Iterable[Key], existing: Mapping[Key, str]) -> dict[Key, str]:
     """Existing allocations plus a fresh, never-used MAC for each needed key without one."""
     allocator = Allocator(existing)

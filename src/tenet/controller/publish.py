@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from tenet.compute.endpoints import Endpoint, declared_endpoints, reported_endpoints
-from tenet.compute.extmac import Allocator
+from tenet.compute.extmac import Allocator, Key
 from tenet.compute.incremental import Tables
 from tenet.compute.layers import with_carriers
 from tenet.compute.routing import router_key
@@ -49,6 +49,7 @@ class Publication:
         self.intent: Intent | None = None
         self.vns: set[str] = set()  # the intent's VN names
         self.layered = False  # the intent has VNs over VNs
+        self.routed: set[str] = set()  # its IP-based VNs
         self.declared: dict[str, tuple[Endpoint, ...]] = {}
         self.raw: dict[str, tuple[Endpoint, ...]] = {}  # per VN: declared and accepted reports
         self.members: dict[str, tuple[Endpoint, ...]] = {}  # per VN: what the tables are computed from
@@ -88,6 +89,7 @@ class Publication:
                       if (vn in vns) != (vn in self.vns) or declared.get(vn, ()) != self.declared.get(vn, ())}
             self.intent, self.vns, self.declared, everything = intent, vns, declared, True
             self.layered = any(v.over for v in intent.vns)
+            self.routed = {v.name for v in intent.vns if v.forwarding == "ip"}
         down = self.liveness.update(now, self.inputs.registered(), frozenset(self.inputs.alive)) \
             if self.liveness else frozenset()
         if down != self.down:
@@ -95,7 +97,7 @@ class Publication:
             self.down = down
         moved = self._members(intent, dirty)
         held = self.hold.update_vns(now, moved) if self.hold is not None else frozenset()
-        self._allocate(intent, dirty)
+        fresh = self._allocate(moved.keys())
         changed = self.tables.update(intent, self.members, self.allocator.macs, held, vns=moved.keys())
         hosts = set(self.tables.tables) if everything else \
             set(changed.hosts) | {h for h, _ in changed.instances} | (self.unwritten - down)
@@ -103,7 +105,14 @@ class Publication:
         ops, pending = self.publisher.ops(self.tables.tables, hosts - down)
         if intent_changed or everything:
             ops += self._servable(intent) + proxy_writes(self.store, intent)
-        write(self.store, ops, self.fence)  # one commit per chunk, each host's VN tables before its head
+        # the new allocations in the same commit as the first tables naming them (one round trip
+        # less), and chunks commit in order: no table is ever stored before its MACs
+        allocations: list[Op] = [Put(keys.extmac(*k), ExtMac(mac).to_json()) for k, mac in sorted(fresh.items())]
+        try:
+            write(self.store, allocations + ops, self.fence)  # each host's VN tables before its head
+        except BaseException:
+            self.allocator.release(fresh)  # not stored: allocated afresh (and written) next time
+            raise
         self.publisher.written(pending)
         if everything:  # what the tables hold lives on, and holds no cycles: spare the collector rescanning it
             gc.freeze()
@@ -140,15 +149,16 @@ class Publication:
             moved[vn] = frozenset(ep.host for ep in eps)
         return moved
 
-    def _allocate(self, intent: Intent, dirty: set[str]) -> None:
-        """External MACs for the members of the changed VNs that have none (and each routed
-        VN's router MAC per host), written before any table names them."""
-        routed = {v.name for v in intent.vns if v.forwarding == "ip"}
-        wanted = [ep.key for vn in dirty for ep in self.members.get(vn, ())]
-        wanted += [router_key(vn, ep.host) for vn in dirty & routed for ep in self.members.get(vn, ())]
-        fresh = self.allocator.allocate(wanted)
-        if fresh:
-            write(self.store, [Put(keys.extmac(*k), ExtMac(mac).to_json()) for k, mac in sorted(fresh.items())], self.fence)
+    def _allocate(self, vns: Iterable[str]) -> dict[Key, str]:
+        """External MACs for the members of these VNs that have none (and each routed VN's
+        router MAC per member host): the new allocations, to be written with the tables."""
+        wanted = []
+        for vn in vns:
+            members = self.members.get(vn, ())
+            wanted += [ep.key for ep in members]
+            if vn in self.routed:
+                wanted += [router_key(vn, ep.host) for ep in members]
+        return self.allocator.allocate(wanted)
 
     def _servable(self, intent: Intent) -> list[Op]:
         record = Servables(tuple(Servable(v.name, v.vnid) for v in intent.vns))
