@@ -197,3 +197,27 @@ def test_a_leaders_passes_leave_the_store_as_a_full_recompute_would(tmp_path):
         Publication(store, Hold(0.0)).run(time.monotonic(), everything=True)
         assert store.revision() == at, f"step {i}: a full recompute rewrote what the leader's pass left"
     assert "02:00:00:00:44:01" in {e.destination for v in published.read(store, "host5").vns for e in v.entries}
+
+
+def test_tables_changed_behind_the_leaders_back_are_written_again(tmp_path):
+    """Level-triggered toward the store too: a table key deleted or a head overwritten by
+    anyone else shows in the leader's watch, and its next pass rewrites that host whole."""
+    from tenet.controller.publish import Publication
+    from tenet.store.base import follow
+
+    store, _ = seeded(tmp_path)
+    leader = Publication(store, Hold(0.0))
+    leader.run(time.monotonic(), everything=True)
+    rev = leader.revision + 1
+    rev, events = follow(store, keys.ROOT, rev, timeout=0)
+    assert not leader.feed(events)  # its own writes: nothing foreign
+    before = {h: published.read(store, h) for h in ("host2", "host3")}
+    vn = before["host2"].vns[0].vn
+    store.delete(keys.vn_tables("host2", vn))
+    store.put(keys.tables("host3"), store.get(keys.tables("host1")).value)
+    rev, events = follow(store, keys.ROOT, rev, timeout=1)
+    assert leader.feed(events)
+    leader.run(time.monotonic())
+    for h, was in before.items():
+        now = published.read(store, h)
+        assert now.vns == was.vns and now.host == h and now.generation > was.generation

@@ -65,7 +65,7 @@ class Inputs:
             self.revision = max(self.revision, e.revision)
             if not e.key.startswith(PREFIXES) or self._mods.get(e.key, 0) > e.revision:
                 continue
-            touched = True
+            touched |= not e.key.startswith(keys.extmac_prefix())  # the leader's own allocations need no pass
             if e.kind == "put" and e.value is not None:
                 self._put(e.key, e.value, e.revision, e.revision)
             else:

@@ -54,7 +54,7 @@ class Publication:
         self.raw: dict[str, tuple[Endpoint, ...]] = {}  # per VN: declared and accepted reports
         self.members: dict[str, tuple[Endpoint, ...]] = {}  # per VN: what the tables are computed from
         self.down: frozenset[str] = frozenset()
-        self.unwritten: set[str] = set()  # down hosts whose tables changed meanwhile
+        self.unwritten: set[str] = set()  # hosts whose stored tables are not yet as computed: changed while down, or behind our back
         self.servable: Servables | None = None
 
     @property
@@ -67,7 +67,14 @@ class Publication:
         if events is None:
             self.inputs = Inputs.read(self.store)
             return True
-        return self.inputs.apply(events)
+        for e in events:  # tables someone else deleted or rewrote: written again next pass
+            host = self.publisher.foreign(e)
+            if host is not None:
+                log.warning("%s: stored tables changed behind the controller's back (%s %s): rewriting",
+                            host, e.kind, e.key)
+                self.publisher.forget(host)
+                self.unwritten.add(host)
+        return self.inputs.apply(events) or bool(self.unwritten - self.down)
 
     def run(self, now: float, everything: bool = False) -> dict[str, TablesHead]:
         """One pass; returns the heads written. `everything`: check every host's tables

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from tenet.compute.tables import HostTables, Servable, TablesError, VnTable, vn_from_json, vn_to_json
 from tenet.store import keys
-from tenet.store.base import Delete, Op, Put, Store
+from tenet.store.base import Delete, Event, Op, Put, Store
 from tenet.store.records import RecordError, Servables, TablesHead, VnDigest
 
 FEW = 4  # changed VN tables read one by one up to this many; more: one range read
@@ -59,6 +59,7 @@ class Publisher:
     def __init__(self) -> None:
         self.heads: dict[str, TablesHead] = {}
         self.encoded: dict[str, dict[str, tuple[VnTable, str]]] = {}  # host -> VN -> (table, digest)
+        self.stored: dict[str, HostTables] = {}  # host -> the tables object its stored head was checked against
 
     def load(self, store: Store, hosts: Iterable[str]) -> None:
         """Start from what is stored for the `hosts` not known yet (a new leader continues its
@@ -76,11 +77,12 @@ class Publisher:
         VN tables before its head; a host absent from `tables` is left as stored), and what
         to remember once they are committed (written())."""
         out: list[Op] = []
-        pending = Pending({}, {})
+        pending = Pending({}, {}, {})
         for h in sorted(set(hosts)):
             t = tables.get(h)
-            if t is None:
-                continue
+            if t is None or (self.stored.get(h) is t and h in self.heads):
+                continue  # the very tables object stored last time: nothing in it can differ
+            pending.stored[h] = t
             old = self.heads.get(h)
             before = {v.vn: v.digest for v in old.vns} if old else {}
             digests = []
@@ -108,6 +110,7 @@ class Publisher:
         """The ops returned with `pending` are committed: remember them. (Until then nothing is
         remembered, so ops that failed are computed again in full next time.)"""
         self.heads.update(pending.heads)
+        self.stored.update(pending.stored)
         for h, fresh in pending.encoded.items():
             self.encoded.setdefault(h, {}).update(fresh)
         for h, head in pending.heads.items():
@@ -115,6 +118,33 @@ class Publisher:
             mine = self.encoded.get(h, {})
             for vn in [vn for vn in mine if vn not in keep]:
                 del mine[vn]
+
+    def foreign(self, event: Event) -> str | None:
+        """The host whose stored tables `event` shows differ from what this publisher wrote
+        (a key deleted or rewritten by someone else), or None. Its own writes come back as
+        events too, after written() recorded them: those match."""
+        if not event.key.startswith(keys.hosts_prefix()):
+            return None
+        head, _, vn = event.key.partition("/tables/")
+        host = keys.tables_host(head + "/tables" if vn else event.key)
+        mine = self.heads.get(host) if host else None
+        if mine is None:
+            return None
+        if not vn:
+            return None if event.value == mine.to_json() else host
+        want = next((v.digest for v in mine.vns if v.vn == vn), None)
+        if event.value is None:
+            return host if want is not None else None
+        return None if want == digest(event.value) else host
+
+    def forget(self, host: str) -> None:
+        """What is stored for `host` is not what this publisher wrote: its next ops rewrite
+        every VN table and the head (the generation goes on from the one it knew)."""
+        head = self.heads.get(host)
+        if head is not None:
+            self.heads[host] = TablesHead(**{**vars(head), "vns": (), "content_hash": ""})
+        self.encoded.pop(host, None)
+        self.stored.pop(host, None)
 
     def head(self, host: str) -> TablesHead | None:
         return self.heads.get(host)
@@ -126,6 +156,7 @@ class Pending:
 
     heads: dict[str, TablesHead]
     encoded: dict[str, dict[str, tuple[VnTable, str]]]
+    stored: dict[str, HostTables]
 
 
 def read_servable(store: Store) -> tuple[Servable, ...]:
