@@ -26,7 +26,7 @@ import threading
 import time
 
 from tenet.store import published
-from tenet.store.base import Store, follow
+from tenet.store.base import Store, StoreError, follow
 from tenet.store.open import open_store
 from tenet.store.records import HostTables
 
@@ -55,9 +55,15 @@ class Acks:
 def serve(url: str, host: str, acks: Acks, stopping: threading.Event) -> None:
     store: Store = open_store(url)
     try:
-        rev = store.revision() + 1  # before the first read: a write after it wakes the watch
         reader = published.Reader(host)  # as the agent's: decodes only the VN tables whose digest changed
-        tables = reader.read(store)
+        while True:  # a thousand first reads at once can outlast a request's timeout: retry, as an agent does
+            try:
+                rev = store.revision() + 1  # before the first read: a write after it wakes the watch
+                tables = reader.read(store)
+                break
+            except StoreError:
+                if stopping.wait(0.5):
+                    return
         known = destinations(tables)
         acks.send({"host": host, "ready": tables.generation if tables else 0})
         while not stopping.is_set():
