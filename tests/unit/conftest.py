@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from tenet.store.open import open_store
+
 sys.path.insert(0, str(Path(__file__).parent))  # etcd_cluster.py
 
 from etcd_cluster import EtcdCluster, needs_etcd  # noqa: E402
@@ -18,3 +20,11 @@ def url(request, tmp_path):
     cluster = EtcdCluster(1)
     yield cluster.url
     cluster.stop()
+
+
+@pytest.fixture
+def store(url):
+    """An open client of that store, closed after the test."""
+    s = open_store(url)
+    yield s
+    s.close()

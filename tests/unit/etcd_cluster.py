@@ -35,9 +35,11 @@ class EtcdCluster:
     """`members` etcd processes on 127.0.0.1 in one temporary directory of their own; stopped
     by their PIDs, and only that directory is removed."""
 
-    def __init__(self, members: int, heartbeat_ms: int = 10, election_ms: int = 100, tls: Path | None = None) -> None:
+    def __init__(self, members: int, heartbeat_ms: int = 10, election_ms: int = 100, tls: Path | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
         """`tls`: a directory with ca.pem, server.pem, server-key.pem: clients must then speak
-        TLS and present a certificate signed by the CA."""
+        TLS and present a certificate signed by the CA. `extra`: more etcd flags (bench/scale.py
+        raises its request and quota limits)."""
         self.dir = Path(tempfile.mkdtemp(prefix="tenet-etcd-"))
         scheme = "https" if tls else "http"
         secure = ["--cert-file", str(tls / "server.pem"), "--key-file", str(tls / "server-key.pem"),
@@ -56,7 +58,7 @@ class EtcdCluster:
                      "--listen-client-urls", f"{scheme}://127.0.0.1:{client}", "--advertise-client-urls", f"{scheme}://127.0.0.1:{client}",
                      "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
                      "--initial-cluster", initial, "--initial-cluster-state", "new", "--initial-cluster-token", self.dir.name,
-                     "--heartbeat-interval", str(heartbeat_ms), "--election-timeout", str(election_ms), *secure],
+                     "--heartbeat-interval", str(heartbeat_ms), "--election-timeout", str(election_ms), *secure, *extra],
                     stdout=log, stderr=subprocess.STDOUT))
                 log.close()
             for i in range(members):

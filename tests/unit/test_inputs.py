@@ -1,23 +1,14 @@
 """The leader's copy of its inputs (controller/inputs.py), kept from its watch, equals a fresh
 read of the store, and says what changed."""
-import pytest
 
 from tenet.controller.inputs import Inputs
 from tenet.store import keys
 from tenet.store.base import follow
-from tenet.store.open import open_store
 from tenet.store.records import Alive, EndpointKind, EndpointReport, ExtMac
 
 
 def report(host, vn, mac):
     return EndpointReport(vn=vn, vnid=1, mac=mac, port="p", host=host, session=1, kind=EndpointKind.NVO3)
-
-
-@pytest.fixture
-def store(url):
-    s = open_store(url)
-    yield s
-    s.close()
 
 
 def same(a: Inputs, b: Inputs) -> bool:

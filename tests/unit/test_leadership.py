@@ -21,18 +21,10 @@ from tenet.controller.publish import publish
 from tenet.model.load import intent_to_doc, load_file
 from tenet.store.intent import write_intent
 from tenet.store import keys, published
-from tenet.store.open import open_store
 from tenet.store.records import EndpointReport, HostTables, Leader, Observed
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "datacenter.yaml"
 SLACK = 1.5  # seconds beyond the TTL: etcd expires leases from a loop, SQLite's reaper looks every 50 ms
-
-
-@pytest.fixture
-def store(url):
-    s = open_store(url)
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from tenet.compute.tables import TablesError, vn_to_json
 from tenet.model.load import load_file
 from tenet.store import keys, published
 from tenet.store.base import Delete, Put
-from tenet.store.open import open_store
 from tenet.store.published import Publisher, Reader
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "datacenter.yaml"
@@ -23,13 +22,6 @@ def tables():
     intent = load_file(EXAMPLE)
     eps = declared_endpoints(intent)
     return compute_tables(intent, eps, allocate([e.key for e in eps], {}))
-
-
-@pytest.fixture
-def store(url):
-    s = open_store(url)
-    yield s
-    s.close()
 
 
 def publish(store, publisher, tables, hosts=None):

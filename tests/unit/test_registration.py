@@ -6,7 +6,6 @@ import pytest
 
 from tenet.agent.config import AgentConfig
 from tenet.agent.registration import Registration, chassis_of
-from tenet.compute.tables import Function
 from tenet.controller.liveness import Liveness
 from tenet.controller.publish import Publication, publish
 from tenet.store.base import follow
@@ -63,12 +62,17 @@ def test_registered_hosts_are_computed_from_their_chassis(tmp_path):
     store.close()
 
 
-def test_a_host_down_past_the_grace_leaves_its_peers_tables_and_keeps_its_own(tmp_path):
-    store = seeded(tmp_path)
-    intent = read_intent(store)
+def all_up(store, intent) -> None:
+    """Every host of the intent registered and alive."""
     for h in intent.fabric.hosts:
         store.put(keys.chassis(h.name), chassis(h.name, str(h.address), h.network).to_json())
         store.put(keys.alive(h.name), Alive(pid=1, since=0).to_json())
+
+
+def test_a_host_down_past_the_grace_leaves_its_peers_tables_and_keeps_its_own(tmp_path):
+    store = seeded(tmp_path)
+    intent = read_intent(store)
+    all_up(store, intent)
     live = Liveness(grace=0)
     before = publish(store, liveness=live)
     mac_on_host3 = {n.mac for vm in intent.vms if vm.host == "host3" for n in vm.nics}
@@ -196,9 +200,7 @@ def test_a_leader_drops_a_down_host_and_takes_it_back_pass_by_pass(tmp_path):
     """As above, with one leader's passes fed by its watch (controller/publish.Publication)."""
     store = seeded(tmp_path)
     intent = read_intent(store)
-    for h in intent.fabric.hosts:
-        store.put(keys.chassis(h.name), chassis(h.name, str(h.address), h.network).to_json())
-        store.put(keys.alive(h.name), Alive(pid=1, since=0).to_json())
+    all_up(store, intent)
     p = Publication(store, liveness=Liveness(grace=0))
     rev = p.revision + 1
 

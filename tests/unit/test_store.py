@@ -23,13 +23,6 @@ from tenet.store.open import open_store
 from etcd_cluster import EtcdCluster, needs_etcd
 
 
-@pytest.fixture
-def store(url):
-    s = open_store(url)
-    yield s
-    s.close()
-
-
 def test_put_get_revisions_and_versions(store):
     assert store.get("/a") is None and store.revision() == 0
     r1 = store.put("/a", b"1")

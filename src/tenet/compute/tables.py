@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from enum import Enum
+from typing import Callable, TypeVar
 
 from tenet.compute.endpoints import Tunnel
 from tenet.compute.qos import LinkClass, UplinkQos
@@ -14,6 +15,7 @@ from tenet.compute.routing import Route
 from tenet.model.layers import Carrier
 
 BROADCAST = "broadcast"
+T = TypeVar("T")
 
 
 class Function(str, Enum):
@@ -119,12 +121,7 @@ def to_json(tables: HostTables) -> str:
 
 def from_json(text: str | bytes) -> HostTables:
     """ValueError (TablesError) naming the field when the text is not a host's tables."""
-    try:
-        return _from_doc(json.loads(text))
-    except KeyError as e:
-        raise TablesError(f"host tables: field {e} missing") from None
-    except (TypeError, ValueError, AttributeError) as e:
-        raise TablesError(f"host tables: {e}") from None
+    return _decoded(text, "host tables", _from_doc)
 
 
 def vn_to_json(table: VnTable) -> bytes:
@@ -135,12 +132,16 @@ def vn_to_json(table: VnTable) -> bytes:
 
 def vn_from_json(data: str | bytes) -> VnTable:
     """ValueError (TablesError) naming the field when the text is not a VN's table."""
+    return _decoded(data, "VN table", _vn_from_doc)
+
+
+def _decoded(text: str | bytes, what: str, build: Callable[[dict], T]) -> T:
     try:
-        return _vn_from_doc(json.loads(data))
+        return build(json.loads(text))
     except KeyError as e:
-        raise TablesError(f"VN table: field {e} missing") from None
+        raise TablesError(f"{what}: field {e} missing") from None
     except (TypeError, ValueError, AttributeError) as e:
-        raise TablesError(f"VN table: {e}") from None
+        raise TablesError(f"{what}: {e}") from None
 
 
 def _vn_doc(t: VnTable) -> dict:
