@@ -468,3 +468,20 @@ def test_a_range_larger_than_a_reply_comes_whole_and_in_order(url, monkeypatch):
         assert [(kv.key, kv.value) for kv in s.range("/big/")] == [(f"/big/k{i:02d}", b"v%d" % i) for i in range(10)]
     finally:
         s.close()
+
+
+def test_a_replay_larger_than_one_reply_comes_whole(store):
+    """A watch from an old revision replays what was written since in batches of up to 1,000
+    revisions; etcd fragments a batch larger than one reply (the leader after a full publish
+    of a thousand hosts' tables replays far more than that)."""
+    big = b"x" * 100_000
+    start = store.revision() + 1
+    for i in range(60):  # 6 MB: more than etcd's 1.5 MiB request limit, more than gRPC's 4 MiB reply
+        store.put(f"/big/{i:02d}", big)
+    got: list = []
+    rev = start
+    deadline = time.monotonic() + 30
+    while len(got) < 60 and time.monotonic() < deadline:
+        rev, events = follow(store, "/big/", rev, timeout=5)
+        got += events or []
+    assert [(e.key, len(e.value)) for e in got] == [(f"/big/{i:02d}", 100_000) for i in range(60)]

@@ -160,6 +160,7 @@ def _key(key: str) -> str:
 
 
 RANGE_PAGE = 2000  # keys per range reply
+REPLAY_PAUSE = 0.25  # s: a pause within a replayed reply that does not end the watch
 
 
 def _prefix_end(prefix: str) -> str:
@@ -511,8 +512,10 @@ class EtcdStore:
         No member answering for `patience`: StoreError (from the history check), not silence."""
         deadline = time.monotonic() + timeout
         self._check_history(prefix, start_revision)
+        # fragment: etcd sends a replay of up to 1,000 revisions as one batch; the tables of a
+        # thousand hosts written since would make one reply larger than the gateway passes
         create = {"key": _key(prefix) if prefix else _b64(b"\0"), "range_end": _prefix_end(prefix),
-                  "start_revision": str(_theirs(start_revision) if start_revision > 0 else 1)}
+                  "start_revision": str(_theirs(start_revision) if start_revision > 0 else 1), "fragment": True}
         while True:
             try:
                 return self._watch_once(create, start_revision, deadline)
@@ -544,12 +547,16 @@ class EtcdStore:
             sock = conn.sock  # the response reads through it even if the connection lets go of it
             resp = conn.getresponse()
             created = False
+            pending: list[Event] = []  # a fragmented batch's events so far
+            replaying = False
             while True:
                 left = deadline - time.monotonic()
                 if created and left <= 0:
                     return []
-                # until the watch is created, a silent member is a dead one (bounded by TIMEOUT)
-                sock.settimeout(max(0.001, left) if created else self.timeout)
+                # until the watch is created, a silent member is a dead one (bounded by TIMEOUT);
+                # while a past is replayed, one reply can be megabytes that a loaded member
+                # writes with pauses: cutting it at the deadline would replay it all again
+                sock.settimeout(self.timeout if not created else max(REPLAY_PAUSE if replaying else 0.001, left))
                 try:
                     line = resp.readline()
                 except TimeoutError:
@@ -570,11 +577,16 @@ class EtcdStore:
                     raise _Failed(f"watch canceled: {result.get('cancel_reason', '')}", sent=False)
                 if result.get("created") and not created:
                     created = True
-                    if int(create["start_revision"]) <= int(result.get("header", {}).get("revision", 0)):
+                    replaying = int(create["start_revision"]) <= int(result.get("header", {}).get("revision", 0))
+                    if replaying:
                         # a past to replay: etcd sends it from its sync loop, or nothing if none
                         # of it is ours; a short timeout must not return [] before it could come
                         deadline = max(deadline, time.monotonic() + REPLAY)
                 events = [_event(e) for e in result.get("events", [])]
+                if result.get("fragment"):  # one batch split across replies: the rest follows
+                    pending += events
+                    continue
+                events, pending = pending + events, []
                 if events:
                     return events
         except (OSError, http.client.HTTPException, ValueError) as e:
