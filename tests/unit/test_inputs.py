@@ -31,8 +31,8 @@ def test_kept_from_the_watch_equals_a_fresh_read(store):
     rev, events = follow(store, keys.ROOT, rev, timeout=1)
     assert copy.apply(events)
     assert same(copy, Inputs.read(store))
-    intent, alive, vns = copy.taken()
-    assert not intent and alive and vns == {"v1", "v2"}
+    intent, vns = copy.taken()
+    assert not intent and vns == {"v1", "v2"} and copy.alive == {"h2"}
     store.put(keys.status("h2"), b"{}")
     _, events = follow(store, keys.ROOT, rev, timeout=1)
     assert not copy.apply(events)  # only others' writes: no pass needed

@@ -40,7 +40,6 @@ class Inputs:
     extmacs: dict[Key, str] = field(default_factory=dict)
     # what changed since the last pass took them (taken())
     intent_changed: bool = True
-    alive_changed: bool = True
     report_vns: set[str] = field(default_factory=set)
     _mods: dict[str, int] = field(default_factory=dict)  # key -> mod revision of what we hold
     _vn_of: dict[str, str] = field(default_factory=dict)  # report key -> its VN
@@ -86,7 +85,6 @@ class Inputs:
             self._intent_part()
         elif key.startswith(keys.alive_prefix()):
             self.alive.add(key[len(keys.alive_prefix()):])
-            self.alive_changed = True
         elif key.startswith(keys.endpoints_prefix()):
             self._drop_report(key)
             try:
@@ -117,7 +115,6 @@ class Inputs:
                 self._intent_part()
         elif key.startswith(keys.alive_prefix()):
             self.alive.discard(key[len(keys.alive_prefix()):])
-            self.alive_changed = True
         elif key.startswith(keys.endpoints_prefix()):
             self._drop_report(key)
         elif key.startswith(keys.extmac_prefix()):
@@ -159,8 +156,9 @@ class Inputs:
     def registered(self) -> frozenset[str]:
         return frozenset(k[len(keys.chassis_prefix()):] for k in self.chassis)
 
-    def taken(self) -> tuple[bool, bool, set[str]]:
-        """What changed since the last call (intent, alive, the VNs whose reports changed)."""
-        out = (self.intent_changed, self.alive_changed, self.report_vns)
-        self.intent_changed, self.alive_changed, self.report_vns = False, False, set()
+    def taken(self) -> tuple[bool, set[str]]:
+        """What changed since the last call: the intent, and the VNs whose reports changed.
+        (Live hosts need no flag: every pass asks the liveness clock.)"""
+        out = (self.intent_changed, self.report_vns)
+        self.intent_changed, self.report_vns = False, set()
         return out

@@ -23,8 +23,6 @@ from tenet.store import keys
 from tenet.store.base import Store, StoreError, follow
 from tenet.store.open import open_store
 from tenet.model.errors import IntentError
-from tenet.model.tenancy import Intent
-from tenet.store.records import TablesHead
 from tenet.stopping import stop_on_signals
 
 log = logging.getLogger("tenet.controller")
@@ -45,7 +43,9 @@ def lead(store: Store, term: Term, leading: Callable[[], bool], stopping: thread
         intent = p.inputs.intent()
     except IntentError:  # the first pass says why
         intent = None
-    p.hold = held = carried_over(hold, _published(store, intent))
+    if intent is not None:  # the stored heads, read once: for the hold and for the generations
+        p.publisher.load(store, [h.name for h in intent.fabric.hosts])
+    p.hold = held = carried_over(hold, p.publisher.heads.values())
     rev = p.revision + 1
     witness = Witness(term.leader.name, term.fence)
     pacer = Pacer(PACE, burst=BURST)
@@ -86,19 +86,6 @@ def lead(store: Store, term: Term, leading: Callable[[], bool], stopping: thread
             if time.monotonic() >= due:
                 break
     return "stopping"
-
-
-def _published(store: Store, intent: Intent | None) -> list[TablesHead]:
-    """The intent's hosts' stored heads, for the hold a new leader carries over (a malformed
-    one is skipped: the next pass rewrites it)."""
-    out = []
-    for h in intent.fabric.hosts if intent else ():
-        kv = store.get(keys.tables(h.name))
-        try:
-            out += [TablesHead.from_json(kv.value)] if kv else []
-        except ValueError as e:
-            log.error("%s ignored: %s", kv.key, e)
-    return out
 
 
 def run(store_url: str, name: str, resync: float = 10.0, hold: float = HOLD, grace: float = GRACE) -> None:

@@ -79,7 +79,7 @@ class Publication:
     def run(self, now: float, everything: bool = False) -> dict[str, TablesHead]:
         """One pass; returns the heads written. `everything`: check every host's tables
         against what is stored, not only those the changes reach."""
-        intent_changed, alive_changed, report_vns = self.inputs.taken()
+        intent_changed, report_vns = self.inputs.taken()
         intent = self.inputs.intent()
         if intent is None:
             return {}
