@@ -3,9 +3,10 @@
     python bench/sim_agent.py --store URL --ack /path/to/bench.sock h00000 h00004 ...
 
 One thread per host, each with a store client of its own (as every real agent has): it
-watches `published.prefix(host)`, and on every wake reads the host's tables with a
-`published.Reader` (as the agent does: only changed VN tables are decoded) and acknowledges each VN whose destination set changed, as one datagram on
-the bench's UNIX socket:
+watches `published.prefix(host)`, and on every wake hands what the watch returned to its
+`published.Reader` (as the agent does: only changed VN tables are decoded, from the values the
+watch carried, reading the store only for what it lacks) and acknowledges each VN whose
+destination set changed, as one datagram on the bench's UNIX socket:
 
     {"host": h, "t": time.monotonic(), "gen": generation, "vn": vn, "macs": [destinations]}
 
@@ -70,7 +71,7 @@ def serve(url: str, host: str, acks: Acks, stopping: threading.Event) -> None:
             rev, events = follow(store, published.prefix(host), rev, WAKE)
             if events == []:
                 continue
-            tables = reader.read(store)
+            tables = reader.read(store, events)
             now_macs = destinations(tables)
             t = time.monotonic()
             gen = tables.generation if tables else 0

@@ -11,7 +11,7 @@ from tenet.compute.extmac import allocate
 from tenet.compute.tables import TablesError, vn_to_json
 from tenet.model.load import load_file
 from tenet.store import keys, published
-from tenet.store.base import Delete, Put
+from tenet.store.base import Delete, Event, Put, follow
 from tenet.store.published import Publisher, Reader
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "datacenter.yaml"
@@ -95,3 +95,84 @@ def test_a_read_mid_publish_waits_and_a_torn_store_is_an_error(store, tables):
 
 def test_nothing_published_reads_none(store):
     assert published.read(store, "nobody") is None
+
+
+class Counted:
+    """The real store, counting the reads made through it."""
+
+    def __init__(self, store):
+        self.store, self.reads = store, 0
+
+    def get(self, key):
+        self.reads += 1
+        return self.store.get(key)
+
+    def range(self, prefix):
+        self.reads += 1
+        return self.store.range(prefix)
+
+    def revision(self):
+        self.reads += 1
+        return self.store.revision()
+
+
+def _shrunk(t, k=0):
+    """The host's tables with VN table k cut to one row."""
+    vn = t.vns[k]
+    return replace(t, vns=(*t.vns[:k], replace(vn, entries=vn.entries[:1]), *t.vns[k + 1:]))
+
+
+def test_a_reader_takes_what_the_watch_carried_without_reading(store, tables):
+    p = Publisher()
+    publish(store, p, tables)
+    r, counted = Reader("host2"), Counted(store)
+    r.read(counted)
+    rev = store.revision() + 1
+    publish(store, p, {**tables, "host2": _shrunk(tables["host2"])})
+    rev, events = follow(store, published.prefix("host2"), rev, 5.0)
+    counted.reads = 0
+    carried = r.read(counted, events)
+    assert counted.reads == 0
+    assert carried == Reader("host2").read(store) and carried.generation == 2
+    assert r.read(counted, []) is carried and counted.reads == 0  # the watch said nothing changed
+
+
+def test_a_carried_head_older_than_the_read_is_ignored(store, tables):
+    p = Publisher()
+    publish(store, p, tables)
+    rev = store.revision() + 1
+    publish(store, p, {**tables, "host2": _shrunk(tables["host2"])})
+    _, events = follow(store, published.prefix("host2"), rev, 5.0)  # generation 2's
+    publish(store, p, {**tables, "host2": _shrunk(tables["host2"], 1)})
+    r = Reader("host2")
+    now = r.read(store)  # generation 3, read after the watch's events were made
+    assert now.generation == 3
+    assert r.read(store, events) is now  # not taken back to generation 2
+
+
+def test_a_carried_head_missing_a_table_reads_it_and_a_wrong_value_is_not_taken(store, tables):
+    p = Publisher()
+    publish(store, p, tables)
+    r = Reader("host2")
+    r.read(store)
+    rev = store.revision() + 1
+    publish(store, p, {**tables, "host2": _shrunk(tables["host2"])})
+    _, events = follow(store, published.prefix("host2"), rev, 5.0)
+    heads = [e for e in events if e.key == keys.tables("host2")]
+    vn = tables["host2"].vns[0].vn
+    wrong = Event("put", keys.vn_tables("host2", vn), vn_to_json(tables["host2"].vns[0]), heads[0].revision)
+    counted = Counted(store)
+    got = r.read(counted, [wrong, *heads])  # the table the head names is not among them: read
+    assert counted.reads > 0
+    assert got == Reader("host2").read(store) and got.vns[0].entries == tables["host2"].vns[0].entries[:1]
+
+
+def test_a_carried_head_deletion_reads_none(store, tables):
+    p = Publisher()
+    publish(store, p, tables)
+    r = Reader("host2")
+    r.read(store)
+    rev = store.revision() + 1
+    store.txn([], [Delete(keys.tables("host2"))])
+    _, events = follow(store, published.prefix("host2"), rev, 5.0)
+    assert r.read(Counted(store), events) is None

@@ -14,6 +14,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 from tenet.aaa.radius import RadiusClient, RadiusMux
@@ -31,6 +32,7 @@ log = logging.getLogger("tenet.admit")
 
 
 FOLLOW_PACE = 0.05  # what admission follows (its tables' VNs and role, revocations) changes rarely
+RESYNC = 10.0  # s between reads of the host's tables from the store (in between, the watch's values)
 
 
 def follow_tables(store: Store, host: str, d: Discovery, stopping: threading.Event) -> None:
@@ -38,10 +40,14 @@ def follow_tables(store: Store, host: str, d: Discovery, stopping: threading.Eve
     endpoint churn (every admission changes them) at most 20 times a second. Ready (the lab
     waits for this) once the tables and the VNs it may offer have both been read."""
     rev, last, reader = store.revision() + 1, None, published.Reader(host)
+    events = None  # what the watch carried (None: read the store)
     pacer = Pacer(FOLLOW_PACE)
+    resync = 0.0
     while not stopping.is_set():
         pacer.pace()
-        tables = reader.read(store)
+        if time.monotonic() >= resync:  # level-triggered: the store itself now and then, not only the watch
+            events, resync = None, time.monotonic() + RESYNC
+        tables = reader.read(store, events)
         if tables is not None and tables.content_hash != last:
             d.configure(tables)
             if last is None:
@@ -51,7 +57,7 @@ def follow_tables(store: Store, host: str, d: Discovery, stopping: threading.Eve
                 store.put(keys.admission(host, d.shard), ready.to_json())
             last = tables.content_hash
         pacer.done()
-        rev, _ = follow(store, published.prefix(host), rev, timeout=1.0)
+        rev, events = follow(store, published.prefix(host), rev, timeout=1.0)
 
 
 def follow_servable(store: Store, host: str, d: Discovery, stopping: threading.Event) -> None:

@@ -21,7 +21,7 @@ from tenet.agent.reconcile import Kernel, reconcile
 from tenet.store import keys, published
 from tenet.store.published import Reader
 from tenet.store.records import AgentState, AgentStatus
-from tenet.store.base import Store, StoreError, follow
+from tenet.store.base import Event, Store, StoreError, follow
 from tenet.store.open import open_store
 from tenet.stopping import stop_on_signals
 
@@ -31,12 +31,13 @@ DUTY = 2.0  # … and at most a third of a core: admission (a child process) nee
 BURST = 0.1  # quiet time banks up to this much pacing: changes one at a time never wait
 
 
-def sync(store: Store, kernel: Kernel, reader: Reader, converged: KernelState | None = None
-         ) -> tuple[AgentStatus, KernelState | None, list]:
+def sync(store: Store, kernel: Kernel, reader: Reader, converged: KernelState | None = None,
+         events: list[Event] | None = None) -> tuple[AgentStatus, KernelState | None, list]:
     """One pass: the status to report, the desired state and the ops applied. Without
     published tables the agent touches nothing (never delete blind). `converged`: see
-    reconcile(). The reader decodes only the VN tables that changed since its last read."""
-    tables = reader.read(store)
+    reconcile(). The reader decodes only the VN tables that changed since its last read,
+    from the watch's `events` when they carry them (None: read the store)."""
+    tables = reader.read(store, events)
     if tables is None:
         return AgentStatus(generation=0, state=AgentState.WAITING_FOR_TABLES), None, []
     macs = kernel.port_macs()
@@ -80,6 +81,7 @@ def run(config: AgentConfig) -> None:
     # pass in between reads only what its tables changed (a re-rated link: one class dump).
     converged: KernelState | None = None
     reader = published.Reader(host)
+    events: list[Event] | None = None  # what the watch returned since the last pass (None: read the store)
     full_due = last_full = 0.0
     away = False
     while not stopping.is_set():
@@ -91,10 +93,10 @@ def run(config: AgentConfig) -> None:
             if not admission.procs and _needs_admission(store, host, config.radius):
                 admission.ensure()
             full = now >= full_due or converged is None
-            if full:  # read back whole: the tables decoded afresh as well as the kernel
-                reader = published.Reader(host)
+            if full:  # read back whole: the tables read and decoded afresh as well as the kernel
+                reader, events = published.Reader(host), None
             try:
-                status, converged, ops = sync(store, kernel, reader, None if full else converged)
+                status, converged, ops = sync(store, kernel, reader, None if full else converged, events)
             except Exception as e:  # report and retry next pass; the kernel keeps what it has
                 if isinstance(e, StoreError):
                     raise
@@ -117,12 +119,12 @@ def run(config: AgentConfig) -> None:
             # again soon rather than at the next resync
             waiting = status.state is AgentState.WAITING_FOR_PORTS
             wait = PORT_WAIT if waiting else min(config.resync, max(full_due - time.monotonic(), 0.0))
-            rev, _ = follow(store, published.prefix(host), rev, timeout=wait)
+            rev, events = follow(store, published.prefix(host), rev, timeout=wait)
         except StoreError as e:  # forward with the last tables; resync from scratch on return
             if not away:
                 log.warning("store unreachable, forwarding with the last tables: %s", e)
                 away = True
-            rev, last, converged = 0, None, None
+            rev, last, converged, events = 0, None, None, None
             stopping.wait(STORE_RETRY)
     registration.stop()
     admission.stop()

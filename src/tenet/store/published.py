@@ -13,7 +13,11 @@ one publish: it reads again (the rest is on its way), and reports TablesError if
 stays that way (a publisher that died mid-publish: the next leader rewrites it).
 
 Every reader of a host's tables (its agent and admission, the lab, the CLI, benchmarks) goes
-through Reader, which decodes only the VN tables whose digest changed since its last read.
+through Reader, which decodes only the VN tables whose digest changed since its last read. A
+watcher hands it the events its watch returned: their values are the new head and VN tables,
+so a change costs no read at all when the watch carried all of it (a VN table is taken only
+if its digest is the one the head names, so an old or torn value is never used; anything
+missing is read as before).
 """
 from __future__ import annotations
 
@@ -170,34 +174,93 @@ class Reader:
     def __init__(self, host: str) -> None:
         self.host = host
         self.cache: dict[str, tuple[str, VnTable]] = {}
+        self.head_key, self.vn_prefix = keys.tables(host), keys.vn_tables_prefix(host)
+        self.head_revision = 0  # the store revision of the head the last result was built from
+        self.last: HostTables | None = None
+        self.known = False  # `last` is a result (None included: nothing published)
+        self.carried: dict[str, bytes] = {}  # VN -> a table value a watch carried, not yet named by a head
 
-    def read(self, store: Store) -> HostTables | None:
+    def read(self, store: Store, events: list[Event] | None = None) -> HostTables | None:
         """The host's tables, or None before the controller first published them.
-        TablesError: malformed, or mid-publish for longer than SETTLE allows."""
+        `events`: what the caller's watch of prefix() returned since the last read (None:
+        unknown, read the store); when they carry the new head and every VN table it names
+        that is not decoded yet, nothing is read. TablesError: malformed, or mid-publish for
+        longer than SETTLE allows."""
+        if events is not None and self.known:
+            head = self._carry(events)
+            if head is None:  # no newer head: the tables are as last returned
+                return self.last
+            if head.value is None:
+                return self._result(None, head.revision)
+            try:
+                carried = TablesHead.from_json(head.value)
+            except RecordError as e:
+                raise TablesError(str(e)) from None
+            if self._fetch(None, carried):
+                return self._result(carried, head.revision)
         for pause in (*SETTLE, None):
-            kv = store.get(keys.tables(self.host))
-            if kv is None:
-                return None
+            kv = store.get(self.head_key)
+            if kv is None:  # a head event from before this read is older than its absence
+                return self._result(None, store.revision())
             try:
                 head = TablesHead.from_json(kv.value)
             except RecordError as e:
                 raise TablesError(str(e)) from None
             if self._fetch(store, head):
-                vns = tuple(self.cache[v.vn][1] for v in head.vns)
-                self.cache = {v.vn: self.cache[v.vn] for v in head.vns}
-                return HostTables(host=head.host, underlay_ip=head.underlay_ip, uplink=head.uplink, vns=vns,
-                                  role=head.role, capability=head.capability, mab=head.mab, qos=head.qos,
-                                  generation=head.generation, content_hash=head.content_hash)
+                return self._result(head, kv.mod_revision)
             if pause is None:
                 break
             time.sleep(pause)
         raise TablesError(f"{self.host}: the stored VN tables do not match their head (generation {head.generation})")
 
-    def _fetch(self, store: Store, head: TablesHead) -> bool:
-        """Decode the VN tables the cache lacks; False when one is not what the head names."""
+    def _carry(self, events: list[Event]) -> Event | None:
+        """Keep the VN table values `events` carry; the newest head event newer than the last
+        result's head, if any."""
+        head = None
+        for e in events:
+            if e.key == self.head_key:
+                if e.revision > self.head_revision and (head is None or e.revision >= head.revision):
+                    head = e
+            elif e.key.startswith(self.vn_prefix):
+                vn = e.key[len(self.vn_prefix):]
+                if e.value is None:
+                    self.carried.pop(vn, None)
+                else:
+                    self.carried[vn] = e.value
+        return head
+
+    def _result(self, head: TablesHead | None, revision: int) -> HostTables | None:
+        self.head_revision, self.known = revision, True
+        if head is None:
+            self.carried = {}
+            self.last = None
+            return None
+        vns = tuple(self.cache[v.vn][1] for v in head.vns)
+        self.cache = {v.vn: self.cache[v.vn] for v in head.vns}
+        self.carried = {}  # the rest is older than this head, or of a later one: that one is read if need be
+        self.last = HostTables(host=head.host, underlay_ip=head.underlay_ip, uplink=head.uplink, vns=vns,
+                               role=head.role, capability=head.capability, mab=head.mab, qos=head.qos,
+                               generation=head.generation, content_hash=head.content_hash)
+        return self.last
+
+    def _fetch(self, store: Store | None, head: TablesHead) -> bool:
+        """Decode the VN tables the cache lacks, from what a watch carried or else from the
+        store (None: carried values only); False when one is not what the head names."""
         stale = [v for v in head.vns if self.cache.get(v.vn, ("",))[0] != v.digest]
         if not stale:
             return True
+        missing = []
+        for v in stale:
+            value = self.carried.get(v.vn)
+            if value is not None and digest(value) == v.digest:
+                self.cache[v.vn] = (v.digest, vn_from_json(value))
+            else:
+                missing.append(v)
+        stale = missing
+        if not stale:
+            return True
+        if store is None:
+            return False
         if len(stale) > FEW:
             stored = {kv.key: kv.value for kv in store.range(keys.vn_tables_prefix(self.host))}
             values = {v.vn: stored.get(keys.vn_tables(self.host, v.vn)) for v in stale}
