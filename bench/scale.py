@@ -26,6 +26,10 @@ endpoint reports; then the real controller starts (`python -m tenet.controller.m
   host that had a member no longer lists it (or lost the VN). Latency: from just before the
   bench's put/delete until the last of those hosts' agents had decoded it (the agent's clock
   stamp, not the bench's receipt).
+* stages_ms: each change's time split by the agents' clock stamps: until the first affected
+  agent's watch returned (the store, the leader's pass and its commit), until the last one's
+  returned (the wake-ups queueing for the cores), and the longest an agent then took to
+  decode (its read of what the watch did not carry, and its JSON).
 * bytes_written_per_change: the value bytes of every put under /tenet/hosts/ and
   /tenet/alloc/ from one change's write until it was done (and anything late, counted with
   the next change), read back from the store's own history (a watch from a revision) between
@@ -188,6 +192,7 @@ def one_change(store: Store, acks: Acks, model: Model, synth: Synthetic, rnd: ra
     else:
         rev = store.delete(report_key(r))
     done: dict[str, float] = {}
+    woke: dict[str, float] = {}
     deadline = time.monotonic() + timeout
     while len(done) < len(affected):
         msg = acks.next(deadline)
@@ -198,9 +203,11 @@ def one_change(store: Store, acks: Acks, model: Model, synth: Synthetic, rnd: ra
         if "t" not in msg or msg["t"] < t0 or msg["vn"] != r.vn or msg["host"] not in affected or msg["host"] in done:
             continue
         if (r.mac in msg["macs"]) == (kind == "add"):
-            done[msg["host"]] = msg["t"]
+            done[msg["host"]], woke[msg["host"]] = msg["t"], msg["woke"]
     return {"kind": kind, "affected": len(affected), "ms": (max(done.values()) - t0) * 1000,
-            "first_ms": (min(done.values()) - t0) * 1000, "rev": rev}
+            "first_ms": (min(done.values()) - t0) * 1000, "first_woke_ms": (min(woke.values()) - t0) * 1000,
+            "last_woke_ms": (max(woke.values()) - t0) * 1000,
+            "decode_ms": max(done[h] - woke[h] for h in done) * 1000, "rev": rev}
 
 
 def written(store: Store, first: int, last: int) -> dict:
@@ -319,6 +326,11 @@ def run_store(kind: str, a: argparse.Namespace, work: Path) -> dict:
             "one_endpoint_ms": summary(ms),
             "add_ms": summary([c["ms"] for c in changes if c["kind"] == "add"]),
             "delete_ms": summary([c["ms"] for c in changes if c["kind"] == "delete"]),
+            "stages_ms": {  # where a change's time goes: see the module's docstring
+                "first_agent_woke": summary([c["first_woke_ms"] for c in changes]),
+                "last_agent_woke": summary([c["last_woke_ms"] for c in changes]),
+                "slowest_decode": summary([c["decode_ms"] for c in changes]),
+            },
             "affected_hosts": summary([c["affected"] for c in changes]),
             "bytes_written_per_change": round(sum(per) / len(per)),
             "bytes_written_per_affected_host": round(sum(per) / max(1, sum(c["affected"] for c in changes))),

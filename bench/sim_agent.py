@@ -8,7 +8,8 @@ watches `published.prefix(host)`, and on every wake hands what the watch returne
 watch carried, reading the store only for what it lacks) and acknowledges each VN whose
 destination set changed, as one datagram on the bench's UNIX socket:
 
-    {"host": h, "t": time.monotonic(), "gen": generation, "vn": vn, "macs": [destinations]}
+    {"host": h, "t": time.monotonic(), "woke": when its watch returned, "gen": generation, "vn": vn,
+     "macs": [destinations]}
 
 ("macs": [] when the VN left the host). After its first read each host sends
 {"host": h, "ready": generation} once its watch position is fixed, so the bench starts
@@ -71,6 +72,7 @@ def serve(url: str, host: str, acks: Acks, stopping: threading.Event) -> None:
             rev, events = follow(store, published.prefix(host), rev, WAKE)
             if events == []:
                 continue
+            woke = time.monotonic()
             tables = reader.read(store, events)
             now_macs = destinations(tables)
             t = time.monotonic()
@@ -78,7 +80,7 @@ def serve(url: str, host: str, acks: Acks, stopping: threading.Event) -> None:
             for vn in sorted(set(known) | set(now_macs)):
                 macs = now_macs.get(vn, frozenset())
                 if known.get(vn) != macs:
-                    acks.send({"host": host, "t": t, "gen": gen, "vn": vn, "macs": sorted(macs)})
+                    acks.send({"host": host, "t": t, "woke": woke, "gen": gen, "vn": vn, "macs": sorted(macs)})
             known = now_macs
     except Exception as e:  # say which host died and why; the bench's timeout names the host too
         acks.send({"host": host, "error": f"{type(e).__name__}: {e}"})
