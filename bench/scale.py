@@ -35,6 +35,8 @@ endpoint reports; then the real controller starts (`python -m tenet.controller.m
   the next change), read back from the store's own history (a watch from a revision) between
   changes, outside the timed part; averaged over the changes.
 * controller_rss_mb: VmRSS of the controller process after the changes.
+* cpu_ms_per_change: CPU time (user + system) the controller and the simulated agents' processes
+  used during the changes, over their number (idle costs included: periodic passes, polls).
 
 Everything is bounded in time and fails with what did not arrive. Processes are stopped by
 their PIDs, temporary directories removed by path (kept, with the logs, on failure). Writes
@@ -138,6 +140,12 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return round(int(line.split()[1]) / 1024, 1)
     raise Failed(f"no VmRSS for pid {pid}")
+
+
+def cpu_s(pid: int) -> float:
+    """User and system CPU seconds the process has used so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stop(proc: subprocess.Popen, grace: float) -> None:
@@ -292,6 +300,7 @@ def run_store(kind: str, a: argparse.Namespace, work: Path) -> dict:
 
         model, rnd = Model(list(reports)), random.Random(a.seed + 1)
         changes = []
+        cpu0 = {"controller": cpu_s(ctl.pid), "agents": sum(cpu_s(p.pid) for p in agents)}
         t = time.monotonic()
         busy = 0.0  # seconds spent reading the history back, between changes
         for k in range(a.changes):
@@ -308,6 +317,7 @@ def run_store(kind: str, a: argparse.Namespace, work: Path) -> dict:
             if ctl.poll() is not None:
                 raise Failed(f"the controller exited ({ctl.returncode}) after change {k}: {ctl_log.read_text()[-2000:]}")
         changes_s = time.monotonic() - t - busy - a.gap * a.changes
+        cpu = {"controller": cpu_s(ctl.pid) - cpu0["controller"], "agents": sum(cpu_s(p.pid) for p in agents) - cpu0["agents"]}
         ctl_rss = rss_mb(ctl.pid)
         agents_rss = round(sum(rss_mb(p.pid) for p in agents), 1)
         ms = [c["ms"] for c in changes]
@@ -336,6 +346,7 @@ def run_store(kind: str, a: argparse.Namespace, work: Path) -> dict:
             "bytes_written_per_affected_host": round(sum(per) / max(1, sum(c["affected"] for c in changes))),
             "keys_written_per_change": round(sum(c["keys"] for c in changes) / len(changes), 2),
             "controller_rss_mb": ctl_rss, "agents_rss_mb": agents_rss,
+            "cpu_ms_per_change": {k: round(v * 1000 / a.changes, 2) for k, v in cpu.items()},
             "changes_s": round(changes_s, 1),
             "per_change": [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in c.items()} for c in changes],
         }
