@@ -42,7 +42,8 @@ CREATE INDEX IF NOT EXISTS leases_expiry ON leases (expiry);
 """
 HISTORY = 10000
 BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for another's write lock
-POLL = 0.5  # fallback only: a commit rings its prefixes' bells, which wake their watchers at once
+POLL = 5.0  # fallback only: a commit rings its prefixes' bells, which wake their watchers at once;
+# a thousand watchers looking twice a second cost a core of a 2-core machine (bench/scale.py)
 POLL_UNARMED = 0.05  # without inotify (or a bell file), polling is all there is
 
 
