@@ -5,11 +5,15 @@ transaction (BEGIN IMMEDIATE) that bumps the global revision; after it commits, 
 the doorbells of the prefixes it touched (store/bells.py) and watch reads the log when its own
 prefix's bell rings, with a slow poll as the fallback.
 There is no server to expire leases, so every reader and writer reaps the expired ones (wall
-clock, shared by all processes on the host) before it looks, and a waiting watcher wakes when
-the next lease is due.
+clock, shared by all processes on the host) before it looks, and in each process one waiting
+watcher of a database (its reaper) wakes when the next lease is due: the reaping commit rings
+the bells of the keys it deleted, so their watchers wake as for any write. (When every watcher
+woke at each due lease, a thousand of them looked every time the leader's 2-second lease came
+round, renewed or not.)
 """
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import threading
@@ -47,6 +51,16 @@ POLL = 5.0  # fallback only: a commit rings its prefixes' bells, which wake thei
 POLL_UNARMED = 0.05  # without inotify (or a bell file), polling is all there is
 
 
+_reapers: dict[tuple[int, str], threading.Lock] = {}  # (process, database): held by the watcher waiting for due leases
+_reapers_lock = threading.Lock()
+
+
+def _reaper(path: str) -> threading.Lock:
+    key = (os.getpid(), path)  # a forked child's copy may be held by a thread it does not have
+    with _reapers_lock:
+        return _reapers.setdefault(key, threading.Lock())
+
+
 def _prefix_bounds(prefix: str) -> tuple[str, str]:
     return prefix, prefix + "\U0010ffff"
 
@@ -69,6 +83,7 @@ class SqliteStore:
             self.db.execute("CREATE INDEX IF NOT EXISTS kv_lease ON kv (lease) WHERE lease != 0")
         self.touched: list[str] = []  # keys the open transaction changed: their bells ring after COMMIT
         self.bells = Bells(f"{path}-bells")
+        self.reaper = _reaper(os.path.realpath(path))
 
     def close(self) -> None:
         self.db.close()  # the bells' inotify descriptor is the process's, shared by its stores
@@ -268,11 +283,17 @@ class SqliteStore:
             if left <= 0:
                 return []
             # the bell rings after a commit, so a woken watcher sees it; the poll covers a lost
-            # ring, and the next lease's expiry (nobody commits it: the first to look reaps it)
+            # ring, and the process's reaper the next lease's expiry (nobody commits it: the
+            # first to look reaps it, and its deletes ring their bells)
             wait = min(left, POLL if ticket else POLL_UNARMED)
-            if due is not None:
-                wait = min(wait, max(0.0, due - time.time()) + 0.001)
-            if ticket:
-                self.bells.wait(ticket, wait)
-            else:
-                time.sleep(wait)
+            reaping = due is not None and self.reaper.acquire(blocking=False)
+            try:
+                if reaping:
+                    wait = min(wait, max(0.0, due - time.time()) + 0.001)
+                if ticket:
+                    self.bells.wait(ticket, wait)
+                else:
+                    time.sleep(wait)
+            finally:
+                if reaping:
+                    self.reaper.release()
