@@ -84,6 +84,11 @@ class SqliteStore:
         self.touched: list[str] = []  # keys the open transaction changed: their bells ring after COMMIT
         self.bells = Bells(f"{path}-bells")
         self.reaper = _reaper(os.path.realpath(path))
+        # per prefix: a watch's start revision, and the revision up to which watches from it
+        # found nothing. A watch that timed out empty is called again from the same revision
+        # (follow() learns no newer one); without this, its first look would scan every event
+        # committed since — a quiet agent's watch reread the whole history once a minute.
+        self.quiet: dict[str, tuple[int, int]] = {}
 
     def close(self) -> None:
         self.db.close()  # the bells' inotify descriptor is the process's, shared by its stores
@@ -258,14 +263,18 @@ class SqliteStore:
     def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
         lo, hi = _prefix_bounds(prefix)
         deadline = time.monotonic() + timeout
+        asked = start_revision
+        seen = self.quiet.get(prefix)
+        if seen is not None and seen[0] == asked:  # a watch from here found nothing up to seen[1]
+            start_revision = seen[1]
         while True:
             ticket = self.bells.arm(prefix)  # before reading: a commit after the read still rings
             with self.lock:  # one read transaction: `now` and the rows are the same snapshot
                 self._reap()
                 self.db.execute("BEGIN")
                 try:
-                    if start_revision < self._meta("compacted"):
-                        raise Compacted(start_revision)
+                    if asked < self._meta("compacted"):
+                        raise Compacted(asked)
                     now = self._meta("revision")
                     rows = self.db.execute(
                         "SELECT kind, key, value, rev FROM events WHERE rev >= ? AND key >= ? AND key < ? ORDER BY rev",
@@ -279,6 +288,7 @@ class SqliteStore:
             # nothing for us up to `now`: later looks scan only what is newer (a quiet prefix
             # would otherwise rescan the whole history on every wake)
             start_revision = max(start_revision, now + 1)
+            self.quiet[prefix] = (asked, start_revision)
             left = deadline - time.monotonic()
             if left <= 0:
                 return []
