@@ -212,3 +212,21 @@ def test_a_quiet_watch_called_again_looks_only_at_what_is_new(writer, watcher):
     assert [(e.key, e.revision) for e in events] == [(keys.tables("quiet"), rev)]
     assert looked_from and all(f"rev >= {start + 50}" in sql for sql in looked_from), looked_from
     assert watcher.watch(keys.tables("quiet"), start, 0.0)[0].revision == rev  # the event is still there for a repeat
+
+
+def test_narrow_and_wide_watches_read_history_by_their_index_in_commit_order(writer, watcher):
+    """A host's prefix is read by key (it changes in few commits), everything by revision;
+    either way a commit's events come in the order of its ops."""
+    from tenet.store.base import Put
+    start = writer.revision() + 1
+    ops = [Put(keys.tables("h1") + "/v9", b"1"), Put(keys.tables("h1") + "/v1", b"2"), Put(keys.tables("h1"), b"3")]
+    writer.txn([], ops)
+    writer.put(keys.tables("h2"), b"4")
+    used = []
+    watcher.db.set_trace_callback(lambda sql: used.append(sql) if "FROM events" in sql else None)
+    narrow = watcher.watch(keys.tables("h1"), start, 0.0)
+    wide = watcher.watch("", start, 0.0)
+    watcher.db.set_trace_callback(None)
+    assert [e.key for e in narrow] == [o.key for o in ops]
+    assert [e.key for e in wide] == [o.key for o in ops] + [keys.tables("h2")]
+    assert "INDEXED BY events_key" in used[0] and "INDEXED BY events_rev" in used[-1]

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from tenet.store.bells import Bells
+from tenet.store.bells import DEPTH, Bells
 from tenet.store.base import (
     Compacted,
     Compare,
@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB, create_rev INTE
                                lease INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS events (rev INTEGER, key TEXT, kind TEXT, value BLOB);
 CREATE INDEX IF NOT EXISTS events_rev ON events (rev);
+CREATE INDEX IF NOT EXISTS events_key ON events (key, rev);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER);
 INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0);
 CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, ttl INTEGER, expiry REAL);
@@ -59,6 +60,16 @@ def _reaper(path: str) -> threading.Lock:
     key = (os.getpid(), path)  # a forked child's copy may be held by a thread it does not have
     with _reapers_lock:
         return _reapers.setdefault(key, threading.Lock())
+
+
+def _history_index(prefix: str) -> str:
+    """The index a watch of `prefix` reads the history by. A wide directory (everything, /tenet/,
+    /tenet/hosts/) changes in most commits: by revision. Anything narrower (one host's keys,
+    one key) changes in few: by key, so a look reads that prefix's own entries and not every
+    event since the watcher last looked (with a thousand watchers, those scans were most of
+    their CPU)."""
+    head = prefix[:prefix.rfind("/") + 1] if prefix.endswith("/") or not prefix else None
+    return "events_rev" if head is not None and head.count("/") < DEPTH + head.startswith("/") else "events_key"
 
 
 def _prefix_bounds(prefix: str) -> tuple[str, str]:
@@ -262,6 +273,7 @@ class SqliteStore:
     # -- watch -------------------------------------------------------------------------
     def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
         lo, hi = _prefix_bounds(prefix)
+        index = _history_index(prefix)
         deadline = time.monotonic() + timeout
         asked = start_revision
         seen = self.quiet.get(prefix)
@@ -277,7 +289,8 @@ class SqliteStore:
                         raise Compacted(asked)
                     now = self._meta("revision")
                     rows = self.db.execute(
-                        "SELECT kind, key, value, rev FROM events WHERE rev >= ? AND key >= ? AND key < ? ORDER BY rev",
+                        f"SELECT kind, key, value, rev FROM events INDEXED BY {index} "
+                        "WHERE rev >= ? AND key >= ? AND key < ? ORDER BY rev, rowid",  # a commit's ops in their order
                         (start_revision, lo, hi),
                     ).fetchall()
                     due = self.db.execute("SELECT min(expiry) FROM leases").fetchone()[0]
