@@ -1,7 +1,8 @@
 """The agent process (the NVE): one per host, inside the host's network namespace.
 
-Level-triggered: a store event or the resync timer only wakes it; every pass reads the whole
-desired state (its host's tables) and the whole actual state (the kernel) and converges.
+Level-triggered: a store event or the resync timer only wakes it; every pass takes the whole
+desired state (its host's tables, from what the watch carried, else read) and the actual state
+(the kernel) and converges; every resync reads and decodes both afresh.
 """
 from __future__ import annotations
 
