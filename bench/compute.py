@@ -5,7 +5,7 @@
 Sizes are hosts x VNs x endpoints of bench/synthetic.py's seeded fabric (replicated VNs over
 10 physical networks). Per size, in a child process of its own (so that its peak RSS is its
 own): `compute_tables` timed `--repeat` times, and the garbage collector's pass over what
-it made (paused during the compute, see addressing.collector_paused) timed apart; a `Tables` engine loaded with the same inputs;
+it made (its full collections paused during the compute, see addressing.full_collections_paused) timed apart; a `Tables` engine loaded with the same inputs;
 then `--updates` random single-endpoint changes (add, remove, move to another host, in turn),
 each timed around `Tables.update` alone. The incremental result is checked against a full
 recompute at the end. The baseline in the same run is the full recompute itself:

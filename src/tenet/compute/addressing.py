@@ -13,7 +13,7 @@ from __future__ import annotations
 import gc
 from collections import Counter
 from itertools import compress, repeat
-from operator import ne
+from operator import attrgetter, ne
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,7 +76,8 @@ def vn_tables(ix: IntentIndex, vn: VirtualNetwork, members: Iterable[Endpoint], 
     """The VN's table on every host implementing it: its members' hosts, and the `held` ones
     (controller/hold.py) if the VN can be held. Members on hosts outside the fabric are left
     out: no table can reach them (a host that left with its endpoint reports still stored)."""
-    present = sorted((m for m in members if m.host in ix.hosts), key=lambda e: (e.vm, e.nic))
+    hosts = ix.hosts
+    present = sorted([m for m in members if m.host in hosts], key=attrgetter("vm", "nic"))
     if vn.forwarding == "ip":
         return routed_tables(ix, vn, present, extmacs)
     if vn.over:
@@ -110,73 +111,80 @@ def replicate_to(ips: Mapping[str, str], members: Collection[str], hosts: Iterab
         at[ip], start = (i, start), start + len(ip) + 1
     out: dict[str, Entry] = {}
     everyone = None
+    replicate, last = Function.REPLICATE, len(peers) - 1
     for h in hosts:
         mine = at.get(ips[h])
         if mine is None:
-            everyone = everyone or Entry(BROADCAST, Function.REPLICATE, text, peers=peers)
+            everyone = everyone or Entry(BROADCAST, replicate, text, peers=peers)
             out[h] = everyone
         else:
             i, c = mine
-            cut = text[:c] + text[c + len(peers[i]) + 1:] if i + 1 < len(peers) else text[:max(c - 1, 0)]
-            out[h] = Entry(BROADCAST, Function.REPLICATE, cut, peers=peers[:i] + peers[i + 1:])
+            cut = text[:c] + text[c + len(peers[i]) + 1:] if i < last else text[:max(c - 1, 0)]
+            out[h] = Entry(BROADCAST, replicate, cut, peers=peers[:i] + peers[i + 1:])
     return out
 
 
 def bridged_tables(ix: IntentIndex, vn: VirtualNetwork, members: list[Endpoint], extmacs: Mapping[Key, str],
                    held: list[str]) -> dict[str, VnTable]:
-    """Rows in the order local, translated, encapsulated, each by (VM, NIC): `members` come
-    sorted, so every group is a filtered slice of it and nothing is sorted per host (slices
-    and `compress` masks: the per-host loop runs once per table, in C per row)."""
+    """Rows in the order local, translated, encapsulated, each by (VM, NIC). Every row is built
+    once and shared: `members` come sorted, so what a network's hosts see of the others is one
+    tuple (`seen`: its translated rows, then the other networks' encapsulated ones), and a host
+    cuts its own rows out of it by position (slices, or a `compress` mask): nothing is filtered
+    or sorted per host, and the per-host loop runs once per table, in C per row."""
     local = by_host(members)
     implementing = list(local) + [h for h in held if h not in local]
     network = {h: ix.hosts[h].network for h in implementing}
     at_net = [network[ep.host] for ep in members]
     viewers = Counter(network.values())
-    translated: dict[str, tuple[list[str], list[Entry], list[ReverseEntry]]] = {}
     on_net = Counter(at_net)
+    translate = Function.TRANSLATE_L2
+    # the members of each network another host on it sees: their hosts, rows and reverse rows
+    translated = {n: ([], [], []) for n, k in viewers.items() if k > 1}
     for ep, n in zip(members, at_net):
-        if viewers[n] > 1:  # another host on its network sees it
-            hosts, rows, back = translated.setdefault(n, ([], [], []))
+        if n in translated:
+            hosts, rows, back = translated[n]
             ext = extmacs[ep.vn, ep.vm, ep.nic]
             hosts.append(ep.host)
-            rows.append(Entry(ep.mac, Function.TRANSLATE_L2, ext, vm=ep.vm))
+            rows.append(Entry(ep.mac, translate, ext, vm=ep.vm))
             back.append(ReverseEntry(ext, ep.mac, False))
     if len(viewers) > 1:
-        outward = [Entry(ep.mac, Function.ENCAPSULATE, ix.ips[ep.host], vm=ep.vm) for ep in members]
-        encapsulated = {n: tuple(compress(outward, map(ne, at_net, repeat(n)))) for n in viewers}
+        encapsulate, ips = Function.ENCAPSULATE, ix.ips
+        outward = [Entry(ep.mac, encapsulate, ips[ep.host], vm=ep.vm) for ep in members]
+        seen = {n: (*translated[n][1], *compress(outward, map(ne, at_net, repeat(n)))) if n in translated
+                else tuple(compress(outward, map(ne, at_net, repeat(n)))) for n in viewers}
     else:
-        encapsulated = dict.fromkeys(viewers, ())
+        seen = {n: tuple(translated[n][1]) if n in translated else () for n in viewers}
     if vn.bum is Bum.MULTICAST:
         bum = dict.fromkeys(implementing, Entry(BROADCAST, Function.MULTICAST, str(vn.group)))
     else:
         bum = replicate_to(ix.ips, local, implementing)
     vni = (ReverseEntry(arrival=f"vni {vn.vnid}", internal="", local=False),)
+    back_of = {n: vni + tuple(back) for n, (_, _, back) in translated.items()}
     group = str(vn.group) if vn.bum is Bum.MULTICAST and vn.group else ""
     tunnels = any(ep.tunnel for ep in members)
     mode, depth = vn.bum.value, ix.layers[vn.name]
     out: dict[str, VnTable] = {}
     for h in implementing:
         mine, n = local.get(h, ()), network[h]
-        rows: tuple[Entry, ...] = ()
-        back: tuple[ReverseEntry, ...] = ()
-        if n in translated:  # the network's rows but this host's own
-            hosts, across, returning = translated[n]
-            if not mine:
-                rows, back = tuple(across), tuple(returning)
-            elif len(mine) == 1:
+        others = seen[n]
+        if n not in translated or not mine:  # no row of this network is its own
+            entries, reverse = (bum[h], *map(local_row, mine), *others), back_of.get(n, vni)
+        else:  # cut its own out of the network's rows, which `others` starts with
+            hosts, _, returning = translated[n]
+            if len(mine) == 1:
                 i = hosts.index(h)
-                rows, back = (*across[:i], *across[i + 1:]), (*returning[:i], *returning[i + 1:])
+                entries = (bum[h], local_row(mine[0]), *others[:i], *others[i + 1:])
+                back = (*returning[:i], *returning[i + 1:])
             else:
                 keep = list(map(ne, hosts, repeat(h)))
-                rows, back = tuple(compress(across, keep)), tuple(compress(returning, keep))
-        if mine and on_net[n] > len(mine):  # another host on this network has a member
-            back = (*[ReverseEntry(extmacs[ep.vn, ep.vm, ep.nic], ep.mac, True) for ep in mine], *back)
+                entries = (bum[h], *map(local_row, mine), *compress(others, keep), *others[len(keep):])
+                back = tuple(compress(returning, keep))
+            if on_net[n] > len(mine):  # another host on this network has a member
+                back = (*[ReverseEntry(extmacs[ep.vn, ep.vm, ep.nic], ep.mac, True) for ep in mine], *back)
+            reverse = vni + back
         out[h] = VnTable(
-            vn=vn.name, vnid=vn.vnid, bum=mode, group=group,
-            entries=(bum[h], *map(local_row, mine), *rows, *encapsulated[n]),
-            reverse=vni + back,
-            tunnels=tunnels_of(mine) if tunnels else (),
-            layer=depth,
+            vn=vn.name, vnid=vn.vnid, bum=mode, group=group, entries=entries, reverse=reverse,
+            tunnels=tunnels_of(mine) if tunnels else (), layer=depth,
         )
     return out
 
@@ -244,7 +252,7 @@ def compute_tables(
     ix = IntentIndex.of(intent)
     members, keep = members_by_vn(endpoints), held_by_vn(held)
     on: dict[str, list[VnTable]] = {h: [] for h in ix.hosts}
-    with collector_paused():
+    with full_collections_paused():
         for vn in intent.vns:
             for host, table in vn_tables(ix, vn, members.get(vn.name, ()), extmacs, keep.get(vn.name, ())).items():
                 on[host].append(table)
@@ -253,19 +261,22 @@ def compute_tables(
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
+def full_collections_paused() -> Iterator[None]:
     """A full recompute allocates about a million rows and tables that all live on, none of
-    them cyclic garbage; CPython's collector would rescan the growing heap every few thousand
-    allocations meanwhile (measured: more than half the time at 100,000 endpoints). Once
-    resumed, it scans them once (bench/compute.py: `collect_after_s`); a controller that
-    keeps the tables can spare even that with gc.freeze(): they are freed by refcount."""
-    was = gc.isenabled()
-    gc.disable()
+    them cyclic garbage. CPython's full collections would rescan the growing heap again and
+    again meanwhile (measured: more than half the time at 100,000 endpoints), so they wait
+    until the end (bench/compute.py: `collect_after_s`; a controller that keeps the tables can
+    spare even that with gc.freeze(): they are freed by refcount). The young collections go on:
+    each scans a few hundred objects while they are still in the CPU's cache. Pausing the whole
+    collector instead left one scan of all of them, from memory, to the first allocation after
+    (0.48-0.53 s of the recompute at 100,000 endpoints against 0.38-0.44 s this way, measured
+    with gc.callbacks), and a second one, of the middle generation, to some later caller."""
+    young, middle, full = gc.get_threshold()
+    gc.set_threshold(young, middle, 1 << 30)
     try:
         yield
     finally:
-        if was:
-            gc.enable()
+        gc.set_threshold(young, middle, full)
 
 
 def holdable(vn: VirtualNetwork) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from tenet.compute.addressing import IntentIndex, collector_paused, held_by_vn, host_tables, vn_tables
+from tenet.compute.addressing import IntentIndex, full_collections_paused, held_by_vn, host_tables, vn_tables
 from tenet.compute.endpoints import Endpoint
 from tenet.compute.extmac import Key
 from tenet.compute.qos import UplinkQos, uplinks_qos
@@ -57,7 +57,7 @@ class Tables:
         the same tuple object for a VN that did not change (compared by identity first).
         `vns`: the only VNs whose members may differ from the last update (None: any may) —
         at 10,000 VNs, comparing every VN's members costs more than the change itself."""
-        with collector_paused():
+        with full_collections_paused():
             return self._update(intent, members, extmacs, held, vns)
 
     def _update(self, intent: Intent, members: Mapping[str, tuple[Endpoint, ...]], extmacs: Mapping[Key, str],
