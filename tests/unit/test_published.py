@@ -123,14 +123,8 @@ def _shrunk(t, k=0):
 
 
 def test_a_reader_takes_what_the_watch_carried_without_reading(store, tables):
-    p = Publisher()
-    publish(store, p, tables)
-    r, counted = Reader("host2"), Counted(store)
-    r.read(counted)
-    rev = store.revision() + 1
-    publish(store, p, {**tables, "host2": _shrunk(tables["host2"])})
-    rev, events = follow(store, published.prefix("host2"), rev, 5.0)
-    counted.reads = 0
+    r, events = _read_then(store, tables, lambda p: publish(store, p, {**tables, "host2": _shrunk(tables["host2"])}))
+    counted = Counted(store)
     carried = r.read(counted, events)
     assert counted.reads == 0
     assert carried == Reader("host2").read(store) and carried.generation == 2
@@ -150,14 +144,19 @@ def test_a_carried_head_older_than_the_read_is_ignored(store, tables):
     assert r.read(store, events) is now  # not taken back to generation 2
 
 
-def test_a_carried_head_missing_a_table_reads_it_and_a_wrong_value_is_not_taken(store, tables):
+def _read_then(store, tables, change):
+    """A reader of host2 that has read the published tables, and the events of `change` after."""
     p = Publisher()
     publish(store, p, tables)
     r = Reader("host2")
     r.read(store)
     rev = store.revision() + 1
-    publish(store, p, {**tables, "host2": _shrunk(tables["host2"])})
-    _, events = follow(store, published.prefix("host2"), rev, 5.0)
+    change(p)
+    return r, follow(store, published.prefix("host2"), rev, 5.0)[1]
+
+
+def test_a_carried_head_missing_a_table_reads_it_and_a_wrong_value_is_not_taken(store, tables):
+    r, events = _read_then(store, tables, lambda p: publish(store, p, {**tables, "host2": _shrunk(tables["host2"])}))
     heads = [e for e in events if e.key == keys.tables("host2")]
     vn = tables["host2"].vns[0].vn
     wrong = Event("put", keys.vn_tables("host2", vn), vn_to_json(tables["host2"].vns[0]), heads[0].revision)
@@ -168,11 +167,5 @@ def test_a_carried_head_missing_a_table_reads_it_and_a_wrong_value_is_not_taken(
 
 
 def test_a_carried_head_deletion_reads_none(store, tables):
-    p = Publisher()
-    publish(store, p, tables)
-    r = Reader("host2")
-    r.read(store)
-    rev = store.revision() + 1
-    store.txn([], [Delete(keys.tables("host2"))])
-    _, events = follow(store, published.prefix("host2"), rev, 5.0)
+    r, events = _read_then(store, tables, lambda p: store.txn([], [Delete(keys.tables("host2"))]))
     assert r.read(Counted(store), events) is None

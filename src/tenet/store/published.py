@@ -168,6 +168,13 @@ def read_servable(store: Store) -> tuple[Servable, ...]:
     return Servables.from_json(kv.value).vns if kv else ()
 
 
+def _head(value: bytes) -> TablesHead:
+    try:
+        return TablesHead.from_json(value)
+    except RecordError as e:
+        raise TablesError(str(e)) from None
+
+
 class Reader:
     """One host's tables read back whole, decoding only what changed since the last read."""
 
@@ -192,20 +199,14 @@ class Reader:
                 return self.last
             if head.value is None:
                 return self._result(None, head.revision)
-            try:
-                carried = TablesHead.from_json(head.value)
-            except RecordError as e:
-                raise TablesError(str(e)) from None
+            carried = _head(head.value)
             if self._fetch(None, carried):
                 return self._result(carried, head.revision)
         for pause in (*SETTLE, None):
             kv = store.get(self.head_key)
             if kv is None:  # a head event from before this read is older than its absence
                 return self._result(None, store.revision())
-            try:
-                head = TablesHead.from_json(kv.value)
-            except RecordError as e:
-                raise TablesError(str(e)) from None
+            head = _head(kv.value)
             if self._fetch(store, head):
                 return self._result(head, kv.mod_revision)
             if pause is None:
