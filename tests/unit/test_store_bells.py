@@ -195,25 +195,6 @@ def test_a_write_in_one_process_wakes_a_watch_in_another(writer, db):
             child.wait()
 
 
-def test_a_quiet_watch_called_again_looks_only_at_what_is_new(writer, watcher):
-    """follow() calls a watch that timed out again from the same revision; the second call
-    starts where the first found nothing (not a scan of all history since), and still sees
-    what is new under its prefix, and Compacted is judged by the revision asked."""
-    start = writer.revision() + 1
-    for i in range(50):
-        writer.put(keys.tables(f"other{i}"), b"x")
-    assert watcher.watch(keys.tables("quiet"), start, 0.0) == []
-    looked_from = []
-    watcher.db.set_trace_callback(lambda sql: looked_from.append(sql) if "FROM events" in sql else None)
-    writer.put(keys.tables("other"), b"y")
-    rev = writer.put(keys.tables("quiet"), b"z")
-    events = watcher.watch(keys.tables("quiet"), start, 0.0)
-    watcher.db.set_trace_callback(None)
-    assert [(e.key, e.revision) for e in events] == [(keys.tables("quiet"), rev)]
-    assert looked_from and all(f"rev >= {start + 50}" in sql for sql in looked_from), looked_from
-    assert watcher.watch(keys.tables("quiet"), start, 0.0)[0].revision == rev  # the event is still there for a repeat
-
-
 def test_narrow_and_wide_watches_read_history_by_their_index_in_commit_order(writer, watcher):
     """A host's prefix is read by key (it changes in few commits), everything by revision;
     either way a commit's events come in the order of its ops."""

@@ -263,7 +263,7 @@ class Reader:
         if store is None:
             return False
         if len(stale) > FEW:
-            stored = {kv.key: kv.value for kv in store.range(keys.vn_tables_prefix(self.host))}
+            stored = {kv.key: kv.value for kv in store.range(self.vn_prefix)}
             values = {v.vn: stored.get(keys.vn_tables(self.host, v.vn)) for v in stale}
         else:
             values = {v.vn: (kv.value if (kv := store.get(keys.vn_tables(self.host, v.vn))) else None) for v in stale}

@@ -73,8 +73,8 @@ def _history_index(prefix: str) -> str:
     one key) changes in few: by key, so a look reads that prefix's own entries and not every
     event since the watcher last looked (with a thousand watchers, those scans were most of
     their CPU)."""
-    head = prefix[:prefix.rfind("/") + 1] if prefix.endswith("/") or not prefix else None
-    return "events_rev" if head is not None and head.count("/") < DEPTH + head.startswith("/") else "events_key"
+    directory = not prefix or prefix.endswith("/")
+    return "events_rev" if directory and prefix.count("/") < DEPTH + prefix.startswith("/") else "events_key"
 
 
 def _prefix_bounds(prefix: str) -> tuple[str, str]:
@@ -102,11 +102,6 @@ class SqliteStore:
         self.commits, self.checkpoint_due = 0, 0.0  # since this connection last moved the WAL into the database, and when it next will
         self.bells = Bells(f"{path}-bells")
         self.reaper = _reaper(os.path.realpath(path))
-        # per prefix: a watch's start revision, and the revision up to which watches from it
-        # found nothing. A watch that timed out empty is called again from the same revision
-        # (follow() learns no newer one); without this, its first look would scan every event
-        # committed since — a quiet agent's watch reread the whole history once a minute.
-        self.quiet: dict[str, tuple[int, int]] = {}
 
     def close(self) -> None:
         self.db.close()  # the bells' inotify descriptor is the process's, shared by its stores
@@ -286,18 +281,14 @@ class SqliteStore:
         lo, hi = _prefix_bounds(prefix)
         index = _history_index(prefix)
         deadline = time.monotonic() + timeout
-        asked = start_revision
-        seen = self.quiet.get(prefix)
-        if seen is not None and seen[0] == asked:  # a watch from here found nothing up to seen[1]
-            start_revision = seen[1]
         while True:
             ticket = self.bells.arm(prefix)  # before reading: a commit after the read still rings
             with self.lock:  # one read transaction: `now` and the rows are the same snapshot
                 self._reap()
                 self.db.execute("BEGIN")
                 try:
-                    if asked < self._meta("compacted"):
-                        raise Compacted(asked)
+                    if start_revision < self._meta("compacted"):
+                        raise Compacted(start_revision)
                     now = self._meta("revision")
                     rows = self.db.execute(
                         f"SELECT kind, key, value, rev FROM events INDEXED BY {index} "
@@ -312,7 +303,6 @@ class SqliteStore:
             # nothing for us up to `now`: later looks scan only what is newer (a quiet prefix
             # would otherwise rescan the whole history on every wake)
             start_revision = max(start_revision, now + 1)
-            self.quiet[prefix] = (asked, start_revision)
             left = deadline - time.monotonic()
             if left <= 0:
                 return []
