@@ -99,8 +99,9 @@ def test_a_guard_opened_by_hand_is_closed_again_by_the_agent(lab):
     where the ruleset's digest lives. The agent still notices — the kernel's listing moved
     since its last swap — and puts the guard back: the same injection fails again."""
     chain = lambda: lab.exec("host1", "nft", "list", "chain", "netdev", "tenet", "nve_local", check=True).stdout  # noqa: E731
-    lab.exec("host1", "nft", "chain", "netdev", "tenet", "nve_local", "{ policy accept ; }", check=True)
-    assert "policy accept" in chain()
+    opened = lab.exec("host1", "nft", "--echo", "chain", "netdev", "tenet", "nve_local", "{ policy accept ; }",
+                      check=True).stdout
+    assert "policy accept" in opened  # the kernel took the edit (reading it back races the agent's pass)
     deadline = time.monotonic() + 10  # the agent reads everything back every 2 s
     while "policy drop" not in chain():
         assert time.monotonic() < deadline, "the agent never restored the guard"
