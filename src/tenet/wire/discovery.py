@@ -20,6 +20,7 @@ ETHERTYPE_DISCOVERY = 0x88B5  # IEEE 802 Local Experimental EtherType 1
 ETHERTYPE_SESSION = 0x88B6  # IEEE 802 Local Experimental EtherType 2
 SERVER_PORT = 6767  # L3 variant, DHCP-style: NVEs listen here
 CLIENT_PORT = 6768  # ... and TESs here
+HINT_PORT = 6769  # NVE to NVE on one physical network: peer hints (wire/hint.py)
 ACCESS_TUNNEL_PORT = 4790  # L3 variant: VXLAN between TES and NVE (not 4789: the VN's VNIs live there)
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 MIN_FRAME = 60
