@@ -14,34 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from tenet.tes.selection import (  # noqa: F401  (re-exported: the offer and the policies lived here)
+    CAPABILITY_MAX, POLICIES, TYPE_RANK, Known, Offer, default_policy, first_answer, learned, settled,
+)
 from tenet.wire import eap
 from tenet.wire.discovery import BROADCAST, Message, MsgType, NveType, Reason, ReasonCode, Tlv, TlvType
 
 log = logging.getLogger("tenet.tes")
 
-# default policy: access switch over hypervisor over router, then capability, then first answer
-TYPE_RANK = {NveType.ACCESS_SWITCH: 0, NveType.HYPERVISOR: 1, NveType.ROUTER: 2}
 IDENTITY_ID = 1  # EAP identifier of the Response/Identity a REQUEST carries (no Request preceded it)
-
-
-@dataclass(frozen=True)
-class Offer:
-    nve: str  # the NVE's link address: its MAC (L2 transport) or its IP (L3)
-    nve_type: NveType
-    capability: int
-    vnid: int
-    order: int  # arrival order
-
-
-def default_policy(offers: list[Offer]) -> Offer:
-    return min(offers, key=lambda o: (TYPE_RANK.get(o.nve_type, 9), -o.capability, o.order))
-
-
-def first_answer(offers: list[Offer]) -> Offer:
-    return min(offers, key=lambda o: o.order)
-
-
-POLICIES: dict[str, Callable[[list[Offer]], Offer]] = {"default": default_policy, "first": first_answer}
 
 
 def md5_method(req: eap.EapPacket, identity: str, password: str) -> eap.EapPacket:
@@ -64,6 +45,7 @@ class Link(Protocol):
     def recv(self, timeout: float) -> tuple[str, Message] | None: ...
     def attached(self, nve: str, result: Message) -> None: ...  # apply what AUTH-RESULT gave
     def detached(self) -> None: ...
+    # and optionally `nves`: the addresses DISCOVER is unicast to (the only NVEs that can offer)
 
 
 @dataclass
@@ -73,6 +55,7 @@ class Config:
     identity: str
     password: str
     offer_window: float = 0.02  # offers from NVEs on the same L2 arrive within a millisecond
+    capability_ceiling: int = CAPABILITY_MAX  # an access switch offering this much ends the window
     request_retries: int = 3
     request_interval: float = 1.0
     missed_acks: int = 3
@@ -98,6 +81,17 @@ class Tes:
     def __init__(self, link: Link, cfg: Config, clock: Callable[[], float] = time.monotonic) -> None:
         self.link, self.cfg, self.clock = link, cfg, clock
         self.attachment: Attachment | None = None
+        self.known = Known()  # the NVEs that offered in the last full window
+
+    def _answering(self, now: float) -> frozenset[str]:
+        """The NVEs that can answer a DISCOVER: a configured unicast list is exactly that;
+        else those learned from the last full window, while fresh."""
+        configured = getattr(self.link, "nves", ())
+        return frozenset(configured) if configured else self.known.at(now)
+
+    def forget_nves(self) -> None:
+        """An NVE failed us: wait the whole window next time, to learn who answers now."""
+        self.known = Known()
 
     # -- discovery ---------------------------------------------------------------------
     def _discover_tlvs(self, uniq: bytes) -> tuple[Tlv, ...]:
@@ -109,18 +103,25 @@ class Tes:
         return tuple(tlvs)
 
     def discover(self) -> list[Offer]:
+        """The offers received until no better one can come or the window ends; a window that
+        ran its course teaches which NVEs answer (tes/selection.py)."""
         uniq = os.urandom(8)
         self.link.send(BROADCAST, Message(MsgType.DISCOVER, 0, self.cfg.vnid, self._discover_tlvs(uniq)))
         offers: list[Offer] = []
-        deadline = self.clock() + self.cfg.offer_window
+        start = self.clock()
+        known, deadline = self._answering(start), start + self.cfg.offer_window
         while (left := deadline - self.clock()) > 0:
             got = self.link.recv(left)
             if got is None:
-                break
+                continue  # a receive may return early: the deadline, not the link, ends the window
             src, msg = got
             if msg.type is MsgType.OFFER and msg.get(TlvType.HOST_UNIQ) == uniq:
                 nve_type = msg.get(TlvType.NVE_TYPE) or NveType.HYPERVISOR
                 offers.append(Offer(src, nve_type, int(msg.get(TlvType.NVE_CAPABILITY) or 0), msg.vnid, len(offers)))
+                if settled(self.cfg.policy, offers, known, self.cfg.capability_ceiling):
+                    log.info("no better offer can come: selecting after %.1f ms", (self.clock() - start) * 1e3)
+                    return offers
+        self.known = learned(offers, self.clock())
         return offers
 
     def request(self, offer: Offer) -> tuple[int, Message | None]:
@@ -188,8 +189,13 @@ class Tes:
                      offer.capability, len(offers))
             session, _ = self.request(offer)
             if not session:
+                self.forget_nves()
                 continue
-            self.attachment = self.authenticate(offer, session)
+            try:
+                self.attachment = self.authenticate(offer, session)
+            except AuthFailed:
+                self.forget_nves()
+                raise
             log.info("attached to %s: session %08x, VN-ID %d", offer.nve, session, self.attachment.vnid)
             return self.attachment
         return None
@@ -205,6 +211,7 @@ class Tes:
             if now >= next_hello:
                 if missed >= self.cfg.missed_acks:
                     self.link.detached()
+                    self.forget_nves()
                     return "nve-silent"
                 self.link.send(a.nve, Message(MsgType.HELLO, a.session, a.vnid))
                 missed += 1

@@ -5,8 +5,9 @@ import argparse
 import logging
 import sys
 
-from tenet.tes.client import POLICIES, AuthFailed, Config, Tes
+from tenet.tes.client import AuthFailed, Config, Tes
 from tenet.tes.link import PacketLink, UdpLink
+from tenet.tes.selection import CAPABILITY_MAX, POLICIES
 from tenet.wire.discovery import CLIENT_PORT, SERVER_PORT
 from tenet.stopping import stop_on_signals
 
@@ -29,10 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--identity", required=True)
     p.add_argument("--password", required=True)
     p.add_argument("--policy", choices=sorted(POLICIES), default="default")
-    p.add_argument("--offer-window", type=float, default=0.02, help="seconds to collect offers")
+    p.add_argument("--offer-window", type=float, default=0.02,
+                   help="seconds to collect offers, unless no better one can come (docs/protocol.md)")
+    p.add_argument("--capability-ceiling", type=int, default=CAPABILITY_MAX,
+                   help="an access switch offering this capability or more is taken at once (default policy)")
     a = p.parse_args(argv)
     if not a.vn and not a.vnid:
         p.error("give --vn and/or --vnid")
+    if not 0 <= a.capability_ceiling <= CAPABILITY_MAX:
+        p.error(f"--capability-ceiling {a.capability_ceiling} is outside 0..{CAPABILITY_MAX} (NVE_CAPABILITY is a u32)")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stopping = stop_on_signals()
     if a.transport == "udp":
@@ -40,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         link: PacketLink | UdpLink = UdpLink(a.iface, mac, a.ip, a.nve, a.server_port, a.client_port)
     else:
         link = PacketLink(a.iface)
-    tes = Tes(link, Config(a.vn, a.vnid, a.identity, a.password, offer_window=a.offer_window, policy=a.policy))
+    tes = Tes(link, Config(a.vn, a.vnid, a.identity, a.password, offer_window=a.offer_window,
+                           capability_ceiling=a.capability_ceiling, policy=a.policy))
     while not stopping.is_set():
         try:
             if tes.attach(stopping.is_set) is None:
