@@ -21,6 +21,7 @@ from dataclasses import asdict, replace
 from tenet.aaa import dynauth
 from tenet.aaa.radius import RadiusMux, RadiusReply, calling_station_id
 from tenet.agent import authenticator as auth
+from tenet.agent.fast_lane import Admitted, Notifier, Withdrawn
 from tenet.agent.shards import Command, Peers
 from tenet.agent.admission import (
     UDP, Action, AskRadius, Attach, Detach, Nve, RadiusAnswer, Send, Session, udp_address, udp_channel,
@@ -74,6 +75,7 @@ class Discovery:
         self.nve.tunnel_port = tunnel_port
         self.stopping = threading.Event()
         self.reports: queue.SimpleQueue = queue.SimpleQueue()  # C-implemented: cheap on the hot path
+        self.fast = Notifier(host)  # the agent forwards for what we admit before the controller answers
         threading.Thread(target=self._write_reports, name="reports", daemon=True).start()
         if self.dynauth is not None:
             self.dynauth.settimeout(0.5)
@@ -264,6 +266,7 @@ class Discovery:
             elif isinstance(a, auth.Deauthorize):
                 log.info("802.1X: %s on %s deauthorized: %s", a.mac, a.port, a.reason)
                 for s in self.nve.serves:
+                    self.fast.send(Withdrawn(s.vn, a.mac))
                     self.reports.put((Delete(keys.endpoint(self.host, s.vn, a.mac)), ""))
 
     def _serve_dynauth(self) -> None:
@@ -309,6 +312,7 @@ class Discovery:
             vn=vn.vn, vnid=vn.vnid, mac=a.mac, port=a.port, host=self.host, session=0,
             identity=self.auth.sessions.get((a.port, a.mac), auth.Supplicant(a.port, a.mac, "", 0)).identity,
             ip=p.ip or "", kind=EndpointKind.DOT1X, provisioning=p)
+        self.fast.send(Admitted(report))
         self.reports.put((Put(keys.endpoint(self.host, vn.vn, a.mac), report.to_json()), ""))
 
     def _answer_arp(self, port: str, data: bytes) -> None:
@@ -361,9 +365,13 @@ class Discovery:
                                    calling_station_id(a.tes_mac), a.port)
             elif isinstance(a, Attach):
                 s = a.session
-                self.reports.put((self._report(s), f"attach {s.tes_mac} to {s.vn} (session {s.id:08x})"))
+                report = self._report(s)
+                self.fast.send(Admitted(report))
+                self.reports.put((Put(keys.endpoint(self.host, s.vn, s.tes_mac), report.to_json()),
+                                  f"attach {s.tes_mac} to {s.vn} (session {s.id:08x})"))
             elif isinstance(a, Detach):
                 s = a.session
+                self.fast.send(Withdrawn(s.vn, s.tes_mac))
                 self.reports.put((Delete(keys.endpoint(self.host, s.vn, s.tes_mac)),
                                   f"detach {s.tes_mac} from {s.vn}: {a.reason.name}"))
 
@@ -397,12 +405,11 @@ class Discovery:
             linger = LINGER_BUSY if len(batch) > 2 else LINGER
             batch = []
 
-    def _report(self, s: Session) -> Put:
+    def _report(self, s: Session) -> EndpointReport:
         tunnel = ReportedTunnel(udp_address(s.port)[0], s.tunnel_vni, self.nve.tunnel_port) if s.tunnel_vni else None
-        report = EndpointReport(vn=s.vn, vnid=s.vnid, mac=s.tes_mac, port=s.access_port, host=self.host,
-                                session=s.id, identity=s.identity, ip=s.tes_ip, provisioning=s.provisioning,
-                                channel=s.port if s.tunnel_vni else "", tunnel=tunnel)
-        return Put(keys.endpoint(self.host, s.vn, s.tes_mac), report.to_json())
+        return EndpointReport(vn=s.vn, vnid=s.vnid, mac=s.tes_mac, port=s.access_port, host=self.host,
+                              session=s.id, identity=s.identity, ip=s.tes_ip, provisioning=s.provisioning,
+                              channel=s.port if s.tunnel_vni else "", tunnel=tunnel)
 
 
 def _answer(reply: RadiusReply | Exception) -> RadiusAnswer:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 
 from tenet.agent.config import AgentConfig, ConfigError, load_config
 from tenet.agent.registration import Registration
 from tenet.agent.shard_group import ShardGroup, shard_count
 from tenet.agent.desired import desired_state
+from tenet.agent.fast_lane import FastLane
+from tenet.agent.provisional import PROVISIONAL_TTL, Overlay, merge
 from tenet.pace import Pacer
 from tenet.agent.kernel.netlink import LinuxKernel, ipv4_address
 from tenet.agent.kernel.state import KernelState
@@ -33,22 +36,32 @@ BURST = 0.1  # quiet time banks up to this much pacing: changes one at a time ne
 
 
 def sync(store: Store, kernel: Kernel, reader: Reader, converged: KernelState | None = None,
-         events: list[Event] | None = None) -> tuple[AgentStatus, KernelState | None, list]:
+         events: list[Event] | None = None, overlay: Overlay | None = None,
+         ) -> tuple[AgentStatus, KernelState | None, list]:
     """One pass: the status to report, the desired state and the ops applied. Without
     published tables the agent touches nothing (never delete blind). `converged`: see
     reconcile(). The reader decodes only the VN tables that changed since its last read,
-    from the watch's `events` when they carry them (None: read the store)."""
+    from the watch's `events` when they carry them (None: read the store). `overlay`: the
+    rows this NVE admitted itself, merged in until the tables settle them (provisional.py)."""
     tables = reader.read(store, events)
     if tables is None:
         return AgentStatus(generation=0, state=AgentState.WAITING_FOR_TABLES), None, []
+    provisional = 0
+    if overlay is not None:
+        overlay.learn(tables)
+        for loc in overlay.settle(tables, time.monotonic()):
+            log.warning("%s in %s: admitted here, unconfirmed by the controller after %.0f s: withdrawn",
+                        loc.endpoint.mac, loc.endpoint.vn, PROVISIONAL_TTL)
+        tables, provisional = merge(tables, overlay.local.values(), overlay.hints.values())
     macs = kernel.port_macs()
     desired = desired_state(tables, frozenset(macs), kernel.uplink_mtu(tables.uplink))
     ops = reconcile(kernel, desired, converged)
     if ops:
-        log.info("generation %d: applied %d ops", tables.generation, len(ops))
+        log.info("generation %d%s: applied %d ops", tables.generation,
+                 f" + {provisional} provisional" if provisional else "", len(ops))
     state = AgentState.WAITING_FOR_PORTS if desired.missing_ports else AgentState.CONVERGED
     return AgentStatus(generation=tables.generation, state=state, content_hash=tables.content_hash,
-                       missing_ports=tuple(sorted(desired.missing_ports))), desired, ops
+                       missing_ports=tuple(sorted(desired.missing_ports)), provisional=provisional), desired, ops
 
 
 def _needs_admission(store: Store, host: str, radius: str) -> bool:
@@ -66,22 +79,56 @@ VERIFY = 0.2  # a full read-back this long after the last pass that applied ops
 STORE_RETRY = 1.0  # seconds between tries while the store is unreachable
 
 
+class Agent:
+    """What one host's passes share: the tables' reader, the last desired state applied and
+    the provisional overlay. Two threads run passes — the store-following loop and the fast
+    lane (admissions and peers' hints) — one at a time."""
+
+    def __init__(self, host: str, kernel: Kernel) -> None:
+        self.host, self.kernel = host, kernel
+        self.lock = threading.Lock()
+        self.overlay = Overlay()
+        # The last desired state applied, and when everything is next read back regardless: a
+        # pass in between reads only what its tables changed (a re-rated link: one class dump).
+        self.converged: KernelState | None = None
+        self.reader = published.Reader(host)
+
+    def pass_(self, store: Store, events: list[Event] | None, full: bool) -> tuple[AgentStatus, list]:
+        """One pass under the lock. `full`: read the tables and the kernel back whole."""
+        with self.lock:
+            if full or self.converged is None:
+                self.reader, events = published.Reader(self.host), None
+            try:
+                status, self.converged, ops = sync(store, self.kernel, self.reader, None if full else self.converged,
+                                                   events, self.overlay)
+            except Exception as e:  # report and retry next pass; the kernel keeps what it has
+                if isinstance(e, StoreError):
+                    self.converged = None
+                    raise
+                log.exception("reconcile failed")
+                status, self.converged, ops = AgentStatus(generation=-1, state=AgentState.ERROR, error=str(e)), None, []
+            return status, ops
+
+
 def run(config: AgentConfig) -> None:
     host, store_url = config.host, config.store
     store = open_store(store_url)
     kernel = LinuxKernel(config.uplink)
+    agent = Agent(host, kernel)
     admission = ShardGroup(store, host, store_url, config.radius, config.secret_file, config.udp_port,
                            config.tunnel_port, shard_count(config.admission_shards))
     registration = Registration(config, lambda: ipv4_address(config.uplink))
     registration.start()
+    try:
+        lane: FastLane | None = FastLane(agent, store_url, config.uplink)
+        lane.start()
+    except OSError as e:  # e.g. the hint port taken: admissions then wait for the controller
+        log.error("fast lane not started, every admission waits for the controller: %s", e)
+        lane = None
     stopping = stop_on_signals()
     rev = 0  # 0: not yet read from the store
     last: AgentStatus | None = None
     pacer = Pacer(PACE, DUTY, BURST)
-    # The last desired state applied, and when everything is next read back regardless: a
-    # pass in between reads only what its tables changed (a re-rated link: one class dump).
-    converged: KernelState | None = None
-    reader = published.Reader(host)
     events: list[Event] | None = None  # what the watch returned since the last pass (None: read the store)
     full_due = last_full = 0.0
     away = False
@@ -93,16 +140,8 @@ def run(config: AgentConfig) -> None:
                 rev = store.revision() + 1
             if not admission.procs and _needs_admission(store, host, config.radius):
                 admission.ensure()
-            full = now >= full_due or converged is None
-            if full:  # read back whole: the tables read and decoded afresh as well as the kernel
-                reader, events = published.Reader(host), None
-            try:
-                status, converged, ops = sync(store, kernel, reader, None if full else converged, events)
-            except Exception as e:  # report and retry next pass; the kernel keeps what it has
-                if isinstance(e, StoreError):
-                    raise
-                log.exception("reconcile failed")
-                status, converged, ops = AgentStatus(generation=-1, state=AgentState.ERROR, error=str(e)), None, []
+            full = now >= full_due or agent.converged is None
+            status, ops = agent.pass_(store, events, full)
             if full:
                 last_full = now
             if full and not ops:
@@ -125,8 +164,10 @@ def run(config: AgentConfig) -> None:
             if not away:
                 log.warning("store unreachable, forwarding with the last tables: %s", e)
                 away = True
-            rev, last, converged, events = 0, None, None, None
+            rev, last, events = 0, None, None
             stopping.wait(STORE_RETRY)
+    if lane is not None:
+        lane.stop()
     registration.stop()
     admission.stop()
     kernel.close()

@@ -82,10 +82,16 @@ def reported_endpoints(intent: Intent, reports: Sequence[EndpointReport],
         macs.add((r.vn, r.mac))
         if ip:
             ips.add((r.vn, ip.split("/")[0]))
-        t = r.tunnel
-        tunnel = Tunnel(r.port, t.remote, t.vni, t.udp_port) if t else None
-        p = r.provisioning
-        out.append(Endpoint(vn=r.vn, vm=dynamic_vm_name(r.mac), nic=0, mac=r.mac, ip=ip, host=r.host,
-                            port=r.port, tunnel=tunnel, rate_down_bps=(p.rate_down_bps or 0) if p else 0,
-                            rate_up_bps=(p.rate_up_bps or 0) if p else 0, cos=(p.cos or 0) if p else 0))
+        out.append(report_endpoint(r))
     return tuple(out)
+
+
+def report_endpoint(r: EndpointReport) -> Endpoint:
+    """The endpoint one admission report stands for (the controller's and, before the
+    controller has answered, the admitting NVE's own: agent/provisional.py)."""
+    t = r.tunnel
+    tunnel = Tunnel(r.port, t.remote, t.vni, t.udp_port) if t else None
+    p = r.provisioning
+    return Endpoint(vn=r.vn, vm=dynamic_vm_name(r.mac), nic=0, mac=r.mac, ip=r.ip, host=r.host,
+                    port=r.port, tunnel=tunnel, rate_down_bps=(p.rate_down_bps or 0) if p else 0,
+                    rate_up_bps=(p.rate_up_bps or 0) if p else 0, cos=(p.cos or 0) if p else 0)

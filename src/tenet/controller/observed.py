@@ -20,16 +20,9 @@ from dataclasses import dataclass
 
 from tenet.controller.fence import Deposed, Fence
 from tenet.store import keys
-from tenet.store.base import KeyValue, Put, Store
+from tenet.store.base import Put, Store
+from tenet.store.observed import through
 from tenet.store.records import Observed
-
-
-def through(kv: KeyValue | None) -> int:
-    """The revision up to which the stored record promises every input published (0: none yet)."""
-    if kv is None:
-        return 0
-    rec = Observed.from_json(kv.value)
-    return kv.mod_revision if kv.mod_revision == rec.revision + 1 else rec.revision
 
 
 def reflects(store: Store, revision: int) -> bool:

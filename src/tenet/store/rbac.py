@@ -86,6 +86,7 @@ def agent_role(host: str) -> Role:
     return Role(agent_user(host), (
         Grant(keys.host_prefix(host), Access.READ, prefix=True),
         Grant(keys.servable(), Access.READ),  # the VNs any NVE may offer: one key for all
+        Grant(keys.controller_observed(), Access.READ),  # how far the tables are: settles provisional rows
         Grant(keys.status(host), Access.WRITE),
         Grant(keys.admission_prefix(host), Access.WRITE, prefix=True),
         Grant(keys.revoke_prefix(host), Access.WRITE, prefix=True),

@@ -85,6 +85,7 @@ class AgentStatus:
     content_hash: str = ""
     missing_ports: tuple[str, ...] = ()
     error: str = ""
+    provisional: int = 0  # rows it forwards for before the tables name them (agent/provisional.py)
 
     def converged_on(self, tables: HostTables) -> bool:
         return self.state is AgentState.CONVERGED and self.generation == tables.generation
@@ -95,6 +96,8 @@ class AgentStatus:
             d["content_hash"], d["missing_ports"] = self.content_hash, list(self.missing_ports)
         if self.error:
             d["error"] = self.error
+        if self.provisional:
+            d["provisional"] = self.provisional
         return _dumps(d)
 
     @classmethod
@@ -109,7 +112,8 @@ class AgentStatus:
         if not all(isinstance(p, str) for p in ports):
             raise RecordError(f"{r}.missing_ports: expected a list of port names")
         return cls(generation=_get(d, r, "generation", int), state=st, content_hash=_get(d, r, "content_hash", str, ""),
-                   missing_ports=tuple(ports), error=_get(d, r, "error", str, ""))
+                   missing_ports=tuple(ports), error=_get(d, r, "error", str, ""),
+                   provisional=_get(d, r, "provisional", int, 0))
 
 
 # -- /tenet/hosts/<host>/admission/<shard> -------------------------------------------------

@@ -1,0 +1,360 @@
+"""The agent's fast lane: a TES or MAC forwards as soon as its NVE has authorized it.
+
+Admission (a child process) tells the agent what it admitted over a unix datagram socket in
+the host's network namespace, at the moment it queues the endpoint report for the store; the
+fast lane adds it to the provisional overlay (provisional.py) and runs a pass at once, and
+tells the peers on the uplink's own network the new external MAC in a UDP hint (wire/hint.py)
+so that they accept it without waiting for their tables. The controller's tables then settle
+every provisional row: confirmed, corrected, or — if the controller is known to have passed
+over the report — withdrawn, which this lane looks for while rows stand unconfirmed.
+
+Trust: a notice comes only from this namespace (an abstract unix socket is per network
+namespace, like the admission shards' own, shards.py). A hint is taken only on the uplink
+from an address of the uplink's subnet, for a VN this host translates, never over a row the
+tables have, capped and short-lived: the physical network is what L2 translation already
+trusts (any host on it can send frames wearing a peer's external MAC).
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import select
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tenet.agent.kernel.netlink import ipv4_address
+from tenet.agent.provisional import HINT_TTL, PROVISIONAL_TTL, Local, PeerHint, confirmed, translating
+from tenet.compute.endpoints import report_endpoint
+from tenet.compute.tables import Function, HostTables, VnTable
+from tenet.store import keys, published
+from tenet.store.base import Store, StoreError
+from tenet.store.observed import through
+from tenet.store.open import open_store
+from tenet.store.records import EndpointReport, RecordError
+from tenet.wire import hint as wire
+from tenet.wire.errors import DecodeError
+
+if TYPE_CHECKING:
+    from tenet.agent.main import Agent
+
+log = logging.getLogger("tenet.fast")
+
+SETTLE_LOOK = 0.05  # while rows stand unconfirmed, how often the lane looks at them
+REJECT_LOOK = 0.1  # an unconfirmed row this old is checked against the controller's progress
+REPORT_GRACE = 1.0  # a row whose report is not in the store after this long was never reported
+HINT_MAX = 256  # peers' hints held at once; more wait for the tables
+GROUPS_EVERY = 1.0  # how often the lane re-joins the groups its multicast VNs' hints come to
+_PKTINFO = struct.Struct("@I4s4s")  # struct in_pktinfo: ifindex, spec_dst, addr
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python names it from 3.12 only
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """Admission authorized this TES or MAC and is reporting it to the store."""
+
+    report: EndpointReport
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """Admission ended this MAC's session or authorization in this VN."""
+
+    vn: str
+    mac: str
+
+
+Notice = Admitted | Withdrawn
+
+
+def notice_address(host: str) -> str:
+    return f"\0tenet-fast-{host}"
+
+
+def encode_notice(n: Notice) -> bytes:
+    if isinstance(n, Admitted):
+        return b"A" + n.report.to_json()
+    return b"W" + json.dumps({"vn": n.vn, "mac": n.mac}).encode()
+
+
+def decode_notice(data: bytes) -> Notice:
+    """ValueError naming the cause for anything but a notice encode_notice wrote."""
+    kind, body = data[:1], data[1:]
+    if kind == b"A":
+        return Admitted(EndpointReport.from_json(body))
+    if kind == b"W":
+        try:
+            d = json.loads(body)
+            return Withdrawn(str(d["vn"]), str(d["mac"]))
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"withdraw notice: {e}") from None
+    raise ValueError(f"notice of unknown kind {kind!r}")
+
+
+class Notifier:
+    """Admission's side: never blocks and never fails admission — a lost notice only means
+    the TES waits for the controller, as it would without a fast lane."""
+
+    def __init__(self, host: str) -> None:
+        self.address = notice_address(host)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+
+    def send(self, notice: Notice) -> None:
+        try:
+            self.sock.sendto(encode_notice(notice), self.address)
+        except OSError as e:
+            log.debug("fast lane notice not sent: %s", e)
+
+
+def hint_targets(t: VnTable, network: ipaddress.IPv4Network) -> tuple[str, ...]:
+    """Where a hint for VN `t` goes: its multicast group, or the replication peers on our own
+    network (a peer behind a router sees our frames encapsulated, not translated)."""
+    if t.group:
+        return (t.group,)
+    return tuple(sorted(p for e in t.rows(Function.REPLICATE) for p in e.peers
+                        if ipaddress.ip_address(p) in network))
+
+
+class FastLane:
+    """One thread in the agent process: notices and hints in, passes and hints out."""
+
+    def __init__(self, agent: Agent, store_url: str, uplink: str) -> None:
+        self.agent, self.store_url, self.uplink = agent, store_url, uplink
+        self.stopping = threading.Event()
+        self.notices = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notices.bind(notice_address(agent.host))
+        self.hints = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.hints.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.hints.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        self.hints.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+        self.hints.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+        self.hints.bind(("0.0.0.0", wire.HINT_PORT))
+        self.seq = int(time.time() * 1000) & 0xFFFFFFFF  # a restarted sender starts above its last
+        self.seen: dict[str, tuple[int, float]] = {}  # sender -> (last seq, when)
+        self.announced: dict[tuple[str, str], tuple[int, str]] = {}  # (vn, mac) -> (vnid, ext) we hinted
+        self.groups: set[str] = set()
+        self.groups_at = 0.0
+        self.store: Store | None = None
+        self.thread = threading.Thread(target=self._run, name="fast-lane", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=2)
+        self.notices.close()
+        self.hints.close()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._once()
+            except StoreError as e:  # the main loop says so too; the overlay waits
+                log.debug("fast lane: store unreachable: %s", e)
+                self.store = None
+                self.stopping.wait(1.0)
+            except Exception:  # never let the lane die: the central path still works without it
+                log.exception("fast lane pass failed")
+                self.stopping.wait(0.1)
+
+    def _once(self) -> None:
+        wait = SETTLE_LOOK if len(self.agent.overlay) else GROUPS_EVERY
+        ready, _, _ = select.select([self.notices, self.hints], [], [], wait)
+        now = time.monotonic()
+        changed = False
+        if self.notices in ready:
+            changed |= self._notices(now)
+        if self.hints in ready:
+            changed |= self._hints(now)
+        changed |= self._settle(now)
+        if changed:
+            self.agent.pass_(self._store(), [], False)
+        if now >= self.groups_at:
+            self._join_groups()
+            self.groups_at = now + GROUPS_EVERY
+
+    def _store(self) -> Store:
+        if self.store is None:
+            self.store = open_store(self.store_url)
+        return self.store
+
+    # -- admission's notices --------------------------------------------------------------
+
+    def _notices(self, now: float) -> bool:
+        out: list[wire.HintEntry] = []
+        changed = False
+        with self.agent.lock:
+            tables, overlay = self.agent.reader.last, self.agent.overlay
+            while True:
+                try:
+                    data = self.notices.recv(65535, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    break
+                try:
+                    n = decode_notice(data)
+                except (ValueError, RecordError) as e:
+                    log.warning("fast lane: malformed notice dropped: %s", e)
+                    continue
+                if isinstance(n, Admitted):
+                    if n.report.host != self.agent.host:
+                        continue
+                    loc = overlay.admit(report_endpoint(n.report), now)
+                    out += self._announce(tables, loc)
+                else:
+                    overlay.withdraw(n.vn, n.mac)
+                    out += self._unannounce(n.vn, n.mac)
+                changed = True
+        self._send(tables, out)
+        return changed
+
+    def _announce(self, tables: HostTables | None, loc: Local) -> list[wire.HintEntry]:
+        t = tables.vn(loc.endpoint.vn) if tables else None
+        if t is None or not loc.ext or not translating(t) or confirmed(t, loc):
+            return []
+        self.announced[t.vn, loc.endpoint.mac] = (t.vnid, loc.ext)
+        return [wire.HintEntry(wire.HintKind.ANNOUNCE, t.vnid, loc.endpoint.mac, loc.ext)]
+
+    def _unannounce(self, vn: str, mac: str) -> list[wire.HintEntry]:
+        if (was := self.announced.pop((vn, mac), None)) is None:
+            return []
+        return [wire.HintEntry(wire.HintKind.WITHDRAW, was[0], mac, was[1])]
+
+    def _send(self, tables: HostTables | None, entries: list[wire.HintEntry]) -> None:
+        if not entries or tables is None:
+            return
+        network = self._network()
+        if network is None:
+            return
+        by_target: dict[str, list[wire.HintEntry]] = {}
+        vns = {t.vnid: t for t in tables.vns}
+        for e in entries:
+            if (t := vns.get(e.vnid)) is not None:
+                for target in hint_targets(t, network):
+                    by_target.setdefault(target, []).append(e)
+        index = _ifindex(self.uplink)
+        for target, es in by_target.items():
+            if ipaddress.ip_address(target).is_multicast:  # out of the uplink: no route names the group
+                self.hints.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn("0.0.0.0", index))
+            for i in range(0, len(es), wire.HINT_MAX_ENTRIES):
+                self.seq = (self.seq + 1) & 0xFFFFFFFF
+                try:
+                    self.hints.sendto(wire.encode(wire.Hint(self.seq, tuple(es[i:i + wire.HINT_MAX_ENTRIES]))),
+                                      (target, wire.HINT_PORT))
+                except OSError as e:
+                    log.debug("hint to %s not sent: %s", target, e)
+
+    def _network(self) -> ipaddress.IPv4Network | None:
+        address = ipv4_address(self.uplink)
+        return ipaddress.ip_interface(address).network if address else None
+
+    # -- peers' hints ---------------------------------------------------------------------
+
+    def _hints(self, now: float) -> bool:
+        network, index = self._network(), _ifindex(self.uplink)
+        changed = False
+        while True:
+            try:
+                data, anc, _, (src, _port) = self.hints.recvmsg(2048, socket.CMSG_SPACE(_PKTINFO.size),
+                                                                socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            arrived = next((_PKTINFO.unpack(d[:_PKTINFO.size])[0] for level, kind, d in anc
+                            if level == socket.IPPROTO_IP and kind == IP_PKTINFO), None)
+            if arrived != index or network is None or ipaddress.ip_address(src) not in network:
+                log.debug("hint from %s ignored: not from the uplink's network", src)
+                continue
+            try:
+                h = wire.decode(data)
+            except DecodeError as e:
+                log.warning("malformed hint from %s dropped: %s", src, e)
+                continue
+            last = self.seen.get(src)
+            if last is not None and h.seq <= last[0] and now - last[1] < HINT_TTL:
+                continue  # replayed or reordered
+            self.seen[src] = (h.seq, now)
+            with self.agent.lock:
+                overlay = self.agent.overlay
+                for e in h.entries:
+                    if e.kind is wire.HintKind.WITHDRAW:
+                        changed |= overlay.unhint(e.vnid, e.internal, src)
+                    elif len(overlay.hints) < HINT_MAX:
+                        overlay.hint(PeerHint(e.vnid, e.internal, e.external, src, now + HINT_TTL))
+                        changed = True
+        return changed
+
+    def _join_groups(self) -> None:
+        """Hints for a multicast VN come to its group: be a member on the uplink while we translate it."""
+        tables = self.agent.reader.last
+        want = {t.group for t in tables.vns if t.group and translating(t)} if tables else set()
+        index = _ifindex(self.uplink)
+        for group, add in [(g, True) for g in want - self.groups] + [(g, False) for g in self.groups - want]:
+            try:
+                self.hints.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP if add else socket.IP_DROP_MEMBERSHIP,
+                                      _mreqn(group, index))
+            except OSError as e:
+                log.debug("hint group %s: %s", group, e)
+                continue
+            (self.groups.add if add else self.groups.discard)(group)
+
+    # -- settling -------------------------------------------------------------------------
+
+    def _settle(self, now: float) -> bool:
+        """Expired hints and rows need a pass to leave the kernel; a row the controller passed
+        over (it has published everything up to the report's revision, and the tables still
+        lack it) is withdrawn now rather than at its time limit."""
+        overlay = self.agent.overlay
+        with self.agent.lock:
+            due = [loc for loc in overlay.local.values() if now - loc.since > REJECT_LOOK]
+            expiring = any(now >= h.expires for h in overlay.hints.values()) or any(
+                now - loc.since > PROVISIONAL_TTL for loc in due)
+            for key in [k for k in self.announced if k not in overlay.local]:  # settled: nothing to take back
+                del self.announced[key]
+        gone = []
+        if due:
+            store = self._store()
+            observed = None
+            for loc in due:
+                ep = loc.endpoint
+                kv = store.get(keys.endpoint(self.agent.host, ep.vn, ep.mac))
+                if kv is None:
+                    if now - loc.since > REPORT_GRACE:
+                        gone.append((loc, "its report is not in the store"))
+                    continue
+                if observed is None:
+                    observed = through(store.get(keys.controller_observed()))
+                if observed >= kv.mod_revision:
+                    fresh = published.read(store, self.agent.host)
+                    t = fresh.vn(ep.vn) if fresh else None
+                    if t is None or not confirmed(t, loc):
+                        gone.append((loc, "the controller published without it"))
+        out: list[wire.HintEntry] = []
+        with self.agent.lock:
+            for loc, why in gone:
+                ep = loc.endpoint
+                if overlay.local.get((ep.vn, ep.mac)) == loc:
+                    log.warning("%s in %s: provisional row withdrawn: %s", ep.mac, ep.vn, why)
+                    overlay.withdraw(ep.vn, ep.mac)
+                    out += self._unannounce(ep.vn, ep.mac)
+            tables = self.agent.reader.last
+        self._send(tables, out)
+        return bool(gone) or expiring
+
+
+def _mreqn(group: str, index: int) -> bytes:
+    """struct ip_mreqn: the group (or any), any local address, the interface by index."""
+    return socket.inet_aton(group) + socket.inet_aton("0.0.0.0") + struct.pack("@i", index)
+
+
+def _ifindex(name: str) -> int:
+    try:
+        return socket.if_nametoindex(name)
+    except OSError:
+        return 0
