@@ -14,6 +14,7 @@ address): nothing depends on a lab having wired it. docs/agent.md documents ever
     mab = false                         # authenticators: MAC Authentication Bypass
     lease_ttl = 5                       # seconds: the host is shown down this long after its agent died
     resync = 2.0                        # seconds between full read-backs of the kernel
+    fast_lane = true                    # forward for what this NVE admitted before the controller answers
 
     [radius]                            # enables NVO3 admission (EAP relayed to RADIUS)
     server = "10.0.0.5:1812"
@@ -39,7 +40,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$")
 IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 ENDPOINT = re.compile(r"^[0-9.]+:[0-9]{1,5}$")
 TOP = {"host", "store", "uplink", "network", "role", "capability", "admission_shards", "authenticator", "mab", "lease_ttl", "resync",
-       "radius", "discovery"}
+       "fast_lane", "radius", "discovery"}
 SECTIONS = {"radius": {"server", "secret_file"}, "discovery": {"udp_port", "tunnel_port"}}
 
 
@@ -60,18 +61,19 @@ class AgentConfig:
     mab: bool = False
     lease_ttl: int = 5
     resync: float = 2.0
+    fast_lane: bool = True  # agent/fast_lane.py: admissions and peers' hints applied before the tables
     radius: str = ""  # "IP:PORT"; empty: no NVO3 admission
     secret_file: str = ""
     udp_port: int = SERVER_PORT
     tunnel_port: int = ACCESS_TUNNEL_PORT
 
 
-def config_for(host: Host, store: str, radius: str = "", secret_file: str = "") -> AgentConfig:
+def config_for(host: Host, store: str, radius: str = "", secret_file: str = "", fast_lane: bool = True) -> AgentConfig:
     """The file a fabric's declared host needs (the lab writes one per host, as an operator
     would): what its agent registers is then that host again."""
     return AgentConfig(host=host.name, store=store, uplink=host.uplink, network=host.network, role=HostRole(host.role),
                        capability=host.capability, admission_shards=host.admission_shards, authenticator=host.switch,
-                       mab=host.mab, radius=radius, secret_file=secret_file)
+                       mab=host.mab, radius=radius, secret_file=secret_file, fast_lane=fast_lane)
 
 
 def load_config(path: str | Path) -> AgentConfig:
@@ -127,6 +129,7 @@ def parse_config(doc: dict, source: str = "") -> AgentConfig:
     authenticator = want("authenticator", doc.get("authenticator", False), isinstance(doc.get("authenticator", False), bool),
                          "true or false")
     mab = want("mab", doc.get("mab", False), isinstance(doc.get("mab", False), bool), "true or false")
+    fast = want("fast_lane", doc.get("fast_lane", True), isinstance(doc.get("fast_lane", True), bool), "true or false")
     ttl = integer("lease_ttl", 5, 2, 300)
     resync = doc.get("resync", 2.0)
     want("resync", resync, type(resync) in (int, float) and 0.1 <= resync <= 3600, "seconds from 0.1 to 3600")
@@ -141,7 +144,7 @@ def parse_config(doc: dict, source: str = "") -> AgentConfig:
     if problems:
         raise ConfigError(f"{source or 'agent config'}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
     return AgentConfig(host=host, store=store, uplink=uplink, network=network, role=role, capability=capability,
-                       admission_shards=shards, authenticator=authenticator, mab=mab, lease_ttl=ttl, resync=float(resync), radius=server,
+                       admission_shards=shards, authenticator=authenticator, mab=mab, lease_ttl=ttl, resync=float(resync), fast_lane=fast, radius=server,
                        secret_file=secret, udp_port=udp, tunnel_port=tunnel)
 
 
@@ -149,7 +152,8 @@ def render(c: AgentConfig) -> str:
     """The file for a config (the lab writes one per host, as an operator would)."""
     lines = [f'host = "{c.host}"', f'store = "{c.store}"', f'uplink = "{c.uplink}"', f'network = "{c.network}"',
              f'role = "{c.role.value}"', f"capability = {c.capability}", f"admission_shards = {c.admission_shards}",
-             f"authenticator = {'true' if c.authenticator else 'false'}", f"mab = {'true' if c.mab else 'false'}", f"lease_ttl = {c.lease_ttl}", f"resync = {c.resync}"]
+             f"authenticator = {'true' if c.authenticator else 'false'}", f"mab = {'true' if c.mab else 'false'}", f"lease_ttl = {c.lease_ttl}", f"resync = {c.resync}",
+             f"fast_lane = {'true' if c.fast_lane else 'false'}"]
     if c.radius:
         lines += ["", "[radius]", f'server = "{c.radius}"', f'secret_file = "{c.secret_file}"']
     lines += ["", "[discovery]", f"udp_port = {c.udp_port}", f"tunnel_port = {c.tunnel_port}"]

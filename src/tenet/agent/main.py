@@ -119,12 +119,14 @@ def run(config: AgentConfig) -> None:
                            config.tunnel_port, shard_count(config.admission_shards))
     registration = Registration(config, lambda: ipv4_address(config.uplink))
     registration.start()
-    try:
-        lane: FastLane | None = FastLane(agent, store_url, config.uplink)
-        lane.start()
-    except OSError as e:  # e.g. the hint port taken: admissions then wait for the controller
-        log.error("fast lane not started, every admission waits for the controller: %s", e)
-        lane = None
+    lane: FastLane | None = None
+    if config.fast_lane:
+        try:
+            lane = FastLane(agent, store_url, config.uplink)
+            lane.start()
+        except OSError as e:  # e.g. the hint port taken: admissions then wait for the controller
+            log.error("fast lane not started, every admission waits for the controller: %s", e)
+            lane = None
     stopping = stop_on_signals()
     rev = 0  # 0: not yet read from the store
     last: AgentStatus | None = None

@@ -108,6 +108,7 @@ def lab_status(name: Optional[str] = typer.Argument(None), as_json: bool = typer
             if s:
                 st = AgentStatus.from_json(s.value)
                 row["generation"], row["state"] = st.generation, st.state.value
+                row["provisional"] = st.provisional  # rows forwarded before the tables named them
         procs.append(row)
         for a in store.range(keys.admission_prefix(p.node)) if p.role == "agent" else []:
             ready = AdmissionReady.from_json(a.value)  # the agent's admission processes (its children)
@@ -128,6 +129,8 @@ def lab_status(name: Optional[str] = typer.Argument(None), as_json: bool = typer
             t.add_row(f"  admission{shard}", r["node"], str(r["pid"]), alive, "", "serves " + (", ".join(r["serves"]) or "nothing"))
             continue
         state = ("leads" if r["leads"] else "follows") if r["role"] == "controller" else r.get("state", "")
+        if r.get("provisional"):
+            state += f" (+{r['provisional']} provisional)"
         t.add_row(r["role"], r["node"], str(r["pid"]), alive, str(r.get("generation", "")), state)
     out.print(t)
     out.print(f"{len(rec.namespaces)} namespaces")

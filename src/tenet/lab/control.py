@@ -13,7 +13,7 @@ from typing import Any
 
 from tenet.model.errors import IntentError, Problem
 
-KEYS = {"store", "etcd_members", "controllers"}
+KEYS = {"store", "etcd_members", "controllers", "fast_lane"}
 MAX_MEMBERS = 7
 MAX_CONTROLLERS = 5
 
@@ -28,14 +28,17 @@ class Control:
     store: StoreKind = StoreKind.SQLITE
     etcd_members: int = 0  # 0 with SQLite
     controllers: int = 1
+    fast_lane: bool = True  # the agents' fast lane (agent/fast_lane.py); off: every admission waits for the controller
 
     def to_dict(self) -> dict:
-        return {"store": self.store.value, "etcd_members": self.etcd_members, "controllers": self.controllers}
+        return {"store": self.store.value, "etcd_members": self.etcd_members, "controllers": self.controllers,
+                "fast_lane": self.fast_lane}
 
     @classmethod
     def from_dict(cls, d: dict) -> Control:
         """As the lab's record keeps it ({}: a lab recorded before the block existed)."""
-        return cls(StoreKind(d.get("store", "sqlite")), int(d.get("etcd_members", 0)), int(d.get("controllers", 1)))
+        return cls(StoreKind(d.get("store", "sqlite")), int(d.get("etcd_members", 0)), int(d.get("controllers", 1)),
+                   bool(d.get("fast_lane", True)))
 
 
 def control_of(doc: Any, source: str = "") -> Control:
@@ -62,6 +65,9 @@ def control_of(doc: Any, source: str = "") -> Control:
     controllers = raw.get("controllers", 1)
     if type(controllers) is not int or not 1 <= controllers <= MAX_CONTROLLERS:
         problems.append(Problem("control.controllers", f"a number from 1 to {MAX_CONTROLLERS}, not {controllers!r}"))
+    fast_lane = raw.get("fast_lane", True)
+    if not isinstance(fast_lane, bool):
+        problems.append(Problem("control.fast_lane", f"true or false, not {fast_lane!r}"))
     if problems:
         raise IntentError(tuple(problems), source)
-    return Control(store, members if store is StoreKind.ETCD else 0, controllers)
+    return Control(store, members if store is StoreKind.ETCD else 0, controllers, fast_lane)

@@ -231,7 +231,7 @@ class Lab:
         """An agent starts from its config file, as on a real host (docs/agent.md)."""
         config = config_for(self.intent.fabric.host(host), self._agent_store_url(host),
                             f"{self.plan.aaa.ip}:{RADIUS_PORT}" if self.plan.aaa else "",
-                            str(self.record.dir / "radius.secret") if self.plan.aaa else "")
+                            str(self.record.dir / "radius.secret") if self.plan.aaa else "", self.control.fast_lane)
         path = self.record.dir / f"agent-{host}.toml"
         path.write_text(render_config(config))
         return [sys.executable, "-m", "tenet.agent.main", "--config", str(path)]
