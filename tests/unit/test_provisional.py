@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from tenet.agent.desired import desired_state
-from tenet.agent.fast_lane import Admitted, Withdrawn, decode_notice, encode_notice, hint_targets
+from tenet.agent.fast_lane import Admitted, Reported, Withdrawn, decode_notice, encode_notice, hint_targets
 from tenet.agent.kernel.fake import FakeKernel
-from tenet.agent.provisional import HINT_TTL, PROVISIONAL_TTL, Overlay, PeerHint, merge
+from tenet.agent.provisional import HINT_TTL, PROVISIONAL_TTL, Overlay, PeerHint, external_macs, merge
 from tenet.agent.reconcile import reconcile
 from tenet.aaa.provisioning import Provisioning
 from tenet.compute.addressing import compute_tables
@@ -158,7 +158,9 @@ def test_notices_round_trip_and_refuse_garbage(world):
     _, report, _, _, _, _ = world
     assert decode_notice(encode_notice(Admitted(report))) == Admitted(report)
     assert decode_notice(encode_notice(Withdrawn("N1", NEW))) == Withdrawn("N1", NEW)
-    for bad in (b"", b"X{}", b"W{", b"W{}", b"A{\"vn\": 1}"):
+    done = Reported(42, (("N1", NEW), ("N4", "02:aa:00:00:00:02")))
+    assert decode_notice(encode_notice(done)) == done
+    for bad in (b"", b"X{}", b"W{", b"W{}", b"A{\"vn\": 1}", b"R{}", b"R{\"revision\": \"x\", \"admitted\": []}"):
         with pytest.raises(ValueError):
             decode_notice(bad)
 
@@ -170,3 +172,24 @@ def test_hints_go_to_the_group_or_to_the_replication_peers_on_our_network(world)
     peers = next(iter(n4.rows(Function.REPLICATE))).peers
     assert hint_targets(n4, ip_network(f"{peers[0]}/32")) == (peers[0],)
     assert hint_targets(n4, ip_network("192.0.2.0/24")) == ()
+
+
+def test_a_hint_makes_a_vn_translated_here_as_the_controller_will(world):
+    """N3 lives on host3 alone, so host3 translates nothing in it. A TES admitted into N3 on
+    host1 (same physical network) makes the controller publish host3's members under their
+    external MACs; host1's hint does the same at once, with the external MACs host3 remembers."""
+    intent, _, tes, _, before, _ = world
+    joining = replace(tes, vn="N3")
+    eps = declared_endpoints(intent)
+    macs = allocate([e.key for e in eps], {})
+    later = allocate([e.key for e in (*eps, joining)], macs)
+    after = compute_tables(intent, (*eps, joining), later)
+    assert not any(r.local for r in before["host3"].vn("N3").reverse)
+    o = Overlay()
+    o.hint(PeerHint(5003, joining.mac, later[joining.key], "198.18.1.10", expires=HINT_TTL))
+    remembered = external_macs(after["host3"])  # N and O were translated here before
+    merged, added = merge(before["host3"], (), o.hints.values(), remembered)
+    ports = local_ports(after["host3"])
+    assert added == 3  # N's and O's external MACs, and the newcomer's
+    assert state(merged, ports).nft_text == state(after["host3"], ports).nft_text
+    assert merge(before["host3"], (), o.hints.values(), {}) == (before["host3"], 0)  # none remembered: the tables decide

@@ -21,7 +21,7 @@ from dataclasses import asdict, replace
 from tenet.aaa import dynauth
 from tenet.aaa.radius import RadiusMux, RadiusReply, calling_station_id
 from tenet.agent import authenticator as auth
-from tenet.agent.fast_lane import Admitted, Notifier, Withdrawn
+from tenet.agent.fast_lane import Admitted, Notifier, Reported, Withdrawn
 from tenet.agent.shards import Command, Peers
 from tenet.agent.admission import (
     UDP, Action, AskRadius, Attach, Detach, Nve, RadiusAnswer, Send, Session, udp_address, udp_channel,
@@ -267,7 +267,7 @@ class Discovery:
                 log.info("802.1X: %s on %s deauthorized: %s", a.mac, a.port, a.reason)
                 for s in self.nve.serves:
                     self.fast.send(Withdrawn(s.vn, a.mac))
-                    self.reports.put((Delete(keys.endpoint(self.host, s.vn, a.mac)), ""))
+                    self.reports.put((Delete(keys.endpoint(self.host, s.vn, a.mac)), "", None))
 
     def _serve_dynauth(self) -> None:
         """Its own thread: a request may wait (≤ 1 s) for the other shards' answers."""
@@ -313,7 +313,7 @@ class Discovery:
             identity=self.auth.sessions.get((a.port, a.mac), auth.Supplicant(a.port, a.mac, "", 0)).identity,
             ip=p.ip or "", kind=EndpointKind.DOT1X, provisioning=p)
         self.fast.send(Admitted(report))
-        self.reports.put((Put(keys.endpoint(self.host, vn.vn, a.mac), report.to_json()), ""))
+        self.reports.put((Put(keys.endpoint(self.host, vn.vn, a.mac), report.to_json()), "", (vn.vn, a.mac)))
 
     def _answer_arp(self, port: str, data: bytes) -> None:
         """Proxy ARP on IP-based VNs: every address a TES asks for is the anycast gateway."""
@@ -368,12 +368,12 @@ class Discovery:
                 report = self._report(s)
                 self.fast.send(Admitted(report))
                 self.reports.put((Put(keys.endpoint(self.host, s.vn, s.tes_mac), report.to_json()),
-                                  f"attach {s.tes_mac} to {s.vn} (session {s.id:08x})"))
+                                  f"attach {s.tes_mac} to {s.vn} (session {s.id:08x})", (s.vn, s.tes_mac)))
             elif isinstance(a, Detach):
                 s = a.session
                 self.fast.send(Withdrawn(s.vn, s.tes_mac))
                 self.reports.put((Delete(keys.endpoint(self.host, s.vn, s.tes_mac)),
-                                  f"detach {s.tes_mac} from {s.vn}: {a.reason.name}"))
+                                  f"detach {s.tes_mac} from {s.vn}: {a.reason.name}", None))
 
     def _write_reports(self) -> None:
         """Endpoint changes leave in batches: one store transaction per burst, not per TES, and
@@ -394,12 +394,15 @@ class Discovery:
                 except queue.Empty:
                     break
             try:
-                in_chunks(self.store, [op for op, _ in batch])  # a retry rewrites chunks already in: same values
+                rev = in_chunks(self.store, [op for op, _, _ in batch])  # a retry rewrites chunks already in: same values
             except Exception as e:  # the store is away: keep the batch, in order, and try again
                 log.error("endpoint reports not written (%d kept for a retry): %s", len(batch), e)
                 self.stopping.wait(0.5)
                 continue
-            notes = [note for _, note in batch if note]
+            admitted = tuple(a for _, _, a in batch if a)
+            if admitted:  # the agent's provisional rows learn by when the controller can have seen them
+                self.fast.send(Reported(rev, admitted))
+            notes = [note for _, note, _ in batch if note]
             if notes:
                 log.info("%s", "; ".join(notes))
             linger = LINGER_BUSY if len(batch) > 2 else LINGER

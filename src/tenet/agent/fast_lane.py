@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tenet.agent.kernel.netlink import ipv4_address
-from tenet.agent.provisional import HINT_TTL, PROVISIONAL_TTL, Local, PeerHint, confirmed, translating
+from tenet.agent.provisional import HINT_TTL, PROVISIONAL_TTL, Local, PeerHint, confirmed, merge, translating
 from tenet.compute.endpoints import report_endpoint
 from tenet.compute.tables import Function, HostTables, VnTable
 from tenet.pace import Pacer
@@ -47,7 +47,6 @@ log = logging.getLogger("tenet.fast")
 
 SETTLE_LOOK = 0.05  # while rows stand unconfirmed, how often the lane looks at them
 REJECT_LOOK = 0.1  # an unconfirmed row this old is checked against the controller's progress
-REPORT_GRACE = 1.0  # a row whose report is not in the store after this long was never reported
 HINT_MAX = 256  # peers' hints held at once; more wait for the tables
 FAST_DUTY = 2.0  # a pass costs twice its CPU time in gap under a storm (admission needs the cores) …
 FAST_BURST = 0.05  # … once the banked quiet time is spent
@@ -64,6 +63,14 @@ class Admitted:
 
 
 @dataclass(frozen=True)
+class Reported:
+    """Admission's reports of these (VN, MAC)s are in the store as of `revision`."""
+
+    revision: int
+    admitted: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class Withdrawn:
     """Admission ended this MAC's session or authorization in this VN."""
 
@@ -71,7 +78,7 @@ class Withdrawn:
     mac: str
 
 
-Notice = Admitted | Withdrawn
+Notice = Admitted | Reported | Withdrawn
 
 
 def notice_address(host: str) -> str:
@@ -81,6 +88,8 @@ def notice_address(host: str) -> str:
 def encode_notice(n: Notice) -> bytes:
     if isinstance(n, Admitted):
         return b"A" + n.report.to_json()
+    if isinstance(n, Reported):
+        return b"R" + json.dumps({"revision": n.revision, "admitted": n.admitted}).encode()
     return b"W" + json.dumps({"vn": n.vn, "mac": n.mac}).encode()
 
 
@@ -89,12 +98,15 @@ def decode_notice(data: bytes) -> Notice:
     kind, body = data[:1], data[1:]
     if kind == b"A":
         return Admitted(EndpointReport.from_json(body))
-    if kind == b"W":
-        try:
+    try:
+        if kind == b"W":
             d = json.loads(body)
             return Withdrawn(str(d["vn"]), str(d["mac"]))
-        except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"withdraw notice: {e}") from None
+        if kind == b"R":
+            d = json.loads(body)
+            return Reported(int(d["revision"]), tuple((str(vn), str(mac)) for vn, mac in d["admitted"]))
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{'withdraw' if kind == b'W' else 'reported'} notice: {e!r}") from None
     raise ValueError(f"notice of unknown kind {kind!r}")
 
 
@@ -213,10 +225,17 @@ class FastLane:
                     log.warning("fast lane: malformed notice dropped: %s", e)
                     continue
                 if isinstance(n, Admitted):
-                    if n.report.host != self.agent.host:
+                    if n.report.host != self.agent.host or tables is None:
                         continue
                     loc = overlay.admit(report_endpoint(n.report), now)
+                    if not merge(tables, [loc], (), overlay.extmacs)[1]:  # nothing it could add: the tables decide
+                        overlay.withdraw(loc.endpoint.vn, loc.endpoint.mac)
+                        continue
                     out += self._announce(tables, loc)
+                elif isinstance(n, Reported):
+                    for vn, mac in n.admitted:
+                        overlay.reported(vn, mac, n.revision)
+                    continue
                 else:
                     overlay.withdraw(n.vn, n.mac)
                     out += self._unannounce(n.vn, n.mac)
@@ -317,39 +336,33 @@ class FastLane:
 
     def _settle(self, now: float) -> bool:
         """Expired hints and rows need a pass to leave the kernel; a row the controller passed
-        over (it has published everything up to the report's revision, and the tables still
-        lack it) is withdrawn now rather than at its time limit."""
+        over (it has published everything up to the revision its report was written at, and
+        the tables still lack it) is withdrawn now rather than at its time limit. One read of
+        the Observed record per look, and only while such a row waits."""
         overlay = self.agent.overlay
         with self.agent.lock:
-            due = [loc for loc in overlay.local.values() if now - loc.since > REJECT_LOOK]
+            due = [loc for loc in overlay.local.values() if loc.reported and now - loc.since > REJECT_LOOK]
             expiring = any(now >= h.expires for h in overlay.hints.values()) or any(
-                now - loc.since > PROVISIONAL_TTL for loc in due)
+                now - loc.since > PROVISIONAL_TTL for loc in overlay.local.values())
             for key in [k for k in self.announced if k not in overlay.local]:  # settled: nothing to take back
                 del self.announced[key]
         gone = []
         if due:
             store = self._store()
-            observed = None
-            for loc in due:
-                ep = loc.endpoint
-                kv = store.get(keys.endpoint(self.agent.host, ep.vn, ep.mac))
-                if kv is None:
-                    if now - loc.since > REPORT_GRACE:
-                        gone.append((loc, "its report is not in the store"))
-                    continue
-                if observed is None:
-                    observed = through(store.get(keys.controller_observed()))
-                if observed >= kv.mod_revision:
-                    fresh = published.read(store, self.agent.host)
-                    t = fresh.vn(ep.vn) if fresh else None
+            observed = through(store.get(keys.controller_observed()))
+            passed = [loc for loc in due if observed >= loc.reported]
+            if passed:
+                fresh = published.read(store, self.agent.host)
+                for loc in passed:
+                    t = fresh.vn(loc.endpoint.vn) if fresh else None
                     if t is None or not confirmed(t, loc):
-                        gone.append((loc, "the controller published without it"))
+                        gone.append(loc)
         out: list[wire.HintEntry] = []
         with self.agent.lock:
-            for loc, why in gone:
+            for loc in gone:
                 ep = loc.endpoint
                 if overlay.local.get((ep.vn, ep.mac)) == loc:
-                    log.warning("%s in %s: provisional row withdrawn: %s", ep.mac, ep.vn, why)
+                    log.warning("%s in %s: provisional row withdrawn: the controller published without it", ep.mac, ep.vn)
                     overlay.withdraw(ep.vn, ep.mac)
                     out += self._unannounce(ep.vn, ep.mac)
             tables = self.agent.reader.last

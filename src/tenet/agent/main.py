@@ -52,7 +52,7 @@ def sync(store: Store, kernel: Kernel, reader: Reader, converged: KernelState | 
         for loc in overlay.settle(tables, time.monotonic()):
             log.warning("%s in %s: admitted here, unconfirmed by the controller after %.0f s: withdrawn",
                         loc.endpoint.mac, loc.endpoint.vn, PROVISIONAL_TTL)
-        tables, provisional = merge(tables, overlay.local.values(), overlay.hints.values())
+        tables, provisional = merge(tables, overlay.local.values(), overlay.hints.values(), overlay.extmacs)
     macs = kernel.port_macs()
     desired = desired_state(tables, frozenset(macs), kernel.uplink_mtu(tables.uplink))
     ops = reconcile(kernel, desired, converged)

@@ -33,6 +33,7 @@ class Local:
     endpoint: Endpoint
     ext: str  # "" when never allocated yet
     since: float
+    reported: int = 0  # the store revision its report is in by (0: not yet written)
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,14 @@ def absorbed(t: VnTable, hint: PeerHint) -> bool:
     return any(e.destination == hint.internal for e in t.entries) or any(r.arrival == hint.ext for r in t.reverse)
 
 
-def merge(tables: HostTables, local: Iterable[Local], hints: Iterable[PeerHint]) -> tuple[HostTables, int]:
+def merge(tables: HostTables, local: Iterable[Local], hints: Iterable[PeerHint],
+          extmacs: Mapping[tuple[str, str], str] | None = None) -> tuple[HostTables, int]:
     """The tables with what the overlay may add, and how many rows it added. Only into a VN
     the tables already give this host with MAC forwarding (its bridge, tunnel and BUM rows
     exist: a cold VN waits for the controller), never over a MAC or external MAC the VN's
-    table already names, and a translated VN's row only with its external MAC."""
+    table already names, and a translated VN's row only with its external MAC. A peer's hint
+    makes a VN translated here as the controller will (its first member on another host of
+    our network): our own members then answer to their external MACs (`extmacs`, remembered)."""
     by_vn: dict[str, list[Local]] = {}
     for loc in local:
         by_vn.setdefault(loc.endpoint.vn, []).append(loc)
@@ -96,16 +100,24 @@ def merge(tables: HostTables, local: Iterable[Local], hints: Iterable[PeerHint])
                 arrivals.add(ext)
             macs.add(mac)
             added += 1
-        if translated and any(r.local for r in reverse):  # only a translating host accepts external MACs
-            for h in sorted(theirs, key=lambda x: x.internal):
-                if h.internal in macs or h.ext in arrivals:
-                    continue
-                entries.append(Entry(h.internal, Function.TRANSLATE_L2, h.ext))
-                reverse.append(ReverseEntry(h.ext, h.internal, False))
-                macs.add(h.internal)
-                arrivals.add(h.ext)
-                added += 1
-        vns.append(replace(t, entries=tuple(entries), reverse=tuple(reverse)) if len(entries) > len(t.entries) else t)
+        peers = []
+        for h in sorted(theirs, key=lambda x: x.internal):
+            if h.internal not in macs and h.ext not in arrivals and h.ext not in {p.ext for p in peers}:
+                peers.append(h)
+        if peers:
+            answering = {r.internal for r in reverse if r.local}
+            known = extmacs or {}
+            fill = [ReverseEntry(known[t.vn, e.destination], e.destination, True) for e in entries
+                    if e.function is Function.NO_MODIFICATION and e.destination not in answering
+                    and (t.vn, e.destination) in known and known[t.vn, e.destination] not in arrivals]
+            if answering or fill:  # a host none of whose members answers to an external MAC accepts none
+                reverse += fill
+                for h in peers:
+                    entries.append(Entry(h.internal, Function.TRANSLATE_L2, h.ext))
+                    reverse.append(ReverseEntry(h.ext, h.internal, False))
+                added += len(fill) + len(peers)
+        changed = len(entries) > len(t.entries) or len(reverse) > len(t.reverse)
+        vns.append(replace(t, entries=tuple(entries), reverse=tuple(reverse)) if changed else t)
     return (replace(tables, vns=tuple(vns)) if added else tables), added
 
 
@@ -141,6 +153,10 @@ class Overlay:
         loc = Local(endpoint, self.extmacs.get((endpoint.vn, endpoint.mac), ""), now)
         self.local[endpoint.vn, endpoint.mac] = loc
         return loc
+
+    def reported(self, vn: str, mac: str, revision: int) -> None:
+        if (loc := self.local.get((vn, mac))) is not None:
+            self.local[vn, mac] = replace(loc, reported=revision)
 
     def withdraw(self, vn: str, mac: str) -> Local | None:
         return self.local.pop((vn, mac), None)

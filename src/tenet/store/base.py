@@ -97,14 +97,19 @@ class Store(Protocol):
 MAX_TXN_OPS = 100  # etcd refuses a transaction of more than 128 operations (its --max-txn-ops)
 
 
-def in_chunks(store: Store, ops: Sequence[Op], compares: Sequence[Compare] = ()) -> bool:
+def in_chunks(store: Store, ops: Sequence[Op], compares: Sequence[Compare] = ()) -> int:
     """Write `ops`, MAX_TXN_OPS to a commit (each chunk all or nothing), each only if
-    `compares` hold when it commits (none: unconditionally). False at the first chunk refused:
-    the chunks before it stay written, none after it is tried."""
+    `compares` hold when it commits (none: unconditionally): the revision of the last commit,
+    by which every op is in. 0 at the first chunk refused: the chunks before it stay written,
+    none after it is tried."""
+    if not ops:
+        return store.revision()
+    rev = 0
     for i in range(0, len(ops), MAX_TXN_OPS):
-        if not store.txn(compares, ops[i:i + MAX_TXN_OPS])[0]:
-            return False
-    return True
+        ok, rev = store.txn(compares, ops[i:i + MAX_TXN_OPS])
+        if not ok:
+            return 0
+    return rev
 
 
 def follow(store: Store, prefix: str, rev: int, timeout: float) -> tuple[int, list[Event] | None]:
