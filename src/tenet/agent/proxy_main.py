@@ -32,6 +32,12 @@ from tenet.stopping import stop_on_signals
 log = logging.getLogger("tenet.proxy")
 SCAN = 1.0  # a look at the VM ports at least this often; a kernel link event triggers one at once
 RTMGRP_LINK = 1
+TRACE = os.environ.get("TENET_TRACE") == "1"  # bench/proxy8021x.py --trace: the path's hops, on CLOCK_MONOTONIC
+
+
+def trace(event: str, key: str) -> None:
+    if TRACE:
+        log.info("trace %s %s %.6f", event, key, time.monotonic())
 
 
 def link_events() -> socket.socket:
@@ -104,8 +110,10 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
 
     def emit(out: list[Emit]) -> None:
         for e in out:
-            log.info("%s for %s", e.frame.type.name if e.frame.type != eapol.EapolType.EAP else "EAP", e.src)
             sock.send(eapol.frame(e.dst, e.src, e.frame))
+            if e.frame.type == eapol.EapolType.START:
+                trace("start", e.src)
+            log.info("%s for %s", e.frame.type.name if e.frame.type != eapol.EapolType.EAP else "EAP", e.src)
 
     while not stopping.is_set():
         now = time.monotonic()
@@ -127,6 +135,7 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
             next_scan = now + SCAN
         ready, _, _ = select.select([sock, events], [], [], max(0.0, next_scan - time.monotonic()))
         if events in ready:
+            trace("wake", "-")
             try:
                 while events.recv(65536):
                     pass
@@ -140,7 +149,10 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
             except DecodeError as e:
                 log.warning("malformed EAPOL on %s: %s", uplink, e)
                 continue
+            was = proxy.vms.get(dst)
             emit(proxy.on_eapol(time.monotonic(), dst, src, f))
+            if TRACE and (vm := proxy.vms.get(dst)) and vm.state == "authorized" and vm != was:
+                trace("success", dst)
         emit(proxy.tick(time.monotonic()))
     # no logoff on the way out: the VMs are still there, and a restarted proxy just asks again
 
