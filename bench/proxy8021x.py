@@ -91,14 +91,15 @@ def trace_hops(log: Path, mac: str, added: list[float], firsts: list[float], lat
         return min(x for x in marks[kind] if x >= t)
 
     rows: dict[str, list[float]] = {k: [] for k in ("add->wake", "wake->start", "add->start", "start->success",
-                                                    "success->first", "up->first", "add->first")}
+                                                    "success->first", "add->up", "up->first", "add->first")}
     for t_add, first, lat in zip(added, firsts, latency):
         wake = after("wake", t_add)
         start = after("start", t_add)
         success = after("success", start)
         for k, v in (("add->wake", wake - t_add), ("wake->start", start - wake), ("add->start", start - t_add),
                      ("start->success", success - start),
-                     ("success->first", first - success), ("up->first", lat), ("add->first", first - t_add)):
+                     ("success->first", first - success), ("add->up", first - lat - t_add), ("up->first", lat),
+                     ("add->first", first - t_add)):
             rows[k].append(v)
     out = {k: {"p50": round(pct(v, 50) * 1000, 2), "p99": round(pct(v, 99) * 1000, 2)} for k, v in rows.items()}
     for k, v in out.items():
