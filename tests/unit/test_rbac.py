@@ -102,6 +102,7 @@ def test_an_agent_reads_and_writes_its_own_keys(cluster):
         a.revoke(lease)
         assert a.get(keys.alive("a")) is None and a.get(keys.chassis("a")).value == b"c"
         assert a.watch(keys.host_prefix("a"), rev, timeout=1)[0].key == keys.status("a")
+        assert follow(a, keys.servable(), rev, timeout=0)[1] == []  # admission follows it (agent/admit.py)
     finally:
         a.close()
 
