@@ -1,7 +1,7 @@
 """802.1X on behalf of VMs: time from a VM's port coming up to its first packet forwarded
 through the access switch, against FreeRADIUS driven directly in the same run.
 
-    .venv/bin/python bench/proxy8021x.py [--rounds 100]
+    .venv/bin/python bench/proxy8021x.py [--rounds 100] [--trace]
 
 Each round the VM is created on host6 (a veth into its namespace, its address and a static
 neighbour entry for S, so that ARP is not counted), its host-side port is set up in the host's
@@ -10,11 +10,14 @@ arrival (CLOCK_MONOTONIC is shared by all namespaces). Then the VM is removed (i
 EAPOL-Logoff) and the driver waits until the switch has applied the removal, so each round
 starts cold. The ceiling: sequential EAP-MD5 logins by pyrad straight at FreeRADIUS from the
 switch's namespace — the RADIUS part alone. Writes JSON to bench/results/.
+--trace also times the hops from the port's creation (the proxy acts on that, before t0):
+the proxy's `trace` log lines (TENET_TRACE=1) give its wake, EAPOL-Start and EAP-Success.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import select
 import statistics
 import subprocess
@@ -76,10 +79,41 @@ print(json.dumps(out))
 """
 
 
+def trace_hops(log: Path, mac: str, added: list[float], firsts: list[float], latency: list[float]) -> dict:
+    """p50/p99 of each hop per round, from `ip link add` of P's port (the proxy acts on that)."""
+    marks: dict[str, list[float]] = {"wake": [], "start": [], "success": []}
+    for line in log.read_text().splitlines():
+        f = line.split(" trace ", 1)[-1].split() if " trace " in line else []
+        if len(f) == 3 and f[0] in marks and (f[0] == "wake" or f[1] == mac):
+            marks[f[0]].append(float(f[2]))
+
+    def after(kind: str, t: float) -> float:
+        return min(x for x in marks[kind] if x >= t)
+
+    rows: dict[str, list[float]] = {k: [] for k in ("add->wake", "wake->start", "add->start", "start->success",
+                                                    "success->first", "add->up", "up->first", "add->first")}
+    for t_add, first, lat in zip(added, firsts, latency):
+        wake = after("wake", t_add)
+        start = after("start", t_add)
+        success = after("success", start)
+        for k, v in (("add->wake", wake - t_add), ("wake->start", start - wake), ("add->start", start - t_add),
+                     ("start->success", success - start),
+                     ("success->first", first - success), ("add->up", first - lat - t_add), ("up->first", lat),
+                     ("add->first", first - t_add)):
+            rows[k].append(v)
+    out = {k: {"p50": round(pct(v, 50) * 1000, 2), "p99": round(pct(v, 99) * 1000, 2)} for k, v in rows.items()}
+    for k, v in out.items():
+        print(f"{k:>16}  p50 {v['p50']:7.2f} ms  p99 {v['p99']:7.2f} ms", file=sys.stderr)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=100)
+    ap.add_argument("--trace", action="store_true", help="time the hops from the port's creation (proxy trace lines)")
     a = ap.parse_args()
+    if a.trace:
+        os.environ["TENET_TRACE"] = "1"  # inherited by the lab's processes
     py = sys.executable
     with Lab.load(HERE / "proxy8021x.yaml") as lab:
         p = next(v for v in lab.intent.vms if v.name == "P")
@@ -107,9 +141,12 @@ def main() -> int:
         assert sink.stdout.readline().strip() == "ready"
         prober = lab.popen("P", py, "-c", PROBER, str(s.nics[0].ip.ip), stdin=subprocess.PIPE, text=True)
         latency: list[float] = []
+        added: list[float] = []
+        firsts: list[float] = []
         for i in range(a.rounds):
             lab.exec("host6", "ip", "link", "del", port, check=True)  # the VM goes: logoff
             until(lambda: not authorized() and applied(), "P's removal applied")
+            added.append(time.monotonic())
             lab.exec("host6", "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", vm_ns, check=True)
             for cmd in (("ip", "link", "set", "eth0", "address", nic.mac), ("ip", "addr", "add", str(nic.ip), "dev", "eth0"),
                         ("ip", "link", "set", "eth0", "up"),
@@ -125,22 +162,26 @@ def main() -> int:
             rnd, t = sink.stdout.readline().split()
             assert rnd == str(i), (rnd, i)
             latency.append(float(t) - t0)
+            firsts.append(float(t))
         prober.kill()
         sink.kill()
         secret = (lab.record.dir / "radius.secret").read_text().strip()
         r = lab.exec("tor1", py, "-c", LOGINS, lab.plan.aaa.ip, secret, str(a.rounds), timeout=300)
         direct = json.loads(r.stdout)
         store.close()
+        hops = trace_hops(Path(lab.process("proxy", "host6").log), nic.mac, added, firsts, latency) if a.trace else None
     ms = lambda v: round(v * 1000, 1)  # noqa: E731
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": f"python bench/proxy8021x.py --rounds {a.rounds}",
+        "command": f"python bench/proxy8021x.py --rounds {a.rounds}" + (" --trace" if a.trace else ""),
         "rounds": a.rounds,
         "port_up_to_first_packet_ms": {"p50": ms(statistics.median(latency)), "p90": ms(pct(latency, 90)),
                                        "p99": ms(pct(latency, 99)),
                                        "max": ms(max(latency)), "measured": len(latency)},
         "direct_freeradius_eap_md5_login_ms": {"p50": ms(statistics.median(direct)), "p99": ms(pct(direct, 99))},
     }
+    if hops is not None:
+        result["trace_ms"] = hops
     out = HERE / "results" / f"proxy8021x-{datetime.now(timezone.utc):%Y-%m-%dT%H%M%S}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

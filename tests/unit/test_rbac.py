@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import pytest
 
+from tenet.agent.proxy_records import ProxyRecords
 from tenet.lab.pki import Pki, issue, passwords
 from tenet.model.load import load_intent
 from tenet.store import keys, rbac
-from tenet.store.base import Delete, Put, StoreError
+from tenet.store.base import Delete, Put, StoreError, follow
 from tenet.store.etcd import EtcdStore, Login, PermissionDenied, Tls
 from tenet.store.rbac import Access
+from tenet.store.records import ProxyPort, ProxyPorts
 
 from etcd_cluster import ETCD, EtcdCluster
 
@@ -99,6 +102,7 @@ def test_an_agent_reads_and_writes_its_own_keys(cluster):
         a.revoke(lease)
         assert a.get(keys.alive("a")) is None and a.get(keys.chassis("a")).value == b"c"
         assert a.watch(keys.host_prefix("a"), rev, timeout=1)[0].key == keys.status("a")
+        assert follow(a, keys.servable(), rev, timeout=0)[1] == []  # admission follows it (agent/admit.py)
     finally:
         a.close()
 
@@ -143,6 +147,25 @@ def test_a_proxy_host_reads_only_its_ports_and_the_controller_everything(cluster
             p.get(keys.tables("p"))
     finally:
         p.close()
+
+
+@needs_etcd
+def test_a_proxy_host_may_watch_its_ports_and_nothing_more(cluster):
+    """The proxy follows its key (agent/proxy_records.py): etcd checks the watched range."""
+    c, pki = cluster
+    p, ctl = login(c, pki, "agent-p"), login(c, pki, "controller")
+    try:
+        rev = p.revision() + 1
+        ctl.put(keys.proxy("p"), b"ports 2")
+        _, events = follow(p, keys.proxy("p"), rev, timeout=5)
+        assert [(e.key, e.value) for e in events] == [(keys.proxy("p"), b"ports 2")]
+        with pytest.raises(PermissionDenied):
+            p.watch(keys.host_prefix("p"), rev, timeout=1)  # its host's other keys: no
+        with pytest.raises(PermissionDenied):
+            p.watch(keys.proxy("a"), rev, timeout=1)
+    finally:
+        p.close()
+        ctl.close()
 
 
 @needs_etcd
@@ -212,3 +235,22 @@ def test_tenet_store_rbac_applies_what_the_lab_applies(tmp_path):
         assert r.exit_code == 1 and "etcd://" in r.output
     finally:
         c.stop()
+
+
+@needs_etcd
+def test_the_proxy_follows_its_records_by_watch_under_rbac(cluster):
+    """With its own user, the proxy's record copy is kept by the watch (not by the periodic
+    read, pushed out of the test here), and the store never refused it."""
+    c, pki = cluster
+    p, ctl = login(c, pki, "agent-p"), login(c, pki, "controller")
+    records = ProxyRecords(p, "p", resync=60.0).start()
+    try:
+        ctl.put(keys.proxy("p"), ProxyPorts((ProxyPort(port="tv1", mac="02:00:00:00:00:01", vn="v", mab=True),)).to_json())
+        deadline = time.monotonic() + 5
+        while "tv1" not in records.current and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert set(records.current) == {"tv1"} and not records.polling
+    finally:
+        records.stop()
+        p.close()
+        ctl.close()

@@ -5,7 +5,7 @@ migration) this agent authenticates it toward the switch with EAPOL frames whose
 VM's MAC, using the identity and secret the host keeps for that VM (the controller publishes
 them under this host's prefix, controller/proxies.py: the host never reads the intent, which
 holds every VM's password); when the port goes it sends EAPOL-Logoff. The state machine is
-agent/proxy8021x.py; this is its I/O.
+agent/proxy8021x.py, the records it follows agent/proxy_records.py; this is its I/O.
 """
 from __future__ import annotations
 
@@ -14,17 +14,14 @@ import logging
 import os
 import select
 import socket
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
 
-from tenet.agent.proxy8021x import Credentials, Emit, Proxy
+from tenet.agent.kernel import nftables
+from tenet.agent.proxy8021x import Emit, Proxy
+from tenet.agent.proxy_records import ProxyRecords, VmRecord
 from tenet.ethernet import packet_socket
-from tenet.store import keys
-from tenet.store.base import Store
 from tenet.store.open import open_store
-from tenet.store.records import ProxyPorts, RecordError
 from tenet.wire import eapol
 from tenet.wire.errors import DecodeError
 from tenet.stopping import stop_on_signals
@@ -32,6 +29,12 @@ from tenet.stopping import stop_on_signals
 log = logging.getLogger("tenet.proxy")
 SCAN = 1.0  # a look at the VM ports at least this often; a kernel link event triggers one at once
 RTMGRP_LINK = 1
+TRACE = os.environ.get("TENET_TRACE") == "1"  # bench/proxy8021x.py --trace: the path's hops, on CLOCK_MONOTONIC
+
+
+def trace(event: str, key: str) -> None:
+    if TRACE:
+        log.info("trace %s %s %.6f", event, key, time.monotonic())
 
 
 def link_events() -> socket.socket:
@@ -42,39 +45,19 @@ def link_events() -> socket.socket:
     return s
 
 
-@dataclass(frozen=True)
-class VmRecord:
-    """What the host knows of one VM port: whose MAC, which VN, and the secret it vouches with."""
-
-    mac: str
-    vn: str
-    creds: Credentials | None  # None: MAB
-
-
-def vm_records(ports: ProxyPorts) -> dict[str, VmRecord]:
-    """VM port -> its record, from what the controller published for this host."""
-    return {p.port: VmRecord(p.mac, p.vn, None if p.mab else Credentials(p.identity, p.password)) for p in ports.ports}
-
-
-def read_records(store: Store, host: str, last: dict[str, VmRecord]) -> dict[str, VmRecord]:
-    """This host's published VM ports (none yet: none). A malformed value keeps the last ones."""
-    kv = store.get(keys.proxy(host))
-    if kv is None:
-        return {}
-    try:
-        return vm_records(ProxyPorts.from_json(kv.value))
-    except RecordError as e:
-        log.error("%s: %s", keys.proxy(host), e)
-        return last
-
-
-def guard(records: dict[str, VmRecord], present: set[str]) -> str:
+def guard(records: dict[str, VmRecord]) -> str:
     """The host's half of the threat model: it knows which port each VM is on, so a frame
     entering its bridge from a VM port with another source MAC (a VM forging a neighbour's
     authorized MAC) is dropped here, before the switch could be fooled by it. And it knows each
     VM's VN: its bridge is one L2 segment under all of them, so frames between VM ports of
-    different VNs (a broadcast, above all) are dropped too — only the switch joins VNs."""
-    ports = {port: r for port, r in sorted(records.items()) if port in present}
+    different VNs (a broadcast, above all) are dropped too — only the switch joins VNs.
+
+    Rules name every *published* VM port, there or not (`iifname` compares names, so a rule
+    for a port that does not exist yet matches nothing until it does): the guard is in place
+    before the port is created, not once a link event has been seen — a VM attached to its
+    bridge at once can send nothing unguarded — and a port appearing changes no rule, so
+    vouching for it waits for no nftables transaction (see `run`)."""
+    ports = dict(sorted(records.items()))
     rules = [f'    iifname "{port}" ether saddr != {r.mac} counter drop\n' for port, r in ports.items()]
     body = "".join(rules) or "    counter\n"
     pairs = [f'"{a}" . "{b}"' for a, ra in ports.items() for b, rb in ports.items() if a != b and ra.vn == rb.vn]
@@ -86,53 +69,76 @@ def guard(records: dict[str, VmRecord], present: set[str]) -> str:
             f"  chain vm_vns {{\n    type filter hook forward priority 0; policy accept;\n{apart}  }}\n}}\n")
 
 
-def apply_guard(text: str) -> None:
-    script = f"table bridge tenet_proxy {{}}\ndelete table bridge tenet_proxy\n{text}"
-    r = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
+def apply_guard(text: str) -> bool:
+    """Swap the guard table in one transaction, in-process (libnftables; no `nft` fork)."""
+    r = nftables.run_script(f"table bridge tenet_proxy {{}}\ndelete table bridge tenet_proxy\n{text}")
     if r.returncode:
         log.error("source-MAC guard not applied: %s", r.stderr.strip())
+    return r.returncode == 0
+
+
+def drain(s: socket.socket) -> None:
+    """Read a nonblocking socket empty; an overrun (ENOBUFS: events were lost) is fine, as the
+    caller looks at every port next anyway."""
+    try:
+        while s.recv(65536):
+            pass
+    except BlockingIOError:
+        pass
+    except OSError as e:
+        log.warning("link events overran (%s): looking at every port", e)
 
 
 def run(host: str, store_url: str, uplink: str = "up0") -> None:
-    store = open_store(store_url)
-    stopping = stop_on_signals()
+    """The loop. A VM's port appearing costs no store read and no nftables call before its
+    EAPOL-Start: the records come from a copy kept fresh by a thread (proxy_records.py), and the
+    guard already names the port (`guard`). The order is still guard, then EAPOL-Start, every
+    time: when a record arrives for a port already there, its rules are swapped in first (≈ 0.5 ms
+    in-process). Sending EAPOL-Start first would open nothing by itself — it is the VM's own MAC
+    asking, and the switch drops that MAC's frames until EAP-Success — but what the guard stops
+    (another VM's MAC forged from this port, frames across VNs on this host's bridge) needs no
+    authorization at all, only a port that forwards; so the guard must come before the VM can
+    send, which is when its port exists, not when its EAPOL-Start goes."""
+    records = ProxyRecords(open_store(store_url), host).start()
+    stop_r, stop_w = os.pipe()
+    stopping = stop_on_signals(also=lambda: os.write(stop_w, b"!"))  # wakes the select below at once
     sock = packet_socket(eapol=True, nvo3=False)
     sock.bind((uplink, 0))
     events = link_events()
-    proxy, up, next_scan, guarded = Proxy(), set(), 0.0, ""
-    records: dict[str, VmRecord] = {}
+    proxy, up, next_scan, guarded = Proxy(), set(), 0.0, None
 
     def emit(out: list[Emit]) -> None:
         for e in out:
-            log.info("%s for %s", e.frame.type.name if e.frame.type != eapol.EapolType.EAP else "EAP", e.src)
             sock.send(eapol.frame(e.dst, e.src, e.frame))
+            if e.frame.type == eapol.EapolType.START:
+                trace("start", e.src)
+            log.info("%s for %s", e.frame.type.name if e.frame.type != eapol.EapolType.EAP else "EAP", e.src)
 
     while not stopping.is_set():
         now = time.monotonic()
         if now >= next_scan:
-            records = read_records(store, host, records)
-            present = set(os.listdir("/sys/class/net"))
-            wanted = guard(records, present)
-            if wanted != guarded:  # level: rewrite only when the VM ports changed
-                apply_guard(wanted)
+            current = records.current  # one reference: this scan sees one version of the records
+            wanted = guard(current)
+            if wanted != guarded and apply_guard(wanted):  # only when the records changed; a failure: next scan
                 guarded = wanted
-            for port, r in records.items():
+            present = set(os.listdir("/sys/class/net"))
+            for port, r in current.items():
                 if port in present and r.mac not in up:
                     up.add(r.mac)
                     emit(proxy.vm_up(now, r.mac, r.creds))
             for mac in list(up):
-                if not any(r.mac == mac and p in present for p, r in records.items()):
+                if not any(r.mac == mac and p in present for p, r in current.items()):
                     up.discard(mac)
                     emit(proxy.vm_down(mac))  # removed, or migrated away: logoff on its behalf
             next_scan = now + SCAN
-        ready, _, _ = select.select([sock, events], [], [], max(0.0, next_scan - time.monotonic()))
+        ready, _, _ = select.select([sock, events, records.wake, stop_r], [], [], max(0.0, next_scan - time.monotonic()))
         if events in ready:
-            try:
-                while events.recv(65536):
-                    pass
-            except BlockingIOError:
-                pass
+            trace("wake", "-")
+            drain(events)
             next_scan = 0.0  # a port came or went: look now
+        if records.wake in ready:
+            records.drain()
+            next_scan = 0.0  # the published VM ports changed: guard and vouch now
         if sock in ready:
             data = sock.recv(2048)  # incoming only: the socket filter drops what we send
             try:
@@ -140,9 +146,13 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
             except DecodeError as e:
                 log.warning("malformed EAPOL on %s: %s", uplink, e)
                 continue
+            was = proxy.vms.get(dst)
             emit(proxy.on_eapol(time.monotonic(), dst, src, f))
+            if TRACE and (vm := proxy.vms.get(dst)) and vm.state == "authorized" and vm != was:
+                trace("success", dst)
         emit(proxy.tick(time.monotonic()))
-    # no logoff on the way out: the VMs are still there, and a restarted proxy just asks again
+    # no logoff on the way out: the VMs are still there, and a restarted proxy just asks again;
+    # the records' thread is a daemon and ends with the process (no wait for its watch)
 
 
 def main(argv: list[str] | None = None) -> None:

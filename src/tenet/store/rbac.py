@@ -4,8 +4,8 @@
 |---|---|---|
 | root | everything (etcd's built-in root role): the operator, the lab | everything |
 | controller | /tenet/ | /tenet/ |
-| agent-<host> | /tenet/hosts/<host>/, /tenet/servable, /tenet/endpoints/<host>/, /tenet/chassis/<host>, /tenet/alive/<host> | its status, admission/ and revoke/ (it clears a request it handled) under its prefix; its endpoints, chassis and alive keys |
-| agent-<proxy> (an 802.1X proxy host) | /tenet/hosts/<proxy>/proxy | nothing |
+| agent-<host> | /tenet/hosts/<host>/, /tenet/servable (as a range: watched), /tenet/endpoints/<host>/, /tenet/chassis/<host>, /tenet/alive/<host> | its status, admission/ and revoke/ (it clears a request it handled) under its prefix; its endpoints, chassis and alive keys |
+| agent-<proxy> (an 802.1X proxy host) | /tenet/hosts/<proxy>/proxy (as a range: it watches it) | nothing |
 
 So an agent never reads the intent (every VM's password is in it), another host's tables or
 another host's endpoints, and writes nothing the controller or another host owns. etcd checks
@@ -85,7 +85,7 @@ def agent_role(host: str) -> Role:
     """An NVE's agent and its admission processes: their own host's keys, nothing else."""
     return Role(agent_user(host), (
         Grant(keys.host_prefix(host), Access.READ, prefix=True),
-        Grant(keys.servable(), Access.READ),  # the VNs any NVE may offer: one key for all
+        Grant(keys.servable(), Access.READ, prefix=True),  # the VNs any NVE may offer: one key for all, watched
         Grant(keys.controller_observed(), Access.READ),  # how far the tables are: settles provisional rows
         Grant(keys.status(host), Access.WRITE),
         Grant(keys.admission_prefix(host), Access.WRITE, prefix=True),
@@ -97,8 +97,10 @@ def agent_role(host: str) -> Role:
 
 
 def proxy_role(host: str) -> Role:
-    """An 802.1X proxy host reads the VM ports the controller published for it, and only that."""
-    return Role(agent_user(host), (Grant(keys.proxy(host), Access.READ),))
+    """An 802.1X proxy host reads the VM ports the controller published for it, and only that.
+    As a range (the key and what it prefixes, where nothing else is written): etcd checks a
+    watch against read permission on the whole watched range, and the proxy follows its key."""
+    return Role(agent_user(host), (Grant(keys.proxy(host), Access.READ, prefix=True),))
 
 
 def roles(fabric: Fabric, registered: Iterable[str] = ()) -> tuple[Role, ...]:
