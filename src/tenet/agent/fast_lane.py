@@ -50,6 +50,8 @@ REJECT_LOOK = 0.1  # an unconfirmed row this old is checked against the controll
 HINT_MAX = 256  # peers' hints held at once; more wait for the tables
 FAST_DUTY = 2.0  # a pass costs twice its CPU time in gap under a storm (admission needs the cores) …
 FAST_BURST = 0.05  # … once the banked quiet time is spent
+STORM_RATE = 50.0  # admissions a second the lane takes early, with …
+STORM_BURST = 20.0  # … this many at once: beyond, a storm goes the central way, which batches it
 GROUPS_EVERY = 1.0  # how often the lane re-joins the groups its multicast VNs' hints come to
 _PKTINFO = struct.Struct("@I4s4s")  # struct in_pktinfo: ifindex, spec_dst, addr
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python names it from 3.12 only
@@ -154,9 +156,13 @@ class FastLane:
         self.announced: dict[tuple[str, str], tuple[int, str]] = {}  # (vn, mac) -> (vnid, ext) we hinted
         self.groups: set[str] = set()
         self.groups_at = 0.0
+        # the uplink's network and index, looked up off the path (a netlink socket costs ms)
+        self.network: ipaddress.IPv4Network | None = None
+        self.index = 0
         self.store: Store | None = None
         # sparse admissions pass at once; a storm's are coalesced, at most a third of a core
         self.pacer = Pacer(0.0, FAST_DUTY, FAST_BURST)
+        self.tokens, self.tokens_at = STORM_BURST, 0.0  # admissions the lane may still take early
         self.thread = threading.Thread(target=self._run, name="fast-lane", daemon=True)
 
     def start(self) -> None:
@@ -195,10 +201,11 @@ class FastLane:
             changed |= self._hints(now)
         changed |= self._settle(now)
         if changed:
-            self.agent.pass_(self._store(), [], False)
+            self.agent.pass_(self._store(), [], False, fast=True)
         if ready:
             self.pacer.done()
         if now >= self.groups_at:
+            self._look_at_uplink()
             self._join_groups()
             self.groups_at = now + GROUPS_EVERY
 
@@ -225,7 +232,7 @@ class FastLane:
                     log.warning("fast lane: malformed notice dropped: %s", e)
                     continue
                 if isinstance(n, Admitted):
-                    if n.report.host != self.agent.host or tables is None:
+                    if n.report.host != self.agent.host or tables is None or not self._take_token(now):
                         continue
                     loc = overlay.admit(report_endpoint(n.report), now)
                     if not merge(tables, [loc], (), overlay.extmacs)[1]:  # nothing it could add: the tables decide
@@ -236,12 +243,21 @@ class FastLane:
                     for vn, mac in n.admitted:
                         overlay.reported(vn, mac, n.revision)
                     continue
+                elif overlay.withdraw(n.vn, n.mac) is None:
+                    continue  # nothing of ours stands for it: the tables will take it out
                 else:
-                    overlay.withdraw(n.vn, n.mac)
                     out += self._unannounce(n.vn, n.mac)
                 changed = True
         self._send(tables, out)
         return changed
+
+    def _take_token(self, now: float) -> bool:
+        self.tokens = min(STORM_BURST, self.tokens + (now - self.tokens_at) * STORM_RATE)
+        self.tokens_at = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
 
     def _announce(self, tables: HostTables | None, loc: Local) -> list[wire.HintEntry]:
         t = tables.vn(loc.endpoint.vn) if tables else None
@@ -258,7 +274,7 @@ class FastLane:
     def _send(self, tables: HostTables | None, entries: list[wire.HintEntry]) -> None:
         if not entries or tables is None:
             return
-        network = self._network()
+        network = self.network
         if network is None:
             return
         by_target: dict[str, list[wire.HintEntry]] = {}
@@ -267,10 +283,9 @@ class FastLane:
             if (t := vns.get(e.vnid)) is not None:
                 for target in hint_targets(t, network):
                     by_target.setdefault(target, []).append(e)
-        index = _ifindex(self.uplink)
         for target, es in by_target.items():
             if ipaddress.ip_address(target).is_multicast:  # out of the uplink: no route names the group
-                self.hints.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn("0.0.0.0", index))
+                self.hints.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn("0.0.0.0", self.index))
             for i in range(0, len(es), wire.HINT_MAX_ENTRIES):
                 self.seq = (self.seq + 1) & 0xFFFFFFFF
                 try:
@@ -279,14 +294,15 @@ class FastLane:
                 except OSError as e:
                     log.debug("hint to %s not sent: %s", target, e)
 
-    def _network(self) -> ipaddress.IPv4Network | None:
+    def _look_at_uplink(self) -> None:
         address = ipv4_address(self.uplink)
-        return ipaddress.ip_interface(address).network if address else None
+        self.network = ipaddress.ip_interface(address).network if address else None
+        self.index = _ifindex(self.uplink)
 
     # -- peers' hints ---------------------------------------------------------------------
 
     def _hints(self, now: float) -> bool:
-        network, index = self._network(), _ifindex(self.uplink)
+        network, index = self.network, self.index
         changed = False
         while True:
             try:
@@ -319,10 +335,11 @@ class FastLane:
         return changed
 
     def _join_groups(self) -> None:
-        """Hints for a multicast VN come to its group: be a member on the uplink while we translate it."""
+        """Hints for a multicast VN come to its group: be a member on the uplink while we have its
+        table (a hint may be what makes it translated here: its first member on another host)."""
         tables = self.agent.reader.last
-        want = {t.group for t in tables.vns if t.group and translating(t)} if tables else set()
-        index = _ifindex(self.uplink)
+        want = {t.group for t in tables.vns if t.group and t.forwarding == "mac"} if tables else set()
+        index = self.index
         for group, add in [(g, True) for g in want - self.groups] + [(g, False) for g in self.groups - want]:
             try:
                 self.hints.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP if add else socket.IP_DROP_MEMBERSHIP,

@@ -36,7 +36,7 @@ BURST = 0.1  # quiet time banks up to this much pacing: changes one at a time ne
 
 
 def sync(store: Store, kernel: Kernel, reader: Reader, converged: KernelState | None = None,
-         events: list[Event] | None = None, overlay: Overlay | None = None,
+         events: list[Event] | None = None, overlay: Overlay | None = None, trust: bool = False,
          ) -> tuple[AgentStatus, KernelState | None, list]:
     """One pass: the status to report, the desired state and the ops applied. Without
     published tables the agent touches nothing (never delete blind). `converged`: see
@@ -55,7 +55,7 @@ def sync(store: Store, kernel: Kernel, reader: Reader, converged: KernelState | 
         tables, provisional = merge(tables, overlay.local.values(), overlay.hints.values(), overlay.extmacs)
     macs = kernel.port_macs()
     desired = desired_state(tables, frozenset(macs), kernel.uplink_mtu(tables.uplink))
-    ops = reconcile(kernel, desired, converged)
+    ops = reconcile(kernel, desired, converged, trust)
     if ops:
         log.info("generation %d%s: applied %d ops", tables.generation,
                  f" + {provisional} provisional" if provisional else "", len(ops))
@@ -93,14 +93,15 @@ class Agent:
         self.converged: KernelState | None = None
         self.reader = published.Reader(host)
 
-    def pass_(self, store: Store, events: list[Event] | None, full: bool) -> tuple[AgentStatus, list]:
-        """One pass under the lock. `full`: read the tables and the kernel back whole."""
+    def pass_(self, store: Store, events: list[Event] | None, full: bool, fast: bool = False) -> tuple[AgentStatus, list]:
+        """One pass under the lock. `full`: read the tables and the kernel back whole. `fast`:
+        the fast lane's, which reads nothing back (reconcile's `trust`)."""
         with self.lock:
             if full or self.converged is None:
                 self.reader, events = published.Reader(self.host), None
             try:
                 status, self.converged, ops = sync(store, self.kernel, self.reader, None if full else self.converged,
-                                                   events, self.overlay)
+                                                   events, self.overlay, fast)
             except Exception as e:  # report and retry next pass; the kernel keeps what it has
                 if isinstance(e, StoreError):
                     self.converged = None
