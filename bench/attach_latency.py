@@ -16,24 +16,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from probe import SINK, Sink
 from tenet.lab.lab import Lab
 from tenet.model.tenancy import Vm
 
 HERE = Path(__file__).parent
 LINGER = 4.0  # s after the lab's own TESs stop: their endpoints go
-SINK = r"""
-import json, signal, socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 9999))
-first = {}
-signal.signal(signal.SIGTERM, lambda *a: (print(json.dumps(first)), sys.stdout.flush(), sys.exit(0)))
-print("ready", flush=True)
-while True:
-    data, addr = s.recvfrom(64)
-    now = time.monotonic()
-    rnd = data.split()[0].decode()
-    first.setdefault(rnd, now)
-    s.sendto(b"ack " + rnd.encode(), addr)
-"""
 
 
 def vm(lab: Lab, name: str) -> Vm:
@@ -58,20 +46,15 @@ def latency(lab: Lab, tes: Vm, sink: Vm, rounds: int) -> tuple[list[float], list
     """`rounds` sequential attaches of `tes` (prepared): per round, the seconds from DISCOVER to
     the first packet at `sink`, and from DISCOVER to AUTH_RESULT."""
     py, nic = sys.executable, tes.nics[0]
-    probe = lab.popen(sink.name, py, "-c", SINK, stdout=subprocess.PIPE, text=True)
+    probe = Sink(lab.popen(sink.name, py, "-c", SINK, "ack", stdout=subprocess.PIPE, text=True))
     try:
-        if probe.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"the sink in {sink.name} did not start")
         r = lab.exec(tes.name, py, str(HERE / "attach_tes.py"), "latency", nic.identity, nic.password, lab.store_url,
                      tes.host, str(sink.nics[0].ip.ip), str(rounds), timeout=60 + rounds)
         if r.returncode:
             raise RuntimeError(r.stderr[-2000:])
         driver = json.loads(r.stdout)
-        probe.terminate()
-        arrivals = json.loads(probe.communicate(timeout=10)[0])
+        arrivals = probe.drain()
     finally:
-        if probe.poll() is None:
-            probe.kill()
-            probe.wait()
+        probe.close()
     return ([arrivals[str(i)] - t0 for i, t0 in enumerate(driver["starts"]) if str(i) in arrivals],
             driver["attached"])

@@ -38,7 +38,7 @@ from tenet.model.rate import parse_rate
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from attach import pct  # noqa: E402
+from stats import pct  # noqa: E402
 
 SAMPLER = r"""
 import json, sys, time

@@ -40,6 +40,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 from attach_latency import latency as attach_latency, prepare, vm
 from failover import by_signal, gap
@@ -50,6 +51,7 @@ from tenet.lab import etcd
 from tenet.lab.churn import endpoint_churn
 from tenet.lab.control import Control, StoreKind
 from tenet.lab.lab import Lab
+from tenet.lab.record import Record
 from tenet.model.load import load_file
 from tenet.store import published
 from tenet.store.base import Store
@@ -170,7 +172,11 @@ def reprogrammed(rounds: list[dict]) -> int:
 
 
 # -- what an idle lab costs ------------------------------------------------------------------
-def cpu_seconds(lab: Lab) -> float:
+class Recorded(Protocol):
+    record: Record  # a Lab, or bench/ovn_peer.py's OvnPeer
+
+
+def cpu_seconds(lab: Recorded) -> float:
     """CPU time so far of the lab's recorded processes and all their descendants."""
     parent, cpu = {}, {}
     for d in Path("/proc").iterdir():
@@ -192,7 +198,7 @@ def cpu_seconds(lab: Lab) -> float:
     return total
 
 
-def idle_cpu(labs: dict[str, Lab]) -> dict[str, float]:
+def idle_cpu(labs: dict[str, Recorded]) -> dict[str, float]:
     """Cores each lab takes while nobody uses it, over the same IDLE seconds."""
     start = {k: cpu_seconds(lab) for k, lab in labs.items()}
     time.sleep(IDLE)

@@ -29,7 +29,7 @@ from tenet.stopping import stop_on_signals
 log = logging.getLogger("tenet.proxy")
 SCAN = 1.0  # a look at the VM ports at least this often; a kernel link event triggers one at once
 RTMGRP_LINK = 1
-TRACE = os.environ.get("TENET_TRACE") == "1"  # bench/proxy8021x.py --trace: the path's hops, on CLOCK_MONOTONIC
+TRACE = os.environ.get("TENET_TRACE") == "1"  # log the port-up hops (wake, EAPOL-Start, EAP-Success) on CLOCK_MONOTONIC
 
 
 def trace(event: str, key: str) -> None:
