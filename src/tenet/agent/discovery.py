@@ -30,6 +30,7 @@ from tenet.compute.routing import DELIVER
 from tenet.compute.tables import HostTables, Servable
 from tenet.store import keys
 from tenet.store.base import Delete, Put, Store, in_chunks
+from tenet.trace import trace
 from tenet.store.records import EndpointKind, EndpointReport, RecordError, ReportedTunnel
 from tenet.ethernet import hwaddr, packet_socket, shard_of
 from tenet.wire import arp, eapol
@@ -312,6 +313,7 @@ class Discovery:
             vn=vn.vn, vnid=vn.vnid, mac=a.mac, port=a.port, host=self.host, session=0,
             identity=self.auth.sessions.get((a.port, a.mac), auth.Supplicant(a.port, a.mac, "", 0)).identity,
             ip=p.ip or "", kind=EndpointKind.DOT1X, provisioning=p)
+        trace("admitted", a.mac)
         self.fast.send(Admitted(report))
         self.reports.put((Put(keys.endpoint(self.host, vn.vn, a.mac), report.to_json()), "", (vn.vn, a.mac)))
 
@@ -366,6 +368,7 @@ class Discovery:
             elif isinstance(a, Attach):
                 s = a.session
                 report = self._report(s)
+                trace("admitted", s.tes_mac)
                 self.fast.send(Admitted(report))
                 self.reports.put((Put(keys.endpoint(self.host, s.vn, s.tes_mac), report.to_json()),
                                   f"attach {s.tes_mac} to {s.vn} (session {s.id:08x})", (s.vn, s.tes_mac)))

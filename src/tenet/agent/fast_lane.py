@@ -32,6 +32,7 @@ from tenet.agent.provisional import HINT_TTL, PROVISIONAL_TTL, Local, PeerHint, 
 from tenet.compute.endpoints import report_endpoint
 from tenet.compute.tables import Function, HostTables, VnTable
 from tenet.pace import Pacer
+from tenet.trace import trace
 from tenet.store import keys, published
 from tenet.store.base import Store, StoreError
 from tenet.store.observed import through
@@ -201,7 +202,9 @@ class FastLane:
             changed |= self._hints(now)
         changed |= self._settle(now)
         if changed:
-            self.agent.pass_(self._store(), [], False, fast=True)
+            trace("fast-pass")
+            _, ops = self.agent.pass_(self._store(), [], False, fast=True)
+            trace("fast-applied", str(len(ops)))
         if ready:
             self.pacer.done()
         if now >= self.groups_at:
@@ -232,6 +235,7 @@ class FastLane:
                     log.warning("fast lane: malformed notice dropped: %s", e)
                     continue
                 if isinstance(n, Admitted):
+                    trace("notice", n.report.mac)
                     if n.report.host != self.agent.host or tables is None or not self._take_token(now):
                         continue
                     loc = overlay.admit(report_endpoint(n.report), now)
@@ -320,6 +324,7 @@ class FastLane:
             except DecodeError as e:
                 log.warning("malformed hint from %s dropped: %s", src, e)
                 continue
+            trace("hint", ",".join(e.internal for e in h.entries))
             last = self.seen.get(src)
             if last is not None and h.seq <= last[0] and now - last[1] < HINT_TTL:
                 continue  # replayed or reordered

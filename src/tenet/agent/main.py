@@ -28,6 +28,7 @@ from tenet.store.records import AgentState, AgentStatus
 from tenet.store.base import Event, Store, StoreError, follow
 from tenet.store.open import open_store
 from tenet.stopping import stop_on_signals
+from tenet.trace import trace
 
 log = logging.getLogger("tenet.agent")
 PACE = 0.02  # under table churn, at most one reconcile per 20 ms (each applies the latest tables) …
@@ -144,7 +145,9 @@ def run(config: AgentConfig) -> None:
             if not admission.procs and _needs_admission(store, host, config.radius):
                 admission.ensure()
             full = now >= full_due or agent.converged is None
+            trace("pass")
             status, ops = agent.pass_(store, events, full)
+            trace("applied", str(len(ops)))
             if full:
                 last_full = now
             if full and not ops:

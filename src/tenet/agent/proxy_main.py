@@ -25,16 +25,12 @@ from tenet.store.open import open_store
 from tenet.wire import eapol
 from tenet.wire.errors import DecodeError
 from tenet.stopping import stop_on_signals
+from tenet import trace as tracing
+from tenet.trace import trace
 
 log = logging.getLogger("tenet.proxy")
 SCAN = 1.0  # a look at the VM ports at least this often; a kernel link event triggers one at once
 RTMGRP_LINK = 1
-TRACE = os.environ.get("TENET_TRACE") == "1"  # log the port-up hops (wake, EAPOL-Start, EAP-Success) on CLOCK_MONOTONIC
-
-
-def trace(event: str, key: str) -> None:
-    if TRACE:
-        log.info("trace %s %s %.6f", event, key, time.monotonic())
 
 
 def link_events() -> socket.socket:
@@ -148,7 +144,7 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
                 continue
             was = proxy.vms.get(dst)
             emit(proxy.on_eapol(time.monotonic(), dst, src, f))
-            if TRACE and (vm := proxy.vms.get(dst)) and vm.state == "authorized" and vm != was:
+            if tracing.ON and (vm := proxy.vms.get(dst)) and vm.state == "authorized" and vm != was:
                 trace("success", dst)
         emit(proxy.tick(time.monotonic()))
     # no logoff on the way out: the VMs are still there, and a restarted proxy just asks again;
