@@ -24,20 +24,20 @@ def test_a_full_file(tmp_path):
     c = load_config(path)
     assert (c.host, c.uplink, c.network, c.role, c.mab, c.radius) == ("host1", "eth1", "pn1", HostRole.ACCESS_SWITCH, True,
                                                                       "10.0.0.5:1812")
-    assert (c.lease_ttl, c.admission_shards, c.udp_port) == (5, 0, 6767)  # the documented defaults
+    assert (c.lease_ttl, c.admission_shards, c.udp_port, c.fast_lane) == (5, 0, 6767, True)  # the documented defaults
     assert parse_config(__import__("tomllib").loads(render(c))) == c  # what the lab writes reads back the same
 
 
 def test_every_problem_is_named_at_once(tmp_path):
     path = tmp_path / "agent.toml"
     path.write_text('host = "h 1"\nuplink = "an-interface-name-too-long"\nrole = "spine"\nlease_ttl = 1\n'
-                    'colour = "red"\n[radius]\nserver = "nowhere"\n')
+                    'colour = "red"\nfast_lane = "yes"\n[radius]\nserver = "nowhere"\n')
     with pytest.raises(ConfigError) as e:
         load_config(path)
     text = str(e.value)
     for fragment in ("colour: unknown key", "host: a name like", "store: required", "uplink: an interface name",
                      "network: required", "role: one of hypervisor", "lease_ttl: an integer 2..300",
-                     "radius.server: IP:PORT", "radius.secret_file: a file holding"):
+                     "radius.server: IP:PORT", "radius.secret_file: a file holding", "fast_lane: true or false"):
         assert fragment in text, fragment
     assert str(path) in text
 
@@ -54,3 +54,8 @@ def test_unreadable_or_not_toml(tmp_path):
 def test_minimal_file_is_a_hypervisor():
     c = parse_config({"host": "h1", "store": "sqlite:///tmp/s.db", "uplink": "up0", "network": "pn1"})
     assert c == AgentConfig(host="h1", store="sqlite:///tmp/s.db", uplink="up0", network="pn1")
+
+
+def test_the_fast_lane_can_be_turned_off_and_reads_back():
+    c = parse_config({"host": "h1", "store": "sqlite:///tmp/s.db", "uplink": "up0", "network": "pn1", "fast_lane": False})
+    assert not c.fast_lane and parse_config(__import__("tomllib").loads(render(c))) == c

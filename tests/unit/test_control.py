@@ -13,6 +13,12 @@ def test_etcd_defaults_to_three_members():
     assert control_of({"control": {"store": "etcd", "controllers": 2}}) == Control(StoreKind.ETCD, 3, 2)
 
 
+def test_the_fast_lane_is_on_unless_turned_off():
+    assert control_of({"name": "x"}).fast_lane
+    off = control_of({"control": {"fast_lane": False}})
+    assert not off.fast_lane and Control.from_dict(off.to_dict()) == off
+
+
 @pytest.mark.parametrize("block, path", [
     ({"store": "zk"}, "control.store"),
     ({"store": "etcd", "etcd_members": 2}, "control.etcd_members"),
@@ -20,6 +26,7 @@ def test_etcd_defaults_to_three_members():
     ({"controllers": 0}, "control.controllers"),
     ({"controllers": "2"}, "control.controllers"),
     ({"replicas": 2}, "control.replicas"),
+    ({"fast_lane": "off"}, "control.fast_lane"),
 ])
 def test_bad_fields_are_named(block, path):
     with pytest.raises(IntentError) as e:

@@ -35,6 +35,7 @@ RECORDS = [
     AgentStatus(generation=0, state=AgentState.WAITING_FOR_TABLES),
     AgentStatus(generation=7, state=AgentState.CONVERGED, content_hash="abcdef0123456789"),
     AgentStatus(generation=7, state=AgentState.WAITING_FOR_PORTS, content_hash="ab", missing_ports=("tv1", "tv2")),
+    AgentStatus(generation=9, state=AgentState.CONVERGED, content_hash="cd", provisional=2),
     AgentStatus(generation=-1, state=AgentState.ERROR, error="netlink: permission denied"),
     AdmissionReady(pid=4242, serves=("n1", "n2"), shard=1, shards=3),
     AdmissionReady(pid=1, serves=()),
