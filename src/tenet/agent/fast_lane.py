@@ -220,38 +220,43 @@ class FastLane:
     # -- admission's notices --------------------------------------------------------------
 
     def _notices(self, now: float) -> bool:
+        """Everything admission queued. The peers' hints leave before this host takes its own
+        lock (its loop may be mid-pass): the receiving side of a first packet need not wait."""
+        notices: list[Notice] = []
+        while True:
+            try:
+                data = self.notices.recv(65535, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            try:
+                notices.append(decode_notice(data))
+            except (ValueError, RecordError) as e:
+                log.warning("fast lane: malformed notice dropped: %s", e)
+        tables, overlay = self.agent.tables, self.agent.overlay  # read as a whole: one reference each
+        admits: dict[int, Local] = {}  # by the notice's place in the batch
         out: list[wire.HintEntry] = []
-        changed = False
-        with self.agent.lock:
-            tables, overlay = self.agent.reader.last, self.agent.overlay
-            while True:
-                try:
-                    data = self.notices.recv(65535, socket.MSG_DONTWAIT)
-                except BlockingIOError:
-                    break
-                try:
-                    n = decode_notice(data)
-                except (ValueError, RecordError) as e:
-                    log.warning("fast lane: malformed notice dropped: %s", e)
+        for i, n in enumerate(notices):
+            if isinstance(n, Admitted):
+                trace("notice", n.report.mac)
+                if n.report.host != self.agent.host or tables is None or not self._take_token(now):
                     continue
-                if isinstance(n, Admitted):
-                    trace("notice", n.report.mac)
-                    if n.report.host != self.agent.host or tables is None or not self._take_token(now):
-                        continue
-                    loc = overlay.admit(report_endpoint(n.report), now)
-                    if not merge(tables, [loc], (), overlay.extmacs)[1]:  # nothing it could add: the tables decide
-                        overlay.withdraw(loc.endpoint.vn, loc.endpoint.mac)
-                        continue
-                    out += self._announce(tables, loc)
+                loc = overlay.local_for(report_endpoint(n.report), now)
+                if not merge(tables, [loc], (), overlay.extmacs)[1]:  # nothing it could add: the tables decide
+                    continue
+                admits[i] = loc
+                out += self._announce(tables, loc)
+        self._send(tables, out)
+        out, changed = [], bool(admits)
+        with self.agent.lock:  # in arrival order
+            for i, n in enumerate(notices):
+                if i in admits:
+                    overlay.add(admits[i])
                 elif isinstance(n, Reported):
                     for vn, mac in n.admitted:
                         overlay.reported(vn, mac, n.revision)
-                    continue
-                elif overlay.withdraw(n.vn, n.mac) is None:
-                    continue  # nothing of ours stands for it: the tables will take it out
-                else:
-                    out += self._unannounce(n.vn, n.mac)
-                changed = True
+                elif isinstance(n, Withdrawn) and overlay.withdraw(n.vn, n.mac) is not None:
+                    out += self._unannounce(n.vn, n.mac)  # (nothing of ours: the tables take it out)
+                    changed = True
         self._send(tables, out)
         return changed
 
@@ -342,7 +347,7 @@ class FastLane:
     def _join_groups(self) -> None:
         """Hints for a multicast VN come to its group: be a member on the uplink while we have its
         table (a hint may be what makes it translated here: its first member on another host)."""
-        tables = self.agent.reader.last
+        tables = self.agent.tables
         want = {t.group for t in tables.vns if t.group and t.forwarding == "mac"} if tables else set()
         index = self.index
         for group, add in [(g, True) for g in want - self.groups] + [(g, False) for g in self.groups - want]:
@@ -387,7 +392,7 @@ class FastLane:
                     log.warning("%s in %s: provisional row withdrawn: the controller published without it", ep.mac, ep.vn)
                     overlay.withdraw(ep.vn, ep.mac)
                     out += self._unannounce(ep.vn, ep.mac)
-            tables = self.agent.reader.last
+            tables = self.agent.tables
         self._send(tables, out)
         return bool(gone) or expiring
 

@@ -22,6 +22,7 @@ from tenet.pace import Pacer
 from tenet.agent.kernel.netlink import LinuxKernel, ipv4_address
 from tenet.agent.kernel.state import KernelState
 from tenet.agent.reconcile import Kernel, reconcile
+from tenet.compute.tables import HostTables
 from tenet.store import keys, published
 from tenet.store.published import Reader
 from tenet.store.records import AgentState, AgentStatus
@@ -93,6 +94,7 @@ class Agent:
         # pass in between reads only what its tables changed (a re-rated link: one class dump).
         self.converged: KernelState | None = None
         self.reader = published.Reader(host)
+        self.tables: HostTables | None = None  # the published tables of the last pass (the lane reads them)
 
     def pass_(self, store: Store, events: list[Event] | None, full: bool, fast: bool = False) -> tuple[AgentStatus, list]:
         """One pass under the lock. `full`: read the tables and the kernel back whole. `fast`:
@@ -103,6 +105,7 @@ class Agent:
             try:
                 status, self.converged, ops = sync(store, self.kernel, self.reader, None if full else self.converged,
                                                    events, self.overlay, fast)
+                self.tables = self.reader.last
             except Exception as e:  # report and retry next pass; the kernel keeps what it has
                 if isinstance(e, StoreError):
                     self.converged = None

@@ -107,9 +107,9 @@ def merge(tables: HostTables, local: Iterable[Local], hints: Iterable[PeerHint],
         if peers:
             answering = {r.internal for r in reverse if r.local}
             known = extmacs or {}
-            fill = [ReverseEntry(known[t.vn, e.destination], e.destination, True) for e in entries
-                    if e.function is Function.NO_MODIFICATION and e.destination not in answering
-                    and (t.vn, e.destination) in known and known[t.vn, e.destination] not in arrivals]
+            worn = [(known.get((t.vn, e.destination)), e.destination) for e in entries
+                    if e.function is Function.NO_MODIFICATION and e.destination not in answering]
+            fill = [ReverseEntry(ext, mac, True) for ext, mac in worn if ext and ext not in arrivals]
             if answering or fill:  # a host none of whose members answers to an external MAC accepts none
                 reverse += fill
                 for h in peers:
@@ -149,9 +149,16 @@ class Overlay:
         while len(self.extmacs) > EXTMAC_CACHE:
             del self.extmacs[next(iter(self.extmacs))]
 
+    def local_for(self, endpoint: Endpoint, now: float) -> Local:
+        """Its provisional row, with the external MAC it wore before, if any."""
+        return Local(endpoint, self.extmacs.get((endpoint.vn, endpoint.mac), ""), now)
+
+    def add(self, loc: Local) -> None:
+        self.local[loc.endpoint.vn, loc.endpoint.mac] = loc
+
     def admit(self, endpoint: Endpoint, now: float) -> Local:
-        loc = Local(endpoint, self.extmacs.get((endpoint.vn, endpoint.mac), ""), now)
-        self.local[endpoint.vn, endpoint.mac] = loc
+        loc = self.local_for(endpoint, now)
+        self.add(loc)
         return loc
 
     def reported(self, vn: str, mac: str, revision: int) -> None:
