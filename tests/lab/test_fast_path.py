@@ -3,12 +3,13 @@ admitted forwards before the controller answers, only for a bounded time without
 what the controller refuses is taken back (agent/provisional.py, agent/fast_lane.py)."""
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tenet.agent.provisional import PROVISIONAL_TTL
+from tenet.agent.provisional import HINT_TTL, PROVISIONAL_TTL
 from tenet.model.tenancy import port_name
 from tenet.store import published
 from tenet.store.open import open_store
@@ -86,3 +87,34 @@ def test_an_admitted_tes_reaches_another_host_before_the_controller_answers(lab)
         lab.restart_controller(c)
     lab.wait_attached("T", timeout=20)
     wait(lambda: pings(lab, "T", "10.61.0.1", count=1), 10, "T through the published tables")
+
+
+SEND_HINT = r"""
+import socket, sys
+from tenet.wire import hint
+to, vnid, internal, external = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+h = hint.Hint(7, (hint.HintEntry(hint.HintKind.ANNOUNCE, vnid, internal, external),))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(hint.encode(h), (to, hint.HINT_PORT))
+"""
+
+
+def test_a_hint_counts_only_from_the_underlay_and_only_for_a_while(lab):
+    """A peer on the physical network (h2) may tell h1 an external MAC: h1 accepts frames from
+    it at once, and no longer after the hint's time. A tenant VM (K, on h1 itself) sending the
+    same datagram through its VN is never heard: the NVE takes nothing from a VN's bridge."""
+    h1_ip = str(lab.intent.fabric.host("h1").ip)
+
+    def h1_table() -> str:
+        return lab.exec("h1", "nft", "list", "table", "netdev", "tenet", check=True).stdout
+
+    lab.exec("K", "ip", "route", "replace", f"{h1_ip}/32", "dev", "eth0", check=True)
+    lab.exec("K", "ip", "neigh", "replace", h1_ip, "lladdr", "ff:ff:ff:ff:ff:ff", "dev", "eth0", "nud", "permanent",
+             check=True)  # flooded on n1's bridge in h1, the NVE's own namespace
+    with Capture(lab, "h1", "tnb6101", f"udp port {HINT_PORT}") as on_bridge:
+        lab.exec("K", sys.executable, "-c", SEND_HINT, h1_ip, "6101", "02:66:00:00:00:01", "06:74:6e:66:00:01", check=True)
+    assert on_bridge.fields("udp", "ip.src") != []  # it did reach the NVE's host, through the VN
+    lab.exec("h2", sys.executable, "-c", SEND_HINT, h1_ip, "6101", "02:66:00:00:00:02", "06:74:6e:66:00:02", check=True)
+    wait(lambda: "06:74:6e:66:00:02" in h1_table(), 3, "h1 taking h2's hint")
+    assert "06:74:6e:66:00:01" not in h1_table()
+    wait(lambda: "06:74:6e:66:00:02" not in h1_table(), HINT_TTL + 3, "the hint's time running out")
