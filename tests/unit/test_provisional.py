@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tenet.agent.desired import desired_state
-from tenet.agent.fast_lane import Admitted, Reported, Withdrawn, decode_notice, encode_notice, hint_targets
+from tenet.agent.fast_lane import hint_targets
+from tenet.agent.notice import Admitted, Reported, Withdrawn, decode_notice, encode_notice
 from tenet.agent.kernel.fake import FakeKernel
 from tenet.agent.provisional import HINT_TTL, PROVISIONAL_TTL, Overlay, PeerHint, external_macs, merge
 from tenet.agent.reconcile import reconcile

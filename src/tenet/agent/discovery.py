@@ -21,7 +21,7 @@ from dataclasses import asdict, replace
 from tenet.aaa import dynauth
 from tenet.aaa.radius import RadiusMux, RadiusReply, calling_station_id
 from tenet.agent import authenticator as auth
-from tenet.agent.fast_lane import Admitted, Notifier, Reported, Withdrawn
+from tenet.agent.notice import Admitted, Notifier, Reported, Withdrawn
 from tenet.agent.shards import Command, Peers
 from tenet.agent.admission import (
     UDP, Action, AskRadius, Attach, Detach, Nve, RadiusAnswer, Send, Session, udp_address, udp_channel,

@@ -17,18 +17,17 @@ trusts (any host on it can send frames wearing a peer's external MAC).
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import select
 import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from tenet.agent.kernel.netlink import ipv4_address
-from tenet.agent.provisional import HINT_TTL, PROVISIONAL_TTL, Local, PeerHint, confirmed, merge, translating
+from tenet.agent.notice import Admitted, Notice, Reported, Withdrawn, decode_notice, notice_address
+from tenet.agent.provisional import HINT_TTL, PROVISIONAL_TTL, Local, Overlay, PeerHint, confirmed, merge, translating
 from tenet.compute.endpoints import report_endpoint
 from tenet.compute.tables import Function, HostTables, VnTable
 from tenet.pace import Pacer
@@ -37,12 +36,21 @@ from tenet.store import keys, published
 from tenet.store.base import Store, StoreError
 from tenet.store.observed import through
 from tenet.store.open import open_store
-from tenet.store.records import EndpointReport, RecordError
+from tenet.store.records import RecordError
 from tenet.wire import hint as wire
 from tenet.wire.errors import DecodeError
 
-if TYPE_CHECKING:
-    from tenet.agent.main import Agent
+
+
+class Agent(Protocol):
+    """What the lane needs of the agent (agent/main.py): its passes and what they share."""
+
+    host: str
+    lock: threading.Lock
+    overlay: Overlay
+    tables: HostTables | None
+
+    def pass_(self, store: Store, events: list | None, full: bool, fast: bool = False) -> tuple: ...
 
 log = logging.getLogger("tenet.fast")
 
@@ -56,77 +64,6 @@ STORM_BURST = 20.0  # … this many at once: beyond, a storm goes the central wa
 GROUPS_EVERY = 1.0  # how often the lane re-joins the groups its multicast VNs' hints come to
 _PKTINFO = struct.Struct("@I4s4s")  # struct in_pktinfo: ifindex, spec_dst, addr
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python names it from 3.12 only
-
-
-@dataclass(frozen=True)
-class Admitted:
-    """Admission authorized this TES or MAC and is reporting it to the store."""
-
-    report: EndpointReport
-
-
-@dataclass(frozen=True)
-class Reported:
-    """Admission's reports of these (VN, MAC)s are in the store as of `revision`."""
-
-    revision: int
-    admitted: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class Withdrawn:
-    """Admission ended this MAC's session or authorization in this VN."""
-
-    vn: str
-    mac: str
-
-
-Notice = Admitted | Reported | Withdrawn
-
-
-def notice_address(host: str) -> str:
-    return f"\0tenet-fast-{host}"
-
-
-def encode_notice(n: Notice) -> bytes:
-    if isinstance(n, Admitted):
-        return b"A" + n.report.to_json()
-    if isinstance(n, Reported):
-        return b"R" + json.dumps({"revision": n.revision, "admitted": n.admitted}).encode()
-    return b"W" + json.dumps({"vn": n.vn, "mac": n.mac}).encode()
-
-
-def decode_notice(data: bytes) -> Notice:
-    """ValueError naming the cause for anything but a notice encode_notice wrote."""
-    kind, body = data[:1], data[1:]
-    if kind == b"A":
-        return Admitted(EndpointReport.from_json(body))
-    try:
-        if kind == b"W":
-            d = json.loads(body)
-            return Withdrawn(str(d["vn"]), str(d["mac"]))
-        if kind == b"R":
-            d = json.loads(body)
-            return Reported(int(d["revision"]), tuple((str(vn), str(mac)) for vn, mac in d["admitted"]))
-    except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{'withdraw' if kind == b'W' else 'reported'} notice: {e!r}") from None
-    raise ValueError(f"notice of unknown kind {kind!r}")
-
-
-class Notifier:
-    """Admission's side: never blocks and never fails admission — a lost notice only means
-    the TES waits for the controller, as it would without a fast lane."""
-
-    def __init__(self, host: str) -> None:
-        self.address = notice_address(host)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.setblocking(False)
-
-    def send(self, notice: Notice) -> None:
-        try:
-            self.sock.sendto(encode_notice(notice), self.address)
-        except OSError as e:
-            log.debug("fast lane notice not sent: %s", e)
 
 
 def hint_targets(t: VnTable, network: ipaddress.IPv4Network) -> tuple[str, ...]:
