@@ -10,8 +10,8 @@ over the report — withdrawn, which this lane looks for while rows stand unconf
 
 Trust: a notice comes only from this namespace (an abstract unix socket is per network
 namespace, like the admission shards' own, shards.py). A hint is taken only on the uplink
-from an address of the uplink's subnet, for a VN this host translates, never over a row the
-tables have, capped and short-lived: the physical network is what L2 translation already
+from an address of the uplink's subnet, for a MAC-forwarding VN this host has, never over a
+row the tables have, capped and short-lived: the physical network is what L2 translation already
 trusts (any host on it can send frames wearing a peer's external MAC).
 """
 from __future__ import annotations
@@ -41,18 +41,6 @@ from tenet.store.records import RecordError
 from tenet.wire import hint as wire
 from tenet.wire.errors import DecodeError
 
-
-
-class Agent(Protocol):
-    """What the lane needs of the agent (agent/main.py): its passes and what they share."""
-
-    host: str
-    lock: threading.Lock
-    overlay: Overlay
-    tables: HostTables | None
-
-    def pass_(self, store: Store, events: list | None, full: bool, fast: bool = False) -> tuple: ...
-
 log = logging.getLogger("tenet.fast")
 
 SETTLE_LOOK = 0.05  # while rows stand unconfirmed, how often the lane looks at them
@@ -66,6 +54,17 @@ STORM_ADMITS = 10  # … the central way batches them into one commit and pass, 
 GROUPS_EVERY = 1.0  # how often the lane re-joins the groups its multicast VNs' hints come to
 _PKTINFO = struct.Struct("@I4s4s")  # struct in_pktinfo: ifindex, spec_dst, addr
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python names it from 3.12 only
+
+
+class Agent(Protocol):
+    """What the lane needs of the agent (agent/main.py): its passes and what they share."""
+
+    host: str
+    lock: threading.Lock
+    overlay: Overlay
+    tables: HostTables | None
+
+    def pass_(self, store: Store, events: list | None, full: bool, fast: bool = False) -> tuple: ...
 
 
 def hint_targets(t: VnTable, network: ipaddress.IPv4Network) -> tuple[str, ...]:
@@ -274,12 +273,14 @@ class FastLane:
             if last is not None and h.seq <= last[0] and now - last[1] < HINT_TTL:
                 continue  # replayed or reordered
             self.seen[src] = (h.seq, now)
+            tables = self.agent.tables
+            ours = {t.vnid for t in tables.vns if t.forwarding == "mac"} if tables else set()
             with self.agent.lock:
                 overlay = self.agent.overlay
                 for e in h.entries:
                     if e.kind is wire.HintKind.WITHDRAW:
                         changed |= overlay.unhint(e.vnid, e.internal, src)
-                    elif len(overlay.hints) < HINT_MAX:
+                    elif e.vnid in ours and len(overlay.hints) < HINT_MAX:  # others' VNs take no room
                         overlay.hint(PeerHint(e.vnid, e.internal, e.external, src, now + HINT_TTL))
                         changed = True
         return changed
