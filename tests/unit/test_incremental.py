@@ -1,7 +1,8 @@
 """Incremental tables (compute/incremental.py) against the full recompute, after every step of
 random change sequences: endpoints joining, leaving, moving and changing rate; VNs added,
 removed and switching BUM mode; hosts added, removed and moved between physical networks;
-held instances; a virtual router's state and a network's capacity (the uplinks' QoS)."""
+held instances; a virtual router's state and a network's capacity (the uplinks' QoS); live
+migrations starting (a NIC at two hosts) and committing."""
 from __future__ import annotations
 
 import copy
@@ -70,7 +71,10 @@ step = st.one_of(
     st.tuples(st.just("held"), hosts, vn_names),
     st.tuples(st.just("vrouter"), st.sampled_from(["v1", "v2"])),
     st.tuples(st.just("capacity"),),
+    st.tuples(st.just("migrate"), st.integers(0, 99), hosts),
+    st.tuples(st.just("migrate"), st.integers(0, 99), hosts),
 )
+BRIDGED = {"m", "r", "x", "base"}  # a live migration doubles a NIC only on bridged VNs over the underlay
 
 
 class World:
@@ -102,6 +106,15 @@ class World:
                 eps[k] = replace(eps[k], host=args[1])
             else:
                 eps[k] = replace(eps[k], rate_down_bps=args[1])
+        elif kind == "migrate" and eps:  # a live migration starts (a twin at `host`) or commits (one stays)
+            k = args[0] % len(eps)
+            ep = eps[k]
+            if ep.moving:
+                eps[:] = [e for e in eps if not (e.key == ep.key and e is not ep)]
+                eps[eps.index(ep)] = replace(ep, moving=False)
+            elif ep.vn in BRIDGED and ep.host != args[1]:
+                eps[k] = replace(ep, moving=True)
+                eps.append(replace(ep, host=args[1], moving=True))
         elif kind == "held":
             self.held = self.held ^ {(args[0], args[1])}
         else:

@@ -1,10 +1,10 @@
-"""What the lab does when the intent changes (lab/hypervisor.py, lab/users.py): computed from
+"""What the lab does when the intent changes (hypervisor/follow.py, lab/users.py): computed from
 two intents, before any namespace is touched."""
 from __future__ import annotations
 
 import copy
 
-from tenet.lab.hypervisor import unfollowable, vm_changes
+from tenet.hypervisor.follow import unfollowable, vm_changes
 from tenet.lab.users import SessionChange, dynauth_argv, session_changes
 from tenet.model.load import load_intent
 from tenet.store.records import EndpointReport

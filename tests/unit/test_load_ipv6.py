@@ -139,8 +139,8 @@ def test_plan_turns_ipv6_on_only_in_dual_stack_vms_and_routers_without_dad():
 
 
 def test_a_copied_vr_takes_the_lowest_free_ipv6_addresses_and_the_cli_reads_them():
-    from tenet.cli.main import _nic_option
-    from tenet.lab.vrouter import _free6
+    from tenet.cli.vms import nic_option as _nic_option
+    from tenet.hypervisor.addresses import free_ip6 as _free6
     i = load_intent(doc())
     assert _free6(i, "blue", IPv6Interface("2001:db8::1/64")) == IPv6Interface("2001:db8::4/64")  # ::1..::3 taken
     assert _free6(i, "red", IPv6Interface("fd00:1::1/64")) == IPv6Interface("fd00:1::3/64")

@@ -6,15 +6,50 @@ from dataclasses import replace
 from tenet.agent import translation as tr
 from tenet.agent.kernel.state import Address, BridgeFdb, KernelState, Link, MacClass, Shaper, UplinkClass, Vxlan, VxlanFdb
 from tenet.compute.qos import DEFAULT, PARENT
-from tenet.compute.tables import Function, HostTables
+from tenet.compute.tables import Function, HostTables, VnTable
 from tenet.model.layers import VXLAN_OVERHEAD
 
 FLOOD = "00:00:00:00:00:00"
 
 
+def settled(tables: HostTables, present_ports: frozenset[str]) -> tuple[HostTables, frozenset[str]]:
+    """The tables with each live-migrating NIC at one place (compute/addressing.py
+    `moving_rows` lists it at both its hosts): where its port is, the local row and nothing
+    else; where it is not (yet, or any more), only the rows that reach the other place. Also
+    the ports so expected: absent, but not missing (the agent looks for them often)."""
+    vns, expected = [], set()
+    for t in tables.vns:
+        seen: dict[str, int] = {}
+        for e in t.entries:
+            seen[e.destination] = seen.get(e.destination, 0) + 1
+        if len(seen) == len(t.entries):
+            vns.append(t)
+            continue
+        moving = [e for e in t.entries if e.function is Function.NO_MODIFICATION and seen[e.destination] > 1]
+        here = {e.destination for e in moving if e.port in present_ports}
+        expected |= {e.port for e in moving if e.port not in present_ports}
+        vns.append(replace(t, entries=tuple(
+            e for e in t.entries if seen[e.destination] == 1
+            or (e.destination in here) == (e.function is Function.NO_MODIFICATION))))
+    return replace(tables, vns=tuple(vns)), frozenset(expected)
+
+
+def at_both(t: VnTable) -> frozenset[str]:
+    """MACs reached at two hosts (a live migration's, here at neither): a VXLAN FDB holds one
+    remote per unicast MAC, so with no entry of their own their frames take the VN's
+    broadcast path (its group, or replication to every host of the VN) and only the host
+    with the port delivers them (the other has them on its VXLAN port: no hairpin)."""
+    rows = t.rows(Function.ENCAPSULATE)
+    if len({e.destination for e in rows}) == len(rows):
+        return frozenset()
+    seen: set[str] = set()
+    return frozenset(e.destination for e in rows if e.destination in seen or seen.add(e.destination))
+
+
 def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu: int) -> KernelState:
     """What the kernel should hold. VM ports are created by the hypervisor, not by us: a port
     the tables name but the kernel lacks is reported missing, never invented."""
+    tables, expected = settled(tables, present_ports)
     links: set[Link] = set()
     attachments: set[tuple[str, str]] = set()
     bfdb: set[BridgeFdb] = set()
@@ -53,6 +88,7 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
         else:
             vxlan = Vxlan(t.vnid, tables.underlay_ip, t.group, dev=tables.uplink if t.group else "")
         links.add(Link(vx, "vxlan", master=br, vxlan=vxlan, mtu=mtu))
+        both = at_both(t)
         for e in t.entries:
             if e.function is Function.NO_MODIFICATION and e.port.startswith(tr.SWITCH_PORT_PREFIX):
                 # a MAC on an access switch's port: nftables steers it into the VN through a veth
@@ -71,7 +107,8 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
                     missing.add(e.port)
             elif e.function is Function.ENCAPSULATE:
                 bfdb.add(BridgeFdb(vx, e.destination))
-                vfdb.add(VxlanFdb(vx, e.destination, e.address))
+                if e.destination not in both:
+                    vfdb.add(VxlanFdb(vx, e.destination, e.address))
             elif e.function is Function.REPLICATE:
                 vfdb.update(VxlanFdb(vx, FLOOD, p) for p in e.peers)
     rates = {e.port: e.rate_down_bps for t in tables.vns for e in t.entries  # a switch port is shared: not per port
@@ -113,6 +150,7 @@ def desired_state(tables: HostTables, present_ports: frozenset[str], uplink_mtu:
         mac_classes=frozenset(mac_classes),
         uplink_classes=uplink_classes(tables),
         addresses=frozenset(addresses),
+        expected_ports=expected,
     )
 
 

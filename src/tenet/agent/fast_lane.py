@@ -7,6 +7,8 @@ tells the peers on the uplink's own network the new external MAC in a UDP hint (
 so that they accept it without waiting for their tables. The controller's tables then settle
 every provisional row: confirmed, corrected, or — if the controller is known to have passed
 over the report — withdrawn, which this lane looks for while rows stand unconfirmed.
+The kernel's link events wake it too: a port its tables name that comes or goes (a VM
+plugged, a live migration's port handed in or out) is taken or let go in a pass at once.
 
 Trust: a notice comes only from this namespace (an abstract unix socket is per network
 namespace, like the admission shards' own, shards.py). A hint is taken only on the uplink
@@ -26,6 +28,7 @@ import time
 from collections import deque
 from typing import Protocol
 
+from tenet.agent.kernel.linkdump import link_changes, link_events
 from tenet.agent.kernel.netlink import ipv4_address
 from tenet.agent.notice import Admitted, Notice, Reported, Withdrawn, decode_notice, notice_address
 from tenet.agent.provisional import HINT_TTL, PROVISIONAL_TTL, Local, Overlay, PeerHint, confirmed, merge, translating
@@ -90,6 +93,9 @@ class FastLane:
         self.hints.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
         self.hints.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
         self.hints.bind(("0.0.0.0", wire.HINT_PORT))
+        self.links = link_events()
+        self.present: dict[str, bool] = {}  # named ports as the link events last showed them
+        self.named: tuple[HostTables | None, frozenset[str]] = (None, frozenset())
         self.seq = int(time.time() * 1000) & 0xFFFFFFFF  # a restarted sender starts above its last
         self.seen: dict[str, tuple[int, float]] = {}  # sender -> (last seq, when)
         self.announced: dict[tuple[str, str], tuple[int, str]] = {}  # (vn, mac) -> (vnid, ext) we hinted
@@ -112,6 +118,30 @@ class FastLane:
         self.thread.join(timeout=2)
         self.notices.close()
         self.hints.close()
+        self.links.close()
+
+    # -- the kernel's link events ---------------------------------------------------------
+
+    def _links(self) -> bool:
+        """Whether a port the tables name came or went (a VM plugged, or its port handed in
+        or out by a live migration): a pass now, not at the main loop's next look."""
+        tables = self.agent.tables
+        if self.named[0] is not tables:
+            self.named = (tables, frozenset(e.port for t in tables.vns for e in t.entries if e.port)
+                          | frozenset(r.port for t in tables.vns for r in t.routes if r.port) if tables else frozenset())
+        flipped = False
+        while True:
+            try:
+                data = self.links.recv(1 << 16)
+            except BlockingIOError:
+                return flipped
+            except OSError as e:  # ENOBUFS: events were lost; look anyway
+                log.debug("fast lane: link events overran: %s", e)
+                return True
+            for name, present in link_changes(data):
+                if name in self.named[1] and self.present.get(name) != present:
+                    self.present[name] = present
+                    flipped = True
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -129,7 +159,7 @@ class FastLane:
 
     def _once(self) -> None:
         wait = SETTLE_LOOK if len(self.agent.overlay) else GROUPS_EVERY
-        ready, _, _ = select.select([self.notices, self.hints], [], [], wait)
+        ready, _, _ = select.select([self.notices, self.hints, self.links], [], [], wait)
         if ready:  # under a storm, what arrives while the pacer holds us joins this pass
             self.pacer.pace()
         now = time.monotonic()
@@ -138,6 +168,8 @@ class FastLane:
             changed |= self._notices(now)
         if self.hints in ready:
             changed |= self._hints(now)
+        if self.links in ready:
+            changed |= self._links()
         changed |= self._settle(now)
         if changed:
             trace("fast-pass")

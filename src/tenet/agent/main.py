@@ -21,7 +21,8 @@ from tenet.agent.provisional import PROVISIONAL_TTL, Overlay, merge
 from tenet.pace import Pacer
 from tenet.agent.kernel.netlink import LinuxKernel, ipv4_address
 from tenet.agent.kernel.state import KernelState
-from tenet.agent.reconcile import Kernel, reconcile
+from tenet.agent.announce import Announcer, external_macs
+from tenet.agent.reconcile import Attach, Kernel, reconcile
 from tenet.compute.tables import HostTables
 from tenet.store import keys, published
 from tenet.store.published import Reader
@@ -86,8 +87,8 @@ class Agent:
     the provisional overlay. Two threads run passes — the store-following loop and the fast
     lane (admissions and peers' hints) — one at a time."""
 
-    def __init__(self, host: str, kernel: Kernel) -> None:
-        self.host, self.kernel = host, kernel
+    def __init__(self, host: str, kernel: Kernel, announcer: Announcer | None = None) -> None:
+        self.host, self.kernel, self.announcer = host, kernel, announcer
         self.lock = threading.Lock()
         self.overlay = Overlay()
         # The last desired state applied, and when everything is next read back regardless: a
@@ -106,6 +107,9 @@ class Agent:
                 status, self.converged, ops = sync(store, self.kernel, self.reader, None if full else self.converged,
                                                    events, self.overlay, fast)
                 self.tables = self.reader.last
+                arrived = {op.port for op in ops if isinstance(op, Attach) and op.bridge}
+                if arrived and self.announcer is not None and self.tables is not None:
+                    self.announcer.announce(external_macs(self.tables, arrived))
             except Exception as e:  # report and retry next pass; the kernel keeps what it has
                 if isinstance(e, StoreError):
                     self.converged = None
@@ -119,7 +123,8 @@ def run(config: AgentConfig) -> None:
     host, store_url = config.host, config.store
     store = open_store(store_url)
     kernel = LinuxKernel(config.uplink)
-    agent = Agent(host, kernel)
+    announcer = Announcer(config.uplink)
+    agent = Agent(host, kernel, announcer)
     admission = ShardGroup(store, host, store_url, config.radius, config.secret_file, config.udp_port,
                            config.tunnel_port, shard_count(config.admission_shards))
     registration = Registration(config, lambda: ipv4_address(config.uplink))
@@ -164,9 +169,10 @@ def run(config: AgentConfig) -> None:
                 log.info("store reachable again: resynced")
                 away = False
             pacer.done()
-            # a port the tables name is missing (a VM booting, or arriving by migration): look
-            # again soon rather than at the next resync
-            waiting = status.state is AgentState.WAITING_FOR_PORTS
+            # a port the tables name is missing (a VM booting) or a migration's is expected: look
+            # again soon rather than at the next resync (the fast lane hears the kernel at once)
+            desired = agent.converged
+            waiting = status.state is AgentState.WAITING_FOR_PORTS or bool(desired and desired.expected_ports)
             wait = PORT_WAIT if waiting else min(config.resync, max(full_due - time.monotonic(), 0.0))
             rev, events = follow(store, published.prefix(host), rev, timeout=wait)
         except StoreError as e:  # forward with the last tables; resync from scratch on return
@@ -179,6 +185,7 @@ def run(config: AgentConfig) -> None:
         lane.stop()
     registration.stop()
     admission.stop()
+    announcer.close()
     kernel.close()
 
 

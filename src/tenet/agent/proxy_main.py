@@ -18,6 +18,7 @@ import sys
 import time
 
 from tenet.agent.kernel import nftables
+from tenet.agent.kernel.linkdump import link_events
 from tenet.agent.proxy8021x import Emit, Proxy
 from tenet.agent.proxy_records import ProxyRecords, VmRecord
 from tenet.ethernet import packet_socket
@@ -30,15 +31,6 @@ from tenet.trace import trace
 
 log = logging.getLogger("tenet.proxy")
 SCAN = 1.0  # a look at the VM ports at least this often; a kernel link event triggers one at once
-RTMGRP_LINK = 1
-
-
-def link_events() -> socket.socket:
-    """rtnetlink's link group: any VM port created, removed or changed wakes the loop."""
-    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-    s.bind((0, RTMGRP_LINK))
-    s.setblocking(False)
-    return s
 
 
 def guard(records: dict[str, VmRecord]) -> str:

@@ -59,7 +59,9 @@ def vxlan_name(vnid: int) -> str:
 
 
 def needs_translation(t: VnTable) -> bool:
-    return t.forwarding == "mac" and bool(t.rows(Function.TRANSLATE_L2))
+    """Frames leave translated (a peer on our network), or may arrive so: a VM being
+    live-migrated is reached by encapsulation while it still sends translated frames."""
+    return t.forwarding == "mac" and (bool(t.rows(Function.TRANSLATE_L2)) or any(r.internal for r in t.reverse))
 
 
 def _map(pairs: list[tuple[str, str]]) -> str:
@@ -91,7 +93,7 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
         port_of = {e.destination: e.port for e in t.rows(Function.NO_MODIFICATION) if e.port in present_ports}
         local_in = [(r.arrival, r.internal) for r in t.reverse if r.local and r.internal in port_of]
         peer_in = [(r.arrival, r.internal) for r in t.reverse if r.internal and not r.local]
-        if not local_in:
+        if not local_in or not peer_in:
             continue
         peer_out = [(e.destination, e.address) for e in t.rows(Function.TRANSLATE_L2)]
         ports = sorted({port_of[i] for _, i in local_in})
@@ -107,6 +109,8 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
             f" fwd to ether daddr map {_map(deliver)}\n"
             f"    drop\n  }}\n"
         )
+        if not peer_out:
+            continue
         devices = ", ".join(f'"{d}"' for p in ports for d in arrivals(p, staged))
         chains.append(
             f"  chain vn{t.vnid}_out {{\n"

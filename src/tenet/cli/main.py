@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tenet.cli.vms import vm_app, vr_app
 from tenet.compute.present import reverse_rows, rows
 from tenet.compute.tables import to_json
 from tenet.lab.lab import Lab, down
@@ -29,7 +30,7 @@ lab_app = typer.Typer(no_args_is_help=True, help="Emulated datacenters on this m
 app.add_typer(lab_app, name="lab")
 link_app = typer.Typer(no_args_is_help=True, help="Virtual links between virtual routers")
 app.add_typer(link_app, name="link")
-vr_app = typer.Typer(no_args_is_help=True, help="Virtual routers: pause, resume, stop, start, move")
+app.add_typer(vm_app, name="vm")
 app.add_typer(vr_app, name="vr")
 hosts_app = typer.Typer(help="Hosts: declared in the fabric or registered by their agents, up or down")
 app.add_typer(hosts_app, name="hosts")
@@ -378,96 +379,6 @@ def link_set(
     vl = next(v for v in intent.vlinks if v.name == name)
     out.print(f"{name}: guarantee {vl.guarantee_bps / 1e6:g} Mbit/s, limit "
               f"{f'{vl.limit_bps / 1e6:g} Mbit/s' if vl.limit_bps else 'the physical capacity'}")
-
-
-@vr_app.command("pause")
-def vr_pause(name: str, lab: Optional[str] = typer.Option(None, "--lab")) -> None:
-    """Freeze a VR: its processes stop (cgroup freezer), its NVE stops forwarding for it and its
-    links' guarantees are released; everything else stays, so resume is instant."""
-    _vr_op(lab, "pause", name)
-
-
-@vr_app.command("resume")
-def vr_resume(name: str, lab: Optional[str] = typer.Option(None, "--lab")) -> None:
-    """Thaw a paused VR."""
-    _vr_op(lab, "resume", name)
-
-
-@vr_app.command("stop")
-def vr_stop(name: str, lab: Optional[str] = typer.Option(None, "--lab")) -> None:
-    """Power a VR off: as pause, and its NICs go down (their routes with them)."""
-    _vr_op(lab, "stop", name)
-
-
-@vr_app.command("start")
-def vr_start(name: str, lab: Optional[str] = typer.Option(None, "--lab")) -> None:
-    """Power a stopped VR on: NICs up, routes back, forwarding entries back."""
-    _vr_op(lab, "start", name)
-
-
-@vr_app.command("move")
-def vr_move(name: str, to: str = typer.Option(..., "--to", help="the hypervisor to move it to"),
-            lab: Optional[str] = typer.Option(None, "--lab")) -> None:
-    """Move a VR to another host keeping its links: its NICs' host ends change namespace, the
-    links' underlay paths change, the VR's own configuration does not."""
-    _vr_op(lab, "move", name, to)
-
-
-@vr_app.command("create")
-def vr_create(name: str, host: str = typer.Option(..., "--host", help="the hypervisor it runs on"),
-              tenant: str = typer.Option("default", "--tenant"),
-              nic: list[str] = typer.Option([], "--nic", help="VN or VN=ADDRESS/PREFIX[,IPV6/PREFIX…], once per NIC"),
-              lab: Optional[str] = typer.Option(None, "--lab")) -> None:
-    """Create a running VR with NICs on ordinary VNs (validated before anything is built)."""
-    nics = [_nic_option(n) for n in nic]
-    _vr_op(lab, "create", name, host, tenant, nics)
-
-
-def _nic_option(text: str) -> dict:
-    """`VN=10.1.0.5/24,fd00:1::5/64` -> a NIC's keys (an address with a colon is IPv6)."""
-    vn, _, addresses = text.partition("=")
-    spec: dict = {"network": vn}
-    for a in filter(None, addresses.split(",")):
-        if ":" in a:
-            spec.setdefault("ip6", []).append(a)
-        elif "ip" in spec:
-            raise typer.BadParameter(f"{text}: a NIC has one IPv4 address")
-        else:
-            spec["ip"] = a
-    return spec
-
-
-@vr_app.command("copy")
-def vr_copy(name: str, to_name: str = typer.Option(..., "--as", help="the copy's name"),
-            host: Optional[str] = typer.Option(None, "--to", help="its hypervisor (default: the original's)"),
-            lab: Optional[str] = typer.Option(None, "--lab")) -> None:
-    """Clone a VR: the same VNs, new MACs, the lowest free addresses; not its links."""
-    _vr_op(lab, "copy", name, to_name, host, show=to_name)
-
-
-@vr_app.command("destroy")
-def vr_destroy(name: str, lab: Optional[str] = typer.Option(None, "--lab")) -> None:
-    """Remove a VR and its virtual links from the intent, then its namespace; its peers keep
-    their other links (their later NICs are renumbered in place)."""
-    _vr_op(lab, "destroy", name, show="")
-
-
-def _vr_op(lab: Optional[str], op: str, name: str, *args, show: str | None = None) -> None:
-    from tenet.lab.vrouter import VirtualRouters
-
-    rec = Record.load(_lab_name(lab))
-    try:
-        intent = getattr(VirtualRouters(rec, rec.store_url), op)(name, *args)
-    except (IntentError, LabError) as e:
-        _fail(str(e))
-    shown = name if show is None else show
-    if not shown:
-        out.print(f"{name}: destroyed")
-        return
-    vr = next(v for v in intent.vrouters if v.name == shown)
-    addrs = ", ".join(" ".join(str(x) for x in (n.network, n.ip or "", *n.ip6, n.mac) if x)
-                      for vm in intent.vms if vm.name == shown for n in vm.nics)
-    out.print(f"{shown}: {vr.state} on {vr.host} ({addrs})")
 
 
 @lab_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

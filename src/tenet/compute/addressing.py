@@ -16,7 +16,7 @@ from itertools import compress, repeat
 from operator import attrgetter, ne
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tenet.compute.endpoints import Endpoint
 from tenet.compute.extmac import Key
@@ -82,7 +82,30 @@ def vn_tables(ix: IntentIndex, vn: VirtualNetwork, members: Iterable[Endpoint], 
         return routed_tables(ix, vn, present, extmacs)
     if vn.over:
         return layered_tables(ix, vn, present)
-    return bridged_tables(ix, vn, present, extmacs, [h for h in held if h in ix.hosts] if holdable(vn) else [])
+    out = bridged_tables(ix, vn, present, extmacs, [h for h in held if h in ix.hosts] if holdable(vn) else [])
+    return moving_rows(ix, out, present) if any(map(attrgetter("moving"), present)) else out
+
+
+def moving_rows(ix: IntentIndex, tables: dict[str, VnTable], members: list[Endpoint]) -> dict[str, VnTable]:
+    """Make-before-break for a live migration: a moving NIC is a member at both its hosts.
+    Every other host reaches it at both by encapsulation (agent/desired.py `at_both`: over
+    the VN's broadcast path, and only the host with the port delivers), never by
+    translation (a physical network's switches learn one port per external MAC). Its two
+    hosts keep their local row and also reach the other location, which takes over when the
+    port has gone (agent/desired.py `settled`: a local row wins while its port is there).
+    The reverse rows of its external MAC stay: it still sends translated frames."""
+    moving: dict[str, list[Endpoint]] = {}
+    for ep in members:
+        if ep.moving:
+            moving.setdefault(ep.mac, []).append(ep)
+    encapsulate, ips = Function.ENCAPSULATE, ix.ips
+    out = {}
+    for h, t in tables.items():
+        kept = tuple(e for e in t.entries if e.destination not in moving or e.function is Function.NO_MODIFICATION)
+        reach = tuple(Entry(mac, encapsulate, ips[ep.host], vm=ep.vm) for mac, eps in moving.items()
+                      for ep in eps if ep.host != h)
+        out[h] = replace(t, entries=kept + reach, reverse=tuple(dict.fromkeys(t.reverse)))
+    return out
 
 
 def by_host(members: list[Endpoint]) -> dict[str, list[Endpoint]]:

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from tenet.model.tenancy import Intent, Join, port_name
+from tenet.model.tenancy import Intent, Join, VmState, port_name
 
 if TYPE_CHECKING:  # the stored record (store/records.py); the core only reads its fields
     from tenet.store.records import EndpointReport
@@ -34,6 +34,7 @@ class Endpoint:
     rate_down_bps: int = 0  # what its Access-Accept allows toward it (0: no limit)
     rate_up_bps: int = 0  # what its Access-Accept allows it to send (0: no limit)
     cos: int = 0  # its class of service (0: best effort)
+    moving: bool = False  # one of a live-migrating NIC's two locations (declared_endpoints)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -43,22 +44,34 @@ class Endpoint:
 
 def declared_endpoints(intent: Intent) -> tuple[Endpoint, ...]:
     """Endpoints the operator declared in the intent (dynamic ones are reported by agents).
-    A paused or stopped virtual router has none: its host's NVE gates its ports."""
-    idle = {vr.name for vr in intent.vrouters if vr.state != "running"}
-    return tuple(
-        Endpoint(
-            vn=nic.network,
-            vm=vm.name,
-            nic=i,
-            mac=nic.mac,
-            ip=str(nic.ip) if nic.ip else "",
-            host=vm.host,
-            port=port_name(vm.name, i),
-        )
-        for vm in intent.vms
-        for i, nic in enumerate(vm.nics)
-        if nic.join is Join.STATIC and vm.name not in idle
-    )
+    A paused or stopped VM has none: its host's NVE gates its ports. A VM being live-migrated
+    has each NIC on a bridged VN at both hosts (make-before-break: compute/addressing.py
+    `moving_rows`); on other VNs it is where it was until the migration commits."""
+    both = {v.name for v in intent.vns if v.forwarding == "mac" and not v.over}
+    out = []
+    for vm in intent.vms:
+        if vm.state is not VmState.RUNNING:
+            continue
+        for i, nic in enumerate(vm.nics):
+            if nic.join is not Join.STATIC:
+                continue
+            ep = Endpoint(vn=nic.network, vm=vm.name, nic=i, mac=nic.mac, ip=str(nic.ip) if nic.ip else "",
+                          host=vm.host, port=port_name(vm.name, i))
+            if vm.migrating_to and nic.network in both:
+                ep = replace(ep, moving=True)
+                out.append(replace(ep, host=vm.migrating_to))
+            out.append(ep)
+    return tuple(out)
+
+
+def prestaged(intent: Intent) -> frozenset[tuple[str, str]]:
+    """(NVE, VN) instances a live migration needs before its VM arrives where no declared
+    endpoint can stand for it: a VM behind an access switch becomes that switch's endpoint
+    only once authenticated, so the switch in front of its destination holds its VNs from
+    the start (instance, group and peers ready: the first frames need only the fast lane)."""
+    switch_of = {x.name: x.switch for x in intent.fabric.proxies}
+    return frozenset((switch_of[vm.migrating_to], nic.network) for vm in intent.vms if vm.migrating_to in switch_of
+                     for nic in vm.nics if nic.join in (Join.DOT1X, Join.MAB))
 
 
 def dynamic_vm_name(mac: str) -> str:

@@ -13,11 +13,13 @@ from tenet.store.records import ProxyPort, ProxyPorts
 
 
 def proxy_ports(intent: Intent, host: str) -> ProxyPorts:
-    """The host's VM ports that join through the switch (802.1X or MAB), with their credentials."""
+    """The host's VM ports that join through the switch (802.1X or MAB), with their
+    credentials; a VM being live-migrated here is the host's already (pre-staged: when its
+    port arrives the host authenticates it at once, with no store read)."""
     out = []
     for vm in intent.vms:
         for i, nic in enumerate(vm.nics):
-            if vm.host == host and nic.join in (Join.DOT1X, Join.MAB):
+            if host in (vm.host, vm.migrating_to) and nic.join in (Join.DOT1X, Join.MAB):
                 mab = nic.join is Join.MAB
                 out.append(ProxyPort(port=port_name(vm.name, i), mac=nic.mac, vn=nic.network, mab=mab,
                                      identity="" if mab else nic.identity, password="" if mab else nic.password))

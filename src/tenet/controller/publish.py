@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 
-from tenet.compute.endpoints import Endpoint, declared_endpoints, reported_endpoints
+from tenet.compute.endpoints import Endpoint, declared_endpoints, prestaged, reported_endpoints
 from tenet.compute.extmac import Allocator, Key
 from tenet.compute.incremental import Tables
 from tenet.compute.layers import with_carriers
@@ -50,6 +50,7 @@ class Publication:
         self.vns: set[str] = set()  # the intent's VN names
         self.layered = False  # the intent has VNs over VNs
         self.routed: set[str] = set()  # its IP-based VNs
+        self.staged: frozenset[tuple[str, str]] = frozenset()  # instances live migrations need (compute/endpoints.py)
         self.declared: dict[str, tuple[Endpoint, ...]] = {}
         self.raw: dict[str, tuple[Endpoint, ...]] = {}  # per VN: declared and accepted reports
         self.members: dict[str, tuple[Endpoint, ...]] = {}  # per VN: what the tables are computed from
@@ -96,6 +97,7 @@ class Publication:
                       if (vn in vns) != (vn in self.vns) or declared.get(vn, ()) != self.declared.get(vn, ())}
             self.intent, self.vns, self.declared, everything = intent, vns, declared, True
             self.layered = any(v.over for v in intent.vns)
+            self.staged = prestaged(intent)
             self.routed = {v.name for v in intent.vns if v.forwarding == "ip"}
         down = self.liveness.update(now, self.inputs.registered(), frozenset(self.inputs.alive)) \
             if self.liveness else frozenset()
@@ -104,6 +106,7 @@ class Publication:
             self.down = down
         moved = self._members(intent, dirty)
         held = self.hold.update_vns(now, moved) if self.hold is not None else frozenset()
+        held |= self.staged
         fresh = self._allocate(moved.keys())
         changed = self.tables.update(intent, self.members, self.allocator.macs, held, vns=moved.keys())
         hosts = set(self.tables.tables) if everything else \

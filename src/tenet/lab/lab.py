@@ -24,13 +24,15 @@ from tenet.lab.etcd import MemberStatus
 from tenet.lab.pki import Pki, issue, passwords as new_passwords
 from tenet.lab.frr import RouterConfig
 from tenet.lab.netns import LabError
-from tenet.lab.hypervisor import Hypervisor, VmChanges, unfollowable, vm_changes, wait_tables
+from tenet.hypervisor.follow import VmChanges, follow, unfollowable, vm_changes, wait_tables
+from tenet.hypervisor.freezer import Freezer
+from tenet.hypervisor.manager import Hypervisor, Routers
 from tenet.lab.plan import AAA_NODE, LabPlan, plan
 from tenet.lab.users import dynauth_argv, session_changes
 from tenet.lab.record import Proc, Record, start_time
 from tenet.model.load import load_file
 from tenet.model.tenancy import Intent, Join
-from tenet.lab.vrouter import VirtualRouters
+from tenet.lab.vms import LabVms
 from tenet.store import inventory, keys, published, rbac
 from tenet.store.inventory import HostView
 from tenet.store.open import open_store
@@ -449,9 +451,17 @@ class Lab:
             store.close()
 
     @property
-    def vrouters(self) -> VirtualRouters:
-        """Pause, resume, stop, start and move virtual routers (lab/vrouter.py)."""
-        return VirtualRouters(self.record, self.store_url, changed=self._follow)
+    def hypervisor(self) -> Hypervisor:
+        """Create, destroy, start, stop, pause, resume, migrate and copy VMs and virtual
+        routers (hypervisor/manager.py), this lab's namespaces as its backend."""
+        return Hypervisor(self.store_url, LabVms(self.record), settle=self._follow, progress=self.progress)
+
+    vms = hypervisor
+
+    @property
+    def vrouters(self) -> Routers:
+        """The same, with `create` taking a VR's tenant."""
+        return Routers(self.hypervisor)
 
     def _follow(self, intent: Intent) -> None:
         """The intent was edited through us (a VR created, say): name what it now names, and
@@ -490,14 +500,14 @@ class Lab:
         return rev
 
     def follow(self, before: Intent, after: Intent, timeout: float = 60.0) -> VmChanges:
-        """The intent changed: VMs (lab/hypervisor.py), RADIUS users (lab/users.py) and TESs
+        """The intent changed: VMs (hypervisor/follow.py), RADIUS users (lab/users.py) and TESs
         follow it; return when the agents have installed the tables it leads to."""
         changes = vm_changes(before, after)
         for vm in (*changes.removed, *changes.restart):  # their TESs: before their NICs go
             for p in [p for p in self.record.processes if p.role == "tes" and p.node.partition(".")[0] == vm]:
                 self._forget("tes", p.node)
         self.record.save()
-        Hypervisor(self.record, self.store_url, self.progress).follow(before, after)
+        follow(LabVms(self.record), before, after, self.progress)
         self._follow(after)
         if before.aaa != after.aaa:
             self._follow_users(before, after, timeout)
@@ -572,8 +582,7 @@ def _stop(p: Proc, grace: float = 3.0) -> None:
 
 def down(record: Record) -> None:
     errors = []
-    for saved in record.dir.glob("frozen-*.json") if record.dir.exists() else ():  # paused VRs: thaw first
-        VirtualRouters(record, "").freeze(saved.stem.removeprefix("frozen-"), False)
+    Freezer(record.name, record.dir).thaw_all()  # paused VMs: thawed first
     for p in reversed(record.processes):
         try:
             _stop(p)

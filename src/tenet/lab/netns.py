@@ -4,10 +4,11 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Sequence
 
+from tenet.hypervisor.errors import HypervisorError
 from tenet.lab.plan import Command, Veth
 
 
-class LabError(RuntimeError):
+class LabError(HypervisorError):
     pass
 
 

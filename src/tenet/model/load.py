@@ -22,7 +22,7 @@ from tenet.model.fabric import ProxyHost, Fabric, Host, PhysicalNetwork, Router,
 from tenet.model.ipv6 import addresses6, subnet6 as parse_subnet6
 from tenet.model.layers import problems as layer_problems
 from tenet.model.parts import FABRIC, LAB, TENANCY
-from tenet.model.tenancy import AaaUser, Bum, Intent, Join, Nic, Server, VirtualNetwork, Vm, group_for
+from tenet.model.tenancy import AaaUser, Bum, Intent, Join, Nic, Server, VirtualNetwork, Vm, VmState, group_for
 
 MULTICAST = IPv4Network("224.0.0.0/4")
 LINK_LOCAL_MCAST = IPv4Network("224.0.0.0/24")
@@ -47,9 +47,10 @@ KEYS = {
     "router": {"networks", "addresses"},
     "host": {"network", "ip", "role", "capability", "switch", "admission_shards", "uplink"},
     "vn": {"vnid", "subnet", "subnet6", "bum", "group", "tenant", "forwarding", "over"},
-    "vm": {"host", "nics", "network", "mac", "ip", "ip6", "join", "identity", "password", "nves", "gateway"},
+    "vm": {"host", "nics", "network", "mac", "ip", "ip6", "join", "identity", "password", "nves", "gateway", "state",
+           "migrating_to"},
     "nic": {"network", "mac", "ip", "ip6", "join", "identity", "password", "nves", "gateway"},
-    "vrouter": {"host", "tenant", "nics", "state"},
+    "vrouter": {"host", "tenant", "nics", "state", "migrating_to"},
     "vlink": {"between", "vnid", "subnet", "guarantee", "limit", "delay", "loss"},
 }
 
@@ -503,9 +504,34 @@ def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork]
             for j, h in enumerate(nic.nves):
                 if h not in hosts or h == spec.get("host"):
                     p.add(f"{path}.nics[{i}].nves[{j}]", f"{h!r} is not another host")
-        if spec.get("host") in hosts and (nics or not raw):  # `nics: []`: a VM not yet attached
-            vms.append(Vm(name, spec["host"], tuple(nics), router=section == "vrouters"))
+        state, to = _state(p, spec, path), _arriving(p, spec, path, nves, proxies)
+        if spec.get("host") in hosts and (nics or not raw) and state is not None and to is not None:
+            vms.append(Vm(name, spec["host"], tuple(nics), router=section == "vrouters", state=state, migrating_to=to))
     return vms
+
+
+def _state(p: _Problems, spec: dict, path: str) -> VmState | None:
+    try:
+        return VmState(spec.get("state", "running"))
+    except ValueError:
+        p.add(f"{path}.state", f"must be one of {', '.join(s.value for s in VmState)}, not {spec.get('state')!r}")
+        return None
+
+
+def _arriving(p: _Problems, spec: dict, path: str, nves: set[str], proxies: set[str]) -> str | None:
+    """The host a live migration brings the VM to: another host of the same kind (a VM behind
+    an access switch joins by 802.1X, one on a hypervisor NVE does not)."""
+    to, host = spec.get("migrating_to", ""), spec.get("host")
+    if not to:
+        return ""
+    if to == host or to not in nves | proxies:
+        p.add(f"{path}.migrating_to", f"{to!r} is not another host" if to == host else f"no host named {to!r}")
+        return None
+    if (to in proxies) != (host in proxies):
+        p.add(f"{path}.migrating_to", f"{to} is {'' if to in proxies else 'not '}behind an access switch and "
+              f"{host} is {'' if host in proxies else 'not'}: a VM migrates between hosts of one kind")
+        return None
+    return to
 
 
 def _servers(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: set[IPv4Address], hosts: set[str],
@@ -750,6 +776,8 @@ def intent_to_doc(intent: Intent) -> dict:
         "vms": {
             vm.name: {
                 "host": vm.host,
+                **({"migrating_to": vm.migrating_to} if vm.migrating_to else {}),
+                **({"state": vm.state.value} if vm.state is not VmState.RUNNING else {}),
                 "nics": [_nic_doc(n) for n in vm.nics],
             }
             for vm in intent.vms if not vm.router

@@ -22,6 +22,7 @@ def load_overlay(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], 
     hypervisors = {h.name: h for h in hosts if not h.switch}
     routers: dict[str, VirtualRouter] = {}
     declared: dict[str, list] = {}
+    moving: dict[str, str] = {}
     for name, spec in p.names(doc.get("vrouters"), "vrouters").items():
         path = f"vrouters.{name}"
         spec = p.mapping(spec, path, "vrouter")
@@ -37,6 +38,7 @@ def load_overlay(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], 
         else:
             routers[name] = VirtualRouter(name, tenant, spec["host"], state)
             declared[name] = list(spec.get("nics", []))
+            moving[name] = spec.get("migrating_to", "")
             if tenant not in tenants:
                 tenants.append(tenant)
     links = _links(p, doc, routers, vns)
@@ -45,7 +47,8 @@ def load_overlay(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], 
     link_vns = [VirtualNetwork(vl.name, vnid, vl.tenant, vl.subnet, Bum.REPLICATE, None) for vl, vnid in links]
     by_name = {v.name: v for v in vns + link_vns}
     vr_docs = {
-        name: {"host": vr.host, "nics": declared[name] + [
+        name: {"host": vr.host, "state": vr.state, **({"migrating_to": moving[name]} if moving.get(name) else {}),
+               "nics": declared[name] + [
             {"network": vl.name, "ip": str(vl.address(name))} for vl, _ in links if name in vl.ends]}
         for name, vr in routers.items()
     }
@@ -158,6 +161,7 @@ def overlay_doc(intent: Intent) -> dict[str, Any]:
     return {
         "vrouters": {
             vr.name: {"host": vr.host, "tenant": vr.tenant, **({"state": vr.state} if vr.state != "running" else {}),
+                      **({"migrating_to": vms[vr.name].migrating_to} if vms[vr.name].migrating_to else {}),
                       "nics": [_nic_doc(n) for n in vms[vr.name].nics if n.network not in links]}
             for vr in intent.vrouters
         },

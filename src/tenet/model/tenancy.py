@@ -52,12 +52,23 @@ class Nic:
     ip6: tuple[IPv6Interface, ...] = ()  # IPv6 addresses beside `ip` (dual stack); MAC-based VNs only
 
 
+class VmState(str, Enum):
+    """A VM's power state (seed 001's primitives): only a running VM has forwarding entries;
+    a paused one keeps everything but its processes run no more, a stopped one has its NICs down."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
 @dataclass(frozen=True)
 class Vm:
     name: str
     host: str
     nics: tuple[Nic, ...]
     router: bool = False  # a virtual router (model/overlay.py): it forwards between its NICs
+    state: VmState = VmState.RUNNING
+    migrating_to: str = ""  # a live migration under way: the host it is arriving on (both serve it)
 
 
 @dataclass(frozen=True)

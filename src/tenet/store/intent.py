@@ -146,17 +146,23 @@ def edit_intent(store: Store, change: Callable[[dict], None]) -> Intent:
 def whole_doc(intent: Intent) -> dict:
     """What `tenet get` prints: the canonical document, both parts in one mapping."""
     return join(*split(intent_to_doc(intent)))
-def set_vrouter(store: Store, name: str, state: str | None = None, host: str | None = None) -> Intent:
-    """Pause, resume, stop, start (state) or move (host) a virtual router in the intent."""
+def set_vm(store: Store, name: str, **fields: str | None) -> Intent:
+    """Set a VM's or virtual router's `host`, `state` or `migrating_to` in the intent (None
+    removes the field: its default), validated and written with a compare-and-swap."""
+    unknown = set(fields) - {"host", "state", "migrating_to"}
+    if unknown:
+        raise ValueError(f"set_vm: no field {', '.join(sorted(unknown))}")
 
     def change(doc: dict) -> None:
-        vr = doc.get("vrouters", {}).get(name)
-        if vr is None:
-            raise IntentError((Problem(f"vrouters.{name}", "no such virtual router"),), "edit")
-        if state is not None:
-            vr["state"] = state
-        if host is not None:
-            vr["host"] = host
+        section = next((s for s in ("vms", "vrouters") if name in (doc.get(s) or {})), None)
+        if section is None:
+            raise IntentError((Problem(f"vms.{name}", "no VM or virtual router of that name"),), "edit")
+        spec = doc[section][name]
+        for key, value in fields.items():
+            if value is None:
+                spec.pop(key, None)
+            else:
+                spec[key] = value
 
     return edit_intent(store, change)
 

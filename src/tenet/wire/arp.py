@@ -58,3 +58,22 @@ def proxy_reply(req: Arp, mac: str) -> Arp | None:
 def frame(dst: str, src: str, a: Arp) -> bytes:
     mac = lambda m: bytes.fromhex(m.replace(":", ""))  # noqa: E731
     return (mac(dst) + mac(src) + struct.pack("!H", ETHERTYPE) + encode(a)).ljust(60, b"\0")
+
+
+ETHERTYPE_RARP = 0x8035
+RARP_REQUEST = 3  # RFC 903's "request reverse"
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+
+
+def gratuitous(mac: str, ip: IPv4Address) -> bytes:
+    """A gratuitous ARP request (RFC 5227's announcement): learning switches and neighbours
+    take `mac` as where `ip` is now."""
+    return frame(BROADCAST, mac, Arp(REQUEST, mac, ip, "00:00:00:00:00:00", ip))
+
+
+def rarp_announce(mac: str) -> bytes:
+    """What a hypervisor sends for a migrated VM whose addresses it does not know (QEMU's
+    announce: a RARP request with sender and target `mac`): switches learn the MAC's port."""
+    m = bytes.fromhex(mac.replace(":", ""))
+    body = struct.pack(_FMT, 1, 0x0800, 6, 4, RARP_REQUEST, m, bytes(4), m, bytes(4))
+    return (bytes.fromhex("ff" * 6) + m + struct.pack("!H", ETHERTYPE_RARP) + body).ljust(60, b"\0")

@@ -121,3 +121,31 @@ def dump() -> list[LinkInfo]:
                 if kind == RTM_NEWLINK:
                     out.append(parse_link(data, off + NLMSG.size, off + length))
                 off += (length + 3) & ~3
+
+
+RTM_DELLINK = 17
+RTMGRP_LINK = 1
+
+
+def link_events() -> socket.socket:
+    """A socket the kernel tells of every link that appears, changes or goes in this
+    namespace (a VM's port plugged, or handed in or out by a migration)."""
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, socket.NETLINK_ROUTE)
+    s.bind((0, RTMGRP_LINK))
+    return s
+
+
+def link_changes(data: bytes) -> list[tuple[str, bool]]:
+    """(name, present) for each link message in one datagram from `link_events`."""
+    out, off = [], 0
+    while off + NLMSG.size <= len(data):
+        length, kind, _, _, _ = NLMSG.unpack_from(data, off)
+        if length < NLMSG.size:
+            break
+        if kind in (RTM_NEWLINK, RTM_DELLINK) and length >= NLMSG.size + IFINFO.size:
+            a = attributes(data, off + NLMSG.size + IFINFO.size, off + length)
+            name = a.get(IFLA_IFNAME, b"").rstrip(b"\0").decode(errors="replace")
+            if name:
+                out.append((name, kind == RTM_NEWLINK))
+        off += (length + 3) & ~3
+    return out

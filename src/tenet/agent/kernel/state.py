@@ -103,6 +103,7 @@ class KernelState:
     mac_classes: frozenset[MacClass] = frozenset()
     uplink_classes: frozenset[UplinkClass] = frozenset()
     addresses: frozenset[Address] = frozenset()
+    expected_ports: frozenset[str] = frozenset()  # a live migration's ports, here before or after they are
 
     @staticmethod
     def empty() -> "KernelState":
