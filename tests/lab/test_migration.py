@@ -229,3 +229,23 @@ def test_the_other_primitives_on_ordinary_vms(lab):
     assert not set(namespaces) & set(lab.exec("h1", "ip", "netns", "list").stdout.split())
     listed = {e.destination for h in ("h2", "h4") for t in [tables(lab, h).vn("blue")] if t for e in t.entries}
     assert not listed & {c.nics[0].mac, c2.nics[0].mac}
+
+
+def test_a_tes_re_attaches_through_the_destinations_nve(lab):
+    """t attached by NVO3 discovery through h2's NVE; migrated to h4 (behind the router), h2
+    ends its session as the port leaves (not after three missed hellos) and the hypervisor
+    nudges the TES, which discovers and attaches through h4's NVE."""
+    mac = lab.mac("t")
+    wait(lambda: reporters(lab, mac) == {"h2"}, 30, "t attached through h2")
+    echo = Echo(lab, "t")
+    try:
+        probers = [Prober(lab, p, "10.73.0.40", 4.0) for p in ("p2", "p4")]
+        lab.hypervisor.migrate("t", "h4")
+        wait(lambda: reporters(lab, mac) == {"h4"}, 10, "t re-attached through h4 alone")
+        gaps = [p.gaps() for p in probers]
+    finally:
+        echo.stop()
+    for g in gaps:  # answered again well before the stream ended
+        assert g.runs and g.runs[-1][0] + g.runs[-1][1] < 3.5 and g.answered > 0.4 * g.sent, g
+    assert "moved" in Path(lab.process("tes", "t.eth0").log).read_text()
+    assert f"detach {mac} from blue: PORT_GONE" in (lab.record.dir / "agent-h2.log").read_text()

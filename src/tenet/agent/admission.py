@@ -303,6 +303,15 @@ class Nve:
             out += [self._reply(s.port, s.tes_mac, MsgType.TERMINATE, s.id, s.vnid, reason), Detach(s, ReasonCode.ADMIN)]
         return out
 
+    def port_gone(self, port: str) -> list[Action]:
+        """The TES's port has left this NVE (its VM migrated away, or was unplugged): its
+        sessions end now — no TERMINATE can reach it, and waiting for three missed hellos
+        would keep its entries (and its peers' traffic) pointing here for seconds."""
+        gone = [s for s in self.sessions.values() if s.port == port]
+        for s in gone:
+            del self.sessions[s.id]
+        return [Detach(s, ReasonCode.PORT_GONE) for s in gone if s.state in ("attached", "reauthenticating")]
+
     def change(self, mac: str, changed: dict[str, object]) -> list[Action]:
         """RFC 5176 CoA-Request: the attributes it carries replace the attached TES's (e.g. a new
         WISPr-Bandwidth-Max-Up); the report carries them to the tables, the kernel is re-rated

@@ -21,6 +21,7 @@ from dataclasses import asdict, replace
 from tenet.aaa import dynauth
 from tenet.aaa.radius import RadiusMux, RadiusReply, calling_station_id
 from tenet.agent import authenticator as auth
+from tenet.agent.kernel.linkdump import link_changes, link_events
 from tenet.agent.notice import Admitted, Notifier, Reported, Withdrawn
 from tenet.agent.shards import Command, Peers
 from tenet.agent.admission import (
@@ -67,6 +68,7 @@ class Discovery:
         self.shard, self.shards = shard, shards
         self.nve = Nve(host, NveType.HYPERVISOR, 0, "0.0.0.0", {})
         self.sock = sock or packet_socket(arp=True, eapol=True)
+        self.links = link_events()  # a TES's port leaving ends its sessions at once (port_gone)
         self.auth = auth.Authenticator()  # on an access switch's ports (ts…): 802.1X, many MACs per port
         self.arp_ports: dict[str, str] = {}  # TES port on an IP-based VN -> the VN's anycast gateway MAC
         # the per-NVE singletons are shard 0's: the L3 transport and RFC 5176 (from our RADIUS)
@@ -145,9 +147,11 @@ class Discovery:
                 log.exception("admission pass failed")
 
     def _pass(self) -> None:
-        inputs = [s for s in (self.sock, self.udp, self.radius) if s is not None]
+        inputs = [s for s in (self.sock, self.udp, self.radius, self.links) if s is not None]
         ready, _, _ = select.select(inputs, [], [], TICK)
         now = time.monotonic()
+        if self.links in ready:
+            self._links()
         if self.sock in ready:
             self._receive(now)
         if self.udp is not None and self.udp in ready:
@@ -164,6 +168,23 @@ class Discovery:
             dot1x = self.auth.tick(now)
         self._do(actions)
         self._do_8021x(now, dot1x)
+
+    def _links(self) -> None:
+        """Ports that left this namespace: their TESs' sessions end now (a migrated VM's)."""
+        gone: list[str] = []
+        while True:
+            try:
+                data = self.links.recv(1 << 16)
+            except BlockingIOError:
+                break
+            except OSError as e:  # overrun: a port that left is caught by the TES's hellos instead
+                log.warning("link events overran: %s", e)
+                break
+            gone += [name for name, present in link_changes(data) if not present and name.startswith(PORT_PREFIX)]
+        for port in dict.fromkeys(gone):
+            with self.lock:
+                actions = self.nve.port_gone(port)
+            self._do(actions)
 
     def _answers(self, now: float, answers: list) -> None:
         for tag, reply in answers:

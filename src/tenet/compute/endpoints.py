@@ -66,12 +66,14 @@ def declared_endpoints(intent: Intent) -> tuple[Endpoint, ...]:
 
 def prestaged(intent: Intent) -> frozenset[tuple[str, str]]:
     """(NVE, VN) instances a live migration needs before its VM arrives where no declared
-    endpoint can stand for it: a VM behind an access switch becomes that switch's endpoint
-    only once authenticated, so the switch in front of its destination holds its VNs from
-    the start (instance, group and peers ready: the first frames need only the fast lane)."""
+    endpoint can stand for it: a VM behind an access switch, or a TES, becomes its NVE's
+    endpoint only once authenticated, so the switch in front of its destination (or the
+    destination itself) holds its VNs from the start (instance, group and peers ready: the
+    first frames need only the fast lane)."""
     switch_of = {x.name: x.switch for x in intent.fabric.proxies}
-    return frozenset((switch_of[vm.migrating_to], nic.network) for vm in intent.vms if vm.migrating_to in switch_of
-                     for nic in vm.nics if nic.join in (Join.DOT1X, Join.MAB))
+    return frozenset((switch_of.get(vm.migrating_to, vm.migrating_to), nic.network)
+                     for vm in intent.vms if vm.migrating_to
+                     for nic in vm.nics if nic.join in (Join.DOT1X, Join.MAB, Join.DISCOVER))
 
 
 def dynamic_vm_name(mac: str) -> str:

@@ -28,7 +28,10 @@ class Backend(Protocol):
         """NIC i's host side handed from `vm.host` to host `to`; the VM keeps its interface."""
 
     def serving(self, vm: Vm) -> bool:
-        """Every NIC's host side is taken by its host's NVE (in a bridge)."""
+        """Every statically joined NIC's host side is taken by its host's NVE (in a bridge)."""
+
+    def rediscover(self, vm: Vm) -> None:
+        """Tell the VM's TESs they run behind another NVE now (discover again at once)."""
 
     def announce(self, vm: Vm) -> None:
         """The VM's presence told to its network from where it now is (gratuitous ARP, RARP)."""

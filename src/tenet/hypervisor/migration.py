@@ -8,7 +8,10 @@
    destination's agent finds the port its tables already name; the source's sees it go and
    forwards what still reaches it to the destination (agent/desired.py `settled`).
 3. Announce: RARP and gratuitous ARP from the VM's own interfaces, at its new host, so
-   learning switches and neighbours follow.
+   learning switches and neighbours follow. A VM behind an access switch is logged off by
+   its old host and authenticated by its new one toward its own switch when the port moves
+   (agent/proxy_main.py); a TES is nudged to discover the new NVE at once (tes/nudge.py),
+   its old NVE having ended its session when the port left (agent/admission.py port_gone).
 4. Commit: the intent names the new host alone; the peers' addressing functions change
    where the new host sits on another physical network (translate <-> encapsulate); the
    source keeps its VN instance for the controller's hold (controller/hold.py) if the VM was
@@ -25,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from tenet.hypervisor.errors import HypervisorError
-from tenet.model.tenancy import Intent, Vm, VmState
+from tenet.model.tenancy import Intent, Join, Vm, VmState
 
 if TYPE_CHECKING:
     from tenet.hypervisor.manager import Hypervisor
@@ -84,6 +87,8 @@ def _cut_over(hv: Hypervisor, intent: Intent, vm: Vm, to: str) -> Vm:
     arrived = replace(vm, host=to, migrating_to="")
     if vm.state is not VmState.RUNNING:
         return arrived  # no NVE serves it before it runs again
+    if any(n.join is Join.DISCOVER for n in vm.nics):
+        hv.vms.rediscover(arrived)  # its TESs attach through the new NVE (the old one ended them)
     deadline = time.monotonic() + SERVING_TIMEOUT
     while not hv.vms.serving(arrived):
         if time.monotonic() > deadline:

@@ -63,19 +63,25 @@ for q in range(seq):
         runs.append(run)
     else:
         run[1] += 1
-print(json.dumps({{"sent": seq, "answered": len(answered), "interval": interval, "runs": runs}}), flush=True)
+print(json.dumps({{"sent": seq, "answered": len(answered), "interval": interval, "start": start, "runs": runs}}), flush=True)
 """
 
 
 @dataclass(frozen=True)
 class Gaps:
     """One prober's stream: probes sent and answered, and each run of unanswered ones as
-    (first probe's time from the start, length in seconds)."""
+    (first probe's time from the start, length in seconds). `start` is CLOCK_MONOTONIC,
+    which every namespace shares: a run is placed against the driver's own clock by it."""
 
     sent: int
     answered: int
     interval: float
     runs: tuple[tuple[float, float], ...]
+    start: float = 0.0
+
+    def within(self, begin: float, end: float) -> float:
+        """The longest run that overlaps [begin, end] (driver's clock), in seconds; 0 if none."""
+        return max((n for at, n in self.runs if self.start + at <= end and self.start + at + n >= begin), default=0.0)
 
     @property
     def lost(self) -> int:
@@ -119,4 +125,4 @@ class Prober:
         out, _ = self.proc.communicate(timeout=60)
         d = json.loads(out.strip().splitlines()[-1])
         i = d["interval"]
-        return Gaps(d["sent"], d["answered"], i, tuple((at, n * i) for _, n, at in d["runs"]))
+        return Gaps(d["sent"], d["answered"], i, tuple((at, n * i) for _, n, at in d["runs"]), d["start"])

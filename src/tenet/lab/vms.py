@@ -4,6 +4,8 @@ recorded before it exists and only recorded ones are removed (never by pattern).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 
@@ -16,8 +18,8 @@ from tenet.lab import netns
 from tenet.lab.announce import announce
 from tenet.lab.netns import LabError
 from tenet.lab.plan import behind_switch, netns_name, nic_plan, vm_commands
-from tenet.lab.record import Record
-from tenet.model.tenancy import Intent, Vm, port_name
+from tenet.lab.record import Record, start_time
+from tenet.model.tenancy import Intent, Join, Vm, port_name
 from tenet.store.base import StoreError
 from tenet.store.netns import inside
 
@@ -116,12 +118,18 @@ class LabVms:
             there.close()
 
     def serving(self, vm: Vm) -> bool:
-        for i in range(len(vm.nics)):
+        for i in (i for i, n in enumerate(vm.nics) if n.join is Join.STATIC):
             r = subprocess.run(["ip", "-n", self._ns(vm.host), "-j", "link", "show", "dev", port_name(vm.name, i)],
                                capture_output=True, text=True)
             if r.returncode or not any(link.get("master") for link in json.loads(r.stdout or "[]")):
                 return False
         return True
+
+    def rediscover(self, vm: Vm) -> None:
+        """SIGUSR1 to the TESs the lab started in the VM (by recorded PID and start time)."""
+        for p in self.record.processes:
+            if p.role == "tes" and p.node.partition(".")[0] == vm.name and start_time(p.pid) == p.start_time:
+                os.kill(p.pid, signal.SIGUSR1)
 
     def announce(self, vm: Vm) -> None:
         announce(self._ns(vm.name), vm)

@@ -201,12 +201,19 @@ class Tes:
         return None
 
     # -- keepalive ---------------------------------------------------------------------
-    def keepalive(self, should_stop: Callable[[], bool]) -> str:
-        """HELLO every interval; answers re-authentication; returns why the session ended."""
+    def keepalive(self, should_stop: Callable[[], bool], moved: Callable[[], bool] = lambda: False) -> str:
+        """HELLO every interval; answers re-authentication; returns why the session ended.
+        `moved`: the hypervisor says the VM runs behind another NVE now (tes/nudge.py): the
+        session is over here (the old NVE ended it when the port left) and we rediscover."""
         a = self.attachment
         assert a is not None
         missed, next_hello = 0, self.clock()
         while not should_stop():
+            if moved():
+                self.attachment = None
+                self.link.detached()
+                self.forget_nves()
+                return "moved"
             now = self.clock()
             if now >= next_hello:
                 if missed >= self.cfg.missed_acks:

@@ -9,6 +9,7 @@ import struct
 import subprocess
 from ipaddress import IPv4Interface
 from pathlib import Path
+from typing import Protocol
 
 from tenet.ethernet import packet_socket
 from tenet.wire.discovery import (
@@ -45,9 +46,21 @@ def iface_ip(ifname: str) -> str:
     return str(IPv4Interface(f"{addr}/{mask}"))
 
 
+class Waker(Protocol):
+    """Something else that ends a wait for frames (the hypervisor's nudge, tes/nudge.py)."""
+
+    def fileno(self) -> int: ...
+
+
+def _readable(sock: socket.socket, wake: Waker | None, timeout: float) -> bool:
+    """Whether `sock` has a datagram; False on timeout or when woken (the caller looks why)."""
+    ready, _, _ = select.select([sock] if wake is None else [sock, wake], [], [], timeout)
+    return sock in ready
+
+
 class PacketLink:
-    def __init__(self, ifname: str) -> None:
-        self.ifname = ifname
+    def __init__(self, ifname: str, wake: Waker | None = None) -> None:
+        self.ifname, self.wake = ifname, wake
         self.mac = Path(f"/sys/class/net/{ifname}/address").read_text().strip()
         self.sock = packet_socket()
         self.sock.bind((ifname, 0))
@@ -61,8 +74,7 @@ class PacketLink:
         self.sock.sendto(frame(dst, self.mac, msg), (self.ifname, 0))
 
     def recv(self, timeout: float) -> tuple[str, Message] | None:
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        if not ready:
+        if not _readable(self.sock, self.wake, timeout):
             return None
         data = self.sock.recv(65535)  # incoming only: the socket filter drops what we send
         try:
@@ -98,8 +110,8 @@ class UdpLink:
     carries the TES's MAC and VN address."""
 
     def __init__(self, uplink: str, mac: str, vn_ip: str, nves: list[str], server_port: int = SERVER_PORT,
-                 client_port: int = CLIENT_PORT, tunnel_iface: str = TUNNEL_IFACE) -> None:
-        self.uplink, self.mac, self.vn_ip, self.nves = uplink, mac, vn_ip, nves
+                 client_port: int = CLIENT_PORT, tunnel_iface: str = TUNNEL_IFACE, wake: Waker | None = None) -> None:
+        self.uplink, self.mac, self.vn_ip, self.nves, self.wake = uplink, mac, vn_ip, nves, wake
         self.server_port, self.tunnel_iface = server_port, tunnel_iface
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -117,8 +129,7 @@ class UdpLink:
             self.sock.sendto(data, (target, self.server_port))
 
     def recv(self, timeout: float) -> tuple[str, Message] | None:
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        if not ready:
+        if not _readable(self.sock, self.wake, timeout):
             return None
         data, (src, _) = self.sock.recvfrom(65535)
         try:

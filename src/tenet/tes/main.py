@@ -7,6 +7,7 @@ import sys
 
 from tenet.tes.client import AuthFailed, Config, Tes
 from tenet.tes.link import PacketLink, UdpLink
+from tenet.tes.nudge import Nudge
 from tenet.tes.selection import CAPABILITY_MAX, POLICIES
 from tenet.wire.discovery import CLIENT_PORT, SERVER_PORT
 from tenet.stopping import stop_on_signals
@@ -41,11 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--capability-ceiling {a.capability_ceiling} is outside 0..{CAPABILITY_MAX} (NVE_CAPABILITY is a u32)")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stopping = stop_on_signals()
+    nudge = Nudge()  # SIGUSR1: the hypervisor moved us (live migration)
     if a.transport == "udp":
         mac = a.mac or open(f"/sys/class/net/{a.iface}/address").read().strip()
-        link: PacketLink | UdpLink = UdpLink(a.iface, mac, a.ip, a.nve, a.server_port, a.client_port)
+        link: PacketLink | UdpLink = UdpLink(a.iface, mac, a.ip, a.nve, a.server_port, a.client_port, wake=nudge)
     else:
-        link = PacketLink(a.iface)
+        link = PacketLink(a.iface, wake=nudge)
     tes = Tes(link, Config(a.vn, a.vnid, a.identity, a.password, offer_window=a.offer_window,
                            capability_ceiling=a.capability_ceiling, policy=a.policy))
     while not stopping.is_set():
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             log.error("authentication failed: %s; retrying in %.0fs", e, tes.cfg.fail_backoff)
             stopping.wait(tes.cfg.fail_backoff)
             continue
-        why = tes.keepalive(stopping.is_set)
+        why = tes.keepalive(stopping.is_set, nudge.taken)
         log.info("session ended: %s", why)
     tes.terminate()
     link.close()

@@ -78,6 +78,7 @@ class ReasonCode(IntEnum):
     UNKNOWN_SESSION = 5
     VN_UNAVAILABLE = 6
     REAUTH_FAILED = 7
+    PORT_GONE = 8  # the TES's port left the NVE (its VM migrated away): never sent, it cannot arrive
 
 
 @dataclass(frozen=True)
