@@ -8,6 +8,7 @@ p2 runs across each batch of migrations:
   within   m  h1 <-> h3   one physical network (peers translate, then encapsulate to both)
   across   m  h3 <-> h5   across the router (each peer's addressing flips)
   8021x    v  host6 <-> host7   behind two access switches on two networks (logoff, re-auth)
+  nvo3     t  h2 <-> h4   a TES: its old NVE ends the session, it rediscovers through the new
 
 and each kind twice, alternating batch by batch: `live` (hypervisor/migration.py: pre-staged,
 cut over, announced, committed) and `naive` (the intent changes, then the ports follow: no
@@ -16,7 +17,7 @@ unanswered probes overlapping [migration start, its end + 0.5 s]. The first batc
 kind and mode is a warm-up (a host's first VXLAN group join across the router, a switch's
 first rate stage for the MAC) and not counted.
 
-  python bench/migration.py [--count 50] [--batch 10] [--kinds within,across,8021x]
+  python bench/migration.py [--count 50] [--batch 10] [--kinds within,across,8021x,nvo3]
 
 Writes bench/results/migration.json and prints p50/p99/max per kind, mode and peer, and TCP
 sessions that survived. FRR EVPN's MAC mobility, the peer, is bench/evpn_peer.py.
@@ -37,7 +38,8 @@ from tenet.lab.lab import Lab
 
 TOPOLOGY = Path(__file__).parent / "migration.yaml"
 RESULTS = Path(__file__).parent / "results" / "migration.json"
-KINDS = {"within": ("m", "h1", "h3"), "across": ("m", "h3", "h5"), "8021x": ("v", "host6", "host7")}
+KINDS = {"within": ("m", "h1", "h3"), "across": ("m", "h3", "h5"), "8021x": ("v", "host6", "host7"),
+         "nvo3": ("t", "h2", "h4")}
 PEERS = ("p2", "p4")
 SPACING = 0.6  # seconds between one migration's end and the next one's start
 AFTER = 0.5  # a migration's window extends this long past its end (a late loss is still its own)

@@ -108,3 +108,37 @@ def test_a_peer_sends_over_the_vns_broadcast_path_and_keeps_translating_back():
     text = render(settled(t["h2"], frozenset({p2}))[0], frozenset({p2}))
     ext = next(r.arrival for r in t["h2"].vn("blue").reverse if r.internal == M)
     assert ext in text  # m's translated frames (from h1, then h3) are still taken back
+
+
+def test_an_admitted_nic_is_awaited_where_it_goes_until_its_nve_admits_it():
+    """v (802.1X, behind tor1's host6) migrating to host7 behind tor2: until tor2 admits it,
+    peers reach both switches, and tor2 has no row for it (its fast lane adds one on admission)."""
+    from tenet.compute.endpoints import Endpoint, arrivals, arriving, reported_endpoints
+    from tenet.compute.addressing import compute_tables as full
+    doc = copy.deepcopy(DOC)
+    doc["switches"] = {"tor1": {"network": "pn1"}, "tor2": {"network": "pn2"}}
+    doc["hosts"] |= {"host6": {"switch": "tor1"}, "host7": {"switch": "tor2"}}
+    doc["aaa"] = {"users": {"vm-v": {"password": "s", "network": "blue"}}}
+    v = "02:73:00:00:00:20"
+    doc["vms"]["v"] = {"host": "host6", "migrating_to": "host7",
+                       "nics": [{"network": "blue", "mac": v, "join": "8021x", "identity": "vm-v", "password": "s"}]}
+    intent = load_intent(doc)
+    coming = arrivals(intent)
+    assert {k: a.nve for k, a in coming.items()} == {("blue", v): "tor2"}
+    at_tor1 = Endpoint(vn="blue", vm="tes-x", nic=0, mac=v, ip="", host="tor1", port="ts1")
+    eps = arriving((at_tor1,), coming)
+    assert [(e.host, e.moving, e.ghost) for e in eps] == [("tor1", True, False), ("tor2", True, True)]
+    members = declared_endpoints(intent) + eps
+    t = full(intent, members, allocate([e.key for e in members] + router_keys(intent.vns, members), {}))
+    for peer in ("h2", "h4"):
+        assert rows(t, peer, mac=v) == [(Function.ENCAPSULATE, ip) for ip in sorted(
+            [t["tor1"].underlay_ip, t["tor2"].underlay_ip])]
+    assert rows(t, "tor2", mac=v) == [] and t["tor2"].vn("blue") is not None  # the instance, no row
+    at_tor2 = Endpoint(vn="blue", vm="tes-x", nic=0, mac=v, ip="", host="tor2", port="ts2")
+    assert arriving((at_tor1, at_tor2), coming) == (at_tor2,)  # admitted there: that alone
+
+    from tenet.store.records import EndpointReport
+    reports = [EndpointReport(vn="blue", vnid=7301, mac=v, port="ts", host=host, session=session)
+               for host, session in (("tor1", 1), ("tor2", 2))]
+    picked = reported_endpoints(intent, reports, (), coming)
+    assert [e.host for e in picked] == ["tor2"]  # the destination's report wins the MAC

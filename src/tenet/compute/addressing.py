@@ -93,17 +93,21 @@ def moving_rows(ix: IntentIndex, tables: dict[str, VnTable], members: list[Endpo
     translation (a physical network's switches learn one port per external MAC). Its two
     hosts keep their local row and also reach the other location, which takes over when the
     port has gone (agent/desired.py `settled`: a local row wins while its port is there).
-    The reverse rows of its external MAC stay: it still sends translated frames."""
+    The reverse rows of its external MAC stay: it still sends translated frames. Where an
+    admitted NIC is awaited (a ghost, compute/endpoints.py `arriving`) its host has no row for
+    it at all: its NVE's fast lane adds the local one the moment it admits it."""
     moving: dict[str, list[Endpoint]] = {}
     for ep in members:
         if ep.moving:
             moving.setdefault(ep.mac, []).append(ep)
+    awaited = {(ep.host, ep.mac) for ep in members if ep.ghost}
     encapsulate, ips = Function.ENCAPSULATE, ix.ips
     out = {}
     for h, t in tables.items():
-        kept = tuple(e for e in t.entries if e.destination not in moving or e.function is Function.NO_MODIFICATION)
+        kept = tuple(e for e in t.entries if (e.destination not in moving or e.function is Function.NO_MODIFICATION)
+                     and (h, e.destination) not in awaited)
         reach = tuple(Entry(mac, encapsulate, ips[ep.host], vm=ep.vm) for mac, eps in moving.items()
-                      for ep in eps if ep.host != h)
+                      for ep in eps if ep.host != h and (h, mac) not in awaited)
         out[h] = replace(t, entries=kept + reach, reverse=tuple(dict.fromkeys(t.reverse)))
     return out
 

@@ -1,11 +1,11 @@
 """Where each VM NIC is: the one input that changes when VMs join, leave or migrate."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from tenet.model.tenancy import Intent, Join, VmState, port_name
+from tenet.model.tenancy import Intent, Join, VmState, port_name, switch_port_name
 
 if TYPE_CHECKING:  # the stored record (store/records.py); the core only reads its fields
     from tenet.store.records import EndpointReport
@@ -34,7 +34,8 @@ class Endpoint:
     rate_down_bps: int = 0  # what its Access-Accept allows toward it (0: no limit)
     rate_up_bps: int = 0  # what its Access-Accept allows it to send (0: no limit)
     cos: int = 0  # its class of service (0: best effort)
-    moving: bool = False  # one of a live-migrating NIC's two locations (declared_endpoints)
+    moving: bool = False  # one of a live-migrating NIC's two locations (declared_endpoints, arriving)
+    ghost: bool = False  # the location an admitted NIC is migrating to, before it is admitted there
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -76,21 +77,69 @@ def prestaged(intent: Intent) -> frozenset[tuple[str, str]]:
                      for nic in vm.nics if nic.join in (Join.DOT1X, Join.MAB, Join.DISCOVER))
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """An admitted NIC (802.1X, MAB, NVO3) of a VM being live-migrated: where it arrives."""
+
+    nve: str  # the destination's NVE: its access switch, or the destination itself
+    port: str  # the port it will be admitted on there
+
+
+def arrivals(intent: Intent) -> dict[tuple[str, str], Arrival]:
+    """(VN, MAC) -> where it arrives, for every admitted NIC of a VM being migrated."""
+    switch_of = {x.name: x.switch for x in intent.fabric.proxies}
+    out = {}
+    for vm in intent.vms:
+        if not vm.migrating_to:
+            continue
+        to = vm.migrating_to
+        for i, nic in enumerate(vm.nics):
+            if nic.join in (Join.DOT1X, Join.MAB, Join.DISCOVER):
+                out[nic.network, nic.mac] = Arrival(switch_of.get(to, to), switch_port_name(to) if to in switch_of
+                                                    else port_name(vm.name, i))
+    return out
+
+
+def arriving(eps: Sequence[Endpoint], coming: Mapping[tuple[str, str], Arrival]) -> tuple[Endpoint, ...]:
+    """A VN's endpoints with its migrating admitted NICs at both places (make-before-break, as
+    declared_endpoints does for static NICs): until the destination's NVE has admitted one,
+    its endpoint where it is and a ghost where it goes, both moving — peers then reach both
+    (compute/addressing.py `moving_rows`) and the destination forwards the moment it admits
+    it, from its fast lane. Once admitted there, that endpoint alone."""
+    if not coming:
+        return tuple(eps)
+    out: list[Endpoint] = []
+    for ep in eps:
+        to = coming.get((ep.vn, ep.mac))
+        if to is None:
+            out.append(ep)
+        elif ep.host == to.nve:
+            out.append(ep)  # admitted at the destination (reported_endpoints preferred it)
+        elif not any(e.host == to.nve and (e.vn, e.mac) == (ep.vn, ep.mac) for e in eps):
+            moving = replace(ep, moving=True)
+            out += [moving, replace(moving, host=to.nve, port=to.port, tunnel=None, ghost=True)]
+    return tuple(out)
+
+
 def dynamic_vm_name(mac: str) -> str:
     """Name of an auto-attached TES in the tables: it has no declared VM name."""
     return "tes-" + mac.replace(":", "")
 
 
 def reported_endpoints(intent: Intent, reports: Sequence[EndpointReport],
-                       declared: tuple[Endpoint, ...] = ()) -> tuple[Endpoint, ...]:
+                       declared: tuple[Endpoint, ...] = (),
+                       coming: Mapping[tuple[str, str], Arrival] | None = None) -> tuple[Endpoint, ...]:
     """Endpoints agents reported after admitting a TES. Ignored: reports for VNs no longer in
-    the intent, and any whose MAC or IP another endpoint of the VN already holds (first wins),
-    so a TES can never take over a declared VM's address."""
+    the intent, and any whose MAC or IP another endpoint of the VN already holds (first wins,
+    but a migrating NIC's destination NVE comes first: `coming`), so a TES can never take over
+    a declared VM's address."""
     vns = {v.name for v in intent.vns}
     macs = {(e.vn, e.mac) for e in declared}
     ips = {(e.vn, e.ip.split("/")[0]) for e in declared if e.ip}
     out = []
-    for r in sorted(reports, key=lambda r: (r.session, r.mac)):
+    order = (lambda r: (r.session, r.mac)) if not coming else \
+        (lambda r: (getattr(coming.get((r.vn, r.mac)), "nve", None) != r.host, r.session, r.mac))
+    for r in sorted(reports, key=order):
         ip = r.ip
         if r.vn not in vns or (r.vn, r.mac) in macs or (ip and (r.vn, ip.split("/")[0]) in ips):
             continue

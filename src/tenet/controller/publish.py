@@ -16,7 +16,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 
-from tenet.compute.endpoints import Endpoint, declared_endpoints, prestaged, reported_endpoints
+from tenet.compute.endpoints import (
+    Arrival, Endpoint, arrivals, arriving, declared_endpoints, prestaged, reported_endpoints,
+)
 from tenet.compute.extmac import Allocator, Key
 from tenet.compute.incremental import Tables
 from tenet.compute.layers import with_carriers
@@ -51,6 +53,7 @@ class Publication:
         self.layered = False  # the intent has VNs over VNs
         self.routed: set[str] = set()  # its IP-based VNs
         self.staged: frozenset[tuple[str, str]] = frozenset()  # instances live migrations need (compute/endpoints.py)
+        self.coming: dict[tuple[str, str], Arrival] = {}  # where migrating admitted NICs arrive
         self.declared: dict[str, tuple[Endpoint, ...]] = {}
         self.raw: dict[str, tuple[Endpoint, ...]] = {}  # per VN: declared and accepted reports
         self.members: dict[str, tuple[Endpoint, ...]] = {}  # per VN: what the tables are computed from
@@ -97,7 +100,10 @@ class Publication:
                       if (vn in vns) != (vn in self.vns) or declared.get(vn, ()) != self.declared.get(vn, ())}
             self.intent, self.vns, self.declared, everything = intent, vns, declared, True
             self.layered = any(v.over for v in intent.vns)
-            self.staged = prestaged(intent)
+            staged, self.staged = self.staged, prestaged(intent)
+            coming, self.coming = self.coming, arrivals(intent)
+            dirty |= {vn for _, vn in staged ^ self.staged}  # a migration began, ended or changed course
+            dirty |= {vn for (vn, mac) in coming.keys() | self.coming.keys() if coming.get((vn, mac)) != self.coming.get((vn, mac))}
             self.routed = {v.name for v in intent.vns if v.forwarding == "ip"}
         down = self.liveness.update(now, self.inputs.registered(), frozenset(self.inputs.alive)) \
             if self.liveness else frozenset()
@@ -137,7 +143,7 @@ class Publication:
                 continue
             declared = self.declared.get(vn, ())
             reports = list(self.inputs.reports.get(vn, {}).values())
-            self.raw[vn] = declared + reported_endpoints(intent, reports, declared)
+            self.raw[vn] = arriving(declared + reported_endpoints(intent, reports, declared, self.coming), self.coming)
         if self.layered:  # carriers join lower VNs: layered fabrics redo them all
             grouped: dict[str, list[Endpoint]] = {}
             for ep in with_carriers(intent, tuple(ep for eps in self.raw.values() for ep in eps)):

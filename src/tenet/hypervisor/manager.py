@@ -26,6 +26,8 @@ from tenet.hypervisor import migration
 from tenet.model.errors import IntentError, Problem
 from tenet.model.load import intent_to_doc, load_intent
 from tenet.model.tenancy import Intent, Vm, VmState
+from tenet.store import keys
+from tenet.store.base import Store
 from tenet.store.intent import edit_intent, read_intent, set_vm
 from tenet.store.open import open_store
 
@@ -36,6 +38,7 @@ class Hypervisor:
     def __init__(self, store_url: str, vms: Backend, settle: Settle,
                  progress: Callable[[str], None] = lambda _: None) -> None:
         self.store_url, self.vms, self.settle, self.progress = store_url, vms, settle, progress
+        self._store: Store | None = None  # kept while a migration polls it
 
     # -- the store --------------------------------------------------------------------------
     def intent(self) -> Intent:
@@ -58,6 +61,19 @@ class Hypervisor:
             return set_vm(store, name, **fields)
         finally:
             store.close()
+
+    def admitted(self, awaited: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+        """Of (NVE, VN, MAC), those the NVE has not reported admitted yet (802.1X, MAB, NVO3)."""
+        if not awaited:
+            return []
+        if self._store is None:
+            self._store = open_store(self.store_url)
+        return [w for w in awaited if self._store.get(keys.endpoint(*w)) is None]
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def vm(self, name: str, intent: Intent | None = None) -> Vm:
         vm = next((v for v in (intent or self.intent()).vms if v.name == name), None)

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from tenet.compute.endpoints import arrivals
 from tenet.hypervisor.errors import HypervisorError
 from tenet.model.tenancy import Intent, Join, Vm, VmState
 
@@ -89,11 +90,19 @@ def _cut_over(hv: Hypervisor, intent: Intent, vm: Vm, to: str) -> Vm:
         return arrived  # no NVE serves it before it runs again
     if any(n.join is Join.DISCOVER for n in vm.nics):
         hv.vms.rediscover(arrived)  # its TESs attach through the new NVE (the old one ended them)
+    coming = arrivals(intent)  # a pre-staged intent: where its admitted NICs are awaited
+    awaited = [(a.nve, n.network, n.mac) for n in vm.nics for a in [coming.get((n.network, n.mac))] if a]
     deadline = time.monotonic() + SERVING_TIMEOUT
-    while not hv.vms.serving(arrived):
-        if time.monotonic() > deadline:
-            raise HypervisorError(f"{to}'s agent has not taken {vm.name}'s ports after {SERVING_TIMEOUT:.0f}s "
-                                  f"(is it running? `tenet hosts` shows its state)")
-        time.sleep(POLL)
+    try:
+        while not hv.vms.serving(arrived) or hv.admitted(awaited):
+            if time.monotonic() > deadline:
+                late = hv.admitted(awaited)
+                why = (f"not admitted: {', '.join(f'{mac} by {nve}' for nve, _, mac in late)} (refused there?)" if late
+                       else f"{to}'s agent has not taken its ports (is it up? `tenet hosts`)")
+                raise HypervisorError(f"{vm.name} not served at {to} after {SERVING_TIMEOUT:.0f}s: {why}; "
+                                      "run the migration again to go on")
+            time.sleep(POLL)
+    finally:
+        hv.close()
     hv.vms.announce(arrived)
     return arrived
