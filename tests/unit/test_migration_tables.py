@@ -3,6 +3,7 @@ desired kernel state (agent/desired.py `settled`, `at_both`): computed from inte
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 
@@ -134,6 +135,13 @@ def test_an_admitted_nic_is_awaited_where_it_goes_until_its_nve_admits_it():
         assert rows(t, peer, mac=v) == [(Function.ENCAPSULATE, ip) for ip in sorted(
             [t["tor1"].underlay_ip, t["tor2"].underlay_ip])]
     assert rows(t, "tor2", mac=v) == [] and t["tor2"].vn("blue") is not None  # the instance, no row
+    awaited = [r for r in t["tor2"].vn("blue").reverse if r.internal == v]
+    assert [r.local for r in awaited] == [True]  # ... but its external MAC, awaited here
+    from tenet.agent.provisional import Local, merge
+    admitted = Endpoint(vn="blue", vm="tes-x", nic=0, mac=v, ip="", host="tor2", port="ts2")
+    merged, added = merge(t["tor2"], [Local(admitted, "", 0.0)], ())
+    assert added == 1 and rows({"tor2": merged}, "tor2", mac=v) == [(Function.NO_MODIFICATION, v)]
+    assert merge(t["h4"], [Local(replace(admitted, host="h4"), "", 0.0)], ())[1] == 0  # not awaited there
     at_tor2 = Endpoint(vn="blue", vm="tes-x", nic=0, mac=v, ip="", host="tor2", port="ts2")
     assert arriving((at_tor1, at_tor2), coming) == (at_tor2,)  # admitted there: that alone
 

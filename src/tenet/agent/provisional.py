@@ -69,7 +69,9 @@ def merge(tables: HostTables, local: Iterable[Local], hints: Iterable[PeerHint],
     """The tables with what the overlay may add, and how many rows it added. Only into a VN
     the tables already give this host with MAC forwarding (its bridge, tunnel and BUM rows
     exist: a cold VN waits for the controller), never over a MAC or external MAC the VN's
-    table already names, and a translated VN's row only with its external MAC. A peer's hint
+    table already names — but one it awaits here (a local reverse row with no entry: a live
+    migration's destination, compute/addressing.py `moving_rows`) — and a translated VN's
+    row only with its external MAC. A peer's hint
     makes a VN translated here as the controller will (its first member on another host of
     our network): our own members then answer to their external MACs (`extmacs`, remembered)."""
     by_vn: dict[str, list[Local]] = {}
@@ -86,17 +88,21 @@ def merge(tables: HostTables, local: Iterable[Local], hints: Iterable[PeerHint],
         if t.forwarding != "mac" or not (mine or theirs):
             vns.append(t)
             continue
-        macs = {e.destination for e in t.entries} | {r.internal for r in t.reverse if r.internal}
-        arrivals = {r.arrival for r in t.reverse}
+        here = {e.destination for e in t.entries}
+        awaited = {r.internal: r.arrival for r in t.reverse if r.local and r.internal and r.internal not in here}
+        macs = here | {r.internal for r in t.reverse if r.internal and r.internal not in awaited}
+        arrivals = {r.arrival for r in t.reverse if r.internal not in awaited}
         entries, reverse = list(t.entries), list(t.reverse)
         translated = translating(t)
         for loc in sorted(mine, key=lambda x: x.endpoint.mac):
-            mac, ext = loc.endpoint.mac, loc.ext
+            mac = loc.endpoint.mac
+            ext = awaited.get(mac) or loc.ext  # awaited here (a live migration's): the tables name its MAC
             if mac in macs or (translated and (not ext or ext in arrivals)):
                 continue
             entries.append(local_row(loc.endpoint))
-            if translated:
+            if translated and mac not in awaited:
                 reverse.append(ReverseEntry(ext, mac, True))
+            if translated:
                 arrivals.add(ext)
             macs.add(mac)
             added += 1

@@ -94,8 +94,9 @@ def moving_rows(ix: IntentIndex, tables: dict[str, VnTable], members: list[Endpo
     hosts keep their local row and also reach the other location, which takes over when the
     port has gone (agent/desired.py `settled`: a local row wins while its port is there).
     The reverse rows of its external MAC stay: it still sends translated frames. Where an
-    admitted NIC is awaited (a ghost, compute/endpoints.py `arriving`) its host has no row for
-    it at all: its NVE's fast lane adds the local one the moment it admits it."""
+    admitted NIC is awaited (a ghost, compute/endpoints.py `arriving`) its host has no entry for
+    it, only a local reverse row naming its external MAC (if its network translates): its NVE's
+    fast lane adds the local entry the moment it admits it."""
     moving: dict[str, list[Endpoint]] = {}
     for ep in members:
         if ep.moving:
@@ -108,7 +109,13 @@ def moving_rows(ix: IntentIndex, tables: dict[str, VnTable], members: list[Endpo
                      and (h, e.destination) not in awaited)
         reach = tuple(Entry(mac, encapsulate, ips[ep.host], vm=ep.vm) for mac, eps in moving.items()
                       for ep in eps if ep.host != h and (h, mac) not in awaited)
-        out[h] = replace(t, entries=kept + reach, reverse=tuple(dict.fromkeys(t.reverse)))
+        reverse = tuple(dict.fromkeys(t.reverse))
+        here = {mac for host, mac in awaited if host == h}
+        if here:  # awaited: one local reverse row and no entry (agent/provisional.py `merge` reads it so)
+            ext = {r.internal: r.arrival for r in reverse if r.internal in here}
+            reverse = tuple(r for r in reverse if r.internal not in here) + tuple(
+                ReverseEntry(ext[mac], mac, True) for mac in sorted(here) if mac in ext)
+        out[h] = replace(t, entries=kept + reach, reverse=reverse)
     return out
 
 
