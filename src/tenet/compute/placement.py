@@ -267,6 +267,30 @@ def plan(intent: Intent, goal: Goal | str, drain: str | None = None) -> Plan:
                 tuple(m for m, spec in sorted(state.machines.items()) if spec.capacity is None), overloaded)
 
 
+def refusal(intent: Intent, move: Move) -> str:
+    """Why `move` cannot be made on `intent` now ("" if it can): what applying a plan checks
+    before each migration, in case the intent changed since the plan was made."""
+    state = _State(intent)
+    vm = state.vms.get(move.vm)
+    if vm is None:
+        return f"{move.vm} is no longer in the intent"
+    why = unmovable(vm)
+    if why:
+        return f"{move.vm} stays: {why}"
+    if vm.host != move.source:
+        return f"{move.vm} is on {vm.host} now, not {move.source} as planned"
+    if move.destination not in state.machines:
+        return f"no host named {move.destination!r} that VMs run on"
+    if move.destination not in state.targets(move.vm):
+        target = state.machines[move.destination]
+        if target.capacity is None:
+            return f"{move.destination} declares no capacity"
+        if target.proxy != state.machines[vm.host].proxy:
+            return f"{move.vm} and {move.destination}: a VM migrates between hosts of one kind"
+        return f"{move.destination} has no room for {move.vm} now"
+    return ""
+
+
 # -- colocate ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Step:
