@@ -77,6 +77,7 @@ def test_the_canonical_form_round_trips():
     ("hosts.h1.capacity", {"memory": "64GB!"}, "hosts.h1.capacity.memory: not an amount of memory"),
     ("hosts.h1.capacity", {"memory": "64Gb"}, "hosts.h1.capacity.memory: unknown unit 'Gb' in '64Gb'"),
     ("hosts.h1.capacity", {"memory": 64}, "hosts.h1.capacity.memory: 64 needs a unit, like 64GiB"),
+    ("hosts.h1.capacity", {"memory": "-4GiB"}, "hosts.h1.capacity.memory: not an amount of memory like 4GiB"),
     ("hosts.p1.capacity", {"slots": -2}, "hosts.p1.capacity.slots: must be a whole number >= 0, not -2"),
     ("vms.a.size", {"cpu": 0}, "vms.a.size.cpu: must be a whole number >= 1, not 0"),
     ("vms.a.size", {"memory": "0MiB"}, "vms.a.size.memory: must be at least 1B, not '0MiB'"),

@@ -91,7 +91,8 @@ def test_the_first_failure_stops_the_rest_and_what_was_done_stays(hv):
     assert applied.failed == p.moves[1] and applied.error == "c's port would not move"
     intent = h.intent()
     assert hosts(h) == {"a": "h1", "b": "h1", "c": "h3"}
-    assert next(v for v in intent.vms if v.name == "c").migrating_to == "h1"  # pre-staged: `tenet vm migrate` resumes it
+    c = next(v for v in intent.vms if v.name == "c")
+    assert c.migrating_to == "h1"  # pre-staged: `tenet vm migrate c --to h1` resumes it
 
 
 def test_a_plan_the_intent_has_outgrown_is_refused_before_anything_moves(hv):

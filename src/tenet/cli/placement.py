@@ -11,7 +11,6 @@ from rich.table import Table
 
 from tenet.cli.vms import LAB, hypervisor, report_line
 from tenet.compute.placement import Figures, Goal, Plan, PlacementError, plan
-from tenet.hypervisor.errors import HypervisorError
 from tenet.hypervisor.placement import apply_plan
 from tenet.model.errors import IntentError
 from tenet.store.base import StoreError

@@ -29,10 +29,11 @@ The goals, each greedy (good plans in one pass over small choices, not optimal o
   it ends.
 - drain HOST: every movable VM off HOST, largest first, each to the host with room that
   already implements most of its VNs, then the emptiest; what cannot go is named with why.
-- balance: repeatedly move a VM off the fullest host (its fullest declared dimension) to the
-  host where the larger of the two shares ends lowest, if that is below the fullest's share
-  now; moves that add no VN to a host first, and none that adds more than one host to the
-  total of hosts per VN.
+- balance, among the hosts that declare a capacity: repeatedly move a VM off the fullest host
+  (by its fullest declared dimension) to the host where the larger of the two shares ends
+  lowest, if that is below the fullest's share now; moves that add no VN to a host first, and
+  none that adds more than one host to the total of hosts per VN. When the fullest host has
+  no such move, the next fullest is tried.
 """
 from __future__ import annotations
 

@@ -110,7 +110,7 @@ def _memory(p: Problems, value: Any, path: str, least: int) -> int | None:
         p.add(path, str(e))
         return None
     if n < least:
-        p.add(path, f"must be at least {memory_text(least)}, not {value!r}" if least else f"must not be negative: {value!r}")
+        p.add(path, f"must be at least {memory_text(least)}, not {value!r}")  # (a minus sign is no amount at all)
         return None
     return n
 
