@@ -27,7 +27,7 @@ from waiting import wait
 TOPOLOGY = Path(__file__).parent / "placement.yaml"
 IPS = {"b": "10.111.0.2", "c": "10.111.0.3"}
 PLAN = (Move("b", "h2", "h1", "blue leaves h2"), Move("c", "h3", "h1", "blue leaves h3"))
-SECONDS = 15.0
+SECONDS = 6.0
 
 
 @pytest.fixture(scope="module")
