@@ -349,9 +349,8 @@ def _steps(state: _State) -> Iterable[_Step]:
                 packed = _pack(state, vn, members[src], [h for h in holders if h != src])
                 if packed is not None:
                     yield _Step(packed, f"{vn} leaves {src}")
-        away = {h: ms for h, ms in members.items()}
         for dest in sorted(state.machines):
-            movers = [n for h, ms in away.items() if h != dest for n in ms]
+            movers = [n for h, ms in members.items() if h != dest for n in ms]
             if all(_free(state, n) for n in movers):
                 packed = _pack(state, vn, movers, [dest])
                 if packed is not None:
