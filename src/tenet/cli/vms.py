@@ -9,6 +9,7 @@ from rich.console import Console
 
 from tenet.hypervisor.errors import HypervisorError
 from tenet.hypervisor.manager import Hypervisor
+from tenet.hypervisor.migration import Report
 from tenet.lab.converge import wait_converged
 from tenet.lab.record import Record
 from tenet.lab.vms import LabVms
@@ -61,6 +62,12 @@ def _run(lab: Optional[str], op: str, name: str, *args, show: str | None = None,
     vm = next(v for v in intent.vms if v.name == shown)
     addrs = ", ".join(" ".join(str(x) for x in (n.network, n.ip or "", *n.ip6, n.mac) if x) for n in vm.nics)
     out.print(f"{shown}: {vm.state.value} on {vm.host} ({addrs})", highlight=False)
+
+
+def report_line(r: Report) -> str:
+    """One migration, as `tenet vm migrate` and `tenet placement plan --apply` print it."""
+    return (f"{r.vm}: on {r.destination} (from {r.source}); pre-staged in {r.prestage_s * 1e3:.0f} ms, "
+            f"cut over in {r.cutover_s * 1e3:.1f} ms, committed in {r.commit_s * 1e3:.0f} ms")
 
 
 def nic_option(text: str) -> dict:
@@ -126,8 +133,7 @@ for app, what in ((vm_app, "VM"), (vr_app, "VR")):
             r = hypervisor(lab).migrate(name, to, live=not naive)
         except (IntentError, HypervisorError, StoreError) as e:
             _fail(str(e))
-        out.print(f"{name}: on {r.destination} (from {r.source}); pre-staged in {r.prestage_s * 1e3:.0f} ms, "
-                  f"cut over in {r.cutover_s * 1e3:.1f} ms, committed in {r.commit_s * 1e3:.0f} ms", highlight=False)
+        out.print(report_line(r), highlight=False)
 
     if router:
         app.command("move", help="The same as migrate (its name since VRs first moved).")(migrate)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
+from tenet.model.capacity import Capacity
+
 
 @dataclass(frozen=True)
 class PhysicalNetwork:
@@ -56,6 +58,7 @@ class Host:
     mab: bool = False  # a switch: MAC Authentication Bypass allowed for MACs that speak no EAPOL
     admission_shards: int = 1  # admission processes on this NVE, by TES MAC (0: one per CPU)
     uplink: str = "up0"  # its interface on the physical network (a registered host says which)
+    capacity: Capacity | None = None  # what VMs it may run (model/capacity.py); None: never a placement target
 
     @property
     def ip(self) -> IPv4Address:
@@ -70,6 +73,7 @@ class ProxyHost:
     name: str
     switch: str
     role: str = "proxy-8021x"
+    capacity: Capacity | None = None  # as a Host's: VMs behind a switch move between such hosts only
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from tenet.model.capacity import DEFAULT_SIZE, capacity_doc, parse_capacity, parse_size, size_doc
 from tenet.model.errors import IntentError, Problem
 from tenet.model.rate import RATE, parse_rate
 from tenet.model.fabric import ProxyHost, Fabric, Host, PhysicalNetwork, Router, RouterPort
@@ -45,10 +46,12 @@ KEYS = {
     "underlay": {"networks", "routers"},
     "network": {"subnet", "capacity"},
     "router": {"networks", "addresses"},
-    "host": {"network", "ip", "role", "capability", "switch", "admission_shards", "uplink"},
+    "host": {"network", "ip", "role", "capability", "switch", "admission_shards", "uplink", "capacity"},
+    "capacity": {"slots", "cpu", "memory"},
+    "size": {"cpu", "memory"},
     "vn": {"vnid", "subnet", "subnet6", "bum", "group", "tenant", "forwarding", "over"},
     "vm": {"host", "nics", "network", "mac", "ip", "ip6", "join", "identity", "password", "nves", "gateway", "state",
-           "migrating_to"},
+           "migrating_to", "size"},
     "nic": {"network", "mac", "ip", "ip6", "join", "identity", "password", "nves", "gateway"},
     "vrouter": {"host", "tenant", "nics", "state", "migrating_to"},
     "vlink": {"between", "vnid", "subnet", "guarantee", "limit", "delay", "loss"},
@@ -278,8 +281,9 @@ def _hosts(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: 
         if not isinstance(uplink, str) or not IFNAME.match(uplink):
             p.add(f"{section}.{name}.uplink", f"must be an interface name of 1..15 characters, not {uplink!r}")
             continue
+        capacity = parse_capacity(p, spec["capacity"], f"{section}.{name}.capacity") if "capacity" in spec else None
         hosts.append(Host(name, spec["network"], ip, role, cap, switch=section == "switches",
-                          mab=bool(spec.get("mab", False)), admission_shards=shards, uplink=uplink))
+                          mab=bool(spec.get("mab", False)), admission_shards=shards, uplink=uplink, capacity=capacity))
     return hosts
 
 
@@ -288,15 +292,16 @@ def _proxies(p: _Problems, doc: dict, switches: set[str]) -> list[ProxyHost]:
     for name, spec in p.names(doc.get("hosts"), "hosts").items():
         if not isinstance(spec, dict) or "switch" not in spec:
             continue
-        path = f"hosts.{name}"
+        path, allowed = f"hosts.{name}", {"switch", "role", "capacity"}
         if spec["switch"] not in switches:
             p.add(f"{path}.switch", f"no switch named {spec['switch']!r}")
-        elif set(spec) - {"switch", "role"}:
-            p.add(path, f"a host behind a switch takes only switch and role, not {', '.join(sorted(set(spec) - {'switch', 'role'}))}")
+        elif set(spec) - allowed:
+            p.add(path, f"a host behind a switch takes only switch, role and capacity, not {', '.join(sorted(set(spec) - allowed))}")
         elif spec.get("role", "proxy-8021x") != "proxy-8021x":
             p.add(f"{path}.role", f"a host behind a switch is proxy-8021x, not {spec.get('role')!r}")
         else:
-            out.append(ProxyHost(name, spec["switch"]))
+            capacity = parse_capacity(p, spec["capacity"], f"{path}.capacity") if "capacity" in spec else None
+            out.append(ProxyHost(name, spec["switch"], capacity=capacity))
     return out
 
 
@@ -505,8 +510,10 @@ def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork]
                 if h not in hosts or h == spec.get("host"):
                     p.add(f"{path}.nics[{i}].nves[{j}]", f"{h!r} is not another host")
         state, to = _state(p, spec, path), _arriving(p, spec, path, nves, proxies)
+        size = (parse_size(p, spec["size"], f"{path}.size") if "size" in spec else None) or DEFAULT_SIZE
         if spec.get("host") in hosts and (nics or not raw) and state is not None and to is not None:
-            vms.append(Vm(name, spec["host"], tuple(nics), router=section == "vrouters", state=state, migrating_to=to))
+            vms.append(Vm(name, spec["host"], tuple(nics), router=section == "vrouters", state=state, migrating_to=to,
+                          size=size))
     return vms
 
 
@@ -747,9 +754,12 @@ def intent_to_doc(intent: Intent) -> dict:
         "hosts": {
             **{h.name: {"network": h.network, "ip": str(h.ip), "role": h.role, "capability": h.capability,
                         **({"admission_shards": h.admission_shards} if h.admission_shards != 1 else {}),
-                        **({"uplink": h.uplink} if h.uplink != "up0" else {})}
+                        **({"uplink": h.uplink} if h.uplink != "up0" else {}),
+                        **({"capacity": capacity_doc(h.capacity)} if h.capacity is not None else {})}
                for h in f.hosts if not h.switch},
-            **{x.name: {"switch": x.switch, "role": x.role} for x in f.proxies},
+            **{x.name: {"switch": x.switch, "role": x.role,
+                        **({"capacity": capacity_doc(x.capacity)} if x.capacity is not None else {})}
+               for x in f.proxies},
         },
         **(
             {"switches": {h.name: {"network": h.network, "ip": str(h.ip), "capability": h.capability, "mab": h.mab,
@@ -778,6 +788,7 @@ def intent_to_doc(intent: Intent) -> dict:
                 "host": vm.host,
                 **({"migrating_to": vm.migrating_to} if vm.migrating_to else {}),
                 **({"state": vm.state.value} if vm.state is not VmState.RUNNING else {}),
+                **({"size": size_doc(vm.size)} if vm.size != DEFAULT_SIZE else {}),
                 "nics": [_nic_doc(n) for n in vm.nics],
             }
             for vm in intent.vms if not vm.router

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from enum import Enum
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
 
+from tenet.model.capacity import DEFAULT_SIZE, Size
+
 
 class Bum(str, Enum):
     """How broadcast, unknown unicast and multicast leave a host."""
@@ -69,6 +71,7 @@ class Vm:
     router: bool = False  # a virtual router (model/overlay.py): it forwards between its NICs
     state: VmState = VmState.RUNNING
     migrating_to: str = ""  # a live migration under way: the host it is arriving on (both serve it)
+    size: Size = DEFAULT_SIZE  # what it takes of its host's capacity (model/capacity.py)
 
 
 @dataclass(frozen=True)

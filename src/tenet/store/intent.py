@@ -92,6 +92,9 @@ def registered(fabric_doc: dict, chassis: tuple[Chassis, ...]) -> tuple[dict, tu
             problems.append(Problem(where, f"{address.ip} is taken by {owner}"))
             continue
         section, entry = c.fabric_entry()
+        declared = (doc.get(section) or {}).get(c.host)
+        if section == "hosts" and isinstance(declared, dict) and "capacity" in declared:
+            entry["capacity"] = declared["capacity"]  # the operator's to say (model/capacity.py), not the agent's
         other = "switches" if section == "hosts" else "hosts"
         (doc.get(other) or {}).pop(c.host, None)
         doc.setdefault(section, {})[c.host] = entry  # a declared host keeps its place: the order allocates addresses
