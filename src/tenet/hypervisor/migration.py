@@ -25,17 +25,29 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from tenet.compute.endpoints import arrivals
+from tenet.hypervisor.backend import Backend
 from tenet.hypervisor.errors import HypervisorError
 from tenet.model.tenancy import Intent, Join, Vm, VmState
 
-if TYPE_CHECKING:
-    from tenet.hypervisor.manager import Hypervisor
-
 SERVING_TIMEOUT = 10.0  # the destination's agent attaches a port its tables name within ms
 POLL = 0.002
+
+
+class Hypervisor(Protocol):
+    """What a migration needs of the hypervisor (manager.py): the intent, edits, settling."""
+
+    vms: Backend
+
+    def intent(self) -> Intent: ...
+    def vm(self, name: str, intent: Intent | None = None) -> Vm: ...
+    def set(self, name: str, **fields: str | None) -> Intent: ...
+    def settle(self, intent: Intent) -> None: ...
+    def progress(self, message: str) -> None: ...
+    def admitted(self, awaited: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]: ...
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
