@@ -95,7 +95,8 @@ def zebra_conf(node: str, debug: bool = False) -> str:
 def bgpd_conf(node: str, debug: bool = False) -> str:
     """A VTEP's bgpd: one iBGP session to the reflector, EVPN for every VNI zebra finds.
     Everything else as FRR ships it — duplicate address detection included, which only
-    warns (5 moves in 180 s flag the MAC; without `freeze` nothing else changes)."""
+    warns without `freeze`, and never counts these moves anyway: the source deletes the MAC
+    when the port leaves, so each local learn starts afresh ("reset learn count 0")."""
     rr = address(*RR)
     lines = [*_head(node, ("debug bgp updates", "debug bgp zebra") if debug else ()), f"router bgp {ASN}",
              f" bgp router-id {vtep(node)}", " no bgp default ipv4-unicast", f" neighbor {rr} remote-as {ASN}",
