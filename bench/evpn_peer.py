@@ -60,6 +60,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from evpn_fabric import HOSTS, VNI, EvpnFabric, FdbWatch, Vm, vtep  # noqa: E402
+from iperf import survived  # noqa: E402
 from stats import summary  # noqa: E402
 from tenet.lab.gap import Echo, Gaps, Prober  # noqa: E402
 from tenet.lab.netns import LabError  # noqa: E402
@@ -170,18 +171,9 @@ def batch(f: EvpnFabric, a: str, b: str, count: int, out: Series | None) -> None
                 ms = first(ev, kind, vtep(dst), m.begin, until)
                 if ms is not None:
                     series[peer].append(ms)
-    out.tcp.append(_flowed_to_the_end(text, client.returncode))
+    out.tcp.append(survived(text, client.returncode))
     out.followed.append(followed(f))
     out.sequence.append(sequence(f))
-
-
-def _flowed_to_the_end(text: str, rc: int) -> bool:
-    """The session survived: iperf3 ended well and its last seconds still carried data."""
-    try:
-        intervals = [i["sum"]["bytes"] for i in json.loads(text)["intervals"]]
-    except (ValueError, KeyError):
-        return False
-    return rc == 0 and len(intervals) > 2 and all(b > 0 for b in intervals[-2:])
 
 
 def reachable(f: EvpnFabric, timeout: float = 20.0) -> None:

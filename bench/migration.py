@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from iperf import survived
 from stats import summary
 from tenet.lab.gap import Echo, Prober
 from tenet.lab.lab import Lab
@@ -87,16 +88,7 @@ def batch(lab: Lab, vm: str, a: str, b: str, count: int, live: bool, out: Series
         return
     for peer, g in gaps.items():
         out.gaps[peer] += [g.within(s, e) * 1000 for s, e in windows]
-    out.tcp.append(_flowed_to_the_end(text, client.returncode))
-
-
-def _flowed_to_the_end(text: str, rc: int) -> bool:
-    """The session survived: iperf3 ended well and its last seconds still carried data."""
-    try:
-        intervals = [i["sum"]["bytes"] for i in json.loads(text)["intervals"]]
-    except (ValueError, KeyError):
-        return False
-    return rc == 0 and len(intervals) > 2 and all(b > 0 for b in intervals[-2:])
+    out.tcp.append(survived(text, client.returncode))
 
 
 def main() -> None:
