@@ -87,6 +87,9 @@ def test_operator_revocation_reaches_the_shard_holding_the_session(lab):
     assert r.returncode == 0, r.stderr
     wait(lambda: lab.endpoints().get(t3, {}).get("session") not in (None, old), 10, "T3's new session")
     assert "session ended: terminated" in tes_log(lab, "T3")
+    time.sleep(1)  # the new session holds: taking the port off the bridge is not the port gone
+    assert "PORT_GONE" not in Path(lab.process("agent", "h1").log).read_text()
+    assert lab.endpoints()[t3]["session"] not in (None, old)
     assert lab.endpoints()[lab.mac("T1")]["session"]  # its shard-mate is untouched
 
 

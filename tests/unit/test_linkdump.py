@@ -44,3 +44,21 @@ def test_a_truncated_attribute_ends_the_walk_instead_of_looping():
 
 def test_the_dump_of_this_namespace_matches_if_nameindex():
     assert {(l.index, l.name) for l in linkdump.dump()} == set(socket.if_nameindex())
+
+
+def event(kind: int, family: int, name: str) -> bytes:
+    m = ifinfmsg()
+    m["family"] = family
+    m["index"] = 9
+    m["attrs"] = [("IFLA_IFNAME", name)]
+    m["header"]["type"] = kind
+    m.encode()
+    return bytes(m.data)
+
+
+def test_a_port_leaving_its_bridge_is_not_the_port_leaving():
+    """The kernel tells of bridge membership as AF_BRIDGE link messages; only AF_UNSPEC ones
+    say a link came or went (a detach unbridges a TES's port, which stays)."""
+    data = (event(linkdump.RTM_DELLINK, socket.AF_BRIDGE, "tp1") + event(linkdump.RTM_NEWLINK, socket.AF_BRIDGE, "tp2")
+            + event(linkdump.RTM_DELLINK, socket.AF_UNSPEC, "tp3") + event(linkdump.RTM_NEWLINK, socket.AF_UNSPEC, "tp4"))
+    assert linkdump.link_changes(data) == [("tp3", False), ("tp4", True)]

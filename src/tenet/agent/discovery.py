@@ -182,6 +182,8 @@ class Discovery:
                 break
             gone += [name for name, present in link_changes(data) if not present and name.startswith(PORT_PREFIX)]
         for port in dict.fromkeys(gone):
+            if _present(port):  # gone and back already (or a message we misread): its TES stays
+                continue
             with self.lock:
                 actions = self.nve.port_gone(port)
             self._do(actions)
@@ -437,6 +439,14 @@ class Discovery:
         return EndpointReport(vn=s.vn, vnid=s.vnid, mac=s.tes_mac, port=s.access_port, host=self.host,
                               session=s.id, identity=s.identity, ip=s.tes_ip, provisioning=s.provisioning,
                               channel=s.port if s.tunnel_vni else "", tunnel=tunnel)
+
+
+def _present(port: str) -> bool:
+    try:
+        socket.if_nametoindex(port)
+        return True
+    except OSError:
+        return False
 
 
 def _answer(reply: RadiusReply | Exception) -> RadiusAnswer:

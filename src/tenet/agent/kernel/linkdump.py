@@ -136,13 +136,18 @@ def link_events() -> socket.socket:
 
 
 def link_changes(data: bytes) -> list[tuple[str, bool]]:
-    """(name, present) for each link message in one datagram from `link_events`."""
+    """(name, present) for each link message in one datagram from `link_events`.
+
+    A port joining or leaving a bridge is told as RTM_NEWLINK/RTM_DELLINK of family
+    AF_BRIDGE: the link itself stays. Those are skipped, or a TES's port taken off the
+    bridge by a detach would read as the port gone (and end the TES's next session)."""
     out, off = [], 0
     while off + NLMSG.size <= len(data):
         length, kind, _, _, _ = NLMSG.unpack_from(data, off)
         if length < NLMSG.size:
             break
-        if kind in (RTM_NEWLINK, RTM_DELLINK) and length >= NLMSG.size + IFINFO.size:
+        if (kind in (RTM_NEWLINK, RTM_DELLINK) and length >= NLMSG.size + IFINFO.size
+                and IFINFO.unpack_from(data, off + NLMSG.size)[0] != socket.AF_BRIDGE):
             a = attributes(data, off + NLMSG.size + IFINFO.size, off + length)
             name = a.get(IFLA_IFNAME, b"").rstrip(b"\0").decode(errors="replace")
             if name:
