@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(iproute2 nftables iperf3 iputils-ping tcpdump tshark frr freeradius etcd-server
-          python3-venv python3-nftables procps)
+          python3-venv python3-nftables procps chromium chromium-driver)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
