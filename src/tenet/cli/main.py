@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tenet.cli.api import api
 from tenet.cli.placement import placement_app
 from tenet.cli.vms import vm_app, vr_app
 from tenet.compute.present import reverse_rows, rows
@@ -22,9 +23,11 @@ from tenet.lab.record import Record, running_labs, start_time
 from tenet.model.errors import IntentError
 from tenet.store import keys
 from tenet.store import inventory, published
-from tenet.store.base import Put, StoreError
+from tenet.store.base import StoreError
 from tenet.store.open import open_store
-from tenet.store.records import AdmissionReady, AgentStatus, EndpointReport, Leader, Revocation
+from tenet.store.endpoints import NotAttached, attached, revoke
+from tenet.store.records import AdmissionReady, AgentStatus, Leader
+from tenet.site import Site, SiteError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="tenet: tenant virtual networks on the Linux kernel")
 lab_app = typer.Typer(no_args_is_help=True, help="Emulated datacenters on this machine")
@@ -34,6 +37,7 @@ app.add_typer(link_app, name="link")
 app.add_typer(vm_app, name="vm")
 app.add_typer(vr_app, name="vr")
 app.add_typer(placement_app, name="placement")
+app.command("api")(api)
 hosts_app = typer.Typer(help="Hosts: declared in the fabric or registered by their agents, up or down")
 app.add_typer(hosts_app, name="hosts")
 store_app = typer.Typer(no_args_is_help=True, help="The store: etcd access control for a deployment")
@@ -57,17 +61,17 @@ def _lab_name(name: Optional[str]) -> str:
     return ""
 
 
-def _store_url(lab: Optional[str], store_url: Optional[str]) -> str:
+def _site(lab: Optional[str], store_url: Optional[str]) -> Site:
     """--store URL (a deployment's), else the lab's (--lab NAME, or the one lab that is up)."""
-    if lab and store_url:
-        _fail("give --lab or --store, not both")
-    if store_url:
-        return store_url
     try:
-        return Record.load(_lab_name(lab)).store_url
-    except LookupError as e:
+        return Site.open(lab, store_url, progress=lambda m: err.print(f"[dim]•[/dim] {m}", highlight=False))
+    except SiteError as e:
         _fail(str(e))
-    return ""
+    raise AssertionError("unreachable")
+
+
+def _store_url(lab: Optional[str], store_url: Optional[str]) -> str:
+    return _site(lab, store_url).store_url
 
 
 @lab_app.command("up")
@@ -264,8 +268,7 @@ def endpoints(
     store_url: Optional[str] = typer.Option(None, "--store"),
 ) -> None:
     """TESs that attached themselves: where, as whom, with what the Access-Accept granted."""
-    url = _store_url(lab, store_url)
-    reports = [EndpointReport.from_json(kv.value).to_dict() for kv in open_store(url).range(keys.endpoints_prefix())]
+    reports = [r.to_dict() for r in attached(open_store(_store_url(lab, store_url)))]
     if as_json:
         sys.stdout.write(json.dumps(reports, indent=1, sort_keys=True) + "\n")
         return
@@ -289,15 +292,11 @@ def detach(
 ) -> None:
     """End an attached TES's session now: its NVE sends TERMINATE (admin) and detaches it. It
     may attach again if RADIUS still accepts it (change the user first to keep it out)."""
-    url = _store_url(lab, store_url)
-    store = open_store(url)
-    mac = mac.lower().replace("-", ":")
-    reports = [EndpointReport.from_json(kv.value) for kv in store.range(keys.endpoints_prefix())]
-    hosts = sorted({r.host for r in reports if r.mac == mac})
-    if not hosts:
-        _fail(f"no attached TES has MAC {mac} (see: tenet endpoints)")
-    store.txn([], [Put(keys.revoke(h, mac), Revocation(why).to_json()) for h in hosts])
-    out.print(f"asked {', '.join(hosts)} to end the session of {mac}")
+    try:
+        hosts = revoke(open_store(_store_url(lab, store_url)), mac, why)
+    except (NotAttached, StoreError) as e:
+        _fail(str(e))
+    out.print(f"asked {', '.join(hosts)} to end the session of {mac.lower().replace('-', ':')}")
 
 
 @app.command("get")
@@ -337,23 +336,17 @@ def apply_cmd(
     follows it (its VMs, users and TESs) and the command returns once the agents have."""
     from tenet.cli.changes import show
     from tenet.model.load import read_document
-    from tenet.store.apply import apply, plan_apply
 
-    url = _store_url(lab, store_url)
-    store = open_store(url)
+    site = _site(lab, store_url)
     try:
-        plan = plan_apply(store, read_document(file), file)
+        plan = site.plan(read_document(file), file)
     except (IntentError, StoreError, OSError) as e:
         _fail(str(e))
     show(out, plan)
     if dry_run or plan.empty:
         return
     try:
-        if store_url:
-            rev = apply(store, plan)
-        else:
-            progress = lambda m: err.print(f"[dim]•[/dim] {m}", highlight=False)  # noqa: E731
-            rev = Lab.running(_lab_name(lab), progress).apply(plan)
+        rev = site.write(plan)
     except (StoreError, LabError) as e:
         _fail(str(e))
     out.print(f"applied: revision {rev}", highlight=False)

@@ -10,11 +10,9 @@ from rich.console import Console
 from tenet.hypervisor.errors import HypervisorError
 from tenet.hypervisor.manager import Hypervisor
 from tenet.hypervisor.migration import Report
-from tenet.lab.converge import wait_converged
-from tenet.lab.record import Record
-from tenet.lab.vms import LabVms
 from tenet.model.errors import IntentError
 from tenet.model.tenancy import Intent
+from tenet.site import Site, SiteError
 from tenet.store.base import StoreError
 
 vm_app = typer.Typer(no_args_is_help=True, help="VMs: create, destroy, start, stop, pause, resume, migrate, copy")
@@ -31,22 +29,11 @@ def _fail(message: str) -> None:
 
 def hypervisor(lab: Optional[str]) -> Hypervisor:
     """The lab's hypervisor, as the CLI drives it: it waits until agents applied each change."""
-    from tenet.lab.record import running_labs
-    labs = running_labs()
-    if not lab:
-        if len(labs) != 1:
-            _fail("no lab is up" if not labs else f"several labs are up ({', '.join(labs)}): pass --lab NAME")
-        lab = labs[0]
     try:
-        rec = Record.load(lab)
-    except LookupError as e:
+        return Site.open(lab, progress=lambda m: err.print(m, highlight=False)).hypervisor()
+    except SiteError as e:
         _fail(str(e))
-    url = rec.store_url
-
-    def settle(intent: Intent) -> None:
-        wait_converged(url, [h.name for h in intent.fabric.hosts])
-
-    return Hypervisor(url, LabVms(rec), settle=settle, progress=lambda m: err.print(m, highlight=False))
+    raise AssertionError("unreachable")
 
 
 def _run(lab: Optional[str], op: str, name: str, *args, show: str | None = None, **kw) -> None:

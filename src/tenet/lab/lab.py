@@ -389,8 +389,16 @@ class Lab:
             raise LabError(f"{dead.role} on {dead.node} exited; see {dead.log}")
 
     def down(self) -> None:
-        """Remove exactly what was recorded: processes by PID, then namespaces by name."""
-        down(self.record)
+        """Remove exactly what was recorded: processes by PID, then namespaces by name. The
+        record on disk counts too: another process (`tenet apply --lab`, `tenet api`) may
+        have built VMs into this lab since."""
+        try:
+            ours = Record.load(self.name)
+        except LookupError:
+            ours = self.record
+        ours.processes += [p for p in self.record.processes if p not in ours.processes]
+        ours.namespaces += [n for n in self.record.namespaces if n not in ours.namespaces]
+        down(ours)
 
     # -- use ---------------------------------------------------------------------------
     def netns(self, node: str) -> str:

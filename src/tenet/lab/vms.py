@@ -166,3 +166,18 @@ class LabVms:
                 _ip(where, "link", "set", a, "down")
                 _ip(where, "link", "set", a, "name", b)
                 _ip(where, "link", "set", b, "up")
+
+
+def lab_hypervisor(lab: str, progress=lambda _: None):
+    """A running lab's hypervisor, as the CLI and the API drive it: each change waits until
+    the agents applied it."""
+    from tenet.hypervisor.manager import Hypervisor
+    from tenet.lab.converge import wait_converged
+
+    rec = Record.load(lab)
+    url = rec.store_url
+
+    def settle(intent: Intent) -> None:
+        wait_converged(url, [h.name for h in intent.fabric.hosts])
+
+    return Hypervisor(url, LabVms(rec), settle=settle, progress=progress)

@@ -1,0 +1,101 @@
+"""The REST API (`tenet api`): the tenancy's resources, the hosts and what they applied, attached
+TESs, tables, and the operations of the VM lifecycle — all through the same functions as the CLI
+(site.py, edits.py, store/), none of its own. OpenAPI 3 at /openapi.json, a docs page at /docs.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Optional
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from tenet.api.auth import Caller, Tokens
+from tenet.api.schemas import Problems, Wait
+from tenet.edits import Forbidden, NotFound
+from tenet.hypervisor.errors import HypervisorError
+from tenet.model.errors import IntentError
+from tenet.site import Site, SiteError
+from tenet.store.applied import NotApplied, wait_applied
+from tenet.store.apply import ApplyConflict
+from tenet.store.base import StoreError
+from tenet.store.endpoints import NotAttached
+
+bearer = HTTPBearer(auto_error=False, description="the admin's token or a tenant's (docs/api.md)")
+
+
+class Unauthorized(Exception):
+    pass
+
+
+def create_app(site: Site, tokens: Callable[[], Tokens]) -> FastAPI:
+    from tenet.api import operations, resources, views
+
+    app = FastAPI(title="tenet", version="1", description="Tenant virtual networks: intent, state and operations. "
+                  "Every request carries `Authorization: Bearer TOKEN` (docs/api.md).",
+                  responses={401: {"description": "no token, or not a token of this API"},
+                             422: {"model": Problems, "description": "the change is invalid; nothing was written"}})
+    app.state.site = site
+    app.state.tokens = tokens
+
+    for exc, status in ((NotFound, 404), (NotAttached, 404), (Forbidden, 403), (ApplyConflict, 409),
+                        (HypervisorError, 409), (SiteError, 409), (NotApplied, 504), (StoreError, 503)):
+        app.add_exception_handler(exc, _plain(status))
+    app.add_exception_handler(IntentError, _problems)
+    app.add_exception_handler(Unauthorized, _plain(401))
+    for r in (resources.router, views.router, operations.router):
+        app.include_router(r, prefix="/v1")
+    try:
+        from tenet.api import web
+    except ImportError:  # the web view is optional to the API
+        web = None
+    if web is not None:
+        app.include_router(web.router)
+    return app
+
+
+def _plain(status: int):
+    def handler(_: Request, e: Exception) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": str(e) or type(e).__name__}, status_code=status, headers=headers)
+    return handler
+
+
+def _problems(_: Request, e: IntentError) -> JSONResponse:
+    return JSONResponse({"detail": f"{len(e.problems)} problem(s)",
+                         "problems": [{"path": p.path, "message": p.message} for p in e.problems]}, status_code=422)
+
+
+def caller(request: Request, cred: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> Caller:
+    if cred is None:
+        raise Unauthorized("no bearer token")
+    who = request.app.state.tokens().caller(cred.credentials)
+    if who is None:
+        raise Unauthorized("not a token of this API")
+    return who
+
+
+def admin(who: Caller = Depends(caller)) -> Caller:
+    if not who.admin:
+        raise Forbidden("the admin's only: the fabric is not a tenant's")
+    return who
+
+
+def site_of(request: Request) -> Site:
+    return request.app.state.site
+
+
+WAIT = Query(None, description="applied: return once every host applied the change (as ovn-nbctl --wait=hv)")
+TIMEOUT = Query(30.0, gt=0, le=600, description="seconds to wait for wait=applied (504 after)")
+
+
+def waited(site: Site, revision: int | None, wait: Optional[Wait], timeout: float) -> list[str] | None:
+    """The hosts that applied `revision`, when asked to wait; NotApplied (504) when they did not in time."""
+    if wait is None:
+        return None
+    store = site.store()
+    try:
+        return list(wait_applied(store, revision or store.revision(), timeout=timeout))
+    finally:
+        store.close()

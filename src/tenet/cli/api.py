@@ -1,0 +1,56 @@
+"""`tenet api`: serve the REST API (and its web view) for a lab or a deployment's store."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def lab_tokens(site) -> Path:
+    """A lab's tokens file, made at first use: the admin's and one per tenant it has then."""
+    from tenet.api.auth import write_new
+    from tenet.edits import tenancy_doc
+    from tenet.lab.record import Record
+    from tenet.model.resources import Kind, items
+
+    path = Record.load(site.lab).dir / "api-tokens.json"
+    if not path.exists():
+        write_new(path, list(items(tenancy_doc(site)[0], Kind.TENANTS)))
+    return path
+
+
+def api(
+    listen: str = typer.Option("127.0.0.1:8080", "--listen", help="ADDRESS:PORT to serve on"),
+    tokens: Optional[str] = typer.Option(None, "--tokens", help="the tokens file (docs/api.md); a lab makes its own"),
+    lab: Optional[str] = typer.Option(None, "--lab"),
+    store_url: Optional[str] = typer.Option(None, "--store"),
+) -> None:
+    """Serve the REST API: OpenAPI at /openapi.json, docs at /docs, the live web view at /."""
+    import uvicorn
+
+    from tenet.api.app import create_app
+    from tenet.api.auth import TokensError, TokensFile
+    from tenet.site import Site, SiteError
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        _fail(f"--listen {listen!r}: give ADDRESS:PORT")
+    try:
+        site = Site.open(lab, store_url, progress=lambda m: err.print(f"[dim]•[/dim] {m}", highlight=False))
+        if tokens is None and site.lab is None:
+            _fail("a deployment's API needs --tokens FILE (docs/api.md)")
+        source = TokensFile(tokens or lab_tokens(site))
+    except (SiteError, TokensError) as e:
+        _fail(str(e))
+    err.print(f"tenet api on http://{listen} for {'lab ' + site.lab if site.lab else site.store_url}; "
+              f"tokens in {source.path}", highlight=False)
+    uvicorn.run(create_app(site, lambda: source.tokens), host=host.strip("[]"), port=int(port), log_level="warning")
