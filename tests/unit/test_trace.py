@@ -18,7 +18,7 @@ from tenet.compute.routing import router_keys
 from tenet.compute.tables import Function
 from tenet.compute.trace import Snapshot, TraceError, World, trace
 from tenet.compute.trace_steps import (
-    Arrive, Deliver, Drop, DropReason, Encapsulate, Lookup, Resolve, Rewrite, describe,
+    Arrive, DropReason, Encapsulate, Lookup, Resolve, Rewrite, describe,
 )
 from tenet.model.load import load_intent
 from tenet.model.tenancy import port_name
@@ -175,8 +175,22 @@ def test_drops_say_where_and_why(snap, vm, to, reason):
     if reason is None:
         assert t.deliveries and not t.drops
         return
-    assert [d.reason for d in t.drops] == [reason] and not t.deliveries
-    assert describe(t.drops[0]).count("dropped") == 1
+    assert t.drops[-1].reason is reason and not t.deliveries
+    assert describe(t.drops[-1]).count("dropped") == 1
+
+
+def test_unknown_unicast_is_flooded_and_taken_only_where_it_is_local(snap):
+    from dataclasses import replace
+    z = mac(snap, "z")
+    ht = snap.tables["a"]
+    v1 = ht.vn("v1")
+    gone = replace(v1, entries=tuple(e for e in v1.entries if e.destination != z))
+    s = replace(snap, tables={**snap.tables, "a": replace(ht, vns=tuple(gone if t.vn == "v1" else t for t in ht.vns))})
+    t = trace(s, "x1", z)
+    (look,) = of(t, Lookup)
+    assert look.unknown and look.function is Function.MULTICAST and "no row for" in look.note
+    assert [(d.host, d.vm) for d in t.deliveries] == [("c", "z")]  # b has it as translated: not local there
+    assert [(d.host, d.reason) for d in t.drops] == [("b", DropReason.NOT_LOCAL)]
 
 
 def test_a_mac_of_another_vn_is_named(snap):

@@ -105,13 +105,24 @@ def test_a_reverse_entry_taking_another_vns_external_mac(snap):
     assert any(f.kind is FindingKind.CROSS_VN and f.host == "a" and w3 in f.entry for f in found)
 
 
-def test_a_missing_row_leaves_an_endpoint_unreachable(snap):
+def test_a_missing_row_is_named_though_flooding_still_delivers(snap):
+    """Without its row, a frame to z is unknown unicast: the bridge floods it, and z's host
+    delivers it. The kernel does reach z, so the finding is the missing row, not isolation."""
     z = mac(snap, "z")
     bad = planted(snap, "a", "v1", entries(lambda es: [e for e in es if e.destination != z]))
     found = verify(bad)
     assert {(f.kind, f.host, f.vn, f.entry) for f in found} == {
+        (FindingKind.FLOODED, "a", "v1", "x1 → z"), (FindingKind.FLOODED, "a", "v1", "x2 → z")}
+    assert "has no row for " + z in found[0].detail
+
+
+def test_a_row_to_the_wrong_host_leaves_an_endpoint_unreachable(snap):
+    z, b = mac(snap, "z"), snap.tables["b"].underlay_ip
+    bad = planted(snap, "a", "v1", entries(lambda es: [replace(e, address=b) if e.destination == z else e for e in es]))
+    found = verify(bad)
+    assert {(f.kind, f.host, f.vn, f.entry) for f in found} == {
         (FindingKind.UNREACHABLE, "a", "v1", "x1 → z"), (FindingKind.UNREACHABLE, "a", "v1", "x2 → z")}
-    assert "no row for" in found[0].detail
+    assert f"{z} is not a local TES of VN v1 on b" in found[0].detail
 
 
 def test_a_missing_route_leaves_a_routed_endpoint_unreachable(snap):
@@ -153,5 +164,5 @@ def test_the_commands_read_a_store(tmp_path, snap):
     store.close()
     r = runner.invoke(app, ["verify", "--store", url, "--json"])
     assert r.exit_code == 1 and "1 finding(s)" in r.stderr
-    assert {(f["kind"], f["host"], f["entry"]) for f in json.loads(r.stdout)["findings"]} == {("unreachable", "b", "y → z")}
+    assert {(f["kind"], f["host"], f["entry"]) for f in json.loads(r.stdout)["findings"]} == {("reached by no row", "b", "y → z")}
     assert DOC["name"] == snap.intent.name

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 
 from tenet.agent.desired import at_both, settled
@@ -171,15 +171,19 @@ def walk(w: World, src: Source, mac: str = "", ip: str = "") -> list[Step]:
     if _bum(mac):
         return steps + _flood(w, src, t, (src.mac, mac), None)
     rows = [e for e in t.entries if e.destination == mac]
+    frame = (src.mac, mac)
     if not rows:
         other = w.vns_with(mac, src.vn)
         if other:
             return steps + [Drop(src.host, DropReason.OTHER_VN,
-                                 f"{mac} is a TES of VN {', '.join(other)}, not of {src.vn}: no row of {src.vn} reaches it")]
-        return steps + [Drop(src.host, DropReason.NO_ENTRY,
-                             f"{src.host}'s table of VN {src.vn} has no row for {mac}: flooded as unknown unicast, "
-                             f"no TES of the VN takes it")]
-    frame = (src.mac, mac)
+                                 f"{mac} is a TES of VN {', '.join(other)}, not of {src.vn}: no row of {src.vn} "
+                                 "reaches it (flooded as unknown unicast within the VN, nobody takes it)")]
+        note = f"{src.host}'s table of VN {src.vn} has no row for {mac}: the bridge floods it as unknown unicast"
+        flood = _flood(w, src, t, frame, mac)
+        steps += [replace(_bum_lookup(src, t, mac, note), unknown=True), *flood[1:]]
+        if not any(isinstance(s, Deliver) for s in flood):
+            steps.append(Drop(src.host, DropReason.NO_ENTRY, f"no TES of VN {src.vn} has {mac}"))
+        return steps
     local = [e for e in rows if e.function is Function.NO_MODIFICATION]
     if local:
         e = local[0]
@@ -192,7 +196,7 @@ def walk(w: World, src: Source, mac: str = "", ip: str = "") -> list[Step]:
         if maps is None or src.mac not in mine or mac not in dict(maps.peer_out):
             note = (f"the translation rule does not match ({src.mac} has no external MAC on {src.host}): "
                     "the bridge floods it as unknown unicast")
-            return steps + [_bum_lookup(src, t, mac, note)] + _flood(w, src, t, frame, mac)[1:]
+            return steps + [replace(_bum_lookup(src, t, mac, note), unknown=True)] + _flood(w, src, t, frame, mac)[1:]
         steps.append(Lookup(src.host, src.vn, mac, Function.TRANSLATE_L2, e.address))
         steps.append(Rewrite(src.host, src.mac, mine[src.mac], mac, e.address, w.tables[src.host].uplink))
         return steps + _translated_in(w, src.host, (mine[src.mac], e.address))

@@ -60,6 +60,7 @@ class Lookup:
     address: str  # the table's third column (routed: the next NVE's underlay IP or the TES's MAC)
     prefix: str = ""  # routed: the matching route
     note: str = ""
+    unknown: bool = False  # no row serves it: the bridge floods it as unknown unicast
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,14 @@ from tenet.compute.endpoints import declared_endpoints
 from tenet.compute.routing import DELIVER
 from tenet.compute.tables import Entry, Function, ReverseEntry, VnTable
 from tenet.compute.trace import BROADCAST_MAC, Snapshot, World, walk
-from tenet.compute.trace_steps import Deliver, Drop, Source, describe
+from tenet.compute.trace_steps import Deliver, Drop, Lookup, Source, describe
 from tenet.model.tenancy import Join, port_name
 
 
 class FindingKind(str, Enum):
     CROSS_VN = "delivers into another VN"
     UNREACHABLE = "unreachable"
+    FLOODED = "reached by no row"  # only unknown-unicast flooding delivers it: a row is missing
     ORPHAN_REVERSE = "reverse entry without a forward one"
 
 
@@ -163,9 +164,12 @@ def _reachability(w: World) -> Iterator[Finding]:
                     continue
                 steps = walk(w, src, ip=ip) if ip else walk(w, src, mac=dst.mac)
                 yield from _crossing(src, steps)
+                pair = f"{src.vm or src.mac} → {dst.vm or dst.mac}"
                 if not any(isinstance(s, Deliver) and s.vn == vn and s.mac == dst.mac for s in steps):
-                    yield Finding(FindingKind.UNREACHABLE, src.host, vn, f"{src.vm or src.mac} → {dst.vm or dst.mac}",
-                                  _why(steps, f"{dst.mac} on {dst.host}"))
+                    yield Finding(FindingKind.UNREACHABLE, src.host, vn, pair, _why(steps, f"{dst.mac} on {dst.host}"))
+                elif any(isinstance(s, Lookup) and s.unknown for s in steps):
+                    lookup = next(s for s in steps if isinstance(s, Lookup))
+                    yield Finding(FindingKind.FLOODED, src.host, vn, pair, lookup.note)
             if src.forwarding == "mac":
                 steps = walk(w, src, mac=BROADCAST_MAC)
                 yield from _crossing(src, steps)
