@@ -14,6 +14,7 @@ plus the VM's own veth (docs/benchmarks.md). Pure: renders text; the nft driver 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from tenet.agent.rates import (  # noqa: F401  (re-exported: the rest of the agent reads them here)
     MAC_CLASS_MAJOR,
@@ -64,6 +65,30 @@ def needs_translation(t: VnTable) -> bool:
     return t.forwarding == "mac" and (bool(t.rows(Function.TRANSLATE_L2)) or any(r.internal for r in t.reverse))
 
 
+@dataclass(frozen=True)
+class VnMaps:
+    """One VN's translation maps on a host, as render() writes them into its chains (and
+    compute/trace.py follows them: one source for both)."""
+
+    port_of: dict[str, str]  # internal MAC -> its port, for local TESs whose port is present
+    local_in: tuple[tuple[str, str], ...]  # (external, internal): local TESs, as peers address them
+    peer_in: tuple[tuple[str, str], ...]  # (external, internal): translated peers, as they arrive
+    peer_out: tuple[tuple[str, str], ...]  # (internal, external): destinations sent translated
+
+
+def vn_maps(t: VnTable, present_ports: frozenset[str]) -> VnMaps | None:
+    """The VN's maps, or None when it has no translation chains here: nothing arrives
+    translated for it (a frame to one of its external MACs is not claimed) and nothing leaves so."""
+    if not needs_translation(t):
+        return None
+    port_of = {e.destination: e.port for e in t.rows(Function.NO_MODIFICATION) if e.port in present_ports}
+    local_in = tuple((r.arrival, r.internal) for r in t.reverse if r.local and r.internal in port_of)
+    peer_in = tuple((r.arrival, r.internal) for r in t.reverse if r.internal and not r.local)
+    if not local_in or not peer_in:
+        return None
+    return VnMaps(port_of, local_in, peer_in, tuple((e.destination, e.address) for e in t.rows(Function.TRANSLATE_L2)))
+
+
 def _map(pairs: list[tuple[str, str]]) -> str:
     return "{ " + ", ".join(f"{k} : {v}" for k, v in sorted(pairs)) + " }"
 
@@ -88,14 +113,10 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
     chains: list[str] = []
     staged = stages(tables, present_ports)
     for t in tables.vns:
-        if not needs_translation(t):
+        maps = vn_maps(t, present_ports)
+        if maps is None:
             continue
-        port_of = {e.destination: e.port for e in t.rows(Function.NO_MODIFICATION) if e.port in present_ports}
-        local_in = [(r.arrival, r.internal) for r in t.reverse if r.local and r.internal in port_of]
-        peer_in = [(r.arrival, r.internal) for r in t.reverse if r.internal and not r.local]
-        if not local_in or not peer_in:
-            continue
-        peer_out = [(e.destination, e.address) for e in t.rows(Function.TRANSLATE_L2)]
+        port_of, local_in, peer_in, peer_out = maps.port_of, list(maps.local_in), list(maps.peer_in), list(maps.peer_out)
         ports = sorted({port_of[i] for _, i in local_in})
         deliver = [(i, f'"{p}"') for i, p in port_of.items()]
         dispatch += [(ext, f"jump vn{t.vnid}_in") for ext, _ in local_in]

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from tenet.cli.api import api
 from tenet.cli.placement import placement_app
+from tenet.cli.trace import trace_cmd, verify_cmd
 from tenet.cli.vms import vm_app, vr_app
 from tenet.compute.present import reverse_rows, rows
 from tenet.compute.tables import to_json
@@ -38,6 +39,8 @@ app.add_typer(vm_app, name="vm")
 app.add_typer(vr_app, name="vr")
 app.add_typer(placement_app, name="placement")
 app.command("api")(api)
+app.command("trace")(trace_cmd)
+app.command("verify")(verify_cmd)
 hosts_app = typer.Typer(help="Hosts: declared in the fabric or registered by their agents, up or down")
 app.add_typer(hosts_app, name="hosts")
 store_app = typer.Typer(no_args_is_help=True, help="The store: etcd access control for a deployment")
