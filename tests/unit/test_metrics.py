@@ -236,3 +236,14 @@ def test_eap_method_names():
     assert eap.method_of(bytes([2, 1, 0, 5, 99])) == "type-99"
     assert eap.method_of(bytes([1, 1, 0, 5, 4])) is None  # a Request: the server's offer, not the TES's method
     assert eap.method_of(None) is None
+
+
+def test_docs_list_every_metric():
+    doc = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
+    registries = [ControllerMetrics().registry, AgentMetrics(read=no_table).registry, AdmissionMetrics().registry,
+                  ProxyMetrics(read=no_table).registry]
+    names = {f.name + ("_total" if f.type == "counter" else "")
+             for r in registries for f in text_string_to_metric_families(generate_latest(r).decode())
+             if not f.name.endswith("_created")}
+    assert len(names) >= 28
+    assert {n for n in names if f"`{n}`" not in doc} == set()
