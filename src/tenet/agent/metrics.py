@@ -21,7 +21,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
@@ -113,6 +113,7 @@ class AgentMetrics:
                                   "control: NVO3 frames kept from the bridge; layer_underlay: injected VXLAN).",
                                   "netdev", TABLE, read)
         r.register(self.gate)
+        ProcessCollector(registry=r)  # process_*: CPU seconds, resident memory, open fds
         self.shard_dir = ""
 
     def generations(self, desired: int, applied: int) -> None:

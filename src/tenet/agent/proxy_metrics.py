@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
 
 from tenet.agent.kernel import nftables
 from tenet.agent.metrics import DroppedFrames
@@ -29,5 +29,6 @@ class ProxyMetrics:
                                    "Frames the host's guard dropped, by chain (vm_sources: a forged source MAC; "
                                    "vm_vns: between VM ports of different VNs).", "bridge", "tenet_proxy", read)
         r.register(self.guard)
+        ProcessCollector(registry=r)  # process_*: CPU seconds, resident memory, open fds
         for result in ("success", "failure"):
             self.authorizations.labels(result)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from tenet.store.records import TablesHead
 
@@ -29,6 +29,7 @@ class ControllerMetrics:
         self.generation = Gauge("tenet_controller_host_generation",
                                 "The generation of the tables last published for each host.", ["host"], registry=r)
         self.leader = Gauge("tenet_controller_leader", "1 while this replica leads, else 0.", registry=r)
+        ProcessCollector(registry=r)  # process_*: CPU seconds, resident memory, open fds
 
     def pass_done(self, seconds: float, written: Mapping[str, TablesHead]) -> None:
         self.compute.observe(seconds)
