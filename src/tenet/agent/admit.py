@@ -4,7 +4,8 @@ Under churn both admission and reconciliation burn CPU; in one Python process th
 GIL and throttle each other. So the agent runs admission as child processes (same network
 namespace; they die with their parent), one per shard of the TES MACs (shards.py). Each needs
 only its host's published tables (what it may offer, as what kind of NVE) — port MACs it reads
-itself — and what it decides leaves as endpoint keys in the store, exactly as before.
+itself — and what it decides leaves as endpoint keys in the store, exactly as before. Its
+metrics reach the agent's /metrics through files (agent/metrics.py), when the agent asks.
 """
 from __future__ import annotations
 
@@ -84,6 +85,7 @@ def follow_revocations(store: Store, host: str, d: Discovery, stopping: threadin
                 why = Revocation().why
             mac = kv.key.rsplit("/", 1)[-1]
             done = d.command(shard_control.Command("revoke", mac, why))
+            d.metrics.revocations.labels("ended" if done else "no_session").inc()
             log.info("revoke %s: %s (%s)", mac, why, "ended" if done else "no session here")
             store.txn([], [Delete(kv.key)])
         stopping.wait(FOLLOW_PACE)

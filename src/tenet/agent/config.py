@@ -15,6 +15,7 @@ address): nothing depends on a lab having wired it. docs/agent.md documents ever
     lease_ttl = 5                       # seconds: the host is shown down this long after its agent died
     resync = 2.0                        # seconds between full read-backs of the kernel
     fast_lane = true                    # forward for what this NVE admitted before the controller answers
+    metrics = "127.0.0.1:9108"          # serve Prometheus metrics there (docs/metrics.md); none: not served
 
     [radius]                            # enables NVO3 admission (EAP relayed to RADIUS)
     server = "10.0.0.5:1812"
@@ -28,10 +29,11 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tenet.exposition import ListenError, parse_listen
 from tenet.model.fabric import Host
 from tenet.store.records import HostRole
 from tenet.wire.discovery import ACCESS_TUNNEL_PORT, SERVER_PORT
@@ -40,7 +42,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$")
 IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 ENDPOINT = re.compile(r"^[0-9.]+:[0-9]{1,5}$")
 TOP = {"host", "store", "uplink", "network", "role", "capability", "admission_shards", "authenticator", "mab", "lease_ttl", "resync",
-       "fast_lane", "radius", "discovery"}
+       "fast_lane", "metrics", "radius", "discovery"}
 SECTIONS = {"radius": {"server", "secret_file"}, "discovery": {"udp_port", "tunnel_port"}}
 
 
@@ -62,18 +64,30 @@ class AgentConfig:
     lease_ttl: int = 5
     resync: float = 2.0
     fast_lane: bool = True  # agent/fast_lane.py: admissions and peers' hints applied before the tables
+    metrics: str = ""  # "ADDR:PORT" to serve Prometheus metrics at; empty: not served
     radius: str = ""  # "IP:PORT"; empty: no NVO3 admission
     secret_file: str = ""
     udp_port: int = SERVER_PORT
     tunnel_port: int = ACCESS_TUNNEL_PORT
 
 
-def config_for(host: Host, store: str, radius: str = "", secret_file: str = "", fast_lane: bool = True) -> AgentConfig:
+def config_for(host: Host, store: str, radius: str = "", secret_file: str = "", fast_lane: bool = True,
+               metrics: str = "") -> AgentConfig:
     """The file a fabric's declared host needs (the lab writes one per host, as an operator
     would): what its agent registers is then that host again."""
     return AgentConfig(host=host.name, store=store, uplink=host.uplink, network=host.network, role=HostRole(host.role),
                        capability=host.capability, admission_shards=host.admission_shards, authenticator=host.switch,
-                       mab=host.mab, radius=radius, secret_file=secret_file, fast_lane=fast_lane)
+                       mab=host.mab, radius=radius, secret_file=secret_file, fast_lane=fast_lane, metrics=metrics)
+
+
+def with_metrics(config: AgentConfig, listen: str) -> AgentConfig:
+    """The config with `metrics` replaced (tenet-agent --metrics); ConfigError if malformed."""
+    if listen:
+        try:
+            parse_listen(listen)
+        except ListenError as e:
+            raise ConfigError(f"--metrics: {e}") from None
+    return replace(config, metrics=listen)
 
 
 def load_config(path: str | Path) -> AgentConfig:
@@ -131,6 +145,15 @@ def parse_config(doc: dict, source: str = "") -> AgentConfig:
     mab = want("mab", doc.get("mab", False), isinstance(doc.get("mab", False), bool), "true or false")
     fast = want("fast_lane", doc.get("fast_lane", True), isinstance(doc.get("fast_lane", True), bool), "true or false")
     ttl = integer("lease_ttl", 5, 2, 300)
+    metrics = doc.get("metrics", "")
+    if not isinstance(metrics, str):
+        problems.append(f"metrics: ADDR:PORT, not {metrics!r}")
+        metrics = ""
+    elif metrics:
+        try:
+            parse_listen(metrics)
+        except ListenError as e:
+            problems.append(f"metrics: {e}")
     resync = doc.get("resync", 2.0)
     want("resync", resync, type(resync) in (int, float) and 0.1 <= resync <= 3600, "seconds from 0.1 to 3600")
     radius = doc.get("radius", {}) if isinstance(doc.get("radius", {}), dict) else {}
@@ -144,7 +167,7 @@ def parse_config(doc: dict, source: str = "") -> AgentConfig:
     if problems:
         raise ConfigError(f"{source or 'agent config'}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
     return AgentConfig(host=host, store=store, uplink=uplink, network=network, role=role, capability=capability,
-                       admission_shards=shards, authenticator=authenticator, mab=mab, lease_ttl=ttl, resync=float(resync), fast_lane=fast, radius=server,
+                       admission_shards=shards, authenticator=authenticator, mab=mab, lease_ttl=ttl, resync=float(resync), fast_lane=fast, metrics=metrics, radius=server,
                        secret_file=secret, udp_port=udp, tunnel_port=tunnel)
 
 
@@ -154,6 +177,8 @@ def render(c: AgentConfig) -> str:
              f'role = "{c.role.value}"', f"capability = {c.capability}", f"admission_shards = {c.admission_shards}",
              f"authenticator = {'true' if c.authenticator else 'false'}", f"mab = {'true' if c.mab else 'false'}", f"lease_ttl = {c.lease_ttl}", f"resync = {c.resync}",
              f"fast_lane = {'true' if c.fast_lane else 'false'}"]
+    if c.metrics:
+        lines.append(f'metrics = "{c.metrics}"')
     if c.radius:
         lines += ["", "[radius]", f'server = "{c.radius}"', f'secret_file = "{c.secret_file}"']
     lines += ["", "[discovery]", f"udp_port = {c.udp_port}", f"tunnel_port = {c.tunnel_port}"]

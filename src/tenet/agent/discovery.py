@@ -19,9 +19,10 @@ import time
 from dataclasses import asdict, replace
 
 from tenet.aaa import dynauth
-from tenet.aaa.radius import RadiusMux, RadiusReply, calling_station_id
+from tenet.aaa.radius import RadiusMux, RadiusReply, RadiusTimeout, calling_station_id
 from tenet.agent import authenticator as auth
 from tenet.agent.kernel.linkdump import link_changes, link_events
+from tenet.agent.metrics import AdmissionMetrics
 from tenet.agent.notice import Admitted, Notifier, Reported, Withdrawn
 from tenet.agent.shards import Command, Peers
 from tenet.agent.admission import (
@@ -34,9 +35,9 @@ from tenet.store.base import Delete, Put, Store, in_chunks
 from tenet.trace import trace
 from tenet.store.records import EndpointKind, EndpointReport, RecordError, ReportedTunnel
 from tenet.ethernet import hwaddr, packet_socket, shard_of
-from tenet.wire import arp, eapol
+from tenet.wire import arp, eap, eapol
 from tenet.wire.discovery import (
-    ACCESS_TUNNEL_PORT, SERVER_PORT, DecodeError, MsgType, NveType, TlvType, decode, encode, frame, unframe,
+    ACCESS_TUNNEL_PORT, SERVER_PORT, DecodeError, MsgType, NveType, ReasonCode, TlvType, decode, encode, frame, unframe,
 )
 
 log = logging.getLogger("tenet.discovery")
@@ -48,6 +49,7 @@ BATCH = 64  # frames read per wake-up before the other sockets get their turn
 LINGER = 0.002  # an endpoint report waits this long for others to share its store commit …
 LINGER_BUSY = 0.01  # … or this long when the last commit carried several: a storm, where every
 # commit wakes every store watcher on every host, and 8 ms more per report cost little
+COUNT_SESSIONS = 1.0  # seconds between counts of the active sessions (the gauge)
 NVE_TYPES = {"hypervisor": NveType.HYPERVISOR, "access-switch": NveType.ACCESS_SWITCH, "router": NveType.ROUTER}
 
 
@@ -61,8 +63,13 @@ class Discovery:
 
     def __init__(self, store: Store, host: str, radius: RadiusMux | None,
                  udp_port: int = SERVER_PORT, tunnel_port: int = ACCESS_TUNNEL_PORT,
-                 sock: socket.socket | None = None, shard: int = 0, shards: int = 1) -> None:
+                 sock: socket.socket | None = None, shard: int = 0, shards: int = 1,
+                 metrics: AdmissionMetrics | None = None) -> None:
         self.store = store
+        self.metrics = metrics or AdmissionMetrics()
+        self.asked: dict[object, float] = {}  # RADIUS tag -> when its request was submitted
+        self.methods: dict[object, str] = {}  # RADIUS tag -> the EAP method its supplicant speaks
+        self.counted = float("-inf")  # when the sessions were last counted
         self.host = host
         self.radius = radius  # None: no AAA, so no VN is offered
         self.shard, self.shards = shard, shards
@@ -168,6 +175,24 @@ class Discovery:
             dot1x = self.auth.tick(now)
         self._do(actions)
         self._do_8021x(now, dot1x)
+        if now - self.counted >= COUNT_SESSIONS:
+            self._count_sessions(now)
+
+    def _count_sessions(self, now: float) -> None:
+        """The sessions gauge, level-triggered (restored sessions count too); what was kept
+        for exchanges that ended without a verdict (a TES that gave up) goes."""
+        self.counted = now
+        with self.lock:
+            live = {s.id for s in self.nve.sessions.values()}
+            attached = sum(1 for s in self.nve.sessions.values() if s.state in ("attached", "reauthenticating"))
+            authorized = sum(1 for s in self.auth.sessions.values() if s.state == "authorized")
+            dot1x = {("8021x", k) for k in self.auth.sessions}
+        self.metrics.sessions.labels("nvo3").set(attached)
+        self.metrics.sessions.labels("dot1x").set(authorized)
+        for tag in [t for t in self.methods if t not in live and t not in dot1x]:
+            del self.methods[tag]
+        for tag in [t for t, at in self.asked.items() if now - at > 60.0]:
+            del self.asked[tag]
 
     def _links(self) -> None:
         """Ports that left this namespace: their TESs' sessions end now (a migrated VM's)."""
@@ -190,13 +215,30 @@ class Discovery:
 
     def _answers(self, now: float, answers: list) -> None:
         for tag, reply in answers:
+            asked = self.asked.pop(tag, None)
+            if isinstance(reply, RadiusReply) and asked is not None:
+                self.metrics.radius.observe(now - asked)
+            elif isinstance(reply, RadiusTimeout):
+                self.metrics.radius_timeouts.inc()
             if isinstance(tag, tuple):  # ("8021x", (port, mac)): the switch's authenticator
                 with self.lock:
+                    s = self.auth.sessions.get(tag[1])
                     dot1x = self.auth.on_radius(now, tag[1], _answer(reply))
+                    after = self.auth.sessions.get(tag[1])
+                if s is not None and not (isinstance(reply, RadiusReply) and reply.code == "challenge"):
+                    result = "error" if not isinstance(reply, RadiusReply) else \
+                        "success" if after is not None and after.state == "authorized" else "failure"
+                    method = "mab" if s.method == "mab" else self.methods.pop(tag, "none")
+                    self.metrics.dot1x.labels(result, method).inc()
                 self._do_8021x(now, dot1x)
                 continue
             with self.lock:
                 actions = self.nve.on_radius(now, tag, _answer(reply))
+            for a in actions:  # a verdict was sent: count it with the method the TES spoke
+                if isinstance(a, Send) and a.msg.type is MsgType.AUTH_RESULT:
+                    result = "error" if not isinstance(reply, RadiusReply) else \
+                        "success" if a.msg.get(TlvType.AUTH_STATUS) == 0 else "failure"
+                    self.metrics.admissions.labels(result, self.methods.pop(tag, "none")).inc()
             self._do(actions)
 
     def command(self, cmd: Command) -> bool:
@@ -282,6 +324,7 @@ class Discovery:
                     except OSError as e:
                         log.warning("EAPOL on %s failed: %s", a.port, e)
             elif isinstance(a, auth.AskRadius) and self.radius is not None:
+                self._asking(now, ("8021x", a.key), a.eap)
                 self.radius.submit(now, ("8021x", a.key), a.user_name, a.eap, a.state,
                                    calling_station_id(a.key[1]), a.key[0],
                                    password=a.user_name if a.mab else None)  # MAB: User-Password = the MAC
@@ -289,6 +332,8 @@ class Discovery:
                 self._authorize(a)
             elif isinstance(a, auth.Deauthorize):
                 log.info("802.1X: %s on %s deauthorized: %s", a.mac, a.port, a.reason)
+                if a.reason == "logoff":
+                    self.metrics.logoffs.inc()
                 for s in self.nve.serves:
                     self.fast.send(Withdrawn(s.vn, a.mac))
                     self.reports.put((Delete(keys.endpoint(self.host, s.vn, a.mac)), "", None))
@@ -314,13 +359,16 @@ class Discovery:
         client = self.radius.client  # type: ignore[union-attr]
         if ip != client.server:
             log.warning("dynamic authorization from %s ignored: only %s may", ip, client.server)
+            self.metrics.dynauth.labels("unknown", "refused").inc()
             return
         try:
             req = dynauth.parse(data, client.secret, client.dict)
         except dynauth.DynAuthError as e:
             log.warning("dynamic authorization from %s dropped: %s", ip, e)
+            self.metrics.dynauth.labels("unknown", "refused").inc()
             return
         done = self.command(Command(req.kind, req.mac, "RADIUS Disconnect-Request", req.provisioning))
+        self.metrics.dynauth.labels(req.kind, "ack" if done else "nak").inc()
         log.info("RADIUS %s for %s: %s", req.kind, req.mac, "done" if done else "no such session")
         self.dynauth.sendto(dynauth.answer(req, done), (ip, port))  # type: ignore[union-attr]
 
@@ -386,7 +434,9 @@ class Discovery:
                     except OSError as e:
                         log.warning("send on %s failed: %s", a.port, e)
             elif isinstance(a, AskRadius) and self.radius is not None:
-                self.radius.submit(time.monotonic(), a.session, a.identity, a.eap, a.state,
+                now = time.monotonic()
+                self._asking(now, a.session, a.eap)
+                self.radius.submit(now, a.session, a.identity, a.eap, a.state,
                                    calling_station_id(a.tes_mac), a.port)
             elif isinstance(a, Attach):
                 s = a.session
@@ -397,9 +447,19 @@ class Discovery:
                                   f"attach {s.tes_mac} to {s.vn} (session {s.id:08x})", (s.vn, s.tes_mac)))
             elif isinstance(a, Detach):
                 s = a.session
+                self.metrics.detaches.labels(a.reason.name.lower()).inc()
+                if a.reason is ReasonCode.KEEPALIVE_TIMEOUT:
+                    self.metrics.hellos_missed.inc()
                 self.fast.send(Withdrawn(s.vn, s.tes_mac))
                 self.reports.put((Delete(keys.endpoint(self.host, s.vn, s.tes_mac)),
                                   f"detach {s.tes_mac} from {s.vn}: {a.reason.name}", None))
+
+    def _asking(self, now: float, tag: object, payload: bytes | None) -> None:
+        """An exchange is relayed: when (the round trip's start), and the method it speaks."""
+        self.asked[tag] = now
+        method = eap.method_of(payload)
+        if method is not None:
+            self.methods[tag] = method
 
     def _write_reports(self) -> None:
         """Endpoint changes leave in batches: one store transaction per burst, not per TES, and

@@ -12,11 +12,13 @@ import sys
 import threading
 import time
 
-from tenet.agent.config import AgentConfig, ConfigError, load_config
+from tenet.agent.config import AgentConfig, ConfigError, load_config, with_metrics
 from tenet.agent.registration import Registration
 from tenet.agent.shard_group import ShardGroup, shard_count
 from tenet.agent.desired import desired_state
 from tenet.agent.fast_lane import FastLane
+from tenet.agent.metrics import AgentMetrics, MeteredKernel
+from tenet.exposition import ListenError, parse_listen, serve
 from tenet.agent.provisional import PROVISIONAL_TTL, Overlay, merge
 from tenet.pace import Pacer
 from tenet.agent.kernel.netlink import LinuxKernel, ipv4_address
@@ -87,8 +89,10 @@ class Agent:
     the provisional overlay. Two threads run passes — the store-following loop and the fast
     lane (admissions and peers' hints) — one at a time."""
 
-    def __init__(self, host: str, kernel: Kernel, announcer: Announcer | None = None) -> None:
+    def __init__(self, host: str, kernel: Kernel, announcer: Announcer | None = None,
+                 metrics: AgentMetrics | None = None) -> None:
         self.host, self.kernel, self.announcer = host, kernel, announcer
+        self.metrics = metrics or AgentMetrics()
         self.lock = threading.Lock()
         self.overlay = Overlay()
         # The last desired state applied, and when everything is next read back regardless: a
@@ -100,7 +104,7 @@ class Agent:
     def pass_(self, store: Store, events: list[Event] | None, full: bool, fast: bool = False) -> tuple[AgentStatus, list]:
         """One pass under the lock. `full`: read the tables and the kernel back whole. `fast`:
         the fast lane's, which reads nothing back (reconcile's `trust`)."""
-        with self.lock:
+        with self.lock, self.metrics.reconcile.time():
             if full or self.converged is None:
                 self.reader, events = published.Reader(self.host), None
             try:
@@ -115,18 +119,22 @@ class Agent:
                     self.converged = None
                     raise
                 log.exception("reconcile failed")
+                self.metrics.pass_errors.inc()
                 status, self.converged, ops = AgentStatus(generation=-1, state=AgentState.ERROR, error=str(e)), None, []
             return status, ops
 
 
-def run(config: AgentConfig) -> None:
+def run(config: AgentConfig, metrics: AgentMetrics | None = None) -> None:
+    """`metrics`: served by the caller (main); the admission shards' join them."""
     host, store_url = config.host, config.store
     store = open_store(store_url)
-    kernel = LinuxKernel(config.uplink)
+    metrics = metrics or AgentMetrics()
+    kernel = MeteredKernel(LinuxKernel(config.uplink), metrics)
     announcer = Announcer(config.uplink)
-    agent = Agent(host, kernel, announcer)
+    agent = Agent(host, kernel, announcer, metrics)
     admission = ShardGroup(store, host, store_url, config.radius, config.secret_file, config.udp_port,
-                           config.tunnel_port, shard_count(config.admission_shards))
+                           config.tunnel_port, shard_count(config.admission_shards),
+                           metrics if config.metrics else None)
     registration = Registration(config, lambda: ipv4_address(config.uplink))
     registration.start()
     lane: FastLane | None = None
@@ -143,6 +151,7 @@ def run(config: AgentConfig) -> None:
     pacer = Pacer(PACE, DUTY, BURST)
     events: list[Event] | None = None  # what the watch returned since the last pass (None: read the store)
     full_due = last_full = 0.0
+    applied = 0  # the generation the kernel last converged to
     away = False
     while not stopping.is_set():
         pacer.pace()
@@ -162,6 +171,10 @@ def run(config: AgentConfig) -> None:
                 full_due = now + config.resync  # read back whole and found as desired
             elif ops:  # read everything back once changes pause (a burst is not slowed by it)
                 full_due = min(last_full + config.resync, now + VERIFY)
+            if agent.tables is not None:
+                if status.state is AgentState.CONVERGED:
+                    applied = status.generation
+                metrics.generations(agent.tables.generation, applied)
             if status != last:
                 store.put(keys.status(host), status.to_json())
                 last = status
@@ -187,18 +200,29 @@ def run(config: AgentConfig) -> None:
     admission.stop()
     announcer.close()
     kernel.close()
+    metrics.close()
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="tenet-agent", description="The NVE agent: one per host (docs/agent.md).")
     p.add_argument("--config", required=True, metavar="FILE", help="the agent's TOML configuration (docs/agent.md)")
+    p.add_argument("--metrics", metavar="ADDR:PORT", default=None,
+                   help="serve Prometheus metrics at http://ADDR:PORT/metrics (overrides the file's `metrics`)")
     a = p.parse_args(argv)
     try:
         config = load_config(a.config)
+        if a.metrics is not None:
+            config = with_metrics(config, a.metrics)
     except ConfigError as e:
         p.error(str(e))
+    metrics = AgentMetrics()
+    if config.metrics:
+        try:
+            serve(metrics.registry, parse_listen(config.metrics))
+        except ListenError as e:
+            p.error(str(e))
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
-    run(config)
+    run(config, metrics)
 
 
 if __name__ == "__main__":

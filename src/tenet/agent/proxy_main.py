@@ -20,8 +20,10 @@ import time
 from tenet.agent.kernel import nftables
 from tenet.agent.kernel.linkdump import link_events
 from tenet.agent.proxy8021x import Emit, Proxy
+from tenet.agent.proxy_metrics import ProxyMetrics
 from tenet.agent.proxy_records import ProxyRecords, VmRecord
 from tenet.ethernet import packet_socket
+from tenet.exposition import ListenError, parse_listen, serve
 from tenet.store.open import open_store
 from tenet.wire import eapol
 from tenet.wire.errors import DecodeError
@@ -77,7 +79,7 @@ def drain(s: socket.socket) -> None:
         log.warning("link events overran (%s): looking at every port", e)
 
 
-def run(host: str, store_url: str, uplink: str = "up0") -> None:
+def run(host: str, store_url: str, uplink: str = "up0", metrics: ProxyMetrics | None = None) -> None:
     """The loop. A VM's port appearing costs no store read and no nftables call before its
     EAPOL-Start: the records come from a copy kept fresh by a thread (proxy_records.py), and the
     guard already names the port (`guard`). The order is still guard, then EAPOL-Start, every
@@ -87,6 +89,7 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
     (another VM's MAC forged from this port, frames across VNs on this host's bridge) needs no
     authorization at all, only a port that forwards; so the guard must come before the VM can
     send, which is when its port exists, not when its EAPOL-Start goes."""
+    metrics = metrics or ProxyMetrics()
     records = ProxyRecords(open_store(store_url), host).start()
     stop_r, stop_w = os.pipe()
     stopping = stop_on_signals(also=lambda: os.write(stop_w, b"!"))  # wakes the select below at once
@@ -99,7 +102,10 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
         for e in out:
             sock.send(eapol.frame(e.dst, e.src, e.frame))
             if e.frame.type == eapol.EapolType.START:
+                metrics.starts.inc()
                 trace("start", e.src)
+            elif e.frame.type == eapol.EapolType.LOGOFF:
+                metrics.logoffs.inc()
             log.info("%s for %s", e.frame.type.name if e.frame.type != eapol.EapolType.EAP else "EAP", e.src)
 
     while not stopping.is_set():
@@ -136,9 +142,13 @@ def run(host: str, store_url: str, uplink: str = "up0") -> None:
                 continue
             was = proxy.vms.get(dst)
             emit(proxy.on_eapol(time.monotonic(), dst, src, f))
-            if tracing.ON and (vm := proxy.vms.get(dst)) and vm.state == "authorized" and vm != was:
+            vm = proxy.vms.get(dst)
+            if vm is not None and was is not None and vm.state != was.state and vm.state in ("authorized", "held"):
+                metrics.authorizations.labels("success" if vm.state == "authorized" else "failure").inc()
+            if tracing.ON and vm and vm.state == "authorized" and vm != was:
                 trace("success", dst)
         emit(proxy.tick(time.monotonic()))
+        metrics.authorized.set(sum(1 for vm in proxy.vms.values() if vm.state == "authorized"))
     # no logoff on the way out: the VMs are still there, and a restarted proxy just asks again;
     # the records' thread is a daemon and ends with the process (no wait for its watch)
 
@@ -148,9 +158,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", required=True)
     p.add_argument("--store", required=True)
     p.add_argument("--uplink", default="up0")
+    p.add_argument("--metrics", metavar="ADDR:PORT", default="",
+                   help="serve Prometheus metrics at http://ADDR:PORT/metrics (docs/metrics.md)")
     a = p.parse_args(argv)
+    metrics = ProxyMetrics()
+    if a.metrics:
+        try:
+            serve(metrics.registry, parse_listen(a.metrics))
+        except ListenError as e:
+            p.error(str(e))
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
-    run(a.host, a.store, a.uplink)
+    run(a.host, a.store, a.uplink, metrics)
 
 
 if __name__ == "__main__":

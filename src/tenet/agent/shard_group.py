@@ -6,6 +6,8 @@ that index decides which shard owns a MAC (ethernet.shard_of). So the shards liv
 together: when one exits, the map from MAC to shard is gone, and all are restarted at once
 (each then adopts its share of the attached TESs from the store). A watcher thread does
 that within WATCH, well inside a TES's three hello intervals.
+
+With metrics on, the shards write theirs where the agent merges them (agent/metrics.py).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import subprocess
 import threading
 
 from tenet.agent import admit
+from tenet.agent.metrics import MULTIPROC_ENV, AgentMetrics
 from tenet.ethernet import fanout_sockets
 from tenet.store import keys
 from tenet.store.base import Delete, Store
@@ -33,8 +36,8 @@ def shard_count(requested: int) -> int:
 
 class ShardGroup:
     def __init__(self, store: Store, host: str, store_url: str, radius: str, secret_file: str, udp_port: int,
-                 tunnel_port: int, shards: int) -> None:
-        self.store, self.host, self.shards = store, host, shards
+                 tunnel_port: int, shards: int, metrics: AgentMetrics | None = None) -> None:
+        self.store, self.host, self.shards, self.metrics = store, host, shards, metrics
         self.argv = lambda k, fd: admit.argv_for(host, store_url, radius, secret_file, udp_port, tunnel_port,
                                                  k, shards, fd)
         self.procs: list[subprocess.Popen] = []
@@ -55,8 +58,12 @@ class ShardGroup:
     def _start(self) -> None:
         self.store.txn([], [Delete(kv.key) for kv in self.store.range(keys.admission_prefix(self.host))])
         socks = fanout_sockets(self.shards, os.getpid(), arp=True, eapol=True)
+        env = None
+        if self.metrics is not None:
+            env = {**os.environ, MULTIPROC_ENV: self.metrics.share_with_shards()}
         try:
-            self.procs = [subprocess.Popen(self.argv(k, s.fileno()), pass_fds=(s.fileno(),), preexec_fn=_die_with_parent)
+            self.procs = [subprocess.Popen(self.argv(k, s.fileno()), pass_fds=(s.fileno(),), preexec_fn=_die_with_parent,
+                                           env=env)
                           for k, s in enumerate(socks)]
         finally:
             for s in socks:  # the children hold them now
@@ -70,6 +77,7 @@ class ShardGroup:
                     continue
                 log.error("admission shard %d exited with %s; restarting all %d", *exited[0], len(self.procs))
                 _stop(self.procs)
+                self._gone(self.procs)
                 try:
                     self._start()
                 except Exception:  # e.g. a store outage: the next look tries again
@@ -80,7 +88,12 @@ class ShardGroup:
         self.stopping.set()
         with self.lock:
             _stop(self.procs)
+            self._gone(self.procs)
             self.procs = []
+
+    def _gone(self, procs: list[subprocess.Popen]) -> None:
+        for p in procs if self.metrics is not None else ():
+            self.metrics.shard_gone(p.pid)
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:

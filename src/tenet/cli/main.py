@@ -111,6 +111,8 @@ def lab_status(name: Optional[str] = typer.Argument(None), as_json: bool = typer
     procs: list[dict] = []
     for p in rec.processes:
         row: dict = {"role": p.role, "node": p.node, "pid": p.pid, "alive": start_time(p.pid) == p.start_time}
+        if p.metrics:  # Prometheus: scrape it from inside its namespace (docs/metrics.md)
+            row["metrics"] = {"url": p.metrics, "netns": p.netns}
         if p.role == "controller":
             row["leads"] = leader is not None and (leader.name, leader.pid) == (p.node, p.pid)
         if p.role == "agent":

@@ -16,8 +16,10 @@ from tenet.controller.fence import Deposed
 from tenet.controller.hold import HOLD, carried_over
 from tenet.controller.leadership import KEEPALIVE, Candidate, Term
 from tenet.controller.liveness import GRACE, Liveness
+from tenet.controller.metrics import ControllerMetrics
 from tenet.controller.observed import Witness
 from tenet.controller.publish import Publication
+from tenet.exposition import ListenError, parse_listen, serve
 from tenet.pace import Pacer
 from tenet.store import keys
 from tenet.store.base import Store, StoreError, follow
@@ -32,7 +34,8 @@ RETRY = 1.0  # after the store failed us: a pause before campaigning again
 
 
 def lead(store: Store, term: Term, leading: Callable[[], bool], stopping: threading.Event,
-         resync: float = 10.0, hold: float = HOLD, grace: float = GRACE) -> str:
+         resync: float = 10.0, hold: float = HOLD, grace: float = GRACE, *,
+         metrics: ControllerMetrics | None = None) -> str:
     """Publish on every change while this replica leads; returns why it stopped (Deposed when a
     fenced write was refused). Starts from what the predecessor published: generations go on
     from the stored tables, and unchanged content is not written again. Its inputs are read
@@ -50,6 +53,7 @@ def lead(store: Store, term: Term, leading: Callable[[], bool], stopping: thread
     witness = Witness(term.leader.name, term.fence)
     pacer = Pacer(PACE, burst=BURST)
     full_due = 0.0
+    metrics = metrics or ControllerMetrics()
     while not stopping.is_set():
         if not leading():
             return "lease not renewed within its TTL"
@@ -59,6 +63,7 @@ def lead(store: Store, term: Term, leading: Callable[[], bool], stopping: thread
             read_at = p.revision  # what the pass computes from: what Observed may promise
             now = time.monotonic()
             written = p.run(now, everything=now >= full_due)
+            metrics.pass_done(time.monotonic() - now, written)
             if now >= full_due:
                 full_due = now + resync  # level-triggered: every host checked now and then regardless
             if written:
@@ -71,6 +76,7 @@ def lead(store: Store, term: Term, leading: Callable[[], bool], stopping: thread
         except StoreError:
             raise
         except Exception as e:  # a bad intent must not kill the controller; the last tables stay
+            metrics.compute_failures.inc()
             log.exception("recompute failed, keeping published tables: %s", e)
             full_due = 0.0
         pacer.done()
@@ -88,7 +94,9 @@ def lead(store: Store, term: Term, leading: Callable[[], bool], stopping: thread
     return "stopping"
 
 
-def run(store_url: str, name: str, resync: float = 10.0, hold: float = HOLD, grace: float = GRACE) -> None:
+def run(store_url: str, name: str, resync: float = 10.0, hold: float = HOLD, grace: float = GRACE,
+        metrics: ControllerMetrics | None = None) -> None:
+    metrics = metrics or ControllerMetrics()
     stopping = stop_on_signals()
     candidate = Candidate(store_url, name)
     store = open_store(store_url)
@@ -98,13 +106,15 @@ def run(store_url: str, name: str, resync: float = 10.0, hold: float = HOLD, gra
                 term = candidate.elect(stopping)
                 if term is None:
                     break
-                why = lead(store, term, candidate.leading, stopping, resync, hold, grace)
+                metrics.leader.set(1)
+                why = lead(store, term, candidate.leading, stopping, resync, hold, grace, metrics=metrics)
             except Deposed as e:
                 why = str(e)
             except StoreError as e:  # the store is away: agents keep their tables; try again later
                 log.error("%s: store failed: %s", name, e)
                 why = f"store failed: {e}"
                 stopping.wait(RETRY)
+            metrics.leader.set(0)
             candidate.step_down(why)  # on SIGTERM too: the lease is revoked, a successor leads at once
     finally:
         candidate.step_down("stopping")
@@ -121,13 +131,21 @@ def main(argv: list[str] | None = None) -> None:
                    help="keep a VN instance on a host this long after its last endpoint leaves (0: remove at once)")
     p.add_argument("--down-grace", type=float, default=GRACE, metavar="SECONDS",
                    help="peers keep sending to a registered host this long after its lease lapsed (docs/agent.md)")
+    p.add_argument("--metrics", metavar="ADDR:PORT", default="",
+                   help="serve Prometheus metrics at http://ADDR:PORT/metrics (docs/metrics.md)")
     a = p.parse_args(argv)
     if a.instance_hold < 0 or a.down_grace < 0:
         p.error("--instance-hold and --down-grace must be >= 0")
     if not a.name.strip():
         p.error("--name must not be empty")
+    metrics = ControllerMetrics()
+    if a.metrics:
+        try:
+            serve(metrics.registry, parse_listen(a.metrics))
+        except ListenError as e:
+            p.error(str(e))
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    run(a.store, a.name, hold=a.instance_hold, grace=a.down_grace)
+    run(a.store, a.name, hold=a.instance_hold, grace=a.down_grace, metrics=metrics)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ import yaml
 from tenet.aaa.config import render
 from tenet.aaa.server import FreeRadius
 from tenet.agent.config import config_for, render as render_config
-from tenet.lab import etcd, frr, netns, policy
+from tenet.exposition import Listen
+from tenet.lab import etcd, frr, metrics, netns, policy
 from tenet.lab.control import Control, control_of
 from tenet.lab.converge import wait_converged
 from tenet.lab.etcd import MemberStatus
@@ -136,13 +137,15 @@ class Lab:
         for c in p.commands:
             netns.command(c)
 
-    def _spawn(self, role: str, node: str, argv: list[str], netns_name: str | None = None) -> Proc:
+    def _spawn(self, role: str, node: str, argv: list[str], netns_name: str | None = None,
+               serves: Listen | None = None) -> Proc:
+        """`serves`: where the process serves its metrics (its argv says so too), recorded with it."""
         log = self.record.dir / f"{role}-{node}.log"
         self.stopped.discard((role, node))
         full = (["ip", "netns", "exec", netns_name] if netns_name else []) + argv
         with open(log, "ab") as out:
             p = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        proc = Proc(role, node, p.pid, start_time(p.pid), str(log))
+        proc = Proc(role, node, p.pid, start_time(p.pid), str(log), serves.url if serves else "", netns_name or "")
         self.record.processes.append(proc)
         self.record.save()
         return proc
@@ -163,13 +166,15 @@ class Lab:
             self._start_radius()
         for h in self.intent.fabric.hosts:
             self.progress(f"starting agent on {h.name}" + (" (access switch)" if h.switch else ""))
-            self._spawn("agent", h.name, self._agent_argv(h.name), self.plan.node(h.name).netns)
+            self._spawn("agent", h.name, self._agent_argv(h.name), self.plan.node(h.name).netns, self._agent_metrics)
 
     def _start_controller(self, name: str) -> Proc:
         """Replica `name` (controller1..N) against the store, in its own namespace on etcd."""
         where = self.plan.controller_nodes()[self.controllers.index(name)].netns if self.plan.management else None
-        argv = [sys.executable, "-m", "tenet.controller.main", "--store", self.store_url_for(rbac.CONTROLLER), "--name", name]
-        return self._spawn("controller", name, argv, where)
+        listen = metrics.listen_for(metrics.CONTROLLER_PORT, where)
+        argv = [sys.executable, "-m", "tenet.controller.main", "--store", self.store_url_for(rbac.CONTROLLER), "--name", name,
+                "--metrics", f"{listen.addr}:{listen.port}"]
+        return self._spawn("controller", name, argv, where, listen)
 
     def restart_controller(self, name: str) -> Proc:
         """Start replica `name` again (killed, say): its recorded process is stopped by PID and
@@ -221,19 +226,27 @@ class Lab:
         for x in self.intent.fabric.proxies:
             self._forget("proxy", x.name)
             self.progress(f"starting the 802.1X proxy on {x.name} (behind {x.switch})")
-            argv = [sys.executable, "-m", "tenet.agent.proxy_main", "--host", x.name, "--store", self._agent_store_url(x.name)]
-            self._spawn("proxy", x.name, argv, self.plan.node(x.name).netns)
+            listen = metrics.listen_for(metrics.PROXY_PORT, self.plan.node(x.name).netns)
+            argv = [sys.executable, "-m", "tenet.agent.proxy_main", "--host", x.name, "--store", self._agent_store_url(x.name),
+                    "--metrics", f"{listen.addr}:{listen.port}"]
+            self._spawn("proxy", x.name, argv, self.plan.node(x.name).netns, listen)
 
     def _agent_store_url(self, host: str) -> str:
         """What a host's agent (or 802.1X proxy) is told of the store: on etcd, its own user
         and certificate, reaching the members over the host's management interface."""
         return self.store_url_for(rbac.agent_user(host))
 
+    @property
+    def _agent_metrics(self) -> Listen:
+        """Every agent's: the loopback of its host's namespace (lab/metrics.py)."""
+        return Listen(metrics.LOOPBACK, metrics.AGENT_PORT)
+
     def _agent_argv(self, host: str) -> list[str]:
         """An agent starts from its config file, as on a real host (docs/agent.md)."""
         config = config_for(self.intent.fabric.host(host), self._agent_store_url(host),
                             f"{self.plan.aaa.ip}:{RADIUS_PORT}" if self.plan.aaa else "",
-                            str(self.record.dir / "radius.secret") if self.plan.aaa else "", self.control.fast_lane)
+                            str(self.record.dir / "radius.secret") if self.plan.aaa else "", self.control.fast_lane,
+                            f"{self._agent_metrics.addr}:{self._agent_metrics.port}")
         path = self.record.dir / f"agent-{host}.toml"
         path.write_text(render_config(config))
         return [sys.executable, "-m", "tenet.agent.main", "--config", str(path)]
@@ -561,7 +574,7 @@ class Lab:
         old = self.process("agent", host)
         _stop(old)
         self.record.processes.remove(old)
-        return self._spawn("agent", host, self._agent_argv(host), self.netns(host))
+        return self._spawn("agent", host, self._agent_argv(host), self.netns(host), self._agent_metrics)
 
     def restart_etcd(self, member: str) -> Proc:
         """Start a stopped etcd member again from its data directory (it rejoins the cluster)."""

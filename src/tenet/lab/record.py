@@ -20,6 +20,8 @@ class Proc:
     pid: int
     start_time: int  # /proc/<pid>/stat field 22: tells a recycled PID apart
     log: str
+    metrics: str = ""  # the URL of its Prometheus metrics ("": none) …
+    netns: str = ""  # … served in this namespace ("": the root namespace; lab/metrics.py)
 
 
 @dataclass

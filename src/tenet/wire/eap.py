@@ -9,8 +9,12 @@ from enum import IntEnum
 from tenet.wire.errors import DecodeError
 
 TYPE_IDENTITY = 1
+TYPE_NOTIFICATION = 2
 TYPE_NAK = 3
 TYPE_MD5 = 4
+# the IANA names of common authentication methods (RFC 3748 §5; the IANA EAP registry)
+METHODS = {4: "md5", 5: "otp", 6: "gtc", 13: "tls", 17: "leap", 18: "sim", 21: "ttls", 23: "aka", 25: "peap",
+           26: "mschapv2", 43: "fast", 47: "psk", 50: "aka-prime", 52: "pwd", 55: "teap"}
 ETHERTYPE_EAPOL = 0x888E
 
 
@@ -86,3 +90,14 @@ def identity_response(identifier: int, identity: str) -> EapPacket:
 
 def nak(identifier: int, wanted: int = TYPE_MD5) -> EapPacket:
     return EapPacket(EapCode.RESPONSE, identifier, TYPE_NAK, bytes([wanted]))
+
+
+def method_of(payload: bytes | None) -> str | None:
+    """The authentication method an EAP Response speaks ("md5", "peap", "type-99"); None for
+    Identity, Notification and Nak (no method yet), Requests, and what does not decode."""
+    if not payload or len(payload) < 5 or payload[0] != EapCode.RESPONSE:
+        return None
+    t = payload[4]
+    if t in (0, TYPE_IDENTITY, TYPE_NOTIFICATION, TYPE_NAK):
+        return None
+    return METHODS.get(t, f"type-{t}")

@@ -76,3 +76,37 @@ def apply(text: str) -> None:
     if r.returncode != 0:  # nothing changed: the reference still describes the table
         raise NftError(f"nft rejected the translation ruleset: {r.stderr.strip()}")
     _reference.pop("listing", None)  # the next observation (next pass, or ≤ 200 ms later) sets it
+
+
+DROPS = re.compile(r"counter packets (\d+) bytes \d+ .*?\bdrop\b")
+CHAIN = re.compile(r"^\s*chain (\S+) \{")
+
+
+def dropped(listing: str) -> dict[str, int]:
+    """Packets counted by each chain's `counter … drop` rules, from a table's text listing."""
+    out: dict[str, int] = {}
+    chain = ""
+    for line in listing.splitlines():
+        m = CHAIN.match(line)
+        if m:
+            chain = m.group(1)
+            continue
+        m = DROPS.search(line)
+        if m and chain:
+            out[chain] = out.get(chain, 0) + int(m.group(1))
+    return out
+
+
+def shape(listing: str) -> str:
+    """A listing with its counters masked: what changes only when the rules do."""
+    return COUNTERS.sub("counter", listing)
+
+
+def list_table(family: str, table: str) -> str | None:
+    """A table's listing through the `nft` binary: for readers on other threads than the one
+    that swaps tables (a libnftables context is not to be shared between threads)."""
+    try:
+        r = subprocess.run(["nft", "list", "table", family, table], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout if r.returncode == 0 else None
