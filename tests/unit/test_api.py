@@ -2,6 +2,8 @@
 loader's problems as JSON, compare-and-swap writes and the write-only credentials."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -246,6 +248,20 @@ def test_hosts_tables_and_controllers(client, url):
     assert client.get("/v1/tables/h1?vn=g1", headers=as_(ADMIN)).status_code == 404
     assert client.get("/v1/tables/h9", headers=as_(ADMIN)).status_code == 404
     assert client.get("/v1/controllers", headers=as_(ADMIN)).json()["leader"] is None
+    t = client.get("/v1/trace", params={"from": "va", "to": "10.41.0.6"}, headers=as_(ADMIN)).json()
+    assert [s for s in t["steps"] if s["step"] == "deliver"][0]["host"] == "h2", t
+    assert client.get("/v1/trace", params={"from": "nobody", "to": "10.41.0.6"}, headers=as_(ADMIN)).status_code == 404
+    assert client.get("/v1/trace", params={"from": "va", "to": "10.41.0.6"}, headers=as_(ACME)).status_code == 403
+    assert client.get("/v1/verify", headers=as_(ADMIN)).json() == {"ok": True, "hosts": 2, "findings": []}
+    s = open_store(url)  # a planted fault: h1's table loses its row for vb, which is then reached by none
+    ht = tables["h1"]
+    a1 = next(t for t in ht.vns if t.vn == "a1")
+    a1 = replace(a1, entries=tuple(e for e in a1.entries if e.vm != "vb"))
+    ops, _ = Publisher().ops({"h1": replace(ht, vns=tuple(a1 if t.vn == "a1" else t for t in ht.vns))}, ["h1"])
+    s.txn([], ops)
+    s.close()
+    v = client.get("/v1/verify", headers=as_(ADMIN)).json()
+    assert not v["ok"] and {(f["host"], f["vn"]) for f in v["findings"]} >= {("h1", "a1")}, v
 
 
 def test_openapi_and_docs_are_served(client):

@@ -77,3 +77,36 @@ def controllers(_: Caller = Depends(admin), site: Site = Depends(site_of)) -> di
         return status(store).to_dict()
     finally:
         store.close()
+
+
+def _snapshot(site: Site):
+    from tenet.store.snapshot import read_snapshot
+
+    store = site.store()
+    try:
+        return read_snapshot(store)
+    finally:
+        store.close()
+
+
+@router.get("/trace", tags=["tables"], summary="a frame's path, from the published tables alone (as ovn-trace)",
+            responses={404: {"description": "no such VM, NIC or destination"}})
+def trace_(source: str = Query(..., alias="from", description="the VM (or virtual router) it leaves"),
+           to: str = Query(..., description="a MAC, an IP or ff:ff:ff:ff:ff:ff"),
+           nic: Optional[int] = Query(None, ge=0, description="which of its NICs (default: the first)"),
+           _: Caller = Depends(admin), site: Site = Depends(site_of)) -> dict:
+    from tenet.compute.trace import TraceError, trace
+
+    try:
+        return trace(_snapshot(site), source, to, nic).to_dict()
+    except TraceError as e:
+        raise NotFound(str(e)) from None
+
+
+@router.get("/verify", tags=["tables"], summary="isolation and reachability over every host's tables")
+def verify_(_: Caller = Depends(admin), site: Site = Depends(site_of)) -> dict:
+    from tenet.compute.verify import verify
+
+    snap = _snapshot(site)
+    findings = verify(snap)
+    return {"ok": not findings, "hosts": len(snap.tables), "findings": [f.to_dict() for f in findings]}
