@@ -78,6 +78,17 @@ class Site:
             finally:
                 store.close()
 
+    def wait_applied(self, revision: int | None = None, timeout: float = 60.0) -> tuple[str, ...]:
+        """Return once every host applied what was written up to `revision` (None: up to now);
+        the hosts. NotApplied names who has not, after `timeout`."""
+        from tenet.store.applied import wait_applied
+
+        store = self.store()
+        try:
+            return wait_applied(store, revision or store.revision(), timeout=timeout)
+        finally:
+            store.close()
+
     def hypervisor(self):
         """The VMs' lifecycle (hypervisor/manager.py): a lab's namespaces; a deployment's
         hypervisors are not driven from here (SiteError)."""

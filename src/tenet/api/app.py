@@ -17,7 +17,7 @@ from tenet.edits import Forbidden, NotFound
 from tenet.hypervisor.errors import HypervisorError
 from tenet.model.errors import IntentError
 from tenet.site import Site, SiteError
-from tenet.store.applied import NotApplied, wait_applied
+from tenet.store.applied import NotApplied
 from tenet.store.apply import ApplyConflict
 from tenet.store.base import StoreError
 from tenet.store.endpoints import NotAttached
@@ -92,10 +92,4 @@ TIMEOUT = Query(30.0, gt=0, le=600, description="seconds to wait for wait=applie
 
 def waited(site: Site, revision: int | None, wait: Optional[Wait], timeout: float) -> list[str] | None:
     """The hosts that applied `revision`, when asked to wait; NotApplied (504) when they did not in time."""
-    if wait is None:
-        return None
-    store = site.store()
-    try:
-        return list(wait_applied(store, revision or store.revision(), timeout=timeout))
-    finally:
-        store.close()
+    return None if wait is None else list(site.wait_applied(revision, timeout))

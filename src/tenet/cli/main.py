@@ -20,14 +20,13 @@ from tenet.compute.present import reverse_rows, rows
 from tenet.compute.tables import to_json
 from tenet.lab.lab import Lab, down
 from tenet.lab.netns import LabError
-from tenet.lab.record import Record, running_labs, start_time
+from tenet.lab.record import Record, running_labs
+from tenet.lab.status import lab_processes
 from tenet.model.errors import IntentError
-from tenet.store import keys
 from tenet.store import inventory, published
 from tenet.store.base import StoreError
 from tenet.store.open import open_store
 from tenet.store.endpoints import NotAttached, attached, revoke
-from tenet.store.records import AdmissionReady, AgentStatus, Leader
 from tenet.site import Site, SiteError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="tenet: tenant virtual networks on the Linux kernel")
@@ -73,10 +72,6 @@ def _site(lab: Optional[str], store_url: Optional[str]) -> Site:
     raise AssertionError("unreachable")
 
 
-def _store_url(lab: Optional[str], store_url: Optional[str]) -> str:
-    return _site(lab, store_url).store_url
-
-
 @lab_app.command("up")
 def lab_up(file: str, timeout: float = typer.Option(60.0, help="seconds to wait for agents")) -> None:
     """Build the datacenter FILE describes; return when every agent has installed its tables."""
@@ -105,28 +100,7 @@ def lab_status(name: Optional[str] = typer.Argument(None), as_json: bool = typer
         rec = Record.load(_lab_name(name))
     except LookupError as e:
         _fail(str(e))
-    store = open_store(rec.store_url)
-    kv = store.get(keys.controller_leader())
-    leader = Leader.from_json(kv.value) if kv else None
-    procs: list[dict] = []
-    for p in rec.processes:
-        row: dict = {"role": p.role, "node": p.node, "pid": p.pid, "alive": start_time(p.pid) == p.start_time}
-        if p.metrics:  # Prometheus: scrape it from inside its namespace (docs/metrics.md)
-            row["metrics"] = {"url": p.metrics, "netns": p.netns}
-        if p.role == "controller":
-            row["leads"] = leader is not None and (leader.name, leader.pid) == (p.node, p.pid)
-        if p.role == "agent":
-            s = store.get(keys.status(p.node))
-            if s:
-                st = AgentStatus.from_json(s.value)
-                row["generation"], row["state"] = st.generation, st.state.value
-                row["provisional"] = st.provisional  # rows forwarded before the tables named them
-        procs.append(row)
-        for a in store.range(keys.admission_prefix(p.node)) if p.role == "agent" else []:
-            ready = AdmissionReady.from_json(a.value)  # the agent's admission processes (its children)
-            procs.append({"role": "admission", "node": p.node, "pid": ready.pid, "alive": _alive(ready.pid),
-                          "shard": ready.shard, "shards": ready.shards, "serves": list(ready.serves)})
-    store.close()
+    procs = lab_processes(rec)
     if as_json:
         sys.stdout.write(json.dumps({"lab": rec.name, "state": rec.state, "topology": rec.topology, "processes": procs,
                                      "namespaces": len(rec.namespaces)}, indent=2) + "\n")
@@ -148,14 +122,6 @@ def lab_status(name: Optional[str] = typer.Argument(None), as_json: bool = typer
     out.print(f"{len(rec.namespaces)} namespaces")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
-        return False
-
-
 @hosts_app.callback(invoke_without_command=True)
 def hosts_list(
     ctx: typer.Context,
@@ -167,7 +133,7 @@ def hosts_list(
     if ctx.invoked_subcommand:
         return
     try:
-        views = inventory.hosts(open_store(_store_url(lab, store_url)))
+        views = inventory.hosts(_site(lab, store_url).store())
     except (IntentError, StoreError) as e:
         _fail(str(e))
     if as_json:
@@ -191,7 +157,7 @@ def hosts_forget(
 ) -> None:
     """Decommission a registered host whose agent is stopped: its chassis record goes."""
     try:
-        inventory.forget(open_store(_store_url(lab, store_url)), host)
+        inventory.forget(_site(lab, store_url).store(), host)
     except StoreError as e:
         _fail(str(e))
     out.print(f"{host} forgotten")
@@ -207,7 +173,7 @@ def controllers(
     to which store revision its published tables reflect every input."""
     from tenet.controller.status import status
 
-    store = open_store(_store_url(lab, store_url))
+    store = _site(lab, store_url).store()
     try:
         s = status(store)
     except StoreError as e:
@@ -273,7 +239,7 @@ def endpoints(
     store_url: Optional[str] = typer.Option(None, "--store"),
 ) -> None:
     """TESs that attached themselves: where, as whom, with what the Access-Accept granted."""
-    reports = [r.to_dict() for r in attached(open_store(_store_url(lab, store_url)))]
+    reports = [r.to_dict() for r in attached(_site(lab, store_url).store())]
     if as_json:
         sys.stdout.write(json.dumps(reports, indent=1, sort_keys=True) + "\n")
         return
@@ -298,7 +264,7 @@ def detach(
     """End an attached TES's session now: its NVE sends TERMINATE (admin) and detaches it. It
     may attach again if RADIUS still accepts it (change the user first to keep it out)."""
     try:
-        hosts = revoke(open_store(_store_url(lab, store_url)), mac, why)
+        hosts = revoke(_site(lab, store_url).store(), mac, why)
     except (NotAttached, StoreError) as e:
         _fail(str(e))
     out.print(f"asked {', '.join(hosts)} to end the session of {mac.lower().replace('-', ':')}")
@@ -321,7 +287,7 @@ def get(
     if part not in ("fabric", "tenancy", "all") or fmt not in ("yaml", "json"):
         _fail("--part is fabric, tenancy or all; --format is yaml or json")
     try:
-        doc = whole_doc(read_intent(open_store(_store_url(lab, store_url))))
+        doc = whole_doc(read_intent(_site(lab, store_url).store()))
     except (IntentError, StoreError) as e:
         _fail(str(e))
     if part != "all":
@@ -333,12 +299,14 @@ def get(
 def apply_cmd(
     file: str,
     dry_run: bool = typer.Option(False, "--dry-run", help="show the changes, write nothing"),
+    wait: bool = typer.Option(False, "--wait", help="return once every host applied it (as ovn-nbctl --wait=hv)"),
     lab: Optional[str] = typer.Option(None, "--lab"),
     store_url: Optional[str] = typer.Option(None, "--store"),
 ) -> None:
     """Replace the tenancy with FILE's (a whole document or the tenancy alone): validated as a
     whole, shown as a diff, written only if nothing changed since it was read. A lab then
-    follows it (its VMs, users and TESs) and the command returns once the agents have."""
+    follows it (its VMs, users and TESs) and the command returns once the agents have; on a
+    deployment, --wait does."""
     from tenet.cli.changes import show
     from tenet.model.load import read_document
 
@@ -352,9 +320,10 @@ def apply_cmd(
         return
     try:
         rev = site.write(plan)
+        hosts = site.wait_applied(rev) if wait else ()
     except (StoreError, LabError) as e:
         _fail(str(e))
-    out.print(f"applied: revision {rev}", highlight=False)
+    out.print(f"applied: revision {rev}" + (f"; live on {len(hosts)} host(s)" if wait else ""), highlight=False)
 
 
 @link_app.command("set")
@@ -362,6 +331,7 @@ def link_set(
     name: str,
     guarantee: Optional[str] = typer.Option(None, help="minimum under contention, e.g. 30mbit (0: none)"),
     limit: Optional[str] = typer.Option(None, help="maximum, e.g. 32mbit (0: the physical capacity)"),
+    wait: bool = typer.Option(False, "--wait", help="return once every host applied it (as ovn-nbctl --wait=hv)"),
     lab: Optional[str] = typer.Option(None, "--lab"),
     store_url: Optional[str] = typer.Option(None, "--store"),
 ) -> None:
@@ -371,10 +341,12 @@ def link_set(
 
     if guarantee is None and limit is None:
         _fail("nothing to set: give --guarantee and/or --limit")
-    url = _store_url(lab, store_url)
+    site = _site(lab, store_url)
     try:
-        intent = set_link(open_store(url), name, guarantee, limit)
-    except IntentError as e:
+        intent = set_link(site.store(), name, guarantee, limit)
+        if wait:
+            site.wait_applied()
+    except (IntentError, StoreError) as e:
         _fail(str(e))
     vl = next(v for v in intent.vlinks if v.name == name)
     out.print(f"{name}: guarantee {vl.guarantee_bps / 1e6:g} Mbit/s, limit "
@@ -401,8 +373,7 @@ def tables(
     store_url: Optional[str] = typer.Option(None, "--store"),
 ) -> None:
     """A host's addressing mode tables, as the seed's FIGS. 7A/7B."""
-    url = _store_url(lab, store_url)
-    ht = published.read(open_store(url), host)
+    ht = published.read(_site(lab, store_url).store(), host)
     if ht is None:
         _fail(f"no tables published for host {host!r}")
     vns = [t for t in ht.vns if vn is None or t.vn == vn]
