@@ -6,6 +6,7 @@ build as many as they like. This module only parses the listen address and serve
 """
 from __future__ import annotations
 
+import argparse
 import ipaddress
 from dataclasses import dataclass
 
@@ -27,18 +28,18 @@ class Listen:
         return f"http://{host}:{self.port}/metrics"
 
 
-def parse_listen(text: str) -> Listen:
+def parse_listen(text: str, what: str = "metrics address") -> Listen:
     """ "127.0.0.1:9108" or "[::1]:9108"; the error names what is wrong."""
     addr, sep, port = text.rpartition(":")
     addr = addr.removeprefix("[").removesuffix("]")
     if not sep or not addr:
-        raise ListenError(f"metrics address {text!r}: expected ADDR:PORT, e.g. 127.0.0.1:9108")
+        raise ListenError(f"{what} {text!r}: expected ADDR:PORT, e.g. 127.0.0.1:9108")
     try:
         ipaddress.ip_address(addr)
     except ValueError:
-        raise ListenError(f"metrics address {text!r}: {addr!r} is not an IP address") from None
+        raise ListenError(f"{what} {text!r}: {addr!r} is not an IP address") from None
     if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ListenError(f"metrics address {text!r}: port {port!r} is not 1..65535")
+        raise ListenError(f"{what} {text!r}: port {port!r} is not 1..65535")
     return Listen(addr, int(port))
 
 
@@ -48,3 +49,14 @@ def serve(registry: CollectorRegistry, listen: Listen) -> None:
         start_http_server(listen.port, listen.addr, registry=registry)
     except OSError as e:
         raise ListenError(f"cannot serve metrics at {listen.addr}:{listen.port}: {e.strerror or e}") from None
+
+
+def serve_option(parser: argparse.ArgumentParser, registry: CollectorRegistry, text: str) -> None:
+    """A daemon's `--metrics` value: served if given; a bad one ends the process through
+    `parser`, naming the cause, before it does anything else."""
+    if not text:
+        return
+    try:
+        serve(registry, parse_listen(text))
+    except ListenError as e:
+        parser.error(str(e))

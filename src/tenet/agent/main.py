@@ -18,7 +18,7 @@ from tenet.agent.shard_group import ShardGroup, shard_count
 from tenet.agent.desired import desired_state
 from tenet.agent.fast_lane import FastLane
 from tenet.agent.metrics import AgentMetrics, MeteredKernel
-from tenet.exposition import ListenError, parse_listen, serve
+from tenet.exposition import serve_option
 from tenet.agent.provisional import PROVISIONAL_TTL, Overlay, merge
 from tenet.pace import Pacer
 from tenet.agent.kernel.netlink import LinuxKernel, ipv4_address
@@ -216,11 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as e:
         p.error(str(e))
     metrics = AgentMetrics()
-    if config.metrics:
-        try:
-            serve(metrics.registry, parse_listen(config.metrics))
-        except ListenError as e:
-            p.error(str(e))
+    serve_option(p, metrics.registry, config.metrics)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
     run(config, metrics)
 

@@ -23,7 +23,7 @@ from tenet.agent.proxy8021x import Emit, Proxy
 from tenet.agent.proxy_metrics import ProxyMetrics
 from tenet.agent.proxy_records import ProxyRecords, VmRecord
 from tenet.ethernet import packet_socket
-from tenet.exposition import ListenError, parse_listen, serve
+from tenet.exposition import serve_option
 from tenet.store.open import open_store
 from tenet.wire import eapol
 from tenet.wire.errors import DecodeError
@@ -162,11 +162,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="serve Prometheus metrics at http://ADDR:PORT/metrics (docs/metrics.md)")
     a = p.parse_args(argv)
     metrics = ProxyMetrics()
-    if a.metrics:
-        try:
-            serve(metrics.registry, parse_listen(a.metrics))
-        except ListenError as e:
-            p.error(str(e))
+    serve_option(p, metrics.registry, a.metrics)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
     run(a.host, a.store, a.uplink, metrics)
 

@@ -39,18 +39,17 @@ def api(
 
     from tenet.api.app import create_app
     from tenet.api.auth import TokensError, TokensFile
+    from tenet.exposition import ListenError, parse_listen
     from tenet.site import Site, SiteError
 
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        _fail(f"--listen {listen!r}: give ADDRESS:PORT")
     try:
+        where = parse_listen(listen, "--listen")
         site = Site.open(lab, store_url, progress=lambda m: err.print(f"[dim]•[/dim] {m}", highlight=False))
         if tokens is None and site.lab is None:
             _fail("a deployment's API needs --tokens FILE (docs/api.md)")
         source = TokensFile(tokens or lab_tokens(site))
-    except (SiteError, TokensError) as e:
+    except (ListenError, SiteError, TokensError) as e:
         _fail(str(e))
     err.print(f"tenet api on http://{listen} for {'lab ' + site.lab if site.lab else site.store_url}; "
               f"tokens in {source.path}", highlight=False)
-    uvicorn.run(create_app(site, lambda: source.tokens), host=host.strip("[]"), port=int(port), log_level="warning")
+    uvicorn.run(create_app(site, lambda: source.tokens), host=where.addr, port=where.port, log_level="warning")

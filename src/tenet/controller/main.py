@@ -19,7 +19,7 @@ from tenet.controller.liveness import GRACE, Liveness
 from tenet.controller.metrics import ControllerMetrics
 from tenet.controller.observed import Witness
 from tenet.controller.publish import Publication
-from tenet.exposition import ListenError, parse_listen, serve
+from tenet.exposition import serve_option
 from tenet.pace import Pacer
 from tenet.store import keys
 from tenet.store.base import Store, StoreError, follow
@@ -139,11 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     if not a.name.strip():
         p.error("--name must not be empty")
     metrics = ControllerMetrics()
-    if a.metrics:
-        try:
-            serve(metrics.registry, parse_listen(a.metrics))
-        except ListenError as e:
-            p.error(str(e))
+    serve_option(p, metrics.registry, a.metrics)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run(a.store, a.name, hold=a.instance_hold, grace=a.down_grace, metrics=metrics)
 
