@@ -30,6 +30,10 @@ class Forbidden(PermissionError):
     pass
 
 
+class Contended(StoreError):
+    """Other writes kept landing between this edit's read and its write."""
+
+
 class Unseen(IntentError):
     """A tenant's resource names what the tenant has not got (said as for a name that does
     not exist: these problems name nothing of anyone else's)."""
@@ -99,7 +103,7 @@ def edit(site: Site, kind: Kind, name: str, spec: dict | None, tenant: str | Non
                 continue
             raise
         return Edited(kind, name, written, plan.after, old is None and spec is not None)
-    raise StoreError(f"the tenancy changed under {ATTEMPTS} edits in a row: try again")
+    raise Contended(f"the tenancy changed under {ATTEMPTS} edits in a row: try again")
 
 
 def _owned(doc: dict, kind: Kind, name: str, spec: dict, tenant: str) -> None:

@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tenet.api.auth import Caller, Tokens
 from tenet.api.schemas import Problems, Wait
-from tenet.edits import Forbidden, NotFound
+from tenet.edits import Contended, Forbidden, NotFound
 from tenet.hypervisor.errors import HypervisorError
 from tenet.model.errors import IntentError
 from tenet.site import Site, SiteError
@@ -39,7 +39,7 @@ def create_app(site: Site, tokens: Callable[[], Tokens]) -> FastAPI:
     app.state.site = site
     app.state.tokens = tokens
 
-    for exc, status in ((NotFound, 404), (NotAttached, 404), (Forbidden, 403), (ApplyConflict, 409),
+    for exc, status in ((NotFound, 404), (NotAttached, 404), (Forbidden, 403), (ApplyConflict, 409), (Contended, 409),
                         (HypervisorError, 409), (SiteError, 409), (NotApplied, 504), (StoreError, 503)):
         app.add_exception_handler(exc, _plain(status))
     app.add_exception_handler(IntentError, _problems)
