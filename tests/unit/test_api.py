@@ -276,3 +276,31 @@ def test_a_tokens_file_is_checked():
     with pytest.raises(TokensError, match="twice"):
         Tokens.from_json('{"admin": "%s", "tenants": {"a": "%s"}}' % (ADMIN, ADMIN))
     assert Tokens.from_json(TOKENS.to_json()) == TOKENS
+
+
+def test_tokens_added_rotated_and_withdrawn_take_effect_without_a_restart(tmp_path, url):
+    from typer.testing import CliRunner
+
+    from tenet.api.auth import TokensFile, save
+    from tenet.cli.main import app
+
+    path = tmp_path / "tokens.json"
+    save(path, TOKENS)
+    assert path.stat().st_mode & 0o777 == 0o600
+    source = TokensFile(path)
+    client = TestClient(create_app(Site(url), lambda: source.tokens))
+    run = CliRunner().invoke
+    r = run(app, ["token", "add", "initech", "--tokens", str(path)])
+    assert r.exit_code == 0, r.output
+    initech = r.output.strip()
+    assert client.get("/v1/networks", headers=as_(initech)).json() == {}  # a tenant with no VN yet
+    r = run(app, ["token", "add", "acme", "--tokens", str(path)])  # rotated: the old token stops working
+    assert client.get("/v1/networks", headers=as_(ACME)).status_code == 401
+    assert set(client.get("/v1/networks", headers=as_(r.output.strip())).json()) == {"a1"}
+    assert run(app, ["token", "remove", "initech", "--tokens", str(path)]).exit_code == 0
+    assert client.get("/v1/networks", headers=as_(initech)).status_code == 401
+    r = run(app, ["token", "remove", "initech", "--tokens", str(path)])
+    assert r.exit_code == 1 and "no token" in r.output
+    path.chmod(0o644)
+    r = run(app, ["token", "add", "x", "--tokens", str(path)])
+    assert r.exit_code == 1 and "chmod 600" in r.output

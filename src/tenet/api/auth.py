@@ -61,12 +61,17 @@ class Tokens:
             raise TokensError(f"{source}: a token is given twice")
         return cls(d["admin"], tuple(sorted(tenants.items())))
 
+    def with_tenant(self, tenant: str, token: str | None) -> "Tokens":
+        """A new or rotated token for `tenant` (None: the tenant's token withdrawn)."""
+        rest = tuple((t, k) for t, k in self.tenants if t != tenant)
+        return Tokens(self.admin, tuple(sorted(rest + (((tenant, token),) if token else ()))))
+
     def to_json(self) -> str:
         return json.dumps({"admin": self.admin, "tenants": dict(self.tenants)}, indent=1) + "\n"
 
 
 def generate(tenants: list[str]) -> Tokens:
-    return Tokens(secrets.token_urlsafe(24), tuple((t, secrets.token_urlsafe(24)) for t in sorted(set(tenants))))
+    return Tokens(new_token(), tuple((t, new_token()) for t in sorted(set(tenants))))
 
 
 class TokensFile:
@@ -75,7 +80,7 @@ class TokensFile:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._seen: float | None = None
+        self._seen: tuple[int, int] | None = None  # (inode, mtime): a replaced file is a new inode
         self._tokens = self._read()
 
     def _read(self) -> Tokens:
@@ -83,7 +88,7 @@ class TokensFile:
             st = self.path.stat()
             if st.st_mode & 0o077:
                 raise TokensError(f"{self.path}: readable by others (chmod 600 it)")
-            self._seen = st.st_mtime
+            self._seen = (st.st_ino, st.st_mtime_ns)
             return Tokens.from_json(self.path.read_text(), str(self.path))
         except OSError as e:
             raise TokensError(f"{self.path}: {e.strerror}") from None
@@ -92,11 +97,26 @@ class TokensFile:
     def tokens(self) -> Tokens:
         with self._lock:
             try:
-                if self.path.stat().st_mtime != self._seen:
+                st = self.path.stat()
+                if (st.st_ino, st.st_mtime_ns) != self._seen:
                     self._tokens = self._read()
             except (OSError, TokensError):
                 pass  # a file half-written or removed: keep the last good tokens
             return self._tokens
+
+
+def save(path: str | Path, tokens: Tokens) -> None:
+    """Replace the file whole (a reader never sees half of it), mode 600 from the first byte."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(tokens.to_json())
+    tmp.replace(path)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
 
 
 def write_new(path: str | Path, tenants: list[str]) -> Tokens:

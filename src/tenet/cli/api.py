@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 err = Console(stderr=True)
+token_app = typer.Typer(no_args_is_help=True, help="The REST API's bearer tokens (docs/api.md)")
 
 
 def _fail(message: str) -> None:
@@ -53,3 +54,49 @@ def api(
     err.print(f"tenet api on http://{listen} for {'lab ' + site.lab if site.lab else site.store_url}; "
               f"tokens in {source.path}", highlight=False)
     uvicorn.run(create_app(site, lambda: source.tokens), host=where.addr, port=where.port, log_level="warning")
+
+
+def _tokens_path(lab: Optional[str], tokens: Optional[str]) -> Path:
+    from tenet.site import Site, SiteError
+
+    if tokens:
+        return Path(tokens)
+    try:
+        return lab_tokens(Site.open(lab))
+    except SiteError as e:
+        _fail(str(e))
+    raise AssertionError("unreachable")
+
+
+TOKENS = typer.Option(None, "--tokens", help="the tokens file (default: the lab's)")
+
+
+@token_app.command("add")
+def token_add(tenant: str, tokens: Optional[str] = TOKENS, lab: Optional[str] = typer.Option(None, "--lab")) -> None:
+    """Give TENANT a new token (a new tenant, or a rotation: its old token stops working); prints it.
+    A running `tenet api` reads the file again on its next request."""
+    from tenet.api.auth import TokensError, TokensFile, new_token, save
+
+    path = _tokens_path(lab, tokens)
+    try:
+        token = new_token()
+        save(path, TokensFile(path).tokens.with_tenant(tenant, token))
+    except TokensError as e:
+        _fail(str(e))
+    print(token)
+
+
+@token_app.command("remove")
+def token_remove(tenant: str, tokens: Optional[str] = TOKENS, lab: Optional[str] = typer.Option(None, "--lab")) -> None:
+    """Withdraw TENANT's token."""
+    from tenet.api.auth import TokensError, TokensFile, save
+
+    path = _tokens_path(lab, tokens)
+    try:
+        current = TokensFile(path).tokens
+        if tenant not in dict(current.tenants):
+            _fail(f"{path}: tenant {tenant!r} has no token")
+        save(path, current.with_tenant(tenant, None))
+    except TokensError as e:
+        _fail(str(e))
+    err.print(f"{tenant}'s token withdrawn", highlight=False)

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tenet.cli.api import api
+from tenet.cli.api import api, token_app
 from tenet.cli.placement import placement_app
 from tenet.cli.trace import trace_cmd, verify_cmd
 from tenet.cli.vms import vm_app, vr_app
@@ -38,6 +38,7 @@ app.add_typer(vm_app, name="vm")
 app.add_typer(vr_app, name="vr")
 app.add_typer(placement_app, name="placement")
 app.command("api")(api)
+app.add_typer(token_app, name="token")
 app.command("trace")(trace_cmd)
 app.command("verify")(verify_cmd)
 hosts_app = typer.Typer(help="Hosts: declared in the fabric or registered by their agents, up or down")
