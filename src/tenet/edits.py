@@ -11,13 +11,11 @@ import re
 from dataclasses import dataclass
 
 from tenet.model.errors import IntentError, Problem
-from tenet.model.load import intent_to_doc
-from tenet.model.parts import split
 from tenet.model.resources import Kind, items, keeping_secrets, path, shown, tenant_of, with_item
 from tenet.model.tenancy import Intent
 from tenet.site import Site
 from tenet.store.base import StoreError
-from tenet.store.intent import read_stored
+from tenet.store.intent import read_tenancy
 
 ATTEMPTS = 5
 
@@ -50,14 +48,11 @@ class Edited:
 
 def tenancy_doc(site: Site) -> tuple[dict, int]:
     """The stored tenancy as the canonical document's tenancy part, and its mod revision."""
-    from tenet.store.intent import compose
-
     store = site.store()
     try:
-        stored = read_stored(store)
+        return read_tenancy(store)
     finally:
         store.close()
-    return split(intent_to_doc(compose(stored)))[1], stored.tenancy.mod_revision if stored.tenancy else 0
 
 
 def visible(doc: dict, kind: Kind, tenant: str | None) -> dict[str, dict]:

@@ -116,6 +116,13 @@ def composed_fabric(stored: Stored) -> Fabric:
     return load_fabric(fabric_doc, "store fabric")
 
 
+def read_tenancy(store: Store) -> tuple[dict, int]:
+    """The stored tenancy as it is written (the canonical document's tenancy part: every
+    write is of a validated intent), and its mod revision; one key read, no validation."""
+    kv = store.get(keys.tenancy())
+    return (part_from_json(kv.value, "tenancy"), kv.mod_revision) if kv else ({}, 0)
+
+
 def read_intent(store: Store) -> Intent:
     return compose(read_stored(store))
 
