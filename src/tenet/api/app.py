@@ -5,14 +5,14 @@ TESs, tables, and the operations of the VM lifecycle — all through the same fu
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Optional
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tenet.api.auth import Caller, Tokens
-from tenet.api.schemas import Problems, Wait
+from tenet.api import operations, resources, views
+from tenet.api.auth import Tokens
+from tenet.api.deps import Unauthorized
+from tenet.api.schemas import Problems
 from tenet.edits import Contended, Forbidden, NotFound
 from tenet.hypervisor.errors import HypervisorError
 from tenet.model.errors import IntentError
@@ -22,16 +22,8 @@ from tenet.store.apply import ApplyConflict
 from tenet.store.base import StoreError
 from tenet.store.endpoints import NotAttached
 
-bearer = HTTPBearer(auto_error=False, description="the admin's token or a tenant's (docs/api.md)")
-
-
-class Unauthorized(Exception):
-    pass
-
 
 def create_app(site: Site, tokens: Callable[[], Tokens]) -> FastAPI:
-    from tenet.api import operations, resources, views
-
     app = FastAPI(title="tenet", version="1", description="Tenant virtual networks: intent, state and operations. "
                   "Every request carries `Authorization: Bearer TOKEN` (docs/api.md).",
                   responses={401: {"description": "no token, or not a token of this API"},
@@ -65,31 +57,3 @@ def _plain(status: int):
 def _problems(_: Request, e: IntentError) -> JSONResponse:
     return JSONResponse({"detail": f"{len(e.problems)} problem(s)",
                          "problems": [{"path": p.path, "message": p.message} for p in e.problems]}, status_code=422)
-
-
-def caller(request: Request, cred: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> Caller:
-    if cred is None:
-        raise Unauthorized("no bearer token")
-    who = request.app.state.tokens().caller(cred.credentials)
-    if who is None:
-        raise Unauthorized("not a token of this API")
-    return who
-
-
-def admin(who: Caller = Depends(caller)) -> Caller:
-    if not who.admin:
-        raise Forbidden("the admin's only: the fabric is not a tenant's")
-    return who
-
-
-def site_of(request: Request) -> Site:
-    return request.app.state.site
-
-
-WAIT = Query(None, description="applied: return once every host applied the change (as ovn-nbctl --wait=hv)")
-TIMEOUT = Query(30.0, gt=0, le=600, description="seconds to wait for wait=applied (504 after)")
-
-
-def waited(site: Site, revision: int | None, wait: Optional[Wait], timeout: float) -> list[str] | None:
-    """The hosts that applied `revision`, when asked to wait; NotApplied (504) when they did not in time."""
-    return None if wait is None else list(site.wait_applied(revision, timeout))

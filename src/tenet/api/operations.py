@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path
 
 from tenet import edits
 from tenet.api import schemas
-from tenet.api.app import TIMEOUT, WAIT, admin, caller, site_of, waited
+from tenet.api.deps import TIMEOUT, WAIT, admin, caller, site_of, waited
 from tenet.api.auth import Caller
 from tenet.model.resources import Kind, items, tenant_of
 from tenet.site import Site

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Response
 
 from tenet import edits
 from tenet.api import schemas
-from tenet.api.app import TIMEOUT, WAIT, caller, site_of, waited
+from tenet.api.deps import TIMEOUT, WAIT, caller, site_of, waited
 from tenet.api.auth import Caller
 from tenet.model.errors import IntentError
 from tenet.model.resources import Kind

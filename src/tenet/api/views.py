@@ -9,7 +9,7 @@ from typing import Optional
 
 from fastapi import APIRouter, Depends, Query
 
-from tenet.api.app import admin, caller, site_of
+from tenet.api.deps import admin, caller, site_of
 from tenet.api.auth import Caller
 from tenet.compute.present import reverse_rows, rows
 from tenet.compute.tables import to_json
