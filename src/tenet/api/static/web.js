@@ -395,6 +395,9 @@ function linkDetails(box, fresh) {
 }
 
 window.addEventListener("resize", () => { if (graph) render(); });
+window.addEventListener("hashchange", () => {  // another token given in the address bar: start over with it
+  if (/(?:^#|&)token=/.test(location.hash) && takeToken()) location.reload();
+});
 document.getElementById("graph").addEventListener("click", (ev) => {
   const g = ev.target.closest("[data-id]");
   if (g && (g.classList.contains("node") || g.classList.contains("vlink"))) select(g.dataset.id);
