@@ -200,7 +200,7 @@ function shape(n, p) {
   switch (n.kind) {
     case "network": return `<rect class="shape" x="${-p.w / 2}" y="-9" width="${p.w}" height="18" rx="9"/>` +
       `<text x="${-p.w / 2 + 10}" y="4">${esc(n.name)}</text><text x="${p.w / 2 - 10}" y="4" text-anchor="end" fill="#667">${esc(n.info.subnet)}</text>`;
-    case "router": return `<circle class="shape" r="15"/><text y="4" text-anchor="middle">${esc(n.name)}</text>`;
+    case "router": return `<circle class="shape" r="15"/><text x="20" y="4">${esc(n.name)}</text>`;
     case "host": case "switch": case "proxy":
       return `<rect class="shape" x="-32" y="-13" width="64" height="26" rx="4"/><text y="4" text-anchor="middle">${esc(n.name)}</text>`;
     case "server": return `<rect class="shape" x="-26" y="-11" width="52" height="22" style="stroke:${c}"/><text y="4" text-anchor="middle">${esc(n.name)}</text>`;
