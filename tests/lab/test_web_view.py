@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -67,31 +68,48 @@ def page(api, browser):
     return browser
 
 
-def node(page, node_id: str):
-    return page.find_element(By.CSS_SELECTOR, f'g.node[data-id="{node_id}"]')
+# The page redraws its SVG on every update: an element found may be gone when next touched
+# (stale), so the tests read the DOM in one script, or retry.
+def attr(page, css: str, name: str) -> str | None:
+    return page.execute_script("const e = document.querySelector(arguments[0]); return e && e.getAttribute(arguments[1]);", css, name)
+
+
+def texts(page, css: str, data: str = "") -> list[str]:
+    """Each matching element's text (or its data-* attribute `data`), read at one instant."""
+    return page.execute_script("return [...document.querySelectorAll(arguments[0])].map(e => arguments[1] ? "
+                               "e.dataset[arguments[1]] : (e.innerText ?? e.textContent))", css, data)
+
+
+def click(page, css: str) -> None:
+    for _ in range(5):
+        try:
+            return page.find_element(By.CSS_SELECTOR, css).click()
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError(f"{css} kept being redrawn under the click")
 
 
 def within(page, seconds: float, what: str, pred):
-    WebDriverWait(page, seconds, poll_frequency=0.02).until(lambda d: pred(d), f"the page did not show {what} within {seconds} s")
+    WebDriverWait(page, seconds, poll_frequency=0.02, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: pred(d), f"the page did not show {what} within {seconds} s")
 
 
 def test_the_page_shows_every_node_of_the_lab(lab, page):
-    names = {g.get_attribute("data-name") for g in page.find_elements(By.CSS_SELECTOR, "g.node")}
-    labels = {t.text for t in page.find_elements(By.CSS_SELECTOR, "g.node text")}
+    names, labels = set(texts(page, "g.node", "name")), set(texts(page, "g.node text"))
     every = {"pn1", "pn2", "r", "h1", "h2", "h3", "a1", "g1", "va", "vb", "T", "vg", "gr1", "gr2"}
     assert every <= names and every <= labels, every - names
-    assert {s.text for s in page.find_elements(By.CSS_SELECTOR, "#legend span")} == {"acme", "globex"}
+    assert set(texts(page, "#legend span")) == {"acme", "globex"}
     assert page.find_element(By.ID, "status").text.startswith("live")
     assert not any(e["level"] == "SEVERE" and "favicon" not in e["message"] for e in page.get_log("browser"))
     for h in ("h1", "h2", "h3"):
-        wait(lambda: node(page, f"host:{h}").get_attribute("data-state") == "up", 5, f"{h} shown up")
-    link = page.find_element(By.CSS_SELECTOR, 'g.vlink[data-name="gl"]')
-    assert (link.get_attribute("data-guarantee"), link.get_attribute("data-limit")) == ("5000000", "20000000")
-    assert "limit 20 Mbit/s" in link.text
+        wait(lambda: attr(page, f'g.node[data-id="host:{h}"]', "data-state") == "up", 5, f"{h} shown up")
+    link = 'g.vlink[data-name="gl"]'
+    assert (attr(page, link, "data-guarantee"), attr(page, link, "data-limit")) == ("5000000", "20000000")
+    assert "limit 20 Mbit/s" in texts(page, link)[0]
 
 
 def test_a_host_shows_its_tables_in_the_seeds_three_columns(page):
-    node(page, "host:h1").click()
+    click(page, 'g.node[data-id="host:h1"]')
     within(page, 5, "h1's tables", lambda d: d.find_elements(By.CSS_SELECTOR, '#details h3.vn-table[data-vn="a1"]'))
     text = page.find_element(By.ID, "details").text
     assert "Destination Addressing function Address to use" in text
@@ -99,20 +117,29 @@ def test_a_host_shows_its_tables_in_the_seeds_three_columns(page):
 
 
 def test_a_vn_shows_its_members_and_bum_mode(page):
-    node(page, "vn:g1").click()
+    click(page, 'g.node[data-id="vn:g1"]')
     text = page.find_element(By.ID, "details").text
     assert "head-end replication" in text and "VR gr1" in text and "vg" in text
-    node(page, "vn:a1").click()
+    click(page, 'g.node[data-id="vn:a1"]')
     text = page.find_element(By.ID, "details").text
     assert "multicast group" in text and "T" in text.split()
 
 
-def test_a_link_shows_guarantee_limit_and_live_rate(page):
-    page.find_element(By.CSS_SELECTOR, 'g.vlink[data-name="gl"] text').click()
+def test_a_link_shows_guarantee_limit_and_live_rate(lab, page):
+    click(page, 'g.vlink[data-name="gl"] text')
     text = page.find_element(By.ID, "details").text
     assert "5 Mbit/s" in text and "20 Mbit/s" in text
-    within(page, 5, "gl's live rate on h2 and h3", lambda d: {r.text.split()[0] for r in d.find_elements(
-        By.CSS_SELECTOR, "#live-rate tbody tr")} == {"h2", "h3"})
+    within(page, 5, "gl's live rate on h2 and h3", lambda d: {r.split()[0] for r in texts(d, "#live-rate tbody tr")} == {"h2", "h3"})
+    # gr1 pings gr2 across the link (~1 Mbit/s): the rate leaving h2 in gl's class moves off zero
+    pinger = lab.popen("gr1", "ping", "-q", "-i0.01", "-s1200", "-c500", "-W1", "10.255.9.2", stdout=subprocess.DEVNULL)
+    try:
+        within(page, 6, "a rate on gl leaving h2", lambda d: any(
+            r.split()[0] == "h2" and r.split()[1] != "0" for r in texts(d, "#live-rate tbody tr")))
+    finally:
+        pinger.kill()  # the PID we started
+        pinger.wait()
+    shown = next(r for r in texts(page, "#live-rate tbody tr") if r.startswith("h2"))
+    assert "bit/s" in shown, shown
 
 
 def test_an_attach_shows_within_2_s(lab, page):
@@ -128,11 +155,11 @@ def test_an_attach_shows_within_2_s(lab, page):
     attached = time.monotonic()
     new = lab.endpoints()[t]["session"]
     within(page, LIVE, "T's new session", lambda d: d.find_elements(By.CSS_SELECTOR, f'#endpoints tr[data-mac="{t}"][data-session="{new}"]')
-           and str(new) in node(d, "vm:T").get_attribute("data-sessions").split(","))
+           and str(new) in attr(d, 'g.node[data-id="vm:T"]', "data-sessions").split(","))
     print(f"attach shown {time.monotonic() - attached:.3f} s after the store held it")
     assert time.monotonic() - attached < LIVE
-    assert node(page, "vm:T").get_attribute("data-attached") == "true"
-    row = page.find_element(By.CSS_SELECTOR, f'#endpoints tr[data-mac="{t}"]').text
+    assert attr(page, 'g.node[data-id="vm:T"]', "data-attached") == "true"
+    row = texts(page, f'#endpoints tr[data-mac="{t}"]')[0]
     assert "alice" in row and "20 Mbit/s" in row  # RADIUS's grant: alice's rate
 
 
@@ -141,11 +168,10 @@ def test_a_link_set_shows_within_2_s(lab, page):
                        capture_output=True, text=True)
     written = time.monotonic()  # the CLI returns once the store holds the change
     assert r.returncode == 0, r.stdout + r.stderr
-    within(page, LIVE, "gl's new limit", lambda d: d.find_element(
-        By.CSS_SELECTOR, 'g.vlink[data-name="gl"]').get_attribute("data-limit") == "12000000")
+    within(page, LIVE, "gl's new limit", lambda d: attr(d, 'g.vlink[data-name="gl"]', "data-limit") == "12000000")
     print(f"link set shown {time.monotonic() - written:.3f} s after the CLI wrote it")
     assert time.monotonic() - written < LIVE
-    assert "limit 12 Mbit/s" in page.find_element(By.CSS_SELECTOR, 'g.vlink[data-name="gl"]').text
+    assert "limit 12 Mbit/s" in texts(page, 'g.vlink[data-name="gl"]')[0]
 
 
 def test_a_tenants_token_shows_its_overlay_only(api, browser):
@@ -153,6 +179,5 @@ def test_a_tenants_token_shows_its_overlay_only(api, browser):
     browser.get(f"{base}/#token={tokens['tenants']['globex']}")
     WebDriverWait(browser, 10).until(lambda d: "tenant globex" in d.find_element(By.ID, "scope").text)
     assert "#token" not in browser.current_url  # taken out of the address bar
-    names = {g.get_attribute("data-name") for g in browser.find_elements(By.CSS_SELECTOR, "g.node")}
-    assert names == {"g1", "vg", "gr1", "gr2"}
+    assert set(texts(browser, "g.node", "name")) == {"g1", "vg", "gr1", "gr2"}
     assert browser.find_element(By.CSS_SELECTOR, "#endpoints tbody").text == "none"

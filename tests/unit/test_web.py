@@ -20,7 +20,6 @@ from tenet.lab.link_rates import sent_bytes
 from tenet.model.load import load_intent
 from tenet.site import Site
 from tenet.store import keys
-from tenet.store.base import Put
 from tenet.store.intent import set_link, write_intent
 from tenet.store.open import open_store
 from tenet.store.records import EndpointReport

@@ -335,10 +335,11 @@ function details(fresh) {
   if (n.kind === "host" || n.kind === "switch") {
     const head = title + kv([["role", n.info.role], ["state", n.info.state], ["address", n.info.address + " on " + n.info.network],
       ["tables", `generation ${n.info.published} published, ${n.info.applied} applied`]]);
-    if (!fresh && box.dataset.host === n.name && box.dataset.generation === String(n.info.published)) return;
+    const same = !fresh && box.dataset.host === n.name;  // new tables of the host shown: keep them until read
+    if (same && box.dataset.generation === String(n.info.published)) return;
     box.dataset.host = n.name;
     box.dataset.generation = n.info.published;
-    box.innerHTML = head + `<p class="hint">reading its tables…</p>`;
+    if (!same) box.innerHTML = head + `<p class="hint">reading its tables…</p>`;
     api("/v1/tables/" + encodeURIComponent(n.name)).then((t) => {
       if (selected !== n.id) return;
       box.innerHTML = head + t.vns.map((v) => `<h3 class="vn-table" data-vn="${esc(v.vn)}">${esc(v.vn)} · VNI ${v.vnid}</h3>` +
