@@ -9,7 +9,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tenet.api import operations, resources, views
+from tenet.api import operations, resources, views, web
 from tenet.api.auth import Tokens
 from tenet.api.deps import Unauthorized
 from tenet.api.schemas import Problems
@@ -38,12 +38,7 @@ def create_app(site: Site, tokens: Callable[[], Tokens]) -> FastAPI:
     app.add_exception_handler(Unauthorized, _plain(401))
     for r in (resources.router, views.router, operations.router):
         app.include_router(r, prefix="/v1")
-    try:
-        from tenet.api import web
-    except ImportError:  # the web view is optional to the API
-        web = None
-    if web is not None:
-        app.include_router(web.router)
+    app.include_router(web.router)
     return app
 
 

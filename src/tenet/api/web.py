@@ -21,7 +21,7 @@ from typing import AsyncIterator
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from tenet.api.app import caller, site_of
+from tenet.api.deps import caller, site_of
 from tenet.api.auth import Caller
 from tenet.api.graph import Graph, build, for_tenant
 from tenet.model.errors import IntentError
