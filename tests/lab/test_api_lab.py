@@ -4,9 +4,6 @@ of it; a re-rate and a power operation go through the same API."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,15 +12,10 @@ import pytest
 
 from tenet.lab.lab import Lab
 
+from api_process import serving
 from waiting import wait
 
 TOPOLOGY = Path(__file__).with_name("api.yaml")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Api:
@@ -49,30 +41,13 @@ def lab():
 
 @pytest.fixture(scope="module")
 def api(lab):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tenet.cli.main", "api", "--lab", lab.name, "--listen", f"127.0.0.1:{port}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        tokens_file = lab.record.dir / "api-tokens.json"
-        wait(lambda: proc.poll() is None and tokens_file.exists() and _up(port), 20, "the API to serve")
-        yield Api(f"http://127.0.0.1:{port}", json.loads(tokens_file.read_text()))
-    finally:
-        proc.terminate()  # the PID we started
-        out, _ = proc.communicate(timeout=10)
-        print(out)
+    with serving(lab) as (base, tokens):
+        yield Api(base, tokens)
 
 
 def ping(vm: str, lab: Lab, *argv: str):
     """From a VM the API created: the lab as its store now describes it."""
     return Lab.running(lab.name).exec(vm, "ping", *argv)
-
-
-def _up(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=1) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 def test_a_tenant_builds_a_vn_and_two_vms_and_they_talk_at_once(lab, api):

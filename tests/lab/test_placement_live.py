@@ -93,9 +93,11 @@ def test_colocation_applied_under_traffic(lab):
     assert [(r.vm, r.source, r.destination, r.live) for r in applied.done] == [
         ("b", "h2", "h1", True), ("c", "h3", "h1", True)]
     assert took < SECONDS - 2, took  # the probes covered both migrations
-    for peer, vm, g in gaps:  # each stream saw its VM migrate once: one short cut at most
+    for peer, vm, g in gaps:  # each stream saw its VM migrate once: its losses within one short window
         assert g.answered > 0.8 * g.sent, (peer, vm, g)
-        assert len(g.runs) <= 1 and g.longest < 1.0, (peer, vm, g)
+        span = g.runs[-1][0] + g.runs[-1][1] - g.runs[0][0] if g.runs else 0.0
+        # the cut-over, and at most a straggler at the commit (one probe 70 ms later, seen once in CI)
+        assert span < 0.25 and g.longest < 1.0, (peer, vm, g)
     intent = hv.intent()
     assert {vm.name: vm.host for vm in intent.vms} == {"a": "h1", "b": "h1", "c": "h1", "p": "h4", "q": "h5"}
     assert all(not vm.migrating_to for vm in intent.vms)

@@ -4,7 +4,6 @@ node of the lab, a host's tables, a VN's members, a link's rates, and reflects a
 `tenet link set` within 2 s of the store holding them."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tenet.lab.lab import Lab
 
-from test_api_lab import _up, free_port
+from api_process import serving
 from waiting import wait
 
 TOPOLOGY = Path(__file__).with_name("web.yaml")
@@ -34,17 +33,8 @@ def lab():
 
 @pytest.fixture(scope="module")
 def api(lab):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tenet.cli.main", "api", "--lab", lab.name, "--listen", f"127.0.0.1:{port}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        tokens_file = lab.record.dir / "api-tokens.json"
-        wait(lambda: proc.poll() is None and tokens_file.exists() and _up(port), 20, "the API to serve")
-        yield f"http://127.0.0.1:{port}", json.loads(tokens_file.read_text())
-    finally:
-        proc.terminate()  # the PID we started
-        out, _ = proc.communicate(timeout=10)
-        print(out)
+    with serving(lab) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

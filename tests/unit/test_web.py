@@ -11,7 +11,6 @@ import urllib.request
 
 import pytest
 import uvicorn
-from fastapi.testclient import TestClient
 
 from tenet.aaa.provisioning import Provisioning
 from tenet.api.app import create_app
@@ -20,25 +19,14 @@ from tenet.lab.link_rates import sent_bytes
 from tenet.model.load import load_intent
 from tenet.site import Site
 from tenet.store import keys
-from tenet.store.intent import set_link, write_intent
+from tenet.store.intent import set_link
 from tenet.store.open import open_store
 from tenet.store.records import EndpointReport
 
+import test_api
 from test_api import ACME, ADMIN, DOC, GLOBEX, TOKENS, as_
 
-
-@pytest.fixture
-def url(tmp_path):
-    u = f"sqlite:///{tmp_path / 'store.db'}"
-    s = open_store(u)
-    write_intent(s, load_intent(DOC))
-    s.close()
-    return u
-
-
-@pytest.fixture
-def client(url):
-    return TestClient(create_app(Site(url), lambda: TOKENS))
+url, client = test_api.url, test_api.client  # the same store and app as test_api's
 
 
 def vg_report(session: int = 7) -> EndpointReport:
