@@ -14,6 +14,7 @@ from tenet.model.errors import IntentError, Problem
 from tenet.model.resources import Kind, items, keeping_secrets, path, shown, tenant_of, with_item
 from tenet.model.tenancy import Intent
 from tenet.site import Site
+from tenet.store.apply import ApplyConflict
 from tenet.store.base import StoreError
 from tenet.store.intent import read_tenancy
 
@@ -93,10 +94,8 @@ def edit(site: Site, kind: Kind, name: str, spec: dict | None, tenant: str | Non
             continue  # the tenancy changed between the two reads: edit what is there now
         try:
             written = site.write(plan, timeout)
-        except StoreError as e:
-            if "changed since it was read" in str(e):
-                continue
-            raise
+        except ApplyConflict:
+            continue
         return Edited(kind, name, written, plan.after, old is None and spec is not None)
     raise Contended(f"the tenancy changed under {ATTEMPTS} edits in a row: try again")
 

@@ -19,7 +19,7 @@ from tenet.api.auth import Caller
 from tenet.model.resources import Kind, items, tenant_of
 from tenet.site import Site
 from tenet.store.endpoints import NotAttached, attached, revoke
-from tenet.store.intent import set_link, set_vm
+from tenet.store.intent import read_tenancy, set_link, set_vm
 
 router = APIRouter()
 NAME = Path(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -107,7 +107,7 @@ def detach(body: schemas.Detach, mac: str = Path(..., pattern=r"^[0-9A-Fa-f]{2}(
     store = site.store()
     try:
         if who.tenant is not None:
-            doc, _ = edits.tenancy_doc(site)
+            doc, _ = read_tenancy(store)
             vns = {r.vn for r in attached(store) if r.mac == mac}
             if not any(tenant_of(doc, Kind.NETWORKS, vn) == who.tenant for vn in vns if vn in items(doc, Kind.NETWORKS)):
                 raise NotAttached(f"no attached TES has MAC {mac}")

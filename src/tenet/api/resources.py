@@ -19,7 +19,7 @@ from tenet.site import Site
 router = APIRouter()
 NAME = Path(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", description="the resource's name")
 BODY = {Kind.TENANTS: schemas.Tenant, Kind.NETWORKS: schemas.Network, Kind.VMS: schemas.Vm,
-        Kind.USERS: schemas.UserUpdate, Kind.VROUTERS: schemas.VRouter, Kind.VLINKS: schemas.VLink}
+        Kind.USERS: schemas.User, Kind.VROUTERS: schemas.VRouter, Kind.VLINKS: schemas.VLink}
 NOT_FOUND = {404: {"description": "no such resource (or another tenant's)"}}
 
 
@@ -41,10 +41,7 @@ def _routes(kind: Kind) -> None:
                 response_model=schemas.Written)
     def put(body: body_model, response: Response, name: str = NAME, wait: Optional[schemas.Wait] = WAIT,  # type: ignore[valid-type]
             timeout: float = TIMEOUT, who: Caller = Depends(caller), site: Site = Depends(site_of)) -> schemas.Written:
-        spec = body.doc()
-        if kind is Kind.USERS and "password" not in spec:
-            spec = _keep_password(site, name, spec, who)
-        done = _edit(site, kind, name, spec, who)
+        done = _edit(site, kind, name, body.doc(), who)
         response.status_code = 201 if done.created else 200
         return schemas.Written(kind=kind.value, name=name, revision=done.revision,
                                applied=waited(site, done.revision, wait, timeout))
@@ -64,17 +61,6 @@ def _edit(site: Site, kind: Kind, name: str, spec: dict | None, who: Caller) -> 
     except IntentError as e:
         doc, _ = edits.tenancy_doc(site)
         raise edits.redacted(e, doc, who.tenant) from None
-
-
-def _keep_password(site: Site, name: str, spec: dict, who: Caller) -> dict:
-    """A user written without a password must already have one (it is kept)."""
-    try:
-        edits.get(site, Kind.USERS, name, who.tenant)
-    except edits.NotFound:
-        from tenet.model.errors import Problem
-
-        raise IntentError((Problem(f"aaa.users.{name}.password", "required for a new user"),), "edit") from None
-    return spec
 
 
 for _kind in Kind:

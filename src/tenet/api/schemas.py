@@ -66,7 +66,8 @@ class Vm(Body):
 
 
 class User(Body):
-    password: str = Field(..., description="write-only; a PUT without it keeps the stored one")
+    password: Optional[str] = Field(None, description="write-only; required for a new user, a PUT without it keeps "
+                                                      "the stored one")
     network: str
     rate: Optional[Rate] = None
     rate_up: Optional[Rate] = None
@@ -74,10 +75,6 @@ class User(Body):
     session_timeout: Optional[int] = None
     ip: Optional[str] = None
     cos: Optional[int] = None
-
-
-class UserUpdate(User):
-    password: Optional[str] = Field(None, description="write-only; left out: the stored one stays")  # type: ignore[assignment]
 
 
 class VRouter(Body):

@@ -13,11 +13,12 @@ from tenet.api.deps import admin, caller, site_of
 from tenet.api.auth import Caller
 from tenet.compute.present import reverse_rows, rows
 from tenet.compute.tables import to_json
-from tenet.edits import NotFound, tenancy_doc
+from tenet.edits import NotFound
 from tenet.model.resources import Kind, items, tenant_of
 from tenet.site import Site
 from tenet.store import inventory, published
 from tenet.store.endpoints import attached
+from tenet.store.intent import read_tenancy
 
 router = APIRouter()
 
@@ -36,10 +37,10 @@ def endpoints(who: Caller = Depends(caller), site: Site = Depends(site_of)) -> l
     store = site.store()
     try:
         reports = attached(store)
+        doc = read_tenancy(store)[0] if who.tenant is not None else {}
     finally:
         store.close()
     if who.tenant is not None:
-        doc, _ = tenancy_doc(site)
         mine = {n for n in items(doc, Kind.NETWORKS) if tenant_of(doc, Kind.NETWORKS, n) == who.tenant}
         reports = [r for r in reports if r.vn in mine]
     return [r.to_dict() for r in sorted(reports, key=lambda r: (r.vn, r.host, r.mac))]

@@ -8,10 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from tenet.lab.netns import LabError
-from tenet.store.applied import NotApplied, converged, wait_applied
+from tenet.store.applied import NotApplied, wait_applied
 from tenet.store.open import open_store
-
-__all__ = ["converged", "wait_converged"]
 
 
 def wait_converged(store_url: str, hosts: Sequence[str], timeout: float = 60.0, *, admission: bool = False,

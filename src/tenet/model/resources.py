@@ -8,6 +8,7 @@ so a resource written through the API is validated exactly as the same entry in 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
@@ -28,13 +29,14 @@ class Kind(str, Enum):
                 "vrouters": "virtual router", "vlinks": "virtual link"}[self.value]
 
 
-def items(doc: dict, kind: Kind) -> dict[str, dict]:
-    """name -> spec for one kind (a tenant's spec is empty: it is a name)."""
+def items(doc: dict, kind: Kind) -> Mapping[str, dict]:
+    """name -> spec for one kind (a tenant's spec is empty: it is a name). The document's own
+    mapping, not a copy: read it, never change it (`with_item` makes the changed copy)."""
     if kind is Kind.TENANTS:
         return {t: {} for t in doc.get("tenants") or []}
     if kind is Kind.USERS:
-        return dict((doc.get("aaa") or {}).get("users") or {})
-    return dict(doc.get(kind.value) or {})
+        return (doc.get("aaa") or {}).get("users") or {}
+    return doc.get(kind.value) or {}
 
 
 def path(kind: Kind, name: str) -> str:
