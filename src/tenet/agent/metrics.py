@@ -16,6 +16,7 @@ from the actions the pure state machines return, never inside them.
 """
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import threading
@@ -36,10 +37,12 @@ RADIUS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 
 
 def op_kind(op: object) -> str:
-    """AddVxlanFdb(...) -> add_vxlan_fdb: the `kind` label of an op."""
+    """AddVxlanFdb(...) -> add_vxlan_fdb: the `kind` label of an op (once per op type: every
+    op a pass applies is counted)."""
     return _snake(type(op).__name__)
 
 
+@functools.cache
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
 
