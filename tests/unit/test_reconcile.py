@@ -104,7 +104,8 @@ def test_ruleset_shape():
     assert bare.count("chain ") == 1 and 'devices = { "tnb5002", "tnb5005" } priority -300; policy drop' in bare
     host1 = frozenset(port_name(v, 0) for v in ("H", "I", "J", "K"))
     text = render(tables_for(intent, "host1"), host1)
-    assert text.count("chain ") == 7  # N1, N4: in + out; uplink; the bridges' way up; control frames
+    # N1, N4: in + out; uplink; the bridges' way up; control frames; port security and a chain per NIC
+    assert text.count("chain ") == 7 + 1 + len(host1)
     control = text[text.index("chain control"):]
     assert all(f'"{p}"' in control.split("\n")[1] for p in host1)  # every port, before anything else
     assert "priority -300" in control and "ether type { 0x88b5, 0x88b6 } counter drop" in control

@@ -28,6 +28,7 @@ from tenet.agent.rates import (  # noqa: F401  (re-exported: the rest of the age
     stage_names,
     stages,
 )
+from tenet.agent import port_security
 from tenet.compute.qos import UPLINK_MAJOR
 from tenet.compute.tables import Function, HostTables, VnTable
 from tenet.wire.discovery import ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION
@@ -145,6 +146,8 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
     for t in tables.vns:
         if t.forwarding == "ip":
             chains += _routed(t, tables.uplink, present_ports, dispatch, staged)
+    carriers = {t.carrier.port for t in tables.vns if t.carrier}
+    chains += port_security.render(tables, present_ports - carriers)  # the NVE's own carrier ports are not a TES's
     chains += _stages(staged)
     chains += _access(tables, present_ports, staged)
     chains += _link_marks(tables, present_ports)

@@ -128,7 +128,7 @@ def by_host(members: list[Endpoint]) -> dict[str, list[Endpoint]]:
 
 def local_row(ep: Endpoint) -> Entry:
     return Entry(ep.mac, Function.NO_MODIFICATION, ep.mac, ep.vm, ep.port, (), ep.rate_down_bps, ep.rate_up_bps,
-                 ep.cos)
+                 ep.cos, ep.guard, ep.sources)
 
 
 def tunnels_of(local: Iterable[Endpoint]) -> tuple:

@@ -5,6 +5,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from tenet.compute.port_security import Guard, nic_guard, reported_sources, tenant_prefixes
 from tenet.model.tenancy import Intent, Join, VmState, port_name, switch_port_name
 
 if TYPE_CHECKING:  # the stored record (store/records.py); the core only reads its fields
@@ -36,6 +37,8 @@ class Endpoint:
     cos: int = 0  # its class of service (0: best effort)
     moving: bool = False  # one of a live-migrating NIC's two locations (declared_endpoints, arriving)
     ghost: bool = False  # the location an admitted NIC is migrating to, before it is admitted there
+    guard: Guard = Guard.ON  # how its host checks what it sends (compute/port_security.py)
+    sources: tuple[str, ...] = ()  # the addresses and prefixes it may send from (none: any)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -49,6 +52,8 @@ def declared_endpoints(intent: Intent) -> tuple[Endpoint, ...]:
     has each NIC on a bridged VN at both hosts (make-before-break: compute/addressing.py
     `moving_rows`); on other VNs it is where it was until the migration commits."""
     both = {v.name for v in intent.vns if v.forwarding == "mac" and not v.over}
+    tenant = {v.name: v.tenant for v in intent.vns}
+    prefixes = tenant_prefixes(intent) if any(vm.router for vm in intent.vms) else {}
     out = []
     for vm in intent.vms:
         if vm.state is not VmState.RUNNING:
@@ -56,8 +61,9 @@ def declared_endpoints(intent: Intent) -> tuple[Endpoint, ...]:
         for i, nic in enumerate(vm.nics):
             if nic.join is not Join.STATIC:
                 continue
+            guard, sources = nic_guard(vm, nic, prefixes, tenant.get(nic.network, ""))
             ep = Endpoint(vn=nic.network, vm=vm.name, nic=i, mac=nic.mac, ip=str(nic.ip) if nic.ip else "",
-                          host=vm.host, port=port_name(vm.name, i))
+                          host=vm.host, port=port_name(vm.name, i), guard=guard, sources=sources)
             if vm.migrating_to and nic.network in both:
                 ep = replace(ep, moving=True)
                 out.append(replace(ep, host=vm.migrating_to))
@@ -158,4 +164,5 @@ def report_endpoint(r: EndpointReport) -> Endpoint:
     p = r.provisioning
     return Endpoint(vn=r.vn, vm=dynamic_vm_name(r.mac), nic=0, mac=r.mac, ip=r.ip, host=r.host,
                     port=r.port, tunnel=tunnel, rate_down_bps=(p.rate_down_bps or 0) if p else 0,
-                    rate_up_bps=(p.rate_up_bps or 0) if p else 0, cos=(p.cos or 0) if p else 0)
+                    rate_up_bps=(p.rate_up_bps or 0) if p else 0, cos=(p.cos or 0) if p else 0,
+                    sources=reported_sources(r.ip))

@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Callable, TypeVar
 
 from tenet.compute.endpoints import Tunnel
+from tenet.compute.port_security import Guard
 from tenet.compute.qos import LinkClass, UplinkQos
 from tenet.compute.routing import Route
 from tenet.model.layers import Carrier
@@ -46,6 +47,8 @@ class Entry:
     rate_down_bps: int = 0  # local rows: the limit toward that TES from its Access-Accept (0: none)
     rate_up_bps: int = 0  # local rows: the limit on what that TES sends (0: none)
     cos: int = 0  # local rows: its class of service, marked as DSCP CS<cos> on its IPv4 frames
+    guard: Guard = Guard.ON  # local rows: how its port is checked (compute/port_security.py)
+    sources: tuple[str, ...] = ()  # local rows: the addresses and prefixes it may send from (none: any)
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ def _vn_doc(t: VnTable) -> dict:
         "router_mac": t.router_mac, "gateway": t.gateway, "layer": t.layer,
         "entries": [{"destination": e.destination, "function": e.function.value, "address": e.address, "vm": e.vm,
                      "port": e.port, "peers": list(e.peers), "rate_down_bps": e.rate_down_bps,
-                     "rate_up_bps": e.rate_up_bps, "cos": e.cos} for e in t.entries],
+                     "rate_up_bps": e.rate_up_bps, "cos": e.cos, **_guard_doc(e)} for e in t.entries],
         "reverse": [{"arrival": r.arrival, "internal": r.internal, "local": r.local} for r in t.reverse],
         "routes": [vars(r) for r in t.routes],
         "tunnels": [vars(x) for x in t.tunnels],
@@ -165,7 +168,8 @@ def _vn_from_doc(v: dict) -> VnTable:
         bum=v["bum"],
         group=v["group"],
         entries=tuple(
-            Entry(**{**_rates(e), "function": Function(e["function"]), "peers": tuple(e["peers"])})
+            Entry(**{**_rates(e), "function": Function(e["function"]), "peers": tuple(e["peers"]),
+                     "guard": Guard(e.get("guard", "on")), "sources": tuple(e.get("sources", ()))})
             for e in v["entries"]
         ),
         reverse=tuple(ReverseEntry(**r) for r in v["reverse"]),
@@ -194,6 +198,17 @@ def _from_doc(d: dict) -> HostTables:
         generation=d["generation"],
         content_hash=d.get("content_hash", ""),
     )
+
+
+def _guard_doc(e: Entry) -> dict:
+    """Port security as stored: only where it says more than the default (most rows are
+    remote ones, and at scale every byte of a VN's table is paid per host)."""
+    d: dict = {}
+    if e.guard is not Guard.ON:
+        d["guard"] = e.guard.value
+    if e.sources:
+        d["sources"] = list(e.sources)
+    return d
 
 
 def _rates(row: dict) -> dict:

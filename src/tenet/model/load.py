@@ -20,6 +20,7 @@ from tenet.model.capacity import DEFAULT_SIZE, capacity_doc, parse_capacity, par
 from tenet.model.errors import IntentError, Problem
 from tenet.model.rate import RATE, parse_rate
 from tenet.model.fabric import ProxyHost, Fabric, Host, PhysicalNetwork, Router, RouterPort
+from tenet.model.port_security import port_security
 from tenet.model.ipv6 import addresses6, subnet6 as parse_subnet6
 from tenet.model.layers import problems as layer_problems
 from tenet.model.parts import FABRIC, LAB, TENANCY
@@ -51,8 +52,8 @@ KEYS = {
     "size": {"cpu", "memory"},
     "vn": {"vnid", "subnet", "subnet6", "bum", "group", "tenant", "forwarding", "over"},
     "vm": {"host", "nics", "network", "mac", "ip", "ip6", "join", "identity", "password", "nves", "gateway", "state",
-           "migrating_to", "size"},
-    "nic": {"network", "mac", "ip", "ip6", "join", "identity", "password", "nves", "gateway"},
+           "migrating_to", "size", "allowed", "port_security"},
+    "nic": {"network", "mac", "ip", "ip6", "join", "identity", "password", "nves", "gateway", "allowed", "port_security"},
     "vrouter": {"host", "tenant", "nics", "state", "migrating_to"},
     "vlink": {"between", "vnid", "subnet", "guarantee", "limit", "delay", "loss"},
 }
@@ -446,9 +447,10 @@ def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str
             p.add(f"{path}.gateway", f"{gw.ip} is not another address on the NIC's subnet")
             return None
         gateway = gw.ip
-    if mac is None:
+    guard = port_security(p, spec, path)
+    if mac is None or guard is None:
         return None
-    return Nic(net, mac, ip, join, identity, password, tuple(nves), gateway, ip6)
+    return Nic(net, mac, ip, join, identity, password, tuple(nves), gateway, ip6, *guard)
 
 
 def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork], proxies: set[str] = frozenset(),
@@ -827,6 +829,10 @@ def _nic_doc(n: Nic) -> dict:
         d["nves"] = list(n.nves)
     if n.gateway:
         d["gateway"] = str(n.gateway)
+    if n.allowed:
+        d["allowed"] = [str(a) for a in n.allowed]
+    if not n.port_security:
+        d["port_security"] = False
     return d
 
 

@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass
 from enum import Enum
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Interface, IPv6Network
+from typing import Union
 
 from tenet.model.capacity import DEFAULT_SIZE, Size
 
@@ -52,6 +53,8 @@ class Nic:
     nves: tuple[str, ...] = ()  # more NVEs on the TES's access LAN (the VM's host is always one)
     gateway: IPv4Address | None = None  # the VM's default route (e.g. a virtual router on its VN)
     ip6: tuple[IPv6Interface, ...] = ()  # IPv6 addresses beside `ip` (dual stack); MAC-based VNs only
+    allowed: tuple[Union[IPv4Network, IPv6Network], ...] = ()  # more sources it may send from (a VIP, routed prefixes)
+    port_security: bool = True  # its host lets it send only from its MAC and addresses (docs/security.md)
 
 
 class VmState(str, Enum):
