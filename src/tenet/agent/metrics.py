@@ -27,7 +27,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
-from tenet.agent import reconcile
+from tenet.agent import port_security, reconcile
 from tenet.agent.kernel import nftables
 from tenet.agent.translation import TABLE
 
@@ -67,7 +67,7 @@ class DroppedFrames(Collector):
         self.shape = ""
 
     def update(self, listing: str | None) -> None:
-        counts = nftables.dropped(listing) if listing else {}
+        counts = by_kind(nftables.dropped(listing)) if listing else {}
         shape = nftables.shape(listing) if listing else ""
         with self.lock:
             swapped = shape != self.shape
@@ -86,6 +86,16 @@ class DroppedFrames(Collector):
 
     def describe(self) -> Iterator[CounterMetricFamily]:  # registration must not run nft
         yield CounterMetricFamily(self.name, self.documentation, labels=["chain"])
+
+
+def by_kind(counts: dict[str, int]) -> dict[str, int]:
+    """Drops per chain, a NIC's port-security chain counted as `port_security`: one label
+    per kind of drop, not one per NIC that ever was (the agent's log and `nft list` name it)."""
+    out: dict[str, int] = {}
+    for chain, n in counts.items():
+        kind = port_security.CHAIN if chain.startswith(port_security.PREFIX) else chain
+        out[kind] = out.get(kind, 0) + n
+    return out
 
 
 class AgentMetrics:
@@ -113,7 +123,8 @@ class AgentMetrics:
             self.ops.labels(kind)
         self.gate = DroppedFrames("tenet_agent_dropped_frames",
                                   "Frames dropped by the agent's nftables rules, by chain (gate: ports not admitted; "
-                                  "control: NVO3 frames kept from the bridge; layer_underlay: injected VXLAN).",
+                                  "control: NVO3 frames kept from the bridge; layer_underlay: injected VXLAN; "
+                                  "port_security: a NIC sending from a MAC or address not its own).",
                                   "netdev", TABLE, read)
         r.register(self.gate)
         ProcessCollector(registry=r)  # process_*: CPU seconds, resident memory, open fds

@@ -50,6 +50,8 @@ class Nic(Body):
     password: Optional[str] = Field(None, description="write-only")
     nves: Optional[list[str]] = None
     gateway: Optional[str] = None
+    allowed: Optional[list[str]] = Field(None, description="more addresses or prefixes it may send from (a VIP)")
+    port_security: Optional[bool] = Field(None, description="false: its host checks nothing it sends")
 
 
 class Size(Body):
