@@ -9,7 +9,7 @@ the two together are refused (as Neutron refuses them).
 from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_network
-from typing import Any, Protocol, Union
+from typing import Protocol, Union
 
 Prefix = Union[IPv4Network, IPv6Network]
 
