@@ -250,13 +250,14 @@ def endpoints(
 def detach(
     mac: str,
     why: str = typer.Option("revoked by the operator", help="the reason the TES is told"),
+    vn: Optional[str] = typer.Option(None, "--vn", help="only its session in this VN (tenants reuse MACs)"),
     lab: Optional[str] = typer.Option(None, "--lab"),
     store_url: Optional[str] = typer.Option(None, "--store"),
 ) -> None:
     """End an attached TES's session now: its NVE sends TERMINATE (admin) and detaches it. It
     may attach again if RADIUS still accepts it (change the user first to keep it out)."""
     try:
-        hosts = revoke(_site(lab, store_url).store(), mac, why)
+        hosts = revoke(_site(lab, store_url).store(), mac, why, None if vn is None else {vn})
     except (NotAttached, StoreError) as e:
         fail(str(e))
     out.print(f"asked {', '.join(hosts)} to end the session of {mac.lower().replace('-', ':')}")
