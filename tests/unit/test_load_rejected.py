@@ -114,3 +114,10 @@ def test_the_tenancy_alone_against_a_stored_fabric_reports_a_bad_vn_once():
     with pytest.raises(IntentError) as e:
         load_tenancy(tenancy_doc, fabric, "rej")
     assert [str(p) for p in e.value.problems] == ["networks.red.vnid: VN-ID must be an integer 1..16777215, not 'two hundred'"]
+
+
+def test_a_vn_layered_over_a_rejected_vn_is_not_a_second_problem():
+    text = BASE.replace("networks:\n  blue:", "networks:\n  up: {vnid: 300, over: blue, bum: replicate}\n  blue:")
+    assert problems(text, networks__blue={"vnid": 0, "subnet": "10.1.0.0/24"}) == [
+        "networks.blue.vnid: VN-ID must be an integer 1..16777215, not 0"]
+    assert problems(text.replace("over: blue", "over: nothing")) == ["networks.up.over: no VN named 'nothing' to layer over"]
