@@ -228,7 +228,19 @@ def test_endpoints_are_scoped_and_detach_asks_the_nve(client, url):
     assert client.post("/v1/endpoints/02:00:00:00:00:01/detach", json={}, headers=as_(ACME)).status_code == 404
     r = client.post("/v1/endpoints/02-00-00-00-00-01/detach", json={"why": "audit"}, headers=as_(GLOBEX))
     assert r.status_code == 200 and r.json()["asked"] == ["h2"]
-    assert Revocation.from_json(s.get(keys.revoke("h2", "02:00:00:00:00:01")).value).why == "audit"
+    assert Revocation.from_json(s.get(keys.revoke("h2", "02:00:00:00:00:01", "g1")).value) == Revocation("audit", "g1")
+    s.close()
+
+
+def test_a_tenants_detach_spares_another_tenants_tes_of_the_same_mac_on_the_same_host(client, url):
+    """Tenants reuse MACs: ACME's detach asks h1 to end the session in ACME's VN only."""
+    mac = "02:00:00:00:00:09"
+    s = open_store(url)
+    s.txn([], [Put(keys.endpoint("h1", vn, mac), report("h1", vn, mac).to_json()) for vn in ("a1", "g1")])
+    r = client.post(f"/v1/endpoints/{mac}/detach", json={"why": "mine"}, headers=as_(ACME))
+    assert r.status_code == 200 and r.json()["asked"] == ["h1"]
+    asked = {kv.key: Revocation.from_json(kv.value) for kv in s.range(keys.revoke_prefix("h1"))}
+    assert asked == {keys.revoke("h1", mac, "a1"): Revocation("mine", "a1")}
     s.close()
 
 

@@ -41,6 +41,7 @@ RECORDS = [
     AdmissionReady(pid=1, serves=()),
     Revocation(),
     Revocation("over quota"),
+    Revocation("over quota", vn="blue"),
     NVO3,
     DOT1X,
     EndpointReport(vn="n1", vnid=1, mac="02:00:00:00:00:03", port="tv3", host="h2"),
@@ -136,6 +137,7 @@ def test_older_stored_forms():
     assert ExtMac.from_json(b"02:aa:00:00:00:01") == ExtMac("02:aa:00:00:00:01")  # bare text, as controllers wrote
     assert AdmissionReady.from_json(b'{"pid": 9, "serves": ["n1"]}') == AdmissionReady(pid=9, serves=("n1",))
     assert Revocation.from_json(b"{}") == Revocation()
+    assert Revocation.from_json(b'{"why": "audit"}') == Revocation("audit", vn="")  # before the VN was recorded
 
 
 # -- malformed values are rejected, naming the field -----------------------------------------
@@ -151,6 +153,7 @@ def test_older_stored_forms():
     (AdmissionReady, b'{"pid": 1, "serves": "n1"}', "admission ready.serves: expected list"),
     (AdmissionReady, b'{"pid": 1, "serves": [], "shard": 3, "shards": 2}', "admission ready.shard"),
     (Revocation, b'{"why": 7}', "revocation.why: expected str"),
+    (Revocation, b'{"vn": ["blue"]}', "revocation.vn: expected str"),
     (EndpointReport, b'{"vn": "n1", "vnid": 1, "port": "p", "host": "h"}', "endpoint report.mac: missing"),
     (EndpointReport, b'{"vn": "n1", "vnid": 1, "mac": "m", "port": "p", "host": "h", "kind": "wifi"}',
      "endpoint report.kind: 'wifi'"),

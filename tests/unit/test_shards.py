@@ -9,7 +9,8 @@ from tenet.ethernet import shard_of
 
 
 def test_commands_round_trip_with_their_token():
-    for cmd in (Command("revoke", "02:00:00:00:00:01", "audit"), Command("disconnect", "02:00:00:00:00:02"),
+    for cmd in (Command("revoke", "02:00:00:00:00:01", "audit"), Command("revoke", "02:00:00:00:00:01", "x", vn="n2"),
+                Command("disconnect", "02:00:00:00:00:02"),
                 Command("coa", "02:00:00:00:00:03", provisioning=Provisioning(rate_down_bps=5_000_000))):
         assert decode(encode(cmd, 7)) == (cmd, 7)
 
@@ -18,6 +19,7 @@ def test_commands_round_trip_with_their_token():
     (b"not json", "malformed shard command"),
     (b'{"mac": "02:00:00:00:00:01"}', "malformed shard command"),
     (b'{"kind": "reboot", "mac": "02:00:00:00:00:01"}', "kind 'reboot'"),
+    (b'{"kind": "revoke", "mac": "02:00:00:00:00:01", "vn": 7}', "malformed shard command"),
     (b'{"kind": "coa", "mac": "x", "provisioning": {"speed": 1}}', "malformed shard command"),
 ])
 def test_malformed_commands_name_the_cause(data, cause):

@@ -293,11 +293,13 @@ class Nve:
                 out.append(self._eap_request_identity(again))
         return out
 
-    def revoke(self, mac: str, why: str) -> list[Action]:
+    def revoke(self, mac: str, why: str, vn: str = "") -> list[Action]:
         """The operator ends a TES's session (RFC 5176 Disconnect in spirit): TERMINATE(admin)
-        and detach. Whether it may come back is RADIUS's call when it re-authenticates."""
+        and detach. Whether it may come back is RADIUS's call when it re-authenticates. With
+        `vn`, only the session in that VN: another tenant's TES may have the same MAC."""
         out: list[Action] = []
-        for s in [s for s in self.sessions.values() if s.tes_mac == mac and s.state in ("attached", "reauthenticating")]:
+        for s in [s for s in self.sessions.values()
+                  if s.tes_mac == mac and (not vn or s.vn == vn) and s.state in ("attached", "reauthenticating")]:
             del self.sessions[s.id]
             reason = Tlv(TlvType.REASON, Reason(ReasonCode.ADMIN, why))
             out += [self._reply(s.port, s.tes_mac, MsgType.TERMINATE, s.id, s.vnid, reason), Detach(s, ReasonCode.ADMIN)]

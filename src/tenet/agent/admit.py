@@ -73,22 +73,30 @@ def follow_servable(store: Store, host: str, d: Discovery, stopping: threading.E
 
 
 def follow_revocations(store: Store, host: str, d: Discovery, stopping: threading.Event) -> None:
-    """Shard 0: `tenet detach` writes a key per MAC; end that session in whichever shard has
-    it, then clear the request. Looked at every FOLLOW_PACE rather than watched: under churn a
-    watcher wakes on every commit to the store, and revocations are rare."""
+    """Shard 0: `tenet detach` writes a key per VN and MAC; end that session in whichever shard
+    has it, then clear the request. Looked at every FOLLOW_PACE rather than watched: under churn
+    a watcher wakes on every commit to the store, and revocations are rare."""
     while not stopping.is_set():
         for kv in store.range(keys.revoke_prefix(host)):  # level: whatever is requested now
-            try:
-                why = Revocation.from_json(kv.value).why
-            except RecordError as e:  # still a request to end the session: with the default reason
-                log.warning("%s: %s", kv.key, e)
-                why = Revocation().why
-            mac = kv.key.rsplit("/", 1)[-1]
-            done = d.command(shard_control.Command("revoke", mac, why))
+            cmd = revocation_command(host, kv.key, kv.value)
+            done = d.command(cmd)
             d.metrics.revocations.labels("ended" if done else "no_session").inc()
-            log.info("revoke %s: %s (%s)", mac, why, "ended" if done else "no session here")
+            log.info("revoke %s in %s: %s (%s)", cmd.mac, cmd.vn or "every VN", cmd.why,
+                     "ended" if done else "no session here")
             store.txn([], [Delete(kv.key)])
         stopping.wait(FOLLOW_PACE)
+
+
+def revocation_command(host: str, key: str, value: bytes) -> shard_control.Command:
+    """A revoke request as the shards' command: its VN from the record, or from the key when the
+    record is unreadable (still a request to end the session, with the default reason)."""
+    vn, mac = keys.revoke_parts(host, key)
+    try:
+        r = Revocation.from_json(value)
+    except RecordError as e:
+        log.warning("%s: %s", key, e)
+        r = Revocation(vn=vn)
+    return shard_control.Command("revoke", mac, r.why, vn=r.vn or vn)
 
 
 def resilient(loop, store: Store, host: str, d: Discovery, stopping: threading.Event) -> None:

@@ -254,7 +254,7 @@ class Discovery:
         nvo3: list[Action] = []
         with self.lock:
             if cmd.kind == "revoke":
-                nvo3 = self.nve.revoke(cmd.mac, cmd.why)
+                nvo3 = self.nve.revoke(cmd.mac, cmd.why, cmd.vn)
             elif cmd.kind == "disconnect":
                 dot1x = self.auth.disconnect(cmd.mac)
                 nvo3 = self.nve.revoke(cmd.mac, cmd.why)

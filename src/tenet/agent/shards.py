@@ -32,17 +32,19 @@ ASK_TIMEOUT = 1.0  # a shard that does not answer by then counts as "no session 
 
 @dataclass(frozen=True)
 class Command:
-    """End (revoke, disconnect) or re-provision (coa: only the set fields change) a MAC's session."""
+    """End (revoke, disconnect) or re-provision (coa: only the set fields change) a MAC's session;
+    a revoke with `vn` ends only the session in that VN (tenants reuse MACs), "" every VN's."""
 
     kind: str
     mac: str
     why: str = ""
     provisioning: Provisioning | None = None
+    vn: str = ""
 
 
 def encode(cmd: Command, token: int = 0) -> bytes:
     doc = {"kind": cmd.kind, "mac": cmd.mac, "why": cmd.why, "token": token,
-           "provisioning": asdict(cmd.provisioning) if cmd.provisioning else None}
+           "provisioning": asdict(cmd.provisioning) if cmd.provisioning else None, "vn": cmd.vn}
     return json.dumps(doc).encode()
 
 
@@ -51,11 +53,11 @@ def decode(data: bytes) -> tuple[Command, int]:
     try:
         doc = json.loads(data)
         prov = Provisioning.from_dict(doc["provisioning"]) if doc.get("provisioning") else None
-        cmd = Command(doc["kind"], doc["mac"], doc.get("why", ""), prov)
+        cmd = Command(doc["kind"], doc["mac"], doc.get("why", ""), prov, doc.get("vn", ""))
         token = int(doc.get("token", 0))
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"malformed shard command: {e}") from None
-    if cmd.kind not in KINDS or not isinstance(cmd.mac, str):
+    if cmd.kind not in KINDS or not isinstance(cmd.mac, str) or not isinstance(cmd.vn, str):
         raise ValueError(f"malformed shard command: kind {cmd.kind!r}")
     return cmd, token
 

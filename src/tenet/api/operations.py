@@ -106,11 +106,12 @@ def detach(body: schemas.Detach, mac: str = Path(..., pattern=r"^[0-9A-Fa-f]{2}(
     mac = mac.lower().replace("-", ":")
     store = site.store()
     try:
-        if who.tenant is not None:
+        vns = None  # the admin's: the MAC's sessions in every VN
+        if who.tenant is not None:  # a tenant's: only its own VNs' (tenants reuse MACs)
             doc, _ = read_tenancy(store)
-            vns = {r.vn for r in attached(store) if r.mac == mac}
-            if not any(tenant_of(doc, Kind.NETWORKS, vn) == who.tenant for vn in vns if vn in items(doc, Kind.NETWORKS)):
+            vns = {vn for vn in items(doc, Kind.NETWORKS) if tenant_of(doc, Kind.NETWORKS, vn) == who.tenant}
+            if not any(r.mac == mac and r.vn in vns for r in attached(store)):
                 raise NotAttached(f"no attached TES has MAC {mac}")
-        return {"mac": mac, "asked": list(revoke(store, mac, body.why))}
+        return {"mac": mac, "asked": list(revoke(store, mac, body.why, vns))}
     finally:
         store.close()

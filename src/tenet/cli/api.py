@@ -5,15 +5,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
+from tenet.cli.console import err, fail, progress
 
-err = Console(stderr=True)
 token_app = typer.Typer(no_args_is_help=True, help="The REST API's bearer tokens (docs/api.md)")
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(1)
 
 
 def lab_tokens(site) -> Path:
@@ -45,12 +39,12 @@ def api(
 
     try:
         where = parse_listen(listen, "--listen")
-        site = Site.open(lab, store_url, progress=lambda m: err.print(f"[dim]•[/dim] {m}", highlight=False))
+        site = Site.open(lab, store_url, progress=progress)
         if tokens is None and site.lab is None:
-            _fail("a deployment's API needs --tokens FILE (docs/api.md)")
+            fail("a deployment's API needs --tokens FILE (docs/api.md)")
         source = TokensFile(tokens or lab_tokens(site))
     except (ListenError, SiteError, TokensError) as e:
-        _fail(str(e))
+        fail(str(e))
     err.print(f"tenet api on http://{listen} for {'lab ' + site.lab if site.lab else site.store_url}; "
               f"tokens in {source.path}", highlight=False)
     uvicorn.run(create_app(site, lambda: source.tokens), host=where.addr, port=where.port, log_level="warning")
@@ -64,7 +58,7 @@ def _tokens_path(lab: Optional[str], tokens: Optional[str]) -> Path:
     try:
         return lab_tokens(Site.open(lab))
     except SiteError as e:
-        _fail(str(e))
+        fail(str(e))
     raise AssertionError("unreachable")
 
 
@@ -82,7 +76,7 @@ def token_add(tenant: str, tokens: Optional[str] = TOKENS, lab: Optional[str] = 
         token = new_token()
         save(path, TokensFile(path).tokens.with_tenant(tenant, token))
     except TokensError as e:
-        _fail(str(e))
+        fail(str(e))
     print(token)
 
 
@@ -95,8 +89,8 @@ def token_remove(tenant: str, tokens: Optional[str] = TOKENS, lab: Optional[str]
     try:
         current = TokensFile(path).tokens
         if tenant not in dict(current.tenants):
-            _fail(f"{path}: tenant {tenant!r} has no token")
+            fail(f"{path}: tenant {tenant!r} has no token")
         save(path, current.with_tenant(tenant, None))
     except TokensError as e:
-        _fail(str(e))
+        fail(str(e))
     err.print(f"{tenant}'s token withdrawn", highlight=False)

@@ -5,7 +5,9 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
+
+from tenet.cli.console import line
 
 from tenet.model.diff import Change, ChangeKind
 from tenet.store.apply import ApplyPlan
@@ -22,29 +24,28 @@ def _value(path: str, value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def lines(change: Change) -> list[str]:
-    """Rich markup lines: the item, then its fields (a removed item's are left out)."""
+def lines(change: Change) -> list[Text]:
+    """The item, then its fields (a removed item's are left out), each printed as written."""
     mark, colour = MARK[change.kind]
-    out = [f"[{colour}]{mark} {escape(change.item)}[/{colour}]"]
+    out = [line((f"{mark} {change.item}", colour))]
     if change.kind is ChangeKind.ADDED:
-        out += [f"    {escape(f.path)}: {escape(_value(f.path, f.new))}" for f in change.fields]
+        out += [Text(f"    {f.path}: {_value(f.path, f.new)}") for f in change.fields]
     elif change.kind is ChangeKind.CHANGED:
-        out += [f"    {escape(f.path or 'value')}: {escape(_value(f.path, f.old))} → {escape(_value(f.path, f.new))}"
-                for f in change.fields]
+        out += [Text(f"    {f.path or 'value'}: {_value(f.path, f.old)} → {_value(f.path, f.new)}") for f in change.fields]
     return out
 
 
 def show(console: Console, plan: ApplyPlan) -> None:
     if plan.installs_fabric:
         f = plan.after.fabric
-        console.print(f"[green]+ fabric {escape(plan.after.name)}[/green]: {len(f.networks)} physical networks, "
-                      f"{len(f.routers)} routers, {len(f.hosts)} hosts (a first install)", highlight=False)
+        console.print(line((f"+ fabric {plan.after.name}", "green"), f": {len(f.networks)} physical networks, "
+                           f"{len(f.routers)} routers, {len(f.hosts)} hosts (a first install)"))
     if plan.empty:
-        console.print("no changes", highlight=False)
+        console.print(Text("no changes"))
         return
     for change in plan.changes:
-        for line in lines(change):
-            console.print(line, highlight=False)
+        for text in lines(change):
+            console.print(text)
     counts = {k: sum(c.kind is k for c in plan.changes) for k in ChangeKind}
-    console.print(f"{counts[ChangeKind.ADDED]} to add, {counts[ChangeKind.CHANGED]} to change, "
-                  f"{counts[ChangeKind.REMOVED]} to remove (tenancy revision {plan.revision})", highlight=False)
+    console.print(Text(f"{counts[ChangeKind.ADDED]} to add, {counts[ChangeKind.CHANGED]} to change, "
+                       f"{counts[ChangeKind.REMOVED]} to remove (tenancy revision {plan.revision})"))

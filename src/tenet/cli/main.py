@@ -9,10 +9,10 @@ from dataclasses import replace
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from tenet.cli.api import api, token_app
+from tenet.cli.console import cells, fail, line, out, progress, styled
 from tenet.cli.placement import placement_app
 from tenet.cli.trace import trace_cmd, verify_cmd
 from tenet.cli.vms import vm_app, vr_app
@@ -45,31 +45,22 @@ hosts_app = typer.Typer(help="Hosts: declared in the fabric or registered by the
 app.add_typer(hosts_app, name="hosts")
 store_app = typer.Typer(no_args_is_help=True, help="The store: etcd access control for a deployment")
 app.add_typer(store_app, name="store")
-out = Console(width=None if sys.stdout.isatty() else 200)  # piped: never truncate MACs and IPs
-err = Console(stderr=True)
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(1)
-
-
 def _lab_name(name: Optional[str]) -> str:
     if name:
         return name
     labs = running_labs()
     if len(labs) == 1:
         return labs[0]
-    _fail("no lab is up" if not labs else f"several labs are up ({', '.join(labs)}): pass --lab NAME")
+    fail("no lab is up" if not labs else f"several labs are up ({', '.join(labs)}): pass --lab NAME")
     return ""
 
 
 def _site(lab: Optional[str], store_url: Optional[str]) -> Site:
     """--store URL (a deployment's), else the lab's (--lab NAME, or the one lab that is up)."""
     try:
-        return Site.open(lab, store_url, progress=lambda m: err.print(f"[dim]•[/dim] {m}", highlight=False))
+        return Site.open(lab, store_url, progress=progress)
     except SiteError as e:
-        _fail(str(e))
+        fail(str(e))
     raise AssertionError("unreachable")
 
 
@@ -77,11 +68,11 @@ def _site(lab: Optional[str], store_url: Optional[str]) -> Site:
 def lab_up(file: str, timeout: float = typer.Option(60.0, help="seconds to wait for agents")) -> None:
     """Build the datacenter FILE describes; return when every agent has installed its tables."""
     try:
-        lab = Lab.load(file, progress=lambda m: err.print(f"[dim]•[/dim] {m}", highlight=False))
+        lab = Lab.load(file, progress=progress)
         lab.up(timeout)
     except (IntentError, LabError, OSError) as e:
-        _fail(str(e))
-    out.print(f"lab [bold]{lab.name}[/bold] is up ({len(lab.plan.nodes)} nodes)")
+        fail(str(e))
+    out.print(line("lab ", (lab.name, "bold"), f" is up ({len(lab.plan.nodes)} nodes)"))
 
 
 @lab_app.command("down")
@@ -90,7 +81,7 @@ def lab_down(name: Optional[str] = typer.Argument(None)) -> None:
     try:
         down(Record.load(_lab_name(name)))
     except (LookupError, LabError) as e:
-        _fail(str(e))
+        fail(str(e))
     out.print("down")
 
 
@@ -100,7 +91,7 @@ def lab_status(name: Optional[str] = typer.Argument(None), as_json: bool = typer
     try:
         rec = Record.load(_lab_name(name))
     except LookupError as e:
-        _fail(str(e))
+        fail(str(e))
     procs = lab_processes(rec)
     if as_json:
         sys.stdout.write(json.dumps({"lab": rec.name, "state": rec.state, "topology": rec.topology, "processes": procs,
@@ -110,15 +101,15 @@ def lab_status(name: Optional[str] = typer.Argument(None), as_json: bool = typer
     for c in ("role", "node", "pid", "alive", "generation", "state"):
         t.add_column(c)
     for r in procs:
-        alive = "yes" if r["alive"] else "[red]no[/red]"
+        alive = styled("yes", "") if r["alive"] else styled("no", "red")
         if r["role"] == "admission":
             shard = f" {r['shard']}/{r['shards']}" if r["shards"] > 1 else ""
-            t.add_row(f"  admission{shard}", r["node"], str(r["pid"]), alive, "", "serves " + (", ".join(r["serves"]) or "nothing"))
+            t.add_row(*cells(f"  admission{shard}", r["node"], r["pid"], alive, "", "serves " + (", ".join(r["serves"]) or "nothing")))
             continue
         state = ("leads" if r["leads"] else "follows") if r["role"] == "controller" else r.get("state", "")
         if r.get("provisional"):
             state += f" (+{r['provisional']} provisional)"
-        t.add_row(r["role"], r["node"], str(r["pid"]), alive, str(r.get("generation", "")), state)
+        t.add_row(*cells(r["role"], r["node"], r["pid"], alive, r.get("generation", ""), state))
     out.print(t)
     out.print(f"{len(rec.namespaces)} namespaces")
 
@@ -136,7 +127,7 @@ def hosts_list(
     try:
         views = inventory.hosts(_site(lab, store_url).store())
     except (IntentError, StoreError) as e:
-        _fail(str(e))
+        fail(str(e))
     if as_json:
         sys.stdout.write(json.dumps([v.to_dict() for v in views], indent=1) + "\n")
         return
@@ -145,8 +136,8 @@ def hosts_list(
         t.add_column(c)
     colour = {"up": "green", "down": "red", "refused": "red", "unregistered": "dim"}
     for v in views:
-        t.add_row(v.name, v.network, v.address, v.role, f"[{colour[v.state.value]}]{v.state.value}[/]",
-                  str(v.published or ""), str(v.applied or ""), v.agent, v.problem)
+        t.add_row(*cells(v.name, v.network, v.address, v.role, styled(v.state.value, colour[v.state.value]),
+                         v.published or "", v.applied or "", v.agent, v.problem))
     out.print(t)
 
 
@@ -160,7 +151,7 @@ def hosts_forget(
     try:
         inventory.forget(_site(lab, store_url).store(), host)
     except StoreError as e:
-        _fail(str(e))
+        fail(str(e))
     out.print(f"{host} forgotten")
 
 
@@ -178,7 +169,7 @@ def controllers(
     try:
         s = status(store)
     except StoreError as e:
-        _fail(str(e))
+        fail(str(e))
     finally:
         store.close()
     if as_json:
@@ -211,23 +202,23 @@ def store_rbac(
         doc = read_document(fabric_file)
         roles = rbac.roles(load_fabric(split(doc)[0] if isinstance(doc, dict) else doc, fabric_file), host)
     except (IntentError, OSError) as e:
-        _fail(str(e))
+        fail(str(e))
     if print_only:
         sys.stdout.write("\n".join(rbac.etcdctl_script(roles, passwords)) + "\n")
         return
     if not store_url:
-        _fail("give --store URL (the etcd cluster, as root) or --print")
+        fail("give --store URL (the etcd cluster, as root) or --print")
     try:
         secrets = rbac.read_passwords(passwords, rbac.users(roles))
         store = open_store(store_url)
     except (ValueError, StoreError) as e:
-        _fail(str(e))
+        fail(str(e))
     try:
         if not isinstance(store, EtcdStore):
-            _fail("RBAC is etcd's: --store must be an etcd:// URL")
+            fail("RBAC is etcd's: --store must be an etcd:// URL")
         rbac.apply(store, roles, secrets)
     except StoreError as e:
-        _fail(str(e))
+        fail(str(e))
     finally:
         store.close()
     out.print(f"{len(roles)} roles, {len(roles) + 1} users (root too); auth enabled", highlight=False)
@@ -250,8 +241,8 @@ def endpoints(
     for r in sorted(reports, key=lambda r: (r["vn"], r["host"], r["mac"])):
         p = r.get("provisioning") or {}
         granted = ", ".join(f"{k}={v}" for k, v in sorted(p.items()) if v not in (None, "") and k not in ("vn", "vnid"))
-        t.add_row(r["vn"], r["mac"], r.get("ip", ""), r["host"], r["port"], r.get("identity", ""),
-                  f"{r['session']:08x}", granted)
+        t.add_row(*cells(r["vn"], r["mac"], r.get("ip", ""), r["host"], r["port"], r.get("identity", ""),
+                         f"{r['session']:08x}", granted))
     out.print(t)
 
 
@@ -259,15 +250,16 @@ def endpoints(
 def detach(
     mac: str,
     why: str = typer.Option("revoked by the operator", help="the reason the TES is told"),
+    vn: Optional[str] = typer.Option(None, "--vn", help="only its session in this VN (tenants reuse MACs)"),
     lab: Optional[str] = typer.Option(None, "--lab"),
     store_url: Optional[str] = typer.Option(None, "--store"),
 ) -> None:
     """End an attached TES's session now: its NVE sends TERMINATE (admin) and detaches it. It
     may attach again if RADIUS still accepts it (change the user first to keep it out)."""
     try:
-        hosts = revoke(_site(lab, store_url).store(), mac, why)
+        hosts = revoke(_site(lab, store_url).store(), mac, why, None if vn is None else {vn})
     except (NotAttached, StoreError) as e:
-        _fail(str(e))
+        fail(str(e))
     out.print(f"asked {', '.join(hosts)} to end the session of {mac.lower().replace('-', ':')}")
 
 
@@ -286,11 +278,11 @@ def get(
     from tenet.store.intent import read_intent, whole_doc
 
     if part not in ("fabric", "tenancy", "all") or fmt not in ("yaml", "json"):
-        _fail("--part is fabric, tenancy or all; --format is yaml or json")
+        fail("--part is fabric, tenancy or all; --format is yaml or json")
     try:
         doc = whole_doc(read_intent(_site(lab, store_url).store()))
     except (IntentError, StoreError) as e:
-        _fail(str(e))
+        fail(str(e))
     if part != "all":
         doc = split(doc)[0 if part == "fabric" else 1]
     sys.stdout.write(json.dumps(doc, indent=1) + "\n" if fmt == "json" else yaml.safe_dump(doc, sort_keys=False))
@@ -315,7 +307,7 @@ def apply_cmd(
     try:
         plan = site.plan(read_document(file), file)
     except (IntentError, StoreError, OSError) as e:
-        _fail(str(e))
+        fail(str(e))
     show(out, plan)
     if dry_run or plan.empty:
         return
@@ -323,7 +315,7 @@ def apply_cmd(
         rev = site.write(plan)
         hosts = site.wait_applied(rev) if wait else ()
     except (StoreError, LabError) as e:
-        _fail(str(e))
+        fail(str(e))
     out.print(f"applied: revision {rev}" + (f"; live on {len(hosts)} host(s)" if wait else ""), highlight=False)
 
 
@@ -341,14 +333,14 @@ def link_set(
     from tenet.store.intent import set_link
 
     if guarantee is None and limit is None:
-        _fail("nothing to set: give --guarantee and/or --limit")
+        fail("nothing to set: give --guarantee and/or --limit")
     site = _site(lab, store_url)
     try:
         intent = set_link(site.store(), name, guarantee, limit)
         if wait:
             site.wait_applied()
     except (IntentError, StoreError) as e:
-        _fail(str(e))
+        fail(str(e))
     vl = next(v for v in intent.vlinks if v.name == name)
     out.print(f"{name}: guarantee {vl.guarantee_bps / 1e6:g} Mbit/s, limit "
               f"{f'{vl.limit_bps / 1e6:g} Mbit/s' if vl.limit_bps else 'the physical capacity'}")
@@ -361,7 +353,7 @@ def lab_exec(ctx: typer.Context, node: str, lab: Optional[str] = typer.Option(No
     from tenet.lab.plan import netns_name
 
     if not ctx.args:
-        _fail("no command given: tenet lab exec NODE -- CMD...")
+        fail("no command given: tenet lab exec NODE -- CMD...")
     os.execvp("ip", ["ip", "netns", "exec", netns_name(rec.name, node), *ctx.args])
 
 
@@ -376,10 +368,10 @@ def tables(
     """A host's addressing mode tables, as the seed's FIGS. 7A/7B."""
     ht = published.read(_site(lab, store_url).store(), host)
     if ht is None:
-        _fail(f"no tables published for host {host!r}")
+        fail(f"no tables published for host {host!r}")
     vns = [t for t in ht.vns if vn is None or t.vn == vn]
     if vn and not vns:
-        _fail(f"host {host} does not implement VN {vn!r} (it has: {', '.join(t.vn for t in ht.vns) or 'none'})")
+        fail(f"host {host} does not implement VN {vn!r} (it has: {', '.join(t.vn for t in ht.vns) or 'none'})")
     if as_json:
         sys.stdout.write(to_json(replace(ht, vns=tuple(vns))) + "\n")
         return
@@ -392,20 +384,20 @@ def print_tables(host: str, generation: int, vns) -> None:
         for c in ("Destination", "Function", "Address to use"):
             table.add_column(c)
         for r in rows(t):
-            table.add_row(*r)
+            table.add_row(*cells(*r))
         out.print(table)
         rev = Table(title=f"{host} · {t.vn} reverse table")
         rev.add_column("Arrival")
         rev.add_column("Delivered as")
         for r in reverse_rows(t):
-            rev.add_row(*r)
+            rev.add_row(*cells(*r))
         out.print(rev)
         if t.routes:
             rt = Table(title=f"{host} · {t.vn} routing table (IP-based VN, aggregated)")
             for c in ("Prefix", "Function", "Address to use", "Port"):
                 rt.add_column(c)
             for r in t.routes:
-                rt.add_row(r.prefix, r.function, r.address, r.port)
+                rt.add_row(*cells(r.prefix, r.function, r.address, r.port))
             out.print(rt)
 
 

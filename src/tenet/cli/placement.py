@@ -2,13 +2,14 @@
 through its hypervisor; `--apply` makes the moves as live migrations (hypervisor/placement.py)."""
 from __future__ import annotations
 
-import sys
 from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from tenet.cli.console import cells, fail, line, out, styled
 from tenet.cli.vms import LAB, hypervisor, report_line
 from tenet.compute.placement import Figures, Goal, Plan, PlacementError, plan
 from tenet.hypervisor.placement import apply_plan
@@ -17,13 +18,6 @@ from tenet.store.base import StoreError
 
 placement_app = typer.Typer(no_args_is_help=True, help="Placement advisor: live migrations that bring each VN onto "
                                                         "fewer hosts, empty a host, or even out load")
-out = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True)
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(1)
 
 
 @placement_app.command("plan")
@@ -38,14 +32,14 @@ def plan_cmd(
     """Print the migrations toward a goal with before/after figures (hosts per VN, broadcast
     copies, translated and encapsulated peer pairs) and the hosts left empty; --apply makes them."""
     if goal is Goal.DRAIN and not host:
-        _fail("--goal drain needs --host HOST (the host to empty)")
+        fail("--goal drain needs --host HOST (the host to empty)")
     if goal is not Goal.DRAIN and host:
-        _fail(f"--host goes with --goal drain, not {goal.value}")
+        fail(f"--host goes with --goal drain, not {goal.value}")
     hv = hypervisor(lab)
     try:
         p = plan(hv.intent(), goal, host)
     except (PlacementError, IntentError, StoreError) as e:
-        _fail(str(e))
+        fail(str(e))
     show(p, out)
     if not apply or not p.moves:
         return
@@ -54,7 +48,7 @@ def plan_cmd(
     if not applied.complete:
         m = applied.failed
         made = ", ".join(f"{r.vm} {r.source} -> {r.destination}" for r in applied.done) or "none"
-        _fail(f"stopped at {m.vm} {m.source} -> {m.destination}: {applied.error}\n"
+        fail(f"stopped at {m.vm} {m.source} -> {m.destination}: {applied.error}\n"
               f"moves made before it stay made ({len(applied.done)} of {len(p.moves)}): {made}")
     out.print(f"done: {len(applied.done)} migration(s)", highlight=False)
 
@@ -62,26 +56,26 @@ def plan_cmd(
 def show(p: Plan, console: Console) -> None:
     """The plan as an operator reads it: the moves, the figures before and after, what is left."""
     title = f"placement plan: {p.goal.value}" + (f" {p.drain}" if p.drain else "")
-    console.print(f"[bold]{title}[/bold]")
+    console.print(styled(title, "bold"))
     for o in p.overloaded:
-        console.print(f"[yellow]over capacity:[/yellow] {o.host} holds {', '.join(o.exceeded)}", highlight=False)
+        console.print(line(("over capacity:", "yellow"), f" {o.host} holds {', '.join(o.exceeded)}"))
     if p.moves:
         moves = Table("#", "VM", "from", "to", "why", title="moves (live migrations, in this order)")
         for i, m in enumerate(p.moves, 1):
-            moves.add_row(str(i), m.vm, m.source, m.destination, m.why)
+            moves.add_row(*cells(i, m.vm, m.source, m.destination, m.why))
         console.print(moves)
     else:
-        console.print("no moves", highlight=False)
+        console.print(Text("no moves"))
     console.print(figures_table(p.before, p.after))
     if p.unmoved:
-        console.print("not moved:", highlight=False)
+        console.print(Text("not moved:"))
         for u in p.unmoved:
-            console.print(f"  {u.vm} on {u.host}: {u.reason}", highlight=False)
+            console.print(Text(f"  {u.vm} on {u.host}: {u.reason}"))
     if p.idle:
         emptied = f" (emptied by the plan: {', '.join(p.emptied)})" if p.emptied else ""
-        console.print(f"hosts holding no VM, could be powered off: {', '.join(p.idle)}{emptied}", highlight=False)
+        console.print(Text(f"hosts holding no VM, could be powered off: {', '.join(p.idle)}{emptied}"))
     if p.uncapped:
-        console.print(f"never targets (no capacity declared): {', '.join(p.uncapped)}", highlight=False)
+        console.print(Text(f"never targets (no capacity declared): {', '.join(p.uncapped)}"))
 
 
 def figures_table(before: Figures, after: Figures) -> Table:
@@ -97,5 +91,5 @@ def figures_table(before: Figures, after: Figures) -> Table:
         ("hosts holding VMs", before.busy_hosts, after.busy_hosts),
     ]
     for name, b, a in rows:
-        t.add_row(name, str(b), str(a))
+        t.add_row(*cells(name, b, a))
     return t

@@ -8,9 +8,9 @@ import sys
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from tenet.cli.console import cells, err, fail, line, out, styled
 from tenet.compute.tables import TablesError
 from tenet.compute.trace import Snapshot, TraceError, trace
 from tenet.compute.trace_steps import KIND, Deliver, Drop, describe
@@ -20,15 +20,8 @@ from tenet.store.base import StoreError
 from tenet.site import Site, SiteError
 from tenet.store.snapshot import read_snapshot
 
-out = Console(width=None if sys.stdout.isatty() else 200)  # piped: never truncate MACs and IPs
-err = Console(stderr=True)
 COLOUR = {"source": "bold", "lookup": "cyan", "rewrite": "magenta", "encapsulate": "blue", "arrive": "cyan",
           "deliver": "green", "drop": "red", "resolve": "dim"}
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(1)
 
 
 def _snapshot(lab: Optional[str], store_url: Optional[str]) -> Snapshot:
@@ -36,11 +29,11 @@ def _snapshot(lab: Optional[str], store_url: Optional[str]) -> Snapshot:
     try:
         store = Site.open(lab, store_url).store()
     except (SiteError, StoreError) as e:
-        _fail(str(e))
+        fail(str(e))
     try:
         return read_snapshot(store)
     except (IntentError, StoreError, TablesError) as e:
-        _fail(str(e))
+        fail(str(e))
     finally:
         store.close()
     raise AssertionError("unreachable")
@@ -59,7 +52,7 @@ def trace_cmd(
     try:
         t = trace(snap, vm, to, nic)
     except TraceError as e:
-        _fail(str(e))
+        fail(str(e))
     if as_json:
         sys.stdout.write(json.dumps(t.to_dict(), indent=1) + "\n")
         return
@@ -69,14 +62,14 @@ def trace_cmd(
     table.add_column("what")
     for i, s in enumerate(t.steps, 1):
         kind = KIND[type(s)]
-        table.add_row(str(i), f"[{COLOUR[kind]}]{kind}[/]", describe(s))
+        table.add_row(*cells(i, styled(kind, COLOUR[kind]), describe(s)))
     out.print(table)
     delivered = [s for s in t.steps if isinstance(s, Deliver)]
     where = ", ".join(f"{d.host}:{d.port}" for d in delivered)
     if delivered:
         out.print(f"delivered to {len(delivered)} port(s): {where}", highlight=False)
     elif any(isinstance(s, Drop) for s in t.steps):
-        out.print("[red]dropped[/red]: delivered nowhere")
+        out.print(line(("dropped", "red"), ": delivered nowhere"))
 
 
 def verify_cmd(
@@ -96,12 +89,11 @@ def verify_cmd(
         for c in ("kind", "host", "VN", "entry", "detail"):
             table.add_column(c)
         for f in findings:
-            table.add_row(f"[red]{f.kind.value}[/]", f.host, f.vn, f.entry, f.detail)
+            table.add_row(*cells(styled(f.kind.value, "red"), f.host, f.vn, f.entry, f.detail))
         out.print(table)
     else:
         vns = sum(len(t.vns) for t in snap.tables.values())
         out.print(f"no findings: {vns} VN table(s) on {len(snap.tables)} host(s) isolated and reachable", highlight=False)
     if findings:
-        err.print(f"[red]verify:[/red] {len(findings)} finding(s): the tables cross VNs or leave endpoints unreachable",
-                  highlight=False)
+        err.print(line(("verify:", "red"), f" {len(findings)} finding(s): the tables cross VNs or leave endpoints unreachable"))
         raise typer.Exit(1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from rich.console import Console
 
+from tenet.cli.console import console, fail
 from tenet.hypervisor.errors import HypervisorError
 from tenet.hypervisor.manager import Hypervisor
 from tenet.hypervisor.migration import Report
@@ -17,14 +17,9 @@ from tenet.store.base import StoreError
 
 vm_app = typer.Typer(no_args_is_help=True, help="VMs: create, destroy, start, stop, pause, resume, migrate, copy")
 vr_app = typer.Typer(no_args_is_help=True, help="Virtual routers: the same primitives (move is a live migration)")
-out = Console()
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
 LAB = typer.Option(None, "--lab", help="the lab (default: the one that is up)")
-
-
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(1)
 
 
 def hypervisor(lab: Optional[str]) -> Hypervisor:
@@ -32,7 +27,7 @@ def hypervisor(lab: Optional[str]) -> Hypervisor:
     try:
         return Site.open(lab, progress=lambda m: err.print(m, highlight=False)).hypervisor()
     except SiteError as e:
-        _fail(str(e))
+        fail(str(e))
     raise AssertionError("unreachable")
 
 
@@ -40,7 +35,7 @@ def _run(lab: Optional[str], op: str, name: str, *args, show: str | None = None,
     try:
         result = getattr(hypervisor(lab), op)(name, *args, **kw)
     except (IntentError, HypervisorError, StoreError) as e:
-        _fail(str(e))
+        fail(str(e))
     shown = name if show is None else show
     if not shown:
         out.print(f"{name}: destroyed")
@@ -119,7 +114,7 @@ for app, what in ((vm_app, "VM"), (vr_app, "VR")):
         try:
             r = hypervisor(lab).migrate(name, to, live=not naive)
         except (IntentError, HypervisorError, StoreError) as e:
-            _fail(str(e))
+            fail(str(e))
         out.print(report_line(r), highlight=False)
 
     if router:

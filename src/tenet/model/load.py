@@ -24,6 +24,7 @@ from tenet.model.port_security import port_security
 from tenet.model.ipv6 import addresses6, subnet6 as parse_subnet6
 from tenet.model.layers import problems as layer_problems
 from tenet.model.parts import FABRIC, LAB, TENANCY
+from tenet.model.problems import Kind, Problems, declared
 from tenet.model.tenancy import AaaUser, Bum, Intent, Join, Nic, Server, VirtualNetwork, Vm, VmState, group_for
 
 MULTICAST = IPv4Network("224.0.0.0/4")
@@ -59,37 +60,11 @@ KEYS = {
 }
 
 
-class _Problems:
+class _Problems(Problems):
+    """The topology document's collector: its keys and its node names."""
+
     def __init__(self) -> None:
-        self.items: list[Problem] = []
-
-    def add(self, path: str, message: str) -> None:
-        self.items.append(Problem(path, message))
-
-    def mapping(self, value: Any, path: str, kind: str) -> dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.add(path, f"must be a mapping, not {type(value).__name__}")
-            return {}
-        for k in value:
-            if k not in KEYS[kind]:
-                self.add(f"{path}.{k}" if path else str(k), f"unknown key (expected one of: {', '.join(sorted(KEYS[kind]))})")
-        return value
-
-    def names(self, value: Any, path: str) -> dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.add(path, f"must be a mapping of names, not {type(value).__name__}")
-            return {}
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str) or not NODE_NAME.match(k):
-                self.add(f"{path}.{k}", "name must match [A-Za-z0-9][A-Za-z0-9_-]{0,30}")
-                continue
-            out[k] = v
-        return out
+        super().__init__(KEYS, NODE_NAME)
 
 
 def _net(p: _Problems, value: Any, path: str) -> IPv4Network | None:
@@ -153,6 +128,7 @@ def _underlay(p: _Problems, doc: dict) -> tuple[dict[str, PhysicalNetwork], list
                 p.add(f"{path}.subnet", f"{subnet} overlaps {other.name} ({other.subnet})")
         capacity = rate_bps(p, spec.get("capacity"), f"{path}.capacity")
         networks[name] = PhysicalNetwork(name, subnet, capacity)
+    p.reject(Kind.NETWORK, declared(u.get("networks")) - set(networks))
     if not networks and "networks" not in u:
         p.add("underlay.networks", "at least one physical network is required")
     used: set[IPv4Address] = set()
@@ -168,7 +144,7 @@ def _underlay(p: _Problems, doc: dict) -> tuple[dict[str, PhysicalNetwork], list
             continue
         for i, n in enumerate(nets):
             if n not in networks:
-                p.add(f"{path}.networks[{i}]", f"no physical network named {n!r}")
+                p.missing(Kind.NETWORK, n, f"{path}.networks[{i}]")
         addrs = spec.get("addresses") or {}
         if not isinstance(addrs, dict):
             p.add(f"{path}.addresses", "must map network -> address")
@@ -234,7 +210,7 @@ def _hosts(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: 
         spec = p.mapping(spec, f"{section}.{name}", "host" if section == "hosts" else "switch")
         net = spec.get("network")
         if net not in networks:
-            p.add(f"{section}.{name}.network", f"no physical network named {net!r}" if net else "required")
+            p.missing(Kind.NETWORK, net, f"{section}.{name}.network")
             continue
         if "ip" in spec:
             ip = _iface(p, spec["ip"], f"{section}.{name}.ip")
@@ -295,7 +271,7 @@ def _proxies(p: _Problems, doc: dict, switches: set[str]) -> list[ProxyHost]:
             continue
         path, allowed = f"hosts.{name}", {"switch", "role", "capacity"}
         if spec["switch"] not in switches:
-            p.add(f"{path}.switch", f"no switch named {spec['switch']!r}")
+            p.missing(Kind.HOST, spec["switch"], f"{path}.switch", f"no switch named {spec['switch']!r}")
         elif set(spec) - allowed:
             p.add(path, f"a host behind a switch takes only switch, role and capacity, not {', '.join(sorted(set(spec) - allowed))}")
         elif spec.get("role", "proxy-8021x") != "proxy-8021x":
@@ -322,6 +298,8 @@ def _vns(p: _Problems, doc: dict) -> tuple[list[VirtualNetwork], list[str]]:
         if vnid is None:
             continue
         subnet = _net(p, spec["subnet"], f"{path}.subnet") if "subnet" in spec else None
+        if subnet is None and "subnet" in spec:
+            continue
         try:
             bum = Bum(spec.get("bum", "replicate" if "over" in spec else "multicast"))
         except ValueError:
@@ -357,6 +335,8 @@ def _vns(p: _Problems, doc: dict) -> tuple[list[VirtualNetwork], list[str]]:
             p.add(f"{path}.forwarding", "an IP-based VN needs a subnet to route")
             continue
         subnet6 = parse_subnet6(p, spec["subnet6"], f"{path}.subnet6") if "subnet6" in spec else None
+        if subnet6 is None and "subnet6" in spec:
+            continue
         if subnet6 is not None and forwarding == "ip":
             p.add(f"{path}.subnet6", "a routed VN (forwarding: ip) is IPv4-only; IPv6 needs forwarding: mac")
             continue
@@ -365,6 +345,7 @@ def _vns(p: _Problems, doc: dict) -> tuple[list[VirtualNetwork], list[str]]:
             p.add(f"{path}.over", f"must name a VN, not {over!r}")
             continue
         vns.append(VirtualNetwork(name, vnid, tenant, subnet, bum, group, forwarding, over, subnet6))
+    p.reject(Kind.VN, declared(doc.get("networks")) - {v.name for v in vns})
     return vns, tenants
 
 
@@ -383,7 +364,7 @@ def claim_vnid(p: _Problems, vnid: Any, path: str, owner: str, taken: dict[int, 
 def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str, VirtualNetwork]) -> Nic | None:
     net = spec.get("network")
     if net not in vns:
-        p.add(f"{path}.network", f"no virtual network named {net!r}" if net else "required")
+        p.missing(Kind.VN, net, f"{path}.network")
         return None
     vn = vns[net]
     mac = _mac(p, spec["mac"], f"{path}.mac") if "mac" in spec else generated_mac(vm, index)
@@ -465,7 +446,7 @@ def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork]
         path = f"{section}.{name}"
         spec = p.mapping(spec, path, "vm")
         if spec.get("host") not in hosts:
-            p.add(f"{path}.host", f"no host named {spec.get('host')!r}" if spec.get("host") else "required")
+            p.missing(Kind.HOST, spec.get("host"), f"{path}.host")
         short = {k: spec[k] for k in KEYS["nic"] if k in spec}
         if short and "nics" in spec:
             p.add(path, "give either nics or the one-NIC shorthand (network/mac/ip), not both")
@@ -509,11 +490,11 @@ def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork]
                 p.add(f"{path}.nics[{i}].join", "a VM behind an access switch joins by 8021x or mab, and only such a VM does"
                       if behind else "8021x and mab are for VMs on hosts behind an access switch")
             for j, h in enumerate(nic.nves):
-                if h not in hosts or h == spec.get("host"):
+                if h == spec.get("host") or (h not in hosts and not p.is_rejected(Kind.HOST, h)):
                     p.add(f"{path}.nics[{i}].nves[{j}]", f"{h!r} is not another host")
         state, to = _state(p, spec, path), _arriving(p, spec, path, nves, proxies)
         size = (parse_size(p, spec["size"], f"{path}.size") if "size" in spec else None) or DEFAULT_SIZE
-        if spec.get("host") in hosts and (nics or not raw) and state is not None and to is not None:
+        if spec.get("host") in hosts and len(nics) == len(raw) and state is not None and to is not None:
             vms.append(Vm(name, spec["host"], tuple(nics), router=section == "vrouters", state=state, migrating_to=to,
                           size=size))
     return vms
@@ -533,8 +514,11 @@ def _arriving(p: _Problems, spec: dict, path: str, nves: set[str], proxies: set[
     to, host = spec.get("migrating_to", ""), spec.get("host")
     if not to:
         return ""
-    if to == host or to not in nves | proxies:
-        p.add(f"{path}.migrating_to", f"{to!r} is not another host" if to == host else f"no host named {to!r}")
+    if to == host:
+        p.add(f"{path}.migrating_to", f"{to!r} is not another host")
+        return None
+    if to not in nves | proxies:
+        p.missing(Kind.HOST, to, f"{path}.migrating_to")
         return None
     if (to in proxies) != (host in proxies):
         p.add(f"{path}.migrating_to", f"{to} is {'' if to in proxies else 'not '}behind an access switch and "
@@ -554,14 +538,14 @@ def _servers(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used
         spec = p.mapping(spec, path, "server")
         pn = networks.get(spec.get("uplink"))  # type: ignore[arg-type]
         if pn is None:
-            p.add(f"{path}.uplink", f"no physical network named {spec.get('uplink')!r}" if spec.get("uplink") else "required")
+            p.missing(Kind.NETWORK, spec.get("uplink"), f"{path}.uplink")
             continue
         nic = _nic(p, {k: v for k, v in spec.items() if k not in ("uplink", "address")} | {"join": "discover"}, path, name, 0, vns)
         if nic is None:
             continue
         bad = [h for h in nic.nves if h not in hosts]
         if bad:
-            p.add(f"{path}.nves", f"no host named {bad[0]!r}")
+            p.missing(Kind.HOST, bad[0], f"{path}.nves")
             continue
         if (nic.network, nic.mac) in macs or (nic.ip and (nic.network, nic.ip.ip) in ips):
             p.add(path, f"its MAC or IP is already used in {nic.network}")
@@ -600,7 +584,7 @@ def _aaa(p: _Problems, doc: dict, vns: dict[str, VirtualNetwork]) -> list[AaaUse
             p.add(f"{path}.password", "required")
             ok = False
         if net not in vns:
-            p.add(f"{path}.network", f"no virtual network named {net!r}" if net else "required")
+            p.missing(Kind.VN, net, f"{path}.network")
             ok = False
         rates = {k: str(spec.get(k, "")) for k in ("rate", "rate_up", "rate_down")}
         for key, value in rates.items():
@@ -693,6 +677,8 @@ def _fabric(p: _Problems, doc: dict) -> _Stage:
     networks, routers, used = _underlay(p, doc)
     hosts = _hosts(p, doc, networks, used) + _hosts(p, doc, networks, used, "switches")
     proxies = _proxies(p, doc, {h.name for h in hosts if h.switch})
+    p.reject(Kind.HOST, (declared(doc.get("hosts")) | declared(doc.get("switches")))
+             - {h.name for h in hosts} - {x.name for x in proxies})
     fabric = Fabric(tuple(networks.values()), tuple(routers), tuple(hosts), tuple(proxies))
     return _Stage(str(name), networks, used, fabric)
 
@@ -711,7 +697,8 @@ def _tenancy(p: _Problems, doc: dict, stage: _Stage) -> Intent:
     users = _aaa(p, doc, {v.name: v for v in vns})
     nic_ips = [(vm.name, n.network, n.ip) for vm in vms for n in vm.nics if n.ip]
     nic_ips += [(f"aaa user {u.name}", u.network, u.ip) for u in users if u.ip]
-    for path, message in layer_problems(vns, [h.name for h in hosts], nic_ips):
+    layered = [v for v in vns if not p.is_rejected(Kind.VN, v.over)]  # over a rejected VN: its problem says it
+    for path, message in layer_problems(layered, [h.name for h in hosts], nic_ips):
         p.add(path, message)
     kinds = {"aaa": "reserved node (the lab's RADIUS server)"} if users else {}
     for kind, names in (("network", networks), ("router", [r.name for r in routers]), ("host", [h.name for h in hosts]), ("proxy host", [x.name for x in proxies]), ("vm", [v.name for v in vms if not v.router]), ("virtual router", [v.name for v in vrouters]), ("server", [s.name for s in servers])):

@@ -11,6 +11,7 @@ from typing import Any
 from tenet.model.fabric import Host, PhysicalNetwork
 from tenet.model.load import DEFAULT_TENANT, NODE_NAME, _net, _nic_doc, _Problems, _vms, claim_vnid, rate_bps
 from tenet.model.overlay import VirtualLink, VirtualRouter, components
+from tenet.model.problems import Kind, declared as declared_names
 from tenet.model.tenancy import Bum, Intent, VirtualNetwork, Vm
 
 STATES = ("running", "paused", "stopped")
@@ -28,7 +29,8 @@ def load_overlay(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], 
         spec = p.mapping(spec, path, "vrouter")
         tenant, state = spec.get("tenant", DEFAULT_TENANT), spec.get("state", "running")
         if spec.get("host") not in hypervisors:
-            p.add(f"{path}.host", f"no hypervisor host named {spec.get('host')!r}" if spec.get("host") else "required")
+            p.missing(Kind.HOST, spec.get("host"), f"{path}.host",
+                      f"no hypervisor host named {spec.get('host')!r}" if spec.get("host") else "required")
         elif not isinstance(tenant, str) or not NODE_NAME.match(tenant):
             p.add(f"{path}.tenant", f"not a tenant name: {tenant!r}")
         elif state not in STATES:
@@ -41,6 +43,7 @@ def load_overlay(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], 
             moving[name] = spec.get("migrating_to", "")
             if tenant not in tenants:
                 tenants.append(tenant)
+    p.reject(Kind.VROUTER, declared_names(doc.get("vrouters")) - set(routers))
     links = _links(p, doc, routers, vns)
     _check_connected(p, routers, links, declared)
     _check_capacity(p, networks, hypervisors, routers, links)
@@ -78,7 +81,7 @@ def _links(p: _Problems, doc: dict, routers: dict[str, VirtualRouter],
             continue
         missing = [e for e in ends if e not in routers]
         if missing:
-            p.add(f"{path}.between", f"no virtual router named {missing[0]!r}")
+            p.missing(Kind.VROUTER, missing[0], f"{path}.between")
             continue
         a, b = routers[ends[0]], routers[ends[1]]
         if a.tenant != b.tenant:

@@ -1,6 +1,8 @@
 """The TESs that attached themselves (their NVEs' reports), and asking an NVE to end one."""
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from tenet.store import keys
 from tenet.store.base import Put, Store
 from tenet.store.records import EndpointReport, Revocation
@@ -14,12 +16,14 @@ def attached(store: Store) -> list[EndpointReport]:
     return [EndpointReport.from_json(kv.value) for kv in store.range(keys.endpoints_prefix())]
 
 
-def revoke(store: Store, mac: str, why: str) -> tuple[str, ...]:
-    """Ask every NVE holding a session of `mac` to end it (TERMINATE, admin); the hosts asked.
-    The NVE clears the request once it has handled it."""
+def revoke(store: Store, mac: str, why: str, vns: Collection[str] | None = None) -> tuple[str, ...]:
+    """Ask every NVE holding a session of `mac` in one of `vns` (None: in any VN, the operator's
+    call) to end that session (TERMINATE, admin); the hosts asked. Each request names its VN:
+    tenants reuse MACs, and another VN's TES of the same MAC on the same NVE must stay. The NVE
+    clears a request once it has handled it."""
     mac = mac.lower().replace("-", ":")
-    hosts = tuple(sorted({r.host for r in attached(store) if r.mac == mac}))
-    if not hosts:
+    sessions = sorted({(r.host, r.vn) for r in attached(store) if r.mac == mac and (vns is None or r.vn in vns)})
+    if not sessions:
         raise NotAttached(f"no attached TES has MAC {mac} (see: tenet endpoints)")
-    store.txn([], [Put(keys.revoke(h, mac), Revocation(why).to_json()) for h in hosts])
-    return hosts
+    store.txn([], [Put(keys.revoke(h, mac, vn), Revocation(why, vn).to_json()) for h, vn in sessions])
+    return tuple(sorted({h for h, _ in sessions}))

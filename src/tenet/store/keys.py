@@ -13,7 +13,7 @@ Every value is a record of store/records.py (named per key there).
 | /tenet/servable | controller | the VNs any NVE may offer (NVO3), once for every host |
 | /tenet/hosts/<host>/status | the host's agent | generation applied and state (JSON) |
 | /tenet/hosts/<host>/admission/<shard> | the host's admission processes | serving: pid, VNs offered |
-| /tenet/hosts/<host>/revoke/<mac> | operator (CLI) | end that TES's session, and why |
+| /tenet/hosts/<host>/revoke/<vn>/<mac> | operator (CLI, API) | end that TES's session in that VN, and why |
 | /tenet/hosts/<proxy>/proxy | controller | an 802.1X proxy host's VM ports, with their credentials |
 | /tenet/endpoints/<host>/<vn>/<mac> | the host's agent | a dynamically attached endpoint |
 | /tenet/controller/leader | the leading controller, under its lease | who leads; the key's create revision is its term |
@@ -107,12 +107,20 @@ def admission(host: str, shard: int = 0) -> str:
 
 
 def revoke_prefix(host: str) -> str:
-    """Operator requests to end TES sessions on a host (`tenet detach`): one key per MAC."""
+    """Requests to end TES sessions on a host (`tenet detach`): one key per VN and MAC, so two
+    tenants ending their own TESs of one MAC never overwrite each other's request. The MAC is
+    the last part, as in the keys written before the VN was (revoke/<mac>)."""
     return host_prefix(host) + "revoke/"
 
 
-def revoke(host: str, mac: str) -> str:
-    return revoke_prefix(host) + _part(mac)
+def revoke(host: str, mac: str, vn: str = "") -> str:
+    return revoke_prefix(host) + (f"{_part(vn)}/" if vn else "") + _part(mac)
+
+
+def revoke_parts(host: str, key: str) -> tuple[str, str]:
+    """(vn, mac) of a revoke key; vn "" for a key of the older form revoke/<mac>."""
+    vn, _, mac = key[len(revoke_prefix(host)):].rpartition("/")
+    return vn, mac
 
 
 def extmac_prefix() -> str:

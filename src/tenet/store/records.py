@@ -143,20 +143,24 @@ class AdmissionReady:
                    shards=_get(d, r, "shards", int, 1))
 
 
-# -- /tenet/hosts/<host>/revoke/<mac> ------------------------------------------------------
+# -- /tenet/hosts/<host>/revoke/<vn>/<mac> -------------------------------------------------
 @dataclass(frozen=True)
 class Revocation:
-    """The operator asks the host's NVE to end a TES's session (`tenet detach`)."""
+    """The operator (or a tenant) asks the host's NVE to end a TES's session (`tenet detach`).
+    `vn` is the VN of that session: tenants reuse MACs, so another tenant's TES with the same MAC
+    on the same host keeps its session. "" (a request written before the VN was recorded) ends
+    the MAC's session in every VN, as such a request always did."""
 
     why: str = "revoked by the operator"
+    vn: str = ""
 
     def to_json(self) -> bytes:
-        return _dumps({"why": self.why})
+        return _dumps({"why": self.why, **({"vn": self.vn} if self.vn else {})})
 
     @classmethod
     def from_json(cls, data: str | bytes) -> Revocation:
         d = _doc(data, "revocation")
-        return cls(_get(d, "revocation", "why", str, cls.why))
+        return cls(_get(d, "revocation", "why", str, cls.why), _get(d, "revocation", "vn", str, ""))
 
 
 # -- /tenet/hosts/<proxy>/proxy -----------------------------------------------------------
