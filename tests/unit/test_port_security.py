@@ -9,7 +9,7 @@ import pytest
 from tenet.agent import port_security as ps
 from tenet.agent.translation import render
 from tenet.compute.addressing import compute_tables
-from tenet.compute.endpoints import declared_endpoints, report_endpoint
+from tenet.compute.endpoints import admitted_guards, declared_endpoints, report_endpoint, reported_endpoints
 from tenet.compute.port_security import Guard, split
 from tenet.compute.routing import Route
 from tenet.compute.tables import Entry, Function, HostTables, VnTable, from_json, to_json, vn_from_json, vn_to_json
@@ -78,6 +78,20 @@ def test_a_tes_sends_from_the_address_it_reported_or_was_granted():
     r = EndpointReport(vn="red", vnid=900, mac="02:00:00:00:00:07", port="tpx", host="a", ip="10.9.0.7/24")
     assert report_endpoint(r).sources == ("10.9.0.7",)
     assert report_endpoint(replace(r, ip="")).sources == ()
+
+
+def test_an_admitted_nic_keeps_what_it_was_declared_to_send_from():
+    d = doc(t={"host": "a", "nics": [{"network": "red", "mac": "02:00:00:00:00:07", "ip": "10.9.0.7", "join": "discover",
+                                      "identity": "tess", "password": "pw", "allowed": ["10.9.0.70"]}]},
+            u={"host": "a", "nics": [{"network": "red", "mac": "02:00:00:00:00:08", "join": "discover",
+                                      "identity": "uma", "password": "pw", "port_security": False}]})
+    intent = load_intent(d)
+    guards = admitted_guards(intent)
+    r = EndpointReport(vn="red", vnid=900, mac="02:00:00:00:00:07", port="tpx", host="a", ip="10.9.0.9/24")
+    u = replace(r, mac="02:00:00:00:00:08", ip="10.9.0.8/24")
+    got = {e.mac: e for e in reported_endpoints(intent, [r, u], guards=guards)}
+    assert got[r.mac].sources == ("10.9.0.9", "10.9.0.7", "10.9.0.70/32") and got[r.mac].guard is Guard.ON
+    assert (got[u.mac].guard, got[u.mac].sources) == (Guard.OFF, ())
 
 
 def test_rows_carry_it_and_the_stored_tables_keep_it():

@@ -5,7 +5,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from tenet.compute.port_security import Guard, nic_guard, reported_sources, tenant_prefixes
+from tenet.compute.port_security import Guard, Guarding, nic_guard, reported_sources, tenant_prefixes
 from tenet.model.tenancy import Intent, Join, VmState, port_name, switch_port_name
 
 if TYPE_CHECKING:  # the stored record (store/records.py); the core only reads its fields
@@ -134,7 +134,8 @@ def dynamic_vm_name(mac: str) -> str:
 
 def reported_endpoints(intent: Intent, reports: Sequence[EndpointReport],
                        declared: tuple[Endpoint, ...] = (),
-                       coming: Mapping[tuple[str, str], Arrival] | None = None) -> tuple[Endpoint, ...]:
+                       coming: Mapping[tuple[str, str], Arrival] | None = None,
+                       guards: Mapping[tuple[str, str], Guarding] | None = None) -> tuple[Endpoint, ...]:
     """Endpoints agents reported after admitting a TES. Ignored: reports for VNs no longer in
     the intent, and any whose MAC or IP another endpoint of the VN already holds (first wins,
     but a migrating NIC's destination NVE comes first: `coming`), so a TES can never take over
@@ -152,17 +153,29 @@ def reported_endpoints(intent: Intent, reports: Sequence[EndpointReport],
         macs.add((r.vn, r.mac))
         if ip:
             ips.add((r.vn, ip.split("/")[0]))
-        out.append(report_endpoint(r))
+        out.append(report_endpoint(r, guards.get((r.vn, r.mac)) if guards else None))
     return tuple(out)
 
 
-def report_endpoint(r: EndpointReport) -> Endpoint:
+def admitted_guards(intent: Intent) -> dict[tuple[str, str], Guarding]:
+    """(VN, MAC) -> port security of every NIC declared to join by admission (NVO3, 802.1X,
+    MAB): what it was declared to send from holds once it is admitted, beside what it reported."""
+    tenant = {v.name: v.tenant for v in intent.vns}
+    prefixes = tenant_prefixes(intent) if any(vm.router for vm in intent.vms) else {}
+    return {(nic.network, nic.mac): nic_guard(vm, nic, prefixes, tenant.get(nic.network, ""))
+            for vm in intent.vms for nic in vm.nics if nic.join is not Join.STATIC}
+
+
+def report_endpoint(r: EndpointReport, declared: Guarding | None = None) -> Endpoint:
     """The endpoint one admission report stands for (the controller's and, before the
-    controller has answered, the admitting NVE's own: agent/provisional.py)."""
+    controller has answered, the admitting NVE's own: agent/provisional.py). `declared`: the
+    port security its NIC was declared with, if it was (the NVE alone does not know it)."""
     t = r.tunnel
     tunnel = Tunnel(r.port, t.remote, t.vni, t.udp_port) if t else None
     p = r.provisioning
     return Endpoint(vn=r.vn, vm=dynamic_vm_name(r.mac), nic=0, mac=r.mac, ip=r.ip, host=r.host,
                     port=r.port, tunnel=tunnel, rate_down_bps=(p.rate_down_bps or 0) if p else 0,
                     rate_up_bps=(p.rate_up_bps or 0) if p else 0, cos=(p.cos or 0) if p else 0,
-                    sources=reported_sources(r.ip))
+                    guard=declared[0] if declared else Guard.ON,
+                    sources=(() if declared and declared[0] is Guard.OFF else
+                             tuple(dict.fromkeys(reported_sources(r.ip) + (declared[1] if declared else ())))))

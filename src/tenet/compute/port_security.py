@@ -22,6 +22,9 @@ class Guard(str, Enum):
     OFF = "off"  # declared `port_security: false`: any source
 
 
+Guarding = tuple[Guard, tuple[str, ...]]  # a NIC's guard and the sources it may send from
+
+
 def tenant_prefixes(intent: Intent) -> dict[str, tuple[str, ...]]:
     """Every prefix of each tenant's VNs and virtual links: what a virtual router of the
     tenant forwards for, and so may send from (it routes only between its tenant's VNs)."""
@@ -31,7 +34,7 @@ def tenant_prefixes(intent: Intent) -> dict[str, tuple[str, ...]]:
     return {t: tuple(dict.fromkeys(p)) for t, p in out.items()}
 
 
-def nic_guard(vm: Vm, nic: Nic, prefixes: dict[str, tuple[str, ...]], tenant: str) -> tuple[Guard, tuple[str, ...]]:
+def nic_guard(vm: Vm, nic: Nic, prefixes: dict[str, tuple[str, ...]], tenant: str) -> Guarding:
     """(guard, sources) of a declared NIC. No sources: its MAC alone is checked (a NIC with
     no address may use any, as one that takes its address by DHCP must)."""
     if not nic.port_security:

@@ -17,11 +17,12 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from tenet.compute.endpoints import (
-    Arrival, Endpoint, arrivals, arriving, declared_endpoints, prestaged, reported_endpoints,
+    Arrival, Endpoint, admitted_guards, arrivals, arriving, declared_endpoints, prestaged, reported_endpoints,
 )
 from tenet.compute.extmac import Allocator, Key
 from tenet.compute.incremental import Tables
 from tenet.compute.layers import with_carriers
+from tenet.compute.port_security import Guarding
 from tenet.compute.routing import router_key
 from tenet.compute.tables import HostTables, Servable
 from tenet.controller.fence import Fence, write
@@ -54,6 +55,7 @@ class Publication:
         self.routed: set[str] = set()  # its IP-based VNs
         self.staged: frozenset[tuple[str, str]] = frozenset()  # instances live migrations need (compute/endpoints.py)
         self.coming: dict[tuple[str, str], Arrival] = {}  # where migrating admitted NICs arrive
+        self.guards: dict[tuple[str, str], Guarding] = {}  # admitted NICs' declared port security
         self.declared: dict[str, tuple[Endpoint, ...]] = {}
         self.raw: dict[str, tuple[Endpoint, ...]] = {}  # per VN: declared and accepted reports
         self.members: dict[str, tuple[Endpoint, ...]] = {}  # per VN: what the tables are computed from
@@ -102,6 +104,8 @@ class Publication:
             self.layered = any(v.over for v in intent.vns)
             staged, self.staged = self.staged, prestaged(intent)
             coming, self.coming = self.coming, arrivals(intent)
+            guards, self.guards = self.guards, admitted_guards(intent)
+            dirty |= {vn for (vn, _), _ in set(guards.items()) ^ set(self.guards.items())}  # an admitted NIC's addresses
             dirty |= {vn for _, vn in staged ^ self.staged}  # a migration began, ended or changed course
             dirty |= {vn for (vn, mac) in coming.keys() | self.coming.keys() if coming.get((vn, mac)) != self.coming.get((vn, mac))}
             self.routed = {v.name for v in intent.vns if v.forwarding == "ip"}
@@ -143,7 +147,8 @@ class Publication:
                 continue
             declared = self.declared.get(vn, ())
             reports = list(self.inputs.reports.get(vn, {}).values())
-            self.raw[vn] = arriving(declared + reported_endpoints(intent, reports, declared, self.coming), self.coming)
+            self.raw[vn] = arriving(declared + reported_endpoints(intent, reports, declared, self.coming, self.guards),
+                                   self.coming)
         if self.layered:  # carriers join lower VNs: layered fabrics redo them all
             grouped: dict[str, list[Endpoint]] = {}
             for ep in with_carriers(intent, tuple(ep for eps in self.raw.values() for ep in eps)):
