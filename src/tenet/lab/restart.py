@@ -19,7 +19,8 @@ class RestartPolicy:
     factor: float = 2.0  # each further restart within the interval waits this much longer …
     cap: float = 3.2  # … up to this
     burst: int = 5  # starts allowed within `interval` (StartLimitBurst) …
-    interval: float = 10.0  # … seconds (StartLimitIntervalSec)
+    interval: float = 30.0  # … seconds (StartLimitIntervalSec): wide enough that the backoff
+    # cannot outrun it: a process that dies within ~4 s of every start hits the limit
 
     def __post_init__(self) -> None:
         if self.initial <= 0 or self.factor < 1 or self.cap < self.initial or self.burst < 1 or self.interval <= 0:
