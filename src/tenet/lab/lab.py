@@ -647,6 +647,8 @@ def down(record: Record) -> None:
     Freezer(record.name, record.dir).thaw_all()  # paused VMs: thawed first
     for p in [p for p in record.processes if p.role == SUPERVISOR]:
         try:
+            if alive(p.pid, p.start_time):
+                os.kill(p.pid, signal.SIGCONT)  # a supervisor paused (a test looking at a crash) hears SIGTERM
             _stop(p, grace=60.0)
         except OSError as e:
             errors.append(f"stopping the supervisor (pid {p.pid}): {e}")

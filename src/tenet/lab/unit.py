@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import signal
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from tenet.lab import restart
@@ -173,12 +173,3 @@ def signalled(status: UnitStatus, now: float) -> UnitStatus:
 def settled(status: UnitStatus, now: float) -> UnitStatus:
     return replace(status, phase=Phase.STOPPED, due=0.0, since=now)
 
-
-@dataclass(frozen=True)
-class Units:
-    """Every unit's spec and status by name: one look of the supervisor."""
-    specs: dict[str, UnitSpec] = field(default_factory=dict)
-    statuses: dict[str, UnitStatus] = field(default_factory=dict)
-
-    def names(self) -> list[str]:
-        return sorted(set(self.specs) | set(self.statuses), key=lambda n: (self.specs[n].order if n in self.specs else -1, n))
