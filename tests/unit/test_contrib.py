@@ -27,7 +27,9 @@ def test_unit_starts_a_shipped_command_with_options_it_takes(unit):
     usage = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, check=True).stdout
     for option in (a for a in argv[1:] if a.startswith("--")):
         assert re.search(rf"(^|\s){re.escape(option)}\b", usage), f"{unit.name}: {script} takes no {option}"
-    assert c["Service"]["Restart"] == "always"
+    # as the lab's supervisor does (lab/restart.py): a failure restarted, a start limit
+    assert c["Service"]["Restart"] == "on-failure" and float(c["Service"]["RestartSec"]) > 0
+    assert (c["Unit"]["StartLimitIntervalSec"], c["Unit"]["StartLimitBurst"]) == ("30", "5")
 
 
 def test_the_wheel_holds_every_file_of_the_package(tmp_path):

@@ -253,6 +253,17 @@ def test_keepalive_renews_the_lease(store):
     store.revoke(lease)
 
 
+def test_a_lease_tells_how_long_ago_it_was_renewed(store):
+    lease = store.grant(10)
+    time.sleep(1.1)
+    granted, left = store.lease_ttl(lease)
+    assert granted == 10 and 7.9 <= left <= 8.9  # etcd answers whole seconds, rounded down
+    store.keepalive(lease)
+    assert store.lease_ttl(lease)[1] >= 9
+    store.revoke(lease)
+    assert store.lease_ttl(lease) is None
+
+
 def _increment(url: str, n: int) -> None:
     s = open_store(url)
     for _ in range(n):

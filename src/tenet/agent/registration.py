@@ -91,5 +91,5 @@ class Registration:
                 log.warning("lease %x lapsed: registering again", self.lease)
                 self.registered.clear()
         self.lease = store.grant(self.config.lease_ttl)
-        store.put(keys.alive(self.config.host), Alive(pid=os.getpid(), since=time.time()).to_json(), lease=self.lease)
+        store.put(keys.alive(self.config.host), Alive(pid=os.getpid(), since=time.time(), lease=self.lease).to_json(), lease=self.lease)
         self.registered.set()

@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from tenet.cli.api import api, token_app
 from tenet.cli.console import cells, fail, line, out, progress, styled
@@ -87,7 +88,8 @@ def lab_down(name: Optional[str] = typer.Argument(None)) -> None:
 
 @lab_app.command("status")
 def lab_status(name: Optional[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:
-    """Processes (which controller leads) and agent convergence of a running lab."""
+    """Processes of a running lab: alive now (and restarts, agents' heartbeats), apart from the
+    generation each agent last converged to and which controller leads (the store's word)."""
     try:
         rec = Record.load(_lab_name(name))
     except LookupError as e:
@@ -98,20 +100,46 @@ def lab_status(name: Optional[str] = typer.Argument(None), as_json: bool = typer
                                      "namespaces": len(rec.namespaces)}, indent=2) + "\n")
         return
     t = Table(title=f"lab {rec.name} ({rec.state}) — {rec.topology}")
-    for c in ("role", "node", "pid", "alive", "generation", "state"):
+    for c in ("role", "node", "pid", "alive now", "restarts", "heartbeat", "generation", "state"):
         t.add_column(c)
     for r in procs:
-        alive = styled("yes", "") if r["alive"] else styled("no", "red")
+        alive = _alive_cell(r)
         if r["role"] == "admission":
             shard = f" {r['shard']}/{r['shards']}" if r["shards"] > 1 else ""
-            t.add_row(*cells(f"  admission{shard}", r["node"], r["pid"], alive, "", "serves " + (", ".join(r["serves"]) or "nothing")))
+            t.add_row(f"  admission{shard}", r["node"], str(r["pid"]), alive, "", "", "",
+                      Text("serves " + (", ".join(r["serves"]) or "nothing")))
             continue
         state = ("leads" if r["leads"] else "follows") if r["role"] == "controller" else r.get("state", "")
         if r.get("provisional"):
             state += f" (+{r['provisional']} provisional)"
-        t.add_row(*cells(r["role"], r["node"], r["pid"], alive, r.get("generation", ""), state))
+        restarts = str(r.get("restarts", ""))
+        if r.get("last_exit"):
+            restarts += f" (last {r['last_exit']}, {r['last_exit_ago']:g}s ago)"
+        t.add_row(Text(r["role"]), Text(r["node"]), str(r["pid"]), alive, Text(restarts), _heartbeat_cell(r),
+                  str(r.get("generation", "")), Text(state))
     out.print(t)
     out.print(f"{len(rec.namespaces)} namespaces")
+
+
+def _alive_cell(r: dict) -> Text:
+    """yes, or no with why: what /proc shows now and what the supervisor does about it."""
+    phase = r.get("phase", "running")
+    if r["alive"] and phase == "running":
+        return Text("yes")
+    why = [] if r["alive"] else [r.get("liveness", "gone")]
+    if phase != "running":
+        why.append(phase + (f": {r['error']}" if r.get("error") else ""))
+    return Text(("yes" if r["alive"] else "no") + f" ({', '.join(why)})", style="" if r["alive"] else "red")
+
+
+def _heartbeat_cell(r: dict) -> Text:
+    hb = r.get("heartbeat")
+    if hb is None:
+        return Text("")
+    if hb["beat"] == "none":
+        return Text("none", style="red")
+    return Text(f"{hb['age']:.1f}s" + (f" stale (> {hb['bound']:g}s)" if hb["beat"] == "stale" else ""),
+                style="red" if hb["beat"] == "stale" else "")
 
 
 @hosts_app.callback(invoke_without_command=True)

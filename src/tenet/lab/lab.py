@@ -30,7 +30,10 @@ from tenet.hypervisor.freezer import Freezer
 from tenet.hypervisor.manager import Hypervisor, Routers
 from tenet.lab.plan import AAA_NODE, LabPlan, plan
 from tenet.lab.users import dynauth_argv, session_changes
+from tenet.lab.liveness import alive
 from tenet.lab.record import Proc, Record, start_time
+from tenet.lab.supervision import ROLE as SUPERVISOR, Supervision, current
+from tenet.lab.unit import Phase
 from tenet.model.load import load_file
 from tenet.model.tenancy import Intent, Join
 from tenet.lab.vms import LabVms
@@ -61,7 +64,6 @@ class Lab:
         self.record = Record(name=intent.name, topology=topology, control=control.to_dict())
         if self.plan.management is not None:  # the operator's view: root, from the bridge's namespace
             self.record.store = etcd.client_url(self.plan.etcd_nodes(), self.pki, rbac.ROOT, self.plan.management.netns)
-        self.stopped: set[tuple[str, str]] = set()  # stopped on purpose: not a failure when found dead
 
     @classmethod
     def load(cls, path: str | Path, progress: Progress = _quiet) -> "Lab":
@@ -112,6 +114,7 @@ class Lab:
             raise LabError(f"namespaces already exist, not ours to touch: {', '.join(clash)}")
         self.record.save()
         try:
+            self._start_supervisor()
             self._build()
             self._start()
             self.wait_routed(timeout)
@@ -137,15 +140,34 @@ class Lab:
         for c in p.commands:
             netns.command(c)
 
+    @property
+    def supervision(self) -> Supervision:
+        return Supervision(self.record.dir)
+
+    def _start_supervisor(self, timeout: float = 10.0) -> None:
+        """The lab's supervisor (lab/supervisor.py): it starts every other process, as their
+        parent, and restarts those that fail, after `up` has returned too."""
+        log = self.record.dir / "supervisor.log"
+        argv = [sys.executable, "-m", "tenet.lab.supervisor", "--dir", str(self.record.dir)]
+        with open(log, "ab") as out:
+            p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.record.processes.append(Proc(SUPERVISOR, self.name, p.pid, start_time(p.pid), str(log)))
+        self.record.save()
+        deadline = time.monotonic() + timeout
+        while not (self.record.dir / "supervisor.sock").exists():
+            if p.poll() is not None or time.monotonic() > deadline:
+                raise LabError(f"the lab's supervisor did not start; see {log}")
+            time.sleep(0.01)
+
     def _spawn(self, role: str, node: str, argv: list[str], netns_name: str | None = None,
                serves: Listen | None = None) -> Proc:
-        """`serves`: where the process serves its metrics (its argv says so too), recorded with it."""
+        """Started by the supervisor. `serves`: where the process serves its metrics (its argv
+        says so too), recorded with it."""
         log = self.record.dir / f"{role}-{node}.log"
-        self.stopped.discard((role, node))
         full = (["ip", "netns", "exec", netns_name] if netns_name else []) + argv
-        with open(log, "ab") as out:
-            p = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        proc = Proc(role, node, p.pid, start_time(p.pid), str(log), serves.url if serves else "", netns_name or "")
+        st = self.supervision.start(role, node, full, str(log), order=len(self.record.processes),
+                                    metrics=serves.url if serves else "", netns=netns_name or "")
+        proc = Proc(role, node, st.pid, st.start_time, str(log), serves.url if serves else "", netns_name or "")
         self.record.processes.append(proc)
         self.record.save()
         return proc
@@ -288,8 +310,9 @@ class Lab:
             self._spawn("tes", s.name, argv, self.netns(s.name))
 
     def _forget(self, role: str, node: str) -> None:
+        """Its recorded process stopped (through the supervisor: not restarted) and forgotten."""
         for old in [p for p in self.record.processes if p.role == role and p.node == node]:
-            _stop(old)
+            self.supervision.stop(role, node)
             self.record.processes.remove(old)
 
     def wait_attached(self, vm: str, nic: int = 0, timeout: float = 10.0) -> float:
@@ -386,8 +409,18 @@ class Lab:
             return {}
 
     def _dead(self) -> Proc | None:
-        return next((p for p in self.record.processes
-                     if start_time(p.pid) != p.start_time and (p.role, p.node) not in self.stopped), None)
+        """A process that failed for good (its start limit hit) or exited on its own, or the
+        supervisor itself gone; not one stopped on purpose, nor one waiting to be restarted."""
+        sup = self.supervision
+        for p in self.record.processes:
+            if p.role == SUPERVISOR:
+                if not alive(p.pid, p.start_time):
+                    return p
+                continue
+            s = sup.status(p.role, p.node)
+            if s is not None and s.phase in (Phase.FAILED, Phase.EXITED):
+                return p
+        return None
 
     def wait_converged(self, timeout: float = 60.0) -> None:
         """Return when the controller has published every change written so far and every
@@ -424,18 +457,18 @@ class Lab:
         return subprocess.Popen(["ip", "netns", "exec", self.netns(node), *argv], **kw)
 
     def process(self, role: str, node: str) -> Proc:
-        return next(p for p in self.record.processes if p.role == role and p.node == node)
+        """The recorded process, with the PID that serves it now (a restart changes it)."""
+        return next(p for p in current(self.record) if p.role == role and p.node == node)
 
     def stop_process(self, role: str, node: str, sig: int = signal.SIGTERM, *, wait: bool = True) -> None:
-        """Signal a recorded process (SIGKILL: it dies without a word, e.g. a crashed TES). A
-        SIGTERM waits for the exit and kills after a grace, unless `wait` is False (a bench
-        timing what follows the signal itself)."""
-        p = self.process(role, node)
-        self.stopped.add((role, node))
-        if sig == signal.SIGTERM and wait:
-            _stop(p)
-        elif start_time(p.pid) == p.start_time:
-            os.kill(p.pid, sig)
+        """Stop a recorded process on purpose, with `sig` (SIGKILL: it dies without a word, e.g.
+        a crashed TES): the supervisor sends it and does not restart it (a fault the test
+        inflicts stays inflicted) until the lab starts it again. A SIGTERM waits for the exit
+        and kills after a grace, unless `wait` is False (a bench timing what follows the
+        signal itself); another signal waits until it is sent. To test a restart, kill the
+        PID behind the supervisor's back instead (os.kill(lab.process(...).pid, SIGKILL))."""
+        self.process(role, node)  # recorded, or StopIteration as before
+        self.supervision.stop(role, node, sig, wait=wait and sig == signal.SIGTERM)
 
     def leader(self) -> str | None:
         """The controller replica that leads now (its node), or None while none does."""
@@ -571,9 +604,7 @@ class Lab:
 
     def restart_agent(self, host: str) -> Proc:
         """Stop an agent by its recorded PID and start a new one (the kernel keeps its state)."""
-        old = self.process("agent", host)
-        _stop(old)
-        self.record.processes.remove(old)
+        self._forget("agent", host)
         return self._spawn("agent", host, self._agent_argv(host), self.netns(host), self._agent_metrics)
 
     def restart_etcd(self, member: str) -> Proc:
@@ -585,26 +616,43 @@ class Lab:
 
 
 def _stop(p: Proc, grace: float = 3.0) -> None:
-    if start_time(p.pid) != p.start_time:
+    """SIGTERM by recorded PID (never a recycled one), SIGKILL after the grace. A zombie
+    counts as gone (reaped here when it is ours)."""
+    if not alive(p.pid, p.start_time):
+        _reap(p.pid)
         return  # gone, or the PID now belongs to someone else
     os.kill(p.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        try:
-            os.waitpid(p.pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        if start_time(p.pid) != p.start_time:
+        _reap(p.pid)
+        if not alive(p.pid, p.start_time):
             return
         time.sleep(0.02)
-    if start_time(p.pid) == p.start_time:
+    if alive(p.pid, p.start_time):
         os.kill(p.pid, signal.SIGKILL)
+        _reap(p.pid)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child: its parent (the supervisor, or init) reaps it
 
 
 def down(record: Record) -> None:
+    """The supervisor first (it stops its units, last started first, so nothing is
+    restarted under our feet), then whatever recorded process still runs, by its PID now."""
     errors = []
     Freezer(record.name, record.dir).thaw_all()  # paused VMs: thawed first
-    for p in reversed(record.processes):
+    for p in [p for p in record.processes if p.role == SUPERVISOR]:
+        try:
+            if alive(p.pid, p.start_time):
+                os.kill(p.pid, signal.SIGCONT)  # a supervisor paused (a test looking at a crash) hears SIGTERM
+            _stop(p, grace=60.0)
+        except OSError as e:
+            errors.append(f"stopping the supervisor (pid {p.pid}): {e}")
+    for p in reversed([p for p in current(record) if p.role != SUPERVISOR]):  # its last word on each PID
         try:
             _stop(p)
         except OSError as e:

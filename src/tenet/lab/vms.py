@@ -19,6 +19,7 @@ from tenet.lab.announce import announce
 from tenet.lab.netns import LabError
 from tenet.lab.plan import behind_switch, netns_name, nic_plan, vm_commands
 from tenet.lab.record import Record, start_time
+from tenet.lab.supervision import current
 from tenet.model.tenancy import Intent, Join, Vm, port_name
 from tenet.store.base import StoreError
 from tenet.store.netns import inside
@@ -127,7 +128,7 @@ class LabVms:
 
     def rediscover(self, vm: Vm) -> None:
         """SIGUSR1 to the TESs the lab started in the VM (by recorded PID and start time)."""
-        for p in self.record.processes:
+        for p in current(self.record):
             if p.role == "tes" and p.node.partition(".")[0] == vm.name and start_time(p.pid) == p.start_time:
                 os.kill(p.pid, signal.SIGUSR1)
 

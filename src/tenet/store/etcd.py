@@ -482,6 +482,12 @@ class EtcdStore:
             raise LeaseExpired(lease)
         return ttl
 
+    def lease_ttl(self, lease: int) -> tuple[int, float] | None:
+        """etcd answers whole seconds, rounded down: an age read so is up to 1 s long."""
+        reply = self._ok("/v3/lease/timetolive", {"ID": str(lease)})
+        left = int(reply.get("TTL", -1))
+        return (int(reply.get("grantedTTL", 0)), float(left)) if left > 0 else None
+
     def revoke(self, lease: int) -> None:
         reply = self._call("/v3/lease/revoke", {"ID": str(lease)})
         if "error" in reply and "lease not found" not in str(reply.get("message")):

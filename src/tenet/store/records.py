@@ -477,14 +477,16 @@ class Alive:
 
     pid: int
     since: float  # wall-clock time the agent registered
+    lease: int = 0  # the lease it renews: its renewals are the agent's heartbeat (lab/liveness.py)
 
     def to_json(self) -> bytes:
-        return _dumps({"pid": self.pid, "since": self.since})
+        return _dumps({"pid": self.pid, "since": self.since, **({"lease": self.lease} if self.lease else {})})
 
     @classmethod
     def from_json(cls, data: str | bytes) -> Alive:
         r, d = "alive", _doc(data, "alive")
-        return cls(pid=_get(d, r, "pid", int), since=float(_get(d, r, "since", (int, float))))
+        return cls(pid=_get(d, r, "pid", int), since=float(_get(d, r, "since", (int, float))),
+                   lease=_get(d, r, "lease", int, 0))
 
 
 # -- /tenet/fabric and /tenet/tenancy ------------------------------------------------------

@@ -219,6 +219,12 @@ class SqliteStore:
             raise LeaseExpired(lease)
         return row[0]
 
+    def lease_ttl(self, lease: int) -> tuple[int, float] | None:
+        with self.lock:
+            row = self.db.execute("SELECT ttl, expiry FROM leases WHERE id=?", (lease,)).fetchone()
+        left = row[1] - time.time() if row else 0.0
+        return (row[0], left) if row and left > 0 else None
+
     def revoke(self, lease: int) -> None:
         with self.lock, self._writing() as cur:
             self._expire(cur)
