@@ -56,6 +56,10 @@ class Batch:
             self.frames.append(template.replace(PLACEHOLDER, marker))
             self.what[marker] = what
 
+    def only(self, keep: Callable[[str], bool]) -> "Batch":
+        """The part of this batch whose descriptions `keep` accepts (for counting, not sending)."""
+        return Batch(what={m: w for m, w in self.what.items() if keep(w)}, controls=self.controls)
+
     def leaks(self, seen: dict[str, set[bytes]], where: set[str] | list[str] | tuple[str, ...]) -> dict[str, list[str]]:
         """Where (of `where`) which of this batch's frames arrived: {} when none did."""
         out = {vm: sorted({self.what[m] for m in seen[vm] if m in self.what and m not in self.controls}) for vm in where}
@@ -104,7 +108,7 @@ def watching(lab, vms: list[str] | tuple[str, ...]) -> Iterator[dict[str, set[by
     """Captures on every listed VM's eth0 for the duration; afterwards the markers each saw."""
     seen: dict[str, set[bytes]] = {}
     with ExitStack() as stack:
-        caps = {vm: stack.enter_context(_Quiet(lab, vm)) for vm in vms}
+        caps = {vm: stack.enter_context(_Quiet(lab, vm, "eth0")) for vm in vms}
         yield seen
         time.sleep(0.5)  # the last frames cross a router and a decapsulation
     for vm, cap in caps.items():
