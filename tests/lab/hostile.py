@@ -37,14 +37,11 @@ class Batch:
 
     frames: list[bytes] = field(default_factory=list)
     what: dict[bytes, str] = field(default_factory=dict)
-    controls: set[bytes] = field(default_factory=set)  # frames that must arrive: never a leak
 
-    def add(self, what: str, build: Callable[[bytes], Packet | bytes], control: bool = False) -> bytes:
+    def add(self, what: str, build: Callable[[bytes], Packet | bytes]) -> bytes:
         marker = new_marker()
         self.frames.append(bytes(build(marker)))
         self.what[marker] = what
-        if control:
-            self.controls.add(marker)
         return marker
 
     def copies(self, what: str, build: Callable[[bytes], Packet | bytes], n: int) -> None:
@@ -58,11 +55,11 @@ class Batch:
 
     def only(self, keep: Callable[[str], bool]) -> "Batch":
         """The part of this batch whose descriptions `keep` accepts (for counting, not sending)."""
-        return Batch(what={m: w for m, w in self.what.items() if keep(w)}, controls=self.controls)
+        return Batch(what={m: w for m, w in self.what.items() if keep(w)})
 
     def leaks(self, seen: dict[str, set[bytes]], where: set[str] | list[str] | tuple[str, ...]) -> dict[str, list[str]]:
         """Where (of `where`) which of this batch's frames arrived: {} when none did."""
-        out = {vm: sorted({self.what[m] for m in seen[vm] if m in self.what and m not in self.controls}) for vm in where}
+        out = {vm: sorted({self.what[m] for m in seen[vm] if m in self.what}) for vm in where}
         return {vm: w for vm, w in out.items() if w}
 
     def count(self, seen: dict[str, set[bytes]], where) -> int:
@@ -104,11 +101,13 @@ def start_sending(ns: str, iface: str, frames: list[bytes], rate: float) -> subp
 
 
 @contextmanager
-def watching(lab, vms: list[str] | tuple[str, ...]) -> Iterator[dict[str, set[bytes]]]:
-    """Captures on every listed VM's eth0 for the duration; afterwards the markers each saw."""
+def watching(lab, vms: tuple[str, ...], uplinks: tuple[str, ...] = ()) -> Iterator[dict[str, set[bytes]]]:
+    """Captures on every listed VM's eth0 and every listed host's uplink for the duration;
+    afterwards the markers each node saw, by node name."""
     seen: dict[str, set[bytes]] = {}
     with ExitStack() as stack:
-        caps = {vm: stack.enter_context(_Quiet(lab, vm, "eth0")) for vm in vms}
+        caps = {node: stack.enter_context(_Quiet(lab, node, iface))
+                for nodes, iface in ((vms, "eth0"), (uplinks, "up0")) for node in nodes}
         yield seen
         time.sleep(0.5)  # the last frames cross a router and a decapsulation
     for vm, cap in caps.items():

@@ -3,9 +3,10 @@ kind of frame an attacker would, each with a unique marker, and captures on the 
 count by marker what arrived where it must not. Tenant red (VN r, replicated) reuses every MAC
 and IP of tenant blue (VN b, multicast); r1 on h1 is the attacker (adversary.yaml).
 
-Each batch also carries control frames that must arrive (r1 to its own VN's peers), so that a
-capture that sees nothing proves isolation rather than a dead path. The `test_port_security_*`
-and `test_underlay_validation_*` cases assert what issue 18's items 1 and 2 promise."""
+A VM's batch follows control frames that must arrive (to the sender's own VN's peers), and an
+underlay node's batch is seen arriving on the hosts' uplinks, so that a capture that sees
+nothing proves isolation rather than a dead path. The `test_port_security_*` and
+`test_underlay_validation_*` cases assert what issue 18's items 1 and 2 promise."""
 from __future__ import annotations
 
 import re
@@ -48,11 +49,21 @@ class Facts:
     group: str  # VN b's group
     external: dict[str, tuple[str, str]]  # external MAC -> (VN, VM)
     underlay: dict[str, tuple[str, str, str]]  # host -> (network, IP, uplink MAC)
+    router_node: str
     router: dict[str, tuple[str, str, str]]  # network -> (router's port, its IP, its MAC)
 
 
-def _link_mac(lab, node: str, dev: str) -> str:
-    return lab.exec(node, "cat", f"/sys/class/net/{dev}/address", check=True).stdout.strip()
+@dataclass(frozen=True)
+class Rogue:
+    """The foreign node on pa: its namespace and its uplink's MAC."""
+
+    ns: str
+    mac: str
+
+
+def _link_mac(ns: str, dev: str) -> str:
+    return subprocess.run(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{dev}/address"],
+                          capture_output=True, text=True, check=True).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +86,14 @@ def facts(lab) -> Facts:
         vnid={vn.name: vn.vnid for vn in lab.intent.vns},
         group=tables["h1"].vn("b").group,
         external=external,
-        underlay={h.name: (h.network, str(h.address.ip), _link_mac(lab, h.name, "up0")) for h in lab.intent.fabric.hosts},
-        router={pn: (dev, ip, _link_mac(lab, router.name, dev)) for pn, (dev, ip) in ports.items()},
+        underlay={h.name: (h.network, str(h.address.ip), _link_mac(lab.netns(h.name), "up0")) for h in lab.intent.fabric.hosts},
+        router_node=router.name,
+        router={pn: (dev, ip, _link_mac(lab.netns(router.name), dev)) for pn, (dev, ip) in ports.items()},
     )
 
 
 @pytest.fixture(scope="module")
-def rogue(lab, facts) -> str:
+def rogue(lab, facts) -> Rogue:
     """A foreign node on physical network pa: a namespace the lab records (so `down` removes it
     even if this module dies) and wires into pa's switch, with an address but no tenet."""
     ns, pa = f"tn-{lab.name}-{ROGUE}", lab.netns("pa")
@@ -94,7 +106,7 @@ def rogue(lab, facts) -> str:
         netns.run(["ip", "netns", "exec", where, *argv.split()], f"wiring the rogue node in {where}")
     for _, ip, _ in facts.underlay.values():  # the router resolves every host: nothing waits on ARP
         subprocess.run(["ip", "netns", "exec", ns, "ping", "-c1", "-W1", ip], capture_output=True)
-    yield ns
+    yield Rogue(ns, _link_mac(ns, "up0"))
     netns.delete(ns)
     lab.record.namespaces.remove(ns)
     lab.record.save()
@@ -105,8 +117,8 @@ def controls(batch: Batch, facts: Facts, sender: str, peers: tuple[str, ...]) ->
     """Frames `sender` may send its own VN: unicast to each peer (translated or encapsulated)
     and a broadcast. They must arrive, or a silent capture proves nothing."""
     mac, ip = facts.mac[sender], facts.ip[sender]
-    want = {vm: {batch.add(f"control to {vm}", lambda m, vm=vm: udp(mac, facts.mac[vm], ip, facts.ip[vm], m), control=True)} for vm in peers}
-    b = batch.add("control broadcast", lambda m: udp(mac, BROADCAST, ip, "10.81.0.255", m), control=True)
+    want = {vm: {batch.add(f"control to {vm}", lambda m, vm=vm: udp(mac, facts.mac[vm], ip, facts.ip[vm], m))} for vm in peers}
+    b = batch.add("control broadcast", lambda m: udp(mac, BROADCAST, ip, "10.81.0.255", m))
     for vm in peers:
         want[vm].add(b)
     return want
@@ -133,7 +145,7 @@ def attack(lab, facts: Facts, batch: Batch, refused: int = 0) -> dict[str, set[b
 
 
 # -- from a hostile tenant VM --------------------------------------------------------------------
-def test_spoofed_external_macs_reach_no_one(lab, facts):
+def test_spoofed_external_macs_stay_in_their_vn(lab, facts):
     """r1 addresses every external MAC the controller published (read from the tables, as an
     attacker who learnt them off a physical network would), from its own, a stranger's and
     blue's external MACs; and sends from blue's external MACs to blue's internal ones."""
@@ -275,12 +287,12 @@ def test_a_broadcast_storm_costs_the_other_vn_no_ping(lab, facts):
 
 
 # -- from hostile underlay nodes (issue 18, item 2: fail until the underlay checks its peers) -----
-def underlay_batch(facts: Facts, targets: list[tuple[str, str, str, str]], src_mac: str, src_ip: str) -> Batch:
-    """VXLAN with each VN's VNI to each target (label, iface, MAC, IP), carrying frames to every
-    VM's MAC and broadcast; 3 rounds."""
+def underlay_batch(facts: Facts, targets: list[tuple[str, str, str]], src_mac: str, src_ip: str) -> Batch:
+    """VXLAN with each VN's VNI to each target (label, MAC, IP), carrying frames to every VM's
+    MAC and broadcast; 3 rounds."""
     batch = Batch()
     for _ in range(3):
-        for label, _, dmac, dip in targets:
+        for label, dmac, dip in targets:
             for vn in ("b", "r"):
                 for dst in (BROADCAST, *(facts.mac[v] for v in BLUE)):
                     batch.add(f"vxlan {vn} from {src_ip} -> {label}, inner -> {dst}", lambda mk: vxlan(
@@ -288,11 +300,15 @@ def underlay_batch(facts: Facts, targets: list[tuple[str, str, str, str]], src_m
     return batch
 
 
-def inject(lab, facts: Facts, sends: list[tuple[str, str, Batch]]) -> dict[str, list[str]]:
-    """Send each (namespace, iface, batch) while every VM captures; what arrived, by VM."""
-    with watching(lab, BLUE + RED) as seen:
+def inject(lab, sends: list[tuple[str, str, Batch]], arriving: dict[str, Batch]) -> dict[str, list[str]]:
+    """Send each (namespace, iface, batch) while every VM and every host's uplink captures.
+    Each host's uplink must see the frames `arriving` names for it (the injection path is
+    alive); returns the frames that reached a VM, by VM."""
+    with watching(lab, BLUE + RED, tuple(arriving)) as seen:
         for ns, iface, batch in sends:
             assert send(ns, iface, batch.frames) == (len(batch.frames), 0)
+    lost = {h: len(b.what.keys() - seen[h]) for h, b in arriving.items() if b.what.keys() - seen[h]}
+    assert lost == {}, "the injected frames did not reach the hosts' uplinks"
     leaks: dict[str, list[str]] = {}
     for _, _, batch in sends:
         for vm, what in batch.leaks(seen, BLUE + RED).items():
@@ -300,46 +316,49 @@ def inject(lab, facts: Facts, sends: list[tuple[str, str, Batch]]) -> dict[str, 
     return leaks
 
 
+def to_each_host(facts: Facts, batches: list[Batch]) -> dict[str, Batch]:
+    """What each host's uplink must see: the frames addressed to it by name."""
+    return {h: Batch(what={m: w for b in batches for m, w in b.what.items() if f"-> {h}," in w}) for h in facts.underlay}
+
+
 def test_underlay_validation_vxlan_from_the_router(lab, facts):
     """The router (an underlay node, no host of any VN) sends VXLAN with each VNI to every host
     on each of its ports, and to blue's group on both networks (red's VNI: the wrong group)."""
     sends = []
     for pn, (dev, rip, rmac) in facts.router.items():
-        targets = [(h, dev, hmac, hip) for h, (hpn, hip, hmac) in facts.underlay.items() if hpn == pn]
-        targets.append((f"group {facts.group} on {pn}", dev, group_mac(facts.group), facts.group))
-        sends.append((lab.netns(next(iter(lab.intent.fabric.routers)).name), dev, underlay_batch(facts, targets, rmac, rip)))
-    assert inject(lab, facts, sends) == {}
+        targets = [(h, hmac, hip) for h, (hpn, hip, hmac) in facts.underlay.items() if hpn == pn]
+        targets.append((f"group {facts.group} on {pn}", group_mac(facts.group), facts.group))
+        sends.append((lab.netns(facts.router_node), dev, underlay_batch(facts, targets, rmac, rip)))
+    assert inject(lab, sends, to_each_host(facts, [b for _, _, b in sends])) == {}
 
 
 def test_underlay_validation_vxlan_from_a_foreign_address(lab, facts, rogue):
     """A foreign node on pa sends VXLAN with each VNI to every host (through the router to
     pb's) and to blue's group (red's VNI: the wrong group)."""
-    rmac = _link_mac_ns(rogue, "up0")
     via = facts.router["pa"][2]
-    targets = [(h, "up0", hmac if hpn == "pa" else via, hip) for h, (hpn, hip, hmac) in facts.underlay.items()]
-    targets.append((f"group {facts.group}", "up0", group_mac(facts.group), facts.group))
-    assert inject(lab, facts, [(rogue, "up0", underlay_batch(facts, targets, rmac, ROGUE_IP))]) == {}
+    targets = [(h, hmac if hpn == "pa" else via, hip) for h, (hpn, hip, hmac) in facts.underlay.items()]
+    targets.append((f"group {facts.group}", group_mac(facts.group), facts.group))
+    batch = underlay_batch(facts, targets, rogue.mac, ROGUE_IP)
+    assert inject(lab, [(rogue.ns, "up0", batch)], to_each_host(facts, [batch])) == {}
 
 
 def test_underlay_validation_wrong_group(lab, facts, rogue):
     """Red's VNI sent to blue's group from a host of red (h2's address, forged on pa): the
     source is a peer of red, but red is replicated and has no group — a host must refuse it."""
-    rmac = _link_mac_ns(rogue, "up0")
     _, h2, _ = facts.underlay["h2"]
     batch = Batch()
     for _ in range(5):
         for dst in (BROADCAST, *(facts.mac[v] for v in RED)):
             batch.add(f"vxlan r from {h2} -> group {facts.group}, inner -> {dst}", lambda mk: vxlan(
-                Ether(src=rmac, dst=group_mac(facts.group)), h2, facts.group, facts.vnid["r"],
+                Ether(src=rogue.mac, dst=group_mac(facts.group)), h2, facts.group, facts.vnid["r"],
                 udp(STRANGER, dst, "10.81.0.99", "10.81.0.255", mk)))
-    assert inject(lab, facts, [(rogue, "up0", batch)]) == {}
+    assert inject(lab, [(rogue.ns, "up0", batch)], {"h1": batch}) == {}  # h1: on pa, in blue's group
 
 
 def test_translated_frames_from_a_foreign_source_are_dropped(lab, facts, rogue):
     """The foreign node sends plain frames to every external MAC on pa, from its own MAC, a
     stranger's, and the external MACs of VMs behind the router (no translated peer of pa's
     hosts). (Forging a translated peer's external MAC is the physical network's to stop.)"""
-    rmac = _link_mac_ns(rogue, "up0")
     on_pa = {h for h, (pn, _, _) in facts.underlay.items() if pn == "pa"}
     hosts = {vm.name: vm.host for vm in lab.intent.vms}
     here = {e: v for e, v in facts.external.items() if hosts[v[1]] in on_pa}
@@ -348,16 +367,12 @@ def test_translated_frames_from_a_foreign_source_are_dropped(lab, facts, rogue):
     batch = Batch()
     for _ in range(5):
         for ext, (vn, vm) in here.items():
-            for src in (rmac, STRANGER, *beyond):
-                batch.add(f"plain {src} -> {vn}/{vm}'s external {ext}", lambda mk: udp(src, ext, ROGUE_IP, facts.ip[vm], mk))
-    assert inject(lab, facts, [(rogue, "up0", batch)]) == {}
+            for src in (rogue.mac, STRANGER, *beyond):
+                batch.add(f"plain {src} -> {hosts[vm]}, {vn}/{vm}'s external {ext}", lambda mk: udp(src, ext, ROGUE_IP, facts.ip[vm], mk))
+    assert inject(lab, [(rogue.ns, "up0", batch)], to_each_host(facts, [batch])) == {}
 
 
-def _link_mac_ns(ns: str, dev: str) -> str:
-    return subprocess.run(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{dev}/address"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-
-
+# -- from a hostile tenant VM, spoofing its own VN's MACs (last: it poisons its VN's bridges) ----
 def test_spoofed_internal_macs_stay_in_their_vn(lab, facts):
     """r1 sends from and to blue's MACs (which red reuses): IPv4 and ARP, 5 rounds. Late in the
     module: the spoofed sources teach red's bridges wrong ports for red's own MACs (item 1)."""
