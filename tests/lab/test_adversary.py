@@ -195,10 +195,13 @@ def test_vlan_and_qinq_tags_stay_in_their_vn(lab, facts):
     802.1ad QinQ, to blue's MACs and broadcast."""
     batch, me, src = Batch(), facts.ip[ATTACKER], facts.mac[ATTACKER]
     vlans = (0, 1, facts.vnid["b"] & 0xFFF, facts.vnid["r"] & 0xFFF, 4094)
+
+    def ip(mk: bytes):
+        return IP(src=me, dst="10.81.0.2") / UDP(dport=9, chksum=0) / Raw(mk)
+
     for _ in range(3):
         for dst in (BROADCAST, *(facts.mac[v] for v in BLUE[1:])):
             for v in vlans:
-                ip = lambda mk: IP(src=me, dst="10.81.0.2") / UDP(dport=9, chksum=0) / Raw(mk)  # noqa: E731
                 batch.add(f"802.1Q {v} -> {dst}", lambda mk: Ether(src=src, dst=dst) / Dot1Q(vlan=v) / ip(mk))
                 batch.add(f"802.1Q {v}/1 -> {dst}", lambda mk: Ether(src=src, dst=dst) / Dot1Q(vlan=v) / Dot1Q(vlan=1) / ip(mk))
                 batch.add(f"802.1ad {v}/1 -> {dst}", lambda mk: Ether(src=src, dst=dst, type=0x88A8) / Dot1Q(vlan=v) / Dot1Q(vlan=1) / ip(mk))
@@ -283,7 +286,7 @@ def test_a_broadcast_storm_costs_the_other_vn_no_ping(lab, facts):
     received = {pair: re.search(r"(\d+) packets transmitted, (\d+) received", out).groups() for pair, out in zip(pairs, outs)}
     assert received == {pair: ("50", "50") for pair in pairs}
     assert storm.leaks(seen, BLUE) == {}
-    assert storm.count(seen, ("r3",)) > 5000  # it was a storm: red's own VM got (nearly) all of it
+    assert storm.count(seen, ("r3",)) >= 0.9 * len(storm.frames)  # it was a storm: red's own VM got it
 
 
 # -- from hostile underlay nodes (issue 18, item 2: fail until the underlay checks its peers) -----
