@@ -101,10 +101,11 @@ def test_ruleset_shape():
     assert f'devices = {{ "{port_name("A", 0)}", "{port_name("B", 0)}" }}' in text and 'fwd to "up0"' in text
     assert e not in text  # E is on host4
     bare = render(tables_for(intent, "host2"), frozenset())  # no ports yet: nothing to hook but the bridges
-    assert bare.count("chain ") == 1 and 'devices = { "tnb5002", "tnb5005" } priority -300; policy drop' in bare
+    guard = 4  # the underlay guard's (agent/underlay_guard.py): its hook, its VXLAN check, two drop counters
+    assert bare.count("chain ") == 1 + guard and 'devices = { "tnb5002", "tnb5005" } priority -300; policy drop' in bare
     host1 = frozenset(port_name(v, 0) for v in ("H", "I", "J", "K"))
     text = render(tables_for(intent, "host1"), host1)
-    assert text.count("chain ") == 7  # N1, N4: in + out; uplink; the bridges' way up; control frames
+    assert text.count("chain ") == 7 + guard  # N1, N4: in + out; uplink; the bridges' way up; control frames
     control = text[text.index("chain control"):]
     assert all(f'"{p}"' in control.split("\n")[1] for p in host1)  # every port, before anything else
     assert "priority -300" in control and "ether type { 0x88b5, 0x88b6 } counter drop" in control
