@@ -35,8 +35,9 @@ UNKNOWN, FOREIGN, TUNNELS = "underlay_unknown", "underlay_foreign", "underlay_tu
 CHAINS = (UNKNOWN, FOREIGN, TUNNELS)  # where the drops are counted
 
 
-def chains(tables: HostTables) -> list[str]:
-    """The guard's chains for the `netdev tenet` table ([] when no VXLAN device exists here)."""
+def chains(tables: HostTables, port: int = VXLAN_PORT) -> list[str]:
+    """The guard's chains for the `netdev tenet` table ([] when no VXLAN device exists here).
+    `port`: the VNs' UDP port (bench/dataplane.py guards its hand-made VXLAN on another)."""
     me = tables.underlay_ip
     over = [t for t in tables.vns if t.carrier is None]
     tunnels = sorted({(x.remote, x.udp_port, x.vni) for t in tables.vns for x in t.tunnels})
@@ -45,8 +46,8 @@ def chains(tables: HostTables) -> list[str]:
     sources = sorted({(p, t.vnid) for t in over for p in t.underlay_peers if p != me})
     targets = sorted({(d, t.vnid) for t in over if t.underlay_peers for d in (me, t.group) if d})
     legacy = sorted({(d, t.vnid) for t in over if not t.underlay_peers for d in (me, t.group) if d})
-    ports = {VXLAN_PORT: f"goto {GUARD}_vxlan"} | {p: f"goto {TUNNELS}" for _, p, _ in tunnels if p != VXLAN_PORT}
-    rules = _tunnel_rule([x for x in tunnels if x[1] == VXLAN_PORT])
+    ports = {port: f"goto {GUARD}_vxlan"} | {p: f"goto {TUNNELS}" for _, p, _ in tunnels if p != port}
+    rules = _tunnel_rule([x for x in tunnels if x[1] == port])
     if sources:
         rules += f"    ip saddr . {VNI} {_pairs(sources)} ip daddr . {VNI} {_pairs(targets)} accept\n"
     if legacy:
@@ -63,7 +64,7 @@ def chains(tables: HostTables) -> list[str]:
         f"  chain {FOREIGN} {{\n    counter drop\n  }}\n",
     ]
     if len(ports) > 1:
-        out.append(f"  chain {TUNNELS} {{\n{_tunnel_rule([x for x in tunnels if x[1] != VXLAN_PORT])}"
+        out.append(f"  chain {TUNNELS} {{\n{_tunnel_rule([x for x in tunnels if x[1] != port])}"
                    f"    counter drop\n  }}\n")
     return out
 
