@@ -101,7 +101,7 @@ def test_ruleset_shape():
     assert f'devices = {{ "{port_name("A", 0)}", "{port_name("B", 0)}" }}' in text and 'fwd to "up0"' in text
     assert e not in text  # E is on host4
     bare = render(tables_for(intent, "host2"), frozenset())  # no ports yet: nothing to hook but the bridges
-    guard = 4  # the underlay guard's (agent/underlay_guard.py): its hook, its VXLAN check, two drop counters
+    guard = 5  # the underlay guard's (agent/underlay_guard.py): its hook, its VXLAN check, three drop counters
     assert bare.count("chain ") == 1 + guard and 'devices = { "tnb5002", "tnb5005" } priority -300; policy drop' in bare
     host1 = frozenset(port_name(v, 0) for v in ("H", "I", "J", "K"))
     text = render(tables_for(intent, "host1"), host1)

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from tenet.agent.kernel.nftables import dropped
 from tenet.agent.translation import render
-from tenet.agent.underlay_guard import CHAINS, FOREIGN, TUNNELS, UNKNOWN, chains
+from tenet.agent.underlay_guard import CHAINS, FLOODED, FOREIGN, TUNNELS, UNKNOWN, chains
 from tenet.compute.addressing import compute_tables
 from tenet.compute.endpoints import Endpoint, Tunnel
 from tenet.compute.extmac import allocate
@@ -100,7 +100,8 @@ def test_a_vni_passes_only_from_its_peers_to_us_or_its_own_group():
     assert targets == {f"{IP['h1']} . {v}" for v in (100, 101, 102, 103)} | {f"{GROUP} . 100"}  # r: not m's group
     assert rules[0].endswith(" accept")
     assert rules[1].strip() == f"@th,96,24 {{ 100, 101, 102, 103 }} goto {FOREIGN}"
-    assert rules[2].strip() == f"goto {UNKNOWN}"
+    assert rules[2].strip() == f"meta pkttype multicast ip daddr != {{ {GROUP} }} goto {FLOODED}"
+    assert rules[3].strip() == f"goto {UNKNOWN}"
     assert chain(text, UNKNOWN).strip() == chain(text, FOREIGN).strip() == "counter drop"
     assert TUNNELS not in text
 
@@ -108,7 +109,11 @@ def test_a_vni_passes_only_from_its_peers_to_us_or_its_own_group():
 def test_a_vn_alone_here_takes_its_vxlan_from_nobody():
     h2 = tables(placed=[("m", "h2")])["h2"]
     rules = chain(render(h2, frozenset()), "underlay_vxlan").splitlines()
-    assert [r.strip() for r in rules] == [f"@th,96,24 {{ 100 }} goto {FOREIGN}", f"goto {UNKNOWN}"]
+    assert [r.strip() for r in rules] == [f"@th,96,24 {{ 100 }} goto {FOREIGN}",
+                                          f"meta pkttype multicast ip daddr != {{ {GROUP} }} goto {FLOODED}",
+                                          f"goto {UNKNOWN}"]
+    r = tables(placed=[("r", "h4")])["h4"]  # no group of ours: every multicast is someone else's
+    assert "    meta pkttype multicast goto underlay_flooded\n" in render(r, frozenset())
 
 
 def test_tables_published_before_peers_keep_flowing_checked_by_destination():
@@ -139,5 +144,5 @@ def test_no_vn_no_guard():
 def test_the_guards_drops_are_counted_by_chain():
     listing = render(tables()["h1"], frozenset()).replace("counter drop", "counter packets 7 bytes 700 drop")
     counts = dropped(listing)
-    assert {c: counts[c] for c in (UNKNOWN, FOREIGN)} == {UNKNOWN: 7, FOREIGN: 7}
-    assert set(CHAINS) == {UNKNOWN, FOREIGN, TUNNELS}
+    assert {c: counts[c] for c in (UNKNOWN, FOREIGN, FLOODED)} == {UNKNOWN: 7, FOREIGN: 7, FLOODED: 7}
+    assert set(CHAINS) == {UNKNOWN, FOREIGN, TUNNELS, FLOODED}

@@ -114,7 +114,8 @@ class AgentMetrics:
         self.gate = DroppedFrames("tenet_agent_dropped_frames",
                                   "Frames dropped by the agent's nftables rules, by chain (gate: ports not admitted; "
                                   "control: NVO3 frames kept from the bridge; underlay_unknown, underlay_foreign, "
-                                  "underlay_tunnels: VXLAN from outside a VN's peers).",
+                                  "underlay_tunnels: VXLAN from outside a VN's peers; underlay_flooded: "
+                                  "other hosts' BUM).",
                                   "netdev", TABLE, read)
         r.register(self.gate)
         ProcessCollector(registry=r)  # process_*: CPU seconds, resident memory, open fds

@@ -16,7 +16,9 @@ VNI read raw from the VXLAN header (`@th,96,24`: bits 32-55 after the UDP header
 fragment too short to hold the VNI matches no set and is dropped; later fragments carry no
 UDP header and cannot be reassembled without it. Each drop is counted, by chain (docs/metrics.md):
 `underlay_unknown` (no VN here has that VNI), `underlay_foreign` (a VN's VNI from a host not
-implementing it, or to another group), `underlay_tunnels` (an access tunnel's port, not its TES).
+implementing it, or to another group), `underlay_tunnels` (an access tunnel's port, not its TES),
+`underlay_flooded` (a VNI not ours to a group none of our VNs uses: other hosts' BUM, which a
+physical network without IGMP snooping floods here; never an attack on us, so not `unknown`).
 
 A VN published before `underlay_peers` existed (an older controller) is checked by destination
 only, so an upgrade never cuts a VN off. Pure: renders chain text for translation.render.
@@ -32,7 +34,8 @@ VNI = "@th,96,24"
 GUARD = "underlay"
 PRIORITY = -310  # before every other hook on the uplink (uplink_in, -100, takes translated frames)
 UNKNOWN, FOREIGN, TUNNELS = "underlay_unknown", "underlay_foreign", "underlay_tunnels"
-CHAINS = (UNKNOWN, FOREIGN, TUNNELS)  # where the drops are counted
+FLOODED = "underlay_flooded"
+CHAINS = (UNKNOWN, FOREIGN, TUNNELS, FLOODED)  # where the drops are counted
 
 
 def chains(tables: HostTables, port: int = VXLAN_PORT) -> list[str]:
@@ -54,6 +57,8 @@ def chains(tables: HostTables, port: int = VXLAN_PORT) -> list[str]:
         rules += f"    ip daddr . {VNI} {_pairs(legacy)} accept\n"
     if over:
         rules += f"    {VNI} {_set(str(t.vnid) for t in over)} goto {FOREIGN}\n"
+    groups = sorted({t.group for t in over if t.group})
+    rules += f"    meta pkttype multicast{f' ip daddr != {_set(groups)}' if groups else ''} goto {FLOODED}\n"
     out = [
         f"  chain {GUARD} {{\n"
         f"    type filter hook ingress device \"{tables.uplink}\" priority {PRIORITY}; policy accept;\n"
@@ -62,6 +67,7 @@ def chains(tables: HostTables, port: int = VXLAN_PORT) -> list[str]:
         f"  chain {GUARD}_vxlan {{\n{rules}    goto {UNKNOWN}\n  }}\n",
         f"  chain {UNKNOWN} {{\n    counter drop\n  }}\n",
         f"  chain {FOREIGN} {{\n    counter drop\n  }}\n",
+        f"  chain {FLOODED} {{\n    counter drop\n  }}\n",
     ]
     if len(ports) > 1:
         out.append(f"  chain {TUNNELS} {{\n{_tunnel_rule([x for x in tunnels if x[1] != port])}"
