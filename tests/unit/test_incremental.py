@@ -192,6 +192,7 @@ def test_incremental_equals_the_full_recompute_after_every_change(hinted, change
         changed = engine.update(world.intent, members, world.macs, world.held, vns=vns)
         full = compute_tables(world.intent, eps, world.macs, world.held)
         assert engine.tables == full, change
+        assert_underlay_peers(full)
         for h in before.keys() | full.keys():
             if h not in full:
                 assert h in changed.removed_hosts and h in changed.hosts, (change, h)
@@ -205,6 +206,18 @@ def test_incremental_equals_the_full_recompute_after_every_change(hinted, change
                     assert (h, vn) in changed.instances, (change, h, vn)
         assert not changed.removed_hosts - (before.keys() - full.keys())
         before = full
+
+
+def assert_underlay_peers(full: dict) -> None:
+    """Every table of a VN over the underlay names the same peers: the addresses of exactly the
+    hosts holding a table of it (a layered VN's come from its carriers, not the underlay)."""
+    at: dict[str, set[str]] = {}
+    for t in full.values():
+        for v in t.vns:
+            at.setdefault(v.vn, set()).add(t.underlay_ip)
+    for t in full.values():
+        for v in t.vns:
+            assert v.underlay_peers == (() if v.carrier else tuple(sorted(at[v.vn]))), (t.host, v.vn)
 
 
 def test_an_unchanged_input_changes_nothing():

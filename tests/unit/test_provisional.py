@@ -192,5 +192,11 @@ def test_a_hint_makes_a_vn_translated_here_as_the_controller_will(world):
     merged, added = merge(before["host3"], (), o.hints.values(), remembered)
     ports = local_ports(after["host3"])
     assert added == 3  # N's and O's external MACs, and the newcomer's
-    assert state(merged, ports).nft_text == state(after["host3"], ports).nft_text
+    # ... all but who may send N3's VXLAN: an unauthenticated hint never widens the underlay
+    # guard (agent/underlay_guard.py); the controller's tables do, and host1 has no N3 device before them
+    assert merged.vn("N3").underlay_peers == before["host3"].vn("N3").underlay_peers
+    assert len(after["host3"].vn("N3").underlay_peers) == len(before["host3"].vn("N3").underlay_peers) + 1
+    was = {t.vn: t.underlay_peers for t in before["host3"].vns}
+    expected = replace(after["host3"], vns=tuple(replace(t, underlay_peers=was[t.vn]) for t in after["host3"].vns))
+    assert state(merged, ports).nft_text == state(expected, ports).nft_text
     assert merge(before["host3"], (), o.hints.values(), {}) == (before["host3"], 0)  # none remembered: the tables decide

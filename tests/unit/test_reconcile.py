@@ -101,11 +101,12 @@ def test_ruleset_shape():
     assert f'devices = {{ "{port_name("A", 0)}", "{port_name("B", 0)}" }}' in text and 'fwd to "up0"' in text
     assert e not in text  # E is on host4
     bare = render(tables_for(intent, "host2"), frozenset())  # no ports yet: nothing to hook but the bridges
-    assert bare.count("chain ") == 1 and 'devices = { "tnb5002", "tnb5005" } priority -300; policy drop' in bare
+    guard = 5  # the underlay guard's (agent/underlay_guard.py): its hook, its VXLAN check, three drop counters
+    assert bare.count("chain ") == 1 + guard and 'devices = { "tnb5002", "tnb5005" } priority -300; policy drop' in bare
     host1 = frozenset(port_name(v, 0) for v in ("H", "I", "J", "K"))
     text = render(tables_for(intent, "host1"), host1)
     # N1, N4: in + out; uplink; the bridges' way up; control frames; port security and a chain per NIC
-    assert text.count("chain ") == 7 + 1 + len(host1)
+    assert text.count("chain ") == 7 + guard + 1 + len(host1)
     control = text[text.index("chain control"):]
     assert all(f'"{p}"' in control.split("\n")[1] for p in host1)  # every port, before anything else
     assert "priority -300" in control and "ether type { 0x88b5, 0x88b6 } counter drop" in control

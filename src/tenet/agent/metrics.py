@@ -123,8 +123,9 @@ class AgentMetrics:
             self.ops.labels(kind)
         self.gate = DroppedFrames("tenet_agent_dropped_frames",
                                   "Frames dropped by the agent's nftables rules, by chain (gate: ports not admitted; "
-                                  "control: NVO3 frames kept from the bridge; layer_underlay: injected VXLAN; "
-                                  "port_security: a NIC sending from a MAC or address not its own).",
+                                  "control: NVO3 frames kept from the bridge; underlay_unknown, underlay_foreign, "
+                                  "underlay_tunnels: VXLAN from outside a VN's peers; underlay_flooded: "
+                                  "other hosts' BUM; port_security: a NIC sending from a MAC or address not its own).",
                                   "netdev", TABLE, read)
         r.register(self.gate)
         ProcessCollector(registry=r)  # process_*: CPU seconds, resident memory, open fds

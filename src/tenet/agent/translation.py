@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from tenet.agent import underlay_guard
 from tenet.agent.rates import (  # noqa: F401  (re-exported: the rest of the agent reads them here)
     MAC_CLASS_MAJOR,
     STAGE_IN,
@@ -152,6 +153,7 @@ def render(tables: HostTables, present_ports: frozenset[str]) -> str:
     chains += _access(tables, present_ports, staged)
     chains += _link_marks(tables, present_ports)
     chains += _layer_guard(tables)
+    chains += underlay_guard.chains(tables)
     chains += _nve_local(tables)
     chains += _control_stays(present_ports)
     if dispatch:
@@ -261,7 +263,8 @@ def _layer_guard(tables: HostTables) -> list[str]:
     """A carrier's address is reachable by every member of the lower VN, and the kernel hands
     any VXLAN packet to whichever device owns its VNI: a tenant VM could otherwise inject into
     any VN on this host. So a carrier takes only ARP and VXLAN of the VNs layered over it from
-    their peers' carriers, and the underlay may not deliver those VNIs at all. (Translated
+    their peers' carriers, and the underlay may not deliver those VNIs at all (agent/underlay_guard.py
+    knows no underlay peer of a layered VN: its VNI is unknown there). (Translated
     frames of a lower VN carry them to a carrier's address, not ours, and pass.)"""
     over: dict[str, tuple[set[int], set[str]]] = {}
     for t in tables.vns:
@@ -278,12 +281,8 @@ def _layer_guard(tables: HostTables) -> list[str]:
                       f' @th,96,24 {_set([str(v) for v in vnis])} accept\n')
         rules += f'    iifname "{dev}" meta protocol arp accept\n    iifname "{dev}" drop\n'
     devices = ", ".join(f'"{d}"' for d in sorted(over))
-    layered = _set([str(v) for vnis, _ in over.values() for v in vnis])
     return [f"  chain layer_guard {{\n    type filter hook ingress devices = {{ {devices} }}"
-            f" priority -300; policy accept;\n{rules}  }}\n",
-            f"  chain layer_underlay {{\n    type filter hook ingress device \"{tables.uplink}\" priority -300;"
-            f" policy accept;\n    ip daddr {tables.underlay_ip} udp dport {VXLAN_PORT} @th,96,24 {layered}"
-            f" counter drop\n  }}\n"]
+            f" priority -300; policy accept;\n{rules}  }}\n"]
 
 
 def _link_marks(tables: HostTables, present: frozenset[str]) -> list[str]:

@@ -197,6 +197,7 @@ def bridged_tables(ix: IntentIndex, vn: VirtualNetwork, members: list[Endpoint],
     group = str(vn.group) if vn.bum is Bum.MULTICAST and vn.group else ""
     tunnels = any(ep.tunnel for ep in members)
     mode, depth = vn.bum.value, ix.layers[vn.name]
+    peers = underlay_peers(ix, implementing)
     out: dict[str, VnTable] = {}
     for h in implementing:
         mine, n = local.get(h, ()), network[h]
@@ -218,7 +219,7 @@ def bridged_tables(ix: IntentIndex, vn: VirtualNetwork, members: list[Endpoint],
             reverse = vni + back
         out[h] = VnTable(
             vn=vn.name, vnid=vn.vnid, bum=mode, group=group, entries=entries, reverse=reverse,
-            tunnels=tunnels_of(mine) if tunnels else (), layer=depth,
+            tunnels=tunnels_of(mine) if tunnels else (), layer=depth, underlay_peers=peers,
         )
     return out
 
@@ -247,10 +248,20 @@ def routed_tables(ix: IntentIndex, vn: VirtualNetwork, members: list[Endpoint],
     routes = routing.routes_by_host(vn, members, ix.hosts, extmacs, function_for)
     vni = (ReverseEntry(f"vni {vn.vnid}", "", False),)
     gateway = f"{routing.gateway_ip(vn)} {routing.gateway_mac(vn)}"
+    local = by_host(members)
+    peers = underlay_peers(ix, local)
     return {h: VnTable(vn=vn.name, vnid=vn.vnid, bum="none", group="", entries=(), reverse=vni, forwarding="ip",
                        routes=routes[h], router_mac=extmacs[routing.router_key(vn.name, h)], gateway=gateway,
-                       tunnels=tunnels_of(mine))
-            for h, mine in by_host(members).items()}
+                       tunnels=tunnels_of(mine), underlay_peers=peers)
+            for h, mine in local.items()}
+
+
+def underlay_peers(ix: IntentIndex, hosts: Iterable[str]) -> tuple[str, ...]:
+    """The underlay addresses the VN's VXLAN may come from: every host implementing it. All of
+    them, even on one physical network (its hosts exchange translated frames, but BUM and a
+    migrating NIC's frames still come encapsulated), and the host itself too: one tuple for
+    every host's table, each agent leaves its own address out."""
+    return tuple(sorted({ix.ips[h] for h in hosts}))
 
 
 def host_tables(ix: IntentIndex, host: str, vns: Iterable[VnTable], qos: UplinkQos | None) -> HostTables:

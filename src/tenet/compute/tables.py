@@ -75,6 +75,10 @@ class VnTable:
     gateway: str = ""  # IP-based VNs: "<anycast gateway IP> <MAC>"
     layer: int = 0  # VNs beneath this one (model/layers.py): each costs its VXLAN overhead
     carrier: Carrier | None = None  # a layered VN: this host's presence on the VN beneath
+    # The underlay addresses of every host implementing the VN, this one included (one tuple
+    # shared by all of them): the only sources its VXLAN is accepted from (agent/underlay_guard.py).
+    # Empty: a layered VN (its peers are carriers), or published before this field existed.
+    underlay_peers: tuple[str, ...] = ()
 
     def rows(self, function: Function) -> tuple[Entry, ...]:
         return tuple(e for e in self.entries if e.function is function)
@@ -158,6 +162,7 @@ def _vn_doc(t: VnTable) -> dict:
         "routes": [vars(r) for r in t.routes],
         "tunnels": [vars(x) for x in t.tunnels],
         "carrier": vars(t.carrier) if t.carrier else None,
+        "underlay_peers": list(t.underlay_peers),
     }
 
 
@@ -180,6 +185,7 @@ def _vn_from_doc(v: dict) -> VnTable:
         tunnels=tuple(Tunnel(**x) for x in v.get("tunnels", ())),
         layer=v.get("layer", 0),
         carrier=Carrier(**v["carrier"]) if v.get("carrier") else None,
+        underlay_peers=tuple(v.get("underlay_peers", ())),
     )
 
 
