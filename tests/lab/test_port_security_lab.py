@@ -53,6 +53,12 @@ def neighbour(lab, vm: str, ip: str) -> str:
     return lab.exec(vm, "ip", "neigh", "show", ip, "dev", "eth0").stdout
 
 
+def udp(vm: str, src: str, marker: str, to: str = "r1") -> str:
+    """A scapy UDP frame from `vm`'s MAC and the source address `src` to `to`, carrying `marker`."""
+    return (f"Ether(src='{MAC[vm]}', dst='{MAC[to]}')/IP(src='{src}', dst='{IP[to]}')"
+            f"/UDP(sport=9999, dport=9999)/Raw(b'{marker}')")
+
+
 def markers(cap: Capture, marker: str) -> int:
     return len(cap.fields(f'frame contains "{marker}"', "frame.number"))
 
@@ -101,12 +107,8 @@ def test_ip_source_spoofing_fails_and_is_counted(lab):
     from its own, every one does."""
     before = drops(lab, "a", "r3")
     with Capture(lab, "r1", "eth0", "udp port 9999") as at_r1:
-        send(lab, "r3", f"[Ether(src='{MAC['r3']}', dst='{MAC['r1']}')/IP(src='{IP['r2']}', dst='{IP['r1']}')"
-                        f"/UDP(sport=9999, dport=9999)/Raw(b'forged-src-r2'),"
-                        f"Ether(src='{MAC['r3']}', dst='{MAC['r1']}')/IP(src='10.71.0.99', dst='{IP['r1']}')"
-                        f"/UDP(sport=9999, dport=9999)/Raw(b'forged-src-99'),"
-                        f"Ether(src='{MAC['r3']}', dst='{MAC['r1']}')/IP(src='{IP['r3']}', dst='{IP['r1']}')"
-                        f"/UDP(sport=9999, dport=9999)/Raw(b'honest-src-r3')]")
+        send(lab, "r3", f"[{udp('r3', IP['r2'], 'forged-src-r2')}, {udp('r3', '10.71.0.99', 'forged-src-99')},"
+                        f" {udp('r3', IP['r3'], 'honest-src-r3')}]")
     assert markers(at_r1, "forged-src") == 0
     assert markers(at_r1, "honest-src-r3") == COUNT
     assert drops(lab, "a", "r3") - before >= 2 * COUNT
@@ -150,10 +152,7 @@ def test_a_vip_is_allowed_and_nothing_else(lab):
     """vip may send from 10.71.0.100 (declared `allowed`), not from 10.71.0.101."""
     before = drops(lab, "c", "vip")
     with Capture(lab, "r1", "eth0", "udp port 9999") as at_r1:
-        send(lab, "vip", f"[Ether(src='{MAC['vip']}', dst='{MAC['r1']}')/IP(src='10.71.0.100', dst='{IP['r1']}')"
-                         f"/UDP(sport=9999, dport=9999)/Raw(b'vip-allowed'),"
-                         f"Ether(src='{MAC['vip']}', dst='{MAC['r1']}')/IP(src='10.71.0.101', dst='{IP['r1']}')"
-                         f"/UDP(sport=9999, dport=9999)/Raw(b'vip-other')]")
+        send(lab, "vip", f"[{udp('vip', '10.71.0.100', 'vip-allowed')}, {udp('vip', '10.71.0.101', 'vip-other')}]")
     assert markers(at_r1, "vip-allowed") == COUNT and markers(at_r1, "vip-other") == 0
     assert drops(lab, "c", "vip") - before >= COUNT
 
@@ -162,9 +161,6 @@ def test_a_tes_sends_only_from_the_address_it_reported(lab):
     """The TES's row carries the address it reported at admission."""
     before = drops(lab, "a", "t")
     with Capture(lab, "r1", "eth0", "udp port 9999") as at_r1:
-        send(lab, "t", f"[Ether(src='{MAC['t']}', dst='{MAC['r1']}')/IP(src='{IP['r2']}', dst='{IP['r1']}')"
-                       f"/UDP(sport=9999, dport=9999)/Raw(b'tes-forged'),"
-                       f"Ether(src='{MAC['t']}', dst='{MAC['r1']}')/IP(src='{IP['t']}', dst='{IP['r1']}')"
-                       f"/UDP(sport=9999, dport=9999)/Raw(b'tes-honest')]")
+        send(lab, "t", f"[{udp('t', IP['r2'], 'tes-forged')}, {udp('t', IP['t'], 'tes-honest')}]")
     assert markers(at_r1, "tes-forged") == 0 and markers(at_r1, "tes-honest") == COUNT
     assert drops(lab, "a", "t") - before >= COUNT
