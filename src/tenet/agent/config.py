@@ -92,12 +92,19 @@ def with_metrics(config: AgentConfig, listen: str) -> AgentConfig:
 
 def load_config(path: str | Path) -> AgentConfig:
     try:
-        doc = tomllib.loads(Path(path).read_text())
+        text = Path(path).read_text()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    return config_of(text, str(path))
+
+
+def config_of(text: str, source: str = "") -> AgentConfig:
+    """A config from the file's text; ConfigError names every problem."""
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    return parse_config(doc, str(path))
+        raise ConfigError(f"{source or 'agent config'}: not valid TOML: {e}") from None
+    return parse_config(doc, source)
 
 
 def parse_config(doc: dict, source: str = "") -> AgentConfig:

@@ -727,13 +727,18 @@ def load_file(path: str | Path) -> Intent:
 
 def read_document(path: str | Path) -> Any:
     """A topology file's document, unvalidated; bad YAML is an IntentError naming the line."""
-    text = Path(path).read_text()
+    return parse_document(Path(path).read_text(), str(path))
+
+
+def parse_document(text: str, source: str = "") -> Any:
+    """A topology document from its YAML text, unvalidated; bad YAML is an IntentError
+    naming the line."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise IntentError((Problem("", f"{where}not valid YAML ({getattr(e, 'problem', e)})"),), str(path)) from None
+        raise IntentError((Problem("", f"{where}not valid YAML ({getattr(e, 'problem', e)})"),), source) from None
 
 
 def intent_to_doc(intent: Intent) -> dict:

@@ -107,20 +107,30 @@ def dump() -> list[LinkInfo]:
         s.send(NLMSG.pack(NLMSG.size + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + body)
         out: list[LinkInfo] = []
         while True:
-            data = s.recv(1 << 17)
-            off = 0
-            while off + NLMSG.size <= len(data):
-                length, kind, _, _, _ = NLMSG.unpack_from(data, off)
-                if length < NLMSG.size:
-                    raise DumpError(f"link dump: malformed netlink message at offset {off}")
-                if kind == NLMSG_DONE:
-                    return out
-                if kind == NLMSG_ERROR:
-                    code = -struct.unpack_from("=i", data, off + NLMSG.size)[0]
-                    raise DumpError(code, f"link dump: {os.strerror(code)}")
-                if kind == RTM_NEWLINK:
-                    out.append(parse_link(data, off + NLMSG.size, off + length))
-                off += (length + 3) & ~3
+            links, done = parse_dump(s.recv(1 << 17))
+            out += links
+            if done:
+                return out
+
+
+def parse_dump(data: bytes) -> tuple[list[LinkInfo], bool]:
+    """One datagram of a link dump: its links, and whether it ends the dump. Apart from the
+    socket so that it can be fuzzed; anything malformed is a DumpError."""
+    out: list[LinkInfo] = []
+    off = 0
+    while off + NLMSG.size <= len(data):
+        length, kind, _, _, _ = NLMSG.unpack_from(data, off)
+        if length < NLMSG.size:
+            raise DumpError(f"link dump: malformed netlink message at offset {off}")
+        if kind == NLMSG_DONE:
+            return out, True
+        if kind == NLMSG_ERROR:
+            code = -struct.unpack_from("=i", data, off + NLMSG.size)[0]
+            raise DumpError(code, f"link dump: {os.strerror(code)}")
+        if kind == RTM_NEWLINK:
+            out.append(parse_link(data, off + NLMSG.size, off + length))
+        off += (length + 3) & ~3
+    return out, False
 
 
 RTM_DELLINK = 17
