@@ -79,7 +79,9 @@ def _one(target: Target, x: Any) -> tuple[str, str, bool, float]:
     except _Backstop:
         outcome, message, crashed = "backstop", f"still running after {BACKSTOP_SECONDS} s", False
     except Exception as e:  # noqa: BLE001 - the point: anything else is a crash
-        outcome, message, crashed = type(e).__name__, str(e)[:500], True
+        kind = type(e)
+        name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+        outcome, message, crashed = name, str(e)[:500], True
     return outcome, message, crashed, time.perf_counter() - t0
 
 
