@@ -43,7 +43,7 @@ def save(result: Result) -> list[Path]:
 def line(r: Result) -> str:
     outcomes = ", ".join(f"{name} {n}" for name, n in r.outcomes)
     return (f"{r.target:<10} {r.inputs:>9} inputs {r.seconds:9.1f} s {r.rate:9.0f}/s  crashes {r.crashes}  hangs {r.hangs}"
-            f"  slowest {r.slowest * 1000:.1f} ms  outcomes {len(r.outcomes)}: {outcomes}")
+            f"  slowest {r.slowest * 1000:.1f} ms  outcomes {len(r.outcomes)} ({r.kinds} kinds): {outcomes}")
 
 
 def main() -> int:

@@ -6,6 +6,7 @@ import re
 import signal
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class Result:
     inputs: int
     seconds: float  # wall time of the whole run, mutation included
     outcomes: tuple[tuple[str, int], ...]  # outcome -> count, most frequent first
+    kinds: int  # distinct (outcome, message with numbers blurred): how many ways in and out it saw
     findings: tuple[Finding, ...]
     slowest: float  # seconds of the slowest single input
     crashes: int
@@ -64,7 +66,18 @@ class _Backstop(BaseException):
 
 def _shape(message: str) -> str:
     """A message with its numbers and quoted parts blurred: one corpus slot per kind of error."""
-    return re.sub(r"\d+|'[^']*'|\"[^\"]*\"", "#", message)[:80]
+    return _BLUR.sub("#", message)[:80]
+
+
+_BLUR = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2})+|0x[0-9a-fA-F]+|\d+|'[^']*'|\"[^\"]*\"|b'[^']*'")
+
+
+def _where(e: BaseException) -> str:
+    """The innermost frame of our own code the exception passed: where to fix it."""
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if "/tenet/" in f.filename] or \
+        traceback.extract_tb(e.__traceback__)[-1:]
+    f = frames[-1] if frames else None
+    return f"{f.filename.rsplit('/src/', 1)[-1]}:{f.lineno} {f.name}" if f else "?"
 
 
 def _one(target: Target, x: Any) -> tuple[str, str, bool, float]:
@@ -81,7 +94,7 @@ def _one(target: Target, x: Any) -> tuple[str, str, bool, float]:
     except Exception as e:  # noqa: BLE001 - the point: anything else is a crash
         kind = type(e)
         name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
-        outcome, message, crashed = name, str(e)[:500], True
+        outcome, message, crashed = name, f"{_where(e)}: {str(e)[:500]}", True
     return outcome, message, crashed, time.perf_counter() - t0
 
 
@@ -92,6 +105,7 @@ def run(target: Target, inputs: int, seed: int, max_findings: int = 10) -> Resul
     corpus = list(target.seeds)
     seen: set[tuple[str, str]] = set()
     reported: set[tuple[str, str]] = set()
+    kinds: set[tuple[str, str]] = set()
     counts: Counter[str] = Counter()
     findings: list[Finding] = []
     crashes = hangs = 0
@@ -118,6 +132,7 @@ def run(target: Target, inputs: int, seed: int, max_findings: int = 10) -> Resul
             crashes += crashed
             hangs += hung
             shape = (outcome, _shape(message))
+            kinds.add(shape)
             if (crashed or hung) and len(findings) < max_findings and shape not in reported:
                 reported.add(shape)  # one example of each kind is enough to read
                 findings.append(Finding("crash" if crashed else "hang", outcome, message, took, target.show(x), i))
@@ -129,7 +144,7 @@ def run(target: Target, inputs: int, seed: int, max_findings: int = 10) -> Resul
         if alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
-    return Result(target.name, inputs, time.perf_counter() - start, tuple(counts.most_common()), tuple(findings),
+    return Result(target.name, inputs, time.perf_counter() - start, tuple(counts.most_common()), len(kinds), tuple(findings),
                   slowest, crashes, hangs)
 
 

@@ -173,12 +173,15 @@ def _arp(x: bytes) -> None:
 
 # -- peer hints -------------------------------------------------------------------------------
 def _hint_grammar(rng: Random) -> bytes:
-    count = rng.choice((1, 2, 3, 64, 0, 65, 255))
+    count = rng.choice((1, 1, 2, 3, 64, 0, 65, 255))
+    odd = rng.random() < 0.5  # else every entry is well formed, so the whole datagram may decode
     body = b""
-    for _ in range(min(count, 70) + rng.choice((0, 0, 0, 1, -1))):
-        mac = lambda: rng.choice((bytes.fromhex("020000000001"), b"\xff" * 6, bytes(6), b"\x01" + bytes(5), rng.randbytes(6)))  # noqa: E731
-        body += bytes([rng.choice((1, 2, 0, 3))]) + rng.choice((0, 1, 0xFFFFFF, rng.randrange(1 << 24))).to_bytes(3, "big")
-        body += mac() + mac()
+    for _ in range(min(count, 70) + (rng.choice((0, 1, -1)) if odd else 0)):
+        mac = lambda: bytes([rng.randrange(256) & 0xFE]) + rng.randbytes(5) if not odd else rng.choice(  # noqa: E731
+            (bytes.fromhex("020000000001"), b"\xff" * 6, bytes(6), b"\x01" + bytes(5), rng.randbytes(6)))
+        kind = rng.choice((1, 2, 0, 3)) if odd else rng.choice((1, 2))
+        vnid = rng.choice((0, 1, 0xFFFFFF, rng.randrange(1 << 24))) if odd else rng.randrange(1, 1 << 24)
+        body += bytes([kind]) + vnid.to_bytes(3, "big") + mac() + mac()
     return struct.pack("!BBI", rng.choice((1, 1, 1, 0, 2)), count, rng.randrange(1 << 32)) + body
 
 

@@ -95,6 +95,8 @@ def load_config(path: str | Path) -> AgentConfig:
         text = Path(path).read_text()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
     return config_of(text, str(path))
 
 
@@ -141,7 +143,7 @@ def parse_config(doc: dict, source: str = "") -> AgentConfig:
     network = required("network", NAME, "a physical network's name")
     role_text = doc.get("role", HostRole.HYPERVISOR.value)
     role = HostRole.HYPERVISOR
-    if role_text in {r.value for r in HostRole}:
+    if isinstance(role_text, str) and role_text in {r.value for r in HostRole}:
         role = HostRole(role_text)
     else:
         problems.append(f"role: one of {', '.join(r.value for r in HostRole)}, not {role_text!r}")

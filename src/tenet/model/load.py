@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, ip_interface, ip_network
 from pathlib import Path
+from collections.abc import Container
 from typing import Any
 
 import yaml
@@ -56,6 +57,15 @@ KEYS = {
     "vrouter": {"host", "tenant", "nics", "state", "migrating_to"},
     "vlink": {"between", "vnid", "subnet", "guarantee", "limit", "delay", "loss"},
 }
+
+
+def known(value: Any, names: Container) -> bool:
+    """`value in names` for a value read from a document: a mapping or a list where a name
+    belongs names nothing (and is reported so), it is not a TypeError."""
+    try:
+        return value in names
+    except TypeError:
+        return False
 
 
 class _Problems:
@@ -166,7 +176,7 @@ def _underlay(p: _Problems, doc: dict) -> tuple[dict[str, PhysicalNetwork], list
             p.add(f"{path}.networks", "a router joins two or more distinct physical networks")
             continue
         for i, n in enumerate(nets):
-            if n not in networks:
+            if not known(n, networks):
                 p.add(f"{path}.networks[{i}]", f"no physical network named {n!r}")
         addrs = spec.get("addresses") or {}
         if not isinstance(addrs, dict):
@@ -232,7 +242,7 @@ def _hosts(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: 
     for name, spec in specs.items():
         spec = p.mapping(spec, f"{section}.{name}", "host" if section == "hosts" else "switch")
         net = spec.get("network")
-        if net not in networks:
+        if not known(net, networks):
             p.add(f"{section}.{name}.network", f"no physical network named {net!r}" if net else "required")
             continue
         if "ip" in spec:
@@ -249,7 +259,7 @@ def _hosts(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: 
                 fixed[name] = IPv4Interface(f"{ip.ip}/{subnet.prefixlen}")
     hosts = []
     for name, spec in specs.items():
-        if not isinstance(spec, dict) or spec.get("network") not in networks:
+        if not isinstance(spec, dict) or not known(spec.get("network"), networks):
             continue
         ip = fixed.get(name)
         if ip is None and "ip" in spec:
@@ -293,10 +303,10 @@ def _proxies(p: _Problems, doc: dict, switches: set[str]) -> list[ProxyHost]:
         if not isinstance(spec, dict) or "switch" not in spec:
             continue
         path, allowed = f"hosts.{name}", {"switch", "role", "capacity"}
-        if spec["switch"] not in switches:
+        if not known(spec["switch"], switches):
             p.add(f"{path}.switch", f"no switch named {spec['switch']!r}")
         elif set(spec) - allowed:
-            p.add(path, f"a host behind a switch takes only switch, role and capacity, not {', '.join(sorted(set(spec) - allowed))}")
+            p.add(path, f"a host behind a switch takes only switch, role and capacity, not {', '.join(sorted(map(str, set(spec) - allowed)))}")
         elif spec.get("role", "proxy-8021x") != "proxy-8021x":
             p.add(f"{path}.role", f"a host behind a switch is proxy-8021x, not {spec.get('role')!r}")
         else:
@@ -381,7 +391,7 @@ def claim_vnid(p: _Problems, vnid: Any, path: str, owner: str, taken: dict[int, 
 
 def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str, VirtualNetwork]) -> Nic | None:
     net = spec.get("network")
-    if net not in vns:
+    if not known(net, vns):
         p.add(f"{path}.network", f"no virtual network named {net!r}" if net else "required")
         return None
     vn = vns[net]
@@ -462,7 +472,7 @@ def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork]
     for name, spec in p.names(doc.get(section), section).items():
         path = f"{section}.{name}"
         spec = p.mapping(spec, path, "vm")
-        if spec.get("host") not in hosts:
+        if not known(spec.get("host"), hosts):
             p.add(f"{path}.host", f"no host named {spec.get('host')!r}" if spec.get("host") else "required")
         short = {k: spec[k] for k in KEYS["nic"] if k in spec}
         if short and "nics" in spec:
@@ -501,17 +511,17 @@ def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork]
                 if a is not None:
                     ips[(nic.network, a.ip)] = npath
             nics.append(nic)
-        behind = spec.get("host") in proxies
+        behind = known(spec.get("host"), proxies)
         for i, nic in enumerate(nics):
             if behind != (nic.join in (Join.DOT1X, Join.MAB)):
                 p.add(f"{path}.nics[{i}].join", "a VM behind an access switch joins by 8021x or mab, and only such a VM does"
                       if behind else "8021x and mab are for VMs on hosts behind an access switch")
             for j, h in enumerate(nic.nves):
-                if h not in hosts or h == spec.get("host"):
+                if not known(h, hosts) or h == spec.get("host"):
                     p.add(f"{path}.nics[{i}].nves[{j}]", f"{h!r} is not another host")
         state, to = _state(p, spec, path), _arriving(p, spec, path, nves, proxies)
         size = (parse_size(p, spec["size"], f"{path}.size") if "size" in spec else None) or DEFAULT_SIZE
-        if spec.get("host") in hosts and (nics or not raw) and state is not None and to is not None:
+        if known(spec.get("host"), hosts) and (nics or not raw) and state is not None and to is not None:
             vms.append(Vm(name, spec["host"], tuple(nics), router=section == "vrouters", state=state, migrating_to=to,
                           size=size))
     return vms
@@ -550,7 +560,7 @@ def _servers(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used
     for name, spec in p.names(doc.get("servers"), "servers").items():
         path = f"servers.{name}"
         spec = p.mapping(spec, path, "server")
-        pn = networks.get(spec.get("uplink"))  # type: ignore[arg-type]
+        pn = networks.get(spec.get("uplink")) if known(spec.get("uplink"), networks) else None
         if pn is None:
             p.add(f"{path}.uplink", f"no physical network named {spec.get('uplink')!r}" if spec.get("uplink") else "required")
             continue
@@ -597,7 +607,7 @@ def _aaa(p: _Problems, doc: dict, vns: dict[str, VirtualNetwork]) -> list[AaaUse
         if not isinstance(password, str) or not password:
             p.add(f"{path}.password", "required")
             ok = False
-        if net not in vns:
+        if not known(net, vns):
             p.add(f"{path}.network", f"no virtual network named {net!r}" if net else "required")
             ok = False
         rates = {k: str(spec.get(k, "")) for k in ("rate", "rate_up", "rate_down")}
@@ -727,14 +737,44 @@ def load_file(path: str | Path) -> Intent:
 
 def read_document(path: str | Path) -> Any:
     """A topology file's document, unvalidated; bad YAML is an IntentError naming the line."""
-    return parse_document(Path(path).read_text(), str(path))
+    try:
+        text = Path(path).read_text()
+    except UnicodeDecodeError as e:
+        raise IntentError((Problem("", f"not UTF-8 text (byte {e.start})"),), str(path)) from None
+    return parse_document(text, str(path))
+
+
+MAX_DEPTH = 64  # a topology nests about six levels deep
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader refusing documents nested deeper than MAX_DEPTH: PyYAML's composer recurses
+    once per level, so 2 KB of brackets took a second to end in a RecursionError (and its
+    scanner, quadratic in the brackets open, a third of one to get there)."""
+
+    def fetch_flow_collection_start(self, token: Any) -> None:
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
+        super().fetch_flow_collection_start(token)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def parse_document(text: str, source: str = "") -> Any:
     """A topology document from its YAML text, unvalidated; bad YAML is an IntentError
     naming the line."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+    except ValueError as e:  # a scalar YAML resolves but cannot build: 2001-13-45 as a date
+        raise IntentError((Problem("", f"not valid YAML ({e})"),), source) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
