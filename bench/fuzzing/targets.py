@@ -5,8 +5,8 @@ from fuzzing.run import Target
 
 
 def all_targets() -> tuple[Target, ...]:
-    from fuzzing import aaa, documents, kernel, wire
-    return wire.TARGETS + aaa.TARGETS + kernel.TARGETS + documents.TARGETS
+    from fuzzing import aaa, documents, kernel, records, wire
+    return wire.TARGETS + aaa.TARGETS + kernel.TARGETS + documents.TARGETS + records.TARGETS
 
 
 def by_name(names: list[str] | None) -> tuple[Target, ...]:
