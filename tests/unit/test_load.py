@@ -280,6 +280,9 @@ def test_a_mapping_or_list_where_a_name_belongs_is_a_problem_not_a_type_error(do
     ("a: " + "[" * 1000 + "]" * 1000, "nested deeper than 64 levels"),  # was a RecursionError after a second
     ("a:\n" + "".join(" " * i + "- \n" for i in range(100)), "nested deeper than 64 levels"),
     ("name: 2001-13-45", "month must be in 1..12"),  # was PyYAML's ValueError
+    ("name: !!float ''", "line 1, column 7"),  # IndexError inside PyYAML
+    ("name: !!timestamp x", "timestamp 'x'"),  # AttributeError inside PyYAML
+    ("name: !!bool maybe", "bool 'maybe'"),  # KeyError inside PyYAML
 ])
 def test_yaml_the_parser_cannot_build_is_an_intent_error(text, fragment):
     from tenet.model.load import parse_document

@@ -768,6 +768,23 @@ class _Loader(yaml.SafeLoader):
             self._depth -= 1
 
 
+def _guarded(construct: Any) -> Any:
+    """A PyYAML scalar constructor whose failures are YAML errors at the value's line: an
+    explicitly tagged value it cannot build (`!!float ''`, `!!timestamp x`, `!!bool maybe`)
+    raised IndexError, AttributeError or KeyError from inside PyYAML."""
+    def build(loader: Any, node: Any) -> Any:
+        try:
+            return construct(loader, node)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as e:
+            raise yaml.constructor.ConstructorError(None, None, f"{node.tag.rsplit(':', 1)[-1]} {node.value!r}: {e}",
+                                                    node.start_mark) from None
+    return build
+
+
+for _tag in ("null", "bool", "int", "float", "binary", "timestamp"):
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _guarded(yaml.SafeLoader.yaml_constructors[f"tag:yaml.org,2002:{_tag}"]))
+
+
 def parse_document(text: str, source: str = "") -> Any:
     """A topology document from its YAML text, unvalidated; bad YAML is an IntentError
     naming the line."""
