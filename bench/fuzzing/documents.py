@@ -16,7 +16,8 @@ from fuzzing.mutate import mutate_text, mutate_tree
 from fuzzing.run import Target
 from tenet.agent.config import AgentConfig, ConfigError, config_of, render
 from tenet.model.errors import IntentError
-from tenet.model.load import load_intent, parse_document
+from tenet.model.document import parse_document
+from tenet.model.load import load_intent
 from tenet.store.records import HostRole
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -285,7 +285,7 @@ def test_a_mapping_or_list_where_a_name_belongs_is_a_problem_not_a_type_error(do
     ("name: !!bool maybe", "bool 'maybe'"),  # KeyError inside PyYAML
 ])
 def test_yaml_the_parser_cannot_build_is_an_intent_error(text, fragment):
-    from tenet.model.load import parse_document
+    from tenet.model.document import parse_document
 
     with pytest.raises(IntentError, match=fragment):
         parse_document(text, "t.yaml")
