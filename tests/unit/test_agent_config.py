@@ -59,3 +59,16 @@ def test_minimal_file_is_a_hypervisor():
 def test_the_fast_lane_can_be_turned_off_and_reads_back():
     c = parse_config({"host": "h1", "store": "sqlite:///tmp/s.db", "uplink": "up0", "network": "pn1", "fast_lane": False})
     assert not c.fast_lane and parse_config(__import__("tomllib").loads(render(c))) == c
+
+
+def test_a_table_where_a_word_belongs_and_bytes_that_are_not_text_are_config_errors(tmp_path):
+    """bench/fuzz.py: `[role]` (a table) raised TypeError (unhashable dict); a file that is not
+    UTF-8 raised UnicodeDecodeError."""
+    from tenet.agent.config import config_of
+
+    with pytest.raises(ConfigError, match="role: one of"):
+        config_of('host = "h1"\nstore = "sqlite:///s.db"\nuplink = "eth1"\nnetwork = "pn1"\n[role]\na = 1\n')
+    f = tmp_path / "agent.toml"
+    f.write_bytes(b'host = "\xff"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(f)

@@ -62,3 +62,21 @@ def test_a_port_leaving_its_bridge_is_not_the_port_leaving():
     data = (event(linkdump.RTM_DELLINK, socket.AF_BRIDGE, "tp1") + event(linkdump.RTM_NEWLINK, socket.AF_BRIDGE, "tp2")
             + event(linkdump.RTM_DELLINK, socket.AF_UNSPEC, "tp3") + event(linkdump.RTM_NEWLINK, socket.AF_UNSPEC, "tp4"))
     assert linkdump.link_changes(data) == [("tp3", False), ("tp4", True)]
+
+
+def test_malformed_dumps_are_dump_errors_and_odd_names_still_read():
+    """bench/fuzz.py found these escaping as struct.error, UnicodeDecodeError and OverflowError:
+    a message cut short, an error message without its code or with a code out of range, and an
+    interface name that is not UTF-8 (the kernel allows any bytes but '/', ':' and spaces)."""
+    import struct
+
+    import pytest
+
+    data = encoded(4, [("IFLA_IFNAME", "tnc4")])
+    for broken in (data[:-6], data[:20] + data[20:24], struct.pack("=IHHII", 18, linkdump.NLMSG_ERROR, 0, 1, 0) + b"xx",
+                   struct.pack("=IHHIIi", 20, linkdump.NLMSG_ERROR, 0, 1, 0, -2**31)):
+        with pytest.raises(linkdump.DumpError):
+            linkdump.parse_dump(broken)
+    odd = data.replace(b"tnc4", b"tn\xff4")
+    assert linkdump.parse_dump(odd)[0][0].name == "tn\ufffd4"
+    assert linkdump.link_changes(odd) == [("tn\ufffd4", True)] and linkdump.link_changes(data[:-6]) == []

@@ -260,3 +260,39 @@ def test_each_part_names_its_own_problems_and_refuses_the_others_keys():
     tenancy_doc["vms"]["I"]["host"] = "host9"  # a host the fabric does not have (nor has registered)
     with pytest.raises(IntentError, match=r"vms.I.host: no host named 'host9'"):
         load_tenancy(tenancy_doc, fabric, "fig3")
+
+
+@pytest.mark.parametrize("doc, fragment", [
+    ({"name": "x", "hosts": {"h1": {"network": {"a": 1}}}}, "no physical network named {'a': 1}"),
+    ({"name": "x", "vms": {"v": {"host": ["h1"], "network": "n"}}}, "no host named ['h1']"),
+    ({"name": "x", "vrouters": {"r": {"host": {"h": 1}}}}, "no hypervisor host named"),
+    ({"name": "x", "vlinks": {"l": {"between": [["a"], "b"], "vnid": 5}}}, "no virtual router named ['a']"),
+    ({"name": "x", "aaa": {"users": {"u": {"password": "p", "network": {}}}}}, "network"),
+])
+def test_a_mapping_or_list_where_a_name_belongs_is_a_problem_not_a_type_error(doc, fragment):
+    """bench/fuzz.py found these raising TypeError (unhashable type) from the loader."""
+    with pytest.raises(IntentError) as e:
+        load_intent(doc)
+    assert fragment in str(e.value)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("a: " + "[" * 1000 + "]" * 1000, "nested deeper than 64 levels"),  # was a RecursionError after a second
+    ("a:\n" + "".join(" " * i + "- \n" for i in range(100)), "nested deeper than 64 levels"),
+    ("name: 2001-13-45", "month must be in 1..12"),  # was PyYAML's ValueError
+    ("name: !!float ''", "line 1, column 7"),  # IndexError inside PyYAML
+    ("name: !!timestamp x", "timestamp 'x'"),  # AttributeError inside PyYAML
+    ("name: !!bool maybe", "bool 'maybe'"),  # KeyError inside PyYAML
+])
+def test_yaml_the_parser_cannot_build_is_an_intent_error(text, fragment):
+    from tenet.model.document import parse_document
+
+    with pytest.raises(IntentError, match=fragment):
+        parse_document(text, "t.yaml")
+
+
+def test_a_file_that_is_not_utf8_is_an_intent_error(tmp_path):
+    f = tmp_path / "t.yaml"
+    f.write_bytes(b"name: \xff\n")
+    with pytest.raises(IntentError, match="not UTF-8"):
+        load_file(f)

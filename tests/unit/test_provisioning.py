@@ -102,3 +102,54 @@ def test_user_priority_table_is_the_class_of_service():
         with pytest.raises(ProvisioningError, match="User-Priority-Table"):
             from_attributes({"User-Priority-Table": [bad]})
     assert "User-Priority-Table := 0x0303030303030303" in config._users([AaaUser("e", "pw", "n1", cos=3)])
+
+
+def _signed_accept(client, request, raw_attrs):
+    """An Access-Accept to `request` carrying raw (code, bytes) attributes, signed as a server would."""
+    from collections import OrderedDict
+
+    from pyrad import packet
+
+    reply = request.CreateReply()
+    reply.code = packet.AccessAccept
+    for code, value in raw_attrs:
+        OrderedDict.__setitem__(reply, code, [value])
+    reply.add_message_authenticator()
+    return reply.ReplyPacket()
+
+
+@pytest.mark.parametrize("raw_attrs, fragment", [
+    ([(27, b"\x00\x01")], "Session-Timeout: Invalid integer value"),  # an integer of 2 bytes
+    ([(64, b"\x00\x00\x00\x0d"), (65, b"\x00\x00\x00\x06"), (81, b"\x00\xff\xfe")], "not UTF-8"),
+])
+def test_a_malformed_accept_is_a_radius_error_not_a_crash(raw_attrs, fragment):
+    """bench/fuzz.py found both: pyrad's ValueError (and UnicodeDecodeError) escaped the NVE's
+    reply loop when an authentic Accept carried a value that is not its dictionary type."""
+    from tenet.aaa.radius import RadiusClient, RadiusError, read_reply
+
+    client = RadiusClient("198.18.0.9", "s3cret")
+    req = client.request("alice", b"\x02\x01\x00\x05\x01", None, "", "")
+    req.id = 1
+    req.RequestPacket()
+    got = read_reply(_signed_accept(client, req, raw_attrs), req, b"s3cret", client.dict, "198.18.0.9")
+    assert isinstance(got, RadiusError) and fragment in str(got)
+    forged = bytearray(_signed_accept(client, req, []))
+    forged[-1] ^= 1
+    assert read_reply(bytes(forged), req, b"s3cret", client.dict, "x") is None  # mis-signed: dropped
+
+
+def test_a_coa_with_a_malformed_attribute_is_a_dynauth_error():
+    """bench/fuzz.py: a 3-byte Framed-IP-Address in an authentic CoA-Request raised ValueError."""
+    from collections import OrderedDict
+
+    from pyrad import packet
+    from pyrad.dictionary import Dictionary
+
+    from tenet.aaa import dynauth
+    from tenet.aaa.radius import DICTIONARY
+
+    d = Dictionary(str(DICTIONARY))
+    req = packet.CoAPacket(packet.CoARequest, 7, b"s3cret", dict=d, Calling_Station_Id="02-00-D3-D9-85-36")
+    OrderedDict.__setitem__(req, 8, [b"\x0a\x00\x00"])
+    with pytest.raises(dynauth.DynAuthError, match="Framed-IP-Address"):
+        dynauth.parse(req.RequestPacket(), b"s3cret", d)

@@ -168,6 +168,8 @@ def test_older_stored_forms():
     (Leader, b'{"name": "a", "pid": 1}', "leader.since: missing"),
     (Observed, b'{"revision": 3}', "observed.leader: missing"),
     (ExtMac, b'"02:aa', "external MAC: not JSON"),
+    (ExtMac, b"\xfb\xa8", "external MAC: not UTF-8"),  # bench/fuzz.py: was UnicodeDecodeError
+    (ExtMac, b'"zz:zz:zz:zz:zz:zz"', "is not a MAC address"),  # six colon-separated parts were enough
 ])
 def test_malformed_is_rejected_naming_the_field(cls, data, field):
     with pytest.raises(RecordError) as e:

@@ -80,3 +80,11 @@ def test_mutated_frames_only_raise_decode_error(f, pos, byte):
         eapol.decode(bytes(raw))
     except DecodeError:
         pass
+
+
+def test_a_start_or_logoff_with_a_body_decodes_to_one_that_encodes():
+    """bench/fuzz.py found it: a v3 Start may carry TLVs; the decoded frame kept them and its
+    own encoder then refused it. The body is dropped (nothing acts on it)."""
+    for raw in ("03 01 0004 deadbeef", "02 02 0001 00"):
+        f = eapol.decode(bytes.fromhex(raw.replace(" ", "")))
+        assert f.body == b"" and eapol.decode(eapol.encode(f)) == f

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pyrad import packet
 from pyrad.dictionary import Dictionary
 
-from tenet.aaa.provisioning import Provisioning, ProvisioningError, from_attributes
+from tenet.aaa.provisioning import Provisioning, ProvisioningError, attributes_of, from_attributes
 
 PORT = 3799
 SESSION_NOT_FOUND = 503
@@ -44,13 +44,16 @@ def parse(data: bytes, secret: bytes, dictionary: Dictionary) -> DynRequest:
         raise DynAuthError("bad Message-Authenticator")
     if "Calling-Station-Id" not in pkt:
         raise DynAuthError("no Calling-Station-Id: which session?")
-    raw = str(pkt["Calling-Station-Id"][0]).strip().lower().replace("-", "").replace(":", "").replace(".", "")
+    try:
+        attrs = attributes_of(pkt)
+    except ProvisioningError as e:
+        raise DynAuthError(f"malformed attribute {e}") from None
+    raw = str(attrs["Calling-Station-Id"][0]).strip().lower().replace("-", "").replace(":", "").replace(".", "")
     if len(raw) != 12 or any(c not in "0123456789abcdef" for c in raw):
-        raise DynAuthError(f"Calling-Station-Id {pkt['Calling-Station-Id'][0]!r} is not a MAC")
+        raise DynAuthError(f"Calling-Station-Id {attrs['Calling-Station-Id'][0]!r} is not a MAC")
     mac = ":".join(raw[i:i + 2] for i in range(0, 12, 2))
     if pkt.code == packet.DisconnectRequest:
         return DynRequest("disconnect", mac, None, pkt)
-    attrs = {k: pkt[k] for k in pkt.keys() if isinstance(k, str)}
     try:
         return DynRequest("coa", mac, from_attributes(attrs), pkt)
     except ProvisioningError as e:

@@ -10,6 +10,7 @@ else /32) is the TES's address in the VN, which the TES configures and the NVE r
 """
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Interface
@@ -44,6 +45,20 @@ class Provisioning:
         return Provisioning(**d)  # type: ignore[arg-type]
 
 
+def attributes_of(pkt: Mapping) -> dict[str, list]:
+    """A RADIUS packet's attributes by dictionary name (pyrad decodes each on access). A value
+    that is not its dictionary type — a 2-byte integer, text that is not UTF-8 — is a
+    ProvisioningError naming the attribute, not a traceback in the NVE's loop."""
+    out: dict[str, list] = {}
+    for k in pkt.keys():
+        if isinstance(k, str):
+            try:
+                out[k] = pkt[k]
+            except (ValueError, struct.error) as e:
+                raise ProvisioningError(f"{k}: {e}") from None
+    return out
+
+
 def _first(attrs: Mapping[str, list], name: str):
     values = attrs.get(name) or []
     v = values[0] if values else None
@@ -64,7 +79,10 @@ def from_attributes(attrs: Mapping[str, list]) -> Provisioning:
     group = _first(attrs, "Tunnel-Private-Group-Id")
     vn = vnid = vlan = None
     if group is not None:
-        group = group.decode() if isinstance(group, bytes) else str(group)
+        try:
+            group = group.decode() if isinstance(group, bytes) else str(group)
+        except UnicodeDecodeError:
+            raise ProvisioningError(f"Tunnel-Private-Group-Id {group!r} is not UTF-8 text") from None
         if _int(_first(attrs, "Tunnel-Type")) != VLAN:
             raise ProvisioningError(f"Tunnel-Private-Group-Id {group!r} without Tunnel-Type = VLAN (13)")
         if _int(_first(attrs, "Tunnel-Medium-Type")) != IEEE_802:

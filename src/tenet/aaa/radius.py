@@ -23,7 +23,7 @@ from pathlib import Path
 from pyrad import packet
 from pyrad.dictionary import Dictionary
 
-from tenet.aaa.provisioning import Provisioning, ProvisioningError, from_attributes
+from tenet.aaa.provisioning import Provisioning, ProvisioningError, attributes_of, from_attributes
 from tenet.wire import eap
 
 DICTIONARY = Path(__file__).with_name("dictionary")
@@ -144,14 +144,31 @@ def _verdict(reply, server: str) -> RadiusReply:
     st = next(iter(raw(STATE)), None)
     if reply.code == packet.AccessChallenge:
         return RadiusReply("challenge", message, st, {}, None)
-    attrs = {k: reply[k] for k in reply.keys() if isinstance(k, str)}
-    if reply.code == packet.AccessAccept:
-        try:
-            prov = from_attributes(attrs)
-        except ProvisioningError as e:
-            raise RadiusError(f"Access-Accept from {server} is unusable: {e}") from None
-        return RadiusReply("accept", message, st, attrs, prov)
-    return RadiusReply("reject", message, st, attrs, None)
+    kind = "Access-Accept" if reply.code == packet.AccessAccept else "Access-Reject"
+    try:
+        attrs = attributes_of(reply)
+        prov = from_attributes(attrs) if reply.code == packet.AccessAccept else None
+    except ProvisioningError as e:
+        raise RadiusError(f"{kind} from {server} is unusable: {e}") from None
+    return RadiusReply("accept" if reply.code == packet.AccessAccept else "reject", message, st, attrs, prov)
+
+
+def read_reply(raw: bytes, request: packet.AuthPacket, secret: bytes, dictionary: Dictionary,
+               server: str) -> RadiusReply | RadiusError | None:
+    """A datagram from the server read as the reply to `request`: its verdict, a RadiusError
+    (authentic but unusable), or None when it is malformed, forged or mis-signed (dropped: the
+    real reply may still come). Apart from the socket, so that it can be fuzzed."""
+    try:
+        reply = packet.AuthPacket(packet=raw, secret=secret, authenticator=request.authenticator, dict=dictionary)
+        valid = request.VerifyReply(reply, raw, enforce_ma=True)
+    except Exception:  # malformed: as good as unsigned
+        valid = False
+    if not valid:
+        return None
+    try:
+        return _verdict(reply, server)
+    except RadiusError as e:
+        return e
 
 
 @dataclass
@@ -224,19 +241,11 @@ class RadiusMux:
             if len(raw) < 20 or raw[1] not in self.inflight:
                 continue
             f = self.inflight[raw[1]]
-            try:
-                reply = packet.AuthPacket(packet=raw, secret=self.client.secret, authenticator=f.packet.authenticator,
-                                          dict=self.client.dict)
-                valid = f.packet.VerifyReply(reply, raw, enforce_ma=True)
-            except Exception:  # malformed: as good as unsigned
-                valid = False
-            if not valid:
+            answer = read_reply(raw, f.packet, self.client.secret, self.client.dict, self.client.server)
+            if answer is None:
                 continue  # a forged or mis-signed reply is dropped; the real one may still come
             del self.inflight[raw[1]]
-            try:
-                out.append((f.tag, _verdict(reply, self.client.server)))
-            except RadiusError as e:
-                out.append((f.tag, e))
+            out.append((f.tag, answer))
         self._start(now)
         return out
 

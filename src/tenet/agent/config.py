@@ -92,12 +92,21 @@ def with_metrics(config: AgentConfig, listen: str) -> AgentConfig:
 
 def load_config(path: str | Path) -> AgentConfig:
     try:
-        doc = tomllib.loads(Path(path).read_text())
+        text = Path(path).read_text()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    return config_of(text, str(path))
+
+
+def config_of(text: str, source: str = "") -> AgentConfig:
+    """A config from the file's text; ConfigError names every problem."""
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    return parse_config(doc, str(path))
+        raise ConfigError(f"{source or 'agent config'}: not valid TOML: {e}") from None
+    return parse_config(doc, source)
 
 
 def parse_config(doc: dict, source: str = "") -> AgentConfig:
@@ -134,7 +143,7 @@ def parse_config(doc: dict, source: str = "") -> AgentConfig:
     network = required("network", NAME, "a physical network's name")
     role_text = doc.get("role", HostRole.HYPERVISOR.value)
     role = HostRole.HYPERVISOR
-    if role_text in {r.value for r in HostRole}:
+    if isinstance(role_text, str) and role_text in {r.value for r in HostRole}:
         role = HostRole(role_text)
     else:
         problems.append(f"role: one of {', '.join(r.value for r in HostRole)}, not {role_text!r}")

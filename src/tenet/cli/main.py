@@ -221,7 +221,8 @@ def store_rbac(
 ) -> None:
     """etcd RBAC for a deployment: a role and user per process (controller, agent-<host>),
     root, then auth enable last (docs/store.md, docs/deploy.md). What the lab applies."""
-    from tenet.model.load import load_fabric, read_document
+    from tenet.model.document import read_document
+    from tenet.model.load import load_fabric
     from tenet.model.parts import split
     from tenet.store import rbac
     from tenet.store.etcd import EtcdStore
@@ -329,7 +330,7 @@ def apply_cmd(
     follows it (its VMs, users and TESs) and the command returns once the agents have; on a
     deployment, --wait does."""
     from tenet.cli.changes import show
-    from tenet.model.load import read_document
+    from tenet.model.document import read_document
 
     site = _site(lab, store_url)
     try:

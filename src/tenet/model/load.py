@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Container
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, ip_interface, ip_network
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tenet.model.capacity import DEFAULT_SIZE, capacity_doc, parse_capacity, parse_size, size_doc
+from tenet.model.document import read_document
 from tenet.model.errors import IntentError, Problem
 from tenet.model.rate import RATE, parse_rate
 from tenet.model.fabric import ProxyHost, Fabric, Host, PhysicalNetwork, Router, RouterPort
@@ -58,6 +58,15 @@ KEYS = {
     "vrouter": {"host", "tenant", "nics", "state", "migrating_to"},
     "vlink": {"between", "vnid", "subnet", "guarantee", "limit", "delay", "loss"},
 }
+
+
+def known(value: Any, names: Container) -> bool:
+    """`value in names` for a value read from a document: a mapping or a list where a name
+    belongs names nothing (and is reported so), it is not a TypeError."""
+    try:
+        return value in names
+    except TypeError:
+        return False
 
 
 class _Problems(Problems):
@@ -143,7 +152,7 @@ def _underlay(p: _Problems, doc: dict) -> tuple[dict[str, PhysicalNetwork], list
             p.add(f"{path}.networks", "a router joins two or more distinct physical networks")
             continue
         for i, n in enumerate(nets):
-            if n not in networks:
+            if not known(n, networks):
                 p.missing(Kind.NETWORK, n, f"{path}.networks[{i}]")
         addrs = spec.get("addresses") or {}
         if not isinstance(addrs, dict):
@@ -209,7 +218,7 @@ def _hosts(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: 
     for name, spec in specs.items():
         spec = p.mapping(spec, f"{section}.{name}", "host" if section == "hosts" else "switch")
         net = spec.get("network")
-        if net not in networks:
+        if not known(net, networks):
             p.missing(Kind.NETWORK, net, f"{section}.{name}.network")
             continue
         if "ip" in spec:
@@ -226,7 +235,7 @@ def _hosts(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: 
                 fixed[name] = IPv4Interface(f"{ip.ip}/{subnet.prefixlen}")
     hosts = []
     for name, spec in specs.items():
-        if not isinstance(spec, dict) or spec.get("network") not in networks:
+        if not isinstance(spec, dict) or not known(spec.get("network"), networks):
             continue
         ip = fixed.get(name)
         if ip is None and "ip" in spec:
@@ -270,10 +279,10 @@ def _proxies(p: _Problems, doc: dict, switches: set[str]) -> list[ProxyHost]:
         if not isinstance(spec, dict) or "switch" not in spec:
             continue
         path, allowed = f"hosts.{name}", {"switch", "role", "capacity"}
-        if spec["switch"] not in switches:
+        if not known(spec["switch"], switches):
             p.missing(Kind.HOST, spec["switch"], f"{path}.switch", f"no switch named {spec['switch']!r}")
         elif set(spec) - allowed:
-            p.add(path, f"a host behind a switch takes only switch, role and capacity, not {', '.join(sorted(set(spec) - allowed))}")
+            p.add(path, f"a host behind a switch takes only switch, role and capacity, not {', '.join(sorted(map(str, set(spec) - allowed)))}")
         elif spec.get("role", "proxy-8021x") != "proxy-8021x":
             p.add(f"{path}.role", f"a host behind a switch is proxy-8021x, not {spec.get('role')!r}")
         else:
@@ -363,7 +372,7 @@ def claim_vnid(p: _Problems, vnid: Any, path: str, owner: str, taken: dict[int, 
 
 def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str, VirtualNetwork]) -> Nic | None:
     net = spec.get("network")
-    if net not in vns:
+    if not known(net, vns):
         p.missing(Kind.VN, net, f"{path}.network")
         return None
     vn = vns[net]
@@ -445,7 +454,7 @@ def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork]
     for name, spec in p.names(doc.get(section), section).items():
         path = f"{section}.{name}"
         spec = p.mapping(spec, path, "vm")
-        if spec.get("host") not in hosts:
+        if not known(spec.get("host"), hosts):
             p.missing(Kind.HOST, spec.get("host"), f"{path}.host")
         short = {k: spec[k] for k in KEYS["nic"] if k in spec}
         if short and "nics" in spec:
@@ -484,17 +493,17 @@ def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork]
                 if a is not None:
                     ips[(nic.network, a.ip)] = npath
             nics.append(nic)
-        behind = spec.get("host") in proxies
+        behind = known(spec.get("host"), proxies)
         for i, nic in enumerate(nics):
             if behind != (nic.join in (Join.DOT1X, Join.MAB)):
                 p.add(f"{path}.nics[{i}].join", "a VM behind an access switch joins by 8021x or mab, and only such a VM does"
                       if behind else "8021x and mab are for VMs on hosts behind an access switch")
             for j, h in enumerate(nic.nves):
-                if h == spec.get("host") or (h not in hosts and not p.is_rejected(Kind.HOST, h)):
+                if h == spec.get("host") or (not known(h, hosts) and not p.is_rejected(Kind.HOST, h)):
                     p.add(f"{path}.nics[{i}].nves[{j}]", f"{h!r} is not another host")
         state, to = _state(p, spec, path), _arriving(p, spec, path, nves, proxies)
         size = (parse_size(p, spec["size"], f"{path}.size") if "size" in spec else None) or DEFAULT_SIZE
-        if spec.get("host") in hosts and len(nics) == len(raw) and state is not None and to is not None:
+        if known(spec.get("host"), hosts) and len(nics) == len(raw) and state is not None and to is not None:
             vms.append(Vm(name, spec["host"], tuple(nics), router=section == "vrouters", state=state, migrating_to=to,
                           size=size))
     return vms
@@ -536,7 +545,7 @@ def _servers(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used
     for name, spec in p.names(doc.get("servers"), "servers").items():
         path = f"servers.{name}"
         spec = p.mapping(spec, path, "server")
-        pn = networks.get(spec.get("uplink"))  # type: ignore[arg-type]
+        pn = networks.get(spec.get("uplink")) if known(spec.get("uplink"), networks) else None
         if pn is None:
             p.missing(Kind.NETWORK, spec.get("uplink"), f"{path}.uplink")
             continue
@@ -583,7 +592,7 @@ def _aaa(p: _Problems, doc: dict, vns: dict[str, VirtualNetwork]) -> list[AaaUse
         if not isinstance(password, str) or not password:
             p.add(f"{path}.password", "required")
             ok = False
-        if net not in vns:
+        if not known(net, vns):
             p.missing(Kind.VN, net, f"{path}.network")
             ok = False
         rates = {k: str(spec.get(k, "")) for k in ("rate", "rate_up", "rate_down")}
@@ -712,17 +721,6 @@ def _tenancy(p: _Problems, doc: dict, stage: _Stage) -> Intent:
 
 def load_file(path: str | Path) -> Intent:
     return load_intent(read_document(path), str(path))
-
-
-def read_document(path: str | Path) -> Any:
-    """A topology file's document, unvalidated; bad YAML is an IntentError naming the line."""
-    text = Path(path).read_text()
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise IntentError((Problem("", f"{where}not valid YAML ({getattr(e, 'problem', e)})"),), str(path)) from None
 
 
 def intent_to_doc(intent: Intent) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tenet.model.fabric import Host, PhysicalNetwork
-from tenet.model.load import DEFAULT_TENANT, NODE_NAME, _net, _nic_doc, _Problems, _vms, claim_vnid, rate_bps
+from tenet.model.load import DEFAULT_TENANT, NODE_NAME, _net, _nic_doc, _Problems, _vms, claim_vnid, known, rate_bps
 from tenet.model.overlay import VirtualLink, VirtualRouter, components
 from tenet.model.problems import Kind, declared as declared_names
 from tenet.model.tenancy import Bum, Intent, VirtualNetwork, Vm
@@ -28,7 +28,7 @@ def load_overlay(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], 
         path = f"vrouters.{name}"
         spec = p.mapping(spec, path, "vrouter")
         tenant, state = spec.get("tenant", DEFAULT_TENANT), spec.get("state", "running")
-        if spec.get("host") not in hypervisors:
+        if not known(spec.get("host"), hypervisors):
             p.missing(Kind.HOST, spec.get("host"), f"{path}.host",
                       f"no hypervisor host named {spec.get('host')!r}" if spec.get("host") else "required")
         elif not isinstance(tenant, str) or not NODE_NAME.match(tenant):
@@ -57,7 +57,7 @@ def load_overlay(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], 
     }
     for name, vr in routers.items():
         for i, nic in enumerate(declared[name]):
-            vn = by_name.get(nic.get("network")) if isinstance(nic, dict) else None
+            vn = by_name.get(nic.get("network")) if isinstance(nic, dict) and known(nic.get("network"), by_name) else None
             if vn is not None and vn.tenant != vr.tenant:
                 p.add(f"vrouters.{name}.nics[{i}].network", f"{vn.name} belongs to tenant {vn.tenant}, not "
                       f"{vr.tenant}: a virtual router routes only between its own tenant's VNs")
@@ -79,7 +79,7 @@ def _links(p: _Problems, doc: dict, routers: dict[str, VirtualRouter],
         if not (isinstance(ends, list) and len(ends) == 2 and ends[0] != ends[1]):
             p.add(f"{path}.between", "a virtual link joins exactly two distinct virtual routers")
             continue
-        missing = [e for e in ends if e not in routers]
+        missing = [e for e in ends if not known(e, routers)]
         if missing:
             p.missing(Kind.VROUTER, missing[0], f"{path}.between")
             continue
@@ -114,7 +114,8 @@ def _check_connected(p: _Problems, routers: dict[str, VirtualRouter], links: lis
                      declared: dict[str, list]) -> None:
     """Berl's model: a tenant's virtual network of VRs and VLs is one connected graph. Two VRs
     with NICs on one VN are joined by it as much as by a link (a copy joins its original so)."""
-    on = {n: {nic.get("network") for nic in declared[n] if isinstance(nic, dict)} for n in routers}
+    on = {n: {nic.get("network") for nic in declared[n] if isinstance(nic, dict) and isinstance(nic.get("network"), str)}
+          for n in routers}
     for tenant in dict.fromkeys(vr.tenant for vr in routers.values()):
         names = [n for n, vr in routers.items() if vr.tenant == tenant]
         shared = [(a, b) for i, a in enumerate(names) for b in names[i + 1:] if on[a] & on[b]]

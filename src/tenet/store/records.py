@@ -12,6 +12,7 @@ dataclasses in the pure core and is re-exported here.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Mapping
@@ -35,6 +36,7 @@ class RecordError(ValueError):
 
 
 _MISSING: Any = object()
+_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 
 
 def _doc(data: str | bytes, record: str) -> dict:
@@ -298,7 +300,10 @@ class ExtMac:
     @classmethod
     def from_json(cls, data: str | bytes) -> ExtMac:
         """A JSON string; earlier controllers stored the bare MAC text."""
-        text = data.decode() if isinstance(data, bytes) else data
+        try:
+            text = data.decode() if isinstance(data, bytes) else data
+        except UnicodeDecodeError as e:
+            raise RecordError(f"external MAC: not UTF-8: {e}") from None
         if not text.startswith('"'):
             mac = text
         else:
@@ -306,7 +311,7 @@ class ExtMac:
                 mac = json.loads(text)
             except ValueError as e:
                 raise RecordError(f"external MAC: not JSON: {e}") from None
-        if not isinstance(mac, str) or len(mac.split(":")) != 6:
+        if not isinstance(mac, str) or not _MAC.match(mac):
             raise RecordError(f"external MAC.mac: {text!r} is not a MAC address")
         return cls(mac)
 

@@ -74,6 +74,8 @@ def decode(data: bytes) -> Eapol:
     if HEADER + length > len(data):
         raise DecodeError(2, f"body length {length} overruns the {len(data) - HEADER} bytes left")
     body = bytes(data[HEADER:HEADER + length])
+    if kind in (EapolType.START, EapolType.LOGOFF):
+        body = b""  # a v3 Start may carry TLVs (802.1X-2010 §11.9) we never act on: dropped, so it re-encodes
     if kind is EapolType.EAP:
         try:
             eap.decode(body)

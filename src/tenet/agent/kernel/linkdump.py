@@ -52,11 +52,12 @@ class DumpError(OSError):
 def attributes(data: bytes, off: int, end: int) -> dict[int, bytes]:
     """The attributes between `off` and `end` by type (the first of each type)."""
     out: dict[int, bytes] = {}
+    end = min(end, len(data))
     while off + RTA.size <= end:
         length, kind = RTA.unpack_from(data, off)
         if length < RTA.size:
             break  # malformed: stop rather than loop
-        out.setdefault(kind & NLA_TYPE_MASK, data[off + RTA.size:off + length])
+        out.setdefault(kind & NLA_TYPE_MASK, data[off + RTA.size:min(off + length, end)])
         off += (length + 3) & ~3
     return out
 
@@ -86,17 +87,26 @@ def _vxlan(data: bytes) -> VxlanInfo:
     )
 
 
+def _text(raw: bytes) -> str:
+    """A name as the kernel stores it: bytes, not necessarily UTF-8 (`ip link add` takes any
+    but '/', ':' and spaces); one that is not reads with U+FFFD and never matches ours."""
+    return raw.rstrip(b"\0").decode(errors="replace")
+
+
 def parse_link(data: bytes, off: int, end: int) -> LinkInfo:
-    """One RTM_NEWLINK message body (after the netlink header)."""
+    """One RTM_NEWLINK message body (after the netlink header); DumpError if it is cut short."""
+    end = min(end, len(data))
+    if off + IFINFO.size > end:
+        raise DumpError(f"link dump: a link message of {end - off} bytes is shorter than ifinfomsg")
     _, _, index, _, _ = IFINFO.unpack_from(data, off)
     a = attributes(data, off + IFINFO.size, end)
     kind, vx = "", None
     if IFLA_LINKINFO in a:
         info = attributes(a[IFLA_LINKINFO], 0, len(a[IFLA_LINKINFO]))
-        kind = info.get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode()
+        kind = _text(info.get(IFLA_INFO_KIND, b""))
         if kind == "vxlan" and IFLA_INFO_DATA in info:
             vx = _vxlan(info[IFLA_INFO_DATA])
-    return LinkInfo(index, a.get(IFLA_IFNAME, b"").rstrip(b"\0").decode(), kind, _u32(a.get(IFLA_MASTER)),
+    return LinkInfo(index, _text(a.get(IFLA_IFNAME, b"")), kind, _u32(a.get(IFLA_MASTER)),
                     _u32(a.get(IFLA_LINK)), _u32(a.get(IFLA_MTU)), _mac(a.get(IFLA_ADDRESS)), vx)
 
 
@@ -107,20 +117,39 @@ def dump() -> list[LinkInfo]:
         s.send(NLMSG.pack(NLMSG.size + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + body)
         out: list[LinkInfo] = []
         while True:
-            data = s.recv(1 << 17)
-            off = 0
-            while off + NLMSG.size <= len(data):
-                length, kind, _, _, _ = NLMSG.unpack_from(data, off)
-                if length < NLMSG.size:
-                    raise DumpError(f"link dump: malformed netlink message at offset {off}")
-                if kind == NLMSG_DONE:
-                    return out
-                if kind == NLMSG_ERROR:
-                    code = -struct.unpack_from("=i", data, off + NLMSG.size)[0]
-                    raise DumpError(code, f"link dump: {os.strerror(code)}")
-                if kind == RTM_NEWLINK:
-                    out.append(parse_link(data, off + NLMSG.size, off + length))
-                off += (length + 3) & ~3
+            links, done = parse_dump(s.recv(1 << 17))
+            out += links
+            if done:
+                return out
+
+
+def _strerror(code: int) -> str:
+    try:
+        return os.strerror(code)
+    except (ValueError, OverflowError):
+        return f"error {code}"
+
+
+def parse_dump(data: bytes) -> tuple[list[LinkInfo], bool]:
+    """One datagram of a link dump: its links, and whether it ends the dump. Apart from the
+    socket so that it can be fuzzed; anything malformed is a DumpError."""
+    out: list[LinkInfo] = []
+    off = 0
+    while off + NLMSG.size <= len(data):
+        length, kind, _, _, _ = NLMSG.unpack_from(data, off)
+        if length < NLMSG.size or off + length > len(data):
+            raise DumpError(f"link dump: malformed netlink message at offset {off} (length {length} of {len(data) - off})")
+        if kind == NLMSG_DONE:
+            return out, True
+        if kind == NLMSG_ERROR:
+            if length < NLMSG.size + 4:
+                raise DumpError(f"link dump: an error message at offset {off} without its code")
+            code = -struct.unpack_from("=i", data, off + NLMSG.size)[0]
+            raise DumpError(code, f"link dump: {_strerror(code)}")
+        if kind == RTM_NEWLINK:
+            out.append(parse_link(data, off + NLMSG.size, off + length))
+        off += (length + 3) & ~3
+    return out, False
 
 
 RTM_DELLINK = 17
@@ -144,12 +173,12 @@ def link_changes(data: bytes) -> list[tuple[str, bool]]:
     out, off = [], 0
     while off + NLMSG.size <= len(data):
         length, kind, _, _, _ = NLMSG.unpack_from(data, off)
-        if length < NLMSG.size:
-            break
+        if length < NLMSG.size or off + length > len(data):
+            break  # malformed or cut short: nothing more to read in this datagram
         if (kind in (RTM_NEWLINK, RTM_DELLINK) and length >= NLMSG.size + IFINFO.size
                 and IFINFO.unpack_from(data, off + NLMSG.size)[0] != socket.AF_BRIDGE):
             a = attributes(data, off + NLMSG.size + IFINFO.size, off + length)
-            name = a.get(IFLA_IFNAME, b"").rstrip(b"\0").decode(errors="replace")
+            name = _text(a.get(IFLA_IFNAME, b""))
             if name:
                 out.append((name, kind == RTM_NEWLINK))
         off += (length + 3) & ~3
