@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from tenet.model.fabric import Host, PhysicalNetwork
-from tenet.model.load import DEFAULT_TENANT, NODE_NAME, _net, _nic_doc, _Problems, _vms, claim_vnid, known, rate_bps
+from tenet.model.load import (DEFAULT_TENANT, NODE_NAME, _net, _nic_doc, _Problems, _vms, claim_vnid, generated_mac,
+                              known, rate_bps)
 from tenet.model.overlay import VirtualLink, VirtualRouter, components
 from tenet.model.problems import Kind, declared as declared_names
 from tenet.model.tenancy import Bum, Intent, VirtualNetwork, Vm
@@ -52,7 +53,8 @@ def load_overlay(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], 
     vr_docs = {
         name: {"host": vr.host, "state": vr.state, **({"migrating_to": moving[name]} if moving.get(name) else {}),
                "nics": declared[name] + [
-            {"network": vl.name, "ip": str(vl.address(name))} for vl, _ in links if name in vl.ends]}
+            {"network": vl.name, "mac": link_mac(name, vl.name), "ip": str(vl.address(name))}
+            for vl, _ in links if name in vl.ends]}
         for name, vr in routers.items()
     }
     for name, vr in routers.items():
@@ -63,6 +65,13 @@ def load_overlay(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], 
                       f"{vr.tenant}: a virtual router routes only between its own tenant's VNs")
     vms = _vms(p, {"vrouters": vr_docs}, set(hypervisors), by_name, section="vrouters", seen=seen)
     return list(routers.values()), [vl for vl, _ in links], vms, link_vns
+
+
+def link_mac(vr: str, link: str) -> str:
+    """A link NIC's MAC, from the router and the link, not from the NIC's place among the
+    router's NICs: destroying another link renumbers the NICs in place, and the MAC the VR's
+    interface carries (and its port security is keyed on) must stay what it was."""
+    return generated_mac(f"{vr}@{link}", 0)
 
 
 def _links(p: _Problems, doc: dict, routers: dict[str, VirtualRouter],
