@@ -170,3 +170,15 @@ def test_set_link_is_validated_and_all_or_nothing(tmp_path):
     vl1 = next(v for v in edited.vlinks if v.name == "vl1")
     assert (vl1.guarantee_bps, vl1.limit_bps) == (0, 2_000_000)
     assert read_intent(store) == edited  # what was returned is what was written
+
+
+def test_a_link_nic_keeps_its_mac_when_another_link_goes():
+    """Destroying y renumbers x's and z's NICs in place (xz moves to eth0): the MAC their
+    interfaces carry, and port security is keyed on, must not move with the index."""
+    doc = yaml.safe_load((Path(__file__).parents[1] / "lab" / "triangle.yaml").read_text())
+    before = {vm.name: {n.network: n.mac for n in vm.nics} for vm in load_intent(doc).vms}
+    del doc["vrouters"]["y"]
+    del doc["vlinks"]["xy"], doc["vlinks"]["yz"]
+    after = {vm.name: {n.network: n.mac for n in vm.nics} for vm in load_intent(doc).vms}
+    assert after["x"]["xz"] == before["x"]["xz"] and after["z"]["xz"] == before["z"]["xz"]
+    assert [n.network for n in load_intent(doc).vms[0].nics] == ["xz"]  # renumbered: now the first
