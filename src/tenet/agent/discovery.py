@@ -222,6 +222,8 @@ class Discovery:
                 self.metrics.radius.observe(now - asked)
             elif isinstance(reply, RadiusTimeout):
                 self.metrics.radius_timeouts.inc()
+            if not (isinstance(tag, tuple) and len(tag) == 3 and tag[0] in (DOT1X, NVO3)):
+                continue  # not an admission's exchange
             kind, key, rnd = tag  # (DOT1X, (port, mac) | NVO3, session id; the Access-Request's tag)
             ident = (kind, key)
             if kind == DOT1X:  # the switch's authenticator
