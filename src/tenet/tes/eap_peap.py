@@ -115,7 +115,7 @@ class EapPeap(TlsMethod):
             if result == RESULT_SUCCESS:
                 self.finished = True
             else:
-                self.failure = self.failure or "the server ended the tunnel with a failure"
+                self.failure = self.failure or "the server ended the tunnel with a failure: the inner authentication failed"
             return reply(result_tlv(RESULT_SUCCESS if result == RESULT_SUCCESS else RESULT_FAILURE))
         return Inner(eap.EapCode.RESPONSE, eap.TYPE_NAK, bytes([mschapv2.TYPE_MSCHAPV2]), req.identifier)
 

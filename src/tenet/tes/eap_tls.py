@@ -13,6 +13,9 @@ import ssl
 from collections import deque
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from tenet.tes.methods import Credentials, CredentialsError, MethodError, response
 from tenet.wire import eap, tls_frame
 from tenet.wire.errors import DecodeError
@@ -31,6 +34,20 @@ def _readable(what: str, path: str) -> None:
         raise CredentialsError(f"{what} {path}: cannot read it ({e.strerror})") from None
 
 
+def _pem(what: str, path: str) -> None:
+    """The certificate or key in `path` parses (OpenSSL's own complaint would be "PEM lib")."""
+    data = Path(path).read_bytes()
+    try:
+        if what == "private key":
+            serialization.load_pem_private_key(data, None)
+        else:
+            x509.load_pem_x509_certificate(data)
+    except TypeError:
+        raise CredentialsError(f"private key {path} is encrypted: give tenet-tes an unencrypted key (mode 0600)") from None
+    except ValueError:
+        raise CredentialsError(f"{what} {path} is not a PEM {what}") from None
+
+
 def _encrypted(*_: object) -> bytes:
     raise CredentialsError("the private key is encrypted: give tenet-tes an unencrypted key (mode 0600)")
 
@@ -40,18 +57,18 @@ def context(cred: Credentials, client_cert: bool) -> ssl.SSLContext:
     `cred.server_name`, if given); with `client_cert`, ours is presented. Every file problem is
     a CredentialsError naming the file."""
     _readable("CA certificate", cred.ca)
+    _pem("CA certificate", cred.ca)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.check_hostname = bool(cred.server_name)
     ctx.hostname_checks_common_name = True  # a RADIUS server certificate often names itself in the CN only
     ctx.verify_mode = ssl.CERT_REQUIRED
-    try:
-        ctx.load_verify_locations(cafile=cred.ca)
-    except ssl.SSLError as e:
-        raise CredentialsError(f"CA certificate {cred.ca}: not a PEM certificate ({e.reason or e})") from None
+    ctx.load_verify_locations(cafile=cred.ca)
     if client_cert:
         _readable("client certificate", cred.cert)
         _readable("private key", cred.key)
+        _pem("client certificate", cred.cert)
+        _pem("private key", cred.key)
         try:
             ctx.load_cert_chain(cred.cert, cred.key, password=_encrypted)
         except ssl.SSLError as e:
