@@ -180,6 +180,7 @@ class Tes:
                                                       (Tlv(TlvType.REASON, Reason(ReasonCode.AUTH_FAILED, why)),)))
                     raise AuthFailed(why)
                 prov = {t.name.lower(): msg.get(t) for t in (TlvType.VLAN, TlvType.QOS, TlvType.RATE_UP, TlvType.TES_IP, TlvType.SESSION_TIMEOUT, TlvType.FILTER_ID, TlvType.ACCESS_TUNNEL) if msg.get(t) is not None}
+                log.info("authenticated with %s", self.peer.summary())
                 self.link.attached(offer.nve, msg)
                 return Attachment(offer.nve, session, msg.vnid, float(msg.get(TlvType.HELLO_INTERVAL) or 1), prov)
             elif msg.type is MsgType.TERMINATE:

@@ -36,6 +36,7 @@ class Peer:
         self.cred, self.methods = cred, methods
         self.method: PeerMethod | None = None
         self._last: tuple[bytes, bytes] | None = None  # (request, our response)
+        self.rounds = 0  # requests answered (a retransmission is not a round)
 
     def answer(self, payload: bytes) -> bytes | None:
         """Our response to an EAP packet from the server, or None (not a request, malformed).
@@ -59,6 +60,7 @@ class Peer:
             ans = eap.nak(req.identifier, self.methods[0])
         out = eap.encode(ans)
         self._last = (payload, out)
+        self.rounds += 1
         return out
 
     def _method(self, req: eap.EapPacket) -> PeerMethod:
@@ -78,6 +80,14 @@ class Peer:
         if not MUTUAL & set(self.methods):
             return True
         return self.method is not None and self.method.type in MUTUAL and self.method.finished
+
+    def summary(self) -> str:
+        """How we authenticated, for the log: "EAP-TLS (TLSv1.2 ECDHE-ECDSA-AES256-GCM-SHA384), 6 rounds"."""
+        m = self.method
+        name = f"EAP-{eap.METHODS.get(m.type, m.type).upper()}" if m is not None else "no method"
+        tunnel = getattr(m, "tunnel", None)
+        cipher = f" ({tunnel.cipher()})" if tunnel is not None and tunnel.cipher() else ""
+        return f"{name}{cipher}, {self.rounds} rounds"
 
     @property
     def failure(self) -> str:
