@@ -80,3 +80,15 @@ def test_certificate_from_another_ca_is_rejected_and_forwards_nothing(lab, tmp_p
     assert re.search(r"Login incorrect.*\[mallory", radius_log(lab))
     # the other TESs were not disturbed
     assert lab.exec("T", "ping", "-c2", "-i0.2", "-W2", "10.71.0.1").returncode == 0
+
+
+def test_peap_reauthentication_runs_the_whole_method_again_in_the_same_session(lab):
+    """Session-Timeout 3 s: h1 asks P's identity again and PEAP runs anew (a fresh TLS session,
+    a fresh MSCHAPv2 exchange) while P stays attached with the same session, forwarding."""
+    p = lab.mac("P")
+    session = lab.endpoints()[p]["session"]
+    done = radius_log(lab).count("Login OK: [pete")
+    wait(lambda: radius_log(lab).count("Login OK: [pete") > done, 10, "P's re-authentication")
+    assert lab.endpoints()[p]["session"] == session
+    assert lab.exec("P", "ping", "-c3", "-i0.2", "-W2", "10.71.0.1").returncode == 0
+    assert "re-authentication failed" not in tes_log(lab, "P.eth0")
