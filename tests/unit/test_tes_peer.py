@@ -177,3 +177,18 @@ def test_tes_refuses_a_success_no_tls_method_earned_and_ends_the_session(ca):
     with pytest.raises(AuthFailed, match="before the server proved itself"):
         t.authenticate(Offer("nve", NveType.HYPERVISOR, 1, 6001, 0), 7)
     assert [m.type for m in link.sent] == [MsgType.TERMINATE]
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--method", "peap"], "--method peap needs --password"),
+    (["--method", "tls"], "--method tls: no CA certificate given"),
+    (["--method", "tls", "--ca", "/nonexistent/ca.pem"], "CA certificate /nonexistent/ca.pem: no such file"),
+    (["--method", "ttls", "--password", "x", "--ca", "{ca}", "--fragment-size", "2000"], "--fragment-size 2000 is outside"),
+    (["--method", "tls", "--ca", "{ca}", "--cert", "{ca}", "--key", "{ca}"], "private key {ca} is not a PEM private key"),
+    (["--method", "kerberos"], "invalid choice: 'kerberos'"),
+])
+def test_tenet_tes_says_what_is_wrong_before_it_starts(ca, capsys, extra, says):
+    from tenet.tes.main import main
+    with pytest.raises(SystemExit) as e:
+        main(["--vn", "n1", "--identity", "tina", *[a.format(ca=ca) for a in extra]])
+    assert e.value.code == 2 and says.format(ca=ca) in capsys.readouterr().err
