@@ -2,8 +2,8 @@
 
 A TES that knows only its VN (name and/or ID) and its credentials: discover, collect offers,
 select by policy, request, authenticate (EAP-MD5, -TLS, -TTLS or PEAP: tes/peer.py), keep
-alive, rediscover when its NVE stops answering, terminate on shutdown. Link I/O is injected (`Link`), so the whole exchange
-also runs against a fake in tests.
+alive, rediscover when its NVE stops answering, terminate on shutdown. Link I/O is injected
+(`Link`), so the whole exchange also runs against a fake in tests.
 """
 from __future__ import annotations
 
