@@ -160,9 +160,6 @@ def test_a_method_the_user_may_not_use_is_refused_by_the_server(radius):
     assert r.reply.code == "reject"
 
 
-@pytest.mark.xfail(reason="aaa/config.py: EAP-TLS accepts any certificate of the lab CA, a user removed from "
-                          "aaa.users included, with no VN (the NVE then admits the TES to the VN it asked for); "
-                          "fix: post-auth rejects an Accept without Tunnel-Private-Group-Id", strict=False)
 def test_a_lab_ca_certificate_for_no_user_is_rejected(radius, tmp_path):
     """A certificate the CA issued to a name with no AAA user (a user since removed keeps
     its certificate): the certificate alone must not be enough."""
