@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import subprocess
 import sys
 import tempfile
@@ -116,10 +117,30 @@ class Ports:
         self.lab.exec(HOST, "ip", "link", "set", "br0", "type", "bridge", "group_fwd_mask", "0")
 
 
-def direct(lab: Lab, conf: Path, i: int) -> Run:
+def direct(lab: Lab, conf: Path, i: int, held: Path | None = None) -> Run:
+    """eapol_test from the switch's namespace straight at FreeRADIUS; `held`: it waits, set up,
+    for a monitor to attach to its control socket there before it starts (`-W -T`)."""
     secret = (lab.record.dir / "radius.secret").read_text().strip()
+    wait = ["-W", "-T", str(held)] if held else []
     return Run(lab, "tor1", ["eapol_test", "-c", str(conf), "-a", lab.plan.aaa[0].ip, "-s", secret, "-n", "-t", "30",
-                             "-M", f"02:83:d0:00:00:{i % 256:02x}"])
+                             "-M", f"02:83:d0:00:00:{i % 256:02x}", *wait])
+
+
+def release(held: list[Path]) -> None:
+    """Start every held eapol_test at once: ATTACH to each control socket (once all exist)."""
+    deadline = time.monotonic() + 10
+    while not all(p.exists() for p in held):
+        if time.monotonic() > deadline:
+            raise SystemExit("eapol_test did not open its control socket")
+        time.sleep(0.01)
+    for path in held:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(str(path.with_name(f"{path.name}.monitor")))
+        s.sendto(b"ATTACH", str(path))
+        monitors.append(s)  # kept open until the run ends: eapol_test sends events to it
+
+
+monitors: list[socket.socket] = []
 
 
 def latency(lab: Lab, method: str, conf: Path, ctl: Path, ports: list[str], rounds: int) -> dict:
@@ -148,13 +169,18 @@ def rate(lab: Lab, method: str, conf: Path, ctl: Path, ports: list[str]) -> dict
         if kind == "through_nve":
             runs = [Run(lab, HOST, ["wpa_supplicant", "-D", "wired", "-i", p, "-c", str(conf), "-C", f"{ctl}-{p}"])
                     for p in ports]
-        else:
-            runs = [direct(lab, conf, 100 + i) for i in range(len(ports))]
+        else:  # set up first, then released together: process start-up is outside the window, as
+            # wpa_supplicant's is (it waits for the authenticator before its EAPOL-Start)
+            held = [ctl.with_name(f"held-{ctl.name}-{i}") for i in range(len(ports))]
+            runs = [direct(lab, conf, 100 + i, h) for i, h in enumerate(held)]
+            release(held)
         try:
             spans = [r.outcome(60) for r in runs]
         finally:
             for r in runs:
                 r.stop()
+            while monitors:
+                monitors.pop().close()
         out[kind] = round(len(runs) / (max(e for _, e in spans) - min(s for s, _ in spans)), 1)
         time.sleep(1.0)
     out["ratio"] = round(out["through_nve"] / out["direct"], 2)

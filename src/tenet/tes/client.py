@@ -157,7 +157,10 @@ class Tes:
         if ans is not None:
             send(ans)
 
-    def authenticate(self, offer: Offer, session: int, timeout: float = 10.0) -> Attachment:
+    def authenticate(self, offer: Offer, session: int, timeout: float = 25.0) -> Attachment:
+        """EAP until AUTH_RESULT. `timeout` is per round, not for the whole exchange (EAP-TLS
+        runs to ten): longer than the NVE's retransmissions of a request (3 + 6 + 12 s,
+        docs/protocol.md), so a lost frame is recovered rather than given up."""
         self.peer = Peer(self.cfg.credentials, self.cfg.methods)
         deadline = self.clock() + timeout
         while (left := deadline - self.clock()) > 0:
@@ -168,6 +171,7 @@ class Tes:
             if msg.session_id != session:
                 continue
             if msg.type is MsgType.EAP and isinstance(msg.get(TlvType.EAP_PAYLOAD), bytes):
+                deadline = self.clock() + timeout  # the NVE is alive: a new round's wait
                 self._answer_eap(offer.nve, session, msg.vnid or offer.vnid, msg.get(TlvType.EAP_PAYLOAD))  # type: ignore[arg-type]
             elif msg.type is MsgType.AUTH_RESULT:
                 if msg.get(TlvType.AUTH_STATUS) != 0:
