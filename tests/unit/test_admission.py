@@ -201,3 +201,24 @@ def test_coa_changes_an_attached_tes_rates_and_reports_them():
     p = acts[0].session.provisioning
     assert (p.rate_up_bps, p.vn) == (8_000_000, "n1") and n.sessions[sid].provisioning == p
     assert n.change("02:00:00:00:00:99", {"rate_up_bps": 1}) == []  # not here: the caller NAKs
+
+
+def test_an_attached_session_outlives_a_radius_outage_at_reauthentication():
+    """RADIUS unavailable is no verdict: the session stays attached, nothing is sent or
+    detached, and re-authentication is tried again later; a real Reject still ends it."""
+    from tenet.agent.admission import REAUTH_RETRY
+
+    n = nve()
+    sid, _ = attach(n, now=0.0, timeout=30)
+    n.on_frame(29, "tp1", TES, Message(MsgType.HELLO, sid, 6001))
+    assert sends(n.tick(30.0), MsgType.EAP)
+    n.on_frame(30.05, "tp1", TES, Message(MsgType.EAP, sid, 6001, (Tlv(TlvType.EAP_PAYLOAD, eap.encode(eap.identity_response(n.sessions[sid].eap_id, "alice"))),)))
+    assert n.on_radius(34.0, sid, RadiusAnswer("error", error="RADIUS unavailable: no valid reply")) == []
+    assert n.sessions[sid].state == "attached" and n.sessions[sid].reauth_at == 34.0 + REAUTH_RETRY
+    n.on_frame(34.5, "tp1", TES, Message(MsgType.HELLO, sid, 6001))
+    assert n.tick(35.0) == []  # hellos keep it; no re-authentication until the retry
+    for t in range(36, 64, 2):
+        n.on_frame(t, "tp1", TES, Message(MsgType.HELLO, sid, 6001))
+    assert sends(n.tick(34.0 + REAUTH_RETRY), MsgType.EAP)  # asked again
+    bad = n.on_radius(64.5, sid, RadiusAnswer("reject"))
+    assert any(isinstance(a, Detach) and a.reason is ReasonCode.REAUTH_FAILED for a in bad)

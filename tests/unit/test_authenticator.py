@@ -127,3 +127,31 @@ def test_stale_or_forged_eap_responses_are_ignored():
     forged = eap.identity_response(switch.sessions[(PORT, V)].eap_id + 1, "vm-v")
     assert switch.on_eapol(0, PORT, V, of_eap(forged)) == []
     assert switch.on_eapol(0, PORT, W, of_eap(forged)) == []  # no session for that MAC at all
+
+
+def test_an_authorized_mac_outlives_a_radius_outage_at_reauthentication():
+    """EAP and MAB alike: no answer from RADIUS is no verdict — no EAP-Failure, no
+    Deauthorize; asked again after REAUTH_RETRY. A real Reject still deauthorizes."""
+    from tenet.agent.authenticator import REAUTH_RETRY
+
+    host, switch = Proxy(), Authenticator(mab=True)
+    grant = Provisioning(vn="n2", session_timeout=30)
+    radius = Radius(mab_allowed={"02000000000b"})
+    timed = lambda ask: (lambda a: RadiusAnswer(a.code, a.eap, a.state, grant if a.provisioning else None))(radius(ask))  # noqa: E731
+    run(host, switch, timed, 0, host.vm_up(0, V, Credentials("vm-v", "s3cret")))
+    [ask] = switch.on_data(0, PORT, W)
+    switch.on_radius(0.1, (PORT, W), timed(ask))
+    down = RadiusAnswer("error", error="RADIUS unavailable: no valid reply")
+    asks = switch.tick(31)
+    mab = next(a for a in asks if isinstance(a, AskRadius))
+    eap_ask = next(a for a in asks if isinstance(a, SendEapol))
+    assert switch.on_radius(35, mab.key, down) == []
+    relayed = host.on_eapol(31, eap_ask.dst, "02:5e:00:00:00:01", eap_ask.frame)
+    [again] = switch.on_eapol(31, PORT, relayed[0].src, relayed[0].frame)
+    assert switch.on_radius(35, again.key, down) == []
+    for mac in (V, W):
+        s = switch.sessions[(PORT, mac)]
+        assert s.state == "authorized" and s.provisioning == grant and s.reauth_at == 35 + REAUTH_RETRY
+    later = switch.tick(35 + REAUTH_RETRY)
+    assert len(later) == 2  # both asked again
+    assert switch.on_radius(66, (PORT, W), RadiusAnswer("reject")) == [Deauthorize(PORT, W, "access rejected")]

@@ -21,6 +21,7 @@ HELLO_INTERVAL = 1  # seconds, announced to the TES
 MISSED_HELLOS = 3
 AUTH_TIMEOUT = 10.0  # an unfinished EAP exchange is dropped after this
 REJECT_HOLD = 5.0  # a rejected session is remembered (and its data dropped) this long
+REAUTH_RETRY = 30.0  # s: a re-authentication RADIUS could not answer is tried again after this
 UDP = "udp:"  # channel prefix of the L3 transport: "udp:<TES IP>:<TES port>"
 
 
@@ -259,6 +260,11 @@ class Nve:
                 tlvs.append(Tlv(TlvType.EAP_PAYLOAD, answer.eap))
             result = self._reply(s.port, s.tes_mac, MsgType.AUTH_RESULT, s.id, s.vnid, *tlvs)
             return [result] if s.state == "reauthenticating" else [result, Attach(attached)]
+        if answer.code == "error" and s.state == "reauthenticating":
+            # RADIUS unavailable is no verdict on the TES: an attached session outlives an
+            # outage (as an 802.1X port stays authorized when the server does not answer)
+            self.sessions[s.id] = replace(s, state="attached", radius_state=None, reauth_at=now + REAUTH_RETRY)
+            return []
         why = answer.error or "access rejected"
         code = ReasonCode.REAUTH_FAILED if s.state == "reauthenticating" else ReasonCode.AUTH_FAILED
         return self._fail(now, s, code, why, answer.eap)

@@ -21,6 +21,7 @@ HELD_PERIOD = 60.0  # 802.1X quietPeriod: a rejected MAC is ignored this long
 TX_PERIOD = 30.0  # Request-Identity is repeated this often while nobody answers …
 MAX_REQ = 2  # … this many times, then the attempt is dropped
 AUTH_TIMEOUT = 30.0  # an unfinished exchange is dropped after this
+REAUTH_RETRY = 30.0  # s: a re-authentication RADIUS could not answer is tried again after this
 
 Key = tuple[str, str]  # (port, MAC)
 
@@ -135,6 +136,11 @@ class Authenticator:
         if s is None:
             return []
         port, mac = key
+        if answer.code == "error" and s.state == "authorized":
+            # re-authenticating (EAP or MAB) and RADIUS did not answer: no verdict on the MAC,
+            # which keeps its authorization through the outage and is asked again later
+            self.sessions[key] = replace(s, radius_state=None, reauth_at=now + REAUTH_RETRY)
+            return []
         if answer.code == "challenge" and answer.eap and s.method == "eap":
             try:
                 self.sessions[key] = replace(s, radius_state=answer.state, eap_id=eap.decode(answer.eap).identifier)
