@@ -271,7 +271,7 @@ def _read(raw: bytes, request: packet.AuthPacket, secret: bytes, dictionary: Dic
 
 
 PROBE = "status-server"  # the tag of a Status-Server probe: never handed to the caller
-PIN_TTL = 120.0  # s an exchange's server is remembered after its last challenge (FreeRADIUS keeps State 60 s)
+PIN_TTL = 120.0  # s a State's server is remembered (FreeRADIUS forgets a State after 60 s)
 
 
 @dataclass
@@ -344,7 +344,7 @@ class RadiusMux:
         for i, c in enumerate(self.channels):
             self.poll.register(c.sock.fileno(), select.EPOLLIN)
             self.by_fd[c.sock.fileno()] = i
-        self.pins: dict[object, tuple[int, float]] = {}  # tag -> (server that holds its State, when)
+        self.pins: dict[bytes, tuple[int, float]] = {}  # a State -> (the server that issued it, when)
         self.dropped: Counter[tuple[str, DropReason]] = Counter()
         self.deaths: Counter[str] = Counter()
         self.failovers: Counter[str] = Counter()
@@ -364,11 +364,10 @@ class RadiusMux:
 
     def submit(self, now: float, tag: object, user_name: str, eap_message: bytes | None, state: bytes | None,
                calling_station_id: str = "", nas_port_id: str = "", password: str | None = None, mtu: int = 0) -> None:
-        """A packet of an exchange: with a State, to the server that gave it; else (a first
-        packet) to the first live server."""
-        pin = self.pins.get(tag) if state else None
-        if not state:
-            self.pins.pop(tag, None)
+        """A packet of an exchange: with a State, to the server that issued that State (the
+        State names the conversation, whatever the caller's tags); else (a first packet) to
+        the first live server."""
+        pin = self.pins.get(state) if state else None
         i = pin[0] if pin is not None else self.failover.pick(now)
         assert i is not None  # nothing tried yet: some server is always a candidate
         args = (user_name, eap_message, state, calling_station_id, nas_port_id, password, mtu)
@@ -418,10 +417,10 @@ class RadiusMux:
         del c.inflight[raw[1]]
         if self.failover.answered(i):
             log.warning("RADIUS server %s answers again: back in use", c.server)
-        if isinstance(answer, RadiusReply) and answer.code == "challenge":
-            self.pins[f.pending.tag] = (i, now)  # the exchange's next packet carries this server's State
-        else:
-            self.pins.pop(f.pending.tag, None)
+        if f.pending.mid:
+            self.pins.pop(f.pending.args[2], None)  # that State is answered: the next round has its own
+        if isinstance(answer, RadiusReply) and answer.code == "challenge" and answer.state:
+            self.pins[answer.state] = (i, now)  # the exchange's next packet carries it: to this server only
         out.append((f.pending.tag, answer))
 
     def _drop(self, c: _Channel, reason: DropReason) -> None:
@@ -462,7 +461,7 @@ class RadiusMux:
             log.warning("RADIUS server %s is dead: no reply after %d tries; skipped for %gs", server,
                         self.policy.retries + 1, self.policy.dead_time)
         if p.mid:  # its State is this server's: no other can continue the exchange
-            self.pins.pop(p.tag, None)
+            self.pins.pop(p.args[2], None)
             out.append((p.tag, RadiusTimeout(_no_reply([server]) + "; the exchange holds its State, so it "
                                              "cannot move to another server: the authenticator starts over")))
             return

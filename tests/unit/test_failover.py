@@ -144,12 +144,12 @@ def test_an_exchange_finishes_where_it_started_even_when_the_primary_returns(pee
     b.challenge(b.request(), b"state-B")
     [(_, reply)] = answers(mux, 2.1)
     mux.failover.answered(0)  # the primary is back (a probe answered, say)
-    mux.submit(2.2, "old", "alice", RESPONSE, reply.state)
+    mux.submit(2.2, ("old", 2), "alice", RESPONSE, reply.state)  # the caller's tag may change per round
     req = b.request()
-    assert req.get(24) == b"state-B" and a.nothing()
+    assert req.get(24) == b"state-B" and a.nothing()  # the State names the conversation
     b.accept(req)
     [(tag, done)] = answers(mux, 2.3)
-    assert tag == "old" and done.code == "accept"
+    assert tag == ("old", 2) and done.code == "accept" and not mux.pins
     mux.submit(2.4, "new", "bob", IDENTITY, None)  # a new exchange: the primary
     assert a.request().get(1) == b"bob"
     mux.close()
