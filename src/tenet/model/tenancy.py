@@ -33,6 +33,15 @@ class VirtualNetwork:
     subnet6: IPv6Network | None = None  # its IPv6 prefix, if declared: NICs' ip6 must lie in it
 
 
+class EapMethod(str, Enum):
+    """The EAP method a supplicant speaks (and its AAA user is configured for)."""
+
+    MD5 = "md5"
+    TLS = "tls"
+    PEAP = "peap"
+    TTLS = "ttls"
+
+
 class Join(str, Enum):
     """How a NIC gets onto its VN: declared to the controller, or by NVO3 auto-attachment."""
 
@@ -55,6 +64,7 @@ class Nic:
     ip6: tuple[IPv6Interface, ...] = ()  # IPv6 addresses beside `ip` (dual stack); MAC-based VNs only
     allowed: tuple[Union[IPv4Network, IPv6Network], ...] = ()  # more sources it may send from (a VIP, routed prefixes)
     port_security: bool = True  # its host lets it send only from its MAC and addresses (docs/security.md)
+    method: EapMethod = EapMethod.MD5
 
 
 class VmState(str, Enum):
@@ -101,6 +111,7 @@ class AaaUser:
     cos: int | None = None  # 802.1p class of service 0..7, as RFC 4675 User-Priority-Table
     rate_up: str = ""  # from the TES into the network only (never together with `rate`)
     rate_down: str = ""  # toward the TES only
+    method: EapMethod = EapMethod.MD5
 
     @property
     def limit_up(self) -> str:
