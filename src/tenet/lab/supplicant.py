@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tenet.lab.plan import SERVER_NIC as NIC
 from tenet.model.tenancy import EapMethod, Server
 
-NIC = "eth0"  # a server's one NIC, cabled to its switch port (lab/plan.py)
 ANONYMOUS = "anonymous"  # the outer identity of a tunnelled method: the user's stays inside
 EAP_NAMES = {EapMethod.MD5: "MD5", EapMethod.TLS: "TLS", EapMethod.PEAP: "PEAP", EapMethod.TTLS: "TTLS"}
 PHASE2 = {EapMethod.PEAP: "auth=MSCHAPV2", EapMethod.TTLS: "auth=PAP"}

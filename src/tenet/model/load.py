@@ -907,4 +907,6 @@ def _user_doc(u: AaaUser) -> dict:
         d["ip"] = str(u.ip)
     if u.cos is not None:
         d["cos"] = u.cos
+    if u.method is not EapMethod.MD5:
+        d["method"] = u.method.value
     return d
