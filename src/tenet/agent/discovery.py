@@ -186,9 +186,11 @@ class Discovery:
             live = {s.id for s in self.nve.sessions.values()}
             attached = sum(1 for s in self.nve.sessions.values() if s.state in ("attached", "reauthenticating"))
             authorized = sum(1 for s in self.auth.sessions.values() if s.state == "authorized")
+            exchanges = sum(1 for s in self.auth.sessions.values() if s.state in ("connecting", "authenticating"))
             dot1x = {("8021x", k) for k in self.auth.sessions}
         self.metrics.sessions.labels("nvo3").set(attached)
         self.metrics.sessions.labels("dot1x").set(authorized)
+        self.metrics.exchanges.set(exchanges)
         for tag in [t for t in self.methods if t not in live and t not in dot1x]:
             del self.methods[tag]
         for tag in [t for t, at in self.asked.items() if now - at > 60.0]:
