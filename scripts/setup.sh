@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(iproute2 nftables iperf3 iputils-ping tcpdump tshark frr freeradius etcd-server
-          python3-venv python3-nftables procps chromium chromium-driver wpasupplicant eapoltest)
+          python3-venv python3-nftables procps chromium chromium-driver
+          wpasupplicant eapoltest)  # real supplicants: the lab's servers behind a switch, bench/eap.py's baseline
 
 missing=()
 for p in "${PACKAGES[@]}"; do

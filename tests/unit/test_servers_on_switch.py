@@ -69,7 +69,7 @@ def test_a_server_on_a_switch_port_has_no_underlay_address_and_round_trips():
     ({"uplink": "pn1"}, "servers.s1: a server on a switch port has no uplink"),
     ({"address": "198.18.1.50"}, "servers.s1: a server on a switch port has no address"),
     ({"nves": ["h1"]}, "servers.s1: a server on a switch port has no nves"),
-    ({"method": "leap"}, "servers.s1.method: must be md5, tls, peap or ttls"),
+    ({"method": "leap"}, "servers.s1.method: must be one of md5, tls, peap, ttls"),
     ({"password": None}, "servers.s1: join: 8021x needs identity and password"),
     ({"identity": None}, "servers.s1: join: 8021x needs identity and password"),
     ({"network": "n2"}, "servers.s1.network: RADIUS puts alice into n1, not n2"),
