@@ -267,11 +267,13 @@ class Lab:
             nic = s.nic
             creds = supplicant.Credentials(str(pki.ca), str(pki.client_cert(nic.identity)), str(pki.client_key(nic.identity))) \
                 if nic.method is EapMethod.TLS else supplicant.Credentials(str(pki.ca))
-            conf = self.supplicant_conf(s.name)
-            conf.write_text(supplicant.render(supplicant.config_for(s, str(self.supplicant_dir(s.name)), creds)))
+            conf, ctrl = self.supplicant_conf(s.name), self.supplicant_dir(s.name)
+            conf.write_text(supplicant.render(supplicant.config_for(s, str(ctrl), creds)))
             conf.chmod(0o600)  # it holds the server's password
+            ctrl.parent.mkdir(mode=0o700, exist_ok=True)  # wpa_supplicant makes its own directory, not the parents
             self.progress(f"starting wpa_supplicant in server {s.name} ({nic.method.value}, on {s.switch})")
             self._spawn("supplicant", s.name, supplicant.argv(conf), self.netns(s.name))
+            self._wait_for(ctrl / supplicant.NIC, "supplicant", s.name)  # it runs: its control socket is there
 
     def supplicant_dir(self, server: str) -> Path:
         """The control sockets of a server's wpa_supplicant: `wpa_cli -p <this>`."""
