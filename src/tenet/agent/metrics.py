@@ -188,8 +188,29 @@ class AdmissionMetrics:
                                "RFC 5176 requests from RADIUS, by kind (disconnect, coa) and result (ack: a session "
                                "matched; nak: none did; refused: not from our server or not authentic).",
                                ["kind", "result"], registry=r)
+        self.eap_retransmissions = Counter("tenet_nve_eap_retransmissions_total",
+                                           "EAP-Requests sent again to a supplicant (dot1x) or TES (nvo3) that did "
+                                           "not answer within the retransmission timeout.", ["kind"], registry=r)
+        self.eap_timeouts = Counter("tenet_nve_eap_timeouts_total",
+                                    "EAP exchanges timed out, by kind and side: supplicant (no answer after maxReq "
+                                    "retransmissions: the attempt ended), server (RADIUS failed or was silent for "
+                                    "serverTimeout mid-exchange: restarted, given up, or an authorization kept).",
+                                    ["kind", "side"], registry=r)
+        self.eap_restarts = Counter("tenet_nve_eap_restarts_total",
+                                    "EAP exchanges started again with a fresh Request-Identity after a server "
+                                    "failure mid-exchange.", ["kind"], registry=r)
+        self.eap_dropped = Counter("tenet_nve_eap_responses_dropped_total",
+                                   "EAP-Responses not relayed, by kind and why: duplicate (the same Response awaits "
+                                   "RADIUS's answer), stale (it answers no request in flight).", ["kind", "why"],
+                                   registry=r)
         for kind in ("nvo3", "dot1x"):
             self.sessions.labels(kind).set(0)
+            self.eap_retransmissions.labels(kind)
+            self.eap_restarts.labels(kind)
+            for side in ("supplicant", "server"):
+                self.eap_timeouts.labels(kind, side)
+            for why in ("duplicate", "stale"):
+                self.eap_dropped.labels(kind, why)
         self.exchanges.set(0)
 
 
