@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -291,6 +292,39 @@ def test_a_supplicant_that_stops_mid_exchange_is_given_up(lab):
     assert "[srv-stop]" not in radius_log.read_text()[radius_before:]  # neither accepted nor rejected: abandoned
     no_authorization_left(lab, name, supplicant=False)
     no_data_forwarded(lab, name, "10.64.0.43", "10.64.0.1", lab.mac("S"))  # its address stays, its access does not
+
+
+START = """
+import socket, sys
+from tenet.wire.eapol import PAE_GROUP, Eapol, EapolType, frame
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+s.send(frame(PAE_GROUP, sys.argv[1], Eapol(EapolType.START)))
+"""
+
+
+def test_an_eapol_start_nobody_follows_up_is_given_up(lab):
+    """A supplicant that stops right after its EAPOL-Start (xstop's, its wpa_supplicant gone,
+    one Start sent from its NIC): the switch asks for its identity three times (3 s, then 6 s
+    apart) and then keeps nothing."""
+    name, port = "xstop", switch_port_name("xstop")
+    if mac(lab, name) in lab.endpoints():  # run alone: the test before did not end its access
+        assert lab.wpa_cli(name, "logoff").strip() == "OK"
+        wait(lambda: mac(lab, name) not in lab.endpoints(), 10, f"{name} deauthorized by its EAPOL-Logoff")
+    lab.stop_process("supplicant", name, signal.SIGKILL)  # if the test before did not
+    wait(lambda: switch_metric(lab, "tenet_dot1x_exchanges") == 0, 30, "no exchange under way")
+    timeouts = switch_metric(lab, "tenet_nve_eap_timeouts_total", kind="dot1x", side="supplicant")
+    with Capture(lab, "tor1", port, "ether proto 0x888e") as eapol:
+        r = lab.exec(name, sys.executable, "-c", START, mac(lab, name))
+        assert r.returncode == 0, r.stderr
+        wait(lambda: switch_metric(lab, "tenet_dot1x_exchanges") >= 1, 5, "the switch connecting")
+        wait(lambda: switch_metric(lab, "tenet_dot1x_exchanges") == 0, 40, "the attempt given up", every=0.5)
+    assert switch_metric(lab, "tenet_nve_eap_timeouts_total", kind="dot1x", side="supplicant") == timeouts + 1
+    asked = [(float(t), int(i)) for t, i in eapol.fields(f"eth.dst == {mac(lab, name)} && eap.code == 1 && eap.type == 1",
+                                                         "frame.time_relative", "eap.id")]
+    assert len(asked) == 3 and len({i for _, i in asked}) == 1, asked  # one Request-Identity, sent again twice
+    assert 2.5 <= asked[1][0] - asked[0][0] <= 4.5 and 5 <= asked[2][0] - asked[1][0] <= 8, asked
+    no_authorization_left(lab, name, supplicant=False)
 
 
 def test_the_good_servers_were_untouched(lab):
