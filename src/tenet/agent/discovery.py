@@ -20,7 +20,10 @@ import time
 from dataclasses import asdict, replace
 
 from tenet.aaa import dynauth
-from tenet.aaa.radius import RadiusMux, RadiusReply, RadiusTimeout, calling_station_id
+from tenet.aaa.failover import ServerState
+from tenet.aaa.radius import (
+    CARRIER_EAPOL, CARRIER_NVO3_L2, CARRIER_NVO3_UDP, RadiusMux, RadiusReply, RadiusTimeout, calling_station_id, framed_mtu,
+)
 from tenet.agent import authenticator as auth
 from tenet.agent.eap_relay import Noted, RelayEvent
 from tenet.agent.kernel.linkdump import link_changes, link_events
@@ -36,7 +39,7 @@ from tenet.store import keys
 from tenet.store.base import Delete, Put, Store, in_chunks
 from tenet.trace import trace
 from tenet.store.records import EndpointKind, EndpointReport, RecordError, ReportedTunnel
-from tenet.ethernet import hwaddr, packet_socket, shard_of
+from tenet.ethernet import hwaddr, mtu, packet_socket, shard_of
 from tenet.wire import arp, eap, eapol
 from tenet.wire.discovery import (
     ACCESS_TUNNEL_PORT, SERVER_PORT, DecodeError, MsgType, NveType, ReasonCode, TlvType, decode, encode, frame, unframe,
@@ -74,6 +77,9 @@ class Discovery:
         self.asked: dict[object, float] = {}  # RADIUS tag -> when its request was submitted
         self.methods: dict[object, str] = {}  # exchange (a RADIUS tag less its round) -> the EAP method it speaks
         self.counted = float("-inf")  # when the sessions were last counted
+        self.carried: dict[tuple, int] = {}  # the RADIUS client's counts as last carried into the metrics
+        self.mtus: dict[str, int] = {}  # port -> Framed-MTU of the EAP relayed over it
+        self.uplink = ""
         self.host = host
         self.radius = radius  # None: no AAA, so no VN is offered
         self.shard, self.shards = shard, shards
@@ -105,9 +111,11 @@ class Discovery:
             self.nve.capability = tables.capability
             self.nve.nve_ip = tables.underlay_ip
             self.nve.port_macs = {}  # re-read lazily: a VM port may have been recreated
+            self.mtus = {}  # likewise
             self.arp_ports = {r.port: t.gateway.split()[1] for t in tables.vns if t.forwarding == "ip" and t.gateway
                               for r in t.routes if r.function == DELIVER and r.port}
             self.nve.uplink_mac = hwaddr(tables.uplink) if self.udp else ""
+            self.uplink = tables.uplink
             self.auth.mab = tables.mab
 
     def serve(self, vns: tuple[Servable, ...]) -> None:
@@ -123,6 +131,20 @@ class Discovery:
             if mac:
                 self.nve.port_macs[port] = mac
         return mac
+
+    def _framed_mtu(self, port: str) -> int:
+        """Framed-MTU for EAP relayed over `port` (RFC 3580 §3.20), so that the server's EAP-TLS
+        fragments fit one frame: a switch port carries EAPOL, a VM port NVO3 frames, the L3
+        transport NVO3 in UDP over the uplink. Cached until reconfigured (an ioctl)."""
+        got = self.mtus.get(port)
+        if got is None:
+            if port.startswith(UDP):
+                link, overhead = self.uplink, CARRIER_NVO3_UDP
+            else:
+                link, overhead = port, CARRIER_EAPOL if port.startswith(SWITCH_PORT_PREFIX) else CARRIER_NVO3_L2
+            got = framed_mtu((mtu(link) if link else None) or 1500, overhead)
+            self.mtus[port] = got
+        return got
 
     def _owns(self, record: EndpointReport) -> bool:
         """Whose session a recorded endpoint is after a restart: the L3 transport's are shard
@@ -194,10 +216,28 @@ class Discovery:
         self.metrics.sessions.labels("nvo3").set(attached)
         self.metrics.sessions.labels("dot1x").set(authorized)
         self.metrics.exchanges.set(exchanges)
+        self._count_radius()
         for ident in [i for i in self.methods if i not in live]:
             del self.methods[ident]
         for tag in [t for t, at in self.asked.items() if now - at > 60.0]:
             del self.asked[tag]
+
+    def _count_radius(self) -> None:
+        """What the RADIUS client counted itself (replies dropped, servers declared dead,
+        exchanges moved on), carried into the metrics; each server's state as a gauge."""
+        if self.radius is None:
+            return
+        m, mux = self.metrics, self.radius
+        counts = [(m.radius_dropped.labels(server, reason.value), ("dropped", server, reason), n)
+                  for (server, reason), n in mux.dropped.items()]
+        counts += [(m.radius_deaths.labels(server), ("dead", server), n) for server, n in mux.deaths.items()]
+        counts += [(m.radius_failovers.labels(server), ("moved", server), n) for server, n in mux.failovers.items()]
+        for counter, key, n in counts:
+            if n > self.carried.get(key, 0):
+                counter.inc(n - self.carried.get(key, 0))
+                self.carried[key] = n
+        for server, state in mux.failover.states().items():
+            m.radius_up.labels(str(server)).set(1 if state is ServerState.ALIVE else 0)
 
     def _links(self) -> None:
         """Ports that left this namespace: their TESs' sessions end now (a migrated VM's)."""
@@ -341,7 +381,8 @@ class Discovery:
                 self._asking(now, tag, a.eap)
                 self.radius.submit(now, tag, a.user_name, a.eap, a.state,
                                    calling_station_id(a.key[1]), a.key[0],
-                                   password=a.user_name if a.mab else None)  # MAB: User-Password = the MAC
+                                   password=a.user_name if a.mab else None,  # MAB: User-Password = the MAC
+                                   mtu=self._framed_mtu(a.key[0]))
             elif isinstance(a, auth.Authorize):
                 self._authorize(a)
             elif isinstance(a, auth.Deauthorize):
@@ -370,9 +411,12 @@ class Discovery:
     def _dynauth(self, data: bytes, ip: str, port: int) -> None:
         """Disconnect: end the MAC's 802.1X authorization or NVO3 session. CoA: apply the
         changed attributes (e.g. a new rate) to the MAC's authorization, live."""
-        client = self.radius.client  # type: ignore[union-attr]
-        if ip != client.server:
-            log.warning("dynamic authorization from %s ignored: only %s may", ip, client.server)
+        mux = self.radius
+        assert mux is not None
+        client = mux.client
+        if not mux.accepts(ip):  # any of our servers may: the one that authorized the session may be a backup
+            log.warning("dynamic authorization from %s ignored: only %s may", ip,
+                        ", ".join(sorted({s.ip for s in mux.servers})))
             self.metrics.dynauth.labels("unknown", "refused").inc()
             return
         try:
@@ -454,7 +498,7 @@ class Discovery:
                 tag = (NVO3, a.session, a.tag)
                 self._asking(now, tag, a.eap)
                 self.radius.submit(now, tag, a.identity, a.eap, a.state,
-                                   calling_station_id(a.tes_mac), a.port)
+                                   calling_station_id(a.tes_mac), a.port, mtu=self._framed_mtu(a.port))
             elif isinstance(a, Attach):
                 s = a.session
                 report = self._report(s)

@@ -672,6 +672,16 @@ class Lab:
         self._forget("agent", host)
         return self._spawn("agent", host, self._agent_argv(host), self.netns(host), self._agent_metrics)
 
+    def restart_radius(self, server: str, timeout: float = 10.0) -> Proc:
+        """Start an AAA server's FreeRADIUS again (stopped by a test, say) with the same config,
+        secret and certificates; returns once it listens."""
+        if server not in {a.name for a in self.plan.aaa}:
+            raise LabError(f"no AAA server {server!r} in lab {self.name!r} (servers: {', '.join(a.name for a in self.plan.aaa)})")
+        self._forget("radius", server)
+        self._start_radius(only=server)
+        self._wait_for_radius(server, timeout)
+        return self.process("radius", server)
+
     def restart_etcd(self, member: str) -> Proc:
         """Start a stopped etcd member again from its data directory (it rejoins the cluster)."""
         m = next(x for x in self.plan.etcd_nodes() if x.name == member)
