@@ -150,6 +150,7 @@ def test_admission_metrics_names_types_labels():
     assert fams["tenet_nve_revocations"][:2] == ("counter", {"result"})
     assert fams["tenet_dot1x_authorizations"][:2] == ("counter", {"result", "method"})
     assert fams["tenet_dot1x_logoffs"][0] == "counter"
+    assert fams["tenet_dot1x_exchanges"][:2] == ("gauge", set())
     assert fams["tenet_dot1x_dynauth_requests"][:2] == ("counter", {"kind", "result"})
     assert fams["tenet_nve_radius_timeouts"][0] == "counter"
     a.radius_dropped.labels("198.18.0.5:1812", "no_message_authenticator").inc()

@@ -56,6 +56,7 @@ LINGER_BUSY = 0.01  # … or this long when the last commit carried several: a s
 # commit wakes every store watcher on every host, and 8 ms more per report cost little
 COUNT_SESSIONS = 1.0  # seconds between counts of the active sessions (the gauge)
 DOT1X, NVO3 = "dot1x", "nvo3"  # the two relays: RADIUS tags and the metrics' `kind` label
+UNDER_WAY = (auth.PaeState.CONNECTING, auth.PaeState.AUTHENTICATING)  # an 802.1X exchange, neither verdict yet
 NVE_TYPES = {"hypervisor": NveType.HYPERVISOR, "access-switch": NveType.ACCESS_SWITCH, "router": NveType.ROUTER}
 
 
@@ -211,8 +212,10 @@ class Discovery:
             live = {(NVO3, s.id) for s in self.nve.sessions.values()} | {(DOT1X, k) for k in self.auth.sessions}
             attached = sum(1 for s in self.nve.sessions.values() if s.state in ("attached", "reauthenticating"))
             authorized = sum(1 for s in self.auth.sessions.values() if s.state == "authorized")
+            exchanges = sum(1 for s in self.auth.sessions.values() if s.state in UNDER_WAY)
         self.metrics.sessions.labels("nvo3").set(attached)
         self.metrics.sessions.labels("dot1x").set(authorized)
+        self.metrics.exchanges.set(exchanges)
         self._count_radius()
         for ident in [i for i in self.methods if i not in live]:
             del self.methods[ident]

@@ -194,6 +194,10 @@ class AdmissionMetrics:
                              "802.1X authentications decided on switch ports, by result (success, failure, error) "
                              "and method (an EAP method, or mab).", ["result", "method"], registry=r)
         self.logoffs = Counter("tenet_dot1x_logoffs_total", "EAPOL-Logoffs that ended an authorization.", registry=r)
+        self.exchanges = Gauge("tenet_dot1x_exchanges", "802.1X exchanges under way on switch ports: MACs connecting "
+                               "or authenticating, neither authorized nor refused yet (one whose supplicant stopped "
+                               "answering stays until the authenticator gives it up).", registry=r,
+                               multiprocess_mode="livesum")
         self.dynauth = Counter("tenet_dot1x_dynauth_requests_total",
                                "RFC 5176 requests from RADIUS, by kind (disconnect, coa) and result (ack: a session "
                                "matched; nak: none did; refused: not from our server or not authentic).",
@@ -221,6 +225,7 @@ class AdmissionMetrics:
                 self.eap_timeouts.labels(kind, side)
             for why in ("duplicate", "stale"):
                 self.eap_dropped.labels(kind, why)
+        self.exchanges.set(0)
 
 
 class MeteredKernel:
