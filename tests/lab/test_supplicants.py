@@ -101,13 +101,14 @@ def lab():
 
 @pytest.mark.parametrize("name, method, vn, seen_as", [
     ("stls", "13 (EAP-TLS)", "n2", "srv-tls"),
-    ("speap", "25 (EAP-PEAP)", "n3", "anonymous"),  # the outer identity: the inner user stays in the tunnel
-    ("sttls", "21 (EAP-TTLS)", "n2", "anonymous"),
+    ("speap", "25 (EAP-PEAP)", "n3", "srv-peap"),  # outside the tunnel "anonymous"; the Accept names the inner user
+    ("sttls", "21 (EAP-TTLS)", "n2", "srv-ttls"),
     ("smd5", "4 (EAP-MD5)", "n3", "srv-md5"),
 ])
 def test_wpa_supplicant_is_authorized_into_the_vn_radius_names(lab, name, method, vn, seen_as):
     """PEAP and TTLS send `anonymous` outside the tunnel: the switch (and RADIUS's outer
-    request) see only that, yet the VN is the inner user's — speap's user is in n3."""
+    request) see only that, yet the VN is the inner user's — speap's user is in n3 — and so is
+    the name the switch records: the Access-Accept's User-Name (RFC 2865 §5.1)."""
     st = status(lab, name)
     assert (st["Supplicant PAE state"], st["suppPortStatus"], st["EAP state"]) == ("AUTHENTICATED", "Authorized", "SUCCESS"), st
     assert st["selectedMethod"] == method

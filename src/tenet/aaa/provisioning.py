@@ -34,6 +34,7 @@ class Provisioning:
     filter_id: str | None = None
     ip: str | None = None  # "10.60.0.40/24"
     rate_up_bps: int | None = None  # WISPr-Bandwidth-Max-Up: from the TES
+    user_name: str | None = None  # the Accept's User-Name: who it is (RFC 2865 §5.1; a tunnelled method's inner user)
 
     @staticmethod
     def from_dict(d: Mapping[str, object]) -> "Provisioning":
@@ -96,8 +97,11 @@ def from_attributes(attrs: Mapping[str, list]) -> Provisioning:
     down = _int(_first(attrs, "WISPr-Bandwidth-Max-Down"))
     up = _int(_first(attrs, "WISPr-Bandwidth-Max-Up"))
     fid = _first(attrs, "Filter-Id")
+    name = _first(attrs, "User-Name")
+    if isinstance(name, bytes):
+        name = name.decode(errors="replace")
     return Provisioning(vn, vnid, vlan, down or None, _cos(attrs), timeout or None, str(fid) if fid else None,
-                        _address(attrs), up or None)
+                        _address(attrs), up or None, str(name) if name else None)
 
 
 def _cos(attrs: Mapping[str, list]) -> int | None:
