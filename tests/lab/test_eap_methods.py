@@ -54,6 +54,7 @@ def test_each_method_authenticates_and_gets_its_grant(lab, tmp_path):
     ok, out = eapol_test(lab, tmp_path, "ttls", eap="TTLS", identity="tina", anonymous_identity="anonymous",
                          password="tt1s", ca_cert=pki.ca, phase2="auth=PAP")
     assert ok and granted_vn(out) == "n1", out[-1500:]
+    assert "Attribute 1 (User-Name) length=6\n      Value: 'tina'" in out  # the inner user named in the Accept
 
 
 def test_the_secondary_server_answers_too(lab, tmp_path):

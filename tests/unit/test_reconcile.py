@@ -242,3 +242,20 @@ def test_the_periodic_full_pass_repairs_what_an_incremental_pass_cannot_see():
     assert reconcile(k, desired, converged=desired) == []  # an incremental pass does not see it
     assert reconcile(k, desired) == [AddVxlanFdb(lost)]  # the full pass reads the kernel back whole
     assert k.observe().vxlan_fdb == desired.vxlan_fdb
+
+
+def test_a_switch_port_with_no_authorized_mac_is_closed():
+    """An unauthenticated port's frames reach neither a VN nor the switch's own stack: the
+    ingress hook drops all of it (EAPOL reaches the authenticator's tap before the hook)."""
+    intent = load_file(DOT1X)
+    port, other = switch_port_name("host6"), switch_port_name("a-server")
+    declared = declared_endpoints(intent)
+    t = compute_tables(intent, declared, allocate([e.key for e in declared], {}))["tor1"]
+    nft = desired_state(t, frozenset({port, other}), 1500).nft_text
+    hook = nft[nft.index("chain access_in"):]
+    hook = hook[:hook.index("}\n")]
+    assert f'devices = {{ "{other}", "{port}" }}' in hook and "policy drop" in hook and "vmap" not in hook
+    _, _, t = switch_tables({})  # V and W authorized on host6's port: it opens, the other stays closed
+    hook = desired_state(t, frozenset({port, other}), 1500).nft_text
+    hook = hook[hook.index("chain access_in"):]
+    assert f'"{port}", "{other}"' in hook[:hook.index("}\n")] and f'"{port}" . ' in hook and f'"{other}" . ' not in hook

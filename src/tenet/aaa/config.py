@@ -93,6 +93,8 @@ def _eap(eap_dir: str) -> str:
 """
 
 
+# the inner user's name goes out in the Accept's User-Name (with its grant, use_tunneled_reply):
+# the NAS knows a PEAP or TTLS user by it, not by the outer "anonymous" (RFC 2865 §5.1)
 INNER_TUNNEL = """
 server inner-tunnel {
 \tauthorize {
@@ -113,6 +115,9 @@ server inner-tunnel {
 \t\teap
 \t}
 \tpost-auth {
+\t\tupdate reply {
+\t\t\tUser-Name := &request:User-Name
+\t\t}
 \t\tPost-Auth-Type REJECT {
 \t\t}
 \t}

@@ -341,9 +341,12 @@ def _access(tables: HostTables, present: frozenset[str], staged: dict[str, Stage
             for e in t.rows(Function.NO_MODIFICATION):
                 if e.port.startswith(SWITCH_PORT_PREFIX) and e.port in present:
                     members.setdefault(t.vnid, []).append((e.port, e.destination))
-    if not members:
-        return []
     ports = sorted({p for m in members.values() for p, _ in m})
+    # a port with no authorized MAC is closed: nothing from it reaches a VN nor the switch's own
+    # stack (its EAPOL and MAB's first frames reach the authenticator's socket, a tap, before)
+    closed = sorted(p for p in present if p.startswith(SWITCH_PORT_PREFIX) and p not in ports)
+    if not ports and not closed:
+        return []
     devices = ", ".join(f'"{p}"' for p in ports)
     via = {p: arrivals(p, staged) for p in ports}  # a limited MAC's frames arrive on its port's stage
     up_limited = {(p, m) for p, s in staged.items() for m, _, _ in s.minors}
@@ -357,11 +360,12 @@ def _access(tables: HostTables, present: frozenset[str], staged: dict[str, Stage
     verdicts = [(f'"{p}" . {mac}', f"jump acc{v}") for v, m in members.items() for p, mac in m]
     verdicts += [(f'"{staged[p].arrival}" . {mac}', f"jump acc{v}") for v, m in members.items() for p, mac in m
                  if (p, mac) in up_limited]
+    hooked = [d for p in ports for d in via[p]] + closed
+    lookup = f"    iifname . ether saddr vmap {_map(verdicts)}\n" if verdicts else "    counter\n"
     chains = cos_chain + [
         f"  chain access_in {{\n"
-        f"    type filter hook ingress devices = {{ {', '.join(f'{chr(34)}{d}{chr(34)}' for p in ports for d in via[p])} }}"
-        f" priority -50; policy drop;\n"
-        f"    iifname . ether saddr vmap {_map(verdicts)}\n  }}\n"
+        f"    type filter hook ingress devices = {{ {', '.join(f'{chr(34)}{d}{chr(34)}' for d in hooked)} }}"
+        f" priority -50; policy drop;\n{lookup}  }}\n"
     ]
     limited = mac_minors(tables)
     for v, m in sorted(members.items()):
