@@ -20,7 +20,11 @@ from pathlib import Path
 
 from tenet.aaa.radius import RadiusClient, RadiusMux
 from tenet.agent import shards as shard_control
+from tenet.agent.accountant import Accountant, servers_of
+from tenet.agent.config import Accounting
 from tenet.agent.discovery import Discovery
+from tenet.agent.metrics import AdmissionMetrics
+from tenet.agent.session_counters import table_name
 from tenet.pace import Pacer
 from tenet.store import keys, published
 from tenet.store.base import Delete, Store, StoreError, follow
@@ -111,14 +115,24 @@ def resilient(loop, store: Store, host: str, d: Discovery, stopping: threading.E
 
 
 def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int = SERVER_PORT,
-        tunnel_port: int = ACCESS_TUNNEL_PORT, shard: int = 0, shards: int = 1, packet_fd: int = -1) -> None:
+        tunnel_port: int = ACCESS_TUNNEL_PORT, shard: int = 0, shards: int = 1, packet_fd: int = -1,
+        accounting: Accounting = Accounting()) -> None:
     mux = None  # without RADIUS nothing is offered; the ARP responder of IP-based VNs still runs
+    accountant = None
+    metrics = AdmissionMetrics()
     if radius:
-        ip, _, port = radius.partition(":")
+        ip, _, port = radius.split(",")[0].partition(":")
         secret = Path(secret_file).read_text().strip()
         mux = RadiusMux(RadiusClient(ip, secret, int(port or 1812), nas_identifier=host))
+        if accounting.port:
+            accountant = Accountant(servers=servers_of(radius, accounting.port), secret=secret.encode(),
+                                    nas_identifier=host, table=table_name(shard), interim=accounting.interim,
+                                    interim_min=accounting.interim_min, metrics=metrics)
     sock = socket.socket(fileno=packet_fd) if packet_fd >= 0 else None  # our member of the agent's fanout group
-    d = Discovery(open_store(store_url), host, mux, udp_port if radius else 0, tunnel_port, sock, shard, shards)
+    d = Discovery(open_store(store_url), host, mux, udp_port if radius else 0, tunnel_port, sock, shard, shards,
+                  metrics=metrics, accountant=accountant)
+    if accountant is not None:
+        accountant.start()
     stopping = stop_on_signals(also=d.stop)
     threading.Thread(target=resilient, args=(follow_tables, open_store(store_url), host, d, stopping), name="tables",
                      daemon=True).start()
@@ -134,10 +148,12 @@ def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int 
 
 
 def argv_for(host: str, store_url: str, radius: str, secret_file: str, udp_port: int, tunnel_port: int,
-             shard: int = 0, shards: int = 1, packet_fd: int = -1) -> list[str]:
+             shard: int = 0, shards: int = 1, packet_fd: int = -1, accounting: Accounting = Accounting()) -> list[str]:
     argv = [sys.executable, "-m", "tenet.agent.admit", "--host", host, "--store", store_url,
             "--udp-port", str(udp_port), "--tunnel-port", str(tunnel_port),
-            "--shard", str(shard), "--shards", str(shards), "--packet-fd", str(packet_fd)]
+            "--shard", str(shard), "--shards", str(shards), "--packet-fd", str(packet_fd),
+            "--accounting-port", str(accounting.port), "--interim", str(accounting.interim),
+            "--interim-min", str(accounting.interim_min)]
     return argv + (["--radius", radius, "--secret-file", secret_file] if radius else [])
 
 
@@ -153,15 +169,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--shards", type=int, default=1)
     p.add_argument("--packet-fd", type=int, default=-1,
                    help="an inherited packet socket (the agent's fanout group member); none: open one")
+    p.add_argument("--accounting-port", type=int, default=Accounting.port,
+                   help="RADIUS accounting port of the servers (0: no accounting)")
+    p.add_argument("--interim", type=int, default=Accounting.interim,
+                   help="seconds between Interim-Updates unless RADIUS says (0: none)")
+    p.add_argument("--interim-min", type=int, default=Accounting.interim_min,
+                   help="the shortest interim interval honoured, RADIUS's or ours")
     a = p.parse_args(argv)
     if not 0 <= a.shard < a.shards:
         p.error(f"--shard must be 0..{a.shards - 1}")
+    try:
+        accounting = Accounting(a.accounting_port, a.interim, a.interim_min)
+    except ValueError as e:
+        p.error(str(e))
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
     # every attach and detach is logged: skip what the format does not show (the caller's
     # file and line is a stack walk per record; thread names; multiprocessing's process name)
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logThreads = logging.logMultiprocessing = False
-    run(a.host, a.store, a.radius, a.secret_file, a.udp_port, a.tunnel_port, a.shard, a.shards, a.packet_fd)
+    run(a.host, a.store, a.radius, a.secret_file, a.udp_port, a.tunnel_port, a.shard, a.shards, a.packet_fd,
+        accounting)
 
 
 if __name__ == "__main__":

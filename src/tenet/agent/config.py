@@ -20,6 +20,9 @@ address): nothing depends on a lab having wired it. docs/agent.md documents ever
     [radius]                            # enables NVO3 admission (EAP relayed to RADIUS)
     server = "10.0.0.5:1812"
     secret_file = "/etc/tenet/radius.secret"
+    accounting_port = 1813              # RADIUS accounting to the same server(s); 0: no accounting
+    interim = 60                        # seconds between Interim-Updates (Acct-Interim-Interval overrides); 0: none
+    interim_min = 60                    # the shortest interval honoured, RADIUS's or ours (RFC 2869 §5.16)
 
     [discovery]                         # TESs behind an L3 hop
     udp_port = 6767                     # 0: L2 discovery only
@@ -43,11 +46,30 @@ IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 ENDPOINT = re.compile(r"^[0-9.]+:[0-9]{1,5}$")
 TOP = {"host", "store", "uplink", "network", "role", "capability", "admission_shards", "authenticator", "mab", "lease_ttl", "resync",
        "fast_lane", "metrics", "radius", "discovery"}
-SECTIONS = {"radius": {"server", "secret_file"}, "discovery": {"udp_port", "tunnel_port"}}
+SECTIONS = {"radius": {"server", "secret_file", "accounting_port", "interim", "interim_min"},
+            "discovery": {"udp_port", "tunnel_port"}}
+MAX_INTERIM = 86400
 
 
 class ConfigError(ValueError):
     """The file, and every key that is wrong in it."""
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """RADIUS accounting (agent/accountant.py): where, and how often Interim-Updates go."""
+
+    port: int = 1813  # on every RADIUS server; 0: no accounting
+    interim: int = 60  # seconds; 0: no interims unless the Access-Accept's Acct-Interim-Interval asks
+    interim_min: int = 60  # RFC 2869 §5.16 recommends no less than 60 s; a lab goes lower
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"accounting port {self.port} is not 0..65535")
+        if not 0 <= self.interim <= MAX_INTERIM:
+            raise ValueError(f"interim {self.interim} is not 0..{MAX_INTERIM} seconds")
+        if not 1 <= self.interim_min <= MAX_INTERIM:
+            raise ValueError(f"interim_min {self.interim_min} is not 1..{MAX_INTERIM} seconds")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,15 +91,17 @@ class AgentConfig:
     secret_file: str = ""
     udp_port: int = SERVER_PORT
     tunnel_port: int = ACCESS_TUNNEL_PORT
+    accounting: Accounting = Accounting()
 
 
 def config_for(host: Host, store: str, radius: str = "", secret_file: str = "", fast_lane: bool = True,
-               metrics: str = "") -> AgentConfig:
+               metrics: str = "", accounting: Accounting = Accounting()) -> AgentConfig:
     """The file a fabric's declared host needs (the lab writes one per host, as an operator
     would): what its agent registers is then that host again."""
     return AgentConfig(host=host.name, store=store, uplink=host.uplink, network=host.network, role=HostRole(host.role),
                        capability=host.capability, admission_shards=host.admission_shards, authenticator=host.switch,
-                       mab=host.mab, radius=radius, secret_file=secret_file, fast_lane=fast_lane, metrics=metrics)
+                       mab=host.mab, radius=radius, secret_file=secret_file, fast_lane=fast_lane, metrics=metrics,
+                       accounting=accounting)
 
 
 def with_metrics(config: AgentConfig, listen: str) -> AgentConfig:
@@ -170,6 +194,9 @@ def parse_config(doc: dict, source: str = "") -> AgentConfig:
     if radius:
         want("radius.server", server, isinstance(server, str) and bool(ENDPOINT.match(server)), "IP:PORT")
         want("radius.secret_file", secret, isinstance(secret, str) and bool(secret), "a file holding the shared secret")
+    acct_port = integer("accounting_port", Accounting.port, 0, 65535, radius, "radius.accounting_port")
+    interim = integer("interim", Accounting.interim, 0, MAX_INTERIM, radius, "radius.interim")
+    interim_min = integer("interim_min", Accounting.interim_min, 1, MAX_INTERIM, radius, "radius.interim_min")
     disc = doc.get("discovery", {}) if isinstance(doc.get("discovery", {}), dict) else {}
     udp = integer("udp_port", SERVER_PORT, 0, 65535, disc, "discovery.udp_port")
     tunnel = integer("tunnel_port", ACCESS_TUNNEL_PORT, 1, 65535, disc, "discovery.tunnel_port")
@@ -177,7 +204,8 @@ def parse_config(doc: dict, source: str = "") -> AgentConfig:
         raise ConfigError(f"{source or 'agent config'}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
     return AgentConfig(host=host, store=store, uplink=uplink, network=network, role=role, capability=capability,
                        admission_shards=shards, authenticator=authenticator, mab=mab, lease_ttl=ttl, resync=float(resync), fast_lane=fast, metrics=metrics, radius=server,
-                       secret_file=secret, udp_port=udp, tunnel_port=tunnel)
+                       secret_file=secret, udp_port=udp, tunnel_port=tunnel,
+                       accounting=Accounting(acct_port, interim, interim_min))
 
 
 def render(c: AgentConfig) -> str:
@@ -189,6 +217,8 @@ def render(c: AgentConfig) -> str:
     if c.metrics:
         lines.append(f'metrics = "{c.metrics}"')
     if c.radius:
-        lines += ["", "[radius]", f'server = "{c.radius}"', f'secret_file = "{c.secret_file}"']
+        a = c.accounting
+        lines += ["", "[radius]", f'server = "{c.radius}"', f'secret_file = "{c.secret_file}"',
+                  f"accounting_port = {a.port}", f"interim = {a.interim}", f"interim_min = {a.interim_min}"]
     lines += ["", "[discovery]", f"udp_port = {c.udp_port}", f"tunnel_port = {c.tunnel_port}"]
     return "\n".join(lines) + "\n"
