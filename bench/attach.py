@@ -67,7 +67,7 @@ def main() -> int:
             if r.returncode:
                 raise RuntimeError(r.stderr[-2000:])
             time.sleep(SETTLE)  # the NVE's leftovers (a VN instance's hold, sessions timing out) stay out of the ceiling
-            c = lab.exec("h1", py, "-c", CEILING, lab.plan.aaa.ip, secret, str(a.workers), str(slice_s), timeout=slice_s + 60)
+            c = lab.exec("h1", py, "-c", CEILING, lab.plan.aaa[0].ip, secret, str(a.workers), str(slice_s), timeout=slice_s + 60)
             if c.returncode:
                 raise RuntimeError(c.stderr[-2000:])
             n, d = int(r.stdout.strip()), int(c.stdout.strip())

@@ -121,7 +121,7 @@ def attach_slice(lab: Lab, rounds: int) -> dict[str, list[float]]:
     first, auth = attach_latency(lab, vm(lab, TES), vm(lab, SINK), rounds)
     tes = vm(lab, TES)
     secret = (lab.record.dir / "radius.secret").read_text().strip()
-    r = lab.exec(tes.host, sys.executable, "-c", RADIUS, lab.plan.aaa.ip, secret, tes.nics[0].identity,
+    r = lab.exec(tes.host, sys.executable, "-c", RADIUS, lab.plan.aaa[0].ip, secret, tes.nics[0].identity,
                  tes.nics[0].password, str(DIRECT), timeout=60)
     if r.returncode:
         raise RuntimeError(r.stderr[-2000:])

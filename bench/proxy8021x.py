@@ -156,7 +156,7 @@ def main() -> int:
         latency = port_up_rounds(lab, a.rounds, switch="tor1")
         old = port_up_rounds(lab, a.rounds, switch="tor1", staged=False)
         secret = (lab.record.dir / "radius.secret").read_text().strip()
-        r = lab.exec("tor1", py, "-c", LOGINS, lab.plan.aaa.ip, secret, str(a.rounds), timeout=300)
+        r = lab.exec("tor1", py, "-c", LOGINS, lab.plan.aaa[0].ip, secret, str(a.rounds), timeout=300)
         direct = json.loads(r.stdout)
     ms = lambda v: round(v * 1000, 1)  # noqa: E731
     dist = lambda v: {"p50": ms(statistics.median(v)), "p90": ms(pct(v, 90)), "p99": ms(pct(v, 99)),  # noqa: E731

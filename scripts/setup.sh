@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(iproute2 nftables iperf3 iputils-ping tcpdump tshark frr freeradius etcd-server
-          python3-venv python3-nftables procps chromium chromium-driver)
+          python3-venv python3-nftables procps chromium chromium-driver
+          wpasupplicant eapoltest)  # real supplicants: the lab's servers behind a switch, bench/eap.py's baseline
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -18,7 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # The packages start system services we do not want: the lab runs its own instances.
-  for svc in freeradius etcd frr; do
+  for svc in freeradius etcd frr wpa_supplicant; do
     (systemctl disable --now "$svc" || service "$svc" stop || true) >/dev/null 2>&1
   done
 fi

@@ -406,7 +406,7 @@ print("nothing")
     (1999, None, "RadiusTimeout no valid reply from RADIUS server {ip}:1999"),  # nobody listens
 ])
 def test_radius_client_names_the_cause(lab, port, secret, expect):
-    ip = lab.plan.aaa.ip
+    ip = lab.plan.aaa[0].ip
     secret = secret or (lab.record.dir / "radius.secret").read_text().strip()
     r = lab.exec("h1", sys.executable, "-c", RADIUS_PROBE, ip, str(port), secret)
     assert r.stdout.startswith(expect.format(ip=ip)), r.stdout + r.stderr

@@ -1,20 +1,38 @@
 """A complete private FreeRADIUS 3.2 configuration, rendered from the lab's users (pure).
 
-Only what tenet needs: one auth listener, clients from the underlay, the `files` module for
-users, EAP with MD5, and PAP. Runs as root inside a lab namespace; every path is inside the
-lab's own directory, so nothing of the system's FreeRADIUS is read or touched.
+Only what tenet needs: an auth and an accounting listener, clients from the underlay, users in
+`files`, EAP with MD5, TLS, PEAP (MSCHAPv2 inside) and TTLS (PAP or MSCHAPv2 inside) when the lab
+gives it certificates (lab/eap_pki.py), PAP for MAB, and accounting to a `detail` file. Runs as
+root inside a lab namespace; every path is inside the lab's own directory, so nothing of the
+system's FreeRADIUS is read or touched.
+
+Each user may use one method only (its `EAP-Type` control item: rlm_eap starts with it and
+refuses a NAK for another), and an EAP-TLS user's certificate must name it (check_cert_cn). A
+PEAP or TTLS supplicant may hide its name outside the tunnel (anonymous_identity): its grant
+comes from the inner user (use_tunneled_reply), whose method is checked in the inner tunnel.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from tenet.model.rate import parse_rate
-from tenet.model.tenancy import AaaUser
+from tenet.model.tenancy import AaaUser, EapMethod
+
+ACCOUNTING_PORT_OFFSET = 1  # accounting listens on the auth port + 1 (1813 beside 1812, RFC 2866)
+EAP_TYPE = {EapMethod.MD5: 4, EapMethod.TLS: 13, EapMethod.TTLS: 21, EapMethod.PEAP: 25}  # IANA EAP types
 
 
-def _users(users: Sequence[AaaUser]) -> str:
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _users(users: Sequence[AaaUser], inner: bool = False) -> str:
+    """The outer users file (the method each may use, its grant) or the inner tunnel's (only
+    those that authenticate inside one, their passwords, the same grant)."""
     out = []
     for u in users:
+        if inner and u.method not in (EapMethod.PEAP, EapMethod.TTLS):
+            continue
         reply = [
             "Tunnel-Type := VLAN",
             "Tunnel-Medium-Type := IEEE-802",
@@ -30,15 +48,91 @@ def _users(users: Sequence[AaaUser]) -> str:
             reply.append(f"User-Priority-Table := 0x{bytes([u.cos] * 8).hex()}")
         if u.ip:
             reply += [f"Framed-IP-Address := {u.ip.ip}", f"Framed-IP-Netmask := {u.ip.netmask}"]
-        password = u.password.replace("\\", "\\\\").replace('"', '\\"')
-        out.append(f'"{u.name}" Cleartext-Password := "{password}"\n\t' + ",\n\t".join(reply) + "\n")
+        check = [f'Cleartext-Password := "{_quote(u.password)}"'] if u.password else []
+        if not inner:
+            check.append(f"EAP-Type := {EAP_TYPE[u.method]}")
+        out.append(f'"{_quote(u.name)}" ' + ", ".join(check) + "\n\t" + ",\n\t".join(reply) + "\n")
     return "\n".join(out)
+
+
+def _eap(eap_dir: str) -> str:
+    """The eap module: MD5 always; the TLS-based methods when there are certificates."""
+    if not eap_dir:
+        return "\tmd5 {\n\t}\n"
+    return f"""\tmd5 {{
+\t}}
+\ttls-config tls-common {{
+\t\tprivate_key_file = {eap_dir}/server-key.pem
+\t\tcertificate_file = {eap_dir}/server.pem
+\t\tca_file = {eap_dir}/ca.pem
+\t\tcipher_list = "DEFAULT"
+\t\tecdh_curve = "prime256v1"
+\t\ttls_min_version = "1.2"
+\t\ttls_max_version = "1.2"
+\t\tfragment_size = 1024
+\t\tcheck_cert_cn = %{{User-Name}}
+\t\tcache {{
+\t\t\tenable = no
+\t\t}}
+\t\tocsp {{
+\t\t\tenable = no
+\t\t}}
+\t}}
+\ttls {{
+\t\ttls = tls-common
+\t}}
+\tttls {{
+\t\ttls = tls-common
+\t\tdefault_eap_type = md5
+\t\tcopy_request_to_tunnel = yes
+\t\tuse_tunneled_reply = yes
+\t\tvirtual_server = "inner-tunnel"
+\t}}
+\tpeap {{
+\t\ttls = tls-common
+\t\tdefault_eap_type = mschapv2
+\t\tcopy_request_to_tunnel = yes
+\t\tuse_tunneled_reply = yes
+\t\tvirtual_server = "inner-tunnel"
+\t}}
+\tmschapv2 {{
+\t}}
+"""
+
+
+INNER_TUNNEL = """
+server inner-tunnel {
+\tauthorize {
+\t\tinner_files
+\t\tmschap
+\t\teap {
+\t\t\tok = return
+\t\t}
+\t\tpap
+\t}
+\tauthenticate {
+\t\tAuth-Type PAP {
+\t\t\tpap
+\t\t}
+\t\tAuth-Type MS-CHAP {
+\t\t\tmschap
+\t\t}
+\t\teap
+\t}
+\tpost-auth {
+\t\tPost-Auth-Type REJECT {
+\t\t}
+\t}
+}
+"""
 
 
 # post-auth signs every reply, PAP (MAB) ones too: our clients require Message-Authenticator
 # (the BlastRADIUS countermeasure) and FreeRADIUS 3.2.1 adds it by itself only to EAP replies.
-def render(users: Sequence[AaaUser], secret: str, listen_ip: str, port: int, clients: Sequence[str], run_dir: str) -> dict[str, str]:
-    """{relative path: content} of the config directory."""
+def render(users: Sequence[AaaUser], secret: str, listen_ip: str, port: int, clients: Sequence[str], run_dir: str,
+           eap_dir: str = "") -> dict[str, str]:
+    """{relative path: content} of the config directory. Accounting listens on port + 1 and
+    every accounting request is written to `<run_dir>/detail`."""
     client_blocks = "\n".join(
         f"client c{i} {{\n\tipaddr = {c}\n\tsecret = {secret}\n\trequire_message_authenticator = yes\n}}" for i, c in enumerate(clients)
     )
@@ -90,6 +184,18 @@ modules {{
 \tfiles {{
 \t\tfilename = {run_dir}/users
 \t}}
+\tfiles inner_files {{
+\t\tfilename = {run_dir}/inner-users
+\t}}
+\tmschap {{
+\t}}
+\tdetail {{
+\t\tfilename = {run_dir}/detail
+\t\tescape_filenames = no
+\t\tpermissions = 0600
+\t\theader = "%t"
+\t\tlocking = no
+\t}}
 \tpap {{
 \t\tnormalise = yes
 \t}}
@@ -99,15 +205,18 @@ modules {{
 \t\tignore_unknown_eap_types = no
 \t\tcisco_accounting_username_bug = no
 \t\tmax_sessions = 65536
-\t\tmd5 {{
-\t\t}}
-\t}}
+{_eap(eap_dir)}\t}}
 }}
 server default {{
 \tlisten {{
 \t\ttype = auth
 \t\tipaddr = {listen_ip}
 \t\tport = {port}
+\t}}
+\tlisten {{
+\t\ttype = acct
+\t\tipaddr = {listen_ip}
+\t\tport = {port + ACCOUNTING_PORT_OFFSET}
 \t}}
 \tauthorize {{
 \t\tfiles
@@ -121,6 +230,9 @@ server default {{
 \t\tAuth-Type PAP {{
 \t\t\tpap
 \t\t}}
+\t}}
+\taccounting {{
+\t\tdetail
 \t}}
 \tpost-auth {{
 \t\tupdate reply {{
@@ -136,7 +248,8 @@ server default {{
 }}
 """
     return {
-        "radiusd.conf": radiusd.lstrip(),
+        "radiusd.conf": radiusd.lstrip() + (INNER_TUNNEL if eap_dir else ""),
         "users": _users(users),
+        "inner-users": _users(users, inner=True),
         "dictionary": "$INCLUDE /usr/share/freeradius/dictionary\n",
     }

@@ -40,6 +40,13 @@ class JoinKind(str, Enum):
     mab = "mab"
 
 
+class EapMethodKind(str, Enum):
+    md5 = "md5"
+    tls = "tls"
+    peap = "peap"
+    ttls = "ttls"
+
+
 class Nic(Body):
     network: str
     mac: Optional[str] = None
@@ -52,6 +59,7 @@ class Nic(Body):
     gateway: Optional[str] = None
     allowed: Optional[list[str]] = Field(None, description="more addresses or prefixes it may send from (a VIP)")
     port_security: Optional[bool] = Field(None, description="false: its host checks nothing it sends")
+    method: Optional[EapMethodKind] = Field(None, description="join discover/8021x: the EAP method (default md5)")
 
 
 class Size(Body):
@@ -77,6 +85,7 @@ class User(Body):
     session_timeout: Optional[int] = None
     ip: Optional[str] = None
     cos: Optional[int] = None
+    method: Optional[EapMethodKind] = Field(None, description="the one EAP method this user may use (default md5)")
 
 
 class VRouter(Body):

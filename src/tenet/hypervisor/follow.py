@@ -64,6 +64,8 @@ def unfollowable(before: Intent, after: Intent, radius: bool) -> str | None:
     if bool(after.aaa) != radius:
         return ("the lab runs its RADIUS server if it started with users, and only then: "
                 + ("keep at least one user" if radius else "add users with lab down and up"))
+    if radius and before.aaa_servers != after.aaa_servers:
+        return "RADIUS servers are nodes on the underlay: the lab builds them at lab up only"
     return None
 
 

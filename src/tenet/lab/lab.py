@@ -28,7 +28,8 @@ from tenet.lab.netns import LabError
 from tenet.hypervisor.follow import VmChanges, follow, unfollowable, vm_changes, wait_tables
 from tenet.hypervisor.freezer import Freezer
 from tenet.hypervisor.manager import Hypervisor, Routers
-from tenet.lab.plan import AAA_NODE, LabPlan, plan
+from tenet.lab.eap_pki import EapPki, issue_eap, sign_client
+from tenet.lab.plan import LabPlan, plan
 from tenet.lab.users import dynauth_argv, session_changes
 from tenet.lab.liveness import alive
 from tenet.lab.record import Proc, Record, start_time
@@ -266,25 +267,40 @@ class Lab:
     def _agent_argv(self, host: str) -> list[str]:
         """An agent starts from its config file, as on a real host (docs/agent.md)."""
         config = config_for(self.intent.fabric.host(host), self._agent_store_url(host),
-                            f"{self.plan.aaa.ip}:{RADIUS_PORT}" if self.plan.aaa else "",
+                            ",".join(f"{a.ip}:{RADIUS_PORT}" for a in self.plan.aaa),
                             str(self.record.dir / "radius.secret") if self.plan.aaa else "", self.control.fast_lane,
                             f"{self._agent_metrics.addr}:{self._agent_metrics.port}")
         path = self.record.dir / f"agent-{host}.toml"
         path.write_text(render_config(config))
         return [sys.executable, "-m", "tenet.agent.main", "--config", str(path)]
 
-    def _start_radius(self) -> None:
-        """A real FreeRADIUS with a private config, reachable over the underlay."""
-        assert self.plan.aaa is not None
+    @property
+    def eap_pki(self) -> EapPki:
+        """The lab's EAP certificates (lab/eap_pki.py): issued at up, gone with the lab."""
+        return EapPki(self.record.dir / "eap")
+
+    def radius_dir(self, server: str) -> Path:
+        """A FreeRADIUS server's config and run directory (its `detail` accounting file too)."""
+        return self.record.dir / "radius" / server
+
+    def _start_radius(self, only: str | None = None) -> None:
+        """A real FreeRADIUS per AAA server, each with a private config, reachable over the
+        underlay; the EAP certificates are issued once (a restart keeps them)."""
         path = self.record.dir / "radius.secret"  # the agents hold it: a restart keeps it
         secret = path.read_text().strip() if path.exists() else secrets.token_hex(16)
         path.write_text(secret + "\n")
-        run_dir = self.record.dir / "radius"
-        server = FreeRadius(run_dir, render(self.intent.aaa, secret, self.plan.aaa.ip, RADIUS_PORT, [UNDERLAY], str(run_dir)))
-        server.write()
-        server.check()
-        self.progress(f"starting FreeRADIUS at {self.plan.aaa.ip}:{RADIUS_PORT}")
-        self._spawn("radius", "aaa", server.argv(), self.plan.aaa.netns)
+        if not self.eap_pki.ca.exists():
+            issue_eap(self.eap_pki, [u.name for u in self.intent.aaa])
+        for a in self.plan.aaa:
+            if only not in (None, a.name):
+                continue
+            run_dir = self.radius_dir(a.name)
+            server = FreeRadius(run_dir, render(self.intent.aaa, secret, a.ip, RADIUS_PORT, [UNDERLAY], str(run_dir),
+                                                str(self.eap_pki.dir)))
+            server.write()
+            server.check()
+            self.progress(f"starting FreeRADIUS {a.name} at {a.ip}:{RADIUS_PORT}")
+            self._spawn("radius", a.name, server.argv(), a.netns)
 
     def start_tes(self, only: str | None = None) -> None:
         """Each NIC with `join: discover` runs tenet-tes in its VM (or only in VM `only`): it
@@ -541,7 +557,7 @@ class Lab:
         """Write a planned tenancy (store/apply.py) if the lab can follow it, then follow it;
         the revision written (None: nothing to)."""
         assert change.before is not None, "a lab's store has its fabric"
-        refused = unfollowable(change.before, change.after, self.plan.aaa is not None)
+        refused = unfollowable(change.before, change.after, bool(self.plan.aaa))
         if refused:
             raise LabError(refused)
         store = open_store(self.store_url)
@@ -573,25 +589,32 @@ class Lab:
 
     def _follow_users(self, before: Intent, after: Intent, timeout: float) -> None:
         """FreeRADIUS restarts with the new users; live sessions of changed ones are told."""
-        self._forget("radius", AAA_NODE)
+        for a in self.plan.aaa:
+            self._forget("radius", a.name)
+        new_users = {u.name for u in after.aaa} - {u.name for u in before.aaa}
+        for user in sorted(new_users):  # a user added later gets its certificate now
+            if not self.eap_pki.client_cert(user).exists():
+                sign_client(self.eap_pki, user)
         self._start_radius()
-        self._wait_for_radius(timeout)
+        for a in self.plan.aaa:
+            self._wait_for_radius(a.name, timeout)
         store = open_store(self.store_url)
         try:
             reports = [EndpointReport.from_json(kv.value) for kv in store.range(keys.endpoints_prefix())]
         finally:
             store.close()
         secret = str(self.record.dir / "radius.secret")
+        primary = self.plan.aaa[0].name  # the NVEs take dynamic authorization from any of their servers
         for c in session_changes(before.aaa, after.aaa, reports):
-            r = self.exec(AAA_NODE, *dynauth_argv(c, str(after.fabric.host(c.nve).ip), secret))
+            r = self.exec(primary, *dynauth_argv(c, str(after.fabric.host(c.nve).ip), secret))
             self.progress(f"{'disconnect' if c.disconnect else 'new rates'} for {c.mac} on {c.nve}: "
                           + ("done" if r.returncode == 0 else (r.stdout + r.stderr).strip()))
 
-    def _wait_for_radius(self, timeout: float) -> None:
+    def _wait_for_radius(self, server: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while f":{RADIUS_PORT} " not in self.exec(AAA_NODE, "ss", "-Hlun", f"sport = :{RADIUS_PORT}").stdout:
+        while f":{RADIUS_PORT} " not in self.exec(server, "ss", "-Hlun", f"sport = :{RADIUS_PORT}").stdout:
             if self._dead() or time.monotonic() > deadline:
-                raise LabError(f"FreeRADIUS did not listen again; see {self.process('radius', AAA_NODE).log}")
+                raise LabError(f"FreeRADIUS {server} did not listen again; see {self.process('radius', server).log}")
             time.sleep(0.05)
 
     def hosts(self) -> dict[str, HostView]:

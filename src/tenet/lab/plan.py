@@ -25,7 +25,6 @@ def underlay_mtu(intent: Intent) -> int:
     return VM_MTU + VXLAN_OVERHEAD * (max_layer(intent) + 1)
 
 
-AAA_NODE = "aaa"  # reserved node name when the topology declares AAA
 
 
 @dataclass(frozen=True)
@@ -55,8 +54,9 @@ class Command:
 
 @dataclass(frozen=True)
 class Aaa:
-    """Where the lab's FreeRADIUS listens: a node of its own on the first physical network."""
+    """Where one of the lab's FreeRADIUS servers listens: a node of its own on its network."""
 
+    name: str
     netns: str
     ip: str
 
@@ -68,7 +68,7 @@ class LabPlan:
     veths: tuple[Veth, ...]
     commands: tuple[Command, ...]  # run in order after the veths exist
     routers: tuple[RouterConfig, ...]  # each runs FRR (lab/frr.py)
-    aaa: Aaa | None = None
+    aaa: tuple[Aaa, ...] = ()  # the RADIUS servers, primary first
     management: Management | None = None  # with store: etcd (lab/management.py)
 
     def controller_nodes(self) -> tuple[Station, ...]:
@@ -327,23 +327,25 @@ def plan(intent: Intent, control: Control = Control()) -> LabPlan:
             Command(ns(x.name), ("ip", "link", "set", "up0", "master", "br0", "up")),
             Command(ns(x.switch), ("ip", "link", "set", switch_port_name(x.name), "up")),
         ]
-    aaa = None
-    if intent.aaa:
-        pn = f.networks[0]
-        taken = {h.ip for h in f.hosts} | {p.address.ip for r in f.routers for p in r.ports}
-        taken |= {s.address.ip for s in intent.servers}
-        ip = next(a for a in reversed(list(pn.subnet.hosts())) if a not in taken)
-        node = Node(AAA_NODE, "aaa", ns(AAA_NODE))
+    aaa: list[Aaa] = []
+    taken = {h.ip for h in f.hosts} | {p.address.ip for r in f.routers for p in r.ports}
+    taken |= {s.address.ip for s in intent.servers}
+    for server in intent.aaa_servers:
+        pn = next(n for n in f.networks if n.name == server.network)
+        ip = next(a for a in reversed(list(pn.subnet.hosts())) if a not in taken)  # from the top: hosts count up
+        taken.add(ip)
+        node = Node(server.name, "aaa", ns(server.name))
         nodes.append(node)
         cmds += quiet(node.netns)
-        veths.append(Veth(node.netns, "up0", ns(pn.name), "aaa0", mtu))
-        attach.append(Command(ns(pn.name), ("ip", "link", "set", "aaa0", "master", "br0", "up")))
+        port = f"aaa{len(aaa)}"
+        veths.append(Veth(node.netns, "up0", ns(pn.name), port, mtu))
+        attach.append(Command(ns(pn.name), ("ip", "link", "set", port, "master", "br0", "up")))
         cmds += [
             Command(node.netns, ("ip", "addr", "add", f"{ip}/{pn.subnet.prefixlen}", "dev", "up0")),
             Command(node.netns, ("ip", "link", "set", "up0", "up")),
         ]
         cmds += _routes(intent, node.netns, pn.name, hops, {pn.name})
-        aaa = Aaa(node.netns, str(ip))
+        aaa.append(Aaa(server.name, node.netns, str(ip)))
     for vm in intent.vms:
         for i in range(len(vm.nics)):
             w = nic_plan(intent, vm, i)
@@ -360,5 +362,5 @@ def plan(intent: Intent, control: Control = Control()) -> LabPlan:
         veths += m_veths
         cmds += m_cmds
         attach += m_attach
-    return LabPlan(lab, tuple(nodes), tuple(veths), tuple(cmds + attach), tuple(routers), aaa, mgmt)
+    return LabPlan(lab, tuple(nodes), tuple(veths), tuple(cmds + attach), tuple(routers), tuple(aaa), mgmt)
 

@@ -25,7 +25,9 @@ from tenet.model.ipv6 import addresses6, subnet6 as parse_subnet6
 from tenet.model.layers import problems as layer_problems
 from tenet.model.parts import FABRIC, LAB, TENANCY
 from tenet.model.problems import Kind, Problems, declared
-from tenet.model.tenancy import AaaUser, Bum, Intent, Join, Nic, Server, VirtualNetwork, Vm, VmState, group_for
+from tenet.model.tenancy import (
+    AaaServer, AaaUser, Bum, EapMethod, Intent, Join, Nic, Server, VirtualNetwork, Vm, VmState, group_for,
+)
 
 MULTICAST = IPv4Network("224.0.0.0/4")
 LINK_LOCAL_MCAST = IPv4Network("224.0.0.0/24")
@@ -36,15 +38,17 @@ MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
 ROLES = ("hypervisor", "access-switch", "router")
 DEFAULT_TENANT = "default"
 FIRST_HOST = 10
+AAA_SERVER = "aaa"  # the RADIUS server's name when the topology names none
 
 KEYS = {
     "": FABRIC | TENANCY | LAB,
     "fabric": FABRIC,
     "tenancy": TENANCY,
     "switch": {"network", "ip", "role", "capability", "radius", "mab", "admission_shards", "uplink"},
-    "server": {"uplink", "address", "network", "mac", "ip", "identity", "password", "nves"},
-    "aaa": {"users"},
-    "user": {"password", "network", "rate", "rate_up", "rate_down", "session_timeout", "ip", "cos"},
+    "server": {"uplink", "address", "network", "mac", "ip", "identity", "password", "nves", "method"},
+    "aaa": {"users", "servers"},
+    "aaa_server": {"network"},
+    "user": {"password", "network", "rate", "rate_up", "rate_down", "session_timeout", "ip", "cos", "method"},
     "underlay": {"networks", "routers"},
     "network": {"subnet", "capacity"},
     "router": {"networks", "addresses"},
@@ -53,8 +57,9 @@ KEYS = {
     "size": {"cpu", "memory"},
     "vn": {"vnid", "subnet", "subnet6", "bum", "group", "tenant", "forwarding", "over"},
     "vm": {"host", "nics", "network", "mac", "ip", "ip6", "join", "identity", "password", "nves", "gateway", "state",
-           "migrating_to", "size", "allowed", "port_security"},
-    "nic": {"network", "mac", "ip", "ip6", "join", "identity", "password", "nves", "gateway", "allowed", "port_security"},
+           "migrating_to", "size", "allowed", "port_security", "method"},
+    "nic": {"network", "mac", "ip", "ip6", "join", "identity", "password", "nves", "gateway", "allowed", "port_security",
+            "method"},
     "vrouter": {"host", "tenant", "nics", "state", "migrating_to"},
     "vlink": {"between", "vnid", "subnet", "guarantee", "limit", "delay", "loss"},
 }
@@ -409,8 +414,19 @@ def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str
         return None
     identity, password = spec.get("identity", ""), spec.get("password", "")
     credentialed = {Join.DOT1X: "the host authenticates the VM with them", Join.DISCOVER: "the TES authenticates itself"}
-    if join in credentialed and not (isinstance(identity, str) and identity and isinstance(password, str) and password):
-        p.add(path, f"join: {join.value} needs identity and password ({credentialed[join]})")
+    method = eap_method(p, spec.get("method"), f"{path}.method")
+    if method is None:
+        return None
+    if "method" in spec and join not in credentialed:
+        p.add(f"{path}.method", "only a NIC that authenticates (join: discover or 8021x) speaks an EAP method")
+        return None
+    if join in credentialed and not (isinstance(identity, str) and identity
+                                     and (isinstance(password, str) and password or not method.needs_password)):
+        needs = "identity and password" if method.needs_password else "an identity (method tls: its certificate's name)"
+        p.add(path, f"join: {join.value} needs {needs} ({credentialed[join]})")
+        return None
+    if not isinstance(password, str):
+        p.add(f"{path}.password", "must be a string")
         return None
     if join is Join.MAB and (identity or password):
         p.add(path, "join: mab authenticates by MAC alone: no identity or password")
@@ -440,7 +456,7 @@ def _nic(p: _Problems, spec: dict, path: str, vm: str, index: int, vns: dict[str
     guard = port_security(p, spec, path)
     if mac is None or guard is None:
         return None
-    return Nic(net, mac, ip, join, identity, password, tuple(nves), gateway, ip6, *guard)
+    return Nic(net, mac, ip, join, identity, password, tuple(nves), gateway, ip6, *guard, method=method)
 
 
 def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork], proxies: set[str] = frozenset(),
@@ -588,9 +604,13 @@ def _aaa(p: _Problems, doc: dict, vns: dict[str, VirtualNetwork]) -> list[AaaUse
         spec = p.mapping(spec, path, "user")
         password, net = spec.get("password"), spec.get("network")
         timeout = spec.get("session_timeout", 0)
-        ok = True
-        if not isinstance(password, str) or not password:
-            p.add(f"{path}.password", "required")
+        method = eap_method(p, spec.get("method"), f"{path}.method")
+        ok = method is not None
+        if method is not None and method.needs_password and (not isinstance(password, str) or not password):
+            p.add(f"{path}.password", f"required (method {method.value} authenticates with it)")
+            ok = False
+        if password is not None and not isinstance(password, str):
+            p.add(f"{path}.password", "must be a string")
             ok = False
         if not known(net, vns):
             p.missing(Kind.VN, net, f"{path}.network")
@@ -623,9 +643,42 @@ def _aaa(p: _Problems, doc: dict, vns: dict[str, VirtualNetwork]) -> list[AaaUse
             p.add(f"{path}.cos", f"must be a class of service 0..7, not {cos!r}")
             ok = False
         if ok:
-            users.append(AaaUser(name, password, net, rates["rate"], timeout, ip, cos,
-                                 rate_up=rates["rate_up"], rate_down=rates["rate_down"]))
+            users.append(AaaUser(name, password or "", net, rates["rate"], timeout, ip, cos,
+                                 rate_up=rates["rate_up"], rate_down=rates["rate_down"], method=method))
     return users
+
+
+def eap_method(p: _Problems, value: Any, path: str) -> EapMethod | None:
+    """An EAP method by name (default md5, what every file before methods meant)."""
+    try:
+        return EapMethod(value if value is not None else "md5")
+    except ValueError:
+        p.add(path, f"must be one of {', '.join(m.value for m in EapMethod)}, not {value!r}")
+        return None
+
+
+def _aaa_servers(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], users: list[AaaUser]) -> list[AaaServer]:
+    """The RADIUS servers, primary first; with users and none named, one called "aaa" on the
+    first physical network (what every file before failover meant)."""
+    a = doc.get("aaa") if isinstance(doc.get("aaa"), dict) else {}
+    named = p.names(a.get("servers"), "aaa.servers")
+    if named and not users:
+        p.add("aaa.servers", "RADIUS servers without aaa.users would authenticate nobody")
+        return []
+    if not users:
+        return []
+    if not named:
+        return [AaaServer(AAA_SERVER, next(iter(networks)))] if networks else []
+    servers = []
+    for name, spec in named.items():
+        path = f"aaa.servers.{name}"
+        spec = p.mapping(spec, path, "aaa_server")
+        net = spec.get("network", next(iter(networks), None))
+        if not known(net, networks):
+            p.missing(Kind.NETWORK, net, f"{path}.network")
+            continue
+        servers.append(AaaServer(name, net))
+    return servers
 
 
 def load_intent(doc: Any, source: str = "") -> Intent:
@@ -704,19 +757,20 @@ def _tenancy(p: _Problems, doc: dict, stage: _Stage) -> Intent:
     vns, vms = vns + vl_vns, vms + vms_of_vrs
     servers = _servers(p, doc, networks, used, {h.name for h in hosts}, {v.name: v for v in vns}, vms)
     users = _aaa(p, doc, {v.name: v for v in vns})
+    radius = _aaa_servers(p, doc, networks, users)
     nic_ips = [(vm.name, n.network, n.ip) for vm in vms for n in vm.nics if n.ip]
     nic_ips += [(f"aaa user {u.name}", u.network, u.ip) for u in users if u.ip]
     layered = [v for v in vns if not p.is_rejected(Kind.VN, v.over)]  # over a rejected VN: its problem says it
     for path, message in layer_problems(layered, [h.name for h in hosts], nic_ips):
         p.add(path, message)
-    kinds = {"aaa": "reserved node (the lab's RADIUS server)"} if users else {}
+    kinds = {r.name: "RADIUS server" for r in radius}
     for kind, names in (("network", networks), ("router", [r.name for r in routers]), ("host", [h.name for h in hosts]), ("proxy host", [x.name for x in proxies]), ("vm", [v.name for v in vms if not v.router]), ("virtual router", [v.name for v in vrouters]), ("server", [s.name for s in servers])):
         for n in names:
             if n in kinds:
                 p.add(n, f"name used by both a {kinds[n]} and a {kind} (node names share one namespace)")
             kinds[n] = kind
     return Intent(stage.name, fabric, tuple(tenants), tuple(vns), tuple(vms), tuple(users), tuple(servers),
-                  tuple(vrouters), tuple(vlinks))
+                  tuple(vrouters), tuple(vlinks), tuple(radius))
 
 
 def load_file(path: str | Path) -> Intent:
@@ -781,7 +835,8 @@ def intent_to_doc(intent: Intent) -> dict:
             for vm in intent.vms if not vm.router
         },
         **(
-            {"aaa": {"users": {u.name: _user_doc(u) for u in intent.aaa}}}
+            {"aaa": {"users": {u.name: _user_doc(u) for u in intent.aaa},
+                     "servers": {r.name: {"network": r.network} for r in intent.aaa_servers}}}
             if intent.aaa
             else {}
         ),
@@ -807,7 +862,9 @@ def _nic_doc(n: Nic) -> dict:
     if n.ip6:
         d["ip6"] = [str(a) for a in n.ip6]
     if n.join in (Join.DISCOVER, Join.DOT1X):
-        d.update(join=n.join.value, identity=n.identity, password=n.password)
+        d.update(join=n.join.value, identity=n.identity, **({"password": n.password} if n.password else {}))
+        if n.method is not EapMethod.MD5:
+            d["method"] = n.method.value
     elif n.join is Join.MAB:
         d["join"] = n.join.value
     if n.nves:
@@ -822,7 +879,9 @@ def _nic_doc(n: Nic) -> dict:
 
 
 def _user_doc(u: AaaUser) -> dict:
-    d: dict = {"password": u.password, "network": u.network}
+    d: dict = {"network": u.network, **({"password": u.password} if u.password else {})}
+    if u.method is not EapMethod.MD5:
+        d["method"] = u.method.value
     for key in ("rate", "rate_up", "rate_down"):
         if getattr(u, key):
             d[key] = getattr(u, key)

@@ -42,6 +42,22 @@ class Join(str, Enum):
     MAB = "mab"  # behind an access switch: by MAC alone, if the switch allows it
 
 
+class EapMethod(str, Enum):
+    """How a supplicant proves who it is (docs/aaa.md). MD5: a password, no proof of the
+    server, no keys, and one captured exchange falls to a dictionary attack — kept for what
+    already uses it. TLS: a client certificate. PEAP (MSCHAPv2) and TTLS (PAP): a password,
+    inside a TLS tunnel that proves the server first."""
+
+    MD5 = "md5"
+    TLS = "tls"
+    PEAP = "peap"
+    TTLS = "ttls"
+
+    @property
+    def needs_password(self) -> bool:
+        return self is not EapMethod.TLS
+
+
 @dataclass(frozen=True)
 class Nic:
     network: str  # VN name
@@ -55,6 +71,7 @@ class Nic:
     ip6: tuple[IPv6Interface, ...] = ()  # IPv6 addresses beside `ip` (dual stack); MAC-based VNs only
     allowed: tuple[Union[IPv4Network, IPv6Network], ...] = ()  # more sources it may send from (a VIP, routed prefixes)
     port_security: bool = True  # its host lets it send only from its MAC and addresses (docs/security.md)
+    method: EapMethod = EapMethod.MD5  # join 8021x/discover: the EAP method its supplicant speaks
 
 
 class VmState(str, Enum):
@@ -101,6 +118,7 @@ class AaaUser:
     cos: int | None = None  # 802.1p class of service 0..7, as RFC 4675 User-Priority-Table
     rate_up: str = ""  # from the TES into the network only (never together with `rate`)
     rate_down: str = ""  # toward the TES only
+    method: EapMethod = EapMethod.MD5  # the one EAP method the server lets this user authenticate with
 
     @property
     def limit_up(self) -> str:
@@ -111,6 +129,14 @@ class AaaUser:
     def limit_down(self) -> str:
         """WISPr-Bandwidth-Max-Down: what the NVE sends toward the TES ("" = unlimited)."""
         return self.rate_down or self.rate
+
+
+@dataclass(frozen=True)
+class AaaServer:
+    """One of the RADIUS servers the NVEs ask, primary first (the lab runs a FreeRADIUS per server)."""
+
+    name: str
+    network: str  # the physical network it sits on
 
 
 @dataclass(frozen=True)
@@ -126,6 +152,7 @@ class Intent:
     servers: tuple[Server, ...] = ()
     vrouters: tuple["VirtualRouter", ...] = ()
     vlinks: tuple["VirtualLink", ...] = ()
+    aaa_servers: tuple[AaaServer, ...] = ()  # with users: at least one
 
     def vn(self, name: str) -> VirtualNetwork:
         return next(v for v in self.vns if v.name == name)
