@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from tenet.lab.metrics import scrape
 from tenet.model.tenancy import port_name, switch_port_name
 
 from waiting import wait
@@ -136,6 +138,8 @@ def test_octets_match_iperf3_both_ways(lab, who):
         wire = run["bytes"] + HEADERS * frames
         counted = octets(after, direction) - octets(before, direction)
         packets = int(after[f"Acct-{direction}-Packets"]) - int(before[f"Acct-{direction}-Packets"])
+        print(f"{who} {direction}: {counted} octets counted, iperf3 {wire} ({(counted - wire) / wire:+.2%}); "
+              f"{packets} packets, {frames} datagrams")
         assert abs(counted - wire) <= 0.05 * wire, f"{who} {direction}: {counted} octets counted, iperf3 {wire}"
         assert abs(packets - frames) <= 0.05 * frames, f"{who} {direction}: {packets} packets, iperf3 {frames}"
 
@@ -159,10 +163,12 @@ def test_terminate_stops_with_user_request_and_the_counters_go(lab):
     wait(lambda: t in lab.endpoints(), 15, "T attached")
     sid = of(lab, t, "Start")[-1]["Acct-Session-Id"]
     assert f"c{sid}_i" in lab.exec("h1", "nft", "list", "counters").stdout
+    last = interim_after(lab, t, sid, 0)
     lab.stop_process("tes", "T.eth0")  # SIGTERM: tenet-tes sends TERMINATE
     wait(lambda: [s for s in of(lab, t, "Stop") if s["Acct-Session-Id"] == sid], 10, "T's Stop")
     stop = next(s for s in of(lab, t, "Stop") if s["Acct-Session-Id"] == sid)
-    assert stop["Acct-Terminate-Cause"] == "User-Request" and int(stop["Acct-Session-Time"]) >= 1
+    assert stop["Acct-Terminate-Cause"] == "User-Request"
+    assert int(stop["Acct-Session-Time"]) >= int(last["Acct-Session-Time"]) >= 1
     wait(lambda: f"c{sid}_i" not in lab.exec("h1", "nft", "list", "counters").stdout, 5, "its counters removed")
 
 
@@ -183,3 +189,16 @@ def test_logoff_stops_an_8021x_session_with_user_request(lab):
     stop = next(s for s in of(lab, v, "Stop") if s["Acct-Session-Id"] == sid)
     assert stop["Acct-Terminate-Cause"] == "User-Request" and octets(stop, "Input") > 0
     assert re.fullmatch(r"[0-9a-f]{16}", sid)
+
+
+def test_metrics_count_what_was_sent_and_acknowledged_and_no_pass_failed(lab):
+    text = scrape(lab.process("agent", "h1").metrics, lab.process("agent", "h1").netns)
+    got = {(s.name, tuple(sorted(s.labels.items()))): s.value
+           for f in text_string_to_metric_families(text) for s in f.samples}
+    acked = {status: got.get(("tenet_nve_accounting_requests_total", (("result", "acknowledged"), ("status", status))), 0)
+             for status in ("start", "interim_update", "stop")}
+    assert acked["start"] >= 3 and acked["interim_update"] >= 4 and acked["stop"] >= 3, acked  # T twice, s1
+    assert got.get(("tenet_nve_accounting_requests_total", (("result", "dropped"), ("status", "stop"))), 0) == 0
+    for node in ("h1", "tor1"):
+        log = Path(lab.process("agent", node).log).read_text()
+        assert "accounting pass failed" not in log and "nft refused the accounting" not in log

@@ -143,6 +143,11 @@ class Accountant:
         self.restoring = True
         self.recovered: dict[tuple[str, str], sc.Counted] = {}  # (port, MAC) -> counters found at start
         self.missing: dict[Key, int] = {}  # open accounts admission did not list, and how many times in a row
+        self.at: dict[tuple[str, str], Key] = {}  # (port, MAC) -> the open session there
+        self.by_port: dict[str, set[Key]] = {}
+        self.dirty_ports: set[str] = set()  # whose share of the table is to be reconciled next pass
+        self.dirty_counters: set[str] = set()
+        self.unhooked: set[str] = set()  # ports with sessions, not there yet (no chains)
         self.rng = random.Random()
         self.drops, self.drop_logged = 0, float("-inf")
         self.stopping = threading.Event()
@@ -198,57 +203,80 @@ class Accountant:
         if ready:
             self._receive(now)
         ending: list[tuple[Account, TerminateCause, float, int]] = []
-        changed = False
         for _ in range(BATCH):
             try:
                 e = self.events.get_nowait()
             except queue.Empty:
                 break
-            changed |= self._event(now, e, ending)
-        if now - self.resynced >= RESYNC:
+            self._event(now, e, ending)
+        full = now - self.resynced >= RESYNC
+        if full:
             self.installed = self.counters.observe()  # type: ignore[union-attr]
-            self.resynced, changed = now, True
-        elif self._ports_appeared():
-            changed = True
+            self.resynced = now
+        else:
+            self._ports_appeared()
         if ending:
             self._stop(ending)
-        if changed or ending:
-            self._reconcile()
+        if full or self.dirty_ports:
+            self._reconcile(full)
         self._interims(now)
         self._do(self.outbox.tick(now))
         self.metrics.accounting_queue.set(self.outbox.size)
 
-    def _event(self, now: float, e: Event, ending: list) -> bool:
-        """One event into the ledger; whether the table has to change."""
+    # -- the ledger, indexed by port ----------------------------------------------------
+    def _touch(self, port: str, mac: str, sid: str) -> None:
+        """This port's share of the table is to be reconciled (and these counters with it)."""
+        self.dirty_ports.add(port)
+        self.dirty_counters |= {f"c{sid}_i", f"c{sid}_o"}
+
+    def _opened(self, key: Key) -> None:
+        a = self.ledger.accounts[key]
+        self.at[(a.subject.port, a.subject.mac)] = key
+        self.by_port.setdefault(a.subject.port, set()).add(key)
+        self._touch(a.subject.port, a.subject.mac, a.session_id)
+
+    def _take(self, key: Key) -> Account | None:
+        a = self.ledger.take(key)
+        if a is None:
+            return None
+        where = (a.subject.port, a.subject.mac)
+        if self.at.get(where) == key:
+            del self.at[where]
+        keys = self.by_port.get(a.subject.port, set())
+        keys.discard(key)
+        if not keys:
+            self.by_port.pop(a.subject.port, None)
+        self._touch(a.subject.port, a.subject.mac, a.session_id)
+        return a
+
+    def _event(self, now: float, e: Event, ending: list) -> None:
         if isinstance(e, Opened):
             s = e.subject
-            for other in [a for a in self.ledger.accounts.values()
-                          if a.subject.key != s.key and (a.subject.port, a.subject.mac) == (s.port, s.mac)]:
-                taken = self.ledger.take(other.subject.key)  # the same MAC on the same port again: it restarted
-                ending.append((taken, TerminateCause.SUPPLICANT_RESTART, e.at, e.wall))
+            other = self.at.get((s.port, s.mac))
+            if other is not None and other != s.key:  # the same MAC on the same port again: it restarted
+                ending.append((self._take(other), TerminateCause.SUPPLICANT_RESTART, e.at, e.wall))
             c = self.recovered.pop((s.port, s.mac), None)  # … or it did so while this shard was down
             if c is not None:
+                self._touch(c.port, c.mac, c.session_id)
                 ending.append((_orphan(c, now, e.wall), TerminateCause.SUPPLICANT_RESTART, e.at, e.wall))
-            sid = session_id(s.key, e.wall, self.rng.getrandbits(32))
-            record = self.ledger.open(e.at, e.wall, s, sid)
+            record = self.ledger.open(e.at, e.wall, s, session_id(s.key, e.wall, self.rng.getrandbits(32)))
             if record is not None:
+                self._opened(s.key)
                 self._submit(record)
-            return record is not None or bool(ending)
-        if isinstance(e, Closed):
-            a = self.ledger.take(e.key)
+        elif isinstance(e, Closed):
+            a = self._take(e.key)
             if a is not None:
                 ending.append((a, e.cause, e.at, e.wall))
-            return a is not None
-        if isinstance(e, Restored):
-            return self._resume(now, e.subject)
-        if isinstance(e, RestoreDone):
+        elif isinstance(e, Restored):
+            self._resume(now, e.subject)
+        elif isinstance(e, RestoreDone):
             self.restoring = False
             wall = int(time.time())
             for c in self.recovered.values():  # counting for a session nobody has any more
+                self._touch(c.port, c.mac, c.session_id)
                 ending.append((_orphan(c, now, wall), TerminateCause.NAS_REQUEST, now, wall))
             self.recovered = {}
-            return True
-        if isinstance(e, Live) and not self.restoring:
+        elif isinstance(e, Live) and not self.restoring:
             for key in list(self.missing):
                 if key in e.keys or key not in self.ledger.accounts:
                     del self.missing[key]
@@ -258,28 +286,35 @@ class Accountant:
                 if self.missing[key] >= 2:  # twice: not an event still on its way here
                     del self.missing[key]
                     log.warning("accounting: session %s ended without a word from admission", key)
-                    ending.append((self.ledger.take(key), TerminateCause.NAS_REQUEST, now, wall))
-            return bool(ending)
-        return False
+                    ending.append((self._take(key), TerminateCause.NAS_REQUEST, now, wall))
 
-    def _resume(self, now: float, s: Subject) -> bool:
+    def _resume(self, now: float, s: Subject) -> None:
         """A session the restarted shard adopted: its counters' session, if they are its own."""
         c = self.recovered.pop((s.port, s.mac), None)
         wall = int(time.time())
         if c is not None and (s.key[0] != "nvo3" or c.session_id[:8] == f"{int(s.key[1]) & 0xFFFFFFFF:08x}"):
             self.ledger.resume(now, wall, s, c.session_id, c.started, self.rng.random())
-            return False
+            self._opened(s.key)
+            return
         if c is not None:  # another session's counters on its port and MAC: that one is over
             self.recovered[(c.port, c.mac)] = c
         record = self.ledger.open(now, wall, s, session_id(s.key, wall, self.rng.getrandbits(32)))
         if record is not None:
+            self._opened(s.key)
             self._submit(record)
-        return True
 
-    def _desired(self) -> list[sc.Counted]:
-        out = [sc.Counted(a.session_id, a.subject.port, a.subject.mac, a.started, a.subject.user_name)
-               for a in self.ledger.accounts.values()]
-        return out + list(self.recovered.values())  # kept until restore is done: they may be resumed
+    def _desired(self, ports: set[str] | None) -> list[sc.Counted]:
+        """The counters the table should hold: every session's (`ports` None), or those on `ports`."""
+        keys = self.ledger.accounts if ports is None else [k for p in ports for k in self.by_port.get(p, ())]
+        out = []
+        for k in keys:
+            a = self.ledger.accounts[k]
+            try:
+                out.append(sc.Counted(a.session_id, a.subject.port, a.subject.mac, a.started, a.subject.user_name))
+            except ValueError:
+                continue  # not a name nft takes: counted as nothing (its records carry zeros)
+        kept = [c for c in self.recovered.values() if ports is None or c.port in ports]
+        return out + kept  # found at start, kept until restore is done: they may be resumed
 
     def _present(self, ports: set[str]) -> frozenset[str]:
         out = set()
@@ -291,25 +326,36 @@ class Accountant:
                 pass
         return frozenset(out)
 
-    def _ports_appeared(self) -> bool:
-        """Is a port with sessions but no chains yet (an access tunnel made after its Attach) there now?"""
-        hooked = {ch[3:] for ch in self.installed.chains}
-        waiting = {a.subject.port for a in self.ledger.accounts.values()} - hooked
-        return bool(waiting and self._present(waiting))
+    def _ports_appeared(self) -> None:
+        """A port with sessions but no chains yet (an access tunnel made after its Attach) that is
+        there now is reconciled."""
+        if self.unhooked:
+            came = self._present(self.unhooked)
+            self.dirty_ports |= came
+            self.unhooked -= came
 
-    def _reconcile(self) -> None:
-        desired = self._desired()
+    def _reconcile(self, full: bool) -> None:
+        """The table made to hold the desired counters: all of it after a full read, else only the
+        ports (and counters) that changed since the last pass."""
+        ports = None if full else set(self.dirty_ports)
+        desired = self._desired(ports)
         present = self._present({c.port for c in desired})
-        script = sc.plan(self.table, desired, self.installed, present)
+        names = None if ports is None else self.dirty_counters | {n for c in desired for n in (c.in_name, c.out_name)}
+        seen = self.installed if ports is None else sc.part(self.installed, ports, names)  # type: ignore[arg-type]
+        self.dirty_ports, self.dirty_counters = set(), set()
+        self.unhooked = (self.unhooked if ports is not None else set()) | {c.port for c in desired if c.port not in present}
+        script = sc.plan(self.table, desired, seen, present)
         if not script:
             return
         try:
             self.counters.apply(script)  # type: ignore[union-attr]
-            self.installed = sc.after(self.table, desired, self.installed, present)
         except Exception as e:
             self.metrics.accounting_errors.inc()
             log.error("%s", e)
             self.resynced = float("-inf")  # read the table whole on the next pass
+            return
+        done = sc.after(self.table, desired, seen, present)
+        self.installed = done if ports is None else sc.merge(self.installed, done, ports, names)  # type: ignore[arg-type]
 
     def _counted(self, a: Account) -> sc.Counted | None:
         try:

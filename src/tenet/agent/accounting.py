@@ -10,6 +10,7 @@ or CoA of an open session changes its subject (interval, Class) but opens nothin
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field, replace
 from typing import Union
 
@@ -111,6 +112,7 @@ class Ledger:
     interim: int = 60  # the agent's default interval (0: none unless RADIUS asks)
     interim_min: int = 60
     accounts: dict[Key, Account] = field(default_factory=dict)
+    timers: list = field(default_factory=list)  # heap of (next interim, session id, key); stale ones skipped
 
     def interval(self, s: Subject) -> int:
         wanted = s.interim if s.interim else self.interim
@@ -122,12 +124,18 @@ class Ledger:
         if old is not None:
             interval = self.interval(s)
             nxt = old.next_interim if interval == old.interval else (now + interval if interval else None)
-            self.accounts[s.key] = replace(old, subject=s, interval=interval, next_interim=nxt)
+            self._put(replace(old, subject=s, interval=interval, next_interim=nxt))
             return None
         interval = self.interval(s)
         a = Account(s, sid, wall, now, interval, now + interval if interval else None)
-        self.accounts[s.key] = a
+        self._put(a)
         return self._record(a, Status.START, wall)
+
+    def _put(self, a: Account) -> None:
+        old = self.accounts.get(a.subject.key)
+        self.accounts[a.subject.key] = a
+        if a.next_interim is not None and (old is None or old.next_interim != a.next_interim):
+            heapq.heappush(self.timers, (a.next_interim, a.session_id, a.subject.key))
 
     def resume(self, now: float, wall: int, s: Subject, sid: str, started: int, phase: float) -> None:
         """Adopt a session a restarted shard finds open (its counters in the kernel): no Start;
@@ -135,7 +143,7 @@ class Ledger:
         send every session's interim at once."""
         interval = self.interval(s)
         since = now - max(0, wall - started)
-        self.accounts[s.key] = Account(s, sid, started, since, interval, now + phase * interval if interval else None)
+        self._put(Account(s, sid, started, since, interval, now + phase * interval if interval else None))
 
     def take(self, key: Key) -> Account | None:
         """The session ends: it leaves the ledger now (its key may open again at once, e.g. an
@@ -146,14 +154,22 @@ class Ledger:
         return self._record(a, Status.STOP, wall, now, used, cause)
 
     def due(self, now: float) -> list[Account]:
-        return [a for a in self.accounts.values() if a.next_interim is not None and now >= a.next_interim]
+        """The sessions whose interim is due, each once: the caller sends it (`interim_update`,
+        which schedules the next)."""
+        out = []
+        while self.timers and self.timers[0][0] <= now:
+            at, sid, key = heapq.heappop(self.timers)
+            a = self.accounts.get(key)
+            if a is not None and a.session_id == sid and a.next_interim == at:
+                out.append(a)
+        return out
 
     def interim_update(self, now: float, wall: int, key: Key, used: Usage) -> AccountingRecord | None:
         a = self.accounts.get(key)
         if a is None:
             return None
         nxt = (a.next_interim or now) + a.interval
-        self.accounts[key] = replace(a, next_interim=nxt if nxt > now else now + a.interval)
+        self._put(replace(a, next_interim=(nxt if nxt > now else now + a.interval) if a.interval else None))
         return self._record(a, Status.INTERIM_UPDATE, wall, now, used)
 
     def _record(self, a: Account, status: Status, wall: int, now: float | None = None, used: Usage | None = None,

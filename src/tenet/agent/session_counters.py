@@ -210,6 +210,23 @@ def after(table: str, desired: Iterable[Counted], observed: Observed, present: f
     return Observed(True, counters, maps, frozenset(chains))
 
 
+def part(observed: Observed, ports: set[str], counters: set[str]) -> Observed:
+    """The share of `observed` that belongs to `ports` and `counters` (what an incremental plan
+    looks at: only the ports and sessions that changed, not every session of the shard)."""
+    return Observed(observed.exists, {n: v for n, v in observed.counters.items() if n in counters},
+                    {m: e for m, e in observed.maps.items() if m[3:] in ports},
+                    frozenset(ch for ch in observed.chains if ch[3:] in ports))
+
+
+def merge(observed: Observed, share: Observed, ports: set[str], counters: set[str]) -> Observed:
+    """`observed` with the share of `ports` and `counters` replaced by `share`."""
+    kept = {n: v for n, v in observed.counters.items() if n not in counters}
+    maps = {m: e for m, e in observed.maps.items() if m[3:] not in ports}
+    chains = {ch for ch in observed.chains if ch[3:] not in ports}
+    return Observed(observed.exists or share.exists, {**kept, **share.counters}, {**maps, **share.maps},
+                    frozenset(chains | share.chains))
+
+
 def reads(table: str, sessions: Iterable[Counted]) -> str:
     """`nft -j` commands reading these sessions' counters (one JSON document per counter)."""
     return "".join(f"list counter netdev {table} {n}\n" for c in sessions if c.countable for n in (c.in_name, c.out_name))
