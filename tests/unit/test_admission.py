@@ -5,6 +5,7 @@ import random
 
 from tenet.aaa.provisioning import Provisioning
 from tenet.agent.admission import AskRadius, Attach, Detach, Nve, RadiusAnswer, Send
+from tenet.agent.eap_relay import Noted, RelayEvent
 from tenet.compute.tables import Servable
 from tenet.tes.client import Offer, default_policy, first_answer
 from tenet.wire import eap
@@ -20,6 +21,20 @@ def nve():
 
 def sends(actions, kind):
     return [a.msg for a in actions if isinstance(a, Send) and a.msg.type is kind]
+
+
+def request(n, now=0.0, *tlvs):
+    """A REQUEST carrying the TES's EAP-Response/Identity: the NVE asks RADIUS at once."""
+    ident = Tlv(TlvType.EAP_PAYLOAD, eap.encode(eap.identity_response(1, "alice")))
+    acts = n.on_frame(now, "tp1", TES, Message(MsgType.REQUEST, 0, 6001, (*tlvs, ident)))
+    assert [type(a) for a in acts] == [Send, AskRadius]
+    return sends(acts, MsgType.CONFIRM)[0].session_id
+
+
+def answer(n, now, sid, identifier, data=b"alice"):
+    """The TES's Response to the request with `identifier`, as it reaches the NVE."""
+    pkt = eap.encode(eap.EapPacket(eap.EapCode.RESPONSE, identifier, eap.TYPE_IDENTITY, data))
+    return n.on_frame(now, "tp1", TES, Message(MsgType.EAP, sid, 6001, (Tlv(TlvType.EAP_PAYLOAD, pkt),)))
 
 
 def attach(n, now=0.0, timeout=None):
@@ -64,8 +79,7 @@ def test_identity_in_the_request_goes_straight_to_radius():
 
 def test_reject_never_attaches():
     n = nve()
-    acts = n.on_frame(0, "tp1", TES, Message(MsgType.REQUEST, 0, 6001))
-    sid = sends(acts, MsgType.CONFIRM)[0].session_id
+    sid = request(n)
     acts = n.on_radius(0.1, sid, RadiusAnswer("reject"))
     assert sends(acts, MsgType.AUTH_RESULT)[0].get(TlvType.AUTH_STATUS) == 1
     assert not any(isinstance(a, Attach) for a in acts)
@@ -74,7 +88,7 @@ def test_reject_never_attaches():
 
 def test_radius_assigning_another_vn_is_refused():
     n = nve()
-    sid = sends(n.on_frame(0, "tp1", TES, Message(MsgType.REQUEST, 0, 6001)), MsgType.CONFIRM)[0].session_id
+    sid = request(n)
     acts = n.on_radius(0, sid, RadiusAnswer("accept", provisioning=Provisioning(vn="n9")))
     assert sends(acts, MsgType.AUTH_RESULT)[0].get(TlvType.REASON).code is ReasonCode.VN_UNAVAILABLE
 
@@ -110,12 +124,14 @@ def test_session_timeout_reauthenticates():
     sid, _ = attach(n, now=0.0, timeout=30)
     n.on_frame(29, "tp1", TES, Message(MsgType.HELLO, sid, 6001))
     acts = n.tick(30.0)
-    req = sends(acts, MsgType.EAP)[0]
-    assert eap.decode(req.get(TlvType.EAP_PAYLOAD)).type == eap.TYPE_IDENTITY
+    req = eap.decode(sends(acts, MsgType.EAP)[0].get(TlvType.EAP_PAYLOAD))
+    assert req.type == eap.TYPE_IDENTITY
+    assert [type(a) for a in answer(n, 30.05, sid, req.identifier)] == [AskRadius]
     ok = n.on_radius(30.1, sid, RadiusAnswer("accept", provisioning=Provisioning(vn="n1", session_timeout=30)))
     assert sends(ok, MsgType.AUTH_RESULT) and not any(isinstance(a, Attach) for a in ok)  # already attached
     n.on_frame(59.5, "tp1", TES, Message(MsgType.HELLO, sid, 6001))
-    assert sends(n.tick(60.1), MsgType.EAP)  # the next period is due: re-authenticate again
+    req = eap.decode(sends(n.tick(60.1), MsgType.EAP)[0].get(TlvType.EAP_PAYLOAD))  # the next period is due
+    answer(n, 60.15, sid, req.identifier)
     bad = n.on_radius(60.2, sid, RadiusAnswer("reject"))
     assert any(isinstance(a, Detach) and a.reason is ReasonCode.REAUTH_FAILED for a in bad)
 
@@ -152,8 +168,7 @@ def test_l3_transport_is_off_without_an_uplink_mac():
 
 def test_address_from_radius_is_given_to_the_tes_and_reported():
     n = nve()
-    acts = n.on_frame(0, "tp1", TES, Message(MsgType.REQUEST, 0, 0, (Tlv(TlvType.VN_NAME, "n1"), Tlv(TlvType.TES_IP, "10.1.0.99/24"))))
-    sid = sends(acts, MsgType.CONFIRM)[0].session_id
+    sid = request(n, 0, Tlv(TlvType.TES_IP, "10.1.0.99/24"))
     acts = n.on_radius(0, sid, RadiusAnswer("accept", provisioning=Provisioning(vn="n1", ip="10.1.0.40/24")))
     assert str(sends(acts, MsgType.AUTH_RESULT)[0].get(TlvType.TES_IP)) == "10.1.0.40/24"
     assert next(a for a in acts if isinstance(a, Attach)).session.tes_ip == "10.1.0.40/24"  # RADIUS wins
@@ -201,3 +216,149 @@ def test_coa_changes_an_attached_tes_rates_and_reports_them():
     p = acts[0].session.provisioning
     assert (p.rate_up_bps, p.vn) == (8_000_000, "n1") and n.sessions[sid].provisioning == p
     assert n.change("02:00:00:00:00:99", {"rate_up_bps": 1}) == []  # not here: the caller NAKs
+
+
+# -- the relay toward the TES (eap_relay.py): per-round timers, duplicates, server failures --
+
+def eap_of(actions):
+    """The EAP packet of the (one) EAP message sent to the TES."""
+    msgs = sends(actions, MsgType.EAP)
+    assert len(msgs) == 1, actions
+    return eap.decode(msgs[0].get(TlvType.EAP_PAYLOAD))
+
+
+def challenge(identifier, data=b"\x20"):
+    return RadiusAnswer("challenge", eap.encode(eap.EapPacket(eap.EapCode.REQUEST, identifier, 13, data)), b"st")
+
+
+def test_an_unanswered_request_is_sent_again_then_the_silent_tes_is_told_and_forgotten():
+    n = nve()
+    acts = n.on_frame(0, "tp1", TES, Message(MsgType.REQUEST, 0, 6001))
+    sid, req = sends(acts, MsgType.CONFIRM)[0].session_id, eap_of(acts)
+    assert n.sessions[sid].exchange.request is not None and n.tick(2.99) == []
+    again = n.tick(3.0)
+    assert again[0] == Noted(RelayEvent.RETRANSMIT, TES) and eap_of(again) == req
+    assert n.tick(8.99) == [] and eap_of(n.tick(9.0)) == req
+    end = n.tick(21.0)
+    assert end[0].event is RelayEvent.SUPPLICANT_TIMEOUT
+    result = sends(end, MsgType.AUTH_RESULT)[0]
+    assert result.get(TlvType.AUTH_STATUS) == 1 and result.get(TlvType.REASON).code is ReasonCode.AUTH_FAILED
+    assert not n.sessions and not any(isinstance(a, Attach) for a in end)
+
+
+def test_a_tes_that_stalls_mid_exchange_leaves_no_session_and_is_never_attached():
+    n = nve()
+    sid = request(n)
+    req = eap_of(n.on_radius(0.1, sid, challenge(2)))
+    assert req.identifier == 2 and req.type == 13
+    out = n.tick(3.1) + n.tick(9.1) + n.tick(21.1)
+    assert [eap_of([a]).identifier for a in out if isinstance(a, Send) and a.msg.type is MsgType.EAP] == [2, 2]
+    assert not n.sessions and not any(isinstance(a, (Attach, AskRadius)) for a in out)
+    assert n.on_radius(22, sid, RadiusAnswer("accept", provisioning=Provisioning(vn="n1"))) == []  # late: nobody
+
+
+def test_a_duplicate_response_is_relayed_once_and_a_stale_one_dropped():
+    n = nve()
+    sid = request(n)
+    assert n.on_radius(0.1, sid, challenge(2)) and n.sessions[sid].eap_id == 2
+    first = answer(n, 0.2, sid, 2, b"\x00")
+    assert [type(a) for a in first] == [AskRadius]
+    assert answer(n, 0.3, sid, 2, b"\x00") == [Noted(RelayEvent.DUPLICATE, TES)]  # RADIUS still asked
+    assert answer(n, 0.4, sid, 1) == [Noted(RelayEvent.STALE, TES)]  # the identity, long answered
+    request_again = eap.encode(eap.EapPacket(eap.EapCode.REQUEST, 2, 13, b""))  # a Request from the TES: nonsense
+    assert n.on_frame(0.5, "tp1", TES, Message(MsgType.EAP, sid, 6001, (Tlv(TlvType.EAP_PAYLOAD, request_again),))) == []
+
+
+def test_a_ten_round_exchange_outlasting_the_old_flat_limit_attaches():
+    """EAP-TLS: ten rounds, each 2 s at the TES and 0.5 s at RADIUS — 25 s in all."""
+    n = nve()
+    sid, now = request(n), 0.0
+    for rnd in range(10):
+        now += 0.5
+        assert eap_of(n.on_radius(now, sid, challenge(rnd + 2))).identifier == rnd + 2
+        assert n.tick(now + 1.9) == []
+        now += 2.0
+        ask = answer(n, now, sid, rnd + 2, b"\x00" * 1000)
+        assert [type(a) for a in ask] == [AskRadius] and ask[0].state == b"st"
+    acts = n.on_radius(now + 0.5, sid, RadiusAnswer("accept", provisioning=Provisioning(vn="n1")), ask[0].tag)
+    assert any(isinstance(a, Attach) for a in acts) and n.sessions[sid].state == "attached"
+
+
+def test_a_server_failure_mid_exchange_restarts_with_a_fresh_identity_request():
+    n = nve()
+    sid = request(n)
+    n.on_radius(0.1, sid, challenge(2))
+    ask = answer(n, 0.2, sid, 2, b"\x00")
+    out = n.on_radius(4.2, sid, RadiusAnswer("error", error="RADIUS unavailable: no reply"), ask[0].tag)
+    assert out[:2] == [Noted(RelayEvent.SERVER_TIMEOUT, TES, "RADIUS unavailable: no reply"), Noted(RelayEvent.RESTART, TES)]
+    req = eap_of(out)
+    assert req.type == eap.TYPE_IDENTITY and req.identifier == 3 and not sends(out, MsgType.AUTH_RESULT)
+    assert n.sessions[sid].radius_state is None  # the failed server's State means nothing to the next
+    ask = answer(n, 4.3, sid, 3)
+    assert ask[0].state is None and ask[0].identity == "alice"
+    assert any(isinstance(a, Attach) for a in n.on_radius(4.4, sid, RadiusAnswer("accept", provisioning=Provisioning(vn="n1")), ask[0].tag))
+
+
+def test_no_server_answering_fails_the_attempt_with_the_cause_and_keeps_nothing():
+    n = nve()
+    sid = request(n)
+    out = n.on_radius(4, sid, RadiusAnswer("error", error="RADIUS unavailable: no valid reply"), n.tags)
+    reason = sends(out, MsgType.AUTH_RESULT)[0].get(TlvType.REASON)
+    assert reason.code is ReasonCode.AUTH_FAILED and reason.text == "RADIUS unavailable: no valid reply"
+    assert not n.sessions  # not held as rejected: the TES did nothing wrong and may try at once
+
+
+def test_server_timeout_is_the_backstop_when_no_answer_ever_comes():
+    n = nve()
+    sid = request(n)
+    assert n.tick(29.9) == [] and n.sessions[sid].exchange.pending
+    out = n.tick(30.0)
+    assert out[0] == Noted(RelayEvent.SERVER_TIMEOUT, TES, "no answer from RADIUS in 30 s") and not n.sessions
+    assert sends(out, MsgType.AUTH_RESULT)
+
+
+def test_an_attached_tes_keeps_its_session_through_a_server_outage():
+    n = nve()
+    sid, _ = attach(n, now=0.0, timeout=30)
+    n.on_frame(29.5, "tp1", TES, Message(MsgType.HELLO, sid, 6001))
+    req = eap_of(n.tick(30.0))
+    ask = answer(n, 30.1, sid, req.identifier)
+    n.on_frame(31, "tp1", TES, Message(MsgType.HELLO, sid, 6001))
+    out = n.on_radius(32, sid, RadiusAnswer("error", error="down"), ask[0].tag)
+    assert out == [Noted(RelayEvent.SERVER_TIMEOUT, TES, "down")]  # no AUTH_RESULT, no TERMINATE, no Detach
+    s = n.sessions[sid]
+    assert s.state == "attached" and s.reauth_at == 32 + n.timers.server_retry
+    for t in range(33, 92):
+        n.on_frame(t, "tp1", TES, Message(MsgType.HELLO, sid, 6001))
+        assert not any(isinstance(a, Send) and a.msg.type is MsgType.EAP for a in n.tick(t))
+    assert eap_of(n.tick(92.0)).type == eap.TYPE_IDENTITY  # asked again once the retry is due
+
+
+def test_a_tes_silent_on_re_authentication_is_terminated():
+    n = nve()
+    sid, _ = attach(n, now=0.0, timeout=30)
+    out = []
+    for t in (29.0, 30.0, 31.0, 32.0, 33.0, 34.0):  # it keeps its hellos, but never answers EAP
+        n.on_frame(t, "tp1", TES, Message(MsgType.HELLO, sid, 6001))
+        out += n.tick(t)
+    for t in range(35, 52):
+        n.on_frame(t, "tp1", TES, Message(MsgType.HELLO, sid, 6001))
+        out += n.tick(t)
+    assert any(isinstance(a, Detach) and a.reason is ReasonCode.REAUTH_FAILED for a in out) and not n.sessions
+
+
+def test_eap_tls_sized_payloads_fit_the_nvo3_frame_and_datagram():
+    """An EAP packet of 1484 bytes fills a 1500-byte MTU behind NVO3's 12-byte header and the
+    4-byte EAP_PAYLOAD TLV; the same over UDP; the codecs carry it whole both ways."""
+    from tenet.wire.discovery import decode, encode, frame, unframe
+    payload = eap.encode(eap.EapPacket(eap.EapCode.REQUEST, 9, 13, b"\x00" + bytes(range(256)) * 5 + bytes(198)))
+    assert len(payload) == 1484
+    msg = Message(MsgType.EAP, 0xDEADBEEF, 6001, (Tlv(TlvType.EAP_PAYLOAD, payload),))
+    wire = frame(TES, "02:00:00:00:00:01", msg)
+    assert len(wire) == 14 + 1500 and unframe(wire)[3] == msg
+    assert decode(encode(msg)).get(TlvType.EAP_PAYLOAD) == payload
+    n = nve()
+    sid = request(n)
+    out = n.on_radius(0.1, sid, RadiusAnswer("challenge", payload, b"st"))
+    assert sends(out, MsgType.EAP)[0].get(TlvType.EAP_PAYLOAD) == payload
+    assert sends(n.tick(3.1), MsgType.EAP)[0].get(TlvType.EAP_PAYLOAD) == payload

@@ -5,7 +5,7 @@ from pathlib import Path
 
 SRC = Path(__file__).parents[2] / "src" / "tenet"
 PURE = ("model", "compute", "wire")
-PURE_MODULES = ("agent.admission", "agent.authenticator", "agent.proxy8021x", "agent.desired", "agent.translation",
+PURE_MODULES = ("agent.admission", "agent.authenticator", "agent.eap_relay", "agent.proxy8021x", "agent.desired", "agent.translation",
                 "agent.rates", "agent.port_security", "agent.underlay_guard",
                 "agent.reconcile", "agent.kernel.state", "aaa.provisioning",
                 "aaa.accounting", "aaa.accounting_outbox", "agent.accounting", "agent.session_counters",

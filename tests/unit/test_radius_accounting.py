@@ -582,7 +582,9 @@ def test_the_labs_control_block_sets_the_agents_intervals():
 
     c = control_of({"control": {"interim_min": 1, "interim": 5}})
     assert (c.interim, c.interim_min) == (5, 1) and Control.from_dict(c.to_dict()) == c
-    assert (Control().interim, Control().interim_min) == (60, 60)
+    assert (Control().accounting, Control().interim, Control().interim_min) == (True, 60, 60)
+    off = control_of({"control": {"accounting": False}})
+    assert not off.accounting and Control.from_dict(off.to_dict()) == off
     with pytest.raises(IntentError) as e:
         control_of({"control": {"interim_min": 0, "interim": "60"}})
     assert [p.path for p in e.value.problems] == ["control.interim", "control.interim_min"]

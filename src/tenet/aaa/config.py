@@ -129,7 +129,9 @@ server inner-tunnel {
 """
 
 
-# post-auth signs every reply, PAP (MAB) ones too: our clients require Message-Authenticator
+# post-auth refuses an Accept that grants no VN: a certificate from the lab's CA whose name is no
+# user (one removed since, whose certificate nobody revoked) must not get in. And it signs every
+# reply, PAP (MAB) ones too: our clients require Message-Authenticator
 # (the BlastRADIUS countermeasure) and FreeRADIUS 3.2.1 adds it by itself only to EAP replies.
 def render(users: Sequence[AaaUser], secret: str, listen_ip: str, port: int, clients: Sequence[str], run_dir: str,
            eap_dir: str = "") -> dict[str, str]:
@@ -201,6 +203,9 @@ modules {{
 \tpap {{
 \t\tnormalise = yes
 \t}}
+\talways reject {{
+\t\trcode = reject
+\t}}
 \teap {{
 \t\tdefault_eap_type = md5
 \t\ttimer_expire = 60
@@ -237,6 +242,9 @@ server default {{
 \t\tdetail
 \t}}
 \tpost-auth {{
+\t\tif (!&reply:Tunnel-Private-Group-Id) {{
+\t\t\treject
+\t\t}}
 \t\tupdate reply {{
 \t\t\tMessage-Authenticator := 0x00
 \t\t}}

@@ -10,6 +10,7 @@ builds the VN instance like any other.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import queue
 import select
@@ -23,6 +24,7 @@ from tenet.aaa.radius import RadiusMux, RadiusReply, RadiusTimeout, calling_stat
 from tenet.agent import authenticator as auth
 from tenet.agent.accounting import dot1x_cause, nvo3_cause, of_authorization, of_session
 from tenet.agent.accountant import Accountant
+from tenet.agent.eap_relay import Noted, RelayEvent
 from tenet.agent.kernel.linkdump import link_changes, link_events
 from tenet.agent.metrics import AdmissionMetrics
 from tenet.agent.notice import Admitted, Notifier, Reported, Withdrawn
@@ -52,6 +54,7 @@ LINGER = 0.002  # an endpoint report waits this long for others to share its sto
 LINGER_BUSY = 0.01  # … or this long when the last commit carried several: a storm, where every
 # commit wakes every store watcher on every host, and 8 ms more per report cost little
 COUNT_SESSIONS = 1.0  # seconds between counts of the active sessions (the gauge)
+DOT1X, NVO3 = "dot1x", "nvo3"  # the two relays: RADIUS tags and the metrics' `kind` label
 NVE_TYPES = {"hypervisor": NveType.HYPERVISOR, "access-switch": NveType.ACCESS_SWITCH, "router": NveType.ROUTER}
 
 
@@ -71,7 +74,7 @@ class Discovery:
         self.metrics = metrics or AdmissionMetrics()
         self.accountant = accountant  # RADIUS accounting: told of every session opened and closed, never waited for
         self.asked: dict[object, float] = {}  # RADIUS tag -> when its request was submitted
-        self.methods: dict[object, str] = {}  # RADIUS tag -> the EAP method its supplicant speaks
+        self.methods: dict[object, str] = {}  # exchange (a RADIUS tag less its round) -> the EAP method it speaks
         self.counted = float("-inf")  # when the sessions were last counted
         self.host = host
         self.radius = radius  # None: no AAA, so no VN is offered
@@ -195,20 +198,19 @@ class Discovery:
         for exchanges that ended without a verdict (a TES that gave up) goes."""
         self.counted = now
         with self.lock:
-            live = {s.id for s in self.nve.sessions.values()}
+            live = {(NVO3, s.id) for s in self.nve.sessions.values()} | {(DOT1X, k) for k in self.auth.sessions}
             attached = sum(1 for s in self.nve.sessions.values() if s.state in ("attached", "reauthenticating"))
             authorized = sum(1 for s in self.auth.sessions.values() if s.state == "authorized")
-            dot1x = {("8021x", k) for k in self.auth.sessions}
         self.metrics.sessions.labels("nvo3").set(attached)
         self.metrics.sessions.labels("dot1x").set(authorized)
         if self.accountant is not None:
             with self.lock:
-                live = frozenset([("nvo3", s.id) for s in self.nve.sessions.values()
-                                  if s.state in ("attached", "reauthenticating")]
-                                 + [("dot1x", *k) for k, s in self.auth.sessions.items() if s.state == "authorized"])
-            self.accountant.live(live)  # level: accounting closes what admission no longer has
-        for tag in [t for t in self.methods if t not in live and t not in dot1x]:
-            del self.methods[tag]
+                open_ = frozenset([("nvo3", s.id) for s in self.nve.sessions.values()
+                                   if s.state in ("attached", "reauthenticating")]
+                                  + [("dot1x", *k) for k, s in self.auth.sessions.items() if s.state == "authorized"])
+            self.accountant.live(open_)  # level: accounting closes what admission no longer has
+        for ident in [i for i in self.methods if i not in live]:
+            del self.methods[ident]
         for tag in [t for t, at in self.asked.items() if now - at > 60.0]:
             del self.asked[tag]
 
@@ -238,25 +240,31 @@ class Discovery:
                 self.metrics.radius.observe(now - asked)
             elif isinstance(reply, RadiusTimeout):
                 self.metrics.radius_timeouts.inc()
-            if isinstance(tag, tuple):  # ("8021x", (port, mac)): the switch's authenticator
+            if not (isinstance(tag, tuple) and len(tag) == 3 and tag[0] in (DOT1X, NVO3)):
+                continue  # not an admission's exchange
+            kind, key, rnd = tag  # (DOT1X, (port, mac) | NVO3, session id; the Access-Request's tag)
+            ident = (kind, key)
+            if kind == DOT1X:  # the switch's authenticator
                 with self.lock:
-                    s = self.auth.sessions.get(tag[1])
-                    dot1x = self.auth.on_radius(now, tag[1], _answer(reply))
-                    after = self.auth.sessions.get(tag[1])
-                if s is not None and not (isinstance(reply, RadiusReply) and reply.code == "challenge"):
+                    s = self.auth.sessions.get(key)
+                    awaited = s is not None and s.exchange.answers(rnd)
+                    dot1x = self.auth.on_radius(now, key, _answer(reply), rnd)
+                    after = self.auth.sessions.get(key)
+                restarted = any(isinstance(a, Noted) and a.event is RelayEvent.RESTART for a in dot1x)
+                if awaited and not restarted and not (isinstance(reply, RadiusReply) and reply.code == "challenge"):
                     result = "error" if not isinstance(reply, RadiusReply) else \
                         "success" if after is not None and after.state == "authorized" else "failure"
-                    method = "mab" if s.method == "mab" else self.methods.pop(tag, "none")
+                    method = "mab" if s.method == "mab" else self.methods.pop(ident, "none")  # type: ignore[union-attr]
                     self.metrics.dot1x.labels(result, method).inc()
                 self._do_8021x(now, dot1x)
                 continue
             with self.lock:
-                actions = self.nve.on_radius(now, tag, _answer(reply))
+                actions = self.nve.on_radius(now, key, _answer(reply), rnd)
             for a in actions:  # a verdict was sent: count it with the method the TES spoke
                 if isinstance(a, Send) and a.msg.type is MsgType.AUTH_RESULT:
                     result = "error" if not isinstance(reply, RadiusReply) else \
                         "success" if a.msg.get(TlvType.AUTH_STATUS) == 0 else "failure"
-                    self.metrics.admissions.labels(result, self.methods.pop(tag, "none")).inc()
+                    self.metrics.admissions.labels(result, self.methods.pop(ident, "none")).inc()
             self._do(actions)
 
     def command(self, cmd: Command) -> bool:
@@ -340,10 +348,13 @@ class Discovery:
                     try:
                         self.sock.sendto(eapol.frame(a.dst, mac, a.frame), (a.port, 0))
                     except OSError as e:
-                        log.warning("EAPOL on %s failed: %s", a.port, e)
+                        log.warning("EAPOL on %s failed: %s", a.port, _send_error(e, len(a.frame.body)))
+            elif isinstance(a, Noted):
+                self._noted(DOT1X, a)
             elif isinstance(a, auth.AskRadius) and self.radius is not None:
-                self._asking(now, ("8021x", a.key), a.eap)
-                self.radius.submit(now, ("8021x", a.key), a.user_name, a.eap, a.state,
+                tag = (DOT1X, a.key, a.tag)
+                self._asking(now, tag, a.eap)
+                self.radius.submit(now, tag, a.user_name, a.eap, a.state,
                                    calling_station_id(a.key[1]), a.key[0],
                                    password=a.user_name if a.mab else None)  # MAB: User-Password = the MAC
             elif isinstance(a, auth.Authorize):
@@ -454,11 +465,14 @@ class Discovery:
                     try:
                         self.sock.sendto(frame(a.dst, src, a.msg), (a.port, 0))
                     except OSError as e:
-                        log.warning("send on %s failed: %s", a.port, e)
+                        log.warning("send on %s failed: %s", a.port, _send_error(e, len(encode(a.msg))))
+            elif isinstance(a, Noted):
+                self._noted(NVO3, a)
             elif isinstance(a, AskRadius) and self.radius is not None:
                 now = time.monotonic()
-                self._asking(now, a.session, a.eap)
-                self.radius.submit(now, a.session, a.identity, a.eap, a.state,
+                tag = (NVO3, a.session, a.tag)
+                self._asking(now, tag, a.eap)
+                self.radius.submit(now, tag, a.identity, a.eap, a.state,
                                    calling_station_id(a.tes_mac), a.port)
             elif isinstance(a, Attach):
                 s = a.session
@@ -480,12 +494,29 @@ class Discovery:
                 self.reports.put((Delete(keys.endpoint(self.host, s.vn, s.tes_mac)),
                                   f"detach {s.tes_mac} from {s.vn}: {a.reason.name}", None))
 
-    def _asking(self, now: float, tag: object, payload: bytes | None) -> None:
+    def _asking(self, now: float, tag: tuple, payload: bytes | None) -> None:
         """An exchange is relayed: when (the round trip's start), and the method it speaks."""
         self.asked[tag] = now
         method = eap.method_of(payload)
         if method is not None:
-            self.methods[tag] = method
+            self.methods[tag[:2]] = method
+
+    def _noted(self, kind: str, n: Noted) -> None:
+        """An event of an EAP relay (eap_relay.py): counted, and logged when it ends or
+        restarts an attempt."""
+        m = self.metrics
+        if n.event is RelayEvent.RETRANSMIT:
+            m.eap_retransmissions.labels(kind).inc()
+        elif n.event is RelayEvent.SUPPLICANT_TIMEOUT:
+            m.eap_timeouts.labels(kind, "supplicant").inc()
+        elif n.event is RelayEvent.SERVER_TIMEOUT:
+            m.eap_timeouts.labels(kind, "server").inc()
+        elif n.event is RelayEvent.RESTART:
+            m.eap_restarts.labels(kind).inc()
+        else:
+            m.eap_dropped.labels(kind, n.event.value).inc()
+        if n.event in (RelayEvent.SUPPLICANT_TIMEOUT, RelayEvent.SERVER_TIMEOUT, RelayEvent.RESTART):
+            log.info("%s: EAP for %s: %s%s", kind, n.who, n.event.value.replace("_", " "), f" ({n.detail})" if n.detail else "")
 
     def _write_reports(self) -> None:
         """Endpoint changes leave in batches: one store transaction per burst, not per TES, and
@@ -533,6 +564,14 @@ def _present(port: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def _send_error(e: OSError, size: int) -> str:
+    """Why a frame did not leave; a frame over the port's MTU names the likely cause."""
+    if e.errno == errno.EMSGSIZE:
+        return (f"{e} (an EAP packet of {size} bytes does not fit the port's MTU: "
+                "the RADIUS server should fragment below the Framed-MTU it is sent)")
+    return str(e)
 
 
 def _answer(reply: RadiusReply | Exception) -> RadiusAnswer:

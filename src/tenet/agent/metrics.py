@@ -200,8 +200,29 @@ class AdmissionMetrics:
         self.accounting_errors = Counter("tenet_nve_accounting_counter_errors_total",
                                          "Changes to or reads of the per-session counters' nftables table that "
                                          "failed (the table is then read back whole and reconciled).", registry=r)
+        self.eap_retransmissions = Counter("tenet_nve_eap_retransmissions_total",
+                                           "EAP-Requests sent again to a supplicant (dot1x) or TES (nvo3) that did "
+                                           "not answer within the retransmission timeout.", ["kind"], registry=r)
+        self.eap_timeouts = Counter("tenet_nve_eap_timeouts_total",
+                                    "EAP exchanges timed out, by kind and side: supplicant (no answer after maxReq "
+                                    "retransmissions: the attempt ended), server (RADIUS failed or was silent for "
+                                    "serverTimeout mid-exchange: restarted, given up, or an authorization kept).",
+                                    ["kind", "side"], registry=r)
+        self.eap_restarts = Counter("tenet_nve_eap_restarts_total",
+                                    "EAP exchanges started again with a fresh Request-Identity after a server "
+                                    "failure mid-exchange.", ["kind"], registry=r)
+        self.eap_dropped = Counter("tenet_nve_eap_responses_dropped_total",
+                                   "EAP-Responses not relayed, by kind and why: duplicate (the same Response awaits "
+                                   "RADIUS's answer), stale (it answers no request in flight).", ["kind", "why"],
+                                   registry=r)
         for kind in ("nvo3", "dot1x"):
             self.sessions.labels(kind).set(0)
+            self.eap_retransmissions.labels(kind)
+            self.eap_restarts.labels(kind)
+            for side in ("supplicant", "server"):
+                self.eap_timeouts.labels(kind, side)
+            for why in ("duplicate", "stale"):
+                self.eap_dropped.labels(kind, why)
         for status in ("start", "interim_update", "stop"):
             for result in ("sent", "acknowledged", "dropped"):
                 self.accounting.labels(status, result)

@@ -6,6 +6,11 @@ identity and secret the host keeps for that VM; when the VM goes (removed, migra
 host sends EAPOL-Logoff for it. A VM without a secret gets no EAPOL at all: the switch may
 admit it by MAB when it speaks. Events in (a VM port up or down, an EAPOL frame to a VM's
 MAC, time), frames out.
+
+Like any 802.1X supplicant it answers a repeated EAP-Request again (the switch retransmits one
+whose answer was lost; EAP-MD5's answer is the same each time), and when the switch falls
+silent mid-exchange for authPeriod — it dropped the attempt because RADIUS failed — it starts
+over with EAPOL-Start rather than waiting for ever.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from tenet.wire.eapol import PAE_GROUP, Eapol, EapolType, of_eap
 START_PERIOD = 5.0  # EAPOL-Start again while the switch is silent (802.1X's default is 30 s) …
 MAX_START = 3  # … at most this many times, then wait for the switch to ask
 HELD_PERIOD = 60.0  # after an EAP-Failure, the same as the switch's quiet period
+AUTH_PERIOD = 30.0  # 802.1X authPeriod: no EAP-Request this long mid-exchange -> start again
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,9 @@ class Proxy:
         for mac, vm in list(self.vms.items()):
             if vm.state == "connecting" and now - vm.since >= START_PERIOD * vm.starts and vm.starts < MAX_START:
                 self.vms[mac] = replace(vm, starts=vm.starts + 1)
+                out.append(Emit(mac, PAE_GROUP, Eapol(EapolType.START)))
+            elif vm.state == "authenticating" and now - vm.since >= AUTH_PERIOD:
+                self.vms[mac] = Vm(mac, vm.creds, "connecting", now)
                 out.append(Emit(mac, PAE_GROUP, Eapol(EapolType.START)))
             elif vm.state == "held" and now - vm.since >= HELD_PERIOD:
                 self.vms[mac] = Vm(mac, vm.creds, "connecting", now)

@@ -134,7 +134,8 @@ def run(host: str, store_url: str, uplink: str = "up0", metrics: ProxyMetrics | 
             records.drain()
             next_scan = 0.0  # the published VM ports changed: guard and vouch now
         if sock in ready:
-            data = sock.recv(2048)  # incoming only: the socket filter drops what we send
+            data = sock.recv(65535)  # a whole frame at any MTU (a short buffer truncates it silently);
+            # incoming only: the socket filter drops what we send
             try:
                 dst, src, f = eapol.unframe(data)
             except DecodeError as e:

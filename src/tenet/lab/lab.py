@@ -36,7 +36,7 @@ from tenet.lab.record import Proc, Record, start_time
 from tenet.lab.supervision import ROLE as SUPERVISOR, Supervision, current
 from tenet.lab.unit import Phase
 from tenet.model.load import load_file
-from tenet.model.tenancy import Intent, Join
+from tenet.model.tenancy import EapMethod, Intent, Join, Nic
 from tenet.lab.vms import LabVms
 from tenet.store import inventory, keys, published, rbac
 from tenet.store.inventory import HostView
@@ -270,7 +270,8 @@ class Lab:
                             ",".join(f"{a.ip}:{RADIUS_PORT}" for a in self.plan.aaa),
                             str(self.record.dir / "radius.secret") if self.plan.aaa else "", self.control.fast_lane,
                             f"{self._agent_metrics.addr}:{self._agent_metrics.port}",
-                            Accounting(interim=self.control.interim, interim_min=self.control.interim_min))
+                            Accounting(port=Accounting.port if self.control.accounting else 0,
+                                       interim=self.control.interim, interim_min=self.control.interim_min))
         path = self.record.dir / f"agent-{host}.toml"
         path.write_text(render_config(config))
         return [sys.executable, "-m", "tenet.agent.main", "--config", str(path)]
@@ -312,7 +313,7 @@ class Lab:
                     self._forget("tes", f"{vm.name}.eth{i}")
                     self.progress(f"starting tenet-tes in {vm.name} (eth{i}, VN {nic.network})")
                     argv = [sys.executable, "-m", "tenet.tes.main", "--iface", f"eth{i}", "--vn", nic.network,
-                            "--identity", nic.identity, "--password", nic.password]
+                            "--identity", nic.identity, "--password", nic.password, *self._tes_method_argv(nic)]
                     self._spawn("tes", f"{vm.name}.eth{i}", argv, self.netns(vm.name))
         hosts = {h.name: h for h in self.intent.fabric.hosts}
         for s in self.intent.servers:
@@ -322,9 +323,19 @@ class Lab:
             self.progress(f"starting tenet-tes in server {s.name} (UDP, VN {s.nic.network})")
             argv = [sys.executable, "-m", "tenet.tes.main", "--transport", "udp", "--iface", "up0",
                     "--vn", s.nic.network, "--identity", s.nic.identity, "--password", s.nic.password,
-                    "--mac", s.nic.mac, *(["--ip", str(s.nic.ip)] if s.nic.ip else []),
+                    *self._tes_method_argv(s.nic), "--mac", s.nic.mac, *(["--ip", str(s.nic.ip)] if s.nic.ip else []),
                     *[a for h in s.nic.nves for a in ("--nve", str(hosts[h].ip))]]
             self._spawn("tes", s.name, argv, self.netns(s.name))
+
+    def _tes_method_argv(self, nic: Nic) -> list[str]:
+        """tenet-tes's EAP method and what it needs: the lab's CA, which signed FreeRADIUS's
+        certificate, and for EAP-TLS the client certificate the lab issued to its identity."""
+        if nic.method is EapMethod.MD5:
+            return []
+        argv = ["--method", nic.method.value, "--ca", str(self.eap_pki.ca)]
+        if nic.method is EapMethod.TLS:
+            argv += ["--cert", str(self.eap_pki.client_cert(nic.identity)), "--key", str(self.eap_pki.client_key(nic.identity))]
+        return argv
 
     def _forget(self, role: str, node: str) -> None:
         """Its recorded process stopped (through the supervisor: not restarted) and forgotten."""

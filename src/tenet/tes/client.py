@@ -1,9 +1,9 @@
 """The tenant end system side of NVO3 auto-attachment (docs/protocol.md).
 
 A TES that knows only its VN (name and/or ID) and its credentials: discover, collect offers,
-select by policy, request, authenticate with EAP-MD5, keep alive, rediscover when its NVE
-stops answering, terminate on shutdown. Link I/O is injected (`Link`), so the whole exchange
-also runs against a fake in tests.
+select by policy, request, authenticate (EAP-MD5, -TLS, -TTLS or PEAP: tes/peer.py), keep
+alive, rediscover when its NVE stops answering, terminate on shutdown. Link I/O is injected
+(`Link`), so the whole exchange also runs against a fake in tests.
 """
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from tenet.tes.methods import DEFAULT_FRAGMENT, Credentials, MethodError
+from tenet.tes.peer import Peer
 from tenet.tes.selection import (  # noqa: F401  (re-exported: the offer and the policies lived here)
     CAPABILITY_MAX, POLICIES, TYPE_RANK, Known, Offer, default_policy, first_answer, learned, settled,
 )
@@ -23,18 +25,6 @@ from tenet.wire.discovery import BROADCAST, Message, MsgType, NveType, Reason, R
 log = logging.getLogger("tenet.tes")
 
 IDENTITY_ID = 1  # EAP identifier of the Response/Identity a REQUEST carries (no Request preceded it)
-
-
-def md5_method(req: eap.EapPacket, identity: str, password: str) -> eap.EapPacket:
-    """EAP-MD5 (RFC 3748 §5.4)."""
-    challenge, _ = eap.parse_md5(req)
-    return eap.md5_response(req.identifier, password.encode(), challenge)
-
-
-# EAP methods by type: a method answers one request. Add one (e.g. EAP-TLS) by registering
-# it here and naming its type first in Config.methods; the TES NAKs any other type, proposing
-# its own first choice.
-EAP_METHODS: dict[int, Callable[[eap.EapPacket, str, str], eap.EapPacket]] = {eap.TYPE_MD5: md5_method}
 
 
 class Link(Protocol):
@@ -61,7 +51,17 @@ class Config:
     missed_acks: int = 3
     fail_backoff: float = 5.0
     policy: str = "default"
-    methods: tuple[int, ...] = (eap.TYPE_MD5,)  # EAP types we accept, preferred first
+    methods: tuple[int, ...] = (eap.TYPE_MD5,)  # EAP types we accept, preferred first (tes/peer.py NAMES)
+    ca: str = ""  # TLS, TTLS, PEAP: the CA the server's certificate must come from
+    cert: str = ""  # TLS: our certificate and key
+    key: str = ""
+    server_name: str = ""  # if set, the server's certificate must name it
+    fragment_size: int = DEFAULT_FRAGMENT
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.identity, self.password, self.ca, self.cert, self.key, self.server_name,
+                           self.fragment_size)
 
 
 @dataclass
@@ -82,6 +82,7 @@ class Tes:
         self.link, self.cfg, self.clock = link, cfg, clock
         self.attachment: Attachment | None = None
         self.known = Known()  # the NVEs that offered in the last full window
+        self.peer = Peer(cfg.credentials, cfg.methods)  # anew for each authentication
 
     def _answering(self, now: float) -> frozenset[str]:
         """The NVEs that can answer a DISCOVER: a configured unicast list is exactly that;
@@ -144,18 +145,23 @@ class Tes:
 
     # -- authentication ----------------------------------------------------------------
     def _answer_eap(self, nve: str, session: int, vnid: int, payload: bytes) -> None:
-        req = eap.decode(payload)
-        if req.code is not eap.EapCode.REQUEST:
-            return
-        if req.type == eap.TYPE_IDENTITY:
-            ans = eap.identity_response(req.identifier, self.cfg.identity)
-        elif req.type in self.cfg.methods and req.type in EAP_METHODS:
-            ans = EAP_METHODS[req.type](req, self.cfg.identity, self.cfg.password)
-        else:
-            ans = eap.nak(req.identifier, self.cfg.methods[0])
-        self.link.send(nve, Message(MsgType.EAP, session, vnid, (Tlv(TlvType.EAP_PAYLOAD, eap.encode(ans)),)))
+        """Answer one EAP request through the NVE; AuthFailed when our method gives up (after
+        sending its last word, e.g. the TLS alert saying why)."""
+        send = lambda b: self.link.send(nve, Message(MsgType.EAP, session, vnid, (Tlv(TlvType.EAP_PAYLOAD, b),)))  # noqa: E731
+        try:
+            ans = self.peer.answer(payload)
+        except MethodError as e:
+            if e.last is not None:
+                send(eap.encode(e.last))
+            raise AuthFailed(str(e)) from None
+        if ans is not None:
+            send(ans)
 
-    def authenticate(self, offer: Offer, session: int, timeout: float = 10.0) -> Attachment:
+    def authenticate(self, offer: Offer, session: int, timeout: float = 25.0) -> Attachment:
+        """EAP until AUTH_RESULT. `timeout` is per round, not for the whole exchange (EAP-TLS
+        runs to ten): longer than the NVE's retransmissions of a request (3 + 6 + 12 s,
+        docs/protocol.md), so a lost frame is recovered rather than given up."""
+        self.peer = Peer(self.cfg.credentials, self.cfg.methods)
         deadline = self.clock() + timeout
         while (left := deadline - self.clock()) > 0:
             got = self.link.recv(left)
@@ -165,12 +171,20 @@ class Tes:
             if msg.session_id != session:
                 continue
             if msg.type is MsgType.EAP and isinstance(msg.get(TlvType.EAP_PAYLOAD), bytes):
+                deadline = self.clock() + timeout  # the NVE is alive: a new round's wait
                 self._answer_eap(offer.nve, session, msg.vnid or offer.vnid, msg.get(TlvType.EAP_PAYLOAD))  # type: ignore[arg-type]
             elif msg.type is MsgType.AUTH_RESULT:
                 if msg.get(TlvType.AUTH_STATUS) != 0:
                     reason = msg.get(TlvType.REASON)
-                    raise AuthFailed(reason.text if isinstance(reason, Reason) else "rejected")
+                    why = reason.text if isinstance(reason, Reason) else "rejected"
+                    raise AuthFailed(f"{why} ({self.peer.failure})" if self.peer.failure else why)
+                if not self.peer.believes_success:
+                    why = "the NVE announced success before the server proved itself: not believed"
+                    self.link.send(offer.nve, Message(MsgType.TERMINATE, session, msg.vnid or offer.vnid,
+                                                      (Tlv(TlvType.REASON, Reason(ReasonCode.AUTH_FAILED, why)),)))
+                    raise AuthFailed(why)
                 prov = {t.name.lower(): msg.get(t) for t in (TlvType.VLAN, TlvType.QOS, TlvType.RATE_UP, TlvType.TES_IP, TlvType.SESSION_TIMEOUT, TlvType.FILTER_ID, TlvType.ACCESS_TUNNEL) if msg.get(t) is not None}
+                log.info("authenticated with %s", self.peer.summary())
                 self.link.attached(offer.nve, msg)
                 return Attachment(offer.nve, session, msg.vnid, float(msg.get(TlvType.HELLO_INTERVAL) or 1), prov)
             elif msg.type is MsgType.TERMINATE:
@@ -232,7 +246,10 @@ class Tes:
             if msg.type is MsgType.HELLO_ACK:
                 missed = 0
             elif msg.type is MsgType.EAP and isinstance(msg.get(TlvType.EAP_PAYLOAD), bytes):
-                self._answer_eap(a.nve, a.session, a.vnid, msg.get(TlvType.EAP_PAYLOAD))  # type: ignore[arg-type]
+                try:  # re-authentication: the NVE's verdict (a TERMINATE if rejected) ends the session
+                    self._answer_eap(a.nve, a.session, a.vnid, msg.get(TlvType.EAP_PAYLOAD))  # type: ignore[arg-type]
+                except AuthFailed as e:
+                    log.error("re-authentication failed on our side: %s", e)
             elif msg.type is MsgType.TERMINATE:
                 self.link.detached()
                 return "terminated"

@@ -7,6 +7,8 @@ import sys
 
 from tenet.tes.client import AuthFailed, Config, Tes
 from tenet.tes.link import PacketLink, UdpLink
+from tenet.tes.methods import DEFAULT_FRAGMENT, CredentialsError
+from tenet.tes.peer import NAMES, check
 from tenet.tes.nudge import Nudge
 from tenet.tes.selection import CAPABILITY_MAX, POLICIES
 from tenet.wire.discovery import CLIENT_PORT, SERVER_PORT
@@ -28,8 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--client-port", type=int, default=CLIENT_PORT)
     p.add_argument("--vn", help="VN name")
     p.add_argument("--vnid", type=int, default=0)
-    p.add_argument("--identity", required=True)
-    p.add_argument("--password", required=True)
+    p.add_argument("--identity", required=True, help="the EAP identity (EAP-TLS: the client certificate's CN)")
+    p.add_argument("--password", default="", help="md5, peap, ttls: the password")
+    p.add_argument("--method", choices=sorted(NAMES), default="md5",
+                   help="the EAP method: md5 (no server proof), tls (certificates both ways), "
+                        "peap (MSCHAPv2 in TLS), ttls (PAP in TLS)")
+    p.add_argument("--ca", default="", help="tls, peap, ttls: the CA the RADIUS server's certificate must come from")
+    p.add_argument("--cert", default="", help="tls: our certificate (PEM)")
+    p.add_argument("--key", default="", help="tls: our private key (PEM, unencrypted)")
+    p.add_argument("--server-name", default="", help="tls, peap, ttls: the name the server's certificate must carry")
+    p.add_argument("--fragment-size", type=int, default=DEFAULT_FRAGMENT,
+                   help="tls, peap, ttls: TLS bytes per EAP packet (keep the frame within the path's MTU)")
     p.add_argument("--policy", choices=sorted(POLICIES), default="default")
     p.add_argument("--offer-window", type=float, default=0.02,
                    help="seconds to collect offers, unless no better one can come (docs/protocol.md)")
@@ -40,6 +51,17 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give --vn and/or --vnid")
     if not 0 <= a.capability_ceiling <= CAPABILITY_MAX:
         p.error(f"--capability-ceiling {a.capability_ceiling} is outside 0..{CAPABILITY_MAX} (NVE_CAPABILITY is a u32)")
+    if a.method != "tls" and not a.password:
+        p.error(f"--method {a.method} needs --password")
+    if not 64 <= a.fragment_size <= 1400:
+        p.error(f"--fragment-size {a.fragment_size} is outside 64..1400 (an EAP packet must fit one frame)")
+    cfg = Config(a.vn, a.vnid, a.identity, a.password, offer_window=a.offer_window, capability_ceiling=a.capability_ceiling,
+                 policy=a.policy, methods=(NAMES[a.method],), ca=a.ca, cert=a.cert, key=a.key,
+                 server_name=a.server_name, fragment_size=a.fragment_size)
+    try:
+        check(cfg.credentials, cfg.methods)  # a missing certificate is said now, not at the first attachment
+    except CredentialsError as e:
+        p.error(f"--method {a.method}: {e} (--ca, --cert, --key)")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stopping = stop_on_signals()
     nudge = Nudge()  # SIGUSR1: the hypervisor moved us (live migration)
@@ -48,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         link: PacketLink | UdpLink = UdpLink(a.iface, mac, a.ip, a.nve, a.server_port, a.client_port, wake=nudge)
     else:
         link = PacketLink(a.iface, wake=nudge)
-    tes = Tes(link, Config(a.vn, a.vnid, a.identity, a.password, offer_window=a.offer_window,
-                           capability_ceiling=a.capability_ceiling, policy=a.policy))
+    tes = Tes(link, cfg)
     while not stopping.is_set():
         try:
             if tes.attach(stopping.is_set) is None:
