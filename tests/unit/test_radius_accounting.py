@@ -170,6 +170,7 @@ def test_a_dead_primary_fails_over_and_is_tried_again_after_its_dead_time():
     assert t.server == 1  # the primary is dead for 10 s
     (t,) = sent(box.submit(13.0, record(Status.STOP)))
     assert t.server == 0  # and then tried first again
+    assert box.busy == [1, 1] and len(box.flying) == 2 and len(box.inflight) == 2
 
 
 def test_with_every_server_dead_a_record_is_dropped_at_its_age_limit():
@@ -182,7 +183,8 @@ def test_with_every_server_dead_a_record_is_dropped_at_its_age_limit():
         out += box.tick(now)
     assert len(sent(out)) >= 4
     (o,) = fates(out)
-    assert not o.acked and o.reason == "no answer" and box.size == 0 and box.inflight == {}
+    assert not o.acked and o.reason == "no answer" and box.size == 0 and box.inflight == {} and box.flying == {}
+    assert box.busy == [0]
 
 
 def test_a_full_queue_gives_up_interims_before_starts_and_stops():
@@ -197,8 +199,8 @@ def test_a_full_queue_gives_up_interims_before_starts_and_stops():
 
 def test_a_full_queue_evicts_a_waiting_interim_for_a_stop():
     box = outbox(servers=1, capacity=130)
-    assert len(sent(sum((box.submit(0.0, record()) for _ in range(130)), []))) == 128  # in flight: at most 128
-    box.waiting[0].record = record(Status.INTERIM_UPDATE)
+    assert len(sent(sum((box.submit(0.0, record()) for _ in range(128)), []))) == 128  # in flight: at most 128
+    assert sent(box.submit(0.0, record(Status.INTERIM_UPDATE)) + box.submit(0.0, record())) == []  # these wait
     (dropped,) = fates(box.submit(0.0, record(Status.STOP)))
     assert dropped.record.status is Status.INTERIM_UPDATE
     assert [p.record.status for p in box.waiting] == [Status.START, Status.STOP]

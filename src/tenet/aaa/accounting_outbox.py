@@ -77,28 +77,35 @@ class Outbox:
     rng: random.Random = field(default_factory=random.Random)
     waiting: deque = field(default_factory=deque, init=False)
     inflight: dict[tuple[int, int], _Pending] = field(default_factory=dict, init=False)  # (server, id) -> request
+    flying: dict[int, _Pending] = field(default_factory=dict, init=False)  # id(request) -> request in flight
+    busy: list[int] = field(init=False)  # requests in flight, per server
     dead_until: list[float] = field(init=False)
     _next: list[int] = field(init=False)
     size: int = field(default=0, init=False)  # records waiting or in flight
+    interims: int = field(default=0, init=False)  # Interim-Updates waiting (what a full queue drops first)
 
     def __post_init__(self) -> None:
         if not self.servers:
             raise ValueError("an accounting outbox needs at least one server")
         self.dead_until = [float("-inf")] * len(self.servers)
+        self.busy = [0] * len(self.servers)
         self._next = [self.rng.randrange(IDS) for _ in self.servers]
 
     # -- events ------------------------------------------------------------------------
     def submit(self, now: float, record: AccountingRecord) -> list[Action]:
         out: list[Action] = []
+        interim = record.status is Status.INTERIM_UPDATE
         if self.size >= self.capacity:
-            victim = next((p for p in self.waiting if p.record.status is Status.INTERIM_UPDATE), None)
-            if victim is None or record.status is Status.INTERIM_UPDATE:
+            if interim or not self.interims:
                 return [Outcome(record, False, -1, "queue full")]
+            victim = next(p for p in self.waiting if p.record.status is Status.INTERIM_UPDATE)
             self.waiting.remove(victim)
             self.size -= 1
+            self.interims -= 1
             out.append(Outcome(victim.record, False, victim.server, "queue full"))
         self.waiting.append(_Pending(record, now))
         self.size += 1
+        self.interims += interim
         return out + self._start(now)
 
     def on_response(self, now: float, server: int, raw: bytes) -> list[Action]:
@@ -117,7 +124,7 @@ class Outbox:
 
     def tick(self, now: float) -> list[Action]:
         out: list[Action] = []
-        for p in {id(p): p for p in self.inflight.values()}.values():
+        for p in list(self.flying.values()):
             if now < p.deadline:
                 continue
             if now - p.created >= self.max_age:
@@ -159,6 +166,10 @@ class Outbox:
             for old in list(p.attempts):
                 self.inflight.pop((p.server, old), None)
             p.attempts.clear()
+            if retransmission:
+                self.busy[p.server] -= 1
+            self.busy[server] += 1
+            self.flying[id(p)] = p
             p.server, p.tries, p.timeout = server, 0, self.first_timeout
         else:
             p.timeout = min(p.timeout * 2, self.max_timeout)
@@ -174,26 +185,22 @@ class Outbox:
 
     def _start(self, now: float) -> list[Action]:
         out: list[Action] = []
-        busy: dict[int, int] | None = None
         while self.waiting:
             server = self._alive(now)
             if server is None:  # all dead: the one that died first is tried (nobody else would be)
                 server = min(range(len(self.servers)), key=lambda i: self.dead_until[i])
-            if busy is None:
-                busy = {}
-                for p in {id(p): p for p in self.inflight.values()}.values():
-                    busy[p.server] = busy.get(p.server, 0) + 1
-            if busy.get(server, 0) >= PER_SERVER:
+            if self.busy[server] >= PER_SERVER:
                 break
-            busy[server] = busy.get(server, 0) + 1
             sent = self._send(now, self.waiting[0], server)
             if not sent:
                 break
-            self.waiting.popleft()
+            self.interims -= self.waiting.popleft().record.status is Status.INTERIM_UPDATE
             out += sent
         return out
 
     def _release(self, p: _Pending) -> None:
         self.size -= 1
+        self.busy[p.server] -= 1
+        del self.flying[id(p)]
         for rid in p.attempts:
             self.inflight.pop((p.server, rid), None)
