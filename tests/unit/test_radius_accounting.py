@@ -456,6 +456,8 @@ def test_the_accountant_starts_updates_and_stops_a_session_with_its_counts():
         assert (stop.one("ACCT_STATUS_TYPE"), stop.one("ACCT_TERMINATE_CAUSE"), stop.one("ACCT_OUTPUT_OCTETS")) == (2, 1, 700)
         assert table.counters == {}  # its counters went with it
         run_until(a, lambda: a.metrics.accounting.labels("stop", "acknowledged")._value.get() == 1)
+        # answers wait for the next pass (every 0.2 s), but their round trip is the kernel's stamp's
+        assert a.metrics.accounting_rtt._sum.get() / 3 < 0.1
     finally:
         server.close()
 
