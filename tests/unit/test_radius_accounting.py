@@ -381,9 +381,19 @@ class FakeTable:
     def __init__(self) -> None:
         self.counters: dict[str, tuple[int, int, str]] = {}
         self.scripts: list[str] = []
+        self.others: dict[str, dict[str, tuple[int, int, str]]] = {}  # other tables' counters
+        self.dropped: list[str] = []
 
-    def observe(self) -> sc.Observed:
-        return sc.Observed(bool(self.counters), dict(self.counters))
+    def observe(self, table: str = "") -> sc.Observed:
+        counters = self.others[table] if table else self.counters
+        return sc.Observed(bool(counters), dict(counters))
+
+    def tables(self) -> list[str]:
+        return ["t", *self.others]
+
+    def drop(self, table: str) -> None:
+        self.dropped.append(table)
+        del self.others[table]
 
     def apply(self, script: str) -> None:
         self.scripts.append(script)
@@ -623,3 +633,23 @@ def test_incremental_plans_add_up_to_the_full_one():
         state = sc.merge(state, sc.after("t", desired, seen, present), changed, names)
     assert sc.plan("t", list(live.values()), state, present) == ""
     assert state == sc.after("t", list(live.values()), sc.Observed(), present)
+
+
+def test_shard_0_closes_the_sessions_of_shards_no_longer_there():
+    server, table = StandIn(), FakeTable()
+    gone = counted("00000bee6553f100", "ts1", "02:00:00:00:0b:0b")
+    table.others = {"tenet_acct2": {gone.in_name: (2, 100, gone.comment()), gone.out_name: (1, 50, gone.comment())},
+                    "tenet_acct0": {}, "tenet": {}, "tenet_acctx": {}}
+    a = Accountant(servers=(Server("127.0.0.1", server.port),), secret=SECRET, nas_identifier="h1", table="tenet_acct0",
+                   counters=table, sweep_from=2)
+    try:
+        a.stopping.set()  # run() does its start-up work, then returns
+        a.run()
+        assert table.dropped == ["tenet_acct2"]
+        a.stopping.clear()
+        run_until(a, lambda: len(server.got) == 1)
+        (stop,) = server.got
+        assert (stop.one("ACCT_SESSION_ID"), stop.one("ACCT_TERMINATE_CAUSE"), stop.one("ACCT_INPUT_OCTETS")) == \
+            ("00000bee6553f100", TerminateCause.NAS_REQUEST, 100 + 14 * 2)
+    finally:
+        server.close()

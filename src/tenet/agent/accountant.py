@@ -15,6 +15,7 @@ counts going on), and closes those it does not get back.
 """
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import random
@@ -106,9 +107,20 @@ class CounterTable:
                            text=True, timeout=10)
         return r.returncode, r.stdout, r.stderr
 
-    def observe(self) -> sc.Observed:
-        rc, out, _ = self._run(f"list table netdev {self.table}", True)
+    def observe(self, table: str = "") -> sc.Observed:
+        rc, out, _ = self._run(f"list table netdev {table or self.table}", True)
         return sc.parse(out) if rc == 0 else sc.Observed()
+
+    def tables(self) -> list[str]:
+        """The netdev tables there are (other shards' counters among them)."""
+        rc, out, _ = self._run("list tables netdev", True)
+        if rc != 0:
+            return []
+        return [item["table"]["name"] for line in out.splitlines() if line.strip()
+                for item in json.loads(line).get("nftables", []) if "table" in item]
+
+    def drop(self, table: str) -> None:
+        self._run(f"delete table netdev {table}", False)
 
     def apply(self, script: str) -> None:
         rc, _, err = self._run(script, False)
@@ -131,8 +143,9 @@ class Accountant:
 
     def __init__(self, *, servers: tuple[Server, ...], secret: bytes, nas_identifier: str, table: str,
                  interim: int = 60, interim_min: int = 60, metrics: AdmissionMetrics | None = None,
-                 counters: CounterTable | None = None) -> None:
+                 counters: CounterTable | None = None, sweep_from: int | None = None) -> None:
         self.ledger = Ledger(nas_identifier, "", interim, interim_min)
+        self.sweep_from = sweep_from  # shard 0: tables of shards from this number on are no one's any more
         self.outbox = Outbox(servers, secret)
         self.servers = servers
         self.addresses = {(socket.gethostbyname(s.host), s.port): i for i, s in enumerate(servers)}
@@ -196,6 +209,8 @@ class Accountant:
         self.installed = self.counters.observe()
         self.resynced = time.monotonic()
         self.recovered = {(c.port, c.mac): c for c in sc.recorded(self.installed)}
+        if self.sweep_from is not None:
+            self._sweep()
         while not self.stopping.is_set():
             try:
                 self._pass()
@@ -203,6 +218,23 @@ class Accountant:
                 log.exception("accounting pass failed")
                 self.resynced = float("-inf")
                 self.stopping.wait(TICK)
+
+    def _sweep(self) -> None:
+        """Shard 0, at start: the counters' tables of shards that no longer exist (the agent now
+        runs fewer) — each of their sessions gets its Stop (NAS-Request, its counts), then the
+        table goes. Their TESs are adopted by the shards that own them now, with a new Start."""
+        now, wall = time.monotonic(), int(time.time())
+        for table in self.counters.tables():  # type: ignore[union-attr]
+            index = table[len(sc.TABLE):]
+            if not (table.startswith(sc.TABLE) and index.isdigit() and int(index) >= self.sweep_from):  # type: ignore[operator]
+                continue
+            seen = self.counters.observe(table)  # type: ignore[union-attr]
+            for c in sc.recorded(seen):
+                a = _orphan(c, now, wall)
+                self._submit(self.ledger.stop(a, now, wall, TerminateCause.NAS_REQUEST,
+                                              sc.usage(seen.counters, c) or Usage()))
+            self.counters.drop(table)  # type: ignore[union-attr]
+            log.info("accounting: table %s of a shard gone closed (%d sessions)", table, len(sc.recorded(seen)))
 
     def _pass(self) -> None:
         """Every TICK, everything at once: answers, events, the table, timers. Not woken by each

@@ -127,7 +127,8 @@ def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int 
         if accounting.port:
             accountant = Accountant(servers=servers_of(radius, accounting.port), secret=secret.encode(),
                                     nas_identifier=host, table=table_name(shard), interim=accounting.interim,
-                                    interim_min=accounting.interim_min, metrics=metrics)
+                                    interim_min=accounting.interim_min, metrics=metrics,
+                                    sweep_from=shards if shard == 0 else None)
     sock = socket.socket(fileno=packet_fd) if packet_fd >= 0 else None  # our member of the agent's fanout group
     d = Discovery(open_store(store_url), host, mux, udp_port if radius else 0, tunnel_port, sock, shard, shards,
                   metrics=metrics, accountant=accountant)
