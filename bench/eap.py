@@ -17,14 +17,16 @@ inside hb's namespace and deletes by the names it recorded), each with its own M
 - Admission rate: `--burst` supplicants started at once; authentications per second from the
   first supplicant's first EAP request to the last success, through the NVE and directly
   (wpa_supplicant on a wired port waits ≈ 2 s for the authenticator to speak first before its
-  EAPOL-Start; started together, they all send it within milliseconds of each other).
+  EAPOL-Start; started together, they all send it within milliseconds of each other). The
+  direct burst has eapol_test's start-up inside its window (it starts at once), which the
+  through-NVE one has not; so the direct rate is also measured without it (`direct_steady`:
+  as many eapol_test processes, ten authentications each, counted while all are running).
 Writes JSON to bench/results/.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -117,30 +119,31 @@ class Ports:
         self.lab.exec(HOST, "ip", "link", "set", "br0", "type", "bridge", "group_fwd_mask", "0")
 
 
-def direct(lab: Lab, conf: Path, i: int, held: Path | None = None) -> Run:
-    """eapol_test from the switch's namespace straight at FreeRADIUS; `held`: it waits, set up,
-    for a monitor to attach to its control socket there before it starts (`-W -T`)."""
+def direct(lab: Lab, conf: Path, i: int, again: int = 0) -> Run:
+    """eapol_test from the switch's namespace straight at FreeRADIUS (`again`: that many more
+    authentications in the same process, one after another)."""
     secret = (lab.record.dir / "radius.secret").read_text().strip()
-    wait = ["-W", "-T", str(held)] if held else []
     return Run(lab, "tor1", ["eapol_test", "-c", str(conf), "-a", lab.plan.aaa[0].ip, "-s", secret, "-n", "-t", "30",
-                             "-M", f"02:83:d0:00:00:{i % 256:02x}", *wait])
+                             "-M", f"02:83:d0:00:00:{i % 256:02x}", *(["-r", str(again)] if again else [])])
 
 
-def release(held: list[Path]) -> None:
-    """Start every held eapol_test at once: ATTACH to each control socket (once all exist)."""
-    deadline = time.monotonic() + 10
-    while not all(p.exists() for p in held):
-        if time.monotonic() > deadline:
-            raise SystemExit("eapol_test did not open its control socket")
-        time.sleep(0.01)
-    for path in held:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        s.bind(str(path.with_name(f"{path.name}.monitor")))
-        s.sendto(b"ATTACH", str(path))
-        monitors.append(s)  # kept open until the run ends: eapol_test sends events to it
-
-
-monitors: list[socket.socket] = []
+def steady(lab: Lab, conf: Path, clients: int, each: int = 10) -> float:
+    """Direct authentications per second with `clients` eapol_test processes each running `each`
+    in a row, counted in the window where all are past their first and none done: the server's
+    rate with no process start-up in it."""
+    runs = [direct(lab, conf, 200 + i, each - 1) for i in range(clients)]
+    try:
+        for r in runs:
+            r.proc.wait(120)
+    finally:
+        for r in runs:
+            r.stop()
+    done = [[t for t, line in r.lines if SUCCESS in line] for r in runs]
+    if any(len(d) < each for d in done):
+        raise SystemExit("an eapol_test run did not complete its authentications")
+    start, end = max(d[0] for d in done), min(d[-1] for d in done)
+    inside = sum(1 for d in done for t in d if start < t <= end)
+    return round(inside / (end - start), 1)
 
 
 def latency(lab: Lab, method: str, conf: Path, ctl: Path, ports: list[str], rounds: int) -> dict:
@@ -169,21 +172,18 @@ def rate(lab: Lab, method: str, conf: Path, ctl: Path, ports: list[str]) -> dict
         if kind == "through_nve":
             runs = [Run(lab, HOST, ["wpa_supplicant", "-D", "wired", "-i", p, "-c", str(conf), "-C", f"{ctl}-{p}"])
                     for p in ports]
-        else:  # set up first, then released together: process start-up is outside the window, as
-            # wpa_supplicant's is (it waits for the authenticator before its EAPOL-Start)
-            held = [ctl.with_name(f"held-{ctl.name}-{i}") for i in range(len(ports))]
-            runs = [direct(lab, conf, 100 + i, h) for i, h in enumerate(held)]
-            release(held)
+        else:
+            runs = [direct(lab, conf, 100 + i) for i in range(len(ports))]
         try:
             spans = [r.outcome(60) for r in runs]
         finally:
             for r in runs:
                 r.stop()
-            while monitors:
-                monitors.pop().close()
         out[kind] = round(len(runs) / (max(e for _, e in spans) - min(s for s, _ in spans)), 1)
         time.sleep(1.0)
     out["ratio"] = round(out["through_nve"] / out["direct"], 2)
+    out["direct_steady"] = steady(lab, conf, len(ports))
+    out["ratio_to_steady"] = round(out["through_nve"] / out["direct_steady"], 2)
     return out
 
 

@@ -384,10 +384,11 @@ def test_server_terminate_removes_its_access_tunnel(lab):
 # -- the NVE's RADIUS client against the real FreeRADIUS -------------------------------------
 RADIUS_PROBE = """
 import select, sys, time
+from tenet.aaa.failover import RadiusPolicy
 from tenet.aaa.radius import RadiusClient, RadiusMux
 from tenet.wire import eap
 ip, port, secret = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-mux = RadiusMux(RadiusClient(ip, secret, port), timeout=0.3, retries=2)
+mux = RadiusMux(RadiusClient(ip, secret, port), RadiusPolicy(timeout=0.3, retries=1))
 mux.submit(time.monotonic(), "t", "alice", eap.encode(eap.identity_response(1, "alice")), None)
 deadline = time.monotonic() + 5
 while time.monotonic() < deadline:

@@ -72,3 +72,41 @@ def test_a_table_where_a_word_belongs_and_bytes_that_are_not_text_are_config_err
     f.write_bytes(b'host = "\xff"\n')
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_config(f)
+
+
+BASE = 'host = "h1"\nstore = "sqlite:///s.db"\nuplink = "eth1"\nnetwork = "pn1"\n'
+
+
+def test_several_radius_servers_primary_first_with_their_timers():
+    from tenet.aaa.failover import RadiusPolicy
+    from tenet.agent.config import config_of
+
+    c = config_of(BASE + '[radius]\nservers = ["198.18.0.5:1812", "198.18.0.6:1812"]\nsecret_file = "/s"\n'
+                  "timeout = 1\nretries = 2\ndead_time = 30\nstatus_server = false\n")
+    assert c.radius == "198.18.0.5:1812,198.18.0.6:1812"
+    assert c.radius_policy == RadiusPolicy(timeout=1.0, retries=2, dead_time=30.0, status_server=False)
+    assert parse_config(__import__("tomllib").loads(render(c))) == c
+    one = config_of(BASE + '[radius]\nserver = "198.18.0.5:1812"\nsecret_file = "/s"\n')  # the old form still reads
+    assert (one.radius, one.radius_policy) == ("198.18.0.5:1812", RadiusPolicy())
+    assert 'server = "198.18.0.5:1812"' in render(one) and parse_config(__import__("tomllib").loads(render(one))) == one
+
+
+@pytest.mark.parametrize("radius, fragment", [
+    ('server = "198.18.0.5:1812"\nservers = ["198.18.0.6:1812"]', "radius: give `servers` (a list, primary first) or `server`, not both"),
+    ("servers = []", "radius.servers: a list of IP:PORT strings, primary first, not []"),
+    ('servers = "198.18.0.5:1812"', "radius.servers: a list of IP:PORT strings"),
+    ('servers = ["198.18.0.5:1812", "nowhere"]', "radius.servers: IP:PORT, not 'nowhere'"),
+    ('servers = ["198.18.0.5:1812", "198.18.0.5:1812"]', "radius.servers: RADIUS server 198.18.0.5:1812 is named twice"),
+    ('servers = ["999.18.0.5:1812"]', "radius.servers: RADIUS server '999.18.0.5:1812': '999.18.0.5' is not an IPv4"),
+    ('server = "198.18.0.5:1812"\ntimeout = 0', "radius.timeout: seconds from 0.1 to 60, not 0"),
+    ('server = "198.18.0.5:1812"\nretries = -1', "radius.retries: an integer 0..10"),
+    ('server = "198.18.0.5:1812"\ndead_time = "1m"', "radius.dead_time: seconds from 0 to 3600, not '1m'"),
+    ('server = "198.18.0.5:1812"\nstatus_server = "yes"', "radius.status_server: true or false"),
+    ('server = "198.18.0.5:1812"\ndeadtime = 3', "radius.deadtime: unknown key"),
+])
+def test_bad_radius_sections_name_the_key(radius, fragment):
+    from tenet.agent.config import config_of
+
+    with pytest.raises(ConfigError) as e:
+        config_of(BASE + "[radius]\n" + radius + '\nsecret_file = "/s"\n')
+    assert fragment in str(e.value)

@@ -150,8 +150,18 @@ def test_admission_metrics_names_types_labels():
     assert fams["tenet_nve_revocations"][:2] == ("counter", {"result"})
     assert fams["tenet_dot1x_authorizations"][:2] == ("counter", {"result", "method"})
     assert fams["tenet_dot1x_logoffs"][0] == "counter"
+    assert fams["tenet_dot1x_exchanges"][:2] == ("gauge", set())
     assert fams["tenet_dot1x_dynauth_requests"][:2] == ("counter", {"kind", "result"})
     assert fams["tenet_nve_radius_timeouts"][0] == "counter"
+    a.radius_dropped.labels("198.18.0.5:1812", "no_message_authenticator").inc()
+    a.radius_deaths.labels("198.18.0.5:1812").inc()
+    a.radius_failovers.labels("198.18.0.5:1812").inc()
+    a.radius_up.labels("198.18.0.5:1812").set(1)
+    fams = families(a.registry)
+    assert fams["tenet_nve_radius_dropped_replies"][:2] == ("counter", {"server", "reason"})
+    assert fams["tenet_nve_radius_server_deaths"][:2] == ("counter", {"server"})
+    assert fams["tenet_nve_radius_failovers"][:2] == ("counter", {"server"})
+    assert fams["tenet_nve_radius_server_up"][:2] == ("gauge", {"server"})
 
 
 def test_proxy_metrics_names_types_labels():

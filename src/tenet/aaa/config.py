@@ -57,6 +57,13 @@ def _users(users: Sequence[AaaUser], inner: bool = False) -> str:
     return "\n".join(out)
 
 
+def _tunnel(method: str, inner: str) -> str:
+    """A tunnelled method: its inner conversation in the inner-tunnel server, whose reply (the
+    inner user's grant) is the one sent."""
+    return (f"\t{method} {{\n\t\ttls = tls-common\n\t\tdefault_eap_type = {inner}\n\t\tcopy_request_to_tunnel = yes\n"
+            f'\t\tuse_tunneled_reply = yes\n\t\tvirtual_server = "inner-tunnel"\n\t}}\n')
+
+
 def _eap(eap_dir: str) -> str:
     """The eap module: MD5 always; the TLS-based methods when there are certificates."""
     if not eap_dir:
@@ -83,21 +90,7 @@ def _eap(eap_dir: str) -> str:
 \ttls {{
 \t\ttls = tls-common
 \t}}
-\tttls {{
-\t\ttls = tls-common
-\t\tdefault_eap_type = md5
-\t\tcopy_request_to_tunnel = yes
-\t\tuse_tunneled_reply = yes
-\t\tvirtual_server = "inner-tunnel"
-\t}}
-\tpeap {{
-\t\ttls = tls-common
-\t\tdefault_eap_type = mschapv2
-\t\tcopy_request_to_tunnel = yes
-\t\tuse_tunneled_reply = yes
-\t\tvirtual_server = "inner-tunnel"
-\t}}
-\tmschapv2 {{
+{_tunnel("ttls", "md5")}{_tunnel("peap", "mschapv2")}\tmschapv2 {{
 \t}}
 """
 

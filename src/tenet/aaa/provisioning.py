@@ -36,6 +36,7 @@ class Provisioning:
     filter_id: str | None = None
     ip: str | None = None  # "10.60.0.40/24"
     rate_up_bps: int | None = None  # WISPr-Bandwidth-Max-Up: from the TES
+    user_name: str | None = None  # the Accept's User-Name: who it is (RFC 2865 §5.1; a tunnelled method's inner user)
     acct_interim: int | None = None  # Acct-Interim-Interval (RFC 2869 §5.16): seconds between interim updates
     radius_class: str | None = None  # Class attributes, hex, comma-separated: echoed in accounting (RFC 2865 §5.25)
 
@@ -100,10 +101,14 @@ def from_attributes(attrs: Mapping[str, list]) -> Provisioning:
     down = _int(_first(attrs, "WISPr-Bandwidth-Max-Down"))
     up = _int(_first(attrs, "WISPr-Bandwidth-Max-Up"))
     fid = _first(attrs, "Filter-Id")
+    name = _first(attrs, "User-Name")
+    if isinstance(name, bytes):
+        name = name.decode(errors="replace")
     interim = _int(_first(attrs, "Acct-Interim-Interval"))
     classes = [bytes(c) if not isinstance(c, str) else c.encode() for c in attrs.get("Class") or []]
     return Provisioning(vn, vnid, vlan, down or None, _cos(attrs), timeout or None, str(fid) if fid else None,
-                        _address(attrs), up or None, interim or None, ",".join(c.hex() for c in classes) or None)
+                        _address(attrs), up or None, str(name) if name else None, acct_interim=interim or None,
+                        radius_class=",".join(c.hex() for c in classes) or None)
 
 
 def _cos(attrs: Mapping[str, list]) -> int | None:

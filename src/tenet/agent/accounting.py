@@ -76,14 +76,15 @@ def _address(ip: str | None) -> str:
 def of_session(s: Session) -> Subject:
     """An attached NVO3 session."""
     p = s.provisioning
-    return Subject(("nvo3", s.id), s.identity, s.tes_mac, s.access_port, s.port,
+    return Subject(("nvo3", s.id), (p.user_name if p else None) or s.identity, s.tes_mac, s.access_port, s.port,
                    PortType.VIRTUAL if s.port.startswith(UDP) else PortType.ETHERNET,
                    _address((p.ip if p else None) or s.tes_ip), _classes(p), p.acct_interim if p else None)
 
 
 def of_authorization(port: str, mac: str, user_name: str, p: Provisioning) -> Subject:
-    """An 802.1X (or MAB) authorization of a MAC on a switch port."""
-    return Subject(("dot1x", port, mac), user_name, mac, port, port, PortType.ETHERNET, _address(p.ip), _classes(p),
+    """An 802.1X (or MAB) authorization of a MAC on a switch port. User-Name, here as for NVO3:
+    the Access-Accept's when it has one (RFC 2865 §5.1: PEAP's and TTLS's inner user)."""
+    return Subject(("dot1x", port, mac), p.user_name or user_name, mac, port, port, PortType.ETHERNET, _address(p.ip), _classes(p),
                    p.acct_interim)
 
 

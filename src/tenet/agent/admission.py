@@ -290,7 +290,7 @@ class Nve:
                 return self._fail(now, s, ReasonCode.VN_UNAVAILABLE, f"RADIUS assigned another VN ({p.vn or p.vnid})", answer.eap)
             reauth = now + p.session_timeout if p.session_timeout else None
             attached = replace(s, state=SessionState.ATTACHED, provisioning=p, reauth_at=reauth, radius_state=None,
-                               last_seen=now, exchange=Exchange(),
+                               last_seen=now, exchange=Exchange(), identity=p.user_name or s.identity,
                                tes_ip=p.ip or s.tes_ip)  # RADIUS's address wins over the TES's claim
             self.sessions[s.id] = attached
             tlvs = [Tlv(TlvType.AUTH_STATUS, 0), Tlv(TlvType.VN_NAME, s.vn), Tlv(TlvType.HELLO_INTERVAL, HELLO_INTERVAL)]

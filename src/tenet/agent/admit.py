@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from tenet.aaa.failover import RadiusPolicy, ServerListError, parse_servers
 from tenet.aaa.radius import RadiusClient, RadiusMux
 from tenet.agent import shards as shard_control
 from tenet.agent.accountant import Accountant, servers_of
@@ -116,15 +117,16 @@ def resilient(loop, store: Store, host: str, d: Discovery, stopping: threading.E
 
 def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int = SERVER_PORT,
         tunnel_port: int = ACCESS_TUNNEL_PORT, shard: int = 0, shards: int = 1, packet_fd: int = -1,
-        accounting: Accounting = Accounting()) -> None:
+        policy: RadiusPolicy = RadiusPolicy(), accounting: Accounting = Accounting()) -> None:
     mux = None  # without RADIUS nothing is offered; the ARP responder of IP-based VNs still runs
     accountant = None
     metrics = AdmissionMetrics()
     if radius:
-        ip, _, port = radius.split(",")[0].partition(":")
+        servers = parse_servers(radius)
         secret = Path(secret_file).read_text().strip()
-        mux = RadiusMux(RadiusClient(ip, secret, int(port or 1812), nas_identifier=host))
-        if accounting.port:
+        client = RadiusClient(servers[0].ip, secret, servers[0].port, policy.timeout, policy.retries, nas_identifier=host)
+        mux = RadiusMux(client, policy, servers)
+        if accounting.port:  # to the same servers, in the same order (agent/accountant.py)
             accountant = Accountant(servers=servers_of(radius, accounting.port), secret=secret.encode(),
                                     nas_identifier=host, table=table_name(shard), interim=accounting.interim,
                                     interim_min=accounting.interim_min, metrics=metrics,
@@ -149,21 +151,35 @@ def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int 
 
 
 def argv_for(host: str, store_url: str, radius: str, secret_file: str, udp_port: int, tunnel_port: int,
-             shard: int = 0, shards: int = 1, packet_fd: int = -1, accounting: Accounting = Accounting()) -> list[str]:
+             shard: int = 0, shards: int = 1, packet_fd: int = -1, policy: RadiusPolicy = RadiusPolicy(),
+             accounting: Accounting = Accounting()) -> list[str]:
     argv = [sys.executable, "-m", "tenet.agent.admit", "--host", host, "--store", store_url,
             "--udp-port", str(udp_port), "--tunnel-port", str(tunnel_port),
-            "--shard", str(shard), "--shards", str(shards), "--packet-fd", str(packet_fd),
-            "--accounting-port", str(accounting.port), "--interim", str(accounting.interim),
-            "--interim-min", str(accounting.interim_min)]
-    return argv + (["--radius", radius, "--secret-file", secret_file] if radius else [])
+            "--shard", str(shard), "--shards", str(shards), "--packet-fd", str(packet_fd)]
+    if not radius:
+        return argv
+    return argv + ["--radius", radius, "--secret-file", secret_file, "--radius-timeout", str(policy.timeout),
+                   "--radius-retries", str(policy.retries), "--radius-dead-time", str(policy.dead_time),
+                   *([] if policy.status_server else ["--no-status-server"]),
+                   "--accounting-port", str(accounting.port), "--interim", str(accounting.interim),
+                   "--interim-min", str(accounting.interim_min)]
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="tenet-admit", description="NVO3 admission for one NVE (started by tenet-agent)")
     p.add_argument("--host", required=True)
     p.add_argument("--store", required=True)
-    p.add_argument("--radius", default="", help="IP:PORT of the RADIUS server; none: no NVO3 admission")
+    p.add_argument("--radius", default="",
+                   help="IP:PORT of the RADIUS servers, comma-separated, primary first; none: no NVO3 admission")
     p.add_argument("--secret-file", default="")
+    default = RadiusPolicy()
+    p.add_argument("--radius-timeout", type=float, default=default.timeout, help="seconds per transmission")
+    p.add_argument("--radius-retries", type=int, default=default.retries,
+                   help="retransmissions to one server before the next is tried")
+    p.add_argument("--radius-dead-time", type=float, default=default.dead_time,
+                   help="seconds a server that timed out is skipped")
+    p.add_argument("--no-status-server", action="store_true",
+                   help="retry a dead server after its dead time instead of probing it with Status-Server")
     p.add_argument("--udp-port", type=int, default=SERVER_PORT)
     p.add_argument("--tunnel-port", type=int, default=ACCESS_TUNNEL_PORT)
     p.add_argument("--shard", type=int, default=0, help="which shard of the TES MACs this process serves")
@@ -180,15 +196,18 @@ def main(argv: list[str] | None = None) -> None:
     if not 0 <= a.shard < a.shards:
         p.error(f"--shard must be 0..{a.shards - 1}")
     try:
+        if a.radius:
+            parse_servers(a.radius)
+        policy = RadiusPolicy(a.radius_timeout, a.radius_retries, a.radius_dead_time, not a.no_status_server)
         accounting = Accounting(a.accounting_port, a.interim, a.interim_min)
-    except ValueError as e:
+    except (ServerListError, ValueError) as e:
         p.error(str(e))
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
     # every attach and detach is logged: skip what the format does not show (the caller's
     # file and line is a stack walk per record; thread names; multiprocessing's process name)
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logThreads = logging.logMultiprocessing = False
-    run(a.host, a.store, a.radius, a.secret_file, a.udp_port, a.tunnel_port, a.shard, a.shards, a.packet_fd,
+    run(a.host, a.store, a.radius, a.secret_file, a.udp_port, a.tunnel_port, a.shard, a.shards, a.packet_fd, policy,
         accounting)
 
 

@@ -194,7 +194,8 @@ class Authenticator:
             p = answer.provisioning
             reauth = now + p.session_timeout if p.session_timeout else None
             self.sessions[key] = replace(s, state=PaeState.AUTHORIZED, provisioning=p, reauth_at=reauth,
-                                         radius_state=None, exchange=Exchange())
+                                         radius_state=None, exchange=Exchange(),
+                                         identity=p.user_name or s.identity)  # PEAP/TTLS: the inner user, not "anonymous"
             out: list[Action] = []
             if s.method == "eap":
                 out.append(SendEapol(port, mac, of_eap(eap.EapPacket(eap.EapCode.SUCCESS, s.eap_id, None))))

@@ -18,8 +18,12 @@ address): nothing depends on a lab having wired it. docs/agent.md documents ever
     metrics = "127.0.0.1:9108"          # serve Prometheus metrics there (docs/metrics.md); none: not served
 
     [radius]                            # enables NVO3 admission (EAP relayed to RADIUS)
-    server = "10.0.0.5:1812"
+    servers = ["10.0.0.5:1812", "10.0.0.6:1812"]   # primary first (or one: server = "10.0.0.5:1812")
     secret_file = "/etc/tenet/radius.secret"
+    timeout = 2.0                       # seconds per transmission
+    retries = 1                         # retransmissions to one server before the next is tried
+    dead_time = 10                      # seconds a server that timed out is skipped
+    status_server = true                # probe a dead server (RFC 5997) before using it again
     accounting_port = 1813              # RADIUS accounting to the same server(s); 0: no accounting
     interim = 60                        # seconds between Interim-Updates (Acct-Interim-Interval overrides); 0: none
     interim_min = 60                    # the shortest interval honoured, RADIUS's or ours (RFC 2869 §5.16)
@@ -36,6 +40,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tenet.aaa.failover import RadiusPolicy, ServerListError, parse_servers
 from tenet.exposition import ListenError, parse_listen
 from tenet.model.fabric import Host
 from tenet.store.records import HostRole
@@ -46,7 +51,8 @@ IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 ENDPOINT = re.compile(r"^[0-9.]+:[0-9]{1,5}$")
 TOP = {"host", "store", "uplink", "network", "role", "capability", "admission_shards", "authenticator", "mab", "lease_ttl", "resync",
        "fast_lane", "metrics", "radius", "discovery"}
-SECTIONS = {"radius": {"server", "secret_file", "accounting_port", "interim", "interim_min"},
+SECTIONS = {"radius": {"server", "servers", "secret_file", "timeout", "retries", "dead_time", "status_server",
+                      "accounting_port", "interim", "interim_min"},
             "discovery": {"udp_port", "tunnel_port"}}
 MAX_INTERIM = 86400
 
@@ -87,21 +93,23 @@ class AgentConfig:
     resync: float = 2.0
     fast_lane: bool = True  # agent/fast_lane.py: admissions and peers' hints applied before the tables
     metrics: str = ""  # "ADDR:PORT" to serve Prometheus metrics at; empty: not served
-    radius: str = ""  # "IP:PORT"; empty: no NVO3 admission
+    radius: str = ""  # "IP:PORT,IP:PORT,…", primary first; empty: no NVO3 admission
     secret_file: str = ""
+    radius_policy: RadiusPolicy = RadiusPolicy()  # timeouts, retries, dead time (aaa/failover.py)
     udp_port: int = SERVER_PORT
     tunnel_port: int = ACCESS_TUNNEL_PORT
     accounting: Accounting = Accounting()
 
 
 def config_for(host: Host, store: str, radius: str = "", secret_file: str = "", fast_lane: bool = True,
-               metrics: str = "", accounting: Accounting = Accounting()) -> AgentConfig:
+               metrics: str = "", radius_policy: RadiusPolicy = RadiusPolicy(),
+               accounting: Accounting = Accounting()) -> AgentConfig:
     """The file a fabric's declared host needs (the lab writes one per host, as an operator
-    would): what its agent registers is then that host again."""
+    would): what its agent registers is then that host again. `radius`: "IP:PORT,IP:PORT"."""
     return AgentConfig(host=host.name, store=store, uplink=host.uplink, network=host.network, role=HostRole(host.role),
                        capability=host.capability, admission_shards=host.admission_shards, authenticator=host.switch,
                        mab=host.mab, radius=radius, secret_file=secret_file, fast_lane=fast_lane, metrics=metrics,
-                       accounting=accounting)
+                       radius_policy=radius_policy, accounting=accounting)
 
 
 def with_metrics(config: AgentConfig, listen: str) -> AgentConfig:
@@ -190,9 +198,9 @@ def parse_config(doc: dict, source: str = "") -> AgentConfig:
     resync = doc.get("resync", 2.0)
     want("resync", resync, type(resync) in (int, float) and 0.1 <= resync <= 3600, "seconds from 0.1 to 3600")
     radius = doc.get("radius", {}) if isinstance(doc.get("radius", {}), dict) else {}
-    server, secret = radius.get("server", ""), radius.get("secret_file", "")
+    servers, secret = _servers(radius, problems), radius.get("secret_file", "")
+    policy = _policy(radius, problems)
     if radius:
-        want("radius.server", server, isinstance(server, str) and bool(ENDPOINT.match(server)), "IP:PORT")
         want("radius.secret_file", secret, isinstance(secret, str) and bool(secret), "a file holding the shared secret")
     acct_port = integer("accounting_port", Accounting.port, 0, 65535, radius, "radius.accounting_port")
     interim = integer("interim", Accounting.interim, 0, MAX_INTERIM, radius, "radius.interim")
@@ -203,9 +211,55 @@ def parse_config(doc: dict, source: str = "") -> AgentConfig:
     if problems:
         raise ConfigError(f"{source or 'agent config'}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
     return AgentConfig(host=host, store=store, uplink=uplink, network=network, role=role, capability=capability,
-                       admission_shards=shards, authenticator=authenticator, mab=mab, lease_ttl=ttl, resync=float(resync), fast_lane=fast, metrics=metrics, radius=server,
-                       secret_file=secret, udp_port=udp, tunnel_port=tunnel,
+                       admission_shards=shards, authenticator=authenticator, mab=mab, lease_ttl=ttl, resync=float(resync), fast_lane=fast, metrics=metrics, radius=servers,
+                       secret_file=secret, radius_policy=policy, udp_port=udp, tunnel_port=tunnel,
                        accounting=Accounting(acct_port, interim, interim_min))
+
+
+def _servers(radius: dict, problems: list[str]) -> str:
+    """[radius] `servers = ["IP:PORT", …]` (primary first) or `server = "IP:PORT"`: as the
+    comma-separated list the admission processes take."""
+    if not radius:
+        return ""
+    if "server" in radius and "servers" in radius:
+        problems.append("radius: give `servers` (a list, primary first) or `server`, not both")
+        return ""
+    if "servers" in radius:
+        items, key = radius["servers"], "radius.servers"
+        if not isinstance(items, list) or not items:
+            problems.append(f"{key}: a list of IP:PORT strings, primary first, not {items!r}")
+            return ""
+    else:
+        items, key = [radius.get("server", "")], "radius.server"
+    bad = [x for x in items if not isinstance(x, str) or not ENDPOINT.match(x)]
+    if bad:
+        problems.append(f"{key}: IP:PORT, not {bad[0]!r}")
+        return ""
+    try:
+        return ",".join(str(s) for s in parse_servers(items))
+    except ServerListError as e:
+        problems.append(f"{key}: {e}")
+        return ""
+
+
+def _policy(radius: dict, problems: list[str]) -> RadiusPolicy:
+    default = RadiusPolicy()
+    timeout, retries = radius.get("timeout", default.timeout), radius.get("retries", default.retries)
+    dead, probe = radius.get("dead_time", default.dead_time), radius.get("status_server", default.status_server)
+    ok = True
+    if type(timeout) not in (int, float) or not 0.1 <= timeout <= 60:
+        problems.append(f"radius.timeout: seconds from 0.1 to 60, not {timeout!r}")
+        ok = False
+    if type(retries) is not int or not 0 <= retries <= 10:
+        problems.append(f"radius.retries: an integer 0..10 (retransmissions to one server), not {retries!r}")
+        ok = False
+    if type(dead) not in (int, float) or not 0 <= dead <= 3600:
+        problems.append(f"radius.dead_time: seconds from 0 to 3600, not {dead!r}")
+        ok = False
+    if not isinstance(probe, bool):
+        problems.append(f"radius.status_server: true or false, not {probe!r}")
+        ok = False
+    return RadiusPolicy(float(timeout), retries, float(dead), probe) if ok else default
 
 
 def render(c: AgentConfig) -> str:
@@ -217,8 +271,13 @@ def render(c: AgentConfig) -> str:
     if c.metrics:
         lines.append(f'metrics = "{c.metrics}"')
     if c.radius:
+        servers = c.radius.split(",")
+        listed = "servers = [" + ", ".join(f'"{s}"' for s in servers) + "]"
+        p = c.radius_policy
+        lines += ["", "[radius]", listed if len(servers) > 1 else f'server = "{c.radius}"', f'secret_file = "{c.secret_file}"',
+                  f"timeout = {p.timeout}", f"retries = {p.retries}", f"dead_time = {p.dead_time}",
+                  f"status_server = {'true' if p.status_server else 'false'}"]
         a = c.accounting
-        lines += ["", "[radius]", f'server = "{c.radius}"', f'secret_file = "{c.secret_file}"',
-                  f"accounting_port = {a.port}", f"interim = {a.interim}", f"interim_min = {a.interim_min}"]
+        lines += [f"accounting_port = {a.port}", f"interim = {a.interim}", f"interim_min = {a.interim_min}"]
     lines += ["", "[discovery]", f"udp_port = {c.udp_port}", f"tunnel_port = {c.tunnel_port}"]
     return "\n".join(lines) + "\n"

@@ -20,7 +20,10 @@ import time
 from dataclasses import asdict, replace
 
 from tenet.aaa import dynauth
-from tenet.aaa.radius import RadiusMux, RadiusReply, RadiusTimeout, calling_station_id
+from tenet.aaa.failover import ServerState
+from tenet.aaa.radius import (
+    CARRIER_EAPOL, CARRIER_NVO3_L2, CARRIER_NVO3_UDP, RadiusMux, RadiusReply, RadiusTimeout, calling_station_id, framed_mtu,
+)
 from tenet.agent import authenticator as auth
 from tenet.agent.accounting import dot1x_cause, nvo3_cause, of_authorization, of_session
 from tenet.agent.accountant import Accountant
@@ -38,7 +41,7 @@ from tenet.store import keys
 from tenet.store.base import Delete, Put, Store, in_chunks
 from tenet.trace import trace
 from tenet.store.records import EndpointKind, EndpointReport, RecordError, ReportedTunnel
-from tenet.ethernet import hwaddr, packet_socket, shard_of
+from tenet.ethernet import hwaddr, mtu, packet_socket, shard_of
 from tenet.wire import arp, eap, eapol
 from tenet.wire.discovery import (
     ACCESS_TUNNEL_PORT, SERVER_PORT, DecodeError, MsgType, NveType, ReasonCode, TlvType, decode, encode, frame, unframe,
@@ -55,6 +58,7 @@ LINGER_BUSY = 0.01  # … or this long when the last commit carried several: a s
 # commit wakes every store watcher on every host, and 8 ms more per report cost little
 COUNT_SESSIONS = 1.0  # seconds between counts of the active sessions (the gauge)
 DOT1X, NVO3 = "dot1x", "nvo3"  # the two relays: RADIUS tags and the metrics' `kind` label
+UNDER_WAY = (auth.PaeState.CONNECTING, auth.PaeState.AUTHENTICATING)  # an 802.1X exchange, neither verdict yet
 NVE_TYPES = {"hypervisor": NveType.HYPERVISOR, "access-switch": NveType.ACCESS_SWITCH, "router": NveType.ROUTER}
 
 
@@ -76,6 +80,9 @@ class Discovery:
         self.asked: dict[object, float] = {}  # RADIUS tag -> when its request was submitted
         self.methods: dict[object, str] = {}  # exchange (a RADIUS tag less its round) -> the EAP method it speaks
         self.counted = float("-inf")  # when the sessions were last counted
+        self.carried: dict[tuple, int] = {}  # the RADIUS client's counts as last carried into the metrics
+        self.mtus: dict[str, int] = {}  # port -> Framed-MTU of the EAP relayed over it
+        self.uplink = ""
         self.host = host
         self.radius = radius  # None: no AAA, so no VN is offered
         self.shard, self.shards = shard, shards
@@ -109,9 +116,11 @@ class Discovery:
             if self.accountant is not None:
                 self.accountant.nas_ip = tables.underlay_ip  # NAS-IP-Address
             self.nve.port_macs = {}  # re-read lazily: a VM port may have been recreated
+            self.mtus = {}  # likewise
             self.arp_ports = {r.port: t.gateway.split()[1] for t in tables.vns if t.forwarding == "ip" and t.gateway
                               for r in t.routes if r.function == DELIVER and r.port}
             self.nve.uplink_mac = hwaddr(tables.uplink) if self.udp else ""
+            self.uplink = tables.uplink
             self.auth.mab = tables.mab
 
     def serve(self, vns: tuple[Servable, ...]) -> None:
@@ -127,6 +136,20 @@ class Discovery:
             if mac:
                 self.nve.port_macs[port] = mac
         return mac
+
+    def _framed_mtu(self, port: str) -> int:
+        """Framed-MTU for EAP relayed over `port` (RFC 3580 §3.20), so that the server's EAP-TLS
+        fragments fit one frame: a switch port carries EAPOL, a VM port NVO3 frames, the L3
+        transport NVO3 in UDP over the uplink. Cached until reconfigured (an ioctl)."""
+        got = self.mtus.get(port)
+        if got is None:
+            if port.startswith(UDP):
+                link, overhead = self.uplink, CARRIER_NVO3_UDP
+            else:
+                link, overhead = port, CARRIER_EAPOL if port.startswith(SWITCH_PORT_PREFIX) else CARRIER_NVO3_L2
+            got = framed_mtu((mtu(link) if link else None) or 1500, overhead)
+            self.mtus[port] = got
+        return got
 
     def _owns(self, record: EndpointReport) -> bool:
         """Whose session a recorded endpoint is after a restart: the L3 transport's are shard
@@ -201,8 +224,11 @@ class Discovery:
             live = {(NVO3, s.id) for s in self.nve.sessions.values()} | {(DOT1X, k) for k in self.auth.sessions}
             attached = sum(1 for s in self.nve.sessions.values() if s.state in ("attached", "reauthenticating"))
             authorized = sum(1 for s in self.auth.sessions.values() if s.state == "authorized")
+            exchanges = sum(1 for s in self.auth.sessions.values() if s.state in UNDER_WAY)
         self.metrics.sessions.labels("nvo3").set(attached)
         self.metrics.sessions.labels("dot1x").set(authorized)
+        self.metrics.exchanges.set(exchanges)
+        self._count_radius()
         if self.accountant is not None:
             with self.lock:
                 open_ = frozenset([("nvo3", s.id) for s in self.nve.sessions.values()
@@ -213,6 +239,23 @@ class Discovery:
             del self.methods[ident]
         for tag in [t for t, at in self.asked.items() if now - at > 60.0]:
             del self.asked[tag]
+
+    def _count_radius(self) -> None:
+        """What the RADIUS client counted itself (replies dropped, servers declared dead,
+        exchanges moved on), carried into the metrics; each server's state as a gauge."""
+        if self.radius is None:
+            return
+        m, mux = self.metrics, self.radius
+        counts = [(m.radius_dropped.labels(server, reason.value), ("dropped", server, reason), n)
+                  for (server, reason), n in mux.dropped.items()]
+        counts += [(m.radius_deaths.labels(server), ("dead", server), n) for server, n in mux.deaths.items()]
+        counts += [(m.radius_failovers.labels(server), ("moved", server), n) for server, n in mux.failovers.items()]
+        for counter, key, n in counts:
+            if n > self.carried.get(key, 0):
+                counter.inc(n - self.carried.get(key, 0))
+                self.carried[key] = n
+        for server, state in mux.failover.states().items():
+            m.radius_up.labels(str(server)).set(1 if state is ServerState.ALIVE else 0)
 
     def _links(self) -> None:
         """Ports that left this namespace: their TESs' sessions end now (a migrated VM's)."""
@@ -356,7 +399,8 @@ class Discovery:
                 self._asking(now, tag, a.eap)
                 self.radius.submit(now, tag, a.user_name, a.eap, a.state,
                                    calling_station_id(a.key[1]), a.key[0],
-                                   password=a.user_name if a.mab else None)  # MAB: User-Password = the MAC
+                                   password=a.user_name if a.mab else None,  # MAB: User-Password = the MAC
+                                   mtu=self._framed_mtu(a.key[0]))
             elif isinstance(a, auth.Authorize):
                 self._authorize(a)
             elif isinstance(a, auth.Deauthorize):
@@ -387,9 +431,12 @@ class Discovery:
     def _dynauth(self, data: bytes, ip: str, port: int) -> None:
         """Disconnect: end the MAC's 802.1X authorization or NVO3 session. CoA: apply the
         changed attributes (e.g. a new rate) to the MAC's authorization, live."""
-        client = self.radius.client  # type: ignore[union-attr]
-        if ip != client.server:
-            log.warning("dynamic authorization from %s ignored: only %s may", ip, client.server)
+        mux = self.radius
+        assert mux is not None
+        client = mux.client
+        if not mux.accepts(ip):  # any of our servers may: the one that authorized the session may be a backup
+            log.warning("dynamic authorization from %s ignored: only %s may", ip,
+                        ", ".join(sorted({s.ip for s in mux.servers})))
             self.metrics.dynauth.labels("unknown", "refused").inc()
             return
         try:
@@ -473,7 +520,7 @@ class Discovery:
                 tag = (NVO3, a.session, a.tag)
                 self._asking(now, tag, a.eap)
                 self.radius.submit(now, tag, a.identity, a.eap, a.state,
-                                   calling_station_id(a.tes_mac), a.port)
+                                   calling_station_id(a.tes_mac), a.port, mtu=self._framed_mtu(a.port))
             elif isinstance(a, Attach):
                 s = a.session
                 if self.accountant is not None:

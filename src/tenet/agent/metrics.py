@@ -167,6 +167,20 @@ class AdmissionMetrics:
                                 buckets=RADIUS_BUCKETS, registry=r)
         self.radius_timeouts = Counter("tenet_nve_radius_timeouts_total",
                                        "RADIUS exchanges given up after every retry.", registry=r)
+        self.radius_dropped = Counter("tenet_nve_radius_dropped_replies_total",
+                                      "Datagrams from a RADIUS server not taken as replies, by server and reason "
+                                      "(malformed, bad_authenticator, no_message_authenticator, "
+                                      "bad_message_authenticator, unexpected_proxy_state, unmatched).",
+                                      ["server", "reason"], registry=r)
+        self.radius_deaths = Counter("tenet_nve_radius_server_deaths_total",
+                                     "Times a RADIUS server was declared dead (an exchange timed out on it).",
+                                     ["server"], registry=r)
+        self.radius_failovers = Counter("tenet_nve_radius_failovers_total",
+                                        "Exchanges moved to the next RADIUS server after this one timed out.",
+                                        ["server"], registry=r)
+        self.radius_up = Gauge("tenet_nve_radius_server_up", "1 while a RADIUS server is in use, 0 while it is "
+                               "dead (skipped); the lowest over the admission shards.", ["server"], registry=r,
+                               multiprocess_mode="livemin")
         self.sessions = Gauge("tenet_nve_sessions", "Sessions now active, by kind (nvo3: attached TESs; "
                               "dot1x: authorized MACs on switch ports).", ["kind"], registry=r,
                               multiprocess_mode="livesum")
@@ -180,6 +194,10 @@ class AdmissionMetrics:
                              "802.1X authentications decided on switch ports, by result (success, failure, error) "
                              "and method (an EAP method, or mab).", ["result", "method"], registry=r)
         self.logoffs = Counter("tenet_dot1x_logoffs_total", "EAPOL-Logoffs that ended an authorization.", registry=r)
+        self.exchanges = Gauge("tenet_dot1x_exchanges", "802.1X exchanges under way on switch ports: MACs connecting "
+                               "or authenticating, neither authorized nor refused yet (one whose supplicant stopped "
+                               "answering stays until the authenticator gives it up).", registry=r,
+                               multiprocess_mode="livesum")
         self.dynauth = Counter("tenet_dot1x_dynauth_requests_total",
                                "RFC 5176 requests from RADIUS, by kind (disconnect, coa) and result (ack: a session "
                                "matched; nak: none did; refused: not from our server or not authentic).",
@@ -223,6 +241,7 @@ class AdmissionMetrics:
                 self.eap_timeouts.labels(kind, side)
             for why in ("duplicate", "stale"):
                 self.eap_dropped.labels(kind, why)
+        self.exchanges.set(0)
         for status in ("start", "interim_update", "stop"):
             for result in ("sent", "acknowledged", "dropped"):
                 self.accounting.labels(status, result)

@@ -37,7 +37,7 @@ class NodeKind(str, Enum):
 class EdgeKind(str, Enum):
     PORT = "port"  # router — physical network
     UPLINK = "uplink"  # host, switch or server — physical network
-    BEHIND = "behind"  # proxy host — its switch
+    BEHIND = "behind"  # proxy host, or server on a switch port — its switch
     PLACED = "placed"  # VM or VR — the host it runs on (or the NVE a TES attached to)
     NIC = "nic"  # VM, VR, server or TES — a VN
     VLINK = "vlink"  # VR — VR
@@ -160,9 +160,13 @@ def build(intent: Intent, hosts: Iterable[HostView], endpoints: Iterable[Endpoin
         sessions = [_session(r) for r in by_mac.get(s.nic.mac, ())]
         declared.add(s.nic.mac)
         nodes.append(Node(me, NodeKind.SERVER, s.name, tenant, {
-            "uplink": s.uplink, "address": str(s.address), "network": s.nic.network, "mac": s.nic.mac,
+            "uplink": s.uplink, "address": str(s.address) if s.address else "", "switch": s.switch,
+            "method": s.nic.method.value, "network": s.nic.network, "mac": s.nic.mac,
             "ip": str(s.nic.ip) if s.nic.ip else "", "attached": bool(sessions), "sessions": sessions}))
-        edge(EdgeKind.UPLINK, me, nid(NodeKind.NETWORK, s.uplink))
+        if s.on_switch:  # cabled to a switch port, like a proxy host
+            edge(EdgeKind.BEHIND, me, hid.get(s.switch, nid(NodeKind.SWITCH, s.switch)))
+        else:
+            edge(EdgeKind.UPLINK, me, nid(NodeKind.NETWORK, s.uplink))
         edge(EdgeKind.NIC, me, nid(NodeKind.VN, s.nic.network), tenant, mac=s.nic.mac, attached=bool(sessions))
     for r in reports:
         if r.mac in declared:

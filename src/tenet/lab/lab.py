@@ -18,7 +18,7 @@ from tenet.aaa.config import render
 from tenet.aaa.server import FreeRadius
 from tenet.agent.config import Accounting, config_for, render as render_config
 from tenet.exposition import Listen
-from tenet.lab import etcd, frr, metrics, netns, policy
+from tenet.lab import etcd, frr, metrics, netns, policy, supplicant
 from tenet.lab.control import Control, control_of
 from tenet.lab.converge import wait_converged
 from tenet.lab.etcd import MemberStatus
@@ -122,6 +122,7 @@ class Lab:
             self.wait_converged(timeout)
             self.start_tes()
             self.start_proxies()
+            self.start_supplicants()
             self.record.state = "up"
             self.record.save()
         except BaseException:
@@ -254,6 +255,37 @@ class Lab:
                     "--metrics", f"{listen.addr}:{listen.port}"]
             self._spawn("proxy", x.name, argv, self.plan.node(x.name).netns, listen)
 
+    def start_supplicants(self, only: str | None = None) -> None:
+        """Each server on a switch port (or only `only`) runs wpa_supplicant, driver wired, from
+        a configuration written into the lab's directory: it authenticates itself to its
+        switch. One recorded earlier is stopped (by its PID) and forgotten first."""
+        pki = self.eap_pki
+        for s in self.intent.servers:
+            if not s.on_switch or only not in (None, s.name):
+                continue
+            self._forget("supplicant", s.name)
+            nic = s.nic
+            creds = supplicant.Credentials(str(pki.ca), str(pki.client_cert(nic.identity)), str(pki.client_key(nic.identity))) \
+                if nic.method is EapMethod.TLS else supplicant.Credentials(str(pki.ca))
+            conf, ctrl = self.supplicant_conf(s.name), self.supplicant_dir(s.name)
+            conf.write_text(supplicant.render(supplicant.config_for(s, str(ctrl), creds)))
+            conf.chmod(0o600)  # it holds the server's password
+            ctrl.parent.mkdir(mode=0o700, exist_ok=True)  # wpa_supplicant makes its own directory, not the parents
+            self.progress(f"starting wpa_supplicant in server {s.name} ({nic.method.value}, on {s.switch})")
+            self._spawn("supplicant", s.name, supplicant.argv(conf), self.netns(s.name))
+            self._wait_for(ctrl / supplicant.NIC, "supplicant", s.name)  # it runs: its control socket is there
+
+    def supplicant_dir(self, server: str) -> Path:
+        """The control sockets of a server's wpa_supplicant: `wpa_cli -p <this>`."""
+        return self.record.dir / "wpa" / server
+
+    def supplicant_conf(self, server: str) -> Path:
+        return self.record.dir / f"supplicant-{server}.conf"
+
+    def wpa_cli(self, server: str, *command: str) -> str:
+        """wpa_cli in a server's namespace against its supplicant, e.g. wpa_cli("S", "status")."""
+        return self.exec(server, *supplicant.cli(str(self.supplicant_dir(server)), *command), timeout=15).stdout
+
     def _agent_store_url(self, host: str) -> str:
         """What a host's agent (or 802.1X proxy) is told of the store: on etcd, its own user
         and certificate, reaching the members over the host's management interface."""
@@ -317,7 +349,7 @@ class Lab:
                     self._spawn("tes", f"{vm.name}.eth{i}", argv, self.netns(vm.name))
         hosts = {h.name: h for h in self.intent.fabric.hosts}
         for s in self.intent.servers:
-            if only not in (None, s.name):
+            if only not in (None, s.name) or s.on_switch:
                 continue
             self._forget("tes", s.name)
             self.progress(f"starting tenet-tes in server {s.name} (UDP, VN {s.nic.network})")
@@ -641,6 +673,16 @@ class Lab:
         """Stop an agent by its recorded PID and start a new one (the kernel keeps its state)."""
         self._forget("agent", host)
         return self._spawn("agent", host, self._agent_argv(host), self.netns(host), self._agent_metrics)
+
+    def restart_radius(self, server: str, timeout: float = 10.0) -> Proc:
+        """Start an AAA server's FreeRADIUS again (stopped by a test, say) with the same config,
+        secret and certificates; returns once it listens."""
+        if server not in {a.name for a in self.plan.aaa}:
+            raise LabError(f"no AAA server {server!r} in lab {self.name!r} (servers: {', '.join(a.name for a in self.plan.aaa)})")
+        self._forget("radius", server)
+        self._start_radius(only=server)
+        self._wait_for_radius(server, timeout)
+        return self.process("radius", server)
 
     def restart_etcd(self, member: str) -> Proc:
         """Start a stopped etcd member again from its data directory (it rejoins the cluster)."""

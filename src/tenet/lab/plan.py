@@ -15,9 +15,10 @@ from tenet.lab.control import Control
 from tenet.lab.frr import RouterConfig, RouterPort, anycast_address, rendezvous, router_id
 from tenet.lab.management import DEV, Management, Station, management
 from tenet.model.layers import VXLAN_OVERHEAD, max_layer
-from tenet.model.tenancy import switch_port_name, Intent, port_name
+from tenet.model.tenancy import Intent, Server, port_name, switch_port_name
 
 VM_MTU = 1500
+SERVER_NIC = "eth0"  # a server's one NIC on a switch port
 
 
 def underlay_mtu(intent: Intent) -> int:
@@ -255,6 +256,16 @@ def host_port(intent: Intent, host: str, port: str) -> list[Command]:
     return [Command(netns_name(intent.name, host), ("ip", "link", "set", port, "up"))]
 
 
+def server_port(intent: Intent, s: Server) -> tuple[Veth, list[Command], list[Command]]:
+    """A server on a switch port: its one NIC cabled straight to the port (no bridge, no
+    underlay address), addressed in its VN as any OS would; the port comes up on the switch.
+    Its supplicant, not tenet, talks to the switch (lab/supplicant.py)."""
+    ns, port = netns_name(intent.name, s.name), switch_port_name(s.name)
+    veth = Veth(ns, SERVER_NIC, netns_name(intent.name, s.switch), port, VM_MTU, a_mac=s.nic.mac)
+    up = [Command(ns, ("ip", "link", "set", SERVER_NIC, "up")), *_nic_ip(intent, ns, SERVER_NIC, s.nic)]
+    return veth, up, [Command(netns_name(intent.name, s.switch), ("ip", "link", "set", port, "up"))]
+
+
 def plan(intent: Intent, control: Control = Control()) -> LabPlan:
     lab = intent.name
     ns = lambda n: netns_name(lab, n)  # noqa: E731
@@ -305,7 +316,7 @@ def plan(intent: Intent, control: Control = Control()) -> LabPlan:
         if cfg.anycast:
             cmds.append(Command(ns(r.name), ("ip", "addr", "add", f"{rp}/32", "dev", "lo")))
     on_underlay = [(f"h{i}", h.name, h.network, h.address) for i, h in enumerate(f.hosts)]
-    on_underlay += [(f"s{i}", s.name, s.uplink, s.address) for i, s in enumerate(intent.servers)]
+    on_underlay += [(f"s{i}", s.name, s.uplink, s.address) for i, s in enumerate(intent.servers) if not s.on_switch]
     for peer, name, pn_name, address in on_underlay:  # hosts, and servers behind L3 hops
         veths.append(Veth(ns(name), "up0", ns(pn_name), peer, mtu))
         attach += [  # one host per port: its IGMP leave ends its membership at once
@@ -327,9 +338,15 @@ def plan(intent: Intent, control: Control = Control()) -> LabPlan:
             Command(ns(x.name), ("ip", "link", "set", "up0", "master", "br0", "up")),
             Command(ns(x.switch), ("ip", "link", "set", switch_port_name(x.name), "up")),
         ]
+    for s in intent.servers:
+        if s.on_switch:
+            v, up, cabled = server_port(intent, s)
+            veths.append(v)
+            cmds += up
+            attach += cabled
     aaa: list[Aaa] = []
     taken = {h.ip for h in f.hosts} | {p.address.ip for r in f.routers for p in r.ports}
-    taken |= {s.address.ip for s in intent.servers}
+    taken |= {s.address.ip for s in intent.servers if s.address is not None}
     for server in intent.aaa_servers:
         pn = next(n for n in f.networks if n.name == server.network)
         ip = next(a for a in reversed(list(pn.subnet.hosts())) if a not in taken)  # from the top: hosts count up

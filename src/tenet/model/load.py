@@ -45,7 +45,7 @@ KEYS = {
     "fabric": FABRIC,
     "tenancy": TENANCY,
     "switch": {"network", "ip", "role", "capability", "radius", "mab", "admission_shards", "uplink"},
-    "server": {"uplink", "address", "network", "mac", "ip", "identity", "password", "nves", "method"},
+    "server": {"uplink", "address", "switch", "join", "method", "network", "mac", "ip", "identity", "password", "nves"},
     "aaa": {"users", "servers"},
     "aaa_server": {"network"},
     "user": {"password", "network", "rate", "rate_up", "rate_down", "session_timeout", "ip", "cos", "method", "interim"},
@@ -553,47 +553,103 @@ def _arriving(p: _Problems, spec: dict, path: str, nves: set[str], proxies: set[
 
 
 def _servers(p: _Problems, doc: dict, networks: dict[str, PhysicalNetwork], used: set[IPv4Address], hosts: set[str],
-             vns: dict[str, VirtualNetwork], vms: list[Vm]) -> list[Server]:
-    """Physical TESs behind an L3 hop; underlay addresses are allocated after the hosts'."""
+             vns: dict[str, VirtualNetwork], vms: list[Vm], switches: set[str] = frozenset(),
+             users: dict[str, AaaUser] | None = None) -> list[Server]:
+    """Physical TESs behind an L3 hop (underlay addresses allocated after the hosts'), or on an
+    access switch's port (no underlay address: their own supplicant, 802.1X)."""
     servers: list[Server] = []
     macs = {(n.network, n.mac) for vm in vms for n in vm.nics}
     ips = {(n.network, n.ip.ip) for vm in vms for n in vm.nics if n.ip}
     for name, spec in p.names(doc.get("servers"), "servers").items():
         path = f"servers.{name}"
         spec = p.mapping(spec, path, "server")
-        pn = networks.get(spec.get("uplink")) if known(spec.get("uplink"), networks) else None
-        if pn is None:
-            p.missing(Kind.NETWORK, spec.get("uplink"), f"{path}.uplink")
+        if "switch" in spec:
+            server = _switched_server(p, spec, path, name, vns, switches, users or {})
+        else:
+            server = _routed_server(p, spec, path, name, networks, used, hosts, vns)
+        if server is None:
             continue
-        nic = _nic(p, {k: v for k, v in spec.items() if k not in ("uplink", "address")} | {"join": "discover"}, path, name, 0, vns)
-        if nic is None:
-            continue
-        bad = [h for h in nic.nves if h not in hosts]
-        if bad:
-            p.missing(Kind.HOST, bad[0], f"{path}.nves")
-            continue
+        nic = server.nic
         if (nic.network, nic.mac) in macs or (nic.ip and (nic.network, nic.ip.ip) in ips):
             p.add(path, f"its MAC or IP is already used in {nic.network}")
             continue
-        if "address" in spec:
-            ip = _iface(p, f"{spec['address']}/{pn.subnet.prefixlen}", f"{path}.address")
-            if ip is None:
-                continue
-            if ip.ip not in pn.subnet or ip.ip in used or ip.ip in (pn.subnet.network_address, pn.subnet.broadcast_address):
-                p.add(f"{path}.address", f"{ip.ip} is not a free host address of {pn.name} ({pn.subnet})")
-                continue
-            used.add(ip.ip)
-            address: IPv4Interface | None = ip
-        else:
-            address = _next_free(pn.subnet, used, first=FIRST_HOST)
-            if address is None:
-                p.add(path, f"no free address left in {pn.name}")
-                continue
+        if server.address is not None:
+            used.add(server.address.ip)
         macs.add((nic.network, nic.mac))
         if nic.ip:
             ips.add((nic.network, nic.ip.ip))
-        servers.append(Server(name, pn.name, address, nic))
+        servers.append(server)
     return servers
+
+
+def _routed_server(p: _Problems, spec: dict, path: str, name: str, networks: dict[str, PhysicalNetwork],
+                   used: set[IPv4Address], hosts: set[str], vns: dict[str, VirtualNetwork]) -> Server | None:
+    """Behind an L3 hop: NVO3 over UDP (join: discover, the only way there)."""
+    pn = networks.get(spec.get("uplink")) if known(spec.get("uplink"), networks) else None
+    if pn is None:
+        p.missing(Kind.NETWORK, spec.get("uplink"), f"{path}.uplink")
+        return None
+    if spec.get("join", "discover") != "discover":
+        p.add(f"{path}.join", f"a server behind an L3 hop attaches by NVO3 (discover), not {spec['join']!r}; "
+              "802.1X is for a server on a switch port (switch: instead of uplink:)")
+        return None
+    nic = _nic(p, {k: v for k, v in spec.items() if k not in ("uplink", "address")} | {"join": "discover"}, path, name, 0, vns)
+    if nic is None:
+        return None
+    bad = [h for h in nic.nves if h not in hosts]
+    if bad:
+        p.missing(Kind.HOST, bad[0], f"{path}.nves")
+        return None
+    if "address" in spec:
+        ip = _iface(p, f"{spec['address']}/{pn.subnet.prefixlen}", f"{path}.address")
+        if ip is None:
+            return None
+        if ip.ip not in pn.subnet or ip.ip in used or ip.ip in (pn.subnet.network_address, pn.subnet.broadcast_address):
+            p.add(f"{path}.address", f"{ip.ip} is not a free host address of {pn.name} ({pn.subnet})")
+            return None
+        return Server(name, pn.name, ip, nic)
+    address = _next_free(pn.subnet, used, first=FIRST_HOST)
+    if address is None:
+        p.add(path, f"no free address left in {pn.name}")
+        return None
+    return Server(name, pn.name, address, nic)
+
+
+def _switched_server(p: _Problems, spec: dict, path: str, name: str, vns: dict[str, VirtualNetwork],
+                     switches: set[str], users: dict[str, AaaUser]) -> Server | None:
+    """On an access switch's port: it authenticates itself by 802.1X with its own supplicant.
+    Where its identity is a user of this document, the user's VN and method must be the
+    server's (else the switch would put it elsewhere, or RADIUS refuse the method); its
+    password is not compared: a wrong one is how a lab shows a reject."""
+    if not known(spec["switch"], switches):
+        p.missing(Kind.HOST, spec["switch"], f"{path}.switch", f"no switch named {spec['switch']!r} (declared under switches:)")
+        return None
+    wired = sorted(k for k in ("uplink", "address", "nves") if k in spec)
+    if wired:
+        p.add(path, f"a server on a switch port has no {', '.join(wired)}: its one NIC is cabled to {spec['switch']}")
+        return None
+    if spec.get("join", "8021x") != "8021x":
+        p.add(f"{path}.join", f"a server on a switch port authenticates itself by 802.1X (join: 8021x), not {spec['join']!r}")
+        return None
+    method = spec.get("method", "md5")
+    if method == "tls" and spec.get("password"):
+        p.add(f"{path}.password", "EAP-TLS authenticates with the client certificate: no password")
+        return None
+    nic = _nic(p, dict(spec, join="8021x"), path, name, 0, vns)
+    if nic is None:
+        return None
+    user = users.get(nic.identity)
+    if nic.method is EapMethod.TLS and user is None:
+        p.add(f"{path}.identity", f"EAP-TLS needs a client certificate, which the lab issues to AAA users only: "
+              f"no aaa.users.{nic.identity}")
+        return None
+    if user is not None and user.network != nic.network:
+        p.add(f"{path}.network", f"RADIUS puts {nic.identity} into {user.network}, not {nic.network}")
+        return None
+    if user is not None and user.method is not nic.method:
+        p.add(f"{path}.method", f"aaa.users.{nic.identity} authenticates by {user.method.value}, not {nic.method.value}")
+        return None
+    return Server(name, "", None, nic, switch=spec["switch"])
 
 
 def _aaa(p: _Problems, doc: dict, vns: dict[str, VirtualNetwork]) -> list[AaaUser]:
@@ -759,8 +815,9 @@ def _tenancy(p: _Problems, doc: dict, stage: _Stage) -> Intent:
     from tenet.model.overlay_load import load_overlay
     vrouters, vlinks, vms_of_vrs, vl_vns = load_overlay(p, doc, networks, hosts, vns, tenants, seen)
     vns, vms = vns + vl_vns, vms + vms_of_vrs
-    servers = _servers(p, doc, networks, used, {h.name for h in hosts}, {v.name: v for v in vns}, vms)
     users = _aaa(p, doc, {v.name: v for v in vns})
+    servers = _servers(p, doc, networks, used, {h.name for h in hosts}, {v.name: v for v in vns}, vms,
+                       {h.name for h in hosts if h.switch}, {u.name: u for u in users})
     radius = _aaa_servers(p, doc, networks, users)
     nic_ips = [(vm.name, n.network, n.ip) for vm in vms for n in vm.nics if n.ip]
     nic_ips += [(f"aaa user {u.name}", u.network, u.ip) for u in users if u.ip]
@@ -854,6 +911,9 @@ def intent_to_doc(intent: Intent) -> dict:
 
 
 def _server_doc(s: Server) -> dict:
+    if s.on_switch:
+        return {"switch": s.switch, **_nic_doc(s.nic)}
+    assert s.address is not None, "a server behind an L3 hop has its underlay address"
     d = {"uplink": s.uplink, "address": str(s.address.ip), **_nic_doc(s.nic)}
     del d["join"]
     return d

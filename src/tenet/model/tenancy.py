@@ -96,13 +96,21 @@ class Vm:
 
 @dataclass(frozen=True)
 class Server:
-    """A physical TES behind an L3 hop: an underlay address on `uplink`, no NVE of its own. It
-    attaches its one NIC by NVO3 over UDP and reaches its NVE through a VXLAN access tunnel."""
+    """A physical TES with no NVE of its own, in one of two places. Behind an L3 hop: an
+    underlay address on `uplink`; it attaches its one NIC by NVO3 over UDP and reaches its NVE
+    through a VXLAN access tunnel. On an access switch's port (`switch`): no underlay address,
+    its one NIC cabled to the port; its own 802.1X supplicant authenticates it and the switch
+    puts its MAC where RADIUS says (the NIC's `network` is what it expects, not an order)."""
 
     name: str
-    uplink: str  # physical network
-    address: IPv4Interface  # underlay address
-    nic: Nic  # join: discover; `nves` are the NVEs it sends DISCOVER to (none: broadcast)
+    uplink: str  # physical network ("" on a switch port)
+    address: IPv4Interface | None  # underlay address (None on a switch port)
+    nic: Nic  # join: discover, `nves` the NVEs it sends DISCOVER to (none: broadcast); or 8021x on a switch
+    switch: str = ""  # the access switch whose port it is cabled to
+
+    @property
+    def on_switch(self) -> bool:
+        return bool(self.switch)
 
 
 @dataclass(frozen=True)

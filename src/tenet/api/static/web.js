@@ -126,6 +126,7 @@ function layout() {
     for (const h of graph.nodes.filter((n) => (n.kind === "host" || n.kind === "switch") && n.info.network === net.name)) {
       add(h.name, h);
       for (const p of by("proxy").filter((p) => p.info.switch === h.name)) add(p.name, p);
+      for (const v of by("server").filter((v) => v.info.switch === h.name)) add("server " + v.name, v);
     }
     for (const v of by("server").filter((v) => v.info.uplink === net.name)) add("server " + v.name, v);
   }
@@ -135,7 +136,8 @@ function layout() {
   const rows = [];
   if (by("router").length) rows.push("router");
   if (underlay) rows.push("network", "host");
-  if (by("proxy").length) rows.push("proxy");
+  const cabled = (n) => n.kind === "proxy" || (n.kind === "server" && n.info.switch);  // on a switch port
+  if (graph.nodes.some(cabled)) rows.push("proxy");
   rows.push("machine", "vn");
   const y = {};
   let at = 34;
@@ -148,7 +150,7 @@ function layout() {
     const ms = (under[leaf.name] || []).sort((a, b) => (a.kind + a.name).localeCompare(b.kind + b.name));
     const w = Math.max(1.6, ms.length) * SLOT;
     ms.forEach((m, i) => { pos[m.id] = { x: x + (w - ms.length * SLOT) / 2 + SLOT * (i + 0.5), y: y.machine + (i % 2) * 16 }; });
-    if (leaf.node) pos[leaf.node.id] = { x: x + w / 2, y: leaf.node.kind === "proxy" ? y.proxy : y.host };
+    if (leaf.node) pos[leaf.node.id] = { x: x + w / 2, y: cabled(leaf.node) ? y.proxy : y.host };
     x += w + 14;
   }
   // physical networks: bars over their hosts; routers over the networks they join
@@ -322,7 +324,7 @@ function details(fresh) {
   if (n.kind === "vn") {
     const members = graph.edges.filter((e) => e.kind === "nic" && e.target === n.id).map((e) => {
       const m = graph.nodes.find((x) => x.id === e.source);
-      const where = m.kind === "server" ? "server on " + m.info.uplink : hostOf(m);
+      const where = m.kind !== "server" ? hostOf(m) : m.info.switch ? "server on " + m.info.switch + "'s port" : "server on " + m.info.uplink;
       return [m.kind === "vrouter" ? "VR " + m.name : m.name, e.info.mac || "", e.info.ip || "", where,
               e.info.attached === false ? "not attached" : e.info.join === "discover" ? "attached" : "declared"];
     });
