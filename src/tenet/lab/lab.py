@@ -302,8 +302,8 @@ class Lab:
                             ",".join(f"{a.ip}:{RADIUS_PORT}" for a in self.plan.aaa),
                             str(self.record.dir / "radius.secret") if self.plan.aaa else "", self.control.fast_lane,
                             f"{self._agent_metrics.addr}:{self._agent_metrics.port}",
-                            Accounting(port=Accounting.port if self.control.accounting else 0,
-                                       interim=self.control.interim, interim_min=self.control.interim_min))
+                            accounting=Accounting(port=Accounting.port if self.control.accounting else 0,
+                                                  interim=self.control.interim, interim_min=self.control.interim_min))
         path = self.record.dir / f"agent-{host}.toml"
         path.write_text(render_config(config))
         return [sys.executable, "-m", "tenet.agent.main", "--config", str(path)]
