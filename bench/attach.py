@@ -1,6 +1,6 @@
 """Attach latency and admission rate through one NVE, against FreeRADIUS driven directly.
 
-    .venv/bin/python bench/attach.py [--rounds 200] [--seconds 20] [--slices 4] [--workers 4]
+    .venv/bin/python bench/attach.py [--rounds 200] [--seconds 20] [--slices 4] [--workers 4] [--no-accounting]
 
 Latency: from DISCOVER sent to the first packet delivered to a VM of the same VN on another
 host (UDP, static ARP so that neighbour resolution is not counted), p50/p99 over `rounds`
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,9 +51,15 @@ def main() -> int:
     ap.add_argument("--slices", type=int, default=4, help="alternating NVE/ceiling slices the seconds are cut into")
     ap.add_argument("--workers", type=int, default=4, help="pyrad threads for the direct ceiling")
     ap.add_argument("--tes", type=int, default=32, help="concurrent virtual TESs for the rate")
+    ap.add_argument("--no-accounting", action="store_true",
+                    help="the agents send no RADIUS accounting (control.accounting: false), to measure its cost")
     a = ap.parse_args()
     py = sys.executable
-    with Lab.load(HERE / "attach.yaml") as lab:
+    topology = HERE / "attach.yaml"
+    if a.no_accounting:
+        topology = Path(tempfile.mkdtemp(prefix="tenet-bench-")) / "attach.yaml"
+        topology.write_text((HERE / "attach.yaml").read_text() + "control: {accounting: false}\n")
+    with Lab.load(topology) as lab:
         tess = [v for v in lab.intent.vms if v.name.startswith("a")][: a.workers]
         prepare(lab, tess, vm(lab, "S"))
         latency, attached = attach_latency(lab, tess[0], vm(lab, "S"), a.rounds)
@@ -87,6 +94,7 @@ def main() -> int:
         "slices": a.slices,
         "virtual_tes": a.tes,
         "pyrad_workers": a.workers,
+        "accounting": not a.no_accounting,
     }
     dest = HERE / "results"
     dest.mkdir(exist_ok=True)

@@ -8,6 +8,7 @@ PURE = ("model", "compute", "wire")
 PURE_MODULES = ("agent.admission", "agent.authenticator", "agent.eap_relay", "agent.proxy8021x", "agent.desired", "agent.translation",
                 "agent.rates", "agent.port_security", "agent.underlay_guard",
                 "agent.reconcile", "agent.kernel.state", "aaa.provisioning",
+                "aaa.accounting", "aaa.accounting_outbox", "agent.accounting", "agent.session_counters",
                 "store.records")  # the store's values: a schema, read by the pure core too
 FORBIDDEN = {"socket", "subprocess", "pyroute2", "asyncio", "sqlite3", "select", "threading",
              "multiprocessing", "ctypes", "os", "shutil", "signal", "nftables", "pyrad"}

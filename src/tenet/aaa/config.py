@@ -44,6 +44,8 @@ def _users(users: Sequence[AaaUser], inner: bool = False) -> str:
             reply.append(f"WISPr-Bandwidth-Max-Down := {parse_rate(u.limit_down)}")
         if u.session_timeout:
             reply.append(f"Session-Timeout := {u.session_timeout}")
+        if u.interim:
+            reply.append(f"Acct-Interim-Interval := {u.interim}")
         if u.cos is not None:
             reply.append(f"User-Priority-Table := 0x{bytes([u.cos] * 8).hex()}")
         if u.ip:

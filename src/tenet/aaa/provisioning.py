@@ -7,6 +7,8 @@ what the NVE sends toward it) — widely deployed attributes rather than private
 re-authentication; Filter-Id is passed through; RFC 4675 User-Priority-Table gives the class
 of service (DSCP CS<n> on the TES's IPv4 frames); Framed-IP-Address (with Framed-IP-Netmask,
 else /32) is the TES's address in the VN, which the TES configures and the NVE reports.
+For accounting (agent/accounting.py): Acct-Interim-Interval, and the Class attributes, which
+every accounting record of the session echoes.
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ class Provisioning:
     ip: str | None = None  # "10.60.0.40/24"
     rate_up_bps: int | None = None  # WISPr-Bandwidth-Max-Up: from the TES
     user_name: str | None = None  # the Accept's User-Name: who it is (RFC 2865 §5.1; a tunnelled method's inner user)
+    acct_interim: int | None = None  # Acct-Interim-Interval (RFC 2869 §5.16): seconds between interim updates
+    radius_class: str | None = None  # Class attributes, hex, comma-separated: echoed in accounting (RFC 2865 §5.25)
 
     @staticmethod
     def from_dict(d: Mapping[str, object]) -> "Provisioning":
@@ -100,8 +104,11 @@ def from_attributes(attrs: Mapping[str, list]) -> Provisioning:
     name = _first(attrs, "User-Name")
     if isinstance(name, bytes):
         name = name.decode(errors="replace")
+    interim = _int(_first(attrs, "Acct-Interim-Interval"))
+    classes = [bytes(c) if not isinstance(c, str) else c.encode() for c in attrs.get("Class") or []]
     return Provisioning(vn, vnid, vlan, down or None, _cos(attrs), timeout or None, str(fid) if fid else None,
-                        _address(attrs), up or None, str(name) if name else None)
+                        _address(attrs), up or None, str(name) if name else None, acct_interim=interim or None,
+                        radius_class=",".join(c.hex() for c in classes) or None)
 
 
 def _cos(attrs: Mapping[str, list]) -> int | None:

@@ -21,7 +21,11 @@ from pathlib import Path
 from tenet.aaa.failover import RadiusPolicy, ServerListError, parse_servers
 from tenet.aaa.radius import RadiusClient, RadiusMux
 from tenet.agent import shards as shard_control
+from tenet.agent.accountant import Accountant, servers_of
+from tenet.agent.config import Accounting
 from tenet.agent.discovery import Discovery
+from tenet.agent.metrics import AdmissionMetrics
+from tenet.agent.session_counters import table_name
 from tenet.pace import Pacer
 from tenet.store import keys, published
 from tenet.store.base import Delete, Store, StoreError, follow
@@ -113,15 +117,25 @@ def resilient(loop, store: Store, host: str, d: Discovery, stopping: threading.E
 
 def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int = SERVER_PORT,
         tunnel_port: int = ACCESS_TUNNEL_PORT, shard: int = 0, shards: int = 1, packet_fd: int = -1,
-        policy: RadiusPolicy = RadiusPolicy()) -> None:
+        policy: RadiusPolicy = RadiusPolicy(), accounting: Accounting = Accounting()) -> None:
     mux = None  # without RADIUS nothing is offered; the ARP responder of IP-based VNs still runs
+    accountant = None
+    metrics = AdmissionMetrics()
     if radius:
         servers = parse_servers(radius)
         secret = Path(secret_file).read_text().strip()
         client = RadiusClient(servers[0].ip, secret, servers[0].port, policy.timeout, policy.retries, nas_identifier=host)
         mux = RadiusMux(client, policy, servers)
+        if accounting.port:  # to the same servers, in the same order (agent/accountant.py)
+            accountant = Accountant(servers=servers_of(radius, accounting.port), secret=secret.encode(),
+                                    nas_identifier=host, table=table_name(shard), interim=accounting.interim,
+                                    interim_min=accounting.interim_min, metrics=metrics,
+                                    sweep_from=shards if shard == 0 else None)
     sock = socket.socket(fileno=packet_fd) if packet_fd >= 0 else None  # our member of the agent's fanout group
-    d = Discovery(open_store(store_url), host, mux, udp_port if radius else 0, tunnel_port, sock, shard, shards)
+    d = Discovery(open_store(store_url), host, mux, udp_port if radius else 0, tunnel_port, sock, shard, shards,
+                  metrics=metrics, accountant=accountant)
+    if accountant is not None:
+        accountant.start()
     stopping = stop_on_signals(also=d.stop)
     threading.Thread(target=resilient, args=(follow_tables, open_store(store_url), host, d, stopping), name="tables",
                      daemon=True).start()
@@ -137,7 +151,8 @@ def run(host: str, store_url: str, radius: str, secret_file: str, udp_port: int 
 
 
 def argv_for(host: str, store_url: str, radius: str, secret_file: str, udp_port: int, tunnel_port: int,
-             shard: int = 0, shards: int = 1, packet_fd: int = -1, policy: RadiusPolicy = RadiusPolicy()) -> list[str]:
+             shard: int = 0, shards: int = 1, packet_fd: int = -1, policy: RadiusPolicy = RadiusPolicy(),
+             accounting: Accounting = Accounting()) -> list[str]:
     argv = [sys.executable, "-m", "tenet.agent.admit", "--host", host, "--store", store_url,
             "--udp-port", str(udp_port), "--tunnel-port", str(tunnel_port),
             "--shard", str(shard), "--shards", str(shards), "--packet-fd", str(packet_fd)]
@@ -145,7 +160,9 @@ def argv_for(host: str, store_url: str, radius: str, secret_file: str, udp_port:
         return argv
     return argv + ["--radius", radius, "--secret-file", secret_file, "--radius-timeout", str(policy.timeout),
                    "--radius-retries", str(policy.retries), "--radius-dead-time", str(policy.dead_time),
-                   *([] if policy.status_server else ["--no-status-server"])]
+                   *([] if policy.status_server else ["--no-status-server"]),
+                   "--accounting-port", str(accounting.port), "--interim", str(accounting.interim),
+                   "--interim-min", str(accounting.interim_min)]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,6 +186,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--shards", type=int, default=1)
     p.add_argument("--packet-fd", type=int, default=-1,
                    help="an inherited packet socket (the agent's fanout group member); none: open one")
+    p.add_argument("--accounting-port", type=int, default=Accounting.port,
+                   help="RADIUS accounting port of the servers (0: no accounting)")
+    p.add_argument("--interim", type=int, default=Accounting.interim,
+                   help="seconds between Interim-Updates unless RADIUS says (0: none)")
+    p.add_argument("--interim-min", type=int, default=Accounting.interim_min,
+                   help="the shortest interim interval honoured, RADIUS's or ours")
     a = p.parse_args(argv)
     if not 0 <= a.shard < a.shards:
         p.error(f"--shard must be 0..{a.shards - 1}")
@@ -176,6 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         if a.radius:
             parse_servers(a.radius)
         policy = RadiusPolicy(a.radius_timeout, a.radius_retries, a.radius_dead_time, not a.no_status_server)
+        accounting = Accounting(a.accounting_port, a.interim, a.interim_min)
     except (ServerListError, ValueError) as e:
         p.error(str(e))
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
@@ -183,7 +207,8 @@ def main(argv: list[str] | None = None) -> None:
     # file and line is a stack walk per record; thread names; multiprocessing's process name)
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logThreads = logging.logMultiprocessing = False
-    run(a.host, a.store, a.radius, a.secret_file, a.udp_port, a.tunnel_port, a.shard, a.shards, a.packet_fd, policy)
+    run(a.host, a.store, a.radius, a.secret_file, a.udp_port, a.tunnel_port, a.shard, a.shards, a.packet_fd, policy,
+        accounting)
 
 
 if __name__ == "__main__":

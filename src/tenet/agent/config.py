@@ -24,6 +24,9 @@ address): nothing depends on a lab having wired it. docs/agent.md documents ever
     retries = 1                         # retransmissions to one server before the next is tried
     dead_time = 10                      # seconds a server that timed out is skipped
     status_server = true                # probe a dead server (RFC 5997) before using it again
+    accounting_port = 1813              # RADIUS accounting to the same server(s); 0: no accounting
+    interim = 60                        # seconds between Interim-Updates (Acct-Interim-Interval overrides); 0: none
+    interim_min = 60                    # the shortest interval honoured, RADIUS's or ours (RFC 2869 §5.16)
 
     [discovery]                         # TESs behind an L3 hop
     udp_port = 6767                     # 0: L2 discovery only
@@ -48,12 +51,31 @@ IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 ENDPOINT = re.compile(r"^[0-9.]+:[0-9]{1,5}$")
 TOP = {"host", "store", "uplink", "network", "role", "capability", "admission_shards", "authenticator", "mab", "lease_ttl", "resync",
        "fast_lane", "metrics", "radius", "discovery"}
-SECTIONS = {"radius": {"server", "servers", "secret_file", "timeout", "retries", "dead_time", "status_server"},
+SECTIONS = {"radius": {"server", "servers", "secret_file", "timeout", "retries", "dead_time", "status_server",
+                      "accounting_port", "interim", "interim_min"},
             "discovery": {"udp_port", "tunnel_port"}}
+MAX_INTERIM = 86400
 
 
 class ConfigError(ValueError):
     """The file, and every key that is wrong in it."""
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """RADIUS accounting (agent/accountant.py): where, and how often Interim-Updates go."""
+
+    port: int = 1813  # on every RADIUS server; 0: no accounting
+    interim: int = 60  # seconds; 0: no interims unless the Access-Accept's Acct-Interim-Interval asks
+    interim_min: int = 60  # RFC 2869 §5.16 recommends no less than 60 s; a lab goes lower
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"accounting port {self.port} is not 0..65535")
+        if not 0 <= self.interim <= MAX_INTERIM:
+            raise ValueError(f"interim {self.interim} is not 0..{MAX_INTERIM} seconds")
+        if not 1 <= self.interim_min <= MAX_INTERIM:
+            raise ValueError(f"interim_min {self.interim_min} is not 1..{MAX_INTERIM} seconds")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,16 +98,18 @@ class AgentConfig:
     radius_policy: RadiusPolicy = RadiusPolicy()  # timeouts, retries, dead time (aaa/failover.py)
     udp_port: int = SERVER_PORT
     tunnel_port: int = ACCESS_TUNNEL_PORT
+    accounting: Accounting = Accounting()
 
 
 def config_for(host: Host, store: str, radius: str = "", secret_file: str = "", fast_lane: bool = True,
-               metrics: str = "", radius_policy: RadiusPolicy = RadiusPolicy()) -> AgentConfig:
+               metrics: str = "", radius_policy: RadiusPolicy = RadiusPolicy(),
+               accounting: Accounting = Accounting()) -> AgentConfig:
     """The file a fabric's declared host needs (the lab writes one per host, as an operator
     would): what its agent registers is then that host again. `radius`: "IP:PORT,IP:PORT"."""
     return AgentConfig(host=host.name, store=store, uplink=host.uplink, network=host.network, role=HostRole(host.role),
                        capability=host.capability, admission_shards=host.admission_shards, authenticator=host.switch,
                        mab=host.mab, radius=radius, secret_file=secret_file, fast_lane=fast_lane, metrics=metrics,
-                       radius_policy=radius_policy)
+                       radius_policy=radius_policy, accounting=accounting)
 
 
 def with_metrics(config: AgentConfig, listen: str) -> AgentConfig:
@@ -178,6 +202,9 @@ def parse_config(doc: dict, source: str = "") -> AgentConfig:
     policy = _policy(radius, problems)
     if radius:
         want("radius.secret_file", secret, isinstance(secret, str) and bool(secret), "a file holding the shared secret")
+    acct_port = integer("accounting_port", Accounting.port, 0, 65535, radius, "radius.accounting_port")
+    interim = integer("interim", Accounting.interim, 0, MAX_INTERIM, radius, "radius.interim")
+    interim_min = integer("interim_min", Accounting.interim_min, 1, MAX_INTERIM, radius, "radius.interim_min")
     disc = doc.get("discovery", {}) if isinstance(doc.get("discovery", {}), dict) else {}
     udp = integer("udp_port", SERVER_PORT, 0, 65535, disc, "discovery.udp_port")
     tunnel = integer("tunnel_port", ACCESS_TUNNEL_PORT, 1, 65535, disc, "discovery.tunnel_port")
@@ -185,7 +212,8 @@ def parse_config(doc: dict, source: str = "") -> AgentConfig:
         raise ConfigError(f"{source or 'agent config'}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
     return AgentConfig(host=host, store=store, uplink=uplink, network=network, role=role, capability=capability,
                        admission_shards=shards, authenticator=authenticator, mab=mab, lease_ttl=ttl, resync=float(resync), fast_lane=fast, metrics=metrics, radius=servers,
-                       secret_file=secret, radius_policy=policy, udp_port=udp, tunnel_port=tunnel)
+                       secret_file=secret, radius_policy=policy, udp_port=udp, tunnel_port=tunnel,
+                       accounting=Accounting(acct_port, interim, interim_min))
 
 
 def _servers(radius: dict, problems: list[str]) -> str:
@@ -249,5 +277,7 @@ def render(c: AgentConfig) -> str:
         lines += ["", "[radius]", listed if len(servers) > 1 else f'server = "{c.radius}"', f'secret_file = "{c.secret_file}"',
                   f"timeout = {p.timeout}", f"retries = {p.retries}", f"dead_time = {p.dead_time}",
                   f"status_server = {'true' if p.status_server else 'false'}"]
+        a = c.accounting
+        lines += [f"accounting_port = {a.port}", f"interim = {a.interim}", f"interim_min = {a.interim_min}"]
     lines += ["", "[discovery]", f"udp_port = {c.udp_port}", f"tunnel_port = {c.tunnel_port}"]
     return "\n".join(lines) + "\n"

@@ -25,6 +25,8 @@ from tenet.aaa.radius import (
     CARRIER_EAPOL, CARRIER_NVO3_L2, CARRIER_NVO3_UDP, RadiusMux, RadiusReply, RadiusTimeout, calling_station_id, framed_mtu,
 )
 from tenet.agent import authenticator as auth
+from tenet.agent.accounting import dot1x_cause, nvo3_cause, of_authorization, of_session
+from tenet.agent.accountant import Accountant
 from tenet.agent.eap_relay import Noted, RelayEvent
 from tenet.agent.kernel.linkdump import link_changes, link_events
 from tenet.agent.metrics import AdmissionMetrics
@@ -71,9 +73,10 @@ class Discovery:
     def __init__(self, store: Store, host: str, radius: RadiusMux | None,
                  udp_port: int = SERVER_PORT, tunnel_port: int = ACCESS_TUNNEL_PORT,
                  sock: socket.socket | None = None, shard: int = 0, shards: int = 1,
-                 metrics: AdmissionMetrics | None = None) -> None:
+                 metrics: AdmissionMetrics | None = None, accountant: Accountant | None = None) -> None:
         self.store = store
         self.metrics = metrics or AdmissionMetrics()
+        self.accountant = accountant  # RADIUS accounting: told of every session opened and closed, never waited for
         self.asked: dict[object, float] = {}  # RADIUS tag -> when its request was submitted
         self.methods: dict[object, str] = {}  # exchange (a RADIUS tag less its round) -> the EAP method it speaks
         self.counted = float("-inf")  # when the sessions were last counted
@@ -110,6 +113,8 @@ class Discovery:
             self.nve.nve_type = NVE_TYPES.get(tables.role, NveType.HYPERVISOR)
             self.nve.capability = tables.capability
             self.nve.nve_ip = tables.underlay_ip
+            if self.accountant is not None:
+                self.accountant.nas_ip = tables.underlay_ip  # NAS-IP-Address
             self.nve.port_macs = {}  # re-read lazily: a VM port may have been recreated
             self.mtus = {}  # likewise
             self.arp_ports = {r.port: t.gateway.split()[1] for t in tables.vns if t.forwarding == "ip" and t.gateway
@@ -166,10 +171,17 @@ class Discovery:
             if r.kind is EndpointKind.DOT1X:  # authorized on a switch port: nobody re-authenticates
                 self.auth.restore(auth.Supplicant(r.port, r.mac, "authorized", now, identity=r.identity,
                                                   provisioning=r.provisioning))
+                if self.accountant is not None and r.provisioning is not None:
+                    self.accountant.restored(of_authorization(r.port, r.mac, r.identity or auth.mab_name(r.mac),
+                                                              r.provisioning))
                 continue
-            self.nve.restore(now, Session(r.session, r.channel or r.port, r.mac, r.vn, r.vnid,
-                                          "attached", now, identity=r.identity, provisioning=r.provisioning,
-                                          tes_ip=r.ip, tunnel_vni=r.tunnel.vni if r.tunnel else 0))
+            s = Session(r.session, r.channel or r.port, r.mac, r.vn, r.vnid, "attached", now, identity=r.identity,
+                        provisioning=r.provisioning, tes_ip=r.ip, tunnel_vni=r.tunnel.vni if r.tunnel else 0)
+            self.nve.restore(now, s)
+            if self.accountant is not None:
+                self.accountant.restored(of_session(s))
+        if self.accountant is not None:
+            self.accountant.restore_done()  # accounting sessions found in the kernel and not restored: closed
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
@@ -217,6 +229,12 @@ class Discovery:
         self.metrics.sessions.labels("dot1x").set(authorized)
         self.metrics.exchanges.set(exchanges)
         self._count_radius()
+        if self.accountant is not None:
+            with self.lock:
+                open_ = frozenset([("nvo3", s.id) for s in self.nve.sessions.values()
+                                   if s.state in ("attached", "reauthenticating")]
+                                  + [("dot1x", *k) for k, s in self.auth.sessions.items() if s.state == "authorized"])
+            self.accountant.live(open_)  # level: accounting closes what admission no longer has
         for ident in [i for i in self.methods if i not in live]:
             del self.methods[ident]
         for tag in [t for t, at in self.asked.items() if now - at > 60.0]:
@@ -389,6 +407,8 @@ class Discovery:
                 log.info("802.1X: %s on %s deauthorized: %s", a.mac, a.port, a.reason)
                 if a.reason == "logoff":
                     self.metrics.logoffs.inc()
+                if self.accountant is not None:
+                    self.accountant.closed(("dot1x", a.port, a.mac), dot1x_cause(a.reason))
                 for s in self.nve.serves:
                     self.fast.send(Withdrawn(s.vn, a.mac))
                     self.reports.put((Delete(keys.endpoint(self.host, s.vn, a.mac)), "", None))
@@ -438,10 +458,12 @@ class Discovery:
             log.error("802.1X: %s on %s accepted into %s, which this switch does not serve", a.mac, a.port, p.vn or p.vnid)
             return
         log.info("802.1X: %s on %s authorized into %s", a.mac, a.port, vn.vn)
+        identity = self.auth.sessions.get((a.port, a.mac), auth.Supplicant(a.port, a.mac, "", 0)).identity
         report = EndpointReport(
             vn=vn.vn, vnid=vn.vnid, mac=a.mac, port=a.port, host=self.host, session=0,
-            identity=self.auth.sessions.get((a.port, a.mac), auth.Supplicant(a.port, a.mac, "", 0)).identity,
-            ip=p.ip or "", kind=EndpointKind.DOT1X, provisioning=p)
+            identity=identity, ip=p.ip or "", kind=EndpointKind.DOT1X, provisioning=p)
+        if self.accountant is not None:
+            self.accountant.opened(of_authorization(a.port, a.mac, identity or auth.mab_name(a.mac), p))
         trace("admitted", a.mac)
         self.fast.send(Admitted(report))
         self.reports.put((Put(keys.endpoint(self.host, vn.vn, a.mac), report.to_json()), "", (vn.vn, a.mac)))
@@ -501,6 +523,8 @@ class Discovery:
                                    calling_station_id(a.tes_mac), a.port, mtu=self._framed_mtu(a.port))
             elif isinstance(a, Attach):
                 s = a.session
+                if self.accountant is not None:
+                    self.accountant.opened(of_session(s))  # Start (a CoA's Attach of an open session: none)
                 report = self._report(s)
                 trace("admitted", s.tes_mac)
                 self.fast.send(Admitted(report))
@@ -509,6 +533,8 @@ class Discovery:
             elif isinstance(a, Detach):
                 s = a.session
                 self.metrics.detaches.labels(a.reason.name.lower()).inc()
+                if self.accountant is not None:
+                    self.accountant.closed(("nvo3", s.id), nvo3_cause(a.reason))
                 if a.reason is ReasonCode.KEEPALIVE_TIMEOUT:
                     self.metrics.hellos_missed.inc()
                 self.fast.send(Withdrawn(s.vn, s.tes_mac))

@@ -134,7 +134,7 @@ def run(config: AgentConfig, metrics: AgentMetrics | None = None) -> None:
     agent = Agent(host, kernel, announcer, metrics)
     admission = ShardGroup(store, host, store_url, config.radius, config.secret_file, config.udp_port,
                            config.tunnel_port, shard_count(config.admission_shards),
-                           metrics if config.metrics else None, config.radius_policy)
+                           metrics if config.metrics else None, config.radius_policy, config.accounting)
     registration = Registration(config, lambda: ipv4_address(config.uplink))
     registration.start()
     lane: FastLane | None = None

@@ -202,6 +202,22 @@ class AdmissionMetrics:
                                "RFC 5176 requests from RADIUS, by kind (disconnect, coa) and result (ack: a session "
                                "matched; nak: none did; refused: not from our server or not authentic).",
                                ["kind", "result"], registry=r)
+        self.accounting = Counter("tenet_nve_accounting_requests_total",
+                                  "RADIUS Accounting-Requests, by Acct-Status-Type (start, interim_update, stop) and "
+                                  "result (sent: first transmitted; acknowledged: an authentic Accounting-Response "
+                                  "came; dropped: given up, the queue full or no server answering).",
+                                  ["status", "result"], registry=r)
+        self.accounting_retransmissions = Counter("tenet_nve_accounting_retransmissions_total",
+                                                  "Accounting-Requests sent again (a new Acct-Delay-Time and "
+                                                  "Identifier), to the same or the next server.", registry=r)
+        self.accounting_rtt = Histogram("tenet_nve_accounting_round_trip_seconds",
+                                        "From an Accounting-Request's transmission to its Accounting-Response.",
+                                        buckets=RADIUS_BUCKETS, registry=r)
+        self.accounting_queue = Gauge("tenet_nve_accounting_queue", "Accounting-Requests waiting or in flight.",
+                                      registry=r, multiprocess_mode="livesum")
+        self.accounting_errors = Counter("tenet_nve_accounting_counter_errors_total",
+                                         "Changes to or reads of the per-session counters' nftables table that "
+                                         "failed (the table is then read back whole and reconciled).", registry=r)
         self.eap_retransmissions = Counter("tenet_nve_eap_retransmissions_total",
                                            "EAP-Requests sent again to a supplicant (dot1x) or TES (nvo3) that did "
                                            "not answer within the retransmission timeout.", ["kind"], registry=r)
@@ -226,6 +242,9 @@ class AdmissionMetrics:
             for why in ("duplicate", "stale"):
                 self.eap_dropped.labels(kind, why)
         self.exchanges.set(0)
+        for status in ("start", "interim_update", "stop"):
+            for result in ("sent", "acknowledged", "dropped"):
+                self.accounting.labels(status, result)
 
 
 class MeteredKernel:

@@ -20,6 +20,7 @@ import threading
 
 from tenet.aaa.failover import RadiusPolicy
 from tenet.agent import admit
+from tenet.agent.config import Accounting
 from tenet.agent.metrics import MULTIPROC_ENV, AgentMetrics
 from tenet.ethernet import fanout_sockets
 from tenet.store import keys
@@ -38,10 +39,10 @@ def shard_count(requested: int) -> int:
 class ShardGroup:
     def __init__(self, store: Store, host: str, store_url: str, radius: str, secret_file: str, udp_port: int,
                  tunnel_port: int, shards: int, metrics: AgentMetrics | None = None,
-                 radius_policy: RadiusPolicy = RadiusPolicy()) -> None:
+                 radius_policy: RadiusPolicy = RadiusPolicy(), accounting: Accounting = Accounting()) -> None:
         self.store, self.host, self.shards, self.metrics = store, host, shards, metrics
         self.argv = lambda k, fd: admit.argv_for(host, store_url, radius, secret_file, udp_port, tunnel_port,
-                                                 k, shards, fd, radius_policy)
+                                                 k, shards, fd, radius_policy, accounting)
         self.procs: list[subprocess.Popen] = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()

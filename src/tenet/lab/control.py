@@ -1,7 +1,8 @@
 """How a lab installs tenet's control plane: the topology's `control:` block.
 
 `control: {store: etcd, etcd_members: 3, controllers: 2}` makes the lab start an etcd cluster
-and controller replicas on a management network, as an operator would (docs/deploy.md). The
+and controller replicas on a management network, as an operator would (docs/deploy.md);
+`accounting`, `interim` and `interim_min` go into every agent's `[radius]` (docs/aaa.md). The
 default is one machine's setup: a SQLite file and one controller. Lab policy, not intent: the
 model's loader ignores this block and the store never holds it.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 from tenet.model.errors import IntentError, Problem
 
-KEYS = {"store", "etcd_members", "controllers", "fast_lane"}
+KEYS = {"store", "etcd_members", "controllers", "fast_lane", "accounting", "interim", "interim_min"}
 MAX_MEMBERS = 7
 MAX_CONTROLLERS = 5
 
@@ -29,16 +30,21 @@ class Control:
     etcd_members: int = 0  # 0 with SQLite
     controllers: int = 1
     fast_lane: bool = True  # the agents' fast lane (agent/fast_lane.py); off: every admission waits for the controller
+    accounting: bool = True  # RADIUS accounting from the agents (off: their [radius] accounting_port = 0)
+    interim: int = 60  # the agents' [radius] interim: seconds between accounting Interim-Updates
+    interim_min: int = 60  # … and interim_min, the floor (a lab goes lower to see interims in seconds)
 
     def to_dict(self) -> dict:
         return {"store": self.store.value, "etcd_members": self.etcd_members, "controllers": self.controllers,
-                "fast_lane": self.fast_lane}
+                "fast_lane": self.fast_lane, "accounting": self.accounting, "interim": self.interim,
+                "interim_min": self.interim_min}
 
     @classmethod
     def from_dict(cls, d: dict) -> Control:
         """As the lab's record keeps it ({}: a lab recorded before the block existed)."""
         return cls(StoreKind(d.get("store", "sqlite")), int(d.get("etcd_members", 0)), int(d.get("controllers", 1)),
-                   bool(d.get("fast_lane", True)))
+                   bool(d.get("fast_lane", True)), bool(d.get("accounting", True)), int(d.get("interim", 60)),
+                   int(d.get("interim_min", 60)))
 
 
 def control_of(doc: Any, source: str = "") -> Control:
@@ -68,6 +74,17 @@ def control_of(doc: Any, source: str = "") -> Control:
     fast_lane = raw.get("fast_lane", True)
     if not isinstance(fast_lane, bool):
         problems.append(Problem("control.fast_lane", f"true or false, not {fast_lane!r}"))
+    accounting = raw.get("accounting", True)
+    if not isinstance(accounting, bool):
+        problems.append(Problem("control.accounting", f"true or false, not {accounting!r}"))
+    seconds = {}
+    for key, low in (("interim", 0), ("interim_min", 1)):
+        v = raw.get(key, 60)
+        if type(v) is not int or not low <= v <= 86400:
+            problems.append(Problem(f"control.{key}", f"seconds from {low} to 86400, not {v!r}"))
+            v = 60
+        seconds[key] = v
     if problems:
         raise IntentError(tuple(problems), source)
-    return Control(store, members if store is StoreKind.ETCD else 0, controllers, fast_lane)
+    return Control(store, members if store is StoreKind.ETCD else 0, controllers, fast_lane, accounting is not False,
+                   **seconds)

@@ -16,7 +16,7 @@ import yaml
 
 from tenet.aaa.config import render
 from tenet.aaa.server import FreeRadius
-from tenet.agent.config import config_for, render as render_config
+from tenet.agent.config import Accounting, config_for, render as render_config
 from tenet.exposition import Listen
 from tenet.lab import etcd, frr, metrics, netns, policy, supplicant
 from tenet.lab.control import Control, control_of
@@ -301,7 +301,9 @@ class Lab:
         config = config_for(self.intent.fabric.host(host), self._agent_store_url(host),
                             ",".join(f"{a.ip}:{RADIUS_PORT}" for a in self.plan.aaa),
                             str(self.record.dir / "radius.secret") if self.plan.aaa else "", self.control.fast_lane,
-                            f"{self._agent_metrics.addr}:{self._agent_metrics.port}")
+                            f"{self._agent_metrics.addr}:{self._agent_metrics.port}",
+                            accounting=Accounting(port=Accounting.port if self.control.accounting else 0,
+                                                  interim=self.control.interim, interim_min=self.control.interim_min))
         path = self.record.dir / f"agent-{host}.toml"
         path.write_text(render_config(config))
         return [sys.executable, "-m", "tenet.agent.main", "--config", str(path)]

@@ -48,7 +48,7 @@ KEYS = {
     "server": {"uplink", "address", "switch", "join", "method", "network", "mac", "ip", "identity", "password", "nves"},
     "aaa": {"users", "servers"},
     "aaa_server": {"network"},
-    "user": {"password", "network", "rate", "rate_up", "rate_down", "session_timeout", "ip", "cos", "method"},
+    "user": {"password", "network", "rate", "rate_up", "rate_down", "session_timeout", "ip", "cos", "method", "interim"},
     "underlay": {"networks", "routers"},
     "network": {"subnet", "capacity"},
     "router": {"networks", "addresses"},
@@ -682,6 +682,10 @@ def _aaa(p: _Problems, doc: dict, vns: dict[str, VirtualNetwork]) -> list[AaaUse
         if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 0:
             p.add(f"{path}.session_timeout", f"must be seconds >= 0, not {timeout!r}")
             ok = False
+        interim = spec.get("interim", 0)
+        if not isinstance(interim, int) or isinstance(interim, bool) or interim < 0:
+            p.add(f"{path}.interim", f"must be seconds >= 0, not {interim!r}")
+            ok = False
         ip = None
         if spec.get("ip") is not None:
             vn = vns.get(net) if isinstance(net, str) else None
@@ -700,7 +704,7 @@ def _aaa(p: _Problems, doc: dict, vns: dict[str, VirtualNetwork]) -> list[AaaUse
             ok = False
         if ok:
             users.append(AaaUser(name, password or "", net, rates["rate"], timeout, ip, cos,
-                                 rate_up=rates["rate_up"], rate_down=rates["rate_down"], method=method))
+                                 rate_up=rates["rate_up"], rate_down=rates["rate_down"], method=method, interim=interim))
     return users
 
 
@@ -947,6 +951,8 @@ def _user_doc(u: AaaUser) -> dict:
             d[key] = getattr(u, key)
     if u.session_timeout:
         d["session_timeout"] = u.session_timeout
+    if u.interim:
+        d["interim"] = u.interim
     if u.ip:
         d["ip"] = str(u.ip)
     if u.cos is not None:

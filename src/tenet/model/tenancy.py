@@ -127,6 +127,7 @@ class AaaUser:
     rate_up: str = ""  # from the TES into the network only (never together with `rate`)
     rate_down: str = ""  # toward the TES only
     method: EapMethod = EapMethod.MD5  # the one EAP method the server lets this user authenticate with
+    interim: int = 0  # Acct-Interim-Interval, seconds between accounting interim updates; 0 = the NVE's own
 
     @property
     def limit_up(self) -> str:
