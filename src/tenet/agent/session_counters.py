@@ -43,6 +43,17 @@ MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 USER_OCTETS = 40  # of the User-Name kept in a counter's comment (hex: nft comments hold 128 characters)
 
 
+
+def _port_maps(want: "list[Counted]", present: "Iterable[str]", observed: "Observed") -> dict[str, dict[str, str]]:
+    """Per port, MAC -> its counter, in and out (`mi_<port>`, `mo_<port>`): for ports present,
+    or whose maps the kernel still holds (a port gone keeps its counters until the Stop)."""
+    maps: dict[str, dict[str, str]] = {}
+    for c in want:
+        if c.port in present or f"mi_{c.port}" in observed.maps:
+            maps.setdefault(f"mi_{c.port}", {})[c.mac] = c.in_name
+            maps.setdefault(f"mo_{c.port}", {})[c.mac] = c.out_name
+    return maps
+
 def table_name(shard: int) -> str:
     return f"{TABLE}{shard}"
 
@@ -158,11 +169,7 @@ def plan(table: str, desired: Iterable[Counted], observed: Observed, present: fr
         for name in (c.in_name, c.out_name):
             if name not in observed.counters:
                 lines.append(f"add counter netdev {table} {name} {{ comment {_q(c.comment())}; }}")
-    elements: dict[str, dict[str, str]] = {}
-    for c in want:
-        if c.port in present or f"mi_{c.port}" in observed.maps:
-            elements.setdefault(f"mi_{c.port}", {})[c.mac] = c.in_name
-            elements.setdefault(f"mo_{c.port}", {})[c.mac] = c.out_name
+    elements = _port_maps(want, present, observed)
     ports = {m[3:] for m in elements}
     for port in sorted(ports):
         for d, hook, prio, addr in (("i", "ingress", INGRESS_PRIORITY, "saddr"), ("o", "egress", EGRESS_PRIORITY, "daddr")):
@@ -199,11 +206,7 @@ def after(table: str, desired: Iterable[Counted], observed: Observed, present: f
     new ones): the accountant's model of the kernel until its next full read."""
     want = [c for c in desired if c.countable]
     counters = {n: observed.counters.get(n, (0, 0, c.comment())) for c in want for n in (c.in_name, c.out_name)}
-    maps: dict[str, dict[str, str]] = {}
-    for c in want:
-        if c.port in present or f"mi_{c.port}" in observed.maps:
-            maps.setdefault(f"mi_{c.port}", {})[c.mac] = c.in_name
-            maps.setdefault(f"mo_{c.port}", {})[c.mac] = c.out_name
+    maps = _port_maps(want, present, observed)
     ports = {m[3:] for m in maps}
     chains = {ch for ch in observed.chains if ch[3:] in ports}
     chains |= {f"c{d}_{p}" for p in ports if p in present for d in "io"}
