@@ -93,7 +93,7 @@ def authenticate_again(lab, name):
 @pytest.fixture(scope="module")
 def lab():
     with Lab.load(TOPOLOGY) as lab:
-        want = {mac(lab, s) for s in GOOD + STARTS_GOOD} | {lab.mac("V")}
+        want = {mac(lab, s) for s in GOOD + STARTS_GOOD} | {lab.mac("V"), lab.mac("P"), lab.mac("T")}
         wait(lambda: want <= set(lab.endpoints()), 30, "the servers and V authorized")
         lab.wait_converged(20)
         yield lab
@@ -114,6 +114,19 @@ def test_wpa_supplicant_is_authorized_into_the_vn_radius_names(lab, name, method
     assert st["selectedMethod"] == method
     ep = lab.endpoints()[mac(lab, name)]
     assert (ep["host"], ep["port"], ep["vn"], ep["identity"]) == ("tor1", switch_port_name(name), vn, seen_as)
+
+
+def test_the_host_vouches_for_its_vms_with_peap_and_ttls(lab):
+    """host6 answers PEAP-MSCHAPv2 and TTLS-PAP for P and T (checking the server's certificate
+    against the lab's CA), with their MACs: each authorized into its user's VN, by its name."""
+    for vm, vn, identity in (("P", "n3", "vm-p"), ("T", "n2", "vm-t")):
+        ep = lab.endpoints()[lab.mac(vm)]
+        assert (ep["host"], ep["port"], ep["vn"], ep["identity"]) == ("tor1", switch_port_name("host6"), vn, identity)
+    assert ping(lab, "P", "10.64.0.1") and lab.mac("Z") in lab.exec("P", "ip", "neigh", "show", "10.64.0.1").stdout
+    assert ping(lab, "T", "10.64.0.1") and lab.mac("S") in lab.exec("T", "ip", "neigh", "show", "10.64.0.1").stdout
+    assert not ping(lab, "P", "10.64.0.22")  # T is n2's
+    log = Path(lab.process("proxy", "host6").log).read_text()
+    assert "EAP for " + lab.mac("P") in log
 
 
 def test_servers_reach_their_vn_and_only_it(lab):

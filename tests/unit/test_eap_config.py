@@ -92,3 +92,14 @@ def test_each_user_is_held_to_its_method():
 def test_without_certificates_only_md5():
     files = render(load_intent(yaml.safe_load(TOPOLOGY)).aaa, "s3", "198.18.1.254", 1812, ["198.18.0.0/15"], "/run/x")
     assert "tls-config" not in files["radiusd.conf"] and "inner-tunnel" not in files["radiusd.conf"]
+
+
+def test_a_host_vouches_for_its_vms_with_a_password_method_only():
+    from pathlib import Path
+    d = yaml.safe_load((Path(__file__).parents[1] / "lab" / "dot1x.yaml").read_text())
+    d["vms"]["V"]["nics"][0]["method"] = "peap"
+    d["aaa"]["users"]["vm-v"]["method"] = "peap"
+    assert load_intent(d).vms  # PEAP (or TTLS) with the VM's password: the host can
+    d["vms"]["V"]["nics"][0]["method"] = "tls"
+    assert any(p.startswith("vms.V.nics[0].method: the host vouches for its VMs with a password")
+               for p in problems(d)), problems(d)

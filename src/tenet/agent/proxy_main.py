@@ -19,13 +19,15 @@ import time
 
 from tenet.agent.kernel import nftables
 from tenet.agent.kernel.linkdump import link_events
-from tenet.agent.proxy8021x import Emit, Proxy
+from tenet.agent.proxy8021x import Credentials, Emit, PeerGaveUp, Proxy
 from tenet.agent.proxy_metrics import ProxyMetrics
 from tenet.agent.proxy_records import ProxyRecords, VmRecord
 from tenet.ethernet import packet_socket
 from tenet.exposition import serve_option
 from tenet.store.open import open_store
-from tenet.wire import eapol
+from tenet.tes.methods import Credentials as PeerCredentials, MethodError
+from tenet.tes.peer import NAMES, Peer
+from tenet.wire import eap, eapol
 from tenet.wire.errors import DecodeError
 from tenet.stopping import stop_on_signals
 from tenet import trace as tracing
@@ -67,6 +69,25 @@ def apply_guard(text: str) -> bool:
     return r.returncode == 0
 
 
+class TesPeer:
+    """tenet-tes's EAP peer (tes/peer.py) for one VM's authentication: MD5, or PEAP/TTLS checking
+    the server's certificate against `ca` (reading it is an effect: it happens here, at the edge)."""
+
+    def __init__(self, creds: Credentials, ca: str) -> None:
+        self.peer = Peer(PeerCredentials(creds.identity, creds.password, ca), (NAMES[creds.method],))
+
+    def answer(self, payload: bytes) -> bytes | None:
+        try:
+            return self.peer.answer(payload)
+        except MethodError as e:
+            log.warning("EAP for a VM given up: %s", e)
+            raise PeerGaveUp(str(e), eap.encode(e.last) if e.last is not None else None) from None
+
+    @property
+    def believes_success(self) -> bool:
+        return self.peer.believes_success
+
+
 def drain(s: socket.socket) -> None:
     """Read a nonblocking socket empty; an overrun (ENOBUFS: events were lost) is fine, as the
     caller looks at every port next anyway."""
@@ -79,7 +100,7 @@ def drain(s: socket.socket) -> None:
         log.warning("link events overran (%s): looking at every port", e)
 
 
-def run(host: str, store_url: str, uplink: str = "up0", metrics: ProxyMetrics | None = None) -> None:
+def run(host: str, store_url: str, uplink: str = "up0", metrics: ProxyMetrics | None = None, ca: str = "") -> None:
     """The loop. A VM's port appearing costs no store read and no nftables call before its
     EAPOL-Start: the records come from a copy kept fresh by a thread (proxy_records.py), and the
     guard already names the port (`guard`). The order is still guard, then EAPOL-Start, every
@@ -96,7 +117,7 @@ def run(host: str, store_url: str, uplink: str = "up0", metrics: ProxyMetrics | 
     sock = packet_socket(eapol=True, nvo3=False)
     sock.bind((uplink, 0))
     events = link_events()
-    proxy, up, next_scan, guarded = Proxy(), set(), 0.0, None
+    proxy, up, next_scan, guarded = Proxy(peer_for=lambda c: TesPeer(c, ca)), set(), 0.0, None
 
     def emit(out: list[Emit]) -> None:
         for e in out:
@@ -159,13 +180,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", required=True)
     p.add_argument("--store", required=True)
     p.add_argument("--uplink", default="up0")
+    p.add_argument("--ca", default="", metavar="FILE",
+                   help="the RADIUS servers' CA (PEM): VMs with method peap or ttls check the server against it")
     p.add_argument("--metrics", metavar="ADDR:PORT", default="",
                    help="serve Prometheus metrics at http://ADDR:PORT/metrics (docs/metrics.md)")
     a = p.parse_args(argv)
     metrics = ProxyMetrics()
     serve_option(p, metrics.registry, a.metrics)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(message)s")
-    run(a.host, a.store, a.uplink, metrics)
+    if a.ca and not os.access(a.ca, os.R_OK):
+        p.error(f"--ca {a.ca}: not a readable file")
+    run(a.host, a.store, a.uplink, metrics, a.ca)
 
 
 if __name__ == "__main__":

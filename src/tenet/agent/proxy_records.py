@@ -38,7 +38,8 @@ class VmRecord:
 
 def vm_records(ports: ProxyPorts) -> dict[str, VmRecord]:
     """VM port -> its record, from what the controller published for this host."""
-    return {p.port: VmRecord(p.mac, p.vn, None if p.mab else Credentials(p.identity, p.password)) for p in ports.ports}
+    return {p.port: VmRecord(p.mac, p.vn, None if p.mab else Credentials(p.identity, p.password, p.method))
+            for p in ports.ports}
 
 
 def read_records(store: Store, host: str, last: dict[str, VmRecord]) -> dict[str, VmRecord]:

@@ -22,7 +22,8 @@ def proxy_ports(intent: Intent, host: str) -> ProxyPorts:
             if host in (vm.host, vm.migrating_to) and nic.join in (Join.DOT1X, Join.MAB):
                 mab = nic.join is Join.MAB
                 out.append(ProxyPort(port=port_name(vm.name, i), mac=nic.mac, vn=nic.network, mab=mab,
-                                     identity="" if mab else nic.identity, password="" if mab else nic.password))
+                                     identity="" if mab else nic.identity, password="" if mab else nic.password,
+                                     method="md5" if mab else nic.method.value))
     return ProxyPorts(tuple(sorted(out, key=lambda p: p.port)))
 
 

@@ -253,6 +253,8 @@ class Lab:
             listen = metrics.listen_for(metrics.PROXY_PORT, self.plan.node(x.name).netns)
             argv = [sys.executable, "-m", "tenet.agent.proxy_main", "--host", x.name, "--store", self._agent_store_url(x.name),
                     "--metrics", f"{listen.addr}:{listen.port}"]
+            if self.plan.aaa and self.eap_pki.ca.exists():
+                argv += ["--ca", str(self.eap_pki.ca)]  # its VMs' PEAP and TTLS check the server with it
             self._spawn("proxy", x.name, argv, self.plan.node(x.name).netns, listen)
 
     def start_supplicants(self, only: str | None = None) -> None:

@@ -514,6 +514,9 @@ def _vms(p: _Problems, doc: dict, nves: set[str], vns: dict[str, VirtualNetwork]
             if behind != (nic.join in (Join.DOT1X, Join.MAB)):
                 p.add(f"{path}.nics[{i}].join", "a VM behind an access switch joins by 8021x or mab, and only such a VM does"
                       if behind else "8021x and mab are for VMs on hosts behind an access switch")
+            if nic.join is Join.DOT1X and nic.method is EapMethod.TLS:
+                p.add(f"{path}.nics[{i}].method", "the host vouches for its VMs with a password (md5, peap or ttls): "
+                      "EAP-TLS needs the VM's own certificate and supplicant (a server on a switch port can: servers.<s>.switch)")
             for j, h in enumerate(nic.nves):
                 if h == spec.get("host") or (not known(h, hosts) and not p.is_rejected(Kind.HOST, h)):
                     p.add(f"{path}.nics[{i}].nves[{j}]", f"{h!r} is not another host")

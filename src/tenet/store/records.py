@@ -177,8 +177,11 @@ class ProxyPort:
     mab: bool = False
     identity: str = ""
     password: str = ""
+    method: str = "md5"  # the EAP method the host speaks for the VM: md5, peap or ttls (a password each)
 
     def __post_init__(self) -> None:
+        if self.method not in ("md5", "peap", "ttls"):
+            raise RecordError(f"proxy port.{self.port}: method {self.method!r} is not md5, peap or ttls")
         if self.mab and (self.identity or self.password):
             raise RecordError(f"proxy port.{self.port}: MAB carries no identity or password")
         if not self.mab and not (self.identity and self.password):
@@ -194,7 +197,8 @@ class ProxyPorts:
 
     def to_json(self) -> bytes:
         return _dumps({"ports": [{"port": p.port, "mac": p.mac, "vn": p.vn, "mab": p.mab, "identity": p.identity,
-                                  "password": p.password} for p in sorted(self.ports, key=lambda p: p.port)]})
+                                  "password": p.password, **({"method": p.method} if p.method != "md5" else {})}
+                                 for p in sorted(self.ports, key=lambda p: p.port)]})
 
     @classmethod
     def from_json(cls, data: str | bytes) -> ProxyPorts:
@@ -206,7 +210,7 @@ class ProxyPorts:
             f = f"{r}.ports[{i}]"
             out.append(ProxyPort(port=_get(p, f, "port", str), mac=_get(p, f, "mac", str), vn=_get(p, f, "vn", str),
                                  mab=_get(p, f, "mab", bool, False), identity=_get(p, f, "identity", str, ""),
-                                 password=_get(p, f, "password", str, "")))
+                                 password=_get(p, f, "password", str, ""), method=_get(p, f, "method", str, "md5")))
         return cls(tuple(sorted(out, key=lambda p: p.port)))
 
 
