@@ -38,6 +38,17 @@ def answers(mux, now, wait=1.0):
     return mux.on_readable(now)
 
 
+def primary_given_up(peers):
+    """A mux whose first exchange timed out on the primary and was answered by the secondary."""
+    a, b = peers
+    mux = make(peers)
+    mux.submit(0.0, "t1", "alice", IDENTITY, None)
+    give_up_on(mux, a, 0.0)
+    b.accept(b.request())
+    assert len(answers(mux, 2.1)) == 1
+    return mux
+
+
 def give_up_on(mux, peer, start, first=None):
     """Let the request in flight to `peer` go unanswered: sent, retransmitted once, given up."""
     first = first or peer.request()
@@ -66,11 +77,7 @@ def test_a_first_packet_moves_to_the_next_server_and_the_dead_one_is_skipped(pee
 
 def test_the_primary_is_probed_after_the_dead_time_and_used_again_once_it_answers(peers):
     a, b = peers
-    mux = make(peers)
-    mux.submit(0.0, "t1", "alice", IDENTITY, None)
-    give_up_on(mux, a, 0.0)
-    b.accept(b.request())
-    assert len(answers(mux, 2.1)) == 1
+    mux = primary_given_up(peers)
     mux.tick(2.02 + 10.0 + 0.01)  # the dead time is over: a Status-Server goes to a
     probe = a.request()
     assert probe.code == 12 and probe.get(80) is not None  # Status-Server, with Message-Authenticator
@@ -86,11 +93,7 @@ def test_the_primary_is_probed_after_the_dead_time_and_used_again_once_it_answer
 
 def test_an_unanswered_probe_keeps_the_server_dead_for_another_dead_time(peers):
     a, b = peers
-    mux = make(peers)
-    mux.submit(0.0, "t1", "alice", IDENTITY, None)
-    give_up_on(mux, a, 0.0)
-    b.accept(b.request())
-    assert len(answers(mux, 2.1)) == 1
+    mux = primary_given_up(peers)
     start = 12.05
     mux.tick(start)
     assert a.request().code == 12

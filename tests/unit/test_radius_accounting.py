@@ -513,11 +513,17 @@ def test_a_restarted_shard_resumes_its_sessions_and_closes_the_ones_gone():
         server.close()
 
 
-def test_a_session_admission_forgot_is_closed_after_two_looks():
+def restored_accountant():
+    """An accountant past its restore, sending to a stand-in server, counting in a fake table."""
     server, table = StandIn(), FakeTable()
     a = Accountant(servers=(Server("127.0.0.1", server.port),), secret=SECRET, nas_identifier="h1", table="t",
                    counters=table)
     a.restore_done()
+    return server, table, a
+
+
+def test_a_session_admission_forgot_is_closed_after_two_looks():
+    server, table, a = restored_accountant()
     try:
         a.opened(subject(("nvo3", 7)))
         a.live(frozenset())
@@ -531,10 +537,7 @@ def test_a_session_admission_forgot_is_closed_after_two_looks():
 
 
 def test_a_tes_that_starts_over_on_its_port_ends_its_old_session():
-    server, table = StandIn(), FakeTable()
-    a = Accountant(servers=(Server("127.0.0.1", server.port),), secret=SECRET, nas_identifier="h1", table="t",
-                   counters=table)
-    a.restore_done()
+    server, table, a = restored_accountant()
     try:
         a.opened(subject(("nvo3", 7)))
         a.opened(subject(("nvo3", 8)))  # same port and MAC, a new session id
