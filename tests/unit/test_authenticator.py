@@ -11,6 +11,7 @@ from tenet.agent.authenticator import (
     HELD_PERIOD, AskRadius, Authenticator, Authorize, Deauthorize, SendEapol, mab_name,
 )
 from tenet.agent.eap_relay import Noted, RelayEvent, Timers
+from tenet.agent.proxy_peer import TesPeer
 from tenet.agent.proxy8021x import Credentials, Emit, Proxy
 from tenet.wire import eap, eapol
 from tenet.wire.eapol import PAE_GROUP, Eapol, EapolType, of_eap
@@ -56,7 +57,7 @@ def run(host: Proxy, switch: Authenticator, radius: Radius, now: float, emits: l
 
 
 def test_host_authenticates_a_new_vm_with_its_mac_and_the_switch_provisions_it():
-    host, switch = Proxy(), Authenticator()
+    host, switch = Proxy(TesPeer), Authenticator()
     start = host.vm_up(0, V, Credentials("vm-v", "s3cret"))
     assert start == [Emit(V, PAE_GROUP, start[0].frame)] and start[0].frame.type is EapolType.START
     assert run(host, switch, Radius(), 0, start) == [Authorize(PORT, V, GRANT)]
@@ -64,7 +65,7 @@ def test_host_authenticates_a_new_vm_with_its_mac_and_the_switch_provisions_it()
 
 
 def test_many_macs_on_one_port_each_on_its_own():
-    host, switch = Proxy(), Authenticator()
+    host, switch = Proxy(TesPeer), Authenticator()
     got = run(host, switch, Radius(), 0, host.vm_up(0, V, Credentials("vm-v", "s3cret")) +
               host.vm_up(0, W, Credentials("vm-w", "wrong")))
     assert got == [Authorize(PORT, V, GRANT)]
@@ -72,7 +73,7 @@ def test_many_macs_on_one_port_each_on_its_own():
 
 
 def test_a_rejected_mac_is_held_then_tried_again():
-    host, switch = Proxy(), Authenticator()
+    host, switch = Proxy(TesPeer), Authenticator()
     assert run(host, switch, Radius(), 0, host.vm_up(0, W, Credentials("vm-w", "wrong"))) == []
     assert switch.on_eapol(1, PORT, W, Eapol(EapolType.START)) == []  # quiet period: ignored
     switch.tick(HELD_PERIOD + 1)
@@ -83,7 +84,7 @@ def test_a_rejected_mac_is_held_then_tried_again():
 
 
 def test_logoff_when_the_vm_goes():
-    host, switch = Proxy(), Authenticator()
+    host, switch = Proxy(TesPeer), Authenticator()
     run(host, switch, Radius(), 0, host.vm_up(0, V, Credentials("vm-v", "s3cret")))
     bye = host.vm_down(V)
     assert [e.frame.type for e in bye] == [EapolType.LOGOFF] and bye[0].src == V
@@ -101,7 +102,7 @@ def test_mab_only_when_allowed():
 
 
 def test_disconnect_and_coa():
-    host, switch = Proxy(), Authenticator()
+    host, switch = Proxy(TesPeer), Authenticator()
     run(host, switch, Radius(), 0, host.vm_up(0, V, Credentials("vm-v", "s3cret")))
     slower = Provisioning(vn="n2", rate_down_bps=1_000_000)
     assert switch.change(V, slower) == [Authorize(PORT, V, slower)]
@@ -111,7 +112,7 @@ def test_disconnect_and_coa():
 
 
 def test_session_timeout_reauthenticates_without_cutting_traffic():
-    host, switch = Proxy(), Authenticator()
+    host, switch = Proxy(TesPeer), Authenticator()
     radius = Radius()
     grant = Provisioning(vn="n2", session_timeout=30)
     radius_with_timeout = lambda ask: (lambda a: RadiusAnswer(a.code, a.eap, a.state, grant if a.provisioning else None))(radius(ask))  # noqa: E731
@@ -123,7 +124,7 @@ def test_session_timeout_reauthenticates_without_cutting_traffic():
 
 
 def test_stale_or_forged_eap_responses_are_ignored():
-    host, switch = Proxy(), Authenticator()
+    host, switch = Proxy(TesPeer), Authenticator()
     switch.on_eapol(0, PORT, V, host.vm_up(0, V, Credentials("vm-v", "s3cret"))[0].frame)
     forged = eap.identity_response(switch.sessions[(PORT, V)].eap_id + 1, "vm-v")
     assert switch.on_eapol(0, PORT, V, of_eap(forged)) == [Noted(RelayEvent.STALE, V)]
@@ -182,7 +183,7 @@ def test_a_duplicate_response_is_relayed_once_and_an_older_one_dropped():
     assert respond(switch, 0.2, req) == [Noted(RelayEvent.DUPLICATE, V)]  # RADIUS not answered yet
     challenge = identity_request(switch.on_radius(0.3, (PORT, V), radius(first[0]), first[0].tag))
     assert respond(switch, 0.4, req) == [Noted(RelayEvent.STALE, V)]  # an answer to the old request
-    host = Proxy()
+    host = Proxy(TesPeer)
     host.vm_up(0, V, Credentials("vm-v", "s3cret"))
     md5 = host.on_eapol(0.5, V, "02:5e:00:00:00:01", of_eap(challenge))[0].frame
     ask = switch.on_eapol(0.5, PORT, V, md5)
@@ -194,7 +195,7 @@ def test_a_duplicate_response_is_relayed_once_and_an_older_one_dropped():
 def test_a_lost_answer_is_recovered_by_the_retransmission():
     """The supplicant's Response is lost; the repeated Request gets the same answer again
     (RFC 3748 §4.3), which is relayed once."""
-    host, switch = Proxy(), Authenticator()
+    host, switch = Proxy(TesPeer), Authenticator()
     start = host.vm_up(0, V, Credentials("vm-v", "s3cret"))
     req = switch.on_eapol(0, PORT, V, start[0].frame)
     host.on_eapol(0, V, "02:5e:00:00:00:01", req[0].frame)  # its answer never arrives
@@ -205,7 +206,7 @@ def test_a_lost_answer_is_recovered_by_the_retransmission():
 def test_a_server_failure_mid_exchange_restarts_without_a_failure_or_a_hold():
     """The supplicant did nothing wrong: no EAP-Failure, no quiet period, a fresh
     Request-Identity (whose Access-Request the RADIUS client may send to another server)."""
-    host, switch, radius = Proxy(), Authenticator(), Radius()
+    host, switch, radius = Proxy(TesPeer), Authenticator(), Radius()
     req = switch.on_eapol(0, PORT, V, host.vm_up(0, V, Credentials("vm-v", "s3cret"))[0].frame)
     ask = [a for a in run_until_ask(host, switch, radius, 0, req)]
     assert eap.decode(ask[0].eap).type == eap.TYPE_MD5  # mid-exchange: the MD5 answer is with RADIUS
@@ -277,7 +278,7 @@ def test_an_answer_to_an_attempt_started_over_is_ignored():
 def test_an_authorized_mac_keeps_its_authorization_through_a_server_outage():
     """Server dead: keep authorized. Re-authentication fails on the server's side: the MAC
     keeps forwarding and is asked again `server_retry` later; a Reject still ends it."""
-    host, switch = Proxy(), Authenticator()
+    host, switch = Proxy(TesPeer), Authenticator()
     grant = Provisioning(vn="n2", session_timeout=30)
     radius = lambda ask: (lambda a: RadiusAnswer(a.code, a.eap, a.state, grant if a.provisioning else None))(Radius()(ask))  # noqa: E731
     run(host, switch, radius, 0, host.vm_up(0, V, Credentials("vm-v", "s3cret")))
@@ -298,7 +299,7 @@ def test_an_authorized_mac_keeps_its_authorization_through_a_server_outage():
 
 
 def test_a_supplicant_silent_on_re_authentication_loses_its_authorization():
-    host, switch = Proxy(), Authenticator()
+    host, switch = Proxy(TesPeer), Authenticator()
     grant = Provisioning(vn="n2", session_timeout=30)
     radius = lambda ask: (lambda a: RadiusAnswer(a.code, a.eap, a.state, grant if a.provisioning else None))(Radius()(ask))  # noqa: E731
     run(host, switch, radius, 0, host.vm_up(0, V, Credentials("vm-v", "s3cret")))
@@ -340,7 +341,7 @@ def test_the_proxy_starts_again_when_the_switch_falls_silent_mid_exchange():
     """The switch dropped the attempt (RADIUS unreachable) without an EAP-Failure: after
     authPeriod the host's supplicant says EAPOL-Start again instead of waiting for ever."""
     from tenet.agent.proxy8021x import AUTH_PERIOD
-    host = Proxy()
+    host = Proxy(TesPeer)
     host.vm_up(0, V, Credentials("vm-v", "s3cret"))
     host.on_eapol(1, V, "02:5e:00:00:00:01", of_eap(eap.EapPacket(eap.EapCode.REQUEST, 5, eap.TYPE_IDENTITY, b"")))
     assert host.tick(1 + AUTH_PERIOD - 0.1) == []

@@ -55,29 +55,6 @@ class EapPeer(Protocol):
     def believes_success(self) -> bool: ...
 
 
-@dataclass
-class Md5Peer:
-    """EAP-MD5 with the VM's password (Identity answered, any other method NAKed): what a host
-    speaks without the TLS-based peer handed in."""
-
-    creds: "Credentials"
-    believes_success: bool = True  # MD5 proves nothing of the server: there is nothing to wait for
-
-    def answer(self, payload: bytes) -> bytes | None:
-        try:
-            req = eap.decode(payload)
-        except ValueError:
-            return None
-        if req.type == eap.TYPE_IDENTITY:
-            ans = eap.identity_response(req.identifier, self.creds.identity)
-        elif req.type == eap.TYPE_MD5 and self.creds.method == "md5":
-            challenge, _ = eap.parse_md5(req)
-            ans = eap.md5_response(req.identifier, self.creds.password.encode(), challenge)
-        else:
-            ans = eap.nak(req.identifier, eap.TYPE_MD5)
-        return eap.encode(ans)
-
-
 @dataclass(frozen=True)
 class Emit:
     src: str  # the VM's MAC
@@ -96,8 +73,8 @@ class Vm:
 
 @dataclass
 class Proxy:
+    peer_for: Callable[["Credentials"], EapPeer]  # tes/peer.py's (agent/proxy_peer.py), handed in by the I/O
     vms: dict[str, Vm] = field(default_factory=dict)
-    peer_for: Callable[["Credentials"], EapPeer] = Md5Peer  # PEAP/TTLS: tes/peer.py's, from the I/O
     peers: dict[str, EapPeer] = field(default_factory=dict)  # MAC -> its EAP peer (one authentication's state)
 
     def _peer(self, vm: Vm) -> EapPeer:

@@ -19,15 +19,14 @@ import time
 
 from tenet.agent.kernel import nftables
 from tenet.agent.kernel.linkdump import link_events
-from tenet.agent.proxy8021x import Credentials, Emit, PeerGaveUp, Proxy
+from tenet.agent.proxy8021x import Emit, Proxy
+from tenet.agent.proxy_peer import TesPeer
 from tenet.agent.proxy_metrics import ProxyMetrics
 from tenet.agent.proxy_records import ProxyRecords, VmRecord
 from tenet.ethernet import packet_socket
 from tenet.exposition import serve_option
 from tenet.store.open import open_store
-from tenet.tes.methods import Credentials as PeerCredentials, MethodError
-from tenet.tes.peer import NAMES, Peer
-from tenet.wire import eap, eapol
+from tenet.wire import eapol
 from tenet.wire.errors import DecodeError
 from tenet.stopping import stop_on_signals
 from tenet import trace as tracing
@@ -67,25 +66,6 @@ def apply_guard(text: str) -> bool:
     if r.returncode:
         log.error("source-MAC guard not applied: %s", r.stderr.strip())
     return r.returncode == 0
-
-
-class TesPeer:
-    """tenet-tes's EAP peer (tes/peer.py) for one VM's authentication: MD5, or PEAP/TTLS checking
-    the server's certificate against `ca` (reading it is an effect: it happens here, at the edge)."""
-
-    def __init__(self, creds: Credentials, ca: str) -> None:
-        self.peer = Peer(PeerCredentials(creds.identity, creds.password, ca), (NAMES[creds.method],))
-
-    def answer(self, payload: bytes) -> bytes | None:
-        try:
-            return self.peer.answer(payload)
-        except MethodError as e:
-            log.warning("EAP for a VM given up: %s", e)
-            raise PeerGaveUp(str(e), eap.encode(e.last) if e.last is not None else None) from None
-
-    @property
-    def believes_success(self) -> bool:
-        return self.peer.believes_success
 
 
 def drain(s: socket.socket) -> None:
